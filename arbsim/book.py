@@ -1,0 +1,490 @@
+"""L2 order book on a tick grid.
+
+Each side is a NumPy array of sizes indexed by ``price_tick - base``: applying a venue
+message is a vectorised scatter, so a deep book (thousands of levels, most updates far
+from the touch) costs the same per message as a shallow one. Best bid/ask are tracked
+incrementally; a deleted touch is found again with a short backwards/forwards scan.
+
+The grid follows the market: it grows and re-centres as prices move. A level further
+than ``MAX_SPAN`` ticks from the rest of the book (a stray order at a silly price) is
+kept in a small overflow dict instead of widening the grid; it only matters if the
+grid side empties, and then it is consulted.
+
+Sizes are floats (DESIGN §7: book processing may use floats); prices are exact tick
+integers, converted to float or Decimal on the way out.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+
+from arbsim.model import BookLevel, Side
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+INITIAL_CAP = 1 << 14
+MAX_SPAN = 1 << 20
+_SCAN = 256
+_SMALL = 6  # messages with at most this many levels per side take the pure-Python path
+
+
+class TickScale:
+    """Exact conversion between prices and integer ticks for one instrument."""
+
+    __slots__ = ("inv", "per_unit", "tick", "tick_f")
+
+    def __init__(self, tick: Decimal):
+        if tick <= 0:
+            raise ValueError(f"tick must be positive, got {tick}")
+        self.tick = tick
+        self.tick_f = float(tick)
+        inv = Decimal(1) / tick
+        # ticks like 0.01 have an integer inverse: dividing by it is exact in float,
+        # multiplying by 0.01 is not (6182099 * 0.01 != 61820.99).
+        self.per_unit: int | None = int(inv) if inv == inv.to_integral_value() else None
+        self.inv = float(inv)
+
+    def to_ticks(self, prices: F64) -> I64:
+        return np.rint(prices * self.inv).astype(np.int64)
+
+    def tick_of(self, price: float) -> int:
+        return round(price * self.inv)
+
+    def price(self, tick: int) -> float:
+        if self.per_unit is not None:
+            return tick / self.per_unit
+        return tick * self.tick_f
+
+    def decimal(self, tick: int) -> Decimal:
+        return (Decimal(tick) * self.tick).quantize(self.tick)
+
+    def off_grid(self, prices: F64, ticks: I64) -> npt.NDArray[np.bool_]:
+        """Rows whose price is not on the tick grid (relative tolerance 1e-9 of a tick)."""
+        back = ticks / self.per_unit if self.per_unit is not None else ticks * self.tick_f
+        return np.abs(back - prices) > 1e-9 * np.maximum(1.0, np.abs(prices)) + 1e-6 * self.tick_f
+
+
+class OrderBook:
+    """An L2 book for one instrument on one venue.
+
+    Attributes
+    ----------
+    ts_exchange, ts_local:
+        Timestamps (ns) of the last applied message.
+    seq:
+        The venue update id of the last applied message.
+    crossed_updates:
+        How many applied messages left the book crossed (best bid >= best ask).
+    """
+
+    def __init__(self, venue: str, symbol: str, tick: Decimal):
+        self.venue = venue
+        self.symbol = symbol
+        self.scale = TickScale(tick)
+        self._cap = INITIAL_CAP
+        self._base = 0
+        self._bids: F64 = np.zeros(self._cap)
+        self._asks: F64 = np.zeros(self._cap)
+        self._bb = -1  # index of best bid in the grid, -1 when none
+        self._ba = -1  # index of best ask in the grid, -1 when none
+        self._over_bids: dict[int, float] = {}
+        self._over_asks: dict[int, float] = {}
+        self._initialised = False
+        self.ts_exchange = 0
+        self.ts_local = 0
+        self.seq = 0
+        self.updates = 0
+        self.crossed_updates = 0
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def best_bid(self) -> float | None:
+        t = self.best_bid_tick
+        return None if t is None else self.scale.price(t)
+
+    @property
+    def best_ask(self) -> float | None:
+        t = self.best_ask_tick
+        return None if t is None else self.scale.price(t)
+
+    @property
+    def best_bid_tick(self) -> int | None:
+        if self._bb >= 0:
+            return self._base + self._bb
+        return max(self._over_bids) if self._over_bids else None
+
+    @property
+    def best_ask_tick(self) -> int | None:
+        if self._ba >= 0:
+            return self._base + self._ba
+        return min(self._over_asks) if self._over_asks else None
+
+    @property
+    def best_bid_size(self) -> float:
+        if self._bb >= 0:
+            return float(self._bids[self._bb])
+        t = self.best_bid_tick
+        return self._over_bids[t] if t is not None else 0.0
+
+    @property
+    def best_ask_size(self) -> float:
+        if self._ba >= 0:
+            return float(self._asks[self._ba])
+        t = self.best_ask_tick
+        return self._over_asks[t] if t is not None else 0.0
+
+    @property
+    def mid(self) -> float | None:
+        b, a = self.best_bid, self.best_ask
+        return None if b is None or a is None else (a + b) / 2.0
+
+    @property
+    def is_crossed(self) -> bool:
+        b, a = self.best_bid_tick, self.best_ask_tick
+        return b is not None and a is not None and b >= a
+
+    def age_ns(self, now_ns: int) -> int:
+        """How old the book is at ``now_ns`` (time since the last applied message)."""
+        return now_ns - self.ts_local
+
+    def size_at(self, side: Side, tick: int) -> float:
+        i = tick - self._base
+        if 0 <= i < self._cap:
+            return float((self._bids if side is Side.BUY else self._asks)[i])
+        over = self._over_bids if side is Side.BUY else self._over_asks
+        return over.get(tick, 0.0)
+
+    def depth(self, side: Side) -> int:
+        """Number of non-empty levels on a side."""
+        arr, over = (
+            (self._bids, self._over_bids) if side is Side.BUY else (self._asks, self._over_asks)
+        )
+        return int(np.count_nonzero(arr)) + len(over)
+
+    def levels(self, side: Side, n: int) -> list[tuple[int, float]]:
+        """Up to ``n`` best levels of a side as ``(tick, size)``, best first."""
+        out: list[tuple[int, float]] = []
+        if side is Side.BUY:
+            i = self._bb
+            while i >= 0 and len(out) < n:
+                lo = max(0, i - _SCAN * 4 + 1)
+                seg = self._bids[lo : i + 1]
+                nz = np.flatnonzero(seg)[::-1]
+                for j in nz[: n - len(out)].tolist():
+                    out.append((self._base + lo + j, float(seg[j])))
+                i = lo - 1
+            if len(out) < n and self._over_bids:
+                for t in sorted(self._over_bids, reverse=True)[: n - len(out)]:
+                    out.append((t, self._over_bids[t]))
+        else:
+            i = self._ba
+            while 0 <= i < self._cap and len(out) < n:
+                hi = min(self._cap, i + _SCAN * 4)
+                seg = self._asks[i:hi]
+                nz = np.flatnonzero(seg)
+                for j in nz[: n - len(out)].tolist():
+                    out.append((self._base + i + j, float(seg[j])))
+                i = hi
+                if i >= self._cap:
+                    break
+            if len(out) < n and self._over_asks:
+                for t in sorted(self._over_asks)[: n - len(out)]:
+                    out.append((t, self._over_asks[t]))
+        return out
+
+    def bids(self, n: int = 10) -> list[BookLevel]:
+        return [BookLevel(self.scale.price(t), s) for t, s in self.levels(Side.BUY, n)]
+
+    def asks(self, n: int = 10) -> list[BookLevel]:
+        return [BookLevel(self.scale.price(t), s) for t, s in self.levels(Side.SELL, n)]
+
+    def walk(
+        self, taker_side: Side, qty: float, max_levels: int = 200
+    ) -> tuple[float, float, float]:
+        """Take ``qty`` from the book as a taker on ``taker_side``.
+
+        Returns ``(filled, avg_price, worst_price)``; ``filled`` < ``qty`` when the
+        displayed depth (up to ``max_levels``) is not enough. Zeros when the side is empty.
+        """
+        book_side = taker_side.opposite
+        filled = 0.0
+        notional = 0.0
+        worst = 0.0
+        for t, s in self.levels(book_side, max_levels):
+            take = min(s, qty - filled)
+            p = self.scale.price(t)
+            filled += take
+            notional += take * p
+            worst = p
+            if filled >= qty - 1e-15:
+                break
+        return filled, (notional / filled if filled else 0.0), worst
+
+    def slippage_bps(self, taker_side: Side, qty: float) -> float | None:
+        """Expected slippage of a taker of ``qty`` against the touch, in basis points."""
+        filled, avg, _ = self.walk(taker_side, qty)
+        touch = self.best_ask if taker_side is Side.BUY else self.best_bid
+        if not filled or touch is None:
+            return None
+        return (avg - touch) / touch * 1e4 * int(taker_side)
+
+    # ------------------------------------------------------------------ updates
+    def clear(self) -> None:
+        self._bids[:] = 0.0
+        self._asks[:] = 0.0
+        self._bb = self._ba = -1
+        self._over_bids.clear()
+        self._over_asks.clear()
+
+    def apply(
+        self,
+        bid_prices: F64 | list[float],
+        bid_sizes: F64 | list[float],
+        ask_prices: F64 | list[float],
+        ask_sizes: F64 | list[float],
+        *,
+        ts_exchange: int,
+        ts_local: int,
+        seq: int = 0,
+        snapshot: bool = False,
+    ) -> None:
+        """Apply one venue message given as float prices (absolute sizes, 0 deletes)."""
+        bp = np.asarray(bid_prices, dtype=np.float64)
+        ap = np.asarray(ask_prices, dtype=np.float64)
+        self.apply_ticks(
+            self.scale.to_ticks(bp),
+            np.asarray(bid_sizes, dtype=np.float64),
+            self.scale.to_ticks(ap),
+            np.asarray(ask_sizes, dtype=np.float64),
+            ts_exchange,
+            ts_local,
+            seq,
+            snapshot,
+        )
+
+    def apply_ticks(
+        self,
+        bid_ticks: I64,
+        bid_sizes: F64,
+        ask_ticks: I64,
+        ask_sizes: F64,
+        ts_exchange: int,
+        ts_local: int,
+        seq: int,
+        snapshot: bool,
+    ) -> None:
+        """Apply one venue message on the tick grid. ``snapshot`` replaces the book."""
+        if snapshot:
+            self.clear()
+        if not self._initialised:
+            self._centre(bid_ticks, ask_ticks)
+        if len(bid_ticks):
+            self._apply_bids(bid_ticks, bid_sizes)
+        if len(ask_ticks):
+            self._apply_asks(ask_ticks, ask_sizes)
+        self.ts_exchange = ts_exchange
+        self.ts_local = ts_local
+        self.seq = seq
+        self.updates += 1
+        if self._bb >= 0 and self._ba >= 0:
+            if self._bb >= self._ba:
+                self.crossed_updates += 1
+        elif self.is_crossed:
+            self.crossed_updates += 1
+
+    def _centre(self, bid_ticks: I64, ask_ticks: I64) -> None:
+        allt = np.concatenate([bid_ticks, ask_ticks])
+        if not len(allt):
+            return
+        mid = int(np.median(allt))
+        self._base = mid - self._cap // 2
+        self._initialised = True
+
+    def _apply_bids(self, ticks: I64, sizes: F64) -> None:
+        arr = self._bids
+        base = self._base
+        n = len(ticks)
+        if n <= _SMALL:
+            bb = self._bb
+            cap = self._cap
+            for t, s in zip(ticks.tolist(), sizes.tolist(), strict=True):
+                i = t - base
+                if not 0 <= i < cap:
+                    if not self._fits(t):
+                        self._overflow(self._over_bids, t, s)
+                        continue
+                    self._bb = bb
+                    self._regrid(t)
+                    arr, base, cap = self._bids, self._base, self._cap
+                    bb = self._bb
+                    i = t - base
+                arr[i] = s
+                if s > 0.0:
+                    if i > bb:
+                        bb = i
+                elif i == bb:
+                    bb = self._scan_bid(i)
+            self._bb = bb
+            return
+        idx = ticks - base
+        if idx.min() < 0 or idx.max() >= self._cap:
+            idx, ticks, sizes = self._make_room(ticks, sizes, self._over_bids)
+            arr, base = self._bids, self._base
+            if not len(idx):
+                return
+        arr[idx] = sizes
+        top = int(np.where(sizes > 0.0, idx, -1).max())
+        bb = self._bb
+        if top > bb:
+            bb = top
+        if bb >= 0 and arr[bb] == 0.0:
+            bb = self._scan_bid(bb)
+        self._bb = bb
+
+    def _apply_asks(self, ticks: I64, sizes: F64) -> None:
+        arr = self._asks
+        base = self._base
+        n = len(ticks)
+        if n <= _SMALL:
+            ba = self._ba
+            cap = self._cap
+            for t, s in zip(ticks.tolist(), sizes.tolist(), strict=True):
+                i = t - base
+                if not 0 <= i < cap:
+                    if not self._fits(t):
+                        self._overflow(self._over_asks, t, s)
+                        continue
+                    self._ba = ba
+                    self._regrid(t)
+                    arr, base, cap = self._asks, self._base, self._cap
+                    ba = self._ba
+                    i = t - base
+                arr[i] = s
+                if s > 0.0:
+                    if ba < 0 or i < ba:
+                        ba = i
+                elif i == ba:
+                    ba = self._scan_ask(i)
+            self._ba = ba
+            return
+        idx = ticks - base
+        if idx.min() < 0 or idx.max() >= self._cap:
+            idx, ticks, sizes = self._make_room(ticks, sizes, self._over_asks)
+            arr, base = self._asks, self._base
+            if not len(idx):
+                return
+        arr[idx] = sizes
+        low = int(np.where(sizes > 0.0, idx, self._cap).min())
+        ba = self._ba
+        if low < self._cap and (ba < 0 or low < ba):
+            ba = low
+        if ba >= 0 and arr[ba] == 0.0:
+            ba = self._scan_ask(ba)
+        self._ba = ba
+
+    def _scan_bid(self, i: int) -> int:
+        """Highest non-empty bid index strictly below ``i`` (or -1)."""
+        arr = self._bids
+        w = _SCAN
+        hi = i
+        while hi > 0:
+            lo = max(0, hi - w)
+            nz = np.flatnonzero(arr[lo:hi])
+            if len(nz):
+                return lo + int(nz[-1])
+            hi = lo
+            w *= 4
+        return -1
+
+    def _scan_ask(self, i: int) -> int:
+        """Lowest non-empty ask index strictly above ``i`` (or -1)."""
+        arr = self._asks
+        cap = self._cap
+        w = _SCAN
+        lo = i + 1
+        while lo < cap:
+            hi = min(cap, lo + w)
+            nz = np.flatnonzero(arr[lo:hi])
+            if len(nz):
+                return lo + int(nz[0])
+            lo = hi
+            w *= 4
+        return -1
+
+    # ------------------------------------------------------------------ grid management
+    def _occupied_range(self) -> tuple[int, int] | None:
+        nzb = np.flatnonzero(self._bids)
+        nza = np.flatnonzero(self._asks)
+        lows = [int(x[0]) for x in (nzb, nza) if len(x)]
+        highs = [int(x[-1]) for x in (nzb, nza) if len(x)]
+        if not lows:
+            return None
+        return self._base + min(lows), self._base + max(highs)
+
+    def _fits(self, t: int) -> bool:
+        """Can tick ``t`` join the grid without the span exceeding ``MAX_SPAN``?"""
+        occ = self._occupied_range()
+        if occ is None:
+            return True
+        return max(occ[1], t) - min(occ[0], t) < MAX_SPAN
+
+    def _regrid(self, *ticks: int) -> None:
+        """Re-centre (and grow if needed) the grid so that ``ticks`` and the book fit."""
+        occ = self._occupied_range()
+        lo = min(ticks)
+        hi = max(ticks)
+        if occ is not None:
+            lo = min(lo, occ[0])
+            hi = max(hi, occ[1])
+        span = hi - lo + 1
+        cap = self._cap
+        while cap < span * 2 and cap < MAX_SPAN * 2:
+            cap *= 2
+        new_base = lo - (cap - span) // 2
+        bids = np.zeros(cap)
+        asks = np.zeros(cap)
+        if occ is not None:
+            src_lo = occ[0] - self._base
+            src_hi = occ[1] - self._base + 1
+            dst_lo = occ[0] - new_base
+            bids[dst_lo : dst_lo + (src_hi - src_lo)] = self._bids[src_lo:src_hi]
+            asks[dst_lo : dst_lo + (src_hi - src_lo)] = self._asks[src_lo:src_hi]
+        self._bids, self._asks, self._cap, self._base = bids, asks, cap, new_base
+        self._initialised = True
+        # levels parked in overflow that now fit come back onto the grid
+        for over, arr in ((self._over_bids, bids), (self._over_asks, asks)):
+            for t in [t for t in over if 0 <= t - new_base < cap]:
+                arr[t - new_base] = over.pop(t)
+        self._recompute_best()
+
+    def _recompute_best(self) -> None:
+        nzb = np.flatnonzero(self._bids)
+        nza = np.flatnonzero(self._asks)
+        self._bb = int(nzb[-1]) if len(nzb) else -1
+        self._ba = int(nza[0]) if len(nza) else -1
+
+    def _overflow(self, over: dict[int, float], t: int, s: float) -> None:
+        if s > 0.0:
+            over[t] = s
+        else:
+            over.pop(t, None)
+
+    def _make_room(self, ticks: I64, sizes: F64, over: dict[int, float]) -> tuple[I64, I64, F64]:
+        """Regrid for a vectorised update; park levels that cannot fit in ``over``."""
+        occ = self._occupied_range()
+        centre = (occ[0] + occ[1]) // 2 if occ is not None else int(np.median(ticks))
+        fits = np.abs(ticks - centre) < MAX_SPAN // 2
+        if not fits.all():
+            for t, s in zip(ticks[~fits].tolist(), sizes[~fits].tolist(), strict=True):
+                self._overflow(over, t, s)
+            ticks = ticks[fits]
+            sizes = sizes[fits]
+        if len(ticks):
+            lo, hi = int(ticks.min()), int(ticks.max())
+            if lo - self._base < 0 or hi - self._base >= self._cap:
+                self._regrid(lo, hi)
+        return ticks - self._base, ticks, sizes

@@ -1,0 +1,147 @@
+"""The run configuration: one YAML file, validated by msgspec, unknown keys rejected.
+
+Errors name the file, the key path (``$.risk.max_order_notional``) and what was
+expected. Strategy parameters are validated by the strategy's own ``Params`` type.
+"""
+
+from __future__ import annotations
+
+import importlib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from arbsim.errors import ConfigError
+from arbsim.risk import RiskLimits
+
+#: short strategy names -> "module:Class" (a full "module:Class" path is accepted too)
+STRATEGIES = {"cross_exchange": "strategies.cross_exchange:CrossExchangeArb"}
+#: venue kinds -> "module:Class"
+VENUE_KINDS = {"replay": "exchanges.replay:ReplayVenue"}
+
+
+class Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every config section: immutable, unknown keys rejected."""
+
+
+class LatencyConfig(Strict, frozen=True):
+    """Constant order-path latency: client -> exchange and exchange -> client."""
+
+    entry_ms: float = 10.0
+    response_ms: float = 10.0
+
+
+class FeeConfig(Strict, frozen=True):
+    maker_fee: Decimal | None = None
+    taker_fee: Decimal | None = None
+
+
+class VenueConfig(Strict, frozen=True):
+    name: str
+    balances: dict[str, Decimal]
+    latency: LatencyConfig = LatencyConfig()
+    fees: FeeConfig = FeeConfig()
+
+
+class StrategyConfig(Strict, frozen=True):
+    name: str = "cross_exchange"
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class DataConfig(Strict, frozen=True):
+    catalog: str | None = None
+    start: str | None = None
+    end: str | None = None
+
+
+class RunConfig(Strict, frozen=True):
+    drain_s: float = 1.0
+    equity_interval_s: float = 1.0
+    id_prefix: str = "x"
+
+
+class Config(Strict, frozen=True):
+    venues: list[VenueConfig]
+    strategy: StrategyConfig = StrategyConfig()
+    risk: RiskLimits = RiskLimits()
+    data: DataConfig = DataConfig()
+    run: RunConfig = RunConfig()
+
+
+def _validation_message(e: msgspec.MsgspecError, prefix: str = "") -> str:
+    """msgspec's message with the key path rooted at ``prefix`` (``$.strategy.params...``)."""
+    text = str(e)
+    root = f"$.{prefix}" if prefix else "$"
+    if " - at `$" in text:
+        return text.replace(" - at `$", f" - at `{root}")
+    return f"{text} - at `{root}`"
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML config file."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read config ({e.strerror})") from e
+    return parse_config(raw, str(p))
+
+
+def parse_config(raw: bytes, source: str = "<config>") -> Config:
+    try:
+        cfg = msgspec.yaml.decode(raw, type=Config)
+    except msgspec.ValidationError as e:
+        raise ConfigError(f"{source}: {_validation_message(e)}") from e
+    except msgspec.DecodeError as e:
+        raise ConfigError(f"{source}: not valid YAML ({e})") from e
+    names = [v.name for v in cfg.venues]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{source}: `$.venues` names must be unique, got {names}")
+    if not names:
+        raise ConfigError(f"{source}: `$.venues` is empty; at least one venue is needed")
+    strategy_params(cfg, source)
+    return cfg
+
+
+def dump_config(cfg: Config) -> bytes:
+    return msgspec.yaml.encode(cfg)
+
+
+def load_object(path: str, what: str) -> Any:
+    """Import ``"module:attr"`` (how arbsim finds venues and strategies without importing
+    them statically: dependencies point inward)."""
+    module, sep, attr = path.partition(":")
+    if not sep:
+        raise ConfigError(f"{what} {path!r} is not of the form 'module:Name'")
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        raise ConfigError(f"{what} {path!r}: cannot import {module} ({e})") from e
+    try:
+        return getattr(mod, attr)
+    except AttributeError:
+        raise ConfigError(f"{what} {path!r}: {module} has no {attr}") from None
+
+
+def strategy_class(cfg: Config) -> Any:
+    target = STRATEGIES.get(cfg.strategy.name, cfg.strategy.name)
+    if ":" not in target:
+        known = ", ".join(sorted(STRATEGIES))
+        raise ConfigError(
+            f"`$.strategy.name`: unknown strategy {cfg.strategy.name!r} "
+            f"(known: {known}, or give 'module:Class')"
+        )
+    return load_object(target, "strategy")
+
+
+def strategy_params(cfg: Config, source: str = "<config>") -> Any:
+    cls = strategy_class(cfg)
+    params_type = getattr(cls, "Params", None)
+    if params_type is None:
+        return cfg.strategy.params
+    try:
+        return msgspec.convert(cfg.strategy.params, type=params_type, strict=False)
+    except msgspec.ValidationError as e:
+        raise ConfigError(f"{source}: {_validation_message(e, 'strategy.params')}") from e

@@ -1,0 +1,120 @@
+"""The arbsim error tree.
+
+Callers decide what to do by the *type* of an error: anything under
+:class:`RetryableError` may be retried after a pause; :class:`OutcomeUnknown`
+means an order request may or may not have reached the venue and the order must
+be queried before anything else is decided.
+
+Venue-specific codes (MEXC ``10101``, Gate ``BALANCE_NOT_ENOUGH``, ...) travel
+on the exception as ``code`` so that a rejection seen in a backtest carries the
+same code the real venue returns.
+"""
+
+from __future__ import annotations
+
+
+class ArbsimError(Exception):
+    """Base class of every error raised by arbsim."""
+
+
+class ConfigError(ArbsimError):
+    """A configuration file or value is invalid (names the path and the value)."""
+
+
+class DataError(ArbsimError):
+    """A data file is missing, foreign, corrupt or has the wrong schema."""
+
+
+class IllegalTransition(ArbsimError):
+    """An order was asked to move to a state its lifecycle does not allow."""
+
+
+class LookaheadError(ArbsimError):
+    """Code tried to read market data from the future of the engine clock."""
+
+
+class VenueError(ArbsimError):
+    """An error reported by (or about) a venue.
+
+    Parameters
+    ----------
+    message:
+        Human readable text.
+    code:
+        The venue's own error code or label (``"10101"``, ``"BALANCE_NOT_ENOUGH"``).
+    venue:
+        The venue name, when known.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None, venue: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.venue = venue
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        parts = [p for p in (self.venue, self.code) if p]
+        return f"[{' '.join(parts)}] {text}" if parts else text
+
+
+class RetryableError(VenueError):
+    """A temporary failure: the same request may succeed later."""
+
+
+class NetworkError(RetryableError):
+    """The connection failed before a complete answer was received."""
+
+
+class RateLimited(RetryableError):
+    """The venue (or the client-side limiter) refused the request for rate reasons."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        venue: str | None = None,
+        retry_after: float | None = None,
+    ):
+        super().__init__(message, code=code, venue=venue)
+        self.retry_after = retry_after
+
+
+class ExchangeUnavailable(RetryableError):
+    """The venue answered 5xx or is in maintenance (for non-order requests)."""
+
+
+class OutcomeUnknown(VenueError):
+    """An order request timed out or got a 5xx: it may or may not exist. Query it."""
+
+
+class AuthError(VenueError):
+    """Bad key, bad signature, expired timestamp, missing permission or IP block."""
+
+
+class InvalidOrder(VenueError):
+    """The venue rejected an order request (not retryable as is)."""
+
+
+class InsufficientBalance(InvalidOrder):
+    """Not enough free balance for the order."""
+
+
+class PrecisionError(InvalidOrder):
+    """Price or quantity is not on the instrument's tick / lot grid."""
+
+
+class BelowMinimum(InvalidOrder):
+    """Quantity or notional below the instrument's minimum."""
+
+
+class PostOnlyWouldTake(InvalidOrder):
+    """A post-only order would have crossed the book."""
+
+
+class InvalidSymbol(VenueError):
+    """The symbol is unknown to the venue or not tradable."""
+
+
+class OrderNotFound(VenueError):
+    """The venue does not know the order (or no longer does)."""

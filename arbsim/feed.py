@@ -1,0 +1,409 @@
+"""Message cursors over catalog streams and their k-way merge.
+
+A cursor walks one ``(venue, symbol, kind)`` stream one *venue message* at a time
+(all book rows sharing ``ts_local`` and ``seq`` form one message), reading record
+batches lazily so memory stays bounded by the batch size, whatever the file size.
+Each batch is validated once, vectorised: the error names the file and what was
+expected.
+
+A cursor is keyed either by ``ts_local`` (what a strategy sees) or by
+``ts_exchange`` (what the simulated exchange sees); :func:`merge` interleaves any
+number of cursors by key, which is how the backtest engine replays several venues.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from arbsim.book import OrderBook, TickScale
+from arbsim.catalog import Catalog, Kind
+from arbsim.errors import DataError
+from arbsim.model import Side, Trade
+
+Key = Literal["local", "exchange"]
+_NEVER = 2**63 - 1
+
+
+class Cursor(Protocol):
+    ts: int
+
+    def next(self) -> bool: ...
+
+
+def _col(batch: pa.RecordBatch, name: str) -> npt.NDArray[np.generic]:
+    return batch.column(batch.schema.get_field_index(name)).to_numpy(zero_copy_only=False)
+
+
+class _BatchSource:
+    """Validated column arrays of one stream, batch by batch."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        venue: str,
+        symbol: str,
+        kind: Kind,
+        scale: TickScale,
+        batch_size: int,
+    ):
+        self.label = f"{venue} {symbol} {kind}"
+        self.files = catalog.files(venue, symbol, kind)
+        if not self.files:
+            raise DataError(
+                f"{catalog.root}: no {kind} files for {venue} {symbol} "
+                f"(looked in {catalog.root / venue})"
+            )
+        self._it = catalog.batches(venue, symbol, kind, batch_size)
+        self.scale = scale
+        self.kind = kind
+        self._last_ts = -(2**63)
+
+    def read(self) -> tuple[Path, dict[str, npt.NDArray[np.generic]]] | None:
+        item = next(self._it, None)
+        if item is None:
+            return None
+        path, batch = item
+        cols = {name: _col(batch, name) for name in batch.schema.names}
+        self._validate(path, cols)
+        return path, cols
+
+    def _validate(self, path: Path, cols: dict[str, npt.NDArray[np.generic]]) -> None:
+        tsl = cols["ts_local"].astype(np.int64)
+        tsx = cols["ts_exchange"].astype(np.int64)
+        price = cols["price"].astype(np.float64)
+        size = cols["size"].astype(np.float64)
+        side = cols["side"]
+
+        def fail(mask: npt.NDArray[np.bool_], what: str) -> None:
+            row = int(np.flatnonzero(mask)[0])
+            raise DataError(f"{path}: {what} (first bad row in batch: {row})")
+
+        if len(tsl) and tsl[0] < self._last_ts:
+            raise DataError(f"{path}: ts_local goes backwards across batches/files")
+        if len(tsl) > 1 and (d := np.diff(tsl) < 0).any():
+            fail(np.concatenate([[False], d]), "ts_local is not non-decreasing")
+        if (m := tsx > tsl).any():
+            fail(m, "ts_exchange is after ts_local (negative feed latency)")
+        if (m := (side != 1) & (side != -1)).any():
+            fail(m, "side must be 1 (bid/buy) or -1 (ask/sell)")
+        if (m := ~np.isfinite(price) | (price <= 0)).any():
+            fail(m, "price must be finite and > 0")
+        if (m := ~np.isfinite(size) | (size < 0)).any():
+            fail(m, "size must be finite and >= 0")
+        if self.kind == "trades" and (m := size == 0).any():
+            fail(m, "trade size must be > 0")
+        ticks = self.scale.to_ticks(price)
+        if (m := self.scale.off_grid(price, ticks)).any():
+            row = int(np.flatnonzero(m)[0])
+            raise DataError(
+                f"{path}: price {price[row]!r} is not on the instrument tick "
+                f"{self.scale.tick} (row {row} of a batch)"
+            )
+        cols["ticks"] = ticks
+        if len(tsl):
+            self._last_ts = int(tsl[-1])
+
+
+class BookCursor:
+    """Walk a book stream message by message; :meth:`apply` puts the message on a book."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        venue: str,
+        symbol: str,
+        scale: TickScale,
+        key: Key = "local",
+        end_ns: int | None = None,
+        batch_size: int = 65_536,
+    ):
+        self.venue = venue
+        self.symbol = symbol
+        self.key = key
+        self._src = _BatchSource(catalog, venue, symbol, "book", scale, batch_size)
+        self._end = _NEVER if end_ns is None else end_ns
+        self._carry: dict[str, npt.NDArray[np.generic]] | None = None
+        self._done = False
+        self._i = 0
+        self._n = 0
+        self._key_floor = -(2**63)
+        self.ts = 0
+        self.ts_exchange = 0
+        self.ts_local = 0
+        self.seq = 0
+        self.flags = 0
+        self.levels = 0
+        self._ticks: npt.NDArray[np.int64] = np.empty(0, np.int64)
+        self._sizes: npt.NDArray[np.float64] = np.empty(0)
+        self._starts: list[int] = []
+        self._splits: list[int] = []
+        self._ends: list[int] = []
+        self._tsx: list[int] = []
+        self._tsl: list[int] = []
+        self._seqs: list[int] = []
+        self._flg: list[int] = []
+        self._keys: list[int] = []
+        self._s = self._m = self._e = 0
+
+    def _load(self) -> bool:
+        while not self._done:
+            got = self._src.read()
+            if got is None:
+                cols = self._carry
+                self._carry = None
+                self._done = True
+                if cols is None:
+                    return False
+                last = True
+            else:
+                _, new = got
+                if self._carry is not None:
+                    cols = {k: np.concatenate([self._carry[k], new[k]]) for k in new}
+                    self._carry = None
+                else:
+                    cols = new
+                last = False
+            tsl = cols["ts_local"].astype(np.int64)
+            seq = cols["seq"].astype(np.int64)
+            n = len(tsl)
+            if n == 0:
+                continue
+            change = np.flatnonzero((tsl[1:] != tsl[:-1]) | (seq[1:] != seq[:-1])) + 1
+            starts = np.concatenate([[0], change]).astype(np.int64)
+            if not last:
+                # the final message may continue in the next batch: hold it back
+                tail = int(starts[-1])
+                self._carry = {k: v[tail:] for k, v in cols.items()}
+                starts = starts[:-1]
+                if not len(starts):
+                    continue
+                cols = {k: v[:tail] for k, v in cols.items()}
+                tsl = tsl[:tail]
+            self._set_batch(cols, starts)
+            if self._n:
+                return True
+        return False
+
+    def _set_batch(
+        self, cols: dict[str, npt.NDArray[np.generic]], starts: npt.NDArray[np.int64]
+    ) -> None:
+        n = len(cols["ts_local"])
+        side = cols["side"].astype(np.int8)
+        msg_id = np.zeros(n, np.int64)
+        msg_id[starts[1:]] = 1
+        msg_id = np.cumsum(msg_id)
+        # bids before asks inside each message, keeping row order within a side
+        order = np.lexsort((-side, msg_id))
+        ticks = cols["ticks"].astype(np.int64)[order]
+        sizes = cols["size"].astype(np.float64)[order]
+        ends = np.concatenate([starts[1:], [n]])
+        nbids = np.add.reduceat((side == 1).astype(np.int64), starts)
+        tsl = cols["ts_local"].astype(np.int64)[starts]
+        keep = tsl < self._end
+        if not keep.all():
+            self._done = True
+            self._carry = None
+            k = int(np.argmin(keep))
+            starts, ends, nbids, tsl = starts[:k], ends[:k], nbids[:k], tsl[:k]
+            if not len(starts):
+                self._n = 0
+                self._i = 0
+                return
+        tsx = cols["ts_exchange"].astype(np.int64)[starts]
+        flags = (
+            np.bitwise_or.reduceat(cols["flags"].astype(np.uint8), starts)
+            if len(starts)
+            else starts
+        )
+        if self.key == "exchange":
+            keys = np.maximum.accumulate(np.maximum(tsx, self._key_floor))
+            self._key_floor = int(keys[-1])
+        else:
+            keys = tsl
+        self._ticks = ticks
+        self._sizes = sizes
+        self._starts = starts.tolist()
+        self._splits = (starts + nbids).tolist()
+        self._ends = ends.tolist()
+        self._tsx = tsx.tolist()
+        self._tsl = tsl.tolist()
+        self._seqs = cols["seq"].astype(np.int64)[starts].tolist()
+        self._flg = flags.tolist()
+        self._keys = keys.tolist()
+        self._n = len(self._starts)
+        self._i = 0
+
+    def next(self) -> bool:
+        """Move to the next message; False at the end of the stream (or of the window)."""
+        if self._i >= self._n and not self._load():
+            return False
+        i = self._i
+        self._i = i + 1
+        self.ts = self._keys[i]
+        self.ts_exchange = self._tsx[i]
+        self.ts_local = self._tsl[i]
+        self.seq = self._seqs[i]
+        self.flags = self._flg[i]
+        self._s = self._starts[i]
+        self._m = self._splits[i]
+        self._e = self._ends[i]
+        self.levels = self._e - self._s
+        return True
+
+    def apply(self, book: OrderBook, snapshot_flag: int = 1) -> None:
+        """Apply the current message to ``book`` (a snapshot-begin message replaces it)."""
+        s, m, e = self._s, self._m, self._e
+        t, z = self._ticks, self._sizes
+        book.apply_ticks(
+            t[s:m],
+            z[s:m],
+            t[m:e],
+            z[m:e],
+            self.ts_exchange,
+            self.ts_local,
+            self.seq,
+            bool(self.flags & snapshot_flag),
+        )
+
+    def current_levels(
+        self,
+    ) -> tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
+    ]:
+        """The current message as ``(bid_ticks, bid_sizes, ask_ticks, ask_sizes)``."""
+        s, m, e = self._s, self._m, self._e
+        return self._ticks[s:m], self._sizes[s:m], self._ticks[m:e], self._sizes[m:e]
+
+
+class TradeCursor:
+    """Walk a trades stream one trade at a time."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        venue: str,
+        symbol: str,
+        scale: TickScale,
+        key: Key = "local",
+        end_ns: int | None = None,
+        batch_size: int = 65_536,
+    ):
+        self.venue = venue
+        self.symbol = symbol
+        self.key = key
+        self.scale = scale
+        self._src = _BatchSource(catalog, venue, symbol, "trades", scale, batch_size)
+        self._end = _NEVER if end_ns is None else end_ns
+        self._done = False
+        self._i = 0
+        self._n = 0
+        self._key_floor = -(2**63)
+        self.ts = 0
+        self.ts_exchange = 0
+        self.ts_local = 0
+        self.trade_id = 0
+        self.side = 1
+        self.price = 0.0
+        self.size = 0.0
+        self.tick = 0
+        self._cols: tuple[
+            list[int],
+            list[int],
+            list[int],
+            list[int],
+            list[float],
+            list[float],
+            list[int],
+            list[int],
+        ] = ([], [], [], [], [], [], [], [])
+
+    def _load(self) -> bool:
+        while not self._done:
+            got = self._src.read()
+            if got is None:
+                self._done = True
+                return False
+            _, c = got
+            tsl = c["ts_local"].astype(np.int64)
+            keep = tsl < self._end
+            k = len(tsl)
+            if not keep.all():
+                k = int(np.argmin(keep))
+                self._done = True
+            if k == 0:
+                return False
+            tsx = c["ts_exchange"].astype(np.int64)[:k]
+            if self.key == "exchange":
+                keys = np.maximum.accumulate(np.maximum(tsx, self._key_floor))
+                self._key_floor = int(keys[-1])
+            else:
+                keys = tsl[:k]
+            self._cols = (
+                keys.tolist(),
+                tsx.tolist(),
+                tsl[:k].tolist(),
+                c["trade_id"].astype(np.int64)[:k].tolist(),
+                c["price"].astype(np.float64)[:k].tolist(),
+                c["size"].astype(np.float64)[:k].tolist(),
+                c["side"].astype(np.int64)[:k].tolist(),
+                c["ticks"].astype(np.int64)[:k].tolist(),
+            )
+            self._n = k
+            self._i = 0
+            return True
+        return False
+
+    def next(self) -> bool:
+        if self._i >= self._n and not self._load():
+            return False
+        i = self._i
+        self._i = i + 1
+        keys, tsx, tsl, tid, price, size, side, tick = self._cols
+        self.ts = keys[i]
+        self.ts_exchange = tsx[i]
+        self.ts_local = tsl[i]
+        self.trade_id = tid[i]
+        self.price = price[i]
+        self.size = size[i]
+        self.side = side[i]
+        self.tick = tick[i]
+        return True
+
+    def trade(self) -> Trade:
+        return Trade(
+            venue=self.venue,
+            symbol=self.symbol,
+            ts_exchange=self.ts_exchange,
+            ts_local=self.ts_local,
+            trade_id=self.trade_id,
+            side=Side.BUY if self.side == 1 else Side.SELL,
+            price=self.price,
+            size=self.size,
+        )
+
+
+def merge(cursors: Sequence[Cursor]) -> Iterator[Cursor]:
+    """k-way merge: yield the cursor holding the earliest message, then advance it.
+
+    Ties go to the cursor listed first. The consumer handles the yielded cursor's
+    current message before asking for the next one.
+    """
+    heap = [(c.ts, i, c) for i, c in enumerate(cursors) if c.next()]
+    heapq.heapify(heap)
+    while heap:
+        _, i, c = heap[0]
+        yield c
+        if c.next():
+            heapq.heapreplace(heap, (c.ts, i, c))
+        else:
+            heapq.heappop(heap)

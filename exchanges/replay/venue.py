@@ -1,0 +1,341 @@
+"""The replay venue: a :class:`~arbsim.venue.Venue` over a Parquet catalog.
+
+Two timelines per instrument (DESIGN §3): the *exchange side* applies each catalog
+message at its ``ts_exchange`` to the exchange book that the matching engine uses;
+the *local side* applies the same message at its ``ts_local`` to the book the
+strategy sees. A request sent at local time ``t`` reaches the matching engine at
+``t + entry`` (so it meets the exchange book as of that time, while the market keeps
+moving) and its answer reaches the strategy at ``arrival + response``. Requests and
+answers of one venue stay FIFO.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import msgspec
+
+from arbsim.book import OrderBook
+from arbsim.catalog import Catalog
+from arbsim.errors import InvalidSymbol, VenueError
+from arbsim.feed import BookCursor, TradeCursor
+from arbsim.latency import ConstantLatency
+from arbsim.loop import VirtualTimeLoop
+from arbsim.model import Balances, Instrument, Order, OrderRequest, OrderStatus, Side
+from arbsim.venue import MarketSink
+from exchanges.matching import Account, ExecEvent, MatchingEngine
+
+T = TypeVar("T")
+
+
+class _NullSink:
+    def on_book(self, venue: str, book: OrderBook) -> None:
+        return None
+
+    def on_trade(self, venue: str, trade: Any) -> None:
+        return None
+
+    def on_order(self, order: Order) -> None:
+        return None
+
+
+class _LocalBook(BookCursor):
+    """Delivers each message to the strategy-side book at its ``ts_local``."""
+
+    def bind(self, venue: ReplayVenue, book: OrderBook) -> None:
+        self.venue_obj = venue
+        self.book = book
+        self.events = 0
+        self.messages = 0
+
+    def dispatch(self) -> None:
+        self.apply(self.book)
+        self.events += self.levels
+        self.messages += 1
+        self.venue_obj.sink.on_book(self.venue, self.book)
+
+
+class _LocalTrades(TradeCursor):
+    def bind(self, venue: ReplayVenue) -> None:
+        self.venue_obj = venue
+        self.events = 0
+        self.messages = 0
+
+    def dispatch(self) -> None:
+        self.events += 1
+        self.messages += 1
+        self.venue_obj.sink.on_trade(self.venue, self.trade())
+
+
+class _ExchangeBook(BookCursor):
+    """Applies each message to the exchange-side book at its ``ts_exchange``."""
+
+    def bind(self, venue: ReplayVenue, book: OrderBook, engine: MatchingEngine) -> None:
+        self.venue_obj = venue
+        self.book = book
+        self.engine = engine
+        self.events = 0
+
+    def dispatch(self) -> None:
+        self.apply(self.book)
+        if self.engine.resting:
+            evs = self.engine.on_book(self.ts)
+            if evs:
+                self.venue_obj.push(evs, self.ts)
+
+
+class _ExchangeTrades(TradeCursor):
+    def bind(self, venue: ReplayVenue, engine: MatchingEngine) -> None:
+        self.venue_obj = venue
+        self.engine = engine
+        self.events = 0
+
+    def dispatch(self) -> None:
+        if self.engine.resting:
+            evs = self.engine.on_trade(self.side, self.tick, self.size, self.ts)
+            if evs:
+                self.venue_obj.push(evs, self.ts)
+
+
+class ReplayVenue:
+    """A venue replayed from a catalog with simulated matching and constant latency."""
+
+    def __init__(
+        self,
+        name: str,
+        catalog: Catalog,
+        *,
+        loop: VirtualTimeLoop,
+        symbols: Sequence[str],
+        balances: Mapping[str, Decimal],
+        latency: ConstantLatency,
+        fee_overrides: Mapping[str, Decimal] | None = None,
+        codes: Mapping[str, tuple[str, type[VenueError]]] | None = None,
+        batch_size: int = 65_536,
+    ):
+        self.name = name
+        self.catalog = catalog
+        self.loop = loop
+        self.latency = latency
+        self.account = Account(name, balances)
+        self.sink: MarketSink = _NullSink()
+        self._batch_size = batch_size
+        self._instruments: dict[str, Instrument] = {}
+        self._books: dict[str, OrderBook] = {}
+        self._xbooks: dict[str, OrderBook] = {}
+        self._engines: dict[str, MatchingEngine] = {}
+        self._client: dict[str, Order] = {}
+        self._last_arrival = 0
+        self._last_response = 0
+        order_ids = itertools.count(1)
+        for sym in symbols:
+            inst = catalog.instrument(name, sym)
+            if fee_overrides:
+                inst = msgspec.structs.replace(inst, **dict(fee_overrides))
+            self._instruments[sym] = inst
+            self._books[sym] = OrderBook(name, sym, inst.tick)
+            xbook = OrderBook(name, sym, inst.tick)
+            self._xbooks[sym] = xbook
+            self._engines[sym] = MatchingEngine(
+                inst, xbook, self.account, codes=codes, order_ids=order_ids
+            )
+
+    # ---------------------------------------------------------------- Venue: data
+    async def start(self, symbols: Sequence[str], sink: MarketSink) -> None:
+        unknown = [s for s in symbols if s not in self._instruments]
+        if unknown:
+            raise InvalidSymbol(f"{self.name} has no data for {unknown}", venue=self.name)
+        self.sink = sink
+
+    async def stop(self) -> None:
+        self.sink = _NullSink()
+
+    def instrument(self, symbol: str) -> Instrument:
+        try:
+            return self._instruments[symbol]
+        except KeyError:
+            raise InvalidSymbol(f"unknown symbol {symbol}", venue=self.name) from None
+
+    def book(self, symbol: str) -> OrderBook:
+        try:
+            return self._books[symbol]
+        except KeyError:
+            raise InvalidSymbol(f"unknown symbol {symbol}", venue=self.name) from None
+
+    def sources(self, end_ns: int | None) -> list[Any]:
+        """Exchange-side sources first: on equal timestamps the exchange sees data first."""
+        xs: list[Any] = []
+        ls: list[Any] = []
+        for sym, inst in self._instruments.items():
+            scale = self._books[sym].scale
+            eng = self._engines[sym]
+            xb = _ExchangeBook(
+                self.catalog, self.name, sym, scale, "exchange", end_ns, self._batch_size
+            )
+            xb.bind(self, self._xbooks[sym], eng)
+            lb = _LocalBook(self.catalog, self.name, sym, scale, "local", end_ns, self._batch_size)
+            lb.bind(self, self._books[sym])
+            xs.append(xb)
+            ls.append(lb)
+            if self.catalog.files(self.name, sym, "trades"):
+                xt = _ExchangeTrades(
+                    self.catalog, self.name, sym, scale, "exchange", end_ns, self._batch_size
+                )
+                xt.bind(self, eng)
+                lt = _LocalTrades(
+                    self.catalog, self.name, sym, scale, "local", end_ns, self._batch_size
+                )
+                lt.bind(self)
+                xs.append(xt)
+                ls.append(lt)
+            del inst
+        return xs + ls
+
+    # ---------------------------------------------------------------- timelines
+    def _arrival(self, now: int) -> int:
+        t = max(now + self.latency.entry_ns, self._last_arrival + 1)
+        self._last_arrival = t
+        return t
+
+    def _response(self, at: int) -> int:
+        t = max(at + self.latency.response_ns, self._last_response + 1)
+        self._last_response = t
+        return t
+
+    def _at(self, ts: int, fn: Callable[..., None], *args: Any) -> None:
+        self.loop.call_at(self.loop.to_loop_time(ts), fn, *args)
+
+    async def _round_trip(
+        self,
+        at_exchange: Callable[[int], T],
+        on_response: Callable[[T], None] | None = None,
+    ) -> T:
+        """Run ``at_exchange`` when the request reaches the exchange; answer after the
+        response latency (raising what it raised, as the venue's error answer).
+
+        ``on_response`` runs when the answer arrives even if the caller stopped
+        waiting (a timed-out request still changes the client's order state)."""
+        fut: asyncio.Future[T] = self.loop.create_future()
+        arrival = self._arrival(self.loop.now_ns())
+
+        def on_arrival() -> None:
+            try:
+                result = at_exchange(arrival)
+            except VenueError as e:
+                self._at(self._response(arrival), _fail, fut, e)
+                return
+            self._at(self._response(arrival), answer, result)
+
+        def answer(result: T) -> None:
+            if on_response is not None:
+                on_response(result)
+            _succeed(fut, result)
+
+        self._at(arrival, on_arrival)
+        return await fut
+
+    def push(self, events: list[ExecEvent], ts: int) -> None:
+        """Private-stream updates produced at exchange time ``ts`` reach the client later."""
+        self._at(self._response(ts), self._deliver, events)
+
+    def _deliver(self, events: list[ExecEvent]) -> None:
+        now = self.loop.now_ns()
+        for ev in events:
+            order = self._client.get(ev.client_order_id)
+            if order is None:
+                continue
+            if ev.kind == "accepted":
+                order.order_id = ev.order_id
+                order.ts_accepted = ev.ts
+                order.arrival_price = ev.arrival_price
+                order.transition(OrderStatus.ACCEPTED, now)
+            elif ev.kind == "fill":
+                assert ev.fill is not None
+                order.apply_fill(msgspec.structs.replace(ev.fill, ts_local=now))
+            elif ev.kind == "canceled":
+                order.transition(OrderStatus.CANCELED, now)
+            elif ev.kind == "expired":
+                order.transition(OrderStatus.EXPIRED, now)
+            elif ev.kind == "rejected":
+                order.reject_code = ev.code
+                order.reject_reason = ev.message
+                order.transition(OrderStatus.REJECTED, now)
+            self.sink.on_order(order.snapshot())
+
+    # ---------------------------------------------------------------- Venue: requests
+    async def fetch_balances(self) -> Balances:
+        return await self._round_trip(self.account.snapshot)
+
+    async def place_order(self, req: OrderRequest) -> Order:
+        engine = self._engines.get(req.symbol)
+        if engine is None:
+            raise InvalidSymbol(f"unknown symbol {req.symbol}", venue=self.name)
+        order = Order.from_request(req, self.loop.now_ns())
+        self._client[req.client_order_id] = order
+
+        def at_exchange(ts: int) -> list[ExecEvent]:
+            x_order = Order.from_request(req, ts)
+            return engine.submit(x_order, ts)
+
+        await self._round_trip(at_exchange, self._deliver)
+        if order.status is OrderStatus.REJECTED:
+            kind = next(
+                (k for k, (code, _) in engine.codes.items() if code == order.reject_code),
+                "order_not_found",
+            )
+            raise engine.error(kind, order.reject_reason)
+        return order.snapshot()
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> Order:
+        engine = self._engines[symbol]
+
+        def at_exchange(ts: int) -> list[ExecEvent]:
+            return engine.cancel(client_order_id, ts)
+
+        await self._round_trip(at_exchange, self._deliver)
+        order = self._client.get(client_order_id)
+        if order is None:
+            raise engine.error("order_not_found", f"order {client_order_id} unknown")
+        return order.snapshot()
+
+    async def fetch_order(self, symbol: str, client_order_id: str) -> Order:
+        engine = self._engines[symbol]
+
+        def at_exchange(ts: int) -> Order:
+            o = engine.orders.get(client_order_id)
+            if o is None:
+                raise engine.error("order_not_found", f"order {client_order_id} unknown")
+            return o.snapshot()
+
+        return await self._round_trip(at_exchange)
+
+    async def open_orders(self, symbol: str | None = None) -> list[Order]:
+        engines = [self._engines[symbol]] if symbol else list(self._engines.values())
+
+        def at_exchange(ts: int) -> list[Order]:
+            return [r.order.snapshot() for e in engines for r in e.resting.values()]
+
+        return await self._round_trip(at_exchange)
+
+    # ---------------------------------------------------------------- inspection (tests)
+    def exchange_book(self, symbol: str) -> OrderBook:
+        """The exchange-side book (for tests and diagnostics, never for strategies)."""
+        return self._xbooks[symbol]
+
+    def side_touch(self, symbol: str, side: Side) -> float | None:
+        b = self._books[symbol]
+        return b.best_ask if side is Side.BUY else b.best_bid
+
+
+def _succeed(fut: asyncio.Future[Any], value: Any) -> None:
+    if not fut.done():
+        fut.set_result(value)
+
+
+def _fail(fut: asyncio.Future[Any], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)

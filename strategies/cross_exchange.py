@@ -1,0 +1,75 @@
+"""Cross-exchange spot arbitrage: buy where it is cheap, sell where it is dear.
+
+The strategy is thin: it watches top-of-book changes on two venues and hands any
+opportunity (found by :func:`arbsim.arb.find_opportunity`) to the
+:class:`arbsim.arb.ArbExecutor`, one attempt at a time, with a short cool-down.
+It runs unchanged in backtest, paper and live modes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arbsim.arb import ArbExecutor, ArbParams, Opportunity, find_opportunity
+from arbsim.book import OrderBook
+from arbsim.engine import Context, Strategy
+from arbsim.model import Instrument
+
+
+class CrossExchangeArb(Strategy):
+    name = "cross_exchange"
+    Params = ArbParams
+
+    def __init__(self, params: ArbParams):
+        self.p = params
+        self.busy = False
+        self.cooldown_until = 0
+        self.checks = 0
+        self.found = 0
+        self._pair: tuple[str, str] = ("", "")
+        self._books: tuple[OrderBook, OrderBook] | None = None
+        self._insts: tuple[Instrument, Instrument] | None = None
+        self._last_top: dict[str, tuple[int | None, int | None, float, float]] = {}
+        self._executor: ArbExecutor | None = None
+
+    async def on_start(self, ctx: Context) -> None:
+        names = self.p.venues or sorted(ctx.venues)
+        if len(names) != 2:
+            raise ValueError(f"cross_exchange needs exactly two venues, got {names}")
+        a, b = names
+        self._pair = (a, b)
+        self._books = (ctx.book(a, self.p.symbol), ctx.book(b, self.p.symbol))
+        self._insts = (ctx.instrument(a, self.p.symbol), ctx.instrument(b, self.p.symbol))
+        self._executor = ArbExecutor(ctx, self.p)
+
+    def on_book(self, ctx: Context, venue: str, book: OrderBook) -> None:
+        if self._books is None or self._insts is None or book.symbol != self.p.symbol:
+            return
+        top = (book.best_bid_tick, book.best_ask_tick, book.best_bid_size, book.best_ask_size)
+        if self._last_top.get(venue) == top:
+            return
+        self._last_top[venue] = top
+        if self.busy or ctx.now_ns() < self.cooldown_until:
+            return
+        self.checks += 1
+        (ba, bb), (ia, ib) = self._books, self._insts
+        ts = book.ts_local
+        opp = find_opportunity(ba, bb, ia, ib, self.p, ts) or find_opportunity(
+            bb, ba, ib, ia, self.p, ts
+        )
+        if opp is None or ctx.risk.tripped:
+            return
+        self.found += 1
+        self.busy = True
+        ctx.spawn(self._attempt(ctx, opp), name=f"arb-{self.found}")
+
+    async def _attempt(self, ctx: Context, opp: Opportunity) -> None:
+        assert self._executor is not None
+        try:
+            await self._executor.execute(opp)
+        finally:
+            self.busy = False
+            self.cooldown_until = ctx.now_ns() + int(self.p.cooldown_s * 1e9)
+
+    def summary(self) -> dict[str, Any]:
+        return {"top_of_book_checks": self.checks, "opportunities": self.found}
