@@ -31,7 +31,7 @@ from arbsim.config import (
     strategy_class,
     strategy_params,
 )
-from arbsim.engine import Engine, StrategyError
+from arbsim.engine import Engine, Strategy, StrategyError
 from arbsim.errors import ConfigError, DataError
 from arbsim.feed import BookCursor
 from arbsim.latency import ConstantLatency
@@ -124,6 +124,7 @@ def run_backtest(
     start: str | None = None,
     end: str | None = None,
     progress: Callable[[float], None] | None = None,
+    strategy: Strategy | None = None,
 ) -> BacktestResult:
     """Run one backtest and write its run directory; raises ConfigError / DataError for
     bad input (nothing written) and StrategyError after writing what was recorded."""
@@ -175,7 +176,8 @@ def run_backtest(
             fee_overrides=fees,
         )
         symbols[v.name] = syms
-    strategy = strategy_class(cfg)(params)
+    if strategy is None:
+        strategy = strategy_class(cfg)(params)
     recorder = RunRecorder()
     engine = Engine(
         strategy=strategy,

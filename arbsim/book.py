@@ -29,6 +29,8 @@ I64 = npt.NDArray[np.int64]
 INITIAL_CAP = 1 << 14
 MAX_SPAN = 1 << 20
 _SCAN = 256
+NO_BID = -(2**62)
+NO_ASK = 2**62
 _SMALL = 6  # messages with at most this many levels per side take the pure-Python path
 
 
@@ -296,6 +298,70 @@ class OrderBook:
         elif self.is_crossed:
             self.crossed_updates += 1
 
+    def apply_hinted(
+        self,
+        bid_ticks: I64,
+        bid_sizes: F64,
+        ask_ticks: I64,
+        ask_sizes: F64,
+        hints: tuple[int, int, int, int, int, int],
+        ts_exchange: int,
+        ts_local: int,
+        seq: int,
+        snapshot: bool,
+    ) -> None:
+        """:meth:`apply_ticks` with per-message facts precomputed for a whole batch.
+
+        ``hints`` is ``(bid_lo, bid_hi, bid_top, ask_lo, ask_hi, ask_top)``: the tick
+        range of each side's rows and the best tick among rows with size > 0
+        (``NO_BID`` / ``NO_ASK`` when there is none). With them a message costs one
+        scatter per side plus integer comparisons; when a side falls outside the grid
+        the general path takes over.
+        """
+        if snapshot or not self._initialised:
+            self.apply_ticks(
+                bid_ticks, bid_sizes, ask_ticks, ask_sizes, ts_exchange, ts_local, seq, snapshot
+            )
+            return
+        blo, bhi, btop, alo, ahi, atop = hints
+        base = self._base
+        cap = self._cap
+        if len(bid_ticks):
+            if blo - base < 0 or bhi - base >= cap:
+                self._apply_bids(bid_ticks, bid_sizes)
+            else:
+                arr = self._bids
+                arr[bid_ticks - base] = bid_sizes
+                bb = self._bb
+                if btop != NO_BID and btop - base > bb:
+                    bb = btop - base
+                if bb >= 0 and arr[bb] == 0.0:
+                    bb = self._scan_bid(bb)
+                self._bb = bb
+            base = self._base
+            cap = self._cap
+        if len(ask_ticks):
+            if alo - base < 0 or ahi - base >= cap:
+                self._apply_asks(ask_ticks, ask_sizes)
+            else:
+                arr = self._asks
+                arr[ask_ticks - base] = ask_sizes
+                ba = self._ba
+                if atop != NO_ASK and (ba < 0 or atop - base < ba):
+                    ba = atop - base
+                if ba >= 0 and arr[ba] == 0.0:
+                    ba = self._scan_ask(ba)
+                self._ba = ba
+        self.ts_exchange = ts_exchange
+        self.ts_local = ts_local
+        self.seq = seq
+        self.updates += 1
+        if self._bb >= 0 and self._ba >= 0:
+            if self._bb >= self._ba:
+                self.crossed_updates += 1
+        elif self.is_crossed:
+            self.crossed_updates += 1
+
     def _centre(self, bid_ticks: I64, ask_ticks: I64) -> None:
         allt = np.concatenate([bid_ticks, ask_ticks])
         if not len(allt):
@@ -393,7 +459,7 @@ class OrderBook:
         hi = i
         while hi > 0:
             lo = max(0, hi - w)
-            nz = np.flatnonzero(arr[lo:hi])
+            nz = arr[lo:hi].nonzero()[0]
             if len(nz):
                 return lo + int(nz[-1])
             hi = lo
@@ -408,7 +474,7 @@ class OrderBook:
         lo = i + 1
         while lo < cap:
             hi = min(cap, lo + w)
-            nz = np.flatnonzero(arr[lo:hi])
+            nz = arr[lo:hi].nonzero()[0]
             if len(nz):
                 return lo + int(nz[0])
             lo = hi

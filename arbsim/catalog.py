@@ -261,7 +261,7 @@ class Catalog:
         for path in files:
             pf = open_parquet(path, kind)
             try:
-                for batch in pf.iter_batches(batch_size=batch_size):
+                for batch in pf.iter_batches(batch_size=batch_size, use_threads=False):
                     yield path, batch
             except (OSError, pa.ArrowException) as e:
                 raise DataError(f"{path}: corrupt Parquet data ({e})") from e

@@ -203,7 +203,7 @@ def synth(catalog_path: Path, seed: int, duration_s: float) -> None:
         _fail(f"--duration must be > 0, got {duration_s}")
     try:
         report = generate_synthetic(catalog_path, seed=seed, duration_s=duration_s)
-    except ArbsimError as e:
+    except (ArbsimError, ValueError, FileExistsError) as e:
         _fail(str(e))
         return
     for line in report.lines():

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from arbsim.book import OrderBook, TickScale
+from arbsim.book import NO_ASK, NO_BID, OrderBook, TickScale
 from arbsim.catalog import Catalog, Kind
 from arbsim.errors import DataError
 from arbsim.model import Side, Trade
@@ -122,7 +122,7 @@ class BookCursor:
         scale: TickScale,
         key: Key = "local",
         end_ns: int | None = None,
-        batch_size: int = 65_536,
+        batch_size: int = 16_384,
     ):
         self.venue = venue
         self.symbol = symbol
@@ -150,7 +150,9 @@ class BookCursor:
         self._seqs: list[int] = []
         self._flg: list[int] = []
         self._keys: list[int] = []
+        self._hints: list[tuple[int, int, int, int, int, int]] = []
         self._s = self._m = self._e = 0
+        self.hints: tuple[int, int, int, int, int, int] = (0, 0, NO_BID, 0, 0, NO_ASK)
 
     def _load(self) -> bool:
         while not self._done:
@@ -237,6 +239,7 @@ class BookCursor:
         self._seqs = cols["seq"].astype(np.int64)[starts].tolist()
         self._flg = flags.tolist()
         self._keys = keys.tolist()
+        self._hints = _hints(ticks, sizes, starts, starts + nbids, ends)
         self._n = len(self._starts)
         self._i = 0
 
@@ -261,11 +264,12 @@ class BookCursor:
         """Apply the current message to ``book`` (a snapshot-begin message replaces it)."""
         s, m, e = self._s, self._m, self._e
         t, z = self._ticks, self._sizes
-        book.apply_ticks(
+        book.apply_hinted(
             t[s:m],
             z[s:m],
             t[m:e],
             z[m:e],
+            self._hints[self._i - 1],
             self.ts_exchange,
             self.ts_local,
             self.seq,
@@ -285,6 +289,42 @@ class BookCursor:
         return self._ticks[s:m], self._sizes[s:m], self._ticks[m:e], self._sizes[m:e]
 
 
+def _hints(
+    ticks: npt.NDArray[np.int64],
+    sizes: npt.NDArray[np.float64],
+    starts: npt.NDArray[np.int64],
+    splits: npt.NDArray[np.int64],
+    ends: npt.NDArray[np.int64],
+) -> list[tuple[int, int, int, int, int, int]]:
+    """Per message: tick range and best live tick of each side (see OrderBook.apply_hinted).
+
+    Bid rows of message k are ``[starts[k], splits[k])``, ask rows ``[splits[k], ends[k])``.
+    """
+    n = len(starts)
+    if n == 0:
+        return []
+    # reduceat over alternating bid / ask segments; a sentinel row keeps every index valid
+    bounds = np.empty(2 * n, np.int64)
+    bounds[0::2] = starts
+    bounds[1::2] = splits
+    ext_t = np.append(ticks, 0)
+    live = sizes > 0.0
+    hi_t = np.append(np.where(live, ticks, NO_BID), NO_BID)
+    lo_t = np.append(np.where(live, ticks, NO_ASK), NO_ASK)
+    seg_min = np.minimum.reduceat(ext_t, bounds)
+    seg_max = np.maximum.reduceat(ext_t, bounds)
+    top_bid = np.maximum.reduceat(hi_t, bounds)[0::2]
+    top_ask = np.minimum.reduceat(lo_t, bounds)[1::2]
+    nb = splits - starts
+    na = ends - splits
+    top_bid = np.where(nb > 0, top_bid, NO_BID)
+    top_ask = np.where(na > 0, top_ask, NO_ASK)
+    out = np.stack(
+        [seg_min[0::2], seg_max[0::2], top_bid, seg_min[1::2], seg_max[1::2], top_ask], axis=1
+    )
+    return [tuple(r) for r in out.tolist()]
+
+
 class TradeCursor:
     """Walk a trades stream one trade at a time."""
 
@@ -296,7 +336,7 @@ class TradeCursor:
         scale: TickScale,
         key: Key = "local",
         end_ns: int | None = None,
-        batch_size: int = 65_536,
+        batch_size: int = 16_384,
     ):
         self.venue = venue
         self.symbol = symbol

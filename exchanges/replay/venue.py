@@ -115,7 +115,7 @@ class ReplayVenue:
         latency: ConstantLatency,
         fee_overrides: Mapping[str, Decimal] | None = None,
         codes: Mapping[str, tuple[str, type[VenueError]]] | None = None,
-        batch_size: int = 65_536,
+        batch_size: int = 16_384,
     ):
         self.name = name
         self.catalog = catalog

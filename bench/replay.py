@@ -1,0 +1,135 @@
+"""Replay throughput: events/s through both books, the matching engine and a strategy.
+
+    python bench/replay.py --data CATALOG [--strategy noop|cross_exchange] [--baseline] [--json]
+
+Events are L2 level changes plus trades. Every venue message is applied to the
+exchange-side book (at ts_exchange, where the matching engine works) and to the local
+book (at ts_local), and the strategy is called once per message. ``--baseline`` also
+times a bare dict book with a Python callback per message over the same events, in the
+same process, so the ratio holds on a noisy machine. Peak RSS is the process maximum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from arbsim.backtest import auto_config, run_backtest
+from arbsim.book import OrderBook
+from arbsim.catalog import Catalog
+from arbsim.config import load_config
+from arbsim.engine import Context, Strategy
+from arbsim.model import Trade
+
+
+class Noop(Strategy):
+    """Receives every callback and does nothing with it."""
+
+    name = "noop"
+
+    def on_book(self, ctx: Context, venue: str, book: OrderBook) -> None:
+        return None
+
+    def on_trade(self, ctx: Context, venue: str, trade: Trade) -> None:
+        return None
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def baseline(catalog: Catalog, venues: list[tuple[str, str]]) -> dict[str, float]:
+    """A bare dict book per venue, a Python callback per message, same events."""
+    calls = 0
+
+    def callback(book: dict[float, float]) -> None:
+        nonlocal calls
+        calls += 1
+
+    t0 = time.perf_counter()
+    events = 0
+    for venue, symbol in venues:
+        bids: dict[float, float] = {}
+        asks: dict[float, float] = {}
+        for path in catalog.files(venue, symbol, "book"):
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
+                cols = batch.to_pydict()
+                ts, side, price, size = cols["ts_local"], cols["side"], cols["price"], cols["size"]
+                prev = None
+                for i in range(len(ts)):
+                    book = bids if side[i] == 1 else asks
+                    if size[i]:
+                        book[price[i]] = size[i]
+                    else:
+                        book.pop(price[i], None)
+                    if ts[i] != prev:
+                        callback(book)
+                        prev = ts[i]
+                events += len(ts)
+        for path in catalog.files(venue, symbol, "trades"):
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
+                cols = batch.to_pydict()
+                for _ in cols["price"]:
+                    callback(bids)
+                events += len(cols["price"])
+    seconds = time.perf_counter() - t0
+    return {"events": events, "seconds": round(seconds, 4), "events_per_s": round(events / seconds)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, type=Path, help="catalog directory")
+    ap.add_argument("--config", type=Path, help="run config (default: picked from the catalog)")
+    ap.add_argument("--strategy", choices=["noop", "cross_exchange"], default="cross_exchange")
+    ap.add_argument("--baseline", action="store_true", help="also time a bare dict-book loop")
+    ap.add_argument("--end", help="stop at this ISO time (to check memory vs replay length)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args(argv)
+
+    catalog = Catalog(args.data)
+    cfg = load_config(args.config) if args.config else auto_config(catalog)
+    strategy: Strategy | None = Noop() if args.strategy == "noop" else None
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        result = run_backtest(
+            cfg,
+            catalog_path=args.data,
+            out_dir=Path(tmp) / "run",
+            end=args.end,
+            strategy=strategy,
+        )
+        total = time.perf_counter() - t0
+    s = result.summary
+    out: dict[str, Any] = {
+        "events": s["events"],
+        "messages": s["messages"],
+        "seconds": s["wall_seconds"],
+        "events_per_s": s["events_per_s"],
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "strategy": args.strategy,
+        "total_seconds_incl_setup_and_outputs": round(total, 3),
+        "arbs": s["arbs"],
+    }
+    if args.baseline:
+        venues = [(v.name, cfg.strategy.params.get("symbol", "BTC/USDT")) for v in cfg.venues]
+        b = baseline(catalog, venues)
+        out["baseline"] = b
+        out["ratio_vs_baseline"] = round(s["events_per_s"] / b["events_per_s"], 3)
+    if args.json:
+        print(json.dumps(out, default=str))
+    else:
+        for k, v in out.items():
+            print(f"{k:>38}: {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""The synthetic catalog, read back through the real replay path (feed cursors + OrderBook)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from arbsim.book import OrderBook
+from arbsim.catalog import FLAG_SNAPSHOT_BEGIN, FLAG_SNAPSHOT_END, Catalog, Kind
+from arbsim.feed import BookCursor, TradeCursor, merge
+from arbsim.model import Side
+from arbsim.synth import SYMBOL, SynthReport, generate_synthetic
+
+SEED = 7
+DURATION_S = 120.0
+VENUES = ("mexc", "gateio")
+FEES = 0.0005 + 0.001  # taker mexc + taker gate
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SynthReport]:
+    root = tmp_path_factory.mktemp("synth") / "cat"
+    return root, generate_synthetic(root, seed=SEED, duration_s=DURATION_S)
+
+
+def _table(root: Path, venue: str, kind: Kind) -> pa.Table:
+    files = Catalog(root).files(venue, SYMBOL, kind)
+    assert files, f"no {kind} files for {venue}"
+    return pa.concat_tables([pq.read_table(f) for f in files])
+
+
+def _books(cat: Catalog) -> tuple[dict[str, OrderBook], list[BookCursor]]:
+    books: dict[str, OrderBook] = {}
+    cursors: list[BookCursor] = []
+    for venue in VENUES:
+        inst = cat.instrument(venue, SYMBOL)
+        books[venue] = OrderBook(venue, SYMBOL, inst.tick)
+        cursors.append(BookCursor(cat, venue, SYMBOL, books[venue].scale))
+    return books, cursors
+
+
+def test_catalog_metadata_and_instruments(sample: tuple[Path, SynthReport]) -> None:
+    root, _ = sample
+    cat = Catalog(root)
+    info = cat.info()
+    assert info.synthetic is True
+    assert info.created_by == f"arbsim data synth --catalog {root} --seed {SEED}"
+    assert info.description
+    insts = {i.venue: i for i in cat.instruments()}
+    assert sorted(insts) == sorted(VENUES)
+    m, g = insts["mexc"], insts["gateio"]
+    assert (m.tick, m.lot, m.min_qty, m.min_notional) == (
+        Decimal("0.01"),
+        Decimal("0.000001"),
+        Decimal("0.000001"),
+        Decimal("1"),
+    )
+    assert (m.maker_fee, m.taker_fee) == (Decimal("0"), Decimal("0.0005"))
+    assert (g.tick, g.lot, g.min_qty, g.min_notional) == (
+        Decimal("0.1"),
+        Decimal("0.000001"),
+        Decimal("0.00001"),
+        Decimal("3"),
+    )
+    assert (g.maker_fee, g.taker_fee) == (Decimal("0.001"), Decimal("0.001"))
+
+
+def test_books_replay_uncrossed_on_grid(sample: tuple[Path, SynthReport]) -> None:
+    root, report = sample
+    cat = Catalog(root)
+    targets = {"mexc": 200, "gateio": 100}
+    for venue in VENUES:
+        inst = cat.instrument(venue, SYMBOL)
+        book = OrderBook(venue, SYMBOL, inst.tick)
+        # the cursor raises DataError on any off-grid price, negative latency, bad side
+        cur = BookCursor(cat, venue, SYMBOL, book.scale)
+        assert cur.next()
+        assert cur.flags == FLAG_SNAPSHOT_BEGIN | FLAG_SNAPSHOT_END
+        cur.apply(book)
+        depth0 = (book.depth(Side.BUY), book.depth(Side.SELL))
+        assert depth0 == (targets[venue], targets[venue])
+        msgs, last_seq, sizes = 1, cur.seq, []
+        while cur.next():
+            assert cur.flags == 0
+            assert cur.seq > last_seq
+            last_seq = cur.seq
+            sizes.append(cur.levels)
+            cur.apply(book)
+            msgs += 1
+            assert not book.is_crossed, f"{venue} crossed at seq {cur.seq}"
+        assert book.crossed_updates == 0
+        assert msgs == report.messages[f"{venue}/book"]
+        # levels per message: mostly a few dozen, never an empty message
+        assert min(sizes) >= 1 and 5 < float(np.median(sizes)) < 120
+        # the book keeps roughly its advertised depth
+        for side in Side:
+            assert 0.7 * targets[venue] <= book.depth(side) <= 1.3 * targets[venue]
+        # independent grid check on the raw column: integer ticks / ticks-per-unit
+        price = _table(root, venue, "book").column("price").to_numpy()
+        per_unit = int(1 / inst.tick)
+        ticks = np.rint(price * per_unit)
+        assert np.array_equal(ticks / per_unit, price)
+
+
+def test_same_seed_same_data_other_seed_differs(tmp_path: Path) -> None:
+    a = generate_synthetic(tmp_path / "a", seed=3, duration_s=30.0)
+    b = generate_synthetic(tmp_path / "b", seed=3, duration_s=30.0)
+    c = generate_synthetic(tmp_path / "c", seed=4, duration_s=30.0)
+    assert a.rows == b.rows and a.windows == b.windows
+    for venue in VENUES:
+        for kind in ("book", "trades"):
+            ta = _table(tmp_path / "a", venue, kind)
+            assert ta.num_rows > 0
+            assert ta.equals(_table(tmp_path / "b", venue, kind))
+            assert not ta.equals(_table(tmp_path / "c", venue, kind))
+    assert a.rows != c.rows
+
+
+@dataclass
+class _ArbStats:
+    total_ns: int = 0
+    arb_ns: int = 0
+    arb_times: list[int] = field(default_factory=list)
+    sizes: list[float] = field(default_factory=list)
+
+
+def _arb_qty(rich: OrderBook, cheap: OrderBook) -> float:
+    """BTC in the top 5 levels sellable on ``rich`` and buyable on ``cheap`` after taker fees."""
+    ask = cheap.best_ask
+    assert ask is not None
+    floor = ask * (1 + FEES)
+    bid_qty = sum(lv.size for lv in rich.bids(5) if lv.price > floor)
+    bid = rich.best_bid
+    assert bid is not None
+    ask_qty = sum(lv.size for lv in cheap.asks(5) if lv.price * (1 + FEES) < bid)
+    return min(bid_qty, ask_qty)
+
+
+def _replay_arbs(root: Path) -> _ArbStats:
+    cat = Catalog(root)
+    books, cursors = _books(cat)
+    stats = _ArbStats()
+    prev_ts: int | None = None
+    in_arb = False
+    for cur in merge(cursors):
+        assert isinstance(cur, BookCursor)
+        if prev_ts is not None:
+            stats.total_ns += cur.ts - prev_ts
+            if in_arb:
+                stats.arb_ns += cur.ts - prev_ts
+        cur.apply(books[cur.venue])
+        m, g = books["mexc"], books["gateio"]
+        if m.best_bid is None or g.best_bid is None:
+            continue
+        prev_ts = cur.ts
+        assert m.best_ask is not None and g.best_ask is not None
+        in_arb = False
+        for rich, cheap in ((m, g), (g, m)):
+            bid, ask = rich.best_bid, cheap.best_ask
+            assert bid is not None and ask is not None
+            if bid > ask * (1 + FEES):
+                in_arb = True
+                stats.arb_times.append(cur.ts)
+                stats.sizes.append(_arb_qty(rich, cheap))
+    return stats
+
+
+def test_arbitrage_windows_exist_and_are_rare(sample: tuple[Path, SynthReport]) -> None:
+    root, report = sample
+    stats = _replay_arbs(root)
+    assert report.n_windows >= 2
+    assert stats.total_ns > 0.95 * DURATION_S * 1e9
+    frac = stats.arb_ns / stats.total_ns
+    assert 0.0 < frac < 0.10, frac
+    # every arbitrage seen lies in a generated window (plus feed latency and the
+    # snap-back message): between windows the venues stay inside the fees
+    starts = np.array([w.start_ns for w in report.windows])
+    ends = np.array([w.end_ns for w in report.windows])
+    t = np.array(stats.arb_times)
+    j = np.searchsorted(starts, t, side="right") - 1
+    assert (j >= 0).all()
+    assert (t <= ends[j] + 1_500_000_000).all()
+    # most windows are visible from the strategy's side of the feed
+    seen = len(np.unique(j))
+    assert seen >= 0.8 * report.n_windows, (seen, report.n_windows)
+    # with meaningful size: the median opportunity is worth at least 0.01 BTC
+    assert float(np.median(stats.sizes)) >= 0.01
+
+
+def test_window_parameters(sample: tuple[Path, SynthReport]) -> None:
+    _, report = sample
+    for w in report.windows:
+        assert w.venue in VENUES
+        assert 30.0 <= abs(w.bps) <= 80.0
+        assert 200_000_000 <= w.end_ns - w.start_ns <= 3_000_000_000
+    assert {w.venue for w in report.windows} == set(VENUES) or report.n_windows < 4
+
+
+def test_feed_latency_and_order(sample: tuple[Path, SynthReport]) -> None:
+    root, _ = sample
+    medians = {}
+    for venue in VENUES:
+        for kind in ("book", "trades"):
+            t = _table(root, venue, kind)
+            tsx = t.column("ts_exchange").to_numpy()
+            tsl = t.column("ts_local").to_numpy()
+            assert (tsl >= tsx).all(), f"{venue} {kind}: negative feed latency"
+            assert (np.diff(tsl) >= 0).all(), f"{venue} {kind}: not in ts_local order"
+            if kind == "book":
+                medians[venue] = float(np.median(tsl - tsx)) / 1e6
+    assert 20 < medians["mexc"] < 45
+    assert 40 < medians["gateio"] < 90
+
+
+def test_trades_at_the_touch(sample: tuple[Path, SynthReport]) -> None:
+    root, report = sample
+    cat = Catalog(root)
+    for venue in VENUES:
+        inst = cat.instrument(venue, SYMBOL)
+        book = OrderBook(venue, SYMBOL, inst.tick)
+        # the exchange's view: book and trades ordered by ts_exchange, book first on ties
+        bc = BookCursor(cat, venue, SYMBOL, book.scale, key="exchange")
+        tc = TradeCursor(cat, venue, SYMBOL, book.scale, key="exchange")
+        n = 0
+        last_id = -1
+        buys = 0
+        for cur in merge([bc, tc]):
+            if isinstance(cur, BookCursor):
+                cur.apply(book)
+                continue
+            assert isinstance(cur, TradeCursor)
+            n += 1
+            assert cur.trade_id > last_id
+            last_id = cur.trade_id
+            touch = book.best_ask_tick if cur.side == 1 else book.best_bid_tick
+            assert cur.tick == touch, (venue, cur.trade_id)
+            assert cur.size >= float(inst.min_qty)
+            assert cur.size * cur.price >= float(inst.min_notional) * (1 - 1e-9)
+            buys += cur.side == 1
+        assert n == report.rows[f"{venue}/trades"]
+        # a few trades a second, both aggressor sides present
+        assert 1.0 < n / DURATION_S < 20.0
+        assert 0.2 < buys / n < 0.8
+
+
+def test_refuses_non_empty_root(tmp_path: Path) -> None:
+    (tmp_path / "x").write_text("keep me")
+    with pytest.raises(FileExistsError):
+        generate_synthetic(tmp_path, seed=1, duration_s=10.0)
+    assert (tmp_path / "x").read_text() == "keep me"
+
+
+def test_report_lines(sample: tuple[Path, SynthReport]) -> None:
+    root, report = sample
+    text = "\n".join(report.lines())
+    for key in ("mexc/book", "mexc/trades", "gateio/book", "gateio/trades"):
+        assert key in text
+        assert f"{report.rows[key]:,}" in text
+    assert f"{report.n_windows} dislocation windows" in text
+    on_disk = sum(p.stat().st_size for p in root.rglob("*.parquet"))
+    assert report.bytes_on_disk == on_disk > 0
+
+
+def test_sample_across_midnight_splits_partitions(tmp_path: Path) -> None:
+    midnight = 1_767_657_600 * 10**9  # 2026-01-06T00:00:00Z
+    report = generate_synthetic(
+        tmp_path / "c", seed=5, duration_s=10.0, start_ns=midnight - 5 * 10**9
+    )
+    cat = Catalog(tmp_path / "c")
+    for venue in VENUES:
+        dates = {p.parent.name for p in cat.files(venue, SYMBOL, "book")}
+        assert dates == {"date=2026-01-05", "date=2026-01-06"}
+    books, cursors = _books(cat)
+    n = 0
+    for cur in merge(cursors):
+        assert isinstance(cur, BookCursor)
+        cur.apply(books[cur.venue])
+        n += 1
+    assert n == report.messages["mexc/book"] + report.messages["gateio/book"]
+    assert all(b.crossed_updates == 0 for b in books.values())
