@@ -1,0 +1,1 @@
+"""Gate.io Spot v4 protocol layer: signing, symbols, errors, WebSocket messages, book sync."""

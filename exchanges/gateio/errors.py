@@ -1,0 +1,116 @@
+"""Gate.io error labels <-> arbsim errors (PROTOCOLS.md B4).
+
+Both directions are tables: :data:`ERROR_LABELS` reads venue answers,
+:data:`REJECTIONS` lets the local exchange simulator answer like Gate. Gate answers auth
+failures with HTTP 401 and other rejections with 400 (404 for an unknown order is not
+documented; 400 is used); rate limits are 429 ``TOO_MANY_REQUESTS``. Gate sends no
+``Retry-After``: its ``X-Gate-RateLimit-Reset-Timestamp`` needs a clock, so ``retry_after``
+stays None unless a ``Retry-After`` header is present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+from arbsim.errors import (
+    AuthError,
+    BelowMinimum,
+    InsufficientBalance,
+    InvalidOrder,
+    InvalidSymbol,
+    OrderNotFound,
+    PostOnlyWouldTake,
+    PrecisionError,
+    RateLimited,
+    VenueError,
+)
+from exchanges.common import ErrorSpec, Rejection, map_error_response
+
+__all__ = [
+    "ERROR_LABELS",
+    "ERROR_SPEC",
+    "HTTP_STATUSES",
+    "REJECTIONS",
+    "error_from_response",
+    "rejection_response",
+]
+
+VENUE = "gateio"
+
+ERROR_LABELS: dict[str, type[VenueError]] = {
+    "BALANCE_NOT_ENOUGH": InsufficientBalance,
+    "INVALID_CURRENCY_PAIR": InvalidSymbol,
+    "ORDER_NOT_FOUND": OrderNotFound,
+    # Cancelling an order that already finished: it is no longer known as an open order.
+    "ORDER_CLOSED": OrderNotFound,
+    "ORDER_CANCELLED": OrderNotFound,
+    "INVALID_SIGNATURE": AuthError,
+    "INVALID_KEY": AuthError,
+    "MISSING_REQUIRED_HEADER": AuthError,
+    "IP_FORBIDDEN": AuthError,
+    "READ_ONLY": AuthError,
+    "REQUEST_EXPIRED": AuthError,
+    "INVALID_PRECISION": PrecisionError,
+    "AMOUNT_TOO_LITTLE": BelowMinimum,
+    "POC_FILL_IMMEDIATELY": PostOnlyWouldTake,
+    "FOK_NOT_FILL": InvalidOrder,
+    "INVALID_CLIENT_ORDER_ID": InvalidOrder,
+    "TOO_MANY_REQUESTS": RateLimited,
+}
+"""Body ``label`` -> error class."""
+
+HTTP_STATUSES: dict[int, type[VenueError]] = {401: AuthError, 403: AuthError}
+"""HTTP status -> error class when the body carries no known label."""
+
+ERROR_SPEC = ErrorSpec(
+    venue=VENUE, code_field="label", message_field="message", codes=ERROR_LABELS,
+    statuses=HTTP_STATUSES,
+)  # fmt: skip
+
+REJECTIONS: dict[Rejection, tuple[int, str, str]] = {
+    Rejection.INSUFFICIENT_BALANCE: (400, "BALANCE_NOT_ENOUGH", "Not enough balance"),
+    Rejection.INVALID_SYMBOL: (400, "INVALID_CURRENCY_PAIR", "Invalid currency pair"),
+    Rejection.ORDER_NOT_FOUND: (400, "ORDER_NOT_FOUND", "Order not found"),
+    Rejection.BAD_SIGNATURE: (401, "INVALID_SIGNATURE", "Signature mismatch"),
+    Rejection.BAD_KEY: (401, "INVALID_KEY", "Invalid key provided"),
+    Rejection.TIMESTAMP_EXPIRED: (401, "REQUEST_EXPIRED", "Request timestamp expired"),
+    Rejection.PRECISION: (400, "INVALID_PRECISION", "Invalid precision"),
+    Rejection.BELOW_MINIMUM: (400, "AMOUNT_TOO_LITTLE", "Order amount too little"),
+    Rejection.POST_ONLY_WOULD_TAKE: (400, "POC_FILL_IMMEDIATELY", "Order would match and take"),
+    Rejection.RATE_LIMITED: (429, "TOO_MANY_REQUESTS", "Request rate limit exceeded"),
+}
+"""Rejection kind -> (HTTP status, Gate label, message) the simulator answers with."""
+
+
+def error_from_response(
+    http_status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    order_request: bool = False,
+) -> VenueError:
+    """Map a Gate error answer to an arbsim error.
+
+    Parameters
+    ----------
+    http_status:
+        The HTTP status.
+    body:
+        Raw body (``{"label": ..., "message": ...}``, or anything else from a proxy).
+    headers:
+        Response headers (``Retry-After`` is read on 418/429).
+    order_request:
+        True for place/cancel requests: a 5xx then becomes :class:`OutcomeUnknown`.
+    """
+    return map_error_response(ERROR_SPEC, http_status, body, headers, order_request=order_request)
+
+
+def rejection_response(
+    kind: Rejection, *, retry_after: float | None = None
+) -> tuple[int, bytes, dict[str, str]]:
+    """What Gate answers for ``kind``: (HTTP status, JSON body, extra headers)."""
+    status, label, message = REJECTIONS[kind]
+    headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+    return status, msgspec.json.encode({"label": label, "message": message}), headers

@@ -1,0 +1,1 @@
+"""MEXC Spot v3 protocol layer: signing, symbols, errors, protobuf frames, book sync."""

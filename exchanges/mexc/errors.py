@@ -1,0 +1,137 @@
+"""MEXC error codes <-> arbsim errors (PROTOCOLS.md A4).
+
+Both directions are tables: :data:`ERROR_CODES` reads venue answers,
+:data:`REJECTIONS` lets the local exchange simulator answer like MEXC.
+
+⚠ MEXC documents no code for a precision error or a crossing ``LIMIT_MAKER``; the simulator
+uses the Binance-compatible ``-1111`` and ``-2010`` (MEXC keeps other Binance codes such as
+``-1121``, ``-2011``, ``-2013``). These two are unverified against the live venue. The HTTP
+status of MEXC rejections is taken to be 400 (clients decide on the body ``code``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+from arbsim.errors import (
+    AuthError,
+    BelowMinimum,
+    InsufficientBalance,
+    InvalidOrder,
+    InvalidSymbol,
+    OrderNotFound,
+    PostOnlyWouldTake,
+    PrecisionError,
+    RateLimited,
+    VenueError,
+)
+from exchanges.common import ErrorSpec, Rejection, map_error_response
+
+__all__ = [
+    "ERROR_CODES",
+    "ERROR_SPEC",
+    "HTTP_STATUSES",
+    "REJECTIONS",
+    "error_from_response",
+    "rejection_response",
+]
+
+VENUE = "mexc"
+
+ERROR_CODES: dict[str, type[VenueError]] = {
+    "10101": InsufficientBalance,
+    "30004": InsufficientBalance,  # insufficient position
+    "30005": InsufficientBalance,  # oversold
+    "-1121": InvalidSymbol,
+    "10007": InvalidSymbol,
+    "30014": InvalidSymbol,
+    "30021": InvalidSymbol,
+    "730001": InvalidSymbol,
+    "-2011": OrderNotFound,  # cancel of an unknown order
+    "-2013": OrderNotFound,  # query of an unknown order
+    "700002": AuthError,  # signature not valid
+    "602": AuthError,  # signature verification failed
+    "700001": AuthError,  # bad API key
+    "10072": AuthError,  # bad API key
+    "700003": AuthError,  # timestamp outside recvWindow
+    "700005": AuthError,  # recvWindow > 60000: the request's auth parameters are unusable
+    "700006": AuthError,  # IP not whitelisted
+    "700007": AuthError,  # no permission for the endpoint
+    "30002": BelowMinimum,
+    "700004": InvalidOrder,  # neither orderId nor origClientOrderId sent
+    "-1111": PrecisionError,  # ⚠ Binance-compatible, unverified on MEXC
+    "-2010": PostOnlyWouldTake,  # ⚠ Binance-compatible, unverified on MEXC
+    "429": RateLimited,
+}
+"""Body ``code`` -> error class."""
+
+HTTP_STATUSES: dict[int, type[VenueError]] = {
+    401: AuthError,
+    # 403 is MEXC's WAF block: a limit breach, not a credential problem.
+    403: RateLimited,
+}
+"""HTTP status -> error class when the body carries no known code."""
+
+ERROR_SPEC = ErrorSpec(
+    venue=VENUE, code_field="code", message_field="msg", codes=ERROR_CODES,
+    statuses=HTTP_STATUSES,
+)  # fmt: skip
+
+REJECTIONS: dict[Rejection, tuple[int, int, str]] = {
+    Rejection.INSUFFICIENT_BALANCE: (400, 10101, "Insufficient balance!"),
+    Rejection.INVALID_SYMBOL: (400, -1121, "Invalid symbol."),
+    Rejection.ORDER_NOT_FOUND: (400, -2013, "Order does not exist."),
+    Rejection.BAD_SIGNATURE: (400, 700002, "Signature for this request is not valid."),
+    Rejection.BAD_KEY: (400, 10072, "Api key info invalid"),
+    Rejection.TIMESTAMP_EXPIRED: (
+        400,
+        700003,
+        "Timestamp for this request is outside of the recvWindow.",
+    ),
+    Rejection.PRECISION: (400, -1111, "Precision is over the maximum defined for this asset."),
+    Rejection.BELOW_MINIMUM: (
+        400,
+        30002,
+        "Minimum transaction volume cannot be less than the limit",
+    ),
+    Rejection.POST_ONLY_WOULD_TAKE: (400, -2010, "Order would immediately match and take."),
+    Rejection.RATE_LIMITED: (429, 429, "Too Many Requests"),
+}
+"""Rejection kind -> (HTTP status, MEXC code, message) the simulator answers with."""
+
+
+def error_from_response(
+    http_status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    order_request: bool = False,
+) -> VenueError:
+    """Map a MEXC error answer to an arbsim error.
+
+    Parameters
+    ----------
+    http_status:
+        The HTTP status.
+    body:
+        Raw body (``{"code": ..., "msg": ...}``, or anything else from a proxy/WAF).
+    headers:
+        Response headers (``Retry-After`` is read on 418/429).
+    order_request:
+        True for place/cancel requests: a 5xx then becomes :class:`OutcomeUnknown`.
+    """
+    return map_error_response(ERROR_SPEC, http_status, body, headers, order_request=order_request)
+
+
+def rejection_response(
+    kind: Rejection, *, retry_after: float | None = None
+) -> tuple[int, bytes, dict[str, str]]:
+    """What MEXC answers for ``kind``: (HTTP status, JSON body, extra headers).
+
+    ``retry_after`` (seconds) adds a ``Retry-After`` header; MEXC sends one on 418/429.
+    """
+    status, code, msg = REJECTIONS[kind]
+    headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+    return status, msgspec.json.encode({"code": code, "msg": msg}), headers
