@@ -97,8 +97,12 @@ def dir_symbol(name: str) -> str:
     return name.replace("-", "/")
 
 
+_DAY_NS = 86_400_000_000_000
+
+
 def _date_of(ts_ns: int) -> str:
-    return dt.datetime.fromtimestamp(ts_ns / 1e9, tz=dt.UTC).strftime("%Y-%m-%d")
+    # integer days: float seconds would round 23:59:59.999999999 up to the next day
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=ts_ns // _DAY_NS)).isoformat()
 
 
 class PartitionWriter:
@@ -138,7 +142,7 @@ class PartitionWriter:
         if dates[0] == dates[1]:
             self._write_date(str(dates[0]), table)
         else:
-            day = (ts // 86_400_000_000_000).astype(np.int64)
+            day = (ts // _DAY_NS).astype(np.int64)
             cuts = np.flatnonzero(np.diff(day)) + 1
             bounds = [0, *cuts.tolist(), len(ts)]
             for a, b in itertools.pairwise(bounds):

@@ -125,19 +125,22 @@ def load_object(path: str, what: str) -> Any:
         raise ConfigError(f"{what} {path!r}: {module} has no {attr}") from None
 
 
-def strategy_class(cfg: Config) -> Any:
+def strategy_class(cfg: Config, source: str = "<config>") -> Any:
     target = STRATEGIES.get(cfg.strategy.name, cfg.strategy.name)
     if ":" not in target:
         known = ", ".join(sorted(STRATEGIES))
         raise ConfigError(
-            f"`$.strategy.name`: unknown strategy {cfg.strategy.name!r} "
+            f"{source}: `$.strategy.name`: unknown strategy {cfg.strategy.name!r} "
             f"(known: {known}, or give 'module:Class')"
         )
-    return load_object(target, "strategy")
+    try:
+        return load_object(target, "strategy")
+    except ConfigError as e:
+        raise ConfigError(f"{source}: `$.strategy.name`: {e}") from e
 
 
 def strategy_params(cfg: Config, source: str = "<config>") -> Any:
-    cls = strategy_class(cfg)
+    cls = strategy_class(cfg, source)
     params_type = getattr(cls, "Params", None)
     if params_type is None:
         return cfg.strategy.params

@@ -19,8 +19,8 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """Limits, in base units for positions and quote units for money."""
 
     max_position: dict[str, Decimal] = msgspec.field(default_factory=dict)
-    max_total_exposure: Decimal = Decimal(50_000)
-    max_order_notional: Decimal = Decimal(25_000)
+    max_total_exposure: Decimal = Decimal(100_000)
+    max_order_notional: Decimal = Decimal(50_000)
     max_open_orders: int = 10
     max_orders_per_s: float = 10.0
     max_daily_loss: Decimal = Decimal(1_000)

@@ -1,0 +1,203 @@
+"""End-to-end: `arbsim backtest` on the bundled sample and on bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from builders import MS, T0, VenueData, instrument, write_catalog
+from click.testing import CliRunner
+
+from arbsim.backtest import bundled_sample, default_config_path, run_backtest
+from arbsim.cli import main
+from arbsim.config import load_config
+from arbsim.engine import Context, Strategy
+from arbsim.model import Trade
+
+OUTPUTS = [
+    "config.yaml",
+    "orders.parquet",
+    "fills.parquet",
+    "arbs.parquet",
+    "latency.parquet",
+    "equity.parquet",
+    "summary.json",
+]
+SHORT = "2026-01-05T00:04:00Z"  # first four minutes of the sample
+
+
+def test_default_command_runs_on_the_sample(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": ""}
+    proc = subprocess.run(
+        [sys.executable, "-m", "arbsim.cli", "backtest", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "SYNTHETIC" in proc.stdout and str(out) in proc.stdout
+    assert proc.stderr == ""  # no progress bar when stderr is not a terminal
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
+    s = json.loads((out / "summary.json").read_text())
+    assert s["status"] == "ok" and s["synthetic_data"] is True
+    assert s["arbs"].get("completed", 0) > 10  # real arbitrage windows get traded
+    assert s["reconciled_exactly"] is True
+    assert s["events"] > 800_000
+    arbs = pq.read_table(out / "arbs.parquet").to_pandas()
+    done = arbs[arbs.outcome == "completed"]
+    assert (done.expected_edge_bps >= 5.0).all()
+    fills = pq.read_table(out / "fills.parquet").to_pandas()
+    assert set(fills.venue) == {"mexc", "gateio"}
+
+
+def test_two_identical_runs_write_identical_fills(tmp_path: Path) -> None:
+    cfg = load_config(default_config_path())
+    tables = []
+    for name in ("a", "b"):
+        run_backtest(cfg, catalog_path=bundled_sample(), out_dir=tmp_path / name, end=SHORT)
+        tables.append(
+            {
+                f: pq.read_table(tmp_path / name / f)
+                for f in ("fills.parquet", "orders.parquet", "arbs.parquet", "equity.parquet")
+            }
+        )
+    assert tables[0]["fills.parquet"].num_rows > 0
+    for f in tables[0]:
+        assert tables[0][f].equals(tables[1][f]), f
+
+
+def test_window_flags_limit_the_replay(tmp_path: Path) -> None:
+    r = CliRunner().invoke(
+        main,
+        [
+            "backtest",
+            "--out",
+            str(tmp_path / "r"),
+            "--start",
+            "2026-01-05T00:01:00Z",
+            "--end",
+            SHORT,
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    s = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert s["window"]["start"].startswith("2026-01-05T00:01:00")
+    assert s["window"]["end"] < "2026-01-05T00:04:00.001"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--start", "yesterday"], "not an ISO-8601 time"),
+        (["--start", "2026-01-05T00:05:00Z", "--end", "2026-01-05T00:01:00Z"], "is not after"),
+        (["--start", "2027-01-01"], "after the data's end"),
+        (["--data", "/nonexistent/catalog"], "does not exist"),
+        (["--bogus"], "No such option"),
+    ],
+)
+def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    r = CliRunner().invoke(main, ["backtest", "--out", str(tmp_path / "r"), *args])
+    assert r.exit_code == 2
+    assert message in r.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_config_errors_name_the_key(tmp_path: Path) -> None:
+    base = default_config_path().read_text()
+    cases = {
+        "unknown.yaml": (
+            base.replace("  max_open_orders: 10", "  max_open_order: 10"),
+            "unknown field `max_open_order` - at `$.risk`",
+        ),
+        "params.yaml": (
+            base.replace("min_edge_bps: 5.0", "min_edge_bps: lots"),
+            "`$.strategy.params.min_edge_bps`",
+        ),
+        "strategy.yaml": (
+            base.replace("name: cross_exchange", "name: nope"),
+            "unknown strategy 'nope'",
+        ),
+        "yaml.yaml": ("venues: [", "not valid YAML"),
+    }
+    for name, (text, message) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        r = CliRunner().invoke(
+            main, ["backtest", "--config", str(path), "--out", str(tmp_path / f"out-{name}")]
+        )
+        assert r.exit_code == 2, (name, r.output)
+        assert message in r.output, (name, r.output)
+        assert str(path) in r.output
+
+
+def test_existing_run_directory_is_not_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    r = CliRunner().invoke(main, ["backtest", "--out", str(out)])
+    assert r.exit_code == 2 and "not empty" in r.output
+    assert (out / "keep.txt").read_text() == "precious"
+
+
+def _tiny(tmp_path: Path, venues: tuple[str, ...]) -> Path:
+    data = []
+    for name in venues:
+        v = VenueData(instrument(name))
+        v.message(T0, T0 + MS, bids=[(100.0, 1)], asks=[(100.1, 1)], snapshot=True)
+        v.message(T0 + 100 * MS, T0 + 101 * MS, bids=[(100.0, 2)])
+        data.append(v)
+    write_catalog(tmp_path / "cat", data)
+    return tmp_path / "cat"
+
+
+def test_data_without_config_picks_the_pair_or_lists_choices(tmp_path: Path) -> None:
+    cat = _tiny(tmp_path / "two", ("x", "y"))
+    r = CliRunner().invoke(main, ["backtest", "--data", str(cat), "--out", str(tmp_path / "r")])
+    assert r.exit_code == 0, r.output
+    cfg = (tmp_path / "r" / "config.yaml").read_text()
+    assert "name: x" in cfg and "name: y" in cfg
+    cat3 = _tiny(tmp_path / "three", ("x", "y", "z"))
+    r = CliRunner().invoke(main, ["backtest", "--data", str(cat3), "--out", str(tmp_path / "r3")])
+    assert r.exit_code == 2
+    assert "BTC/USDT: x, y, z" in r.output
+    cat1 = _tiny(tmp_path / "one", ("x",))
+    r = CliRunner().invoke(main, ["backtest", "--data", str(cat1), "--out", str(tmp_path / "r1")])
+    assert r.exit_code == 2 and "no symbol is held by two venues" in r.output
+
+
+class Exploding(Strategy):
+    """Raises on the 5th trade it sees."""
+
+    Params = None
+
+    def __init__(self, params: object) -> None:
+        self.seen = 0
+
+    def on_trade(self, ctx: Context, venue: str, trade: Trade) -> None:
+        self.seen += 1
+        if self.seen == 5:
+            raise ZeroDivisionError("boom")
+
+
+def test_strategy_exception_exits_1_and_keeps_outputs(tmp_path: Path) -> None:
+    cfg_text = (
+        default_config_path()
+        .read_text()
+        .replace("name: cross_exchange", "name: test_backtest:Exploding")
+    )
+    path = tmp_path / "c.yaml"
+    path.write_text(cfg_text.split("  params:")[0] + "venues:" + cfg_text.split("\nvenues:")[1])
+    r = CliRunner().invoke(main, ["backtest", "--config", str(path), "--out", str(tmp_path / "r")])
+    assert r.exit_code == 1, r.output
+    assert "boom" in r.output
+    s = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert s["status"] == "error" and "ZeroDivisionError" in s["error"]
+    assert (tmp_path / "r" / "fills.parquet").exists()

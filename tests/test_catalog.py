@@ -1,0 +1,230 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from builders import MS, T0, VenueData, instrument, write_catalog
+
+from arbsim.book import OrderBook
+from arbsim.catalog import BOOK_SCHEMA, Catalog, CatalogInfo, open_parquet
+from arbsim.errors import DataError
+from arbsim.feed import BookCursor, TradeCursor, merge
+
+
+def two_venues(tmp_path: Path) -> Catalog:
+    a = VenueData(instrument("a", tick=Decimal("0.01")))
+    b = VenueData(instrument("b"))
+    a.message(T0, T0 + 5 * MS, bids=[(100.0, 1), (99.99, 2)], asks=[(100.01, 3)], snapshot=True)
+    b.message(T0, T0 + 2 * MS, bids=[(100.0, 1)], asks=[(100.1, 1)], snapshot=True)
+    for k in range(1, 50):
+        a.message(
+            T0 + k * MS,
+            T0 + k * MS + 5 * MS,
+            bids=[(100.0 - k / 100, 1.0 + k)],
+            asks=[(100.01 + k / 100, float(k))],
+        )
+        b.message(T0 + k * MS, T0 + k * MS + 2 * MS, bids=[(100.0, float(k))])
+    a.trade(T0 + 10 * MS, T0 + 12 * MS, 1, 100.01, 0.5)
+    b.trade(T0 + 11 * MS, T0 + 12 * MS, -1, 100.0, 0.25)
+    return write_catalog(tmp_path / "cat", [a, b])
+
+
+def test_round_trip_instruments_rows_and_books(tmp_path: Path) -> None:
+    cat = two_venues(tmp_path)
+    assert cat.info().synthetic is True
+    assert [i.key for i in cat.instruments()] == ["a:BTC/USDT", "b:BTC/USDT"]
+    assert cat.instrument("a", "BTC/USDT").tick == Decimal("0.01")
+    [path] = cat.files("a", "BTC/USDT", "book")
+    meta = pq.ParquetFile(path).schema_arrow.metadata
+    assert meta[b"arbsim.schema_version"] == b"1" and meta[b"arbsim.kind"] == b"book"
+    assert pq.read_table(path).num_rows == 3 + 49 * 2
+    book = OrderBook("a", "BTC/USDT", Decimal("0.01"))
+    cur = BookCursor(cat, "a", "BTC/USDT", book.scale, batch_size=7)
+    n = 0
+    while cur.next():
+        cur.apply(book)
+        n += 1
+    assert n == 50
+    assert book.best_bid == 100.0 and book.best_bid_size == 1.0
+    assert book.best_ask == 100.01 and book.best_ask_size == 3.0
+    assert book.depth(1) == 50 and book.depth(-1) == 50  # 99.99 is sent twice
+    assert cat.time_range("b", "BTC/USDT") == (T0 + 2 * MS, T0 + 51 * MS)
+
+
+def test_message_spanning_batches_is_delivered_whole(tmp_path: Path) -> None:
+    v = VenueData(instrument("a"))
+    v.message(T0, T0, bids=[(100.0 - i / 10, 1.0) for i in range(30)], snapshot=True)
+    v.message(T0 + MS, T0 + MS, bids=[(50.0, 1.0)], asks=[(100.5 + i / 10, 1.0) for i in range(9)])
+    cat = write_catalog(tmp_path / "c", [v])
+    book = OrderBook("a", "BTC/USDT", Decimal("0.1"))
+    cur = BookCursor(cat, "a", "BTC/USDT", book.scale, batch_size=4)
+    sizes = []
+    while cur.next():
+        sizes.append(cur.levels)
+        # memory stays bounded by the batch plus one message
+        assert len(cur._ticks) <= 4 + 30
+    assert sizes == [30, 10]
+
+
+def test_k_way_merge_orders_by_timestamp_across_venues(tmp_path: Path) -> None:
+    cat = two_venues(tmp_path)
+    ia, ib = cat.instrument("a", "BTC/USDT"), cat.instrument("b", "BTC/USDT")
+    ca = BookCursor(cat, "a", "BTC/USDT", OrderBook("a", "x", ia.tick).scale)
+    cb = BookCursor(cat, "b", "BTC/USDT", OrderBook("b", "x", ib.tick).scale)
+    ta = TradeCursor(cat, "a", "BTC/USDT", OrderBook("a", "x", ia.tick).scale)
+    seen = [(c.ts, id(c)) for c in merge([ca, cb, ta])]
+    assert len(seen) == 50 + 50 + 1
+    assert [t for t, _ in seen] == sorted(t for t, _ in seen)
+    # exchange-keyed cursors order by ts_exchange instead
+    xa = BookCursor(cat, "a", "BTC/USDT", OrderBook("a", "x", ia.tick).scale, key="exchange")
+    xs = [c.ts for c in merge([xa])]
+    assert xs[0] == T0 and xs[-1] == T0 + 49 * MS
+
+
+def test_window_end_stops_the_stream(tmp_path: Path) -> None:
+    cat = two_venues(tmp_path)
+    ib = cat.instrument("b", "BTC/USDT")
+    cur = BookCursor(cat, "b", "BTC/USDT", OrderBook("b", "x", ib.tick).scale, end_ns=T0 + 10 * MS)
+    stamps = []
+    while cur.next():
+        stamps.append(cur.ts_local)
+    assert stamps and max(stamps) < T0 + 10 * MS and len(stamps) == 8
+
+
+def _scale(cat: Catalog, venue: str = "a") -> OrderBook:
+    return OrderBook(venue, "BTC/USDT", cat.instrument(venue, "BTC/USDT").tick)
+
+
+def _drain(cat: Catalog, venue: str = "a") -> None:
+    cur = BookCursor(cat, venue, "BTC/USDT", _scale(cat, venue).scale)
+    while cur.next():
+        pass
+
+
+def test_missing_catalog_and_stream_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="does not exist"):
+        Catalog(tmp_path / "nope").info()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="not an arbsim catalog"):
+        Catalog(tmp_path / "empty").instruments()
+    cat = two_venues(tmp_path)
+    with pytest.raises(DataError, match="no instrument zz:BTC/USDT"):
+        cat.instrument("zz", "BTC/USDT")
+    cat.write_instrument(instrument("c"))
+    with pytest.raises(DataError, match="no book files for c"):
+        _drain(cat, "c")
+
+
+def test_corrupt_file_names_the_file(tmp_path: Path) -> None:
+    cat = two_venues(tmp_path)
+    [path] = cat.files("a", "BTC/USDT", "book")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=str(path.name)):
+        _drain(cat)
+    path.write_bytes(b"garbage" * 10)
+    with pytest.raises(DataError, match="not a readable Parquet file"):
+        _drain(cat)
+
+
+def test_foreign_and_future_and_misschema_files_are_refused(tmp_path: Path) -> None:
+    cat = two_venues(tmp_path)
+    [path] = cat.files("a", "BTC/USDT", "book")
+    table = pq.read_table(path)
+    pq.write_table(table.replace_schema_metadata(None), path)
+    with pytest.raises(DataError, match="not a file written by arbsim"):
+        _drain(cat)
+    pq.write_table(
+        table.replace_schema_metadata({"arbsim.schema_version": "99", "arbsim.kind": "book"}), path
+    )
+    with pytest.raises(DataError, match="schema_version '99' is not supported"):
+        _drain(cat)
+    meta = {"arbsim.schema_version": "1", "arbsim.kind": "book"}
+    bad = table.set_column(4, "price", table.column("price").cast(pa.string()))
+    pq.write_table(bad.replace_schema_metadata(meta), path)
+    with pytest.raises(DataError, match="column 'price' has type string, expected double"):
+        _drain(cat)
+    pq.write_table(table.drop(["flags"]).replace_schema_metadata(meta), path)
+    with pytest.raises(DataError, match="column 'flags'"):
+        _drain(cat)
+    pq.write_table(table.replace_schema_metadata({**meta, "arbsim.kind": "trades"}), path)
+    with pytest.raises(DataError, match="holds 'trades' rows"):
+        _drain(cat)
+
+
+def _rewrite(path: Path, column: str, values: np.ndarray) -> None:
+    t = pq.read_table(path)
+    i = t.schema.get_field_index(column)
+    t = t.set_column(i, column, pa.array(values, type=BOOK_SCHEMA.field(column).type))
+    pq.write_table(t, path)
+
+
+@pytest.mark.parametrize(
+    ("column", "mutate", "message"),
+    [
+        (
+            "price",
+            lambda v: np.where(np.arange(len(v)) == 3, 100.005, v),
+            "not on the instrument tick",
+        ),
+        ("size", lambda v: np.where(np.arange(len(v)) == 2, -1.0, v), "size must be finite"),
+        ("price", lambda v: np.where(np.arange(len(v)) == 1, np.nan, v), "price must be finite"),
+        ("side", lambda v: np.where(np.arange(len(v)) == 0, 3, v), "side must be 1"),
+        ("ts_local", lambda v: v[::-1].copy(), "not non-decreasing"),
+        ("ts_exchange", lambda v: v + 10**12, "negative feed latency"),
+    ],
+)
+def test_bad_rows_are_refused_with_the_file(
+    tmp_path: Path, column: str, mutate: object, message: str
+) -> None:
+    cat = two_venues(tmp_path)
+    [path] = cat.files("a", "BTC/USDT", "book")
+    values = pq.read_table(path).column(column).to_numpy()
+    _rewrite(path, column, mutate(values))  # type: ignore[operator]
+    with pytest.raises(DataError, match=message) as err:
+        _drain(cat)
+    assert path.name in str(err.value)
+
+
+def test_writer_refuses_out_of_order_rows_and_keeps_written_data(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c")
+    cat.create(CatalogInfo())
+    w = cat.writer("a", "BTC/USDT", "trades")
+    row = {
+        "ts_exchange": [1],
+        "ts_local": [10],
+        "trade_id": [1],
+        "side": [1],
+        "price": [1.0],
+        "size": [1.0],
+    }
+    w.write(row)
+    with pytest.raises(DataError, match="not in ts_local order"):
+        w.write({**row, "ts_local": [5]})
+    w.close()
+    [path] = cat.files("a", "BTC/USDT", "trades")
+    assert open_parquet(path, "trades").metadata.num_rows == 1
+
+
+def test_writer_partitions_by_utc_date(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c")
+    cat.create(CatalogInfo())
+    day = 86_400 * 10**9
+    midnight = (T0 // day + 1) * day
+    with cat.writer("a", "BTC/USDT", "trades") as w:
+        w.write(
+            {
+                "ts_exchange": [midnight - 2, midnight],
+                "ts_local": [midnight - 1, midnight + 1],
+                "trade_id": [1, 2],
+                "side": [1, -1],
+                "price": [1.0, 1.0],
+                "size": [1.0, 2.0],
+            }
+        )
+    files = cat.files("a", "BTC/USDT", "trades")
+    assert [f.parent.name for f in files] == ["date=2026-01-05", "date=2026-01-06"]
