@@ -248,6 +248,10 @@ def build_summary(
     reconciled: dict[str, dict[str, str]],
     error: BaseException | None,
 ) -> dict[str, Any]:
+    markets = {
+        name: sorted({v.instrument(s).market for s in engine.symbols[name]})
+        for name, v in engine.venues.items()
+    }
     net, fees, gross = engine.pnl() if engine.ledger.start else (0.0, 0.0, 0.0)
     outcomes = Counter(a.outcome for a in engine.recorder.arbs)
     fills = engine.recorder.fills
@@ -257,7 +261,10 @@ def build_summary(
         "catalog": str(catalog_path),
         "synthetic_data": synthetic,
         "window": {"start": iso(run_start), "end": iso(max(run_start, run_end - 1))},
-        "venues": {v.name: {"latency": _latency_of(v).describe()} for v in cfg.venues},
+        "venues": {
+            v.name: {"latency": _latency_of(v).describe(), "markets": markets[v.name]}
+            for v in cfg.venues
+        },
         "events": engine.events,
         "messages": engine.messages,
         "wall_seconds": round(wall, 3),

@@ -148,6 +148,14 @@ def format_summary(s: dict[str, Any], run_dir: str) -> str:
         ),
         f"  orders      {s['orders']} orders, {s['fills']} fills",
     ]
+    markets = {m for v in s["venues"].values() for m in v["markets"]}
+    if len(markets) > 1:
+        lines.insert(
+            2,
+            "  markets     "
+            + " vs ".join(f"{n} ({','.join(v['markets'])})" for n, v in s["venues"].items())
+            + ": a basis between spot and perpetual, not a spot-spot spread",
+        )
     for name, v in s["venues"].items():
         lines.append(f"  latency     {name}: {v['latency']}")
     lat = s["latency_ms"]

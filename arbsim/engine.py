@@ -381,7 +381,7 @@ class Engine:
                         self._check_failure()
                 loop.set_now(ts)
                 src.dispatch()
-                if progress is not None and not n & 0x3FFF:
+                if progress is not None and not n & 0xFFF:
                     progress(ts)
             last_ts = loop.now_ns()
         self.messages = sum(getattr(s, "messages", 0) for s in sources)

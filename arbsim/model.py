@@ -119,6 +119,7 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     min_notional: Decimal = ZERO
     maker_fee: Decimal = ZERO
     taker_fee: Decimal = ZERO
+    market: str = "spot"  # "spot" or "perpetual": said wherever the two are compared
 
     @property
     def key(self) -> str:

@@ -201,3 +201,41 @@ def test_strategy_exception_exits_1_and_keeps_outputs(tmp_path: Path) -> None:
     s = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert s["status"] == "error" and "ZeroDivisionError" in s["error"]
     assert (tmp_path / "r" / "fills.parquet").exists()
+
+
+def test_progress_bar_when_stderr_is_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "arbsim.cli",
+                "backtest",
+                "--out",
+                str(tmp_path / "r"),
+                "--end",
+                SHORT,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            timeout=300,
+            check=False,
+        )
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(master)
+    err = b"".join(chunks).decode()
+    assert proc.returncode == 0
+    assert "%" in err and "[" in err  # the bar was drawn on the terminal
