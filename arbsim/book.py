@@ -5,10 +5,10 @@ message is a vectorised scatter, so a deep book (thousands of levels, most updat
 from the touch) costs the same per message as a shallow one. Best bid/ask are tracked
 incrementally; a deleted touch is found again with a short backwards/forwards scan.
 
-The grid follows the market: it grows and re-centres as prices move. A level further
-than ``MAX_SPAN`` ticks from the rest of the book (a stray order at a silly price) is
-kept in a small overflow dict instead of widening the grid; it only matters if the
-grid side empties, and then it is consulted.
+The grid follows the market: it grows and re-centres around the touch as prices move.
+A level further than ``MAX_SPAN / 2`` ticks from the touch (a stray order at a silly
+price) is kept in a small overflow dict instead of widening the grid; it comes back
+onto the grid if the market gets near it, and is consulted if a grid side empties.
 
 Sizes are floats (DESIGN §7: book processing may use floats); prices are exact tick
 integers, converted to float or Decimal on the way out.
@@ -27,7 +27,7 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 INITIAL_CAP = 1 << 14
-MAX_SPAN = 1 << 20
+MAX_SPAN = 1 << 19
 _SCAN = 256
 NO_BID = -(2**62)
 NO_ASK = 2**62
@@ -328,7 +328,7 @@ class OrderBook:
         cap = self._cap
         if len(bid_ticks):
             if blo - base < 0 or bhi - base >= cap:
-                self._apply_bids(bid_ticks, bid_sizes)
+                self._apply_partly_outside(Side.BUY, bid_ticks, bid_sizes)
             else:
                 arr = self._bids
                 arr[bid_ticks - base] = bid_sizes
@@ -342,7 +342,7 @@ class OrderBook:
             cap = self._cap
         if len(ask_ticks):
             if alo - base < 0 or ahi - base >= cap:
-                self._apply_asks(ask_ticks, ask_sizes)
+                self._apply_partly_outside(Side.SELL, ask_ticks, ask_sizes)
             else:
                 arr = self._asks
                 arr[ask_ticks - base] = ask_sizes
@@ -361,6 +361,52 @@ class OrderBook:
                 self.crossed_updates += 1
         elif self.is_crossed:
             self.crossed_updates += 1
+
+    def _apply_partly_outside(self, side: Side, ticks: I64, sizes: F64) -> None:
+        """A message with rows outside the grid: far levels go to overflow without a
+        regrid; only a row near the touch but outside the window forces one."""
+        bids = side is Side.BUY
+        idx = ticks - self._base
+        outside = (idx < 0) | (idx >= self._cap)
+        out_t = ticks[outside].tolist()
+        if not out_t:
+            (self._apply_bids if bids else self._apply_asks)(ticks, sizes)
+            return
+        ref = self._ref_tick(out_t[0])
+        half = MAX_SPAN // 2
+        for t in out_t:
+            if -half <= t - ref <= half:
+                (self._apply_bids if bids else self._apply_asks)(ticks, sizes)
+                return
+        over = self._over_bids if bids else self._over_asks
+        for t, sz in zip(out_t, sizes[outside].tolist(), strict=True):
+            if sz > 0.0:
+                over[t] = sz
+            else:
+                over.pop(t, None)
+        if len(out_t) == len(ticks):
+            return
+        inside = ~outside
+        idx = idx[inside]
+        sizes = sizes[inside]
+        if bids:
+            arr = self._bids
+            arr[idx] = sizes
+            top = int(np.where(sizes > 0.0, idx, -1).max())
+            bb = max(self._bb, top)
+            if bb >= 0 and arr[bb] == 0.0:
+                bb = self._scan_bid(bb)
+            self._bb = bb
+        else:
+            arr = self._asks
+            arr[idx] = sizes
+            low = int(np.where(sizes > 0.0, idx, self._cap).min())
+            ba = self._ba
+            if low < self._cap and (ba < 0 or low < ba):
+                ba = low
+            if ba >= 0 and arr[ba] == 0.0:
+                ba = self._scan_ask(ba)
+            self._ba = ba
 
     def _centre(self, bid_ticks: I64, ask_ticks: I64) -> None:
         allt = np.concatenate([bid_ticks, ask_ticks])
@@ -482,54 +528,61 @@ class OrderBook:
         return -1
 
     # ------------------------------------------------------------------ grid management
-    def _occupied_range(self) -> tuple[int, int] | None:
-        nzb = np.flatnonzero(self._bids)
-        nza = np.flatnonzero(self._asks)
-        lows = [int(x[0]) for x in (nzb, nza) if len(x)]
-        highs = [int(x[-1]) for x in (nzb, nza) if len(x)]
-        if not lows:
-            return None
-        return self._base + min(lows), self._base + max(highs)
+    def _ref_tick(self, fallback: int) -> int:
+        """Where the book is: the mid of the touch (one side, or ``fallback``, if needed)."""
+        b, a = self.best_bid_tick, self.best_ask_tick
+        if b is not None and a is not None:
+            return (a + b) // 2
+        if b is not None:
+            return b
+        return a if a is not None else fallback
 
     def _fits(self, t: int) -> bool:
-        """Can tick ``t`` join the grid without the span exceeding ``MAX_SPAN``?"""
-        occ = self._occupied_range()
-        if occ is None:
-            return True
-        return max(occ[1], t) - min(occ[0], t) < MAX_SPAN
+        """Is tick ``t`` near enough the touch to live on the grid (else: overflow)?"""
+        return abs(t - self._ref_tick(t)) <= MAX_SPAN // 2
 
     def _regrid(self, *ticks: int) -> None:
-        """Re-centre (and grow if needed) the grid so that ``ticks`` and the book fit."""
-        occ = self._occupied_range()
-        lo = min(ticks)
-        hi = max(ticks)
-        if occ is not None:
-            lo = min(lo, occ[0])
-            hi = max(hi, occ[1])
+        """Rebuild the grid around the touch so that ``ticks`` fit.
+
+        Levels further than ``MAX_SPAN / 2`` from the touch move to the overflow dicts,
+        overflow levels that are near again come back. Costs a scan of the grid, which
+        only happens when the market has moved out of the window."""
+        ref = self._ref_tick(ticks[0])
+        half = MAX_SPAN // 2
+        live: list[tuple[dict[int, float], I64, F64]] = []
+        for arr, over in ((self._bids, self._over_bids), (self._asks, self._over_asks)):
+            idx = arr.nonzero()[0]
+            t = idx + self._base
+            vals = arr[idx]
+            if over:
+                ot = np.fromiter(over.keys(), np.int64, len(over))
+                ov = np.fromiter(over.values(), np.float64, len(over))
+                t = np.concatenate([t, ot])
+                vals = np.concatenate([vals, ov])
+                over.clear()
+            near = np.abs(t - ref) <= half
+            for tt, vv in zip(t[~near].tolist(), vals[~near].tolist(), strict=True):
+                over[tt] = vv
+            live.append((over, t[near], vals[near]))
+        los = [int(t.min()) for _, t, _ in live if len(t)] + [min(ticks)]
+        his = [int(t.max()) for _, t, _ in live if len(t)] + [max(ticks)]
+        lo, hi = min(los), max(his)
         span = hi - lo + 1
-        cap = self._cap
-        while cap < span * 2 and cap < MAX_SPAN * 2:
+        cap = INITIAL_CAP
+        while cap < span + span // 2 + 64:
             cap *= 2
-        new_base = lo - (cap - span) // 2
+        base = lo - (cap - span) // 2
         bids = np.zeros(cap)
         asks = np.zeros(cap)
-        if occ is not None:
-            src_lo = occ[0] - self._base
-            src_hi = occ[1] - self._base + 1
-            dst_lo = occ[0] - new_base
-            bids[dst_lo : dst_lo + (src_hi - src_lo)] = self._bids[src_lo:src_hi]
-            asks[dst_lo : dst_lo + (src_hi - src_lo)] = self._asks[src_lo:src_hi]
-        self._bids, self._asks, self._cap, self._base = bids, asks, cap, new_base
+        for arr, (_, t, v) in zip((bids, asks), live, strict=True):
+            arr[t - base] = v
+        self._bids, self._asks, self._cap, self._base = bids, asks, cap, base
         self._initialised = True
-        # levels parked in overflow that now fit come back onto the grid
-        for over, arr in ((self._over_bids, bids), (self._over_asks, asks)):
-            for t in [t for t in over if 0 <= t - new_base < cap]:
-                arr[t - new_base] = over.pop(t)
         self._recompute_best()
 
     def _recompute_best(self) -> None:
-        nzb = np.flatnonzero(self._bids)
-        nza = np.flatnonzero(self._asks)
+        nzb = self._bids.nonzero()[0]
+        nza = self._asks.nonzero()[0]
         self._bb = int(nzb[-1]) if len(nzb) else -1
         self._ba = int(nza[0]) if len(nza) else -1
 
@@ -540,10 +593,9 @@ class OrderBook:
             over.pop(t, None)
 
     def _make_room(self, ticks: I64, sizes: F64, over: dict[int, float]) -> tuple[I64, I64, F64]:
-        """Regrid for a vectorised update; park levels that cannot fit in ``over``."""
-        occ = self._occupied_range()
-        centre = (occ[0] + occ[1]) // 2 if occ is not None else int(np.median(ticks))
-        fits = np.abs(ticks - centre) < MAX_SPAN // 2
+        """Regrid for a vectorised update; park levels far from the touch in ``over``."""
+        ref = self._ref_tick(int(np.median(ticks)))
+        fits = np.abs(ticks - ref) <= MAX_SPAN // 2
         if not fits.all():
             for t, s in zip(ticks[~fits].tolist(), sizes[~fits].tolist(), strict=True):
                 self._overflow(over, t, s)

@@ -8,15 +8,15 @@ sees only :class:`Context`, whose clock is the engine's.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
 from arbsim.book import OrderBook
 from arbsim.errors import ArbsimError, VenueError
-from arbsim.feed import merge
 from arbsim.latency import LatencyRecorder
 from arbsim.ledger import Ledger
 from arbsim.loop import Clock, VirtualTimeLoop
@@ -361,26 +361,38 @@ class Engine:
             raise TypeError("run_backtest needs a VirtualTimeLoop")
         for name, venue in self.venues.items():
             await venue.start(self.symbols[name], self)
-        stream: Iterator[Any] = merge(sources)
-        pending: ReplaySource | None = None
-        for src in stream:
-            if src.ts >= start_ns:
-                pending = src
-                break
+        # the k-way merge of arbsim.feed.merge, inlined: this loop runs once per message
+        heap = [(s.ts, i, s) for i, s in enumerate(sources) if s.next()]
+        heapq.heapify(heap)
+        while heap and heap[0][0] < start_ns:
+            _, i, src = heap[0]
             loop.set_now(src.ts)
             src.dispatch()
+            if src.next():
+                heapq.heapreplace(heap, (src.ts, i, src))
+            else:
+                heapq.heappop(heap)
         last_ts = loop.now_ns()
-        if pending is not None:
-            loop.set_now(pending.ts)
+        if heap:
+            loop.set_now(heap[0][0])
             self.spawn(self._startup(), name="startup")
-            for n, src in enumerate(itertools.chain((pending,), stream), 1):
-                ts = src.ts
-                if loop.due_before(ts):
+            ready, sched = loop.queues()
+            epoch = loop.epoch_ns
+            n = 0
+            while heap:
+                ts, i, src = heap[0]
+                if ready or (sched and sched[0].when() < (ts - epoch) / 1e9):
                     await loop.sleep_until(ts)
                     if self.failure is not None:
                         self._check_failure()
-                loop.set_now(ts)
+                if ts > loop._now_ns:
+                    loop._now_ns = ts
                 src.dispatch()
+                if src.next():
+                    heapq.heapreplace(heap, (src.ts, i, src))
+                else:
+                    heapq.heappop(heap)
+                n += 1
                 if progress is not None and not n & 0xFFF:
                     progress(ts)
             last_ts = loop.now_ns()

@@ -307,12 +307,12 @@ def _hints(
     bounds = np.empty(2 * n, np.int64)
     bounds[0::2] = starts
     bounds[1::2] = splits
-    ext_t = np.append(ticks, 0)
+    # the sentinel is neutral for each reduction: the last ask segment runs to the end
     live = sizes > 0.0
     hi_t = np.append(np.where(live, ticks, NO_BID), NO_BID)
     lo_t = np.append(np.where(live, ticks, NO_ASK), NO_ASK)
-    seg_min = np.minimum.reduceat(ext_t, bounds)
-    seg_max = np.maximum.reduceat(ext_t, bounds)
+    seg_min = np.minimum.reduceat(np.append(ticks, NO_ASK), bounds)
+    seg_max = np.maximum.reduceat(np.append(ticks, NO_BID), bounds)
     top_bid = np.maximum.reduceat(hi_t, bounds)[0::2]
     top_ask = np.minimum.reduceat(lo_t, bounds)[1::2]
     nb = splits - starts

@@ -113,6 +113,10 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         sched = self._scheduled  # type: ignore[attr-defined]
         return bool(sched) and sched[0].when() < (ts_ns - self.epoch_ns) / 1e9
 
+    def queues(self) -> tuple[Any, list[asyncio.TimerHandle]]:
+        """The ready queue and the timer heap, for a driver that inlines :meth:`due_before`."""
+        return self._ready, self._scheduled  # type: ignore[attr-defined]
+
     async def sleep_until(self, ts_ns: int) -> None:
         """Let every callback and timer due before ``ts_ns`` run, then return at ``ts_ns``."""
         if ts_ns <= self._now_ns and not self._ready:  # type: ignore[attr-defined]

@@ -176,3 +176,20 @@ def test_hinted_path_equals_general_path() -> None:
         assert (a.best_bid_tick, a.best_ask_tick) == (h.best_bid_tick, h.best_ask_tick)
     assert a.levels(Side.BUY, 50) == h.levels(Side.BUY, 50)
     assert a.levels(Side.SELL, 50) == h.levels(Side.SELL, 50)
+
+
+def test_batch_hints_match_a_direct_computation() -> None:
+    from arbsim.book import NO_ASK, NO_BID
+    from arbsim.feed import _hints
+
+    # three messages: bids+asks, bids only (all deletions), asks only running to the batch
+    # end, where a sentinel must not leak into the range
+    ticks = np.array([10, 12, 20, 21, 11, 9, 30, 31], np.int64)
+    sizes = np.array([1, 0, 1, 1, 0, 0, 0, 2], np.float64)
+    starts = np.array([0, 4, 6], np.int64)
+    splits = np.array([2, 6, 6], np.int64)
+    ends = np.array([4, 6, 8], np.int64)
+    got = _hints(ticks, sizes, starts, splits, ends)
+    assert got[0] == (10, 12, 10, 20, 21, 20)
+    assert got[1][:3] == (9, 11, NO_BID) and got[1][5] == NO_ASK
+    assert got[2][2] == NO_BID and got[2][3:] == (30, 31, 31)

@@ -102,10 +102,11 @@ DEFAULT_FEES: dict[Market, tuple[Decimal, Decimal]] = {
 
 _MS = 1_000_000
 _CHUNK_ROWS = 65_536
-# Diffs kept for re-applying after a snapshot. Only those received during the REST
-# round trip matter (a few per 100 ms); the bound just stops a recording that never
-# gets a snapshot from growing the buffer without limit.
-_RESYNC_BUFFER = 10_000
+# Diffs kept for re-applying after a snapshot: only those received during the REST
+# round trip can matter, so the buffer holds the last few seconds (and at most so many
+# messages), not a recording that never gets a snapshot.
+_RESYNC_WINDOW_NS = 10_000_000_000
+_RESYNC_MAX = 5_000
 _CREATED_BY = "arbsim.importers.binance_hftbacktest"
 
 # Levels decode straight to floats: the decoders run with strict=False, which lets
@@ -436,7 +437,6 @@ class CheckResult(msgspec.Struct, kw_only=True):
 # --------------------------------------------------------------------------- pass 1
 @dataclass(slots=True)
 class _Scan:
-    lines: int = 0
     min_lag: int | None = None  # min(receive_ns - ts_exchange) over messages with one
     usdm_marks: int = 0
     spot_marks: int = 0
@@ -448,7 +448,6 @@ def _scan(files: Sequence[Path], code: str) -> _Scan:
     sc = _Scan()
     lag: int | None = None
     for _path, _n, recv, msg in _read(files, code, sc.dec):
-        sc.lines += 1
         tsx: int | None
         if isinstance(msg, _Depth):
             tsx = msg.E
@@ -540,8 +539,8 @@ class _Importer:
         self.ask_heap: list[float] = []
         self.book_u: int | None = None
         self.chain_start = False
-        # recent diffs with their state, for re-applying those newer than a snapshot
-        self.recent: deque[tuple[_Depth, int]] = deque(maxlen=_RESYNC_BUFFER)
+        # recent (diff, state, receive ns), for re-applying those newer than a snapshot
+        self.recent: deque[tuple[_Depth, int, int]] = deque()
         self.last_tsl = -(2**63)
         self.latency = array("q")
 
@@ -624,7 +623,7 @@ class _Importer:
         self.chain_start = True
         pending = list(self.recent)
         self.recent.clear()
-        for d, state in pending:
+        for d, state, at in pending:
             if d.u <= seq:
                 if state == _PENDING:
                     r.dropped_stale_diffs += 1
@@ -633,17 +632,24 @@ class _Importer:
                 # applies it now, when there is a book to apply it to
                 r.diffs_replayed += 1
                 self.apply_diff(d, tsl)
-                self.recent.append((d, _HANDLED))
+                self.recent.append((d, _HANDLED, at))
             elif state == _PENDING:
                 r.diffs_without_book += 1
+
+    def remember(self, d: _Depth, state: int, recv: int) -> None:
+        q = self.recent
+        q.append((d, state, recv))
+        while len(q) > _RESYNC_MAX or q[0][2] < recv - _RESYNC_WINDOW_NS:
+            if q.popleft()[1] == _PENDING:
+                self.r.diffs_without_book += 1
 
     def diff(self, recv: int, d: _Depth) -> None:
         self.r.diffs += 1
         tsl = self.local(recv)
         if self.book_u is None:
-            self.recent.append((d, _PENDING))
+            self.remember(d, _PENDING, recv)
             return
-        self.recent.append((d, _HANDLED))
+        self.remember(d, _HANDLED, recv)
         if d.u <= self.book_u:
             self.r.dropped_stale_diffs += 1
             return
@@ -722,7 +728,7 @@ class _Importer:
             c.flush()
 
     def finish(self) -> None:
-        self.r.diffs_without_book += sum(1 for _, state in self.recent if state == _PENDING)
+        self.r.diffs_without_book += sum(1 for _, state, _ in self.recent if state == _PENDING)
         self.recent.clear()
 
 
@@ -791,6 +797,9 @@ def import_binance_hftbacktest(
     paths = [Path(f) for f in files]
     if not paths:
         raise DataError("no input files given")
+    if min_feed_latency_ns < 0:
+        # it is also the latency given to messages without an exchange time
+        raise ValueError(f"min_feed_latency_ns must be >= 0, got {min_feed_latency_ns}")
     base, quote = parse_symbol(symbol)
     code = f"{base}{quote}".upper()
     existing = [k for k in KINDS if catalog.files(venue, symbol, k)]
@@ -820,10 +829,14 @@ def import_binance_hftbacktest(
     tick_ = Decimal(1).scaleb(-sc.dec.price) if tick is None else tick
     lot_dp = sc.dec.trade_size if sc.dec.trade_size >= 0 else sc.dec.size
     lot_ = Decimal(1).scaleb(-lot_dp) if lot is None else lot
-    # sizes are only checked against the lot on trades (book sizes may be finer, see
-    # _Decimals); prices everywhere: a price off the tick would be refused on replay
+    # A given power-of-ten step is checked against the decimals seen (a price off the
+    # tick would be refused on replay); sizes only on trades, book sizes may be finer
+    # (see _Decimals). Other steps (0.5) are left to the replay's own grid check.
     for what, step, dp in (("price", tick_, sc.dec.price), ("trade size", lot_, lot_dp)):
-        if step <= 0 or Decimal(1).scaleb(-dp) % step != 0:
+        if step <= 0:
+            raise DataError(f"{what} step must be positive, got {step}")
+        norm = step.normalize().as_tuple()
+        if norm.digits == (1,) and isinstance(norm.exponent, int) and dp > -norm.exponent:
             raise DataError(f"{paths[0]}: {what}s have {dp} decimals, finer than the given {step}")
     fees = DEFAULT_FEES[market]
     maker = fees[0] if maker_fee is None else maker_fee
