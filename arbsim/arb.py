@@ -19,7 +19,17 @@ import msgspec
 
 from arbsim.book import OrderBook
 from arbsim.errors import OrderNotFound, VenueError
-from arbsim.model import ZERO, Instrument, Order, OrderRequest, Side, TimeInForce
+from arbsim.model import (
+    ZERO,
+    Instrument,
+    Order,
+    OrderRequest,
+    Side,
+    TimeInForce,
+    common_lot,
+    floor_to,
+    to_decimal,
+)
 from arbsim.risk import RiskDenied
 from arbsim.runlog import ArbRecord
 
@@ -111,7 +121,8 @@ def find_opportunity(
             rb = bids[j][1] if j < len(bids) else 0.0
     if qty <= 0.0:
         return None
-    q = sell_inst.round_qty(buy_inst.round_qty(qty))
+    # the float sum of level sizes may sit a hair under a lot multiple (0.7 + 0.1)
+    q = floor_to(to_decimal(qty * (1.0 + 1e-12)), common_lot(buy_inst.lot, sell_inst.lot))
     if q <= 0 or q < buy_inst.min_qty or q < sell_inst.min_qty:
         return None
     buy_avg = cost / qty
@@ -249,8 +260,7 @@ class ArbExecutor:
             ctx.fetch_balances(opp.buy_venue), ctx.fetch_balances(opp.sell_venue)
         )
         afford = bal_b.free(bi.quote) / (opp.buy_limit * (1 + max(bi.taker_fee, ZERO)))
-        qty = min(opp.qty, afford, bal_s.free(si.base))
-        qty = si.round_qty(bi.round_qty(qty))
+        qty = floor_to(min(opp.qty, afford, bal_s.free(si.base)), common_lot(bi.lot, si.lot))
         if (
             qty <= 0
             or qty < bi.min_qty

@@ -12,15 +12,16 @@ import heapq
 import itertools
 import logging
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from decimal import Decimal
 from typing import Any, Protocol
 
+import msgspec
+
 from arbsim.book import OrderBook
-from arbsim.errors import ArbsimError, VenueError
+from arbsim.errors import ArbsimError, OutcomeUnknown, VenueError
 from arbsim.latency import LatencyRecorder
 from arbsim.ledger import Ledger
 from arbsim.loop import Clock, VirtualTimeLoop
-from arbsim.model import Balances, Instrument, Order, OrderRequest, Trade
+from arbsim.model import Balances, Instrument, Order, OrderRequest, Side, Trade, to_decimal
 from arbsim.risk import RiskDenied, RiskLimits, RiskManager
 from arbsim.runlog import RunRecorder
 from arbsim.venue import Venue
@@ -133,21 +134,32 @@ class Context:
         error when it rejects.
         """
         if not req.client_order_id:
-            req = msgspec_replace(req, client_order_id=self.new_client_order_id())
+            req = msgspec.structs.replace(req, client_order_id=self.new_client_order_id())
         now = self.now_ns()
         inst = self.instrument(req.venue, req.symbol)
-        price = req.price if req.price is not None else Decimal(0)
+        price = req.price
+        if price is None:
+            # a market order is priced at the touch it would take, for the notional limit
+            book = self.book(req.venue, req.symbol)
+            touch = book.best_ask if req.side is Side.BUY else book.best_bid
+            if touch is None:
+                d = self.risk.deny(now, "no_price", f"{req.venue} {req.symbol}: empty book")
+                raise RiskDenied(d.reason, d.detail)
+            price = to_decimal(touch)
         self.risk.check_order(now, req.qty * price, reducing=reducing)
         self.recorder.order_sent(req, now)
-        self.risk.open_orders += 1
+        self._engine.order_opened(req.client_order_id)
         try:
             order = await self.venues[req.venue].place_order(req)
         except VenueError as e:
             self.recorder.order_rejected(req, self.now_ns(), e)
+            if not isinstance(e, OutcomeUnknown):
+                self._engine.order_closed(req.client_order_id)
             raise
         finally:
-            self.risk.open_orders -= 1
             self.latency.record("place", inst.venue, now, self.now_ns() - now)
+        if not order.is_open:
+            self._engine.order_closed(order.client_order_id)
         self.recorder.order_acked(order, self.now_ns())
         return order
 
@@ -164,12 +176,6 @@ class Context:
             return await self.venues[venue].fetch_order(symbol, client_order_id)
         finally:
             self.latency.record("fetch_order", venue, t0, self.now_ns() - t0)
-
-
-def msgspec_replace(req: OrderRequest, **changes: Any) -> OrderRequest:
-    import msgspec
-
-    return msgspec.structs.replace(req, **changes)
 
 
 class Engine:
@@ -207,6 +213,7 @@ class Engine:
         self.messages = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._fill_seen: dict[str, int] = {}
+        self._open_ids: set[str] = set()
         self.cancelled: list[str] = []
 
     # ---------------------------------------------------------------- MarketSink
@@ -234,10 +241,21 @@ class Engine:
                 self.recorder.fill(fill)
             self._fill_seen[order.client_order_id] = len(order.fills)
         self.recorder.order_update(order, self.clock.now_ns())
+        if not order.is_open:
+            self.order_closed(order.client_order_id)
         try:
             self.strategy.on_order(self.ctx, order)
         except Exception as e:
             raise StrategyError(f"{self.strategy.name}.on_order raised {e!r}") from e
+
+    # ---------------------------------------------------------------- open orders
+    def order_opened(self, client_order_id: str) -> None:
+        self._open_ids.add(client_order_id)
+        self.risk.open_orders = len(self._open_ids)
+
+    def order_closed(self, client_order_id: str) -> None:
+        self._open_ids.discard(client_order_id)
+        self.risk.open_orders = len(self._open_ids)
 
     # ---------------------------------------------------------------- tasks
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
@@ -381,7 +399,7 @@ class Engine:
             n = 0
             while heap:
                 ts, i, src = heap[0]
-                if ready or (sched and sched[0].when() < (ts - epoch) / 1e9):
+                if ready or (sched and round(sched[0].when() * 1e9) < ts - epoch):
                     await loop.sleep_until(ts)
                     if self.failure is not None:
                         self._check_failure()

@@ -81,8 +81,9 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._now_ns = start_ns
         self.epoch_ns = start_ns
         super().__init__(selector=_VirtualSelector(self))
-        # timers scheduled from float seconds may land a few ns early after rounding
-        self._clock_resolution = 1e-6
+        # run a timer only when its time (to the ns) has come: a coarser resolution would
+        # let timers run up to that much before data that precedes them
+        self._clock_resolution = 1e-9
 
     def time(self) -> float:
         return (self._now_ns - self.epoch_ns) / 1e9
@@ -99,7 +100,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             self._now_ns = ts_ns
 
     def _advance(self, seconds: float) -> None:
-        self._now_ns += max(1, round(seconds * 1e9))
+        target = self.epoch_ns + round((self.time() + seconds) * 1e9)
+        self._now_ns = target if target > self._now_ns else self._now_ns + 1
 
     def due_before(self, ts_ns: int) -> bool:
         """Is a callback ready, or a timer due strictly before ``ts_ns``?
@@ -111,18 +113,21 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         if self._ready:  # type: ignore[attr-defined]  # asyncio.BaseEventLoop internals
             return True
         sched = self._scheduled  # type: ignore[attr-defined]
-        return bool(sched) and sched[0].when() < (ts_ns - self.epoch_ns) / 1e9
+        return bool(sched) and round(sched[0].when() * 1e9) < ts_ns - self.epoch_ns
 
     def queues(self) -> tuple[Any, list[asyncio.TimerHandle]]:
         """The ready queue and the timer heap, for a driver that inlines :meth:`due_before`."""
         return self._ready, self._scheduled  # type: ignore[attr-defined]
 
     async def sleep_until(self, ts_ns: int) -> None:
-        """Let every callback and timer due before ``ts_ns`` run, then return at ``ts_ns``."""
+        """Let every callback and timer due before ``ts_ns`` run, then return at ``ts_ns``.
+
+        Timers due at exactly ``ts_ns`` stay pending: the caller (the data driver) acts
+        at ``ts_ns`` first, so a timer at t sees every message stamped t."""
         if ts_ns <= self._now_ns and not self._ready:  # type: ignore[attr-defined]
             return
         fut: asyncio.Future[None] = self.create_future()
-        self.call_at(self.to_loop_time(ts_ns), _resolve, fut)
+        self.call_at(self.to_loop_time(ts_ns - 1), _resolve, fut)
         await fut
         self.set_now(ts_ns)
 

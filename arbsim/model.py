@@ -9,6 +9,7 @@ is a :class:`~decimal.Decimal` on the instrument's tick / lot grid (DESIGN §7).
 from __future__ import annotations
 
 import enum
+import math
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import msgspec
@@ -154,6 +155,20 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
 
     def on_lot(self, qty: Decimal) -> bool:
         return qty > 0 and (qty / self.lot) == (qty / self.lot).to_integral_value()
+
+
+def common_lot(a: Decimal, b: Decimal) -> Decimal:
+    """The smallest quantity step valid on two lot grids (their least common multiple)."""
+    exp = min(a.as_tuple().exponent, b.as_tuple().exponent)
+    assert isinstance(exp, int)
+    scale = Decimal(1).scaleb(exp)
+    ia, ib = int(a / scale), int(b / scale)
+    return (Decimal(math.lcm(ia, ib)) * scale).normalize()
+
+
+def floor_to(qty: Decimal, step: Decimal) -> Decimal:
+    """``qty`` rounded down to a multiple of ``step``."""
+    return (qty / step).to_integral_value(rounding=ROUND_FLOOR) * step
 
 
 class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):

@@ -125,6 +125,7 @@ class MatchingEngine:
         *,
         codes: Mapping[str, tuple[str, type[VenueError]]] | None = None,
         order_ids: itertools.count[int] | None = None,
+        consume_liquidity: bool = True,
     ):
         self.inst = instrument
         self.book = book
@@ -135,6 +136,10 @@ class MatchingEngine:
         self.orders: dict[str, Order] = {}
         self.resting: dict[str, _Resting] = {}
         self._scale = book.scale
+        self.consume_liquidity = consume_liquidity
+        # (book side, tick) -> (displayed size when we took from it, quantity we took):
+        # our own fills hide that much of the level until the data shows it changed
+        self._consumed: dict[tuple[int, int], tuple[float, Decimal]] = {}
 
     # ---------------------------------------------------------------- helpers
     def error(self, kind: str, message: str) -> VenueError:
@@ -218,9 +223,33 @@ class MatchingEngine:
             ):
                 break
             qty = self.inst.round_qty(size)
+            if self._consumed:
+                key = (int(book_side), tick)
+                used = self._consumed.get(key)
+                if used is not None:
+                    if used[0] == size:
+                        qty -= used[1]
+                    else:  # the level was refreshed by market data
+                        del self._consumed[key]
             if qty > 0:
                 out.append((tick, qty))
         return out
+
+    def _consume(self, book_side: Side, tick: int, qty: Decimal) -> None:
+        """Remember that ``qty`` of a displayed level was taken by our own fill."""
+        if not self.consume_liquidity:
+            return
+        size = self.book.size_at(book_side, tick)
+        key = (int(book_side), tick)
+        used = self._consumed.get(key)
+        before = used[1] if used is not None and used[0] == size else ZERO
+        self._consumed[key] = (size, before + qty)
+        if len(self._consumed) > 4096:
+            self._consumed = {
+                k: v
+                for k, v in self._consumed.items()
+                if self.book.size_at(Side(k[0]), k[1]) == v[0]
+            }
 
     # ---------------------------------------------------------------- requests
     def submit(self, order: Order, ts: int) -> list[ExecEvent]:
@@ -310,6 +339,7 @@ class MatchingEngine:
                 take = min(qty, order.remaining)
                 ev = self._fill(order, tick, take, ts, maker=False)
                 self._settle_taker(order, ev)
+                self._consume(side.opposite, tick, take)
                 events.append(ev)
                 if order.remaining == 0:
                     return events
@@ -367,9 +397,16 @@ class MatchingEngine:
                     continue
             elif bid is None or bid < rest.tick:
                 continue
-            avail = sum((q for _, q in self._available(o.side, rest.tick)), ZERO)
-            take = min(avail, o.remaining)
+            levels = self._available(o.side, rest.tick)
+            take = min(sum((q for _, q in levels), ZERO), o.remaining)
             if take > 0:
+                left = take
+                for tick, q in levels:
+                    part = min(q, left)
+                    self._consume(o.side.opposite, tick, part)
+                    left -= part
+                    if left <= 0:
+                        break
                 events.append(self._maker_fill(cid, rest, take, ts))
         return events
 

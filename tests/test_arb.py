@@ -143,13 +143,6 @@ def test_min_notional_and_min_qty_respected(
         assert opp.qty == D("0.347")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: arbsim/arb.py find_opportunity accumulates qty in float (0.7 + 0.1 = "
-        "0.7999999999999999) and round_qty floors it, losing one lot (0.799 instead of 0.800)"
-    ),
-)
 def test_qty_not_lost_to_float_accumulation() -> None:
     a = book(A, [(99.0, 1.0)], [(100.0, 0.7), (100.1, 0.1), (105.0, 1.0)])
     b = book(B, [(101.0, 2.0)], [(102.0, 1.0)])
@@ -158,14 +151,6 @@ def test_qty_not_lost_to_float_accumulation() -> None:
     assert opp.qty == D("0.8")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: arbsim/arb.py find_opportunity (and ArbExecutor._execute) snap with "
-        "si.round_qty(bi.round_qty(q)); for lots that are not multiples of each other "
-        "(0.003 / 0.002) the result is off the first lot (0.100 -> 0.099 -> 0.098)"
-    ),
-)
 def test_qty_on_both_lots_when_lots_not_nested() -> None:
     ia = builders.instrument("mexc", lot=D("0.003"), min_qty=D("0.003"))
     ib = builders.instrument("gateio", lot=D("0.002"), min_qty=D("0.002"))

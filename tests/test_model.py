@@ -93,3 +93,12 @@ def test_instrument_rounding_is_exact_and_conservative() -> None:
     assert parse_symbol("BTC/USDT") == ("BTC", "USDT")
     with pytest.raises(ValueError, match="BASE/QUOTE"):
         parse_symbol("BTCUSDT")
+
+
+def test_common_lot_and_floor() -> None:
+    from arbsim.model import common_lot, floor_to
+
+    assert common_lot(Decimal("0.003"), Decimal("0.002")) == Decimal("0.006")
+    assert common_lot(Decimal("0.001"), Decimal("0.00001")) == Decimal("0.001")
+    assert common_lot(Decimal("0.5"), Decimal("0.2")) == Decimal("1")
+    assert floor_to(Decimal("0.1"), Decimal("0.006")) == Decimal("0.096")

@@ -346,14 +346,6 @@ def test_cancel_unknown_or_done_raises_order_not_found() -> None:
         eng.cancel(o.client_order_id, TS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: exchanges/matching.py MatchingEngine.on_book re-fills a resting order against "
-        "the same displayed liquidity on every later book update (the crossed size is never "
-        "marked as consumed), so 0.3 displayed fills 0.6"
-    ),
-)
 def test_resting_order_does_not_refill_against_same_displayed_size() -> None:
     eng, _, book = make()
     book.apply([99.9], [0.4], [100.5], [1.0], ts_exchange=TS, ts_local=TS, snapshot=True)
@@ -475,3 +467,29 @@ def test_fill_beyond_quantity_and_after_terminal_raise() -> None:
     assert r.status is OrderStatus.REJECTED
     with pytest.raises(IllegalTransition):
         r.transition(OrderStatus.ACCEPTED, TS)
+
+
+# ----------------------------------------------------------------------------- consumption
+def test_own_taker_fills_consume_displayed_liquidity_until_refreshed() -> None:
+    eng, _, book = make()
+    # first IOC takes 0.15 of the 0.2 at 100.0
+    assert [f.qty for f in fills(eng.submit(order(Side.BUY, "0.15", "100.0"), TS))] == [D("0.15")]
+    # the data has not changed: only 0.05 is left at 100.0 for the next order
+    second = order(Side.BUY, "0.15", "100.0")
+    assert [f.qty for f in fills(eng.submit(second, TS + 1))] == [D("0.05")]
+    assert second.status is OrderStatus.EXPIRED
+    # a walk through the level also sees only what is left: 0.3 @ 100.1 next
+    walk = order(Side.BUY, "0.3", "100.1")
+    assert [(f.price, f.qty) for f in fills(eng.submit(walk, TS + 2))] == [(D("100.1"), D("0.3"))]
+    # the venue publishes a new size at 100.0 (0.2 -> 0.25): the level is fresh again
+    book.apply([], [], [100.0], [0.25], ts_exchange=TS + 3, ts_local=TS + 3)
+    again = order(Side.BUY, "0.3", "100.0")
+    assert [f.qty for f in fills(eng.submit(again, TS + 4))] == [D("0.25")]
+
+
+def test_consumption_can_be_switched_off() -> None:
+    eng, _, _ = make()
+    eng.consume_liquidity = False
+    for k in range(2):
+        o = order(Side.BUY, "0.2", "100.0")
+        assert [f.qty for f in fills(eng.submit(o, TS + k))] == [D("0.2")]

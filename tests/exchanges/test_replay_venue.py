@@ -339,14 +339,6 @@ def test_cancel_resting_releases_lock_and_unknown_cancel_raises(tmp_path: Path) 
     assert summary["reconciled_exactly"] is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: arbsim/engine.py Context.place_order checks risk with notional "
-        "req.qty * (req.price or 0): a MARKET order (price None) has notional 0 and bypasses "
-        "max_order_notional"
-    ),
-)
 def test_market_order_notional_is_checked(tmp_path: Path) -> None:
     v = base_data()
     v.message(T0 + 500 * MS, T0 + 500 * MS, bids=[(98.0, 1.0)])
@@ -369,14 +361,6 @@ def test_market_order_notional_is_checked(tmp_path: Path) -> None:
     assert probe.seen["market"] == "order_notional"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: arbsim/engine.py Context.place_order counts risk.open_orders only while the "
-        "request is in flight (+1 before, -1 in finally after the ack), so resting GTC "
-        "orders are never counted and max_open_orders does not limit them"
-    ),
-)
 def test_resting_orders_count_as_open_orders(tmp_path: Path) -> None:
     v = base_data()
     v.message(T0 + 500 * MS, T0 + 500 * MS, bids=[(98.0, 1.0)])
@@ -463,16 +447,6 @@ def test_no_lookahead_in_callbacks_and_timers(tmp_path: Path) -> None:
         assert best_bid == (eb[0][0] if eb else None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: arbsim/loop.py VirtualTimeLoop.due_before compares float loop seconds "
-        "(timer.when() < (ts-epoch)/1e9) while timers from call_later are float sums that "
-        "land a fraction of a ns before/after the integer-ns data time, and _advance rounds "
-        "the clock back onto that same ns; so a timer due at exactly t runs BEFORE the data "
-        "event with ts_local == t about half of the time (book older than rows <= now)"
-    ),
-)
 def test_timer_at_same_ns_as_message_sees_it(tmp_path: Path) -> None:
     v = builders.VenueData(builders.instrument("mexc"))
     v.message(T0, T0, bids=[(99.5, 1.0)], asks=[(100.1, 1.0)], snapshot=True)
