@@ -243,8 +243,8 @@ def _decimal(value: str | None, name: str) -> Decimal | None:
 )
 @click.option("--tick", help="Price tick (default: inferred from the data).")
 @click.option("--lot", help="Quantity step (default: inferred from the data).")
-@click.option("--maker-fee", default="0.001", show_default=True)
-@click.option("--taker-fee", default="0.001", show_default=True)
+@click.option("--maker-fee", help="Maker fee rate (default: Binance's base tier for the market).")
+@click.option("--taker-fee", help="Taker fee rate (default: Binance's base tier for the market).")
 @click.option(
     "--clock-offset-ms", type=float, help="Shift local times by this much (default: estimated)."
 )
@@ -255,8 +255,8 @@ def import_binance(
     catalog_path: Path,
     tick: str | None,
     lot: str | None,
-    maker_fee: str,
-    taker_fee: str,
+    maker_fee: str | None,
+    taker_fee: str | None,
     clock_offset_ms: float | None,
 ) -> None:
     """Import hftbacktest-style Binance recordings (`<local_ns> <json>` lines, gzip)."""
@@ -278,8 +278,8 @@ def import_binance(
             symbol=symbol,
             tick=_decimal(tick, "--tick"),
             lot=_decimal(lot, "--lot"),
-            maker_fee=_decimal(maker_fee, "--maker-fee") or Decimal(0),
-            taker_fee=_decimal(taker_fee, "--taker-fee") or Decimal(0),
+            maker_fee=_decimal(maker_fee, "--maker-fee"),
+            taker_fee=_decimal(taker_fee, "--taker-fee"),
             clock_offset_ns=None if clock_offset_ms is None else int(clock_offset_ms * 1e6),
         )
     except ArbsimError as e:

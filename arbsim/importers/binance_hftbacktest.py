@@ -883,6 +883,7 @@ def import_binance_hftbacktest(
             min_qty=lot_,
             maker_fee=maker,
             taker_fee=taker,
+            market="perpetual" if market == "usdm" else "spot",
         )
     )
 
