@@ -23,9 +23,21 @@ def binance_catalog(realdata: Path, tmp_path_factory: pytest.TempPathFactory) ->
         ("binance_spot", ["spot_btcusdt_20240808.gz", "spot_btcusdt_20240809.gz"]),
         ("binance_usdm", ["usdm_btcusdt_20240808.gz"]),
     ):
-        r = runner.invoke(main, ["data", "import", "binance-hftbacktest",
-                                 *[str(b / f) for f in files], "--venue", venue,
-                                 "--symbol", "BTC/USDT", "--catalog", str(cat)])
+        r = runner.invoke(
+            main,
+            [
+                "data",
+                "import",
+                "binance-hftbacktest",
+                *[str(b / f) for f in files],
+                "--venue",
+                venue,
+                "--symbol",
+                "BTC/USDT",
+                "--catalog",
+                str(cat),
+            ],
+        )
         assert r.exit_code == 0, r.output
         assert "shifted by +127" in r.output  # the recorder's clock offset was removed
     return cat
@@ -38,10 +50,21 @@ def test_import_labels_markets_and_fees(binance_catalog: Path) -> None:
     assert (spot.market, perp.market) == ("spot", "perpetual")
     assert (str(spot.tick), str(perp.tick)) == ("0.01", "0.1")
     assert perp.taker_fee < spot.taker_fee
-    r = CliRunner().invoke(main, ["data", "import", "binance-hftbacktest",
-                                  str(binance_catalog / "catalog.json"), "--venue",
-                                  "binance_spot", "--symbol", "BTC/USDT", "--catalog",
-                                  str(binance_catalog)])
+    r = CliRunner().invoke(
+        main,
+        [
+            "data",
+            "import",
+            "binance-hftbacktest",
+            str(binance_catalog / "catalog.json"),
+            "--venue",
+            "binance_spot",
+            "--symbol",
+            "BTC/USDT",
+            "--catalog",
+            str(binance_catalog),
+        ],
+    )
     assert r.exit_code == 2 and "already holds binance_spot" in r.output
 
 
