@@ -156,21 +156,19 @@ class OrderBook:
     def size_at(self, side: Side, tick: int) -> float:
         i = tick - self._base
         if 0 <= i < self._cap:
-            return float((self._bids if side is Side.BUY else self._asks)[i])
-        over = self._over_bids if side is Side.BUY else self._over_asks
+            return float((self._bids if side > 0 else self._asks)[i])
+        over = self._over_bids if side > 0 else self._over_asks
         return over.get(tick, 0.0)
 
     def depth(self, side: Side) -> int:
         """Number of non-empty levels on a side."""
-        arr, over = (
-            (self._bids, self._over_bids) if side is Side.BUY else (self._asks, self._over_asks)
-        )
+        arr, over = (self._bids, self._over_bids) if side > 0 else (self._asks, self._over_asks)
         return int(np.count_nonzero(arr)) + len(over)
 
     def levels(self, side: Side, n: int) -> list[tuple[int, float]]:
         """Up to ``n`` best levels of a side as ``(tick, size)``, best first."""
         out: list[tuple[int, float]] = []
-        if side is Side.BUY:
+        if side > 0:
             i = self._bb
             while i >= 0 and len(out) < n:
                 lo = max(0, i - _SCAN * 4 + 1)
@@ -309,6 +307,7 @@ class OrderBook:
         ts_local: int,
         seq: int,
         snapshot: bool,
+        far: tuple[list[int], list[float], list[int], list[float]] | None = None,
     ) -> None:
         """:meth:`apply_ticks` with per-message facts precomputed for a whole batch.
 
@@ -316,7 +315,8 @@ class OrderBook:
         range of each side's rows and the best tick among rows with size > 0
         (``NO_BID`` / ``NO_ASK`` when there is none). With them a message costs one
         scatter per side plus integer comparisons; when a side falls outside the grid
-        the general path takes over.
+        the general path takes over. ``far`` holds the message's rows far from the
+        rest (bid ticks, bid sizes, ask ticks, ask sizes), applied one by one after.
         """
         if snapshot or not self._initialised:
             self.apply_ticks(
@@ -352,6 +352,8 @@ class OrderBook:
                 if ba >= 0 and arr[ba] == 0.0:
                     ba = self._scan_ask(ba)
                 self._ba = ba
+        if far is not None:
+            self._apply_far(far)
         self.ts_exchange = ts_exchange
         self.ts_local = ts_local
         self.seq = seq
@@ -361,6 +363,35 @@ class OrderBook:
                 self.crossed_updates += 1
         elif self.is_crossed:
             self.crossed_updates += 1
+
+    def _apply_far(self, far: tuple[list[int], list[float], list[int], list[float]]) -> None:
+        bt, bs, at, as_ = far
+        for t, sz in zip(bt, bs, strict=True):
+            i = t - self._base
+            if 0 <= i < self._cap:
+                self._bids[i] = sz
+                if sz > 0.0:
+                    if i > self._bb:
+                        self._bb = i
+                elif i == self._bb:
+                    self._bb = self._scan_bid(i)
+            elif self._fits(t):
+                self._apply_bids(np.array([t], np.int64), np.array([sz]))
+            else:
+                self._overflow(self._over_bids, t, sz)
+        for t, sz in zip(at, as_, strict=True):
+            i = t - self._base
+            if 0 <= i < self._cap:
+                self._asks[i] = sz
+                if sz > 0.0:
+                    if self._ba < 0 or i < self._ba:
+                        self._ba = i
+                elif i == self._ba:
+                    self._ba = self._scan_ask(i)
+            elif self._fits(t):
+                self._apply_asks(np.array([t], np.int64), np.array([sz]))
+            else:
+                self._overflow(self._over_asks, t, sz)
 
     def _apply_partly_outside(self, side: Side, ticks: I64, sizes: F64) -> None:
         """A message with rows outside the grid: far levels go to overflow without a
@@ -529,8 +560,11 @@ class OrderBook:
 
     # ------------------------------------------------------------------ grid management
     def _ref_tick(self, fallback: int) -> int:
-        """Where the book is: the mid of the touch (one side, or ``fallback``, if needed)."""
-        b, a = self.best_bid_tick, self.best_ask_tick
+        """Where the book is: the mid of the grid's touch (one side, or ``fallback``).
+
+        Overflow levels never count: they are by definition far from the market."""
+        b = self._base + self._bb if self._bb >= 0 else None
+        a = self._base + self._ba if self._ba >= 0 else None
         if b is not None and a is not None:
             return (a + b) // 2
         if b is not None:
@@ -547,7 +581,7 @@ class OrderBook:
         Levels further than ``MAX_SPAN / 2`` from the touch move to the overflow dicts,
         overflow levels that are near again come back. Costs a scan of the grid, which
         only happens when the market has moved out of the window."""
-        ref = self._ref_tick(ticks[0])
+        ref = self._ref_tick((min(ticks) + max(ticks)) // 2)
         half = MAX_SPAN // 2
         live: list[tuple[dict[int, float], I64, F64]] = []
         for arr, over in ((self._bids, self._over_bids), (self._asks, self._over_asks)):

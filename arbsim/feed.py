@@ -22,12 +22,15 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from arbsim.book import NO_ASK, NO_BID, OrderBook, TickScale
+from arbsim.book import MAX_SPAN, NO_ASK, NO_BID, OrderBook, TickScale
 from arbsim.catalog import Catalog, Kind
 from arbsim.errors import DataError
 from arbsim.model import Side, Trade
 
 Key = Literal["local", "exchange"]
+#: rows further than this from a batch's median tick are applied one by one (they are
+#: few, and a vectorised scatter over them would force the book's slow path)
+FAR_TICKS = MAX_SPAN // 2
 _NEVER = 2**63 - 1
 
 
@@ -201,12 +204,20 @@ class BookCursor:
         msg_id = np.zeros(n, np.int64)
         msg_id[starts[1:]] = 1
         msg_id = np.cumsum(msg_id)
-        # bids before asks inside each message, keeping row order within a side
-        order = np.lexsort((-side, msg_id))
-        ticks = cols["ticks"].astype(np.int64)[order]
+        # Inside each message: bids before asks, and on each side the rows near the
+        # batch's prices before the few far-away ones (real venues update levels at
+        # silly prices too); row order is kept within each group. Near rows go to the
+        # book as one vectorised scatter, far rows one by one.
+        raw_ticks = cols["ticks"].astype(np.int64)
+        far = np.abs(raw_ticks - int(np.median(raw_ticks))) > FAR_TICKS
+        order = np.lexsort((far, -side, msg_id))
+        ticks = raw_ticks[order]
         sizes = cols["size"].astype(np.float64)[order]
         ends = np.concatenate([starts[1:], [n]])
-        nbids = np.add.reduceat((side == 1).astype(np.int64), starts)
+        is_bid = side == 1
+        nbids = np.add.reduceat(is_bid.astype(np.int64), starts)
+        nbfar = np.add.reduceat((is_bid & far).astype(np.int64), starts)
+        nafar = np.add.reduceat((~is_bid & far).astype(np.int64), starts)
         tsl = cols["ts_local"].astype(np.int64)[starts]
         keep = tsl < self._end
         if not keep.all():
@@ -214,6 +225,7 @@ class BookCursor:
             self._carry = None
             k = int(np.argmin(keep))
             starts, ends, nbids, tsl = starts[:k], ends[:k], nbids[:k], tsl[:k]
+            nbfar, nafar = nbfar[:k], nafar[:k]
             if not len(starts):
                 self._n = 0
                 self._i = 0
@@ -239,7 +251,12 @@ class BookCursor:
         self._seqs = cols["seq"].astype(np.int64)[starts].tolist()
         self._flg = flags.tolist()
         self._keys = keys.tolist()
-        self._hints = _hints(ticks, sizes, starts, starts + nbids, ends)
+        splits = starts + nbids
+        bid_far = splits - nbfar
+        ask_far = ends - nafar
+        self._bid_far = bid_far.tolist()
+        self._ask_far = ask_far.tolist()
+        self._hints = _hints(ticks, sizes, starts, bid_far, splits, ask_far)
         self._n = len(self._starts)
         self._i = 0
 
@@ -264,16 +281,28 @@ class BookCursor:
         """Apply the current message to ``book`` (a snapshot-begin message replaces it)."""
         s, m, e = self._s, self._m, self._e
         t, z = self._ticks, self._sizes
+        i = self._i - 1
+        snapshot = bool(self.flags & snapshot_flag)
+        if snapshot:
+            book.apply_ticks(
+                t[s:m], z[s:m], t[m:e], z[m:e], self.ts_exchange, self.ts_local, self.seq, True
+            )
+            return
+        bf, af = self._bid_far[i], self._ask_far[i]
+        far = None
+        if bf != m or af != e:
+            far = (t[bf:m].tolist(), z[bf:m].tolist(), t[af:e].tolist(), z[af:e].tolist())
         book.apply_hinted(
-            t[s:m],
-            z[s:m],
-            t[m:e],
-            z[m:e],
-            self._hints[self._i - 1],
+            t[s:bf],
+            z[s:bf],
+            t[m:af],
+            z[m:af],
+            self._hints[i],
             self.ts_exchange,
             self.ts_local,
             self.seq,
-            bool(self.flags & snapshot_flag),
+            False,
+            far,
         )
 
     def current_levels(
@@ -292,35 +321,37 @@ class BookCursor:
 def _hints(
     ticks: npt.NDArray[np.int64],
     sizes: npt.NDArray[np.float64],
-    starts: npt.NDArray[np.int64],
-    splits: npt.NDArray[np.int64],
-    ends: npt.NDArray[np.int64],
+    bid_start: npt.NDArray[np.int64],
+    bid_end: npt.NDArray[np.int64],
+    ask_start: npt.NDArray[np.int64],
+    ask_end: npt.NDArray[np.int64],
 ) -> list[tuple[int, int, int, int, int, int]]:
     """Per message: tick range and best live tick of each side (see OrderBook.apply_hinted).
 
-    Bid rows of message k are ``[starts[k], splits[k])``, ask rows ``[splits[k], ends[k])``.
+    Bid rows of message k are ``[bid_start[k], bid_end[k])``, ask rows
+    ``[ask_start[k], ask_end[k])``; the four bounds are non-decreasing across messages.
     """
-    n = len(starts)
+    n = len(bid_start)
     if n == 0:
         return []
-    # reduceat over alternating bid / ask segments; a sentinel row keeps every index valid
-    bounds = np.empty(2 * n, np.int64)
-    bounds[0::2] = starts
-    bounds[1::2] = splits
+    # reduceat over [bid | gap | ask | gap] segments; a sentinel row keeps indices valid
+    bounds = np.empty(4 * n, np.int64)
+    bounds[0::4] = bid_start
+    bounds[1::4] = bid_end
+    bounds[2::4] = ask_start
+    bounds[3::4] = ask_end
     # the sentinel is neutral for each reduction: the last ask segment runs to the end
     live = sizes > 0.0
     hi_t = np.append(np.where(live, ticks, NO_BID), NO_BID)
     lo_t = np.append(np.where(live, ticks, NO_ASK), NO_ASK)
     seg_min = np.minimum.reduceat(np.append(ticks, NO_ASK), bounds)
     seg_max = np.maximum.reduceat(np.append(ticks, NO_BID), bounds)
-    top_bid = np.maximum.reduceat(hi_t, bounds)[0::2]
-    top_ask = np.minimum.reduceat(lo_t, bounds)[1::2]
-    nb = splits - starts
-    na = ends - splits
-    top_bid = np.where(nb > 0, top_bid, NO_BID)
-    top_ask = np.where(na > 0, top_ask, NO_ASK)
+    top_bid = np.maximum.reduceat(hi_t, bounds)[0::4]
+    top_ask = np.minimum.reduceat(lo_t, bounds)[2::4]
+    top_bid = np.where(bid_end > bid_start, top_bid, NO_BID)
+    top_ask = np.where(ask_end > ask_start, top_ask, NO_ASK)
     out = np.stack(
-        [seg_min[0::2], seg_max[0::2], top_bid, seg_min[1::2], seg_max[1::2], top_ask], axis=1
+        [seg_min[0::4], seg_max[0::4], top_bid, seg_min[2::4], seg_max[2::4], top_ask], axis=1
     )
     return [tuple(r) for r in out.tolist()]
 

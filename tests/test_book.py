@@ -189,7 +189,7 @@ def test_batch_hints_match_a_direct_computation() -> None:
     starts = np.array([0, 4, 6], np.int64)
     splits = np.array([2, 6, 6], np.int64)
     ends = np.array([4, 6, 8], np.int64)
-    got = _hints(ticks, sizes, starts, splits, ends)
+    got = _hints(ticks, sizes, starts, splits, splits, ends)
     assert got[0] == (10, 12, 10, 20, 21, 20)
     assert got[1][:3] == (9, 11, NO_BID) and got[1][5] == NO_ASK
     assert got[2][2] == NO_BID and got[2][3:] == (30, 31, 31)

@@ -228,3 +228,45 @@ def test_writer_partitions_by_utc_date(tmp_path: Path) -> None:
         )
     files = cat.files("a", "BTC/USDT", "trades")
     assert [f.parent.name for f in files] == ["date=2026-01-05", "date=2026-01-06"]
+
+
+def test_cursor_with_far_rows_matches_a_dict_book(tmp_path: Path) -> None:
+    """Messages mixing levels near the touch with levels at silly prices (as real venues
+    send) take the split near/far path; the result must equal a plain dict book."""
+    rng = np.random.default_rng(3)
+    v = VenueData(instrument("a", tick=Decimal("0.01")))
+    bids = {round(60_000 - i * 0.5, 2): 1.0 for i in range(200)}
+    asks = {round(60_000.01 + i * 0.5, 2): 1.0 for i in range(200)}
+    bids[20_000.0] = 5.0  # far below
+    asks[150_000.0] = 5.0  # far above
+    v.message(T0, T0, bids=list(bids.items()), asks=list(asks.items()), snapshot=True)
+    ref_b, ref_a = dict(bids), dict(asks)
+    for k in range(1, 400):
+        mb, ma = max(ref_b), min(ref_a)
+        nb = [
+            (round(mb - float(rng.integers(0, 300)) / 100, 2), float(rng.choice([0.0, 2.0])))
+            for _ in range(5)
+        ]
+        na = [
+            (round(ma + float(rng.integers(0, 300)) / 100, 2), float(rng.choice([0.0, 2.0])))
+            for _ in range(5)
+        ]
+        if k % 3 == 0:
+            nb.append((round(float(rng.integers(10_000, 30_000)), 2), float(k % 2)))
+            na.append((round(float(rng.integers(120_000, 200_000)), 2), float(k % 2)))
+        for book, rows in ((ref_b, nb), (ref_a, na)):
+            for p, s in rows:
+                if s:
+                    book[p] = s
+                else:
+                    book.pop(p, None)
+        v.message(T0 + k * MS, T0 + k * MS, bids=nb, asks=na)
+    cat = write_catalog(tmp_path / "c", [v])
+    book = OrderBook("a", "BTC/USDT", Decimal("0.01"))
+    cur = BookCursor(cat, "a", "BTC/USDT", book.scale, batch_size=97)
+    while cur.next():
+        cur.apply(book)
+    assert book.best_bid == max(ref_b) and book.best_ask == min(ref_a)
+    assert book.depth(1) == len(ref_b) and book.depth(-1) == len(ref_a)
+    assert [lv.price for lv in book.bids(len(ref_b))] == sorted(ref_b, reverse=True)
+    assert [lv.price for lv in book.asks(len(ref_a))] == sorted(ref_a)
