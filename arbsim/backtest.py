@@ -34,7 +34,7 @@ from arbsim.config import (
 from arbsim.engine import Engine, Strategy, StrategyError
 from arbsim.errors import ConfigError, DataError
 from arbsim.feed import BookCursor
-from arbsim.latency import ConstantLatency
+from arbsim.latency import LatencyModel, build_latency
 from arbsim.loop import VirtualTimeLoop
 from arbsim.runlog import RunRecorder
 
@@ -157,6 +157,7 @@ def run_backtest(
     run_start = max(start_ns, data_start) if start_ns is not None else data_start
     run_end = min(end_ns, data_end + 1) if end_ns is not None else data_end + 1
 
+    latencies = {v.name: _latency_of(v) for v in cfg.venues}
     loop = VirtualTimeLoop(data_start)
     venue_cls = load_object(VENUE_KINDS["replay"], "venue kind")
     venues: dict[str, Any] = {}
@@ -172,7 +173,8 @@ def run_backtest(
             loop=loop,
             symbols=syms,
             balances=v.balances,
-            latency=_latency_of(v),
+            latency=latencies[v.name],
+            feed_offset_ns=int(v.feed_offset_ms * 1e6),
             fee_overrides=fees,
         )
         symbols[v.name] = syms
@@ -217,7 +219,16 @@ def run_backtest(
         _cancel_all(loop)
         loop.close()
     summary = build_summary(
-        engine, cfg, info.synthetic, catalog_path, run_start, run_end, wall, reconciled, error
+        engine,
+        cfg,
+        info.synthetic,
+        catalog_path,
+        run_start,
+        run_end,
+        wall,
+        reconciled,
+        error,
+        {name: m.describe() for name, m in latencies.items()},
     )
     recorder.write(out_dir, engine.latency.table(), summary, dump_config(cfg))
     if error is not None:
@@ -225,8 +236,11 @@ def run_backtest(
     return BacktestResult(run_dir=str(out_dir), summary=summary)
 
 
-def _latency_of(v: VenueConfig) -> ConstantLatency:
-    return ConstantLatency(int(v.latency.entry_ms * 1e6), int(v.latency.response_ms * 1e6))
+def _latency_of(v: VenueConfig) -> LatencyModel:
+    try:
+        return build_latency(v.latency)
+    except ValueError as e:
+        raise ConfigError(f"venue {v.name}: latency: {e}") from e
 
 
 def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
@@ -247,11 +261,13 @@ def build_summary(
     wall: float,
     reconciled: dict[str, dict[str, str]],
     error: BaseException | None,
+    latency_models: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     markets = {
         name: sorted({v.instrument(s).market for s in engine.symbols[name]})
         for name, v in engine.venues.items()
     }
+    latency_models = latency_models or {}
     net, fees, gross = engine.pnl() if engine.ledger.start else (0.0, 0.0, 0.0)
     outcomes = Counter(a.outcome for a in engine.recorder.arbs)
     fills = engine.recorder.fills
@@ -262,7 +278,11 @@ def build_summary(
         "synthetic_data": synthetic,
         "window": {"start": iso(run_start), "end": iso(max(run_start, run_end - 1))},
         "venues": {
-            v.name: {"latency": _latency_of(v).describe(), "markets": markets[v.name]}
+            v.name: {
+                "latency": latency_models.get(v.name, "unknown"),
+                "feed_offset_ms": v.feed_offset_ms,
+                "markets": markets[v.name],
+            }
             for v in cfg.venues
         },
         "events": engine.events,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -22,15 +22,35 @@ STRATEGIES = {"cross_exchange": "strategies.cross_exchange:CrossExchangeArb"}
 VENUE_KINDS = {"replay": "exchanges.replay:ReplayVenue"}
 
 
+#: request kinds a venue distinguishes; ``push`` is an unsolicited private update
+REQUEST_KINDS = ("place", "cancel", "fetch_order", "fetch_balances", "open_orders", "push")
+
+
 class Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Base of every config section: immutable, unknown keys rejected."""
 
 
-class LatencyConfig(Strict, frozen=True):
-    """Constant order-path latency: client -> exchange and exchange -> client."""
+class LatencySpec(Strict, frozen=True):
+    """One latency model. ``constant``: ``entry_ms`` / ``response_ms`` exactly;
+    ``lognormal``: those are the medians and ``sigma`` the shape; ``empirical``: round
+    trips resampled from ``source`` (a run's latency.parquet, rows of ``source_kinds``,
+    or a CSV with a latency_ms column), split by ``entry_share``."""
 
+    model: Literal["constant", "lognormal", "empirical"] = "constant"
     entry_ms: float = 10.0
     response_ms: float = 10.0
+    sigma: float = 0.25
+    source: str | None = None
+    source_kinds: list[str] = msgspec.field(default_factory=lambda: ["place"])
+    entry_share: float = 0.5
+
+
+class LatencyConfig(LatencySpec, frozen=True):
+    """A venue's latency: a default model, optional per-request-kind overrides
+    (place, cancel, fetch_order, fetch_balances, open_orders, push), and a seed."""
+
+    per_kind: dict[str, LatencySpec] = msgspec.field(default_factory=dict)
+    seed: int = 0
 
 
 class FeeConfig(Strict, frozen=True):
@@ -43,6 +63,8 @@ class VenueConfig(Strict, frozen=True):
     balances: dict[str, Decimal]
     latency: LatencyConfig = LatencyConfig()
     fees: FeeConfig = FeeConfig()
+    #: shifts the recorded feed latency: a strategy running further away sees data later
+    feed_offset_ms: float = 0.0
 
 
 class StrategyConfig(Strict, frozen=True):
@@ -96,6 +118,8 @@ def parse_config(raw: bytes, source: str = "<config>") -> Config:
         raise ConfigError(f"{source}: {_validation_message(e)}") from e
     except msgspec.DecodeError as e:
         raise ConfigError(f"{source}: not valid YAML ({e})") from e
+    for i, v in enumerate(cfg.venues):
+        _check_latency(v.latency, f"{source}: `$.venues[{i}].latency")
     names = [v.name for v in cfg.venues]
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: `$.venues` names must be unique, got {names}")
@@ -103,6 +127,18 @@ def parse_config(raw: bytes, source: str = "<config>") -> Config:
         raise ConfigError(f"{source}: `$.venues` is empty; at least one venue is needed")
     strategy_params(cfg, source)
     return cfg
+
+
+def _check_latency(lat: LatencyConfig, where: str) -> None:
+    for kind in lat.per_kind:
+        if kind not in REQUEST_KINDS:
+            known = ", ".join(REQUEST_KINDS)
+            raise ConfigError(f"{where}.per_kind`: unknown request kind {kind!r} (known: {known})")
+    for name, spec in [("", lat), *((f".per_kind.{k}", s) for k, s in lat.per_kind.items())]:
+        if spec.model == "empirical" and not spec.source:
+            raise ConfigError(f"{where}{name}`: model 'empirical' needs `source`")
+        if min(spec.entry_ms, spec.response_ms, spec.sigma) < 0:
+            raise ConfigError(f"{where}{name}`: latencies and sigma must be >= 0")
 
 
 def dump_config(cfg: Config) -> bytes:

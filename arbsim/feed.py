@@ -126,10 +126,12 @@ class BookCursor:
         key: Key = "local",
         end_ns: int | None = None,
         batch_size: int = 16_384,
+        offset_ns: int = 0,
     ):
         self.venue = venue
         self.symbol = symbol
         self.key = key
+        self.offset_ns = offset_ns
         self._src = _BatchSource(catalog, venue, symbol, "book", scale, batch_size)
         self._end = _NEVER if end_ns is None else end_ns
         self._carry: dict[str, npt.NDArray[np.generic]] | None = None
@@ -219,6 +221,8 @@ class BookCursor:
         nbfar = np.add.reduceat((is_bid & far).astype(np.int64), starts)
         nafar = np.add.reduceat((~is_bid & far).astype(np.int64), starts)
         tsl = cols["ts_local"].astype(np.int64)[starts]
+        if self.offset_ns:
+            tsl = _shift(tsl, cols["ts_exchange"].astype(np.int64)[starts], self.offset_ns)
         keep = tsl < self._end
         if not keep.all():
             self._done = True
@@ -368,11 +372,13 @@ class TradeCursor:
         key: Key = "local",
         end_ns: int | None = None,
         batch_size: int = 16_384,
+        offset_ns: int = 0,
     ):
         self.venue = venue
         self.symbol = symbol
         self.key = key
         self.scale = scale
+        self.offset_ns = offset_ns
         self._src = _BatchSource(catalog, venue, symbol, "trades", scale, batch_size)
         self._end = _NEVER if end_ns is None else end_ns
         self._done = False
@@ -406,6 +412,8 @@ class TradeCursor:
                 return False
             _, c = got
             tsl = c["ts_local"].astype(np.int64)
+            if self.offset_ns:
+                tsl = _shift(tsl, c["ts_exchange"].astype(np.int64), self.offset_ns)
             keep = tsl < self._end
             k = len(tsl)
             if not keep.all():
@@ -461,6 +469,15 @@ class TradeCursor:
             price=self.price,
             size=self.size,
         )
+
+
+def _shift(
+    tsl: npt.NDArray[np.int64], tsx: npt.NDArray[np.int64], offset_ns: int
+) -> npt.NDArray[np.int64]:
+    """Local times moved by ``offset_ns`` (a strategy elsewhere than the recorder), never
+    before the exchange time and never out of order."""
+    shifted = np.maximum(tsl + offset_ns, tsx)
+    return np.maximum.accumulate(shifted)
 
 
 def merge(cursors: Sequence[Cursor]) -> Iterator[Cursor]:

@@ -11,10 +11,18 @@ value dropped) whenever the buffer fills. Memory stays constant however long the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from arbsim.config import LatencyConfig, LatencySpec
+from arbsim.errors import DataError
 
 
 @dataclass
@@ -116,9 +124,17 @@ class LatencyRecorder:
         )
 
 
+class LatencyModel(Protocol):
+    """Order-path latency of one venue: ``sample(kind)`` gives ``(entry_ns, response_ns)``
+    for one request (client -> exchange, exchange -> client)."""
+
+    def sample(self, kind: str) -> tuple[int, int]: ...
+
+    def describe(self) -> str: ...
+
+
 class ConstantLatency:
-    """Order-path latency of one venue: ``entry`` (client -> exchange) and
-    ``response`` (exchange -> client), in nanoseconds, the same for every request."""
+    """The same entry and response latency for every request."""
 
     __slots__ = ("entry_ns", "response_ns")
 
@@ -128,5 +144,127 @@ class ConstantLatency:
         self.entry_ns = entry_ns
         self.response_ns = response_ns
 
+    def sample(self, kind: str) -> tuple[int, int]:
+        return self.entry_ns, self.response_ns
+
     def describe(self) -> str:
         return f"constant(entry={self.entry_ns / 1e6:g}ms, response={self.response_ns / 1e6:g}ms)"
+
+
+class LognormalLatency:
+    """Lognormal latencies with the given medians and shape ``sigma`` (seeded)."""
+
+    def __init__(self, entry_median_ns: int, response_median_ns: int, sigma: float, seed: int):
+        if entry_median_ns < 0 or response_median_ns < 0 or sigma < 0:
+            raise ValueError("medians and sigma must be >= 0")
+        self.entry_median_ns = entry_median_ns
+        self.response_median_ns = response_median_ns
+        self.sigma = sigma
+        self._rng = np.random.default_rng(seed)
+
+    def sample(self, kind: str) -> tuple[int, int]:
+        z = self._rng.standard_normal(2) * self.sigma
+        return (
+            int(self.entry_median_ns * math.exp(z[0])),
+            int(self.response_median_ns * math.exp(z[1])),
+        )
+
+    def describe(self) -> str:
+        return (
+            f"lognormal(entry median={self.entry_median_ns / 1e6:g}ms, response "
+            f"median={self.response_median_ns / 1e6:g}ms, sigma={self.sigma:g})"
+        )
+
+
+class EmpiricalLatency:
+    """Round trips resampled (seeded) from recorded ones; each is split into entry and
+    response by ``entry_share``."""
+
+    def __init__(self, round_trips_ns: np.ndarray, entry_share: float, seed: int, source: str):
+        rt = np.asarray(round_trips_ns, dtype=np.int64)
+        if not len(rt):
+            raise ValueError(f"{source}: no recorded round trips to resample")
+        if (rt < 0).any():
+            raise ValueError(f"{source}: negative round trips")
+        if not 0.0 <= entry_share <= 1.0:
+            raise ValueError(f"entry_share must be within [0, 1], got {entry_share}")
+        self.round_trips = rt
+        self.entry_share = entry_share
+        self.source = source
+        self._rng = np.random.default_rng(seed)
+
+    @classmethod
+    def from_file(
+        cls, path: Path, kinds: tuple[str, ...], entry_share: float, seed: int
+    ) -> EmpiricalLatency:
+        """Recorded round trips from a run's ``latency.parquet`` (rows of the given kinds)
+        or from a CSV with a ``latency_ms`` column."""
+        if not path.is_file():
+            raise DataError(f"{path}: latency source file not found")
+        try:
+            if path.suffix == ".csv":
+                table = pacsv.read_csv(path)
+                if "latency_ms" not in table.column_names:
+                    raise DataError(f"{path}: a latency CSV needs a 'latency_ms' column")
+                values = (table.column("latency_ms").to_numpy() * 1e6).astype(np.int64)
+            else:
+                table = pq.read_table(path)
+                missing = {"kind", "latency_ns"} - set(table.column_names)
+                if missing:
+                    raise DataError(f"{path}: not a run's latency.parquet (missing {missing})")
+                kind = table.column("kind").to_numpy(zero_copy_only=False)
+                values = table.column("latency_ns").to_numpy()[np.isin(kind, list(kinds))]
+        except (OSError, pa.ArrowException) as e:
+            raise DataError(f"{path}: cannot read latency samples ({e})") from e
+        return cls(values, entry_share, seed, str(path))
+
+    def sample(self, kind: str) -> tuple[int, int]:
+        rt = int(self.round_trips[self._rng.integers(len(self.round_trips))])
+        entry = int(rt * self.entry_share)
+        return entry, rt - entry
+
+    def describe(self) -> str:
+        p50 = float(np.median(self.round_trips)) / 1e6
+        return (
+            f"empirical({len(self.round_trips)} round trips from {self.source}, "
+            f"median {p50:g}ms, entry share {self.entry_share:g})"
+        )
+
+
+class PerKindLatency:
+    """A default model with overrides for some request kinds."""
+
+    def __init__(self, default: LatencyModel, per_kind: dict[str, LatencyModel]):
+        self.default = default
+        self.per_kind = per_kind
+
+    def sample(self, kind: str) -> tuple[int, int]:
+        return self.per_kind.get(kind, self.default).sample(kind)
+
+    def describe(self) -> str:
+        if not self.per_kind:
+            return self.default.describe()
+        extra = "; ".join(f"{k}: {m.describe()}" for k, m in sorted(self.per_kind.items()))
+        return f"{self.default.describe()}; {extra}"
+
+
+def build_latency(cfg: LatencyConfig) -> LatencyModel:
+    """The latency model a venue config describes (seeded: same config, same draws)."""
+
+    def one(spec: LatencySpec, seed: int) -> LatencyModel:
+        if spec.model == "constant":
+            return ConstantLatency(int(spec.entry_ms * 1e6), int(spec.response_ms * 1e6))
+        if spec.model == "lognormal":
+            return LognormalLatency(
+                int(spec.entry_ms * 1e6), int(spec.response_ms * 1e6), spec.sigma, seed
+            )
+        assert spec.source is not None
+        return EmpiricalLatency.from_file(
+            Path(spec.source), tuple(spec.source_kinds), spec.entry_share, seed
+        )
+
+    per_kind = {
+        kind: one(spec, cfg.seed + 1 + i)
+        for i, (kind, spec) in enumerate(sorted(cfg.per_kind.items()))
+    }
+    return PerKindLatency(one(cfg, cfg.seed), per_kind)

@@ -23,7 +23,7 @@ from arbsim.book import OrderBook
 from arbsim.catalog import Catalog
 from arbsim.errors import InvalidSymbol, VenueError
 from arbsim.feed import BookCursor, TradeCursor
-from arbsim.latency import ConstantLatency
+from arbsim.latency import LatencyModel
 from arbsim.loop import VirtualTimeLoop
 from arbsim.model import Balances, Instrument, Order, OrderRequest, OrderStatus, Side
 from arbsim.venue import MarketSink
@@ -102,7 +102,7 @@ class _ExchangeTrades(TradeCursor):
 
 
 class ReplayVenue:
-    """A venue replayed from a catalog with simulated matching and constant latency."""
+    """A venue replayed from a catalog with simulated matching and modelled latency."""
 
     def __init__(
         self,
@@ -112,7 +112,8 @@ class ReplayVenue:
         loop: VirtualTimeLoop,
         symbols: Sequence[str],
         balances: Mapping[str, Decimal],
-        latency: ConstantLatency,
+        latency: LatencyModel,
+        feed_offset_ns: int = 0,
         fee_overrides: Mapping[str, Decimal] | None = None,
         codes: Mapping[str, tuple[str, type[VenueError]]] | None = None,
         batch_size: int = 16_384,
@@ -121,6 +122,7 @@ class ReplayVenue:
         self.catalog = catalog
         self.loop = loop
         self.latency = latency
+        self.feed_offset_ns = feed_offset_ns
         self.account = Account(name, balances)
         self.sink: MarketSink = _NullSink()
         self._batch_size = batch_size
@@ -177,7 +179,16 @@ class ReplayVenue:
                 self.catalog, self.name, sym, scale, "exchange", end_ns, self._batch_size
             )
             xb.bind(self, self._xbooks[sym], eng)
-            lb = _LocalBook(self.catalog, self.name, sym, scale, "local", end_ns, self._batch_size)
+            lb = _LocalBook(
+                self.catalog,
+                self.name,
+                sym,
+                scale,
+                "local",
+                end_ns,
+                self._batch_size,
+                self.feed_offset_ns,
+            )
             lb.bind(self, self._books[sym])
             xs.append(xb)
             ls.append(lb)
@@ -187,7 +198,14 @@ class ReplayVenue:
                 )
                 xt.bind(self, eng)
                 lt = _LocalTrades(
-                    self.catalog, self.name, sym, scale, "local", end_ns, self._batch_size
+                    self.catalog,
+                    self.name,
+                    sym,
+                    scale,
+                    "local",
+                    end_ns,
+                    self._batch_size,
+                    self.feed_offset_ns,
                 )
                 lt.bind(self)
                 xs.append(xt)
@@ -196,13 +214,14 @@ class ReplayVenue:
         return xs + ls
 
     # ---------------------------------------------------------------- timelines
-    def _arrival(self, now: int) -> int:
-        t = max(now + self.latency.entry_ns, self._last_arrival + 1)
+    def _arrival(self, now: int, entry_ns: int) -> int:
+        # one client connection: a later request never overtakes an earlier one
+        t = max(now + entry_ns, self._last_arrival + 1)
         self._last_arrival = t
         return t
 
-    def _response(self, at: int) -> int:
-        t = max(at + self.latency.response_ns, self._last_response + 1)
+    def _response(self, at: int, response_ns: int) -> int:
+        t = max(at + response_ns, self._last_response + 1)
         self._last_response = t
         return t
 
@@ -211,6 +230,7 @@ class ReplayVenue:
 
     async def _round_trip(
         self,
+        kind: str,
         at_exchange: Callable[[int], T],
         on_response: Callable[[T], None] | None = None,
     ) -> T:
@@ -220,15 +240,16 @@ class ReplayVenue:
         ``on_response`` runs when the answer arrives even if the caller stopped
         waiting (a timed-out request still changes the client's order state)."""
         fut: asyncio.Future[T] = self.loop.create_future()
-        arrival = self._arrival(self.loop.now_ns())
+        entry_ns, response_ns = self.latency.sample(kind)
+        arrival = self._arrival(self.loop.now_ns(), entry_ns)
 
         def on_arrival() -> None:
             try:
                 result = at_exchange(arrival)
             except VenueError as e:
-                self._at(self._response(arrival), _fail, fut, e)
+                self._at(self._response(arrival, response_ns), _fail, fut, e)
                 return
-            self._at(self._response(arrival), answer, result)
+            self._at(self._response(arrival, response_ns), answer, result)
 
         def answer(result: T) -> None:
             if on_response is not None:
@@ -240,7 +261,7 @@ class ReplayVenue:
 
     def push(self, events: list[ExecEvent], ts: int) -> None:
         """Private-stream updates produced at exchange time ``ts`` reach the client later."""
-        self._at(self._response(ts), self._deliver, events)
+        self._at(self._response(ts, self.latency.sample("push")[1]), self._deliver, events)
 
     def _deliver(self, events: list[ExecEvent]) -> None:
         now = self.loop.now_ns()
@@ -268,7 +289,7 @@ class ReplayVenue:
 
     # ---------------------------------------------------------------- Venue: requests
     async def fetch_balances(self) -> Balances:
-        return await self._round_trip(self.account.snapshot)
+        return await self._round_trip("fetch_balances", self.account.snapshot)
 
     async def place_order(self, req: OrderRequest) -> Order:
         engine = self._engines.get(req.symbol)
@@ -281,7 +302,7 @@ class ReplayVenue:
             x_order = Order.from_request(req, ts)
             return engine.submit(x_order, ts)
 
-        await self._round_trip(at_exchange, self._deliver)
+        await self._round_trip("place", at_exchange, self._deliver)
         if order.status is OrderStatus.REJECTED:
             kind = next(
                 (k for k, (code, _) in engine.codes.items() if code == order.reject_code),
@@ -296,7 +317,7 @@ class ReplayVenue:
         def at_exchange(ts: int) -> list[ExecEvent]:
             return engine.cancel(client_order_id, ts)
 
-        await self._round_trip(at_exchange, self._deliver)
+        await self._round_trip("cancel", at_exchange, self._deliver)
         order = self._client.get(client_order_id)
         if order is None:
             raise engine.error("order_not_found", f"order {client_order_id} unknown")
@@ -311,7 +332,7 @@ class ReplayVenue:
                 raise engine.error("order_not_found", f"order {client_order_id} unknown")
             return o.snapshot()
 
-        return await self._round_trip(at_exchange)
+        return await self._round_trip("fetch_order", at_exchange)
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
         engines = [self._engines[symbol]] if symbol else list(self._engines.values())
@@ -319,7 +340,7 @@ class ReplayVenue:
         def at_exchange(ts: int) -> list[Order]:
             return [r.order.snapshot() for e in engines for r in e.resting.values()]
 
-        return await self._round_trip(at_exchange)
+        return await self._round_trip("open_orders", at_exchange)
 
     # ---------------------------------------------------------------- inspection (tests)
     def exchange_book(self, symbol: str) -> OrderBook:

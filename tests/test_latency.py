@@ -1,0 +1,170 @@
+"""Latency models, FIFO order entry and the feed offset."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from builders import MS, T0, VenueData, instrument, write_catalog
+
+from arbsim.backtest import run_backtest
+from arbsim.book import OrderBook
+from arbsim.config import LatencyConfig, LatencySpec, parse_config
+from arbsim.engine import Context, Strategy
+from arbsim.errors import ConfigError, DataError
+from arbsim.latency import EmpiricalLatency, build_latency
+from arbsim.model import Order, OrderRequest, Side, TimeInForce
+
+
+def test_constant_and_per_kind_override() -> None:
+    m = build_latency(
+        LatencyConfig(
+            entry_ms=5, response_ms=7, per_kind={"cancel": LatencySpec(entry_ms=1, response_ms=2)}
+        )
+    )
+    assert m.sample("place") == (5_000_000, 7_000_000)
+    assert m.sample("cancel") == (1_000_000, 2_000_000)
+    assert "cancel: constant(entry=1ms, response=2ms)" in m.describe()
+
+
+def test_lognormal_is_seeded_and_has_the_configured_median() -> None:
+    cfg = LatencyConfig(model="lognormal", entry_ms=10, response_ms=20, sigma=0.5, seed=3)
+    a = [build_latency(cfg).sample("place") for _ in range(1)]
+    m1, m2 = build_latency(cfg), build_latency(cfg)
+    draws1 = np.array([m1.sample("place") for _ in range(20_000)])
+    draws2 = np.array([m2.sample("place") for _ in range(20_000)])
+    assert (draws1 == draws2).all() and a[0] == tuple(draws1[0])  # same seed, same draws
+    assert np.median(draws1[:, 0]) == pytest.approx(10e6, rel=0.03)
+    assert np.median(draws1[:, 1]) == pytest.approx(20e6, rel=0.03)
+    # sigma is the log-space standard deviation
+    assert np.std(np.log(draws1[:, 0])) == pytest.approx(0.5, rel=0.05)
+    other = build_latency(LatencyConfig(model="lognormal", entry_ms=10, sigma=0.5, seed=4))
+    assert other.sample("place") != tuple(draws1[0])
+
+
+def test_empirical_resamples_recorded_round_trips(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "ts": [1, 2, 3, 4],
+            "kind": ["place", "place", "cancel", "feed_sample"],
+            "venue": ["a"] * 4,
+            "latency_ns": [10_000_000, 30_000_000, 99, 5],
+        }
+    )
+    pq.write_table(table, tmp_path / "latency.parquet")
+    m = EmpiricalLatency.from_file(tmp_path / "latency.parquet", ("place",), 0.25, seed=1)
+    seen = {m.sample("place") for _ in range(200)}
+    assert seen == {(2_500_000, 7_500_000), (7_500_000, 22_500_000)}
+    (tmp_path / "rt.csv").write_text("latency_ms\n4\n")
+    m = EmpiricalLatency.from_file(tmp_path / "rt.csv", ("place",), 0.5, seed=1)
+    assert m.sample("cancel") == (2_000_000, 2_000_000)
+    (tmp_path / "bad.csv").write_text("rtt\n4\n")
+    with pytest.raises(DataError, match="latency_ms"):
+        EmpiricalLatency.from_file(tmp_path / "bad.csv", ("place",), 0.5, seed=1)
+    with pytest.raises(DataError, match="not found"):
+        EmpiricalLatency.from_file(tmp_path / "none.parquet", ("place",), 0.5, seed=1)
+    with pytest.raises(ValueError, match="no recorded round trips"):
+        EmpiricalLatency.from_file(tmp_path / "latency.parquet", ("fetch_order",), 0.5, seed=1)
+
+
+def test_latency_config_errors_name_the_key() -> None:
+    base = 'venues:\n  - name: a\n    balances: {USDT: "1"}\n    latency: '
+    with pytest.raises(ConfigError, match=r"venues\[0\].latency.per_kind`: unknown request kind"):
+        parse_config((base + "{per_kind: {plac: {entry_ms: 1}}}").encode())
+    with pytest.raises(ConfigError, match="'empirical' needs `source`"):
+        parse_config((base + "{model: empirical}").encode())
+    with pytest.raises(ConfigError, match=r"Invalid enum value 'gaussian' - at `\$.venues\[0\]"):
+        parse_config((base + "{model: gaussian}").encode())
+
+
+class Burst(Strategy):
+    """Sends ``n`` IOC buys at once; records the exchange order ids in send order."""
+
+    Params = None
+
+    def __init__(self, params: object = None, n: int = 30) -> None:
+        self.n = n
+        self.acks: list[Order] = []
+        self.sent: list[str] = []
+
+    async def on_start(self, ctx: Context) -> None:
+        import asyncio
+
+        reqs = [
+            OrderRequest(
+                venue="a",
+                symbol="BTC/USDT",
+                side=Side.BUY,
+                qty=Decimal("0.01"),
+                price=Decimal("100.1"),
+                tif=TimeInForce.IOC,
+                client_order_id=ctx.new_client_order_id(),
+            )
+            for _ in range(self.n)
+        ]
+        self.sent = [r.client_order_id for r in reqs]
+        self.acks = list(await asyncio.gather(*(ctx.place_order(r) for r in reqs)))
+
+
+def _one_venue(tmp_path: Path) -> Path:
+    v = VenueData(instrument("a"))
+    v.message(T0, T0 + 20 * MS, bids=[(100.0, 5.0)], asks=[(100.1, 5.0)], snapshot=True)
+    for k in range(1, 200):
+        v.message(T0 + k * 10 * MS, T0 + k * 10 * MS + 20 * MS, bids=[(100.0, 5.0 + k)])
+    write_catalog(tmp_path / "cat", [v])
+    return tmp_path / "cat"
+
+
+def test_random_latency_never_reorders_one_venues_requests(tmp_path: Path) -> None:
+    cfg = parse_config(b"""
+venues:
+  - name: a
+    balances: {USDT: "100000", BTC: "0"}
+    latency: {model: lognormal, entry_ms: 5, response_ms: 5, sigma: 1.5, seed: 11}
+risk: {max_orders_per_s: 1000, max_open_orders: 1000}
+""")
+    s = Burst()
+    summary = run_backtest(
+        cfg, catalog_path=_one_venue(tmp_path), out_dir=tmp_path / "r", strategy=s
+    ).summary
+    assert "lognormal(entry median=5ms" in summary["venues"]["a"]["latency"]
+    # exchange order ids are assigned on arrival: FIFO means they follow the send order
+    by_cid = {o.client_order_id: int(o.order_id) for o in s.acks}
+    assert [by_cid[c] for c in s.sent] == sorted(by_cid.values())
+    # and the draws really varied (sigma 1.5): the round trips are not all equal
+    rtts = json.loads((tmp_path / "r" / "summary.json").read_text())["latency_ms"]["place"]
+    assert rtts["p90"] > rtts["p50"] * 1.05
+
+
+class BookWatch(Strategy):
+    Params = None
+
+    def __init__(self, params: object = None) -> None:
+        self.seen: list[tuple[int, int]] = []
+
+    def on_book(self, ctx: Context, venue: str, book: OrderBook) -> None:
+        self.seen.append((book.ts_exchange, book.ts_local))
+
+
+def test_feed_offset_delays_what_the_strategy_sees(tmp_path: Path) -> None:
+    cat = _one_venue(tmp_path)
+    runs = {}
+    for off in (0, 7):
+        cfg = parse_config(
+            f'venues:\n  - name: a\n    balances: {{USDT: "1"}}\n    feed_offset_ms: {off}\n'.encode()
+        )
+        s = BookWatch()
+        out = run_backtest(cfg, catalog_path=cat, out_dir=tmp_path / f"r{off}", strategy=s)
+        runs[off] = (s.seen, out.summary)
+    base, shifted = dict(runs[0][0]), dict(runs[7][0])
+    common = set(base) & set(shifted)
+    assert len(common) > 100
+    assert all(shifted[t] == base[t] + 7 * MS for t in common)
+    feed0 = runs[0][1]["latency_ms"]["feed.a"]["p50"]
+    feed7 = runs[7][1]["latency_ms"]["feed.a"]["p50"]
+    assert feed7 == pytest.approx(feed0 + 7.0)
