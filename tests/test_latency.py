@@ -155,9 +155,8 @@ def test_feed_offset_delays_what_the_strategy_sees(tmp_path: Path) -> None:
     cat = _one_venue(tmp_path)
     runs = {}
     for off in (0, 7):
-        cfg = parse_config(
-            f'venues:\n  - name: a\n    balances: {{USDT: "1"}}\n    feed_offset_ms: {off}\n'.encode()
-        )
+        text = f'venues:\n  - name: a\n    balances: {{USDT: "1"}}\n    feed_offset_ms: {off}\n'
+        cfg = parse_config(text.encode())
         s = BookWatch()
         out = run_backtest(cfg, catalog_path=cat, out_dir=tmp_path / f"r{off}", strategy=s)
         runs[off] = (s.seen, out.summary)
