@@ -160,13 +160,17 @@ def run_backtest(
     latencies = {v.name: _latency_of(v) for v in cfg.venues}
     loop = VirtualTimeLoop(data_start)
     venue_cls = load_object(VENUE_KINDS["replay"], "venue kind")
+    rules_for = load_object("exchanges.rules:rules_for", "venue rules")
+    queue_model = load_object("exchanges.matching:QueueModel", "queue model")
     venues: dict[str, Any] = {}
     symbols: dict[str, list[str]] = {}
+    described: dict[str, dict[str, str]] = {}
     for v in cfg.venues:
         syms = (
             [symbol] if symbol else [i.symbol for i in catalog.instruments() if i.venue == v.name]
         )
-        fees = {k: val for k, val in msgspec.structs.asdict(v.fees).items() if val is not None}
+        rules = rules_for(v.rules, v.name)
+        queue = queue_model(v.queue.model, v.queue.power, v.queue.stochastic, v.queue.seed)
         venues[v.name] = venue_cls(
             v.name,
             catalog,
@@ -175,8 +179,17 @@ def run_backtest(
             balances=v.balances,
             latency=latencies[v.name],
             feed_offset_ns=int(v.feed_offset_ms * 1e6),
-            fee_overrides=fees,
+            fee_overrides=v.fees.overrides(),
+            rules=rules,
+            queue=queue,
+            consume_liquidity=v.consume_liquidity,
+            max_open_orders=v.max_open_orders,
         )
+        described[v.name] = {
+            "latency": latencies[v.name].describe(),
+            "rules": rules.name,
+            "queue": queue.describe(),
+        }
         symbols[v.name] = syms
     if strategy is None:
         strategy = strategy_class(cfg)(params)
@@ -228,7 +241,7 @@ def run_backtest(
         wall,
         reconciled,
         error,
-        {name: m.describe() for name, m in latencies.items()},
+        described,
     )
     recorder.write(out_dir, engine.latency.table(), summary, dump_config(cfg))
     if error is not None:
@@ -261,13 +274,13 @@ def build_summary(
     wall: float,
     reconciled: dict[str, dict[str, str]],
     error: BaseException | None,
-    latency_models: dict[str, str] | None = None,
+    described: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     markets = {
         name: sorted({v.instrument(s).market for s in engine.symbols[name]})
         for name, v in engine.venues.items()
     }
-    latency_models = latency_models or {}
+    described = described or {}
     net, fees, gross = engine.pnl() if engine.ledger.start else (0.0, 0.0, 0.0)
     outcomes = Counter(a.outcome for a in engine.recorder.arbs)
     fills = engine.recorder.fills
@@ -279,7 +292,7 @@ def build_summary(
         "window": {"start": iso(run_start), "end": iso(max(run_start, run_end - 1))},
         "venues": {
             v.name: {
-                "latency": latency_models.get(v.name, "unknown"),
+                **described.get(v.name, {}),
                 "feed_offset_ms": v.feed_offset_ms,
                 "markets": markets[v.name],
             }

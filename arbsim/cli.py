@@ -157,6 +157,7 @@ def format_summary(s: dict[str, Any], run_dir: str) -> str:
             + ": a basis between spot and perpetual, not a spot-spot spread",
         )
     for name, v in s["venues"].items():
+        lines.append(f"  venue       {name}: rules {v['rules']}, queue {v['queue']}")
         lines.append(f"  latency     {name}: {v['latency']}")
     lat = s["latency_ms"]
     for key in sorted(lat):

@@ -20,6 +20,8 @@ from arbsim.risk import RiskLimits
 STRATEGIES = {"cross_exchange": "strategies.cross_exchange:CrossExchangeArb"}
 #: venue kinds -> "module:Class"
 VENUE_KINDS = {"replay": "exchanges.replay:ReplayVenue"}
+#: order-rule vocabularies the simulated venues know (exchanges/rules.py)
+VENUE_RULES = ("generic", "mexc", "gateio")
 
 
 #: request kinds a venue distinguishes; ``push`` is an unsolicited private update
@@ -53,9 +55,38 @@ class LatencyConfig(LatencySpec, frozen=True):
     seed: int = 0
 
 
+class FeeRates(Strict, frozen=True):
+    maker_fee: Decimal
+    taker_fee: Decimal
+
+
 class FeeConfig(Strict, frozen=True):
+    """Fee rates overriding the catalog's: directly, or by naming one of ``tiers``."""
+
     maker_fee: Decimal | None = None
     taker_fee: Decimal | None = None
+    tier: str | None = None
+    tiers: dict[str, FeeRates] = msgspec.field(default_factory=dict)
+
+    def overrides(self) -> dict[str, Decimal]:
+        out: dict[str, Decimal] = {}
+        if self.tier is not None:
+            rates = self.tiers[self.tier]
+            out = {"maker_fee": rates.maker_fee, "taker_fee": rates.taker_fee}
+        if self.maker_fee is not None:
+            out["maker_fee"] = self.maker_fee
+        if self.taker_fee is not None:
+            out["taker_fee"] = self.taker_fee
+        return out
+
+
+class QueueConfig(Strict, frozen=True):
+    """Queue position of resting orders: ``risk_averse`` | ``prob_power`` | ``prob_log``."""
+
+    model: Literal["risk_averse", "prob_power", "prob_log"] = "risk_averse"
+    power: float = 2.0
+    stochastic: bool = False
+    seed: int = 0
 
 
 class VenueConfig(Strict, frozen=True):
@@ -65,6 +96,13 @@ class VenueConfig(Strict, frozen=True):
     fees: FeeConfig = FeeConfig()
     #: shifts the recorded feed latency: a strategy running further away sees data later
     feed_offset_ms: float = 0.0
+    #: order rules and rejection codes: mexc | gateio | generic (default: the venue's own
+    #: when its name is one of those, else generic)
+    rules: str | None = None
+    queue: QueueConfig = QueueConfig()
+    #: our taker fills hide the displayed size they took until the data refreshes it
+    consume_liquidity: bool = True
+    max_open_orders: int | None = None
 
 
 class StrategyConfig(Strict, frozen=True):
@@ -120,6 +158,16 @@ def parse_config(raw: bytes, source: str = "<config>") -> Config:
         raise ConfigError(f"{source}: not valid YAML ({e})") from e
     for i, v in enumerate(cfg.venues):
         _check_latency(v.latency, f"{source}: `$.venues[{i}].latency")
+        if v.fees.tier is not None and v.fees.tier not in v.fees.tiers:
+            raise ConfigError(
+                f"{source}: `$.venues[{i}].fees.tier`: {v.fees.tier!r} is not one of "
+                f"`tiers` ({', '.join(v.fees.tiers) or 'none defined'})"
+            )
+        if v.rules is not None and v.rules not in VENUE_RULES:
+            raise ConfigError(
+                f"{source}: `$.venues[{i}].rules`: unknown rules {v.rules!r} "
+                f"(known: {', '.join(VENUE_RULES)})"
+            )
     names = [v.name for v in cfg.venues]
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: `$.venues` names must be unique, got {names}")

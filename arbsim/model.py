@@ -183,6 +183,8 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
     tif: TimeInForce = TimeInForce.IOC
     client_order_id: str = ""
     tag: str = ""
+    #: market buys sized in quote currency (Gate requires it, MEXC's quoteOrderQty)
+    quote_order_qty: Decimal | None = None
 
 
 class Fill(msgspec.Struct, frozen=True, kw_only=True):
@@ -223,6 +225,7 @@ class Order(msgspec.Struct, kw_only=True):
     reject_code: str = ""
     reject_reason: str = ""
     tag: str = ""
+    quote_order_qty: Decimal | None = None
     ts_created: int = 0
     ts_updated: int = 0
     ts_accepted: int = 0
@@ -241,6 +244,7 @@ class Order(msgspec.Struct, kw_only=True):
             tif=req.tif,
             client_order_id=req.client_order_id,
             tag=req.tag,
+            quote_order_qty=req.quote_order_qty,
             ts_created=ts,
             ts_updated=ts,
         )

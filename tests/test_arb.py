@@ -175,9 +175,11 @@ class ArbProbe(CrossExchangeArb):
 CONFIG = """
 venues:
   - name: mexc
+    rules: generic
     balances: {{USDT: "10000", BTC: "0.2"}}
     latency: {{entry_ms: 10.0, response_ms: 10.0}}
   - name: gateio
+    rules: generic
     balances: {{USDT: "10000", BTC: "1"}}
     latency: {{entry_ms: 10.0, response_ms: 10.0}}
 strategy:

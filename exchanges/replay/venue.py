@@ -27,7 +27,8 @@ from arbsim.latency import LatencyModel
 from arbsim.loop import VirtualTimeLoop
 from arbsim.model import Balances, Instrument, Order, OrderRequest, OrderStatus, Side
 from arbsim.venue import MarketSink
-from exchanges.matching import Account, ExecEvent, MatchingEngine
+from exchanges.matching import Account, ExecEvent, MatchingEngine, QueueModel
+from exchanges.rules import RequestLimiter, VenueRules, rules_for
 
 T = TypeVar("T")
 
@@ -115,7 +116,10 @@ class ReplayVenue:
         latency: LatencyModel,
         feed_offset_ns: int = 0,
         fee_overrides: Mapping[str, Decimal] | None = None,
-        codes: Mapping[str, tuple[str, type[VenueError]]] | None = None,
+        rules: VenueRules | None = None,
+        queue: QueueModel | None = None,
+        consume_liquidity: bool = True,
+        max_open_orders: int | None = None,
         batch_size: int = 16_384,
     ):
         self.name = name
@@ -124,6 +128,9 @@ class ReplayVenue:
         self.latency = latency
         self.feed_offset_ns = feed_offset_ns
         self.account = Account(name, balances)
+        self.rules = rules or rules_for(None, name)
+        self.queue = queue or QueueModel()
+        self._limiter = RequestLimiter(self.rules.rate_limits)
         self.sink: MarketSink = _NullSink()
         self._batch_size = batch_size
         self._instruments: dict[str, Instrument] = {}
@@ -143,7 +150,17 @@ class ReplayVenue:
             xbook = OrderBook(name, sym, inst.tick)
             self._xbooks[sym] = xbook
             self._engines[sym] = MatchingEngine(
-                inst, xbook, self.account, codes=codes, order_ids=order_ids
+                inst,
+                xbook,
+                self.account,
+                codes=self.rules.codes,
+                order_ids=order_ids,
+                consume_liquidity=consume_liquidity,
+                post_only_cross=self.rules.post_only_cross,
+                fee_currency=self.rules.fee_currency,
+                market_buy_in_quote=self.rules.market_buy_in_quote,
+                max_open_orders=max_open_orders,
+                queue=self.queue,
             )
 
     # ---------------------------------------------------------------- Venue: data
@@ -271,6 +288,8 @@ class ReplayVenue:
                 continue
             if ev.kind == "accepted":
                 order.order_id = ev.order_id
+                if ev.qty is not None:
+                    order.qty = ev.qty
                 order.ts_accepted = ev.ts
                 order.arrival_price = ev.arrival_price
                 order.transition(OrderStatus.ACCEPTED, now)
@@ -300,6 +319,9 @@ class ReplayVenue:
 
         def at_exchange(ts: int) -> list[ExecEvent]:
             x_order = Order.from_request(req, ts)
+            limit = self._limiter.allow("place", req.symbol, ts)
+            if limit is not None:
+                return engine.reject(x_order, ts, "rate_limited", f"{limit.name} limit reached")
             return engine.submit(x_order, ts)
 
         await self._round_trip("place", at_exchange, self._deliver)
@@ -315,6 +337,9 @@ class ReplayVenue:
         engine = self._engines[symbol]
 
         def at_exchange(ts: int) -> list[ExecEvent]:
+            limit = self._limiter.allow("cancel", symbol, ts)
+            if limit is not None:
+                raise engine.error("rate_limited", f"{limit.name} limit reached")
             return engine.cancel(client_order_id, ts)
 
         await self._round_trip("cancel", at_exchange, self._deliver)

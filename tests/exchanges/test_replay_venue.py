@@ -78,6 +78,7 @@ def make_config(balances: dict[str, str], extra: str = "") -> Config:
     text = f"""
 venues:
   - name: mexc
+    rules: generic
     balances: {{{bal}}}
     latency: {{entry_ms: 10.0, response_ms: 10.0}}
 run: {{drain_s: 1.0, equity_interval_s: 1.0}}
