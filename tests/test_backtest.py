@@ -239,3 +239,27 @@ def test_progress_bar_when_stderr_is_a_terminal(tmp_path: Path) -> None:
     err = b"".join(chunks).decode()
     assert proc.returncode == 0
     assert "%" in err and "[" in err  # the bar was drawn on the terminal
+
+
+def test_random_models_are_deterministic_by_seed(tmp_path: Path) -> None:
+    text = (
+        default_config_path()
+        .read_text()
+        .replace(
+            "latency: {entry_ms: 8.0, response_ms: 8.0}",
+            "latency: {model: lognormal, entry_ms: 8.0, response_ms: 8.0, sigma: 0.6, seed: 5}\n"
+            "    queue: {model: prob_power, power: 2, stochastic: true, seed: 9}",
+        )
+    )
+    assert "lognormal" in text
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    cfg = load_config(path)
+    fills = []
+    for name in ("a", "b"):
+        run_backtest(cfg, catalog_path=bundled_sample(), out_dir=tmp_path / name, end=SHORT)
+        fills.append(pq.read_table(tmp_path / name / "fills.parquet"))
+    assert fills[0].num_rows > 0 and fills[0].equals(fills[1])
+    s = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert s["venues"]["mexc"]["latency"].startswith("lognormal")
+    assert s["venues"]["mexc"]["queue"].startswith("prob_power")
