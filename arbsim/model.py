@@ -286,7 +286,9 @@ class Order(msgspec.Struct, kw_only=True):
         self.fee += fill.fee
         self.fee_asset = fill.fee_asset
         done = self.filled_qty == self.qty
-        self.transition(OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, fill.ts_local)
+        # an exchange-side order has no local time yet: its clock is the exchange's
+        ts = fill.ts_local or fill.ts_exchange
+        self.transition(OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, ts)
 
     def snapshot(self) -> Order:
         """An independent copy (fills list copied) for handing out to callers."""

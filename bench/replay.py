@@ -20,14 +20,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pyarrow.parquet as pq
 
 from arbsim.backtest import auto_config, run_backtest
 from arbsim.book import OrderBook
 from arbsim.catalog import Catalog
-from arbsim.config import load_config
+from arbsim.config import QueueConfig, load_config
 from arbsim.engine import Context, Strategy
-from arbsim.model import Trade
+from arbsim.errors import VenueError
+from arbsim.model import OrderRequest, Side, TimeInForce, Trade
 
 
 class Noop(Strategy):
@@ -40,6 +42,62 @@ class Noop(Strategy):
 
     def on_trade(self, ctx: Context, venue: str, trade: Trade) -> None:
         return None
+
+
+class Maker(Strategy):
+    """Keeps a small GTC bid and ask at the touch of every venue, re-quoting each second:
+    resting orders make the matching engine track queues on every message."""
+
+    name = "maker"
+
+    def __init__(self) -> None:
+        self.live: dict[str, list[str]] = {}
+        self.busy = False
+
+    async def on_start(self, ctx: Context) -> None:
+        ctx.every(1.0, lambda: self._requote(ctx))
+
+    def _requote(self, ctx: Context) -> None:
+        if not self.busy:
+            self.busy = True
+            ctx.spawn(self._cycle(ctx))
+
+    async def _cycle(self, ctx: Context) -> None:
+        try:
+            for venue, cids in self.live.items():
+                for cid in cids:
+                    sym = ctx.venues[venue].instrument(SYMBOL).symbol
+                    try:
+                        await ctx.cancel_order(venue, sym, cid)
+                    except VenueError:
+                        pass  # already filled
+            self.live = {}
+            for venue in ctx.venues:
+                inst = ctx.instrument(venue, SYMBOL)
+                book = ctx.book(venue, SYMBOL)
+                if book.best_bid is None or book.best_ask is None:
+                    continue
+                qty = inst.round_qty(max(float(inst.min_qty), 20.0 / book.best_bid))
+                for side, price in ((Side.BUY, book.best_bid), (Side.SELL, book.best_ask)):
+                    req = OrderRequest(
+                        venue=venue,
+                        symbol=SYMBOL,
+                        side=side,
+                        qty=qty,
+                        price=inst.round_price(price),
+                        tif=TimeInForce.GTC,
+                    )
+                    try:
+                        order = await ctx.place_order(req)
+                    except VenueError:
+                        continue
+                    if order.is_open:
+                        self.live.setdefault(venue, []).append(order.client_order_id)
+        finally:
+            self.busy = False
+
+
+SYMBOL = "BTC/USDT"
 
 
 def peak_rss_mb() -> float:
@@ -88,15 +146,32 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, type=Path, help="catalog directory")
     ap.add_argument("--config", type=Path, help="run config (default: picked from the catalog)")
-    ap.add_argument("--strategy", choices=["noop", "cross_exchange"], default="cross_exchange")
+    ap.add_argument(
+        "--strategy", choices=["noop", "cross_exchange", "maker"], default="cross_exchange"
+    )
     ap.add_argument("--baseline", action="store_true", help="also time a bare dict-book loop")
+    ap.add_argument(
+        "--queue",
+        choices=["risk_averse", "prob_power", "prob_log"],
+        help="queue model for every venue (default: the config's)",
+    )
     ap.add_argument("--end", help="stop at this ISO time (to check memory vs replay length)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
 
     catalog = Catalog(args.data)
     cfg = load_config(args.config) if args.config else auto_config(catalog)
-    strategy: Strategy | None = Noop() if args.strategy == "noop" else None
+    if args.queue:
+        venues = [
+            msgspec.structs.replace(v, queue=QueueConfig(model=args.queue)) for v in cfg.venues
+        ]
+        cfg = msgspec.structs.replace(cfg, venues=venues)
+    strategies: dict[str, Strategy | None] = {
+        "noop": Noop(),
+        "maker": Maker(),
+        "cross_exchange": None,
+    }
+    strategy = strategies[args.strategy]
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         result = run_backtest(
