@@ -12,6 +12,7 @@ same process, so the ratio holds on a noisy machine. Peak RSS is the process max
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import sys
@@ -67,10 +68,8 @@ class Maker(Strategy):
             for venue, cids in self.live.items():
                 for cid in cids:
                     sym = ctx.venues[venue].instrument(SYMBOL).symbol
-                    try:
+                    with contextlib.suppress(VenueError):  # it may have filled meanwhile
                         await ctx.cancel_order(venue, sym, cid)
-                    except VenueError:
-                        pass  # already filled
             self.live = {}
             for venue in ctx.venues:
                 inst = ctx.instrument(venue, SYMBOL)

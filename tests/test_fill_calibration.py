@@ -17,14 +17,28 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_calibration_report_on_real_trades(realdata: Path, tmp_path: Path) -> None:
     cat = tmp_path / "cat"
-    r = CliRunner().invoke(main, ["data", "import", "binance-hftbacktest",
-                                  str(realdata / "binance" / "usdm_btcusdt_20240808.gz"),
-                                  "--venue", "binance_usdm", "--symbol", "BTC/USDT",
-                                  "--catalog", str(cat)])
+    r = CliRunner().invoke(
+        main,
+        [
+            "data",
+            "import",
+            "binance-hftbacktest",
+            str(realdata / "binance" / "usdm_btcusdt_20240808.gz"),
+            "--venue",
+            "binance_usdm",
+            "--symbol",
+            "BTC/USDT",
+            "--catalog",
+            str(cat),
+        ],
+    )
     assert r.exit_code == 0, r.output
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "fill_calibration.py"), "--data", str(cat),
-         "--json"], capture_output=True, text=True, check=True, timeout=300,
+        [sys.executable, str(ROOT / "bench" / "fill_calibration.py"), "--data", str(cat), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
     )
     import json
 
