@@ -209,7 +209,8 @@ class Run:
                 if len(s)
             ]
             return (min(ts), max(te)) if ts else (0, 0)
-        return start, end
+        # the summary's times are cut to the millisecond: the last one covers its whole ms
+        return start, end + 999_999
 
 
 def _iso_ns(text: str) -> int:

@@ -184,6 +184,7 @@ def run_backtest(
             queue=queue,
             consume_liquidity=v.consume_liquidity,
             max_open_orders=v.max_open_orders,
+            impact=(v.impact.bps_per_depth, int(v.impact.decay_ms * 1e6), v.impact.levels),
         )
         described[v.name] = {
             "latency": latencies[v.name].describe(),

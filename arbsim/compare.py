@@ -8,8 +8,10 @@ first; the PnL gap between the runs is then split into what explains it:
 - ``fill prices (latency / slippage)``: matched arbs that traded in both runs but at
   different prices per unit (prices moved between decision and fill);
 - ``fill ratio (queue / depth)``: matched arbs that traded different quantities;
-- ``rejections / denials``: matched arbs where one run's attempt was skipped, denied,
-  or failed on a venue rejection;
+- ``rejections / denials``: matched arbs where one run's attempt was denied by risk or
+  had a leg rejected by a venue;
+- ``balance skips (inventory)``: matched arbs that one run skipped for lack of balance
+  (its inventory had drifted differently);
 - ``decisions not in common``: arbs decided in only one of the runs;
 - ``other``: the rest of the net PnL gap (inventory marked to market, activity
   outside the common window).
@@ -40,13 +42,14 @@ __all__ = ["DEFAULT_TOLERANCE_MS", "compare", "compare_runs", "format_comparison
 #: pair a decision with its neighbour.
 DEFAULT_TOLERANCE_MS = 100.0
 
-# outcomes in which no order reached a book because the run itself said no
+# outcomes in which no order was sent because the run itself said no
 _NOT_TRADED = ("skipped", "denied")
 
 CAUSES = (
     "fill prices (latency / slippage)",
     "fill ratio (queue / depth)",
     "rejections / denials",
+    "balance skips (inventory)",
     "decisions not in common",
     "other (marking, outside the common window)",
 )
@@ -120,9 +123,13 @@ def _traded_qty(arbs: pd.DataFrame) -> pd.Series:
 
 
 def _rejected(arbs: pd.DataFrame) -> pd.Series:
-    return arbs["outcome"].isin(_NOT_TRADED) | arbs["reason"].str.contains(
+    return (arbs["outcome"] == "denied") | arbs["reason"].str.contains(
         "rejected:|risk:", regex=True
     )
+
+
+def _skipped(arbs: pd.DataFrame) -> pd.Series:
+    return arbs["outcome"] == "skipped"
 
 
 def _f(x: Any) -> float | None:
@@ -190,6 +197,8 @@ def compare_runs(
     ra = pa_["realized_pnl"].fillna(0.0).to_numpy(dtype=np.float64)
     rb = pb_["realized_pnl"].fillna(0.0).to_numpy(dtype=np.float64)
     rej = (_rejected(pa_) | _rejected(pb_)).to_numpy()
+    skip = (_skipped(pa_) | _skipped(pb_)).to_numpy() & ~rej
+    other = rej | skip
     target_a = pa_["qty_target_f"].to_numpy(dtype=np.float64)
     # PnL per unit in A; where A traded nothing, its expectation per unit stands in, so
     # that B trading more counts as fill ratio and B's price on that extra as price
@@ -199,11 +208,12 @@ def compare_runs(
             ra / qa,
             np.where(target_a > 0, pa_["expected_pnl"].to_numpy(np.float64) / target_a, 0.0),
         )
-    qty_effect = np.where(rej, 0.0, (qb - qa) * unit_a)
+    qty_effect = np.where(other, 0.0, (qb - qa) * unit_a)
     # qty_effect + price_effect == rb - ra: B's extra (or missing) quantity valued at A's
     # PnL per unit, the rest is how B's units did against A's
-    price_effect = np.where(rej, 0.0, (rb - ra) - qty_effect)
+    price_effect = np.where(other, 0.0, (rb - ra) - qty_effect)
     rej_effect = np.where(rej, rb - ra, 0.0)
+    skip_effect = np.where(skip, rb - ra, 0.0)
     only_a = arbs_a[~arbs_a["arb_id"].isin(pairs["arb_id_a"])]
     only_b = arbs_b[~arbs_b["arb_id"].isin(pairs["arb_id_b"])]
     unmatched = float(only_b["realized_pnl"].fillna(0.0).sum()) - float(
@@ -216,6 +226,7 @@ def compare_runs(
         float(price_effect.sum()),
         float(qty_effect.sum()),
         float(rej_effect.sum()),
+        float(skip_effect.sum()),
         unmatched,
     ]
     parts.append(gap - sum(parts))

@@ -80,6 +80,16 @@ class FeeConfig(Strict, frozen=True):
         return out
 
 
+class ImpactConfig(Strict, frozen=True):
+    """Temporary market impact of our own takers (off while ``bps_per_depth`` is 0):
+    taking a share q of the top ``levels``' displayed depth moves that side away by
+    ``bps_per_depth * q`` bps for ``decay_ms``."""
+
+    bps_per_depth: float = 0.0
+    decay_ms: float = 0.0
+    levels: int = 10
+
+
 class QueueConfig(Strict, frozen=True):
     """Queue position of resting orders: ``risk_averse`` | ``prob_power`` | ``prob_log``."""
 
@@ -103,6 +113,7 @@ class VenueConfig(Strict, frozen=True):
     #: our taker fills hide the displayed size they took until the data refreshes it
     consume_liquidity: bool = True
     max_open_orders: int | None = None
+    impact: ImpactConfig = ImpactConfig()
 
 
 class StrategyConfig(Strict, frozen=True):

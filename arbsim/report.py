@@ -154,8 +154,11 @@ def _header(run: Run) -> str:
         ("window", f"{win.get('start', '?')} → {win.get('end', '?')}"),
     ]
     for name, v in (s.get("venues") or {}).items():
-        markets = ",".join(v.get("markets") or [])
-        rows.append((f"venue {name}", f"{v.get('latency', '?')}; {markets}"))
+        # whatever the summary says of a venue (latency, markets, rules, queue model...)
+        text = "; ".join(
+            f"{k} {','.join(map(str, x)) if isinstance(x, list) else x}" for k, x in v.items()
+        )
+        rows.append((f"venue {name}", text))
     pnl = s.get("pnl") or {}
     rows.append(
         (

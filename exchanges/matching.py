@@ -217,6 +217,9 @@ class MatchingEngine:
         market_buy_in_quote: bool = False,
         max_open_orders: int | None = None,
         queue: QueueModel | None = None,
+        impact_bps_per_depth: float = 0.0,
+        impact_decay_ns: int = 0,
+        impact_levels: int = 10,
     ):
         if post_only_cross not in ("reject", "cancel"):
             raise ValueError(f"post_only_cross must be reject or cancel, got {post_only_cross!r}")
@@ -237,6 +240,13 @@ class MatchingEngine:
         self.market_buy_in_quote = market_buy_in_quote
         self.max_open_orders = max_open_orders
         self.queue = queue or QueueModel()
+        # temporary market impact (off unless impact_bps_per_depth > 0): after our taker
+        # takes a share q of the displayed depth of the top impact_levels, that side is
+        # moved away by impact_bps_per_depth * q bps for impact_decay_ns
+        self.impact_bps_per_depth = impact_bps_per_depth
+        self.impact_decay_ns = impact_decay_ns
+        self.impact_levels = impact_levels
+        self._impact: dict[int, tuple[int, int]] = {}  # taker side -> (until, first tick)
         # (book side, tick) -> (displayed size when we took from it, quantity we took):
         # our own fills hide that much of the level until the data shows it changed
         self._consumed: dict[tuple[int, int], tuple[float, Decimal]] = {}
@@ -319,16 +329,29 @@ class MatchingEngine:
         rate = self.inst.maker_fee if maker else self.inst.taker_fee
         return max(rate, ZERO)
 
-    def _available(self, side: Side, limit_tick: int | None) -> list[tuple[int, Decimal]]:
-        """Displayed levels a taker on ``side`` may take, best first, sizes on the lot grid."""
+    def _available(
+        self, side: Side, limit_tick: int | None, ts: int | None = None
+    ) -> list[tuple[int, Decimal]]:
+        """Displayed levels a taker on ``side`` may take, best first, sizes on the lot grid.
+
+        With ``ts``, levels still inside the temporary impact of our own earlier taker
+        fills are left out."""
         book_side = side.opposite
         out: list[tuple[int, Decimal]] = []
+        impact = self._impact.get(int(side)) if ts is not None else None
+        if impact is not None and ts is not None and ts >= impact[0]:
+            del self._impact[int(side)]
+            impact = None
         for tick, size in self.book.levels(book_side, 1000):
             if limit_tick is not None and (
                 (side is Side.BUY and tick > limit_tick)
                 or (side is Side.SELL and tick < limit_tick)
             ):
                 break
+            if impact is not None and (
+                (side is Side.BUY and tick < impact[1]) or (side is Side.SELL and tick > impact[1])
+            ):
+                continue
             qty = self.inst.round_qty(size)
             if self._consumed:
                 key = (int(book_side), tick)
@@ -454,7 +477,7 @@ class MatchingEngine:
                 order, ts, "max_open_orders", f"{len(self.resting)} orders already open"
             )
         # balance check on the worst case the order can cost
-        levels = self._available(side, limit_tick) if crosses and not post_only else []
+        levels = self._available(side, limit_tick, ts) if crosses and not post_only else []
         if side is Side.BUY:
             rate = max(
                 self._quote_fee_rate(side, maker=False), self._quote_fee_rate(side, maker=True)
@@ -495,6 +518,11 @@ class MatchingEngine:
             order.transition(OrderStatus.EXPIRED, ts)
             events.append(ExecEvent(kind="expired", client_order_id=cid, ts=ts, message="FOK"))
             return events
+        depth = (
+            sum(s for _, s in self.book.levels(side.opposite, self.impact_levels))
+            if levels and self.impact_bps_per_depth > 0.0
+            else 0.0
+        )
         for tick, qty in levels:
             take = min(qty, order.remaining)
             ev = self._fill(order, tick, take, ts, maker=False)
@@ -503,7 +531,11 @@ class MatchingEngine:
             self._consume(side.opposite, tick, take)
             events.append(ev)
             if order.remaining == 0:
-                return events
+                break
+        if depth > 0.0 and order.filled_qty > 0:
+            self._leave_impact(side, float(order.filled_qty) / depth, levels[0][0], ts)
+        if order.remaining == 0:
+            return events
         if not rests:
             order.transition(OrderStatus.EXPIRED, ts)
             events.append(ExecEvent(kind="expired", client_order_id=cid, ts=ts, message="IOC"))
@@ -524,6 +556,13 @@ class MatchingEngine:
             level_size=level,
         )
         return events
+
+    def _leave_impact(self, side: Side, share: float, touch: int, ts: int) -> None:
+        """Our taker took ``share`` of the displayed depth: move that side away."""
+        bps = self.impact_bps_per_depth * share
+        shift = math.ceil(self._scale.price(touch) * bps / 1e4 / self._scale.tick_f)
+        first = touch + shift if side is Side.BUY else touch - shift
+        self._impact[int(side)] = (ts + self.impact_decay_ns, first)
 
     def cancel(self, client_order_id: str, ts: int) -> list[ExecEvent]:
         rest = self.resting.pop(client_order_id, None)

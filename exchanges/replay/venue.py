@@ -120,6 +120,7 @@ class ReplayVenue:
         queue: QueueModel | None = None,
         consume_liquidity: bool = True,
         max_open_orders: int | None = None,
+        impact: tuple[float, int, int] = (0.0, 0, 10),
         batch_size: int = 16_384,
     ):
         self.name = name
@@ -161,6 +162,9 @@ class ReplayVenue:
                 market_buy_in_quote=self.rules.market_buy_in_quote,
                 max_open_orders=max_open_orders,
                 queue=self.queue,
+                impact_bps_per_depth=impact[0],
+                impact_decay_ns=impact[1],
+                impact_levels=impact[2],
             )
 
     # ---------------------------------------------------------------- Venue: data

@@ -325,3 +325,22 @@ risk: {max_orders_per_s: 100, max_open_orders: 100}
     # vip1 taker 4 bps, charged in BTC on a buy (MEXC): 0.01 * 0.0004
     assert set(fills.fee) == {"0.000004"} and set(fills.fee_asset) == {"BTC"}
     assert out.summary["reconciled_exactly"] is True
+
+
+def test_temporary_impact_moves_our_side_away_until_it_decays() -> None:
+    eng, _, book = setup()
+    eng.impact_bps_per_depth = 100.0  # taking all the top depth moves the side 100 bps
+    eng.impact_decay_ns = 50_000_000
+    eng.consume_liquidity = False  # isolate the impact from liquidity consumption
+    # asks 100.5 x 2 and 100.6 x 9 (top depth 11): taking 5.5 is half of it -> 50 bps of
+    # 100.5 = 0.5025 -> the asks below 100.5 + 0.6 (ceil to ticks) are out of reach
+    first = order(Side.BUY, "5.5", "101.0", TimeInForce.IOC)
+    assert filled(eng.submit(first, TS)) == D("5.5")
+    again = order(Side.BUY, "1", "101.0", TimeInForce.IOC)
+    assert filled(eng.submit(again, TS + 1_000_000)) == D("0")  # 100.5 and 100.6 < 101.1
+    later = order(Side.BUY, "1", "101.0", TimeInForce.IOC)
+    assert filled(eng.submit(later, TS + 60_000_000)) == D("1")  # decayed after 50 ms
+    off, _, _ = setup()
+    off.consume_liquidity = False
+    off.submit(order(Side.BUY, "5.5", "101.0", TimeInForce.IOC), TS)
+    assert filled(off.submit(order(Side.BUY, "1", "101.0", TimeInForce.IOC), TS + 1)) == D("1")
