@@ -328,7 +328,7 @@ risk: {max_orders_per_s: 100, max_open_orders: 100}
 
 
 def test_temporary_impact_moves_our_side_away_until_it_decays() -> None:
-    eng, _, book = setup()
+    eng, _, _ = setup()
     eng.impact_bps_per_depth = 100.0  # taking all the top depth moves the side 100 bps
     eng.impact_decay_ns = 50_000_000
     eng.consume_liquidity = False  # isolate the impact from liquidity consumption
