@@ -286,15 +286,7 @@ class OrderBook:
             self._apply_bids(bid_ticks, bid_sizes)
         if len(ask_ticks):
             self._apply_asks(ask_ticks, ask_sizes)
-        self.ts_exchange = ts_exchange
-        self.ts_local = ts_local
-        self.seq = seq
-        self.updates += 1
-        if self._bb >= 0 and self._ba >= 0:
-            if self._bb >= self._ba:
-                self.crossed_updates += 1
-        elif self.is_crossed:
-            self.crossed_updates += 1
+        self._stamp(ts_exchange, ts_local, seq)
 
     def apply_hinted(
         self,
@@ -354,6 +346,10 @@ class OrderBook:
                 self._ba = ba
         if far is not None:
             self._apply_far(far)
+        self._stamp(ts_exchange, ts_local, seq)
+
+    def _stamp(self, ts_exchange: int, ts_local: int, seq: int) -> None:
+        """Record a message as applied; count it when it left the book crossed."""
         self.ts_exchange = ts_exchange
         self.ts_local = ts_local
         self.seq = seq

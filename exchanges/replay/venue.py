@@ -193,45 +193,29 @@ class ReplayVenue:
         """Exchange-side sources first: on equal timestamps the exchange sees data first."""
         xs: list[Any] = []
         ls: list[Any] = []
-        for sym, inst in self._instruments.items():
+        for sym in self._instruments:
             scale = self._books[sym].scale
             eng = self._engines[sym]
-            xb = _ExchangeBook(
-                self.catalog, self.name, sym, scale, "exchange", end_ns, self._batch_size
-            )
+
+            def open_(cls: type[Any], key: str, sym: str = sym, scale: Any = scale) -> Any:
+                offset = self.feed_offset_ns if key == "local" else 0
+                return cls(
+                    self.catalog, self.name, sym, scale, key, end_ns, self._batch_size, offset
+                )
+
+            xb = open_(_ExchangeBook, "exchange")
             xb.bind(self, self._xbooks[sym], eng)
-            lb = _LocalBook(
-                self.catalog,
-                self.name,
-                sym,
-                scale,
-                "local",
-                end_ns,
-                self._batch_size,
-                self.feed_offset_ns,
-            )
+            lb = open_(_LocalBook, "local")
             lb.bind(self, self._books[sym])
             xs.append(xb)
             ls.append(lb)
             if self.catalog.files(self.name, sym, "trades"):
-                xt = _ExchangeTrades(
-                    self.catalog, self.name, sym, scale, "exchange", end_ns, self._batch_size
-                )
+                xt = open_(_ExchangeTrades, "exchange")
                 xt.bind(self, eng)
-                lt = _LocalTrades(
-                    self.catalog,
-                    self.name,
-                    sym,
-                    scale,
-                    "local",
-                    end_ns,
-                    self._batch_size,
-                    self.feed_offset_ns,
-                )
+                lt = open_(_LocalTrades, "local")
                 lt.bind(self)
                 xs.append(xt)
                 ls.append(lt)
-            del inst
         return xs + ls
 
     # ---------------------------------------------------------------- timelines
