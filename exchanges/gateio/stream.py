@@ -1,0 +1,342 @@
+"""Gate.io WebSocket clients (PROTOCOLS.md B5, B7).
+
+* :class:`GateMarketDialect` plugs Gate into :class:`exchanges.http.MarketStream`:
+  ``spot.order_book_update`` (+ ``spot.trades``) frames decoded by
+  :func:`exchanges.gateio.ws.decode`, books synced with REST ``order_book?with_id=true``,
+  ``spot.ping`` keep-alive, ``event: upgrade`` -> reconnect.
+* :class:`GateUserStream`: ``spot.orders`` / ``spot.usertrades`` / ``spot.balances`` with
+  per-request auth (``SIGN`` over ``channel=..&event=..&time=..``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from arbsim.errors import AuthError, NetworkError, VenueError
+from arbsim.model import Side, Trade
+from exchanges.common import BookSnapshot, DiffBookSync
+from exchanges.gateio import booksync, signing, ws
+from exchanges.gateio.rest import GateCredentials, GateRestClient
+from exchanges.http import (
+    Ack,
+    Backoff,
+    DiffEvent,
+    ReconnectEvent,
+    Refused,
+    StreamEvent,
+    SubscriptionRefused,
+    TradeEvent,
+)
+
+__all__ = ["TRADE_SIDES", "GateMarketDialect", "GateUserStream"]
+
+log = logging.getLogger("exchanges.gateio.stream")
+
+TRADE_SIDES: dict[str, Side] = {"buy": Side.BUY, "sell": Side.SELL}
+BOOK_CHANNEL = "spot.order_book_update"
+TRADES_CHANNEL = "spot.trades"
+PRIVATE_CHANNELS = ("spot.orders", "spot.usertrades", "spot.balances")
+_AUTH_FAILED = 4
+
+
+def _topic(channel: str, pair: str = "") -> str:
+    return f"{channel}:{pair}" if pair else channel
+
+
+class GateMarketDialect:
+    """Gate's public stream for :class:`exchanges.http.MarketStream`.
+
+    Parameters
+    ----------
+    rest:
+        For the ``with_id`` snapshots.
+    symbols:
+        Native -> unified symbol (``"BTC_USDT"`` -> ``"BTC/USDT"``).
+    url:
+        ``wss://api.gateio.ws/ws/v4/`` by default.
+    interval:
+        ``spot.order_book_update`` speed (``100ms`` or ``1000ms``).
+    depth_limit:
+        Levels of the REST snapshot.
+    trades:
+        Also subscribe to ``spot.trades``.
+    """
+
+    def __init__(
+        self,
+        rest: GateRestClient,
+        symbols: Mapping[str, str],
+        *,
+        url: str = ws.URL,
+        interval: str = "100ms",
+        depth_limit: int = 100,
+        trades: bool = True,
+    ) -> None:
+        self.rest = rest
+        self.symbols = dict(symbols)
+        self.url = url
+        self.interval = interval
+        self.depth_limit = depth_limit
+        self.trades = trades
+        self._by_id: dict[int, str] = {}
+        self._unacked: list[str] = []
+
+    def subscribe_frames(self, natives: Sequence[str], now_s: int) -> list[tuple[str, str]]:
+        # Gate's reply names the channel, not the payload: one request per (channel, pair)
+        # with the request id tying reply to topic.
+        frames: list[tuple[str, str]] = []
+        for native in natives:
+            frames.append(
+                (
+                    _topic(BOOK_CHANNEL, native),
+                    ws.subscribe_request(
+                        BOOK_CHANNEL, [native, self.interval], now_s, request_id=len(frames) + 1
+                    ).decode(),
+                )
+            )
+            if self.trades:
+                frames.append(
+                    (
+                        _topic(TRADES_CHANNEL, native),
+                        ws.subscribe_request(
+                            TRADES_CHANNEL, [native], now_s, request_id=len(frames) + 1
+                        ).decode(),
+                    )
+                )
+        self._by_id = {i + 1: topic for i, (topic, _) in enumerate(frames)}
+        self._unacked = [topic for topic, _ in frames]
+        return frames
+
+    def _reply_topic(self, reply: ws.SubscriptionReply) -> str:
+        topic = self._by_id.get(reply.id or 0)
+        if topic is None:
+            # A reply without our id: the oldest unanswered request on that channel.
+            prefix = reply.channel + ":"
+            topic = next((t for t in self._unacked if t.startswith(prefix)), reply.channel)
+        if topic in self._unacked:
+            self._unacked.remove(topic)
+        return topic
+
+    def ping_frame(self, now_s: int) -> str:
+        return ws.ping_request(now_s).decode()
+
+    def parse(self, data: str | bytes, ts_local: int) -> list[StreamEvent]:
+        try:
+            msg = ws.decode(data)
+        except msgspec.DecodeError as exc:
+            log.warning("gateio: undecodable frame (%s)", exc)
+            return []
+        if isinstance(msg, ws.SubscriptionReply):
+            if msg.event != "subscribe":
+                return []
+            topic = self._reply_topic(msg)
+            if msg.ok:
+                return [Ack(topic)]
+            return [Refused(topic, msg.error.message if msg.error else "not subscribed")]
+        if isinstance(msg, ws.Push):
+            result = msg.result
+            if isinstance(result, ws.OrderBookUpdate):
+                return [DiffEvent(result.symbol, booksync.diff_from_order_book_update(result))]
+            if isinstance(result, ws.Trade):
+                return [
+                    TradeEvent(
+                        Trade(
+                            venue="gateio",
+                            symbol=self.symbols.get(result.currency_pair, result.currency_pair),
+                            ts_exchange=ws.ms_to_ns(result.create_time_ms),
+                            ts_local=ts_local,
+                            trade_id=result.id,
+                            side=TRADE_SIDES.get(result.side, Side.BUY),
+                            price=float(result.price),
+                            size=float(result.amount),
+                        )
+                    )
+                ]
+            return []
+        if msg.event == "upgrade":
+            return [ReconnectEvent("event: upgrade")]
+        return []
+
+    def new_sync(self, native: str) -> DiffBookSync:
+        return booksync.new_order_book_update_sync(native)
+
+    async def snapshot(self, native: str) -> BookSnapshot:
+        return booksync.snapshot_from_rest(await self.rest.order_book(native, self.depth_limit))
+
+
+# --------------------------------------------------------------------------------------------
+# Private stream
+# --------------------------------------------------------------------------------------------
+
+
+class GateUserStream:
+    """Gate private channels with per-request auth.
+
+    Parameters
+    ----------
+    session:
+        Returns the venue's ``aiohttp.ClientSession``.
+    credentials:
+        Key and secret for the ``auth`` block.
+    pairs:
+        Native pairs for ``spot.orders`` / ``spot.usertrades`` (``["!all"]`` when empty).
+    on_order, on_trade, on_balance:
+        Called with each pushed item and the local receive time (ns).
+    """
+
+    def __init__(
+        self,
+        session: Callable[[], aiohttp.ClientSession],
+        credentials: GateCredentials,
+        pairs: Sequence[str],
+        *,
+        on_order: Callable[[ws.SpotOrder, int], None],
+        on_trade: Callable[[ws.UserTrade, int], None],
+        on_balance: Callable[[ws.Balance, int], None] | None = None,
+        url: str = ws.URL,
+        ping_interval_s: float = 15.0,
+        backoff: Backoff | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._session = session
+        self.credentials = credentials
+        self.pairs = list(pairs) or ["!all"]
+        self.on_order = on_order
+        self.on_trade = on_trade
+        self.on_balance = on_balance
+        self.url = url
+        self.ping_interval_s = ping_interval_s
+        self.backoff = backoff or Backoff()
+        self.clock = clock
+        self.connections = 0
+        self.ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+
+    def start(self) -> asyncio.Task[None]:
+        """Run in a task until :meth:`stop`."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self.run(), name="gateio-private")
+        return self._task
+
+    async def stop(self) -> None:
+        """End the task (closing the connection)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            # A failure of the task was already reported through wait_ready / error.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Wait for the three subscriptions (re-raise a fatal error of the task)."""
+        waiter = asyncio.ensure_future(self.ready.wait())
+        tasks: set[asyncio.Future[Any]] = {waiter}
+        if self._task is not None:
+            tasks.add(self._task)
+        done, _ = await asyncio.wait(tasks, timeout=timeout_s, return_when="FIRST_COMPLETED")
+        waiter.cancel()
+        if self._task is not None and self._task in done:
+            self._task.result()
+        if not self.ready.is_set():
+            raise NetworkError("gateio: private stream not ready", venue="gateio")
+
+    async def drop(self) -> None:
+        """Close the current connection (the stream reconnects)."""
+        if self._ws is not None:
+            await self._ws.close()
+
+    def subscribe_frames(self, now_s: int) -> list[bytes]:
+        """The three signed subscription requests."""
+        frames = []
+        for channel in PRIVATE_CHANNELS:
+            payload = [] if channel == "spot.balances" else list(self.pairs)
+            auth = {
+                "method": "api_key",
+                "KEY": self.credentials.api_key,
+                "SIGN": signing.sign_channel_auth(
+                    self.credentials.api_secret, channel, "subscribe", now_s
+                ),
+            }
+            frames.append(ws.subscribe_request(channel, payload, now_s, auth=auth))
+        return frames
+
+    async def run(self) -> None:
+        """Connect, subscribe and dispatch; reconnect with backoff on any loss."""
+        while True:
+            try:
+                await self._connection()
+                reason = "closed"
+            except (SubscriptionRefused, AuthError):
+                raise
+            except (aiohttp.ClientError, TimeoutError, ConnectionError, VenueError) as exc:
+                reason = str(exc) or type(exc).__name__
+            self.ready.clear()
+            delay = self.backoff.next_delay()
+            log.warning("gateio private stream lost (%s); reconnect in %.3fs", reason, delay)
+            await asyncio.sleep(delay)
+
+    async def _connection(self) -> None:
+        async with self._session().ws_connect(self.url) as conn:
+            self._ws = conn
+            self.connections += 1
+            pending = set(PRIVATE_CHANNELS)
+            for frame in self.subscribe_frames(int(self.clock() // 1_000_000_000)):
+                await conn.send_str(frame.decode())
+            pinger = asyncio.create_task(self._ping(conn))
+            try:
+                async for msg in conn:
+                    if msg.type is aiohttp.WSMsgType.TEXT:
+                        self._on_frame(msg.data, pending)
+                    elif msg.type is aiohttp.WSMsgType.ERROR:
+                        break
+            finally:
+                pinger.cancel()
+                self._ws = None
+
+    def _on_frame(self, data: str, pending: set[str]) -> None:
+        ts_local = self.clock()
+        try:
+            msg = ws.decode(data)
+        except msgspec.DecodeError as exc:
+            log.warning("gateio: undecodable private frame (%s)", exc)
+            return
+        if isinstance(msg, ws.SubscriptionReply):
+            if msg.event != "subscribe" or msg.channel not in pending:
+                return
+            if not msg.ok:
+                error = msg.error
+                cls = AuthError if error and error.code == _AUTH_FAILED else SubscriptionRefused
+                raise cls(
+                    f"{msg.channel}: {error.message if error else 'not subscribed'}",
+                    code=str(error.code) if error else None,
+                    venue="gateio",
+                )
+            pending.discard(msg.channel)
+            if not pending:
+                self.backoff.reset()
+                self.ready.set()
+            return
+        if isinstance(msg, ws.Push):
+            for item in msg.result:
+                if isinstance(item, ws.SpotOrder):
+                    self.on_order(item, ts_local)
+                elif isinstance(item, ws.UserTrade):
+                    self.on_trade(item, ts_local)
+                elif isinstance(item, ws.Balance) and self.on_balance is not None:
+                    self.on_balance(item, ts_local)
+        elif msg.event == "upgrade":
+            raise NetworkError("venue asked to reconnect (upgrade)", venue="gateio")
+
+    async def _ping(self, conn: aiohttp.ClientWebSocketResponse) -> None:
+        while True:
+            await asyncio.sleep(self.ping_interval_s)
+            await conn.send_str(ws.ping_request(int(self.clock() // 1_000_000_000)).decode())

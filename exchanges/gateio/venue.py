@@ -1,0 +1,324 @@
+"""``GateVenue``: the arbsim :class:`~arbsim.venue.Venue` for Gate.io spot (paper/live).
+
+Built from :class:`~exchanges.gateio.rest.GateRestClient`, the public
+:class:`~exchanges.http.MarketStream` with :class:`~exchanges.gateio.stream.GateMarketDialect`
+and :class:`~exchanges.gateio.stream.GateUserStream`. Client ids travel as Gate ``text``
+(``t-<id>``). Orders are tracked by
+:class:`~exchanges.http.OrderTracker`: private pushes (orders, deals) become arbsim
+:class:`~arbsim.model.Order` snapshots with their fills, handed to the sink.
+
+IOC / FOK / market orders return their final state: ``place_order`` waits up to
+``settle_timeout_s`` for the pushes that end them, then asks REST (order + myTrades).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+
+from arbsim.book import OrderBook
+from arbsim.errors import InvalidOrder, InvalidSymbol, OutcomeUnknown, VenueError
+from arbsim.loop import WallClock
+from arbsim.model import (
+    Balances,
+    Fill,
+    Instrument,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from arbsim.venue import MarketSink
+from exchanges.gateio import rest, ws
+from exchanges.gateio.stream import GateMarketDialect, GateUserStream
+from exchanges.gateio.symbols import to_native
+from exchanges.http import Backoff, MarketStream, OrderTracker
+from exchanges.mexc.venue import to_instrument
+
+__all__ = ["FINISH_AS", "GateVenue"]
+
+FINISH_AS: dict[str, OrderStatus] = {
+    "filled": OrderStatus.FILLED,
+    "cancelled": OrderStatus.CANCELED,
+    "ioc": OrderStatus.CANCELED,
+    "fok": OrderStatus.CANCELED,
+    "poc": OrderStatus.CANCELED,
+    "stp": OrderStatus.CANCELED,
+    "small": OrderStatus.CANCELED,
+    "depth_not_enough": OrderStatus.CANCELED,
+    "trader_not_enough": OrderStatus.CANCELED,
+}
+"""``finish_as`` of a finished order -> arbsim status (unknown values: CANCELED)."""
+
+_SETTLING = frozenset({TimeInForce.IOC, TimeInForce.FOK})
+
+
+class GateVenue:
+    """Gate.io spot through its REST and WebSocket APIs.
+
+    Parameters
+    ----------
+    credentials:
+        None for market data only.
+    name:
+        Venue name in arbsim (``"gateio"``).
+    rest_url, ws_url:
+        Endpoints (tests point them at 127.0.0.1); ``rest_url`` includes ``/api/v4``.
+    clock:
+        Wall clock (``now_ns``) for ``ts_local``.
+    backoff_seed:
+        Seeds the reconnect jitter.
+    ping_interval_s:
+        ``spot.ping`` period.
+    settle_timeout_s:
+        How long ``place_order`` waits for an IOC/FOK to end by push before asking REST.
+    ready_timeout_s:
+        How long ``start`` waits for the streams.
+
+    Notes
+    -----
+    The constructor does no I/O; :meth:`start` loads the pairs and connects.
+    """
+
+    def __init__(
+        self,
+        credentials: rest.GateCredentials | None = None,
+        *,
+        name: str = "gateio",
+        rest_url: str = rest.BASE_URL,
+        ws_url: str = ws.URL,
+        clock: WallClock | None = None,
+        backoff_seed: int | None = None,
+        backoff_base_s: float = 0.5,
+        ping_interval_s: float = 15.0,
+        settle_timeout_s: float = 2.0,
+        ready_timeout_s: float = 10.0,
+        depth_limit: int = 100,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.name = name
+        self.clock = clock or WallClock()
+        self.credentials = credentials
+        self.rest = rest.GateRestClient(
+            rest_url, credentials, timeout_s=timeout_s, clock_s=time.time
+        )
+        self.ws_url = ws_url
+        self.backoff_seed = backoff_seed
+        self.backoff_base_s = backoff_base_s
+        self.ping_interval_s = ping_interval_s
+        self.settle_timeout_s = settle_timeout_s
+        self.ready_timeout_s = ready_timeout_s
+        self.depth_limit = depth_limit
+        self.tracker = OrderTracker(name, self.clock.now_ns)
+        self.market: MarketStream | None = None
+        self.user: GateUserStream | None = None
+        self._instruments: dict[str, Instrument] = {}
+        self._natives: dict[str, str] = {}
+        self._symbols: dict[str, str] = {}
+        self._books: dict[str, OrderBook] = {}
+
+    # ---------------------------------------------------------------- lifecycle
+    async def start(self, symbols: Sequence[str], sink: MarketSink) -> None:
+        """Load the pairs' rules, connect the public (and private) streams."""
+        self.tracker.on_order = sink.on_order
+        natives = [to_native(s) for s in symbols]
+        infos = {i.native_symbol: i for i in await self.rest.currency_pairs()}
+        for symbol, native in zip(symbols, natives, strict=True):
+            info = infos.get(native)
+            if info is None:
+                raise InvalidSymbol(f"{symbol} ({native}) is not listed", venue=self.name)
+            inst = to_instrument(info, self.name)
+            self._instruments[symbol] = inst
+            self._natives[symbol] = native
+            self._symbols[native] = symbol
+            self._books[native] = OrderBook(self.name, symbol, inst.tick)
+        dialect = GateMarketDialect(
+            self.rest, self._symbols, url=self.ws_url, depth_limit=self.depth_limit
+        )
+        self.market = MarketStream(
+            dialect,
+            lambda: self.rest.transport.session,
+            self._books,
+            venue=self.name,
+            on_book=lambda native, book: sink.on_book(self.name, book),
+            on_trade=lambda trade: sink.on_trade(self.name, trade),
+            clock=self.clock.now_ns,
+            backoff=Backoff(base_s=self.backoff_base_s, seed=self.backoff_seed),
+            ping_interval_s=self.ping_interval_s,
+        )
+        self.market.start()
+        await self.market.wait_ready(self.ready_timeout_s)
+        if self.credentials is not None:
+            self.user = GateUserStream(
+                lambda: self.rest.transport.session,
+                self.credentials,
+                natives,
+                on_order=self._on_push_order,
+                on_trade=self._on_push_trade,
+                url=self.ws_url,
+                ping_interval_s=self.ping_interval_s,
+                backoff=Backoff(base_s=self.backoff_base_s, seed=self.backoff_seed),
+                clock=self.clock.now_ns,
+            )
+            self.user.start()
+            await self.user.wait_ready(self.ready_timeout_s)
+
+    async def stop(self) -> None:
+        """Close the streams and the HTTP session."""
+        if self.market is not None:
+            await self.market.stop()
+        if self.user is not None:
+            await self.user.stop()
+        await self.rest.close()
+
+    # ---------------------------------------------------------------- data
+    def instrument(self, symbol: str) -> Instrument:
+        try:
+            return self._instruments[symbol]
+        except KeyError:
+            raise InvalidSymbol(f"{symbol} was not started", venue=self.name) from None
+
+    def book(self, symbol: str) -> OrderBook:
+        return self._books[self._native(symbol)]
+
+    def _native(self, symbol: str) -> str:
+        native = self._natives.get(symbol)
+        if native is None:
+            raise InvalidSymbol(f"{symbol} was not started", venue=self.name)
+        return native
+
+    async def fetch_balances(self) -> Balances:
+        return rest.to_balances(await self.rest.accounts(), self.clock.now_ns(), self.name)
+
+    # ---------------------------------------------------------------- orders
+    async def place_order(self, req: OrderRequest) -> Order:
+        native = self._native(req.symbol)
+        if not req.client_order_id:
+            raise ValueError("place_order needs a client_order_id")
+        quote_amount = None
+        if req.order_type is OrderType.MARKET and req.side is Side.BUY:
+            if req.price is None:
+                raise InvalidOrder(
+                    "a Gate market buy is sized in quote: give a reference price",
+                    code="client",
+                    venue=self.name,
+                )
+            quote_amount = req.qty * req.price
+        body = rest.order_body(
+            native, req.side, req.qty, req.price, req.order_type, req.tif,
+            req.client_order_id, quote_amount=quote_amount,
+        )  # fmt: skip
+        self.tracker.register(req)
+        try:
+            placed = await self.rest.place_order(native, body)
+        except OutcomeUnknown:
+            raise  # still tracked as NEW: a push or a query will tell
+        except VenueError as exc:
+            self.tracker.rejected(req.client_order_id, exc)
+            raise
+        self.tracker.accepted(req.client_order_id, placed.id)
+        if req.tif in _SETTLING or req.order_type is OrderType.MARKET or placed.status != "open":
+            closed = await self.tracker.wait_closed(req.client_order_id, self.settle_timeout_s)
+            if not closed:
+                return await self.fetch_order(req.symbol, req.client_order_id)
+        return self.tracker.snapshot(req.client_order_id)
+
+    def _order_ref(self, client_order_id: str) -> str:
+        tracked = self.tracker.get(client_order_id)
+        if tracked is not None and tracked.order_id:
+            return tracked.order_id
+        return rest.to_text(client_order_id)
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> Order:
+        native = self._native(symbol)
+        raw = await self.rest.cancel_order(native, self._order_ref(client_order_id))
+        return await self._reconcile(symbol, native, raw, client_order_id)
+
+    async def fetch_order(self, symbol: str, client_order_id: str) -> Order:
+        native = self._native(symbol)
+        raw = await self.rest.get_order(native, self._order_ref(client_order_id))
+        return await self._reconcile(symbol, native, raw, client_order_id)
+
+    async def open_orders(self, symbol: str | None = None) -> list[Order]:
+        native = self._native(symbol) if symbol else None
+        out: list[Order] = []
+        for raw in await self.rest.open_orders(native):
+            sym = self._symbols.get(raw.currency_pair)
+            if sym is None:
+                continue
+            remote = rest.to_order(raw, sym, ts_local=self.clock.now_ns(), venue=self.name)
+            tracked = self.tracker.get(remote.client_order_id)
+            out.append(tracked.snapshot() if tracked else remote)
+        return out
+
+    async def _reconcile(
+        self, symbol: str, native: str, raw: rest.GateOrder, client_order_id: str
+    ) -> Order:
+        now = self.clock.now_ns()
+        remote = rest.to_order(raw, symbol, ts_local=now, venue=self.name)
+        if not remote.client_order_id:
+            remote.client_order_id = client_order_id
+        tracked = self.tracker.get(client_order_id)
+        have = tracked.filled_qty if tracked else Decimal(0)
+        fills: list[Fill] = []
+        if remote.filled_qty > have:
+            trades = await self.rest.my_trades(native, order_id=remote.order_id)
+            fills = [
+                rest.to_fill(t, symbol, client_order_id, ts_local=now, venue=self.name)
+                for t in trades
+                if t.order_id == remote.order_id
+            ]
+        if tracked is None:
+            remote.filled_qty = Decimal(0)
+            remote.quote_qty = Decimal(0)
+            remote.fee = Decimal(0)
+            for f in fills:
+                remote.fills.append(f)
+                remote.filled_qty += f.qty
+                remote.quote_qty += f.qty * f.price
+                remote.fee += f.fee
+                remote.fee_asset = f.fee_asset
+        return self.tracker.reconcile(remote, fills)
+
+    # ---------------------------------------------------------------- pushes
+    def _on_push_order(self, push: ws.SpotOrder, ts_local: int) -> None:
+        cid = self.tracker.client_id(push.id, rest.from_text(push.text))
+        if cid is None:
+            return
+        if push.event == "finish":
+            order = self.tracker.orders[cid]
+            left = Decimal(push.left or "0")
+            filled = Decimal(push.amount or "0") - left
+            if order.order_type is OrderType.MARKET and order.side is Side.BUY:
+                filled = order.qty if left == 0 else order.filled_qty
+            status = FINISH_AS.get(push.finish_as, OrderStatus.CANCELED)
+            self.tracker.finished(cid, status, filled, ts_local)
+        else:
+            self.tracker.accepted(cid, push.id, ts_local)
+
+    def _on_push_trade(self, push: ws.UserTrade, ts_local: int) -> None:
+        cid = self.tracker.client_id(push.order_id, rest.from_text(push.text))
+        if cid is None:
+            return
+        order = self.tracker.orders[cid]
+        self.tracker.fill(
+            cid,
+            Fill(
+                venue=self.name,
+                symbol=order.symbol,
+                client_order_id=cid,
+                order_id=push.order_id,
+                trade_id=str(push.id),
+                side=order.side,
+                price=Decimal(push.price),
+                qty=Decimal(push.amount),
+                fee=Decimal(push.fee or "0"),
+                fee_asset=push.fee_currency,
+                liquidity=push.role or "taker",
+                ts_exchange=ws.ms_to_ns(push.create_time_ms),
+                ts_local=ts_local,
+            ),
+        )

@@ -1,0 +1,531 @@
+"""MEXC Spot v3 REST client (PROTOCOLS.md A1-A4) and its conversions to arbsim types.
+
+Requests are formatted as ccxt does and as the recorded fixtures show: every parameter in
+the query string (POST/DELETE too), in a fixed order per endpoint, then ``timestamp`` and
+``recvWindow``, and ``signature`` last; the body stays empty. Answers are decoded into
+msgspec Structs named like MEXC's fields and converted by ``to_*`` functions.
+
+Decisions
+---------
+* Status mapping (A3): NEW -> ACCEPTED (the venue has it), PARTIALLY_FILLED,
+  FILLED, CANCELED and PARTIALLY_CANCELED -> CANCELED (canceled with fills).
+* Time in force is carried by ``type`` (:data:`ORDER_TYPES`).
+* Ids are strings here: MEXC sends ``orderId`` as a string, old examples as a number.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from urllib.parse import urlencode
+
+import msgspec
+
+from arbsim.model import (
+    Balance,
+    Balances,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from exchanges.common import VenueSymbolInfo
+from exchanges.http import Endpoint, Prepared, RateLimit, RateLimiter, RestTransport
+from exchanges.mexc import errors, signing
+from exchanges.mexc.booksync import MexcDepth
+from exchanges.mexc.symbols import MexcExchangeInfo, symbol_info
+
+__all__ = [
+    "BASE_URL",
+    "ENDPOINTS",
+    "ORDER_STATUS",
+    "ORDER_TYPES",
+    "RATE_LIMITS",
+    "MexcAccount",
+    "MexcCredentials",
+    "MexcOrder",
+    "MexcOrderAck",
+    "MexcRestClient",
+    "MexcTrade",
+    "format_decimal",
+    "order_params",
+    "to_balances",
+    "to_fill",
+    "to_order",
+]
+
+VENUE = "mexc"
+BASE_URL = "https://api.mexc.com"
+
+RATE_LIMITS: dict[str, RateLimit] = {
+    # New orders share 12 req/s with cancels (MX-NEW).
+    "order": RateLimit(capacity=12, period_s=1.0),
+    # GET /api/v3/account is limited to 2 req/s on top of its weight.
+    "account": RateLimit(capacity=2, period_s=1.0),
+    # IP and UID weights: 500 per 10 s (per endpoint on the venue; one bucket here is
+    # stricter, which is the safe side).
+    "ip": RateLimit(capacity=500, period_s=10.0),
+    "uid": RateLimit(capacity=500, period_s=10.0),
+}
+"""MEXC's published limits as buckets (A2/A4)."""
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "time": Endpoint(method="GET", path="/api/v3/time", costs=(("ip", 1),)),
+    "exchange_info": Endpoint(method="GET", path="/api/v3/exchangeInfo", costs=(("ip", 10),)),
+    "depth": Endpoint(method="GET", path="/api/v3/depth", costs=(("ip", 1),)),
+    "place": Endpoint(
+        method="POST",
+        path="/api/v3/order",
+        costs=(("order", 1), ("ip", 1), ("uid", 1)),
+        signed=True,
+        order=True,
+    ),
+    "cancel": Endpoint(
+        method="DELETE",
+        path="/api/v3/order",
+        costs=(("order", 1), ("ip", 1), ("uid", 1)),
+        signed=True,
+        order=True,
+    ),
+    "query": Endpoint(method="GET", path="/api/v3/order", costs=(("ip", 2),), signed=True),
+    "open_orders": Endpoint(
+        method="GET", path="/api/v3/openOrders", costs=(("ip", 3),), signed=True
+    ),
+    "account": Endpoint(
+        method="GET", path="/api/v3/account", costs=(("account", 1), ("ip", 10)), signed=True
+    ),
+    "my_trades": Endpoint(method="GET", path="/api/v3/myTrades", costs=(("ip", 10),), signed=True),
+    "listen_key_create": Endpoint(
+        method="POST", path="/api/v3/userDataStream", costs=(("ip", 1),), signed=True
+    ),
+    "listen_key_keepalive": Endpoint(
+        method="PUT", path="/api/v3/userDataStream", costs=(("ip", 1),), signed=True
+    ),
+    "listen_key_delete": Endpoint(
+        method="DELETE", path="/api/v3/userDataStream", costs=(("ip", 1),), signed=True
+    ),
+}
+"""Endpoint table (A2)."""
+
+ORDER_TYPES: dict[tuple[OrderType, TimeInForce], str] = {
+    (OrderType.LIMIT, TimeInForce.GTC): "LIMIT",
+    (OrderType.LIMIT, TimeInForce.IOC): "IMMEDIATE_OR_CANCEL",
+    (OrderType.LIMIT, TimeInForce.FOK): "FILL_OR_KILL",
+    (OrderType.LIMIT, TimeInForce.POST_ONLY): "LIMIT_MAKER",
+    (OrderType.MARKET, TimeInForce.IOC): "MARKET",
+    (OrderType.MARKET, TimeInForce.GTC): "MARKET",
+    (OrderType.MARKET, TimeInForce.FOK): "MARKET",
+}
+"""arbsim (type, time in force) -> MEXC ``type``."""
+
+ORDER_TYPES_BACK: dict[str, tuple[OrderType, TimeInForce]] = {
+    "LIMIT": (OrderType.LIMIT, TimeInForce.GTC),
+    "IMMEDIATE_OR_CANCEL": (OrderType.LIMIT, TimeInForce.IOC),
+    "FILL_OR_KILL": (OrderType.LIMIT, TimeInForce.FOK),
+    "LIMIT_MAKER": (OrderType.LIMIT, TimeInForce.POST_ONLY),
+    "MARKET": (OrderType.MARKET, TimeInForce.IOC),
+}
+
+SIDES: dict[Side, str] = {Side.BUY: "BUY", Side.SELL: "SELL"}
+SIDES_BACK: dict[str, Side] = {v: k for k, v in SIDES.items()}
+
+ORDER_STATUS: dict[str, OrderStatus] = {
+    "NEW": OrderStatus.ACCEPTED,
+    "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
+    "FILLED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELED,
+    "PARTIALLY_CANCELED": OrderStatus.CANCELED,
+}
+"""REST ``status`` -> arbsim status (A3)."""
+
+_MS = 1_000_000
+Id = str | int
+Num = str | int | float
+
+
+class MexcCredentials:
+    """API key and secret; ``repr`` never shows them."""
+
+    __slots__ = ("api_key", "api_secret")
+
+    def __init__(self, api_key: str, api_secret: str) -> None:
+        self.api_key = api_key
+        self.api_secret = api_secret
+
+    def __repr__(self) -> str:
+        return "MexcCredentials(api_key=***, api_secret=***)"
+
+
+# --------------------------------------------------------------------------------------------
+# Answers
+# --------------------------------------------------------------------------------------------
+
+
+class MexcServerTime(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    server_time: int
+
+
+class MexcOrderAck(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """``POST /api/v3/order`` answer."""
+
+    symbol: str
+    order_id: Id
+    price: str = ""
+    orig_qty: str = ""
+    type: str = ""
+    side: str = ""
+    transact_time: int = 0
+
+
+class MexcOrder(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """An order from query / cancel / openOrders."""
+
+    symbol: str
+    order_id: Id
+    client_order_id: str | None = None
+    orig_client_order_id: str | None = None
+    price: str = "0"
+    orig_qty: str = "0"
+    executed_qty: str = "0"
+    cummulative_quote_qty: str = "0"
+    status: str = "NEW"
+    type: str = "LIMIT"
+    side: str = "BUY"
+    time: int = 0
+    update_time: int | None = None
+
+
+class MexcTrade(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """One ``myTrades`` element (an own fill)."""
+
+    symbol: str
+    id: Id
+    order_id: Id
+    price: str
+    qty: str
+    quote_qty: str = "0"
+    commission: str = "0"
+    commission_asset: str = ""
+    time: int = 0
+    is_buyer: bool = False
+    is_maker: bool = False
+    client_order_id: str | None = None
+
+
+class MexcBalance(msgspec.Struct, frozen=True, kw_only=True):
+    asset: str
+    free: str
+    locked: str = "0"
+
+
+class MexcAccount(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """``GET /api/v3/account`` answer (balances part)."""
+
+    balances: list[MexcBalance]
+    can_trade: bool = True
+    update_time: int | None = None
+
+
+class MexcListenKey(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    listen_key: str
+
+
+# strict=False: recorded answers send some numbers as strings ("lastUpdateId": "2045...").
+_time_decoder = msgspec.json.Decoder(MexcServerTime, strict=False)
+_info_decoder = msgspec.json.Decoder(MexcExchangeInfo, strict=False)
+_depth_decoder = msgspec.json.Decoder(MexcDepth, strict=False)
+_ack_decoder = msgspec.json.Decoder(MexcOrderAck, strict=False)
+_order_decoder = msgspec.json.Decoder(MexcOrder, strict=False)
+_orders_decoder = msgspec.json.Decoder(list[MexcOrder], strict=False)
+_trades_decoder = msgspec.json.Decoder(list[MexcTrade], strict=False)
+_account_decoder = msgspec.json.Decoder(MexcAccount, strict=False)
+_listen_key_decoder = msgspec.json.Decoder(MexcListenKey, strict=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Conversions
+# --------------------------------------------------------------------------------------------
+
+
+def format_decimal(value: Decimal) -> str:
+    """Plain decimal text without exponent or trailing zeros (``1000``, ``0.005``)."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+def order_params(
+    native_symbol: str,
+    side: Side,
+    qty: Decimal,
+    price: Decimal | None,
+    order_type: OrderType,
+    tif: TimeInForce,
+    client_order_id: str = "",
+    *,
+    quote_qty: Decimal | None = None,
+) -> list[tuple[str, str]]:
+    """Parameters of ``POST /api/v3/order`` in ccxt's order.
+
+    ``symbol, side, type, quantity | quoteOrderQty, price, newClientOrderId``. A market buy
+    given ``quote_qty`` spends that much quote (``quoteOrderQty``).
+    """
+    params = [
+        ("symbol", native_symbol),
+        ("side", SIDES[side]),
+        ("type", ORDER_TYPES[(order_type, tif)]),
+    ]
+    if quote_qty is not None:
+        params.append(("quoteOrderQty", format_decimal(quote_qty)))
+    else:
+        params.append(("quantity", format_decimal(qty)))
+    if order_type is OrderType.LIMIT:
+        if price is None:
+            raise ValueError("a limit order needs a price")
+        params.append(("price", format_decimal(price)))
+    if client_order_id:
+        params.append(("newClientOrderId", client_order_id))
+    return params
+
+
+def to_order(raw: MexcOrder, symbol: str, *, ts_local: int = 0, venue: str = VENUE) -> Order:
+    """A REST order as an arbsim :class:`Order` snapshot (no fills: see :func:`to_fill`)."""
+    order_type, tif = ORDER_TYPES_BACK.get(raw.type, (OrderType.LIMIT, TimeInForce.GTC))
+    filled = Decimal(raw.executed_qty or "0")
+    price = Decimal(raw.price) if raw.price else None
+    created = raw.time * _MS
+    updated = (raw.update_time or raw.time) * _MS
+    return Order(
+        venue=venue,
+        symbol=symbol,
+        side=SIDES_BACK[raw.side],
+        qty=Decimal(raw.orig_qty or "0"),
+        price=price if order_type is OrderType.LIMIT else None,
+        order_type=order_type,
+        tif=tif,
+        client_order_id=raw.client_order_id or raw.orig_client_order_id or "",
+        order_id=str(raw.order_id),
+        status=ORDER_STATUS.get(raw.status, OrderStatus.ACCEPTED),
+        filled_qty=filled,
+        quote_qty=Decimal(raw.cummulative_quote_qty or "0"),
+        ts_created=created,
+        ts_updated=updated or ts_local,
+        ts_accepted=created,
+    )
+
+
+def to_fill(
+    raw: MexcTrade, symbol: str, client_order_id: str, *, ts_local: int, venue: str = VENUE
+) -> Fill:
+    """A ``myTrades`` element as an arbsim :class:`Fill` (fee in ``commissionAsset``)."""
+    return Fill(
+        venue=venue,
+        symbol=symbol,
+        client_order_id=client_order_id or raw.client_order_id or "",
+        order_id=str(raw.order_id),
+        trade_id=str(raw.id),
+        side=Side.BUY if raw.is_buyer else Side.SELL,
+        price=Decimal(raw.price),
+        qty=Decimal(raw.qty),
+        fee=Decimal(raw.commission or "0"),
+        fee_asset=raw.commission_asset,
+        liquidity="maker" if raw.is_maker else "taker",
+        ts_exchange=raw.time * _MS,
+        ts_local=ts_local,
+    )
+
+
+def to_balances(raw: MexcAccount, ts: int, venue: str = VENUE) -> Balances:
+    """``/api/v3/account`` as arbsim :class:`Balances`."""
+    return Balances(
+        venue=venue,
+        ts=ts,
+        assets={
+            b.asset: Balance(asset=b.asset, free=Decimal(b.free), locked=Decimal(b.locked))
+            for b in raw.balances
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Client
+# --------------------------------------------------------------------------------------------
+
+Params = Sequence[tuple[str, str]]
+
+
+class MexcRestClient:
+    """Typed MEXC Spot v3 REST client on one ``aiohttp.ClientSession``.
+
+    Parameters
+    ----------
+    base_url:
+        ``https://api.mexc.com`` by default; tests point it at 127.0.0.1.
+    credentials:
+        Needed for signed endpoints.
+    recv_window:
+        ``recvWindow`` sent with signed requests (ms).
+    timeout_s:
+        Total time per request.
+    clock_ms:
+        Client time in ms for ``timestamp`` (injectable).
+    limiter:
+        Defaults to :data:`RATE_LIMITS`.
+    """
+
+    def __init__(
+        self,
+        base_url: str = BASE_URL,
+        credentials: MexcCredentials | None = None,
+        *,
+        recv_window: int = signing.DEFAULT_RECV_WINDOW,
+        timeout_s: float = 10.0,
+        clock_ms: Callable[[], int] = lambda: time.time_ns() // _MS,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.credentials = credentials
+        self.recv_window = recv_window
+        self.clock_ms = clock_ms
+        secrets = (credentials.api_key, credentials.api_secret) if credentials else ()
+        self.transport = RestTransport(
+            VENUE,
+            base_url,
+            errors.error_from_response,
+            limiter or RateLimiter(RATE_LIMITS, venue=VENUE),
+            timeout_s=timeout_s,
+            secrets=secrets,
+            headers={"Content-Type": "application/json"},
+        )
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        await self.transport.close()
+
+    # ---------------------------------------------------------------- plumbing
+    def _prepare(self, endpoint: Endpoint, params: Params) -> Callable[[], Prepared]:
+        def prepare() -> Prepared:
+            if not endpoint.signed:
+                return Prepared(query=urlencode(list(params)))
+            creds = self.credentials
+            if creds is None:
+                raise ValueError(f"{endpoint.path} needs API credentials")
+            query = signing.signed_query(
+                list(params),
+                creds.api_secret,
+                timestamp_ms=self.clock_ms(),
+                recv_window=self.recv_window,
+            )
+            return Prepared(query=query, headers={signing.API_KEY_HEADER: creds.api_key})
+
+        return prepare
+
+    async def _call(self, name: str, params: Params = ()) -> bytes:
+        endpoint = ENDPOINTS[name]
+        response = await self.transport.send(endpoint, self._prepare(endpoint, params))
+        return response.body
+
+    # ---------------------------------------------------------------- public
+    async def server_time(self) -> int:
+        """``GET /api/v3/time`` -> server time in ms."""
+        return _time_decoder.decode(await self._call("time")).server_time
+
+    async def exchange_info(self, native_symbols: Sequence[str] = ()) -> list[VenueSymbolInfo]:
+        """``GET /api/v3/exchangeInfo`` (``symbol=`` for one, ``symbols=A,B`` for several)."""
+        params: list[tuple[str, str]] = []
+        if len(native_symbols) == 1:
+            params.append(("symbol", native_symbols[0]))
+        elif native_symbols:
+            params.append(("symbols", ",".join(native_symbols)))
+        info = _info_decoder.decode(await self._call("exchange_info", params))
+        return [symbol_info(s) for s in info.symbols]
+
+    async def depth(self, native_symbol: str, limit: int | None = 5000) -> MexcDepth:
+        """``GET /api/v3/depth`` (``lastUpdateId`` starts the diff chain)."""
+        params = [("symbol", native_symbol)]
+        if limit is not None:
+            params.append(("limit", str(limit)))
+        return _depth_decoder.decode(await self._call("depth", params))
+
+    # ---------------------------------------------------------------- trading
+    async def place_order(self, params: Params) -> MexcOrderAck:
+        """``POST /api/v3/order`` with :func:`order_params` output."""
+        return _ack_decoder.decode(await self._call("place", params))
+
+    @staticmethod
+    def _id_params(
+        native_symbol: str, order_id: str | None, client_order_id: str | None
+    ) -> list[tuple[str, str]]:
+        params = [("symbol", native_symbol)]
+        if order_id:
+            params.append(("orderId", order_id))
+        elif client_order_id:
+            params.append(("origClientOrderId", client_order_id))
+        else:
+            raise ValueError("order_id or client_order_id is required")
+        return params
+
+    async def cancel_order(
+        self,
+        native_symbol: str,
+        *,
+        order_id: str | None = None,
+        client_order_id: str | None = None,
+    ) -> MexcOrder:
+        """``DELETE /api/v3/order`` by ``orderId`` or ``origClientOrderId``."""
+        params = self._id_params(native_symbol, order_id, client_order_id)
+        return _order_decoder.decode(await self._call("cancel", params))
+
+    async def query_order(
+        self,
+        native_symbol: str,
+        *,
+        order_id: str | None = None,
+        client_order_id: str | None = None,
+    ) -> MexcOrder:
+        """``GET /api/v3/order`` by ``orderId`` or ``origClientOrderId``."""
+        params = self._id_params(native_symbol, order_id, client_order_id)
+        return _order_decoder.decode(await self._call("query", params))
+
+    async def open_orders(self, native_symbol: str | None = None) -> list[MexcOrder]:
+        """``GET /api/v3/openOrders`` (one symbol, or all when the venue allows it)."""
+        params = [("symbol", native_symbol)] if native_symbol else []
+        return _orders_decoder.decode(await self._call("open_orders", params))
+
+    async def account(self) -> MexcAccount:
+        """``GET /api/v3/account``."""
+        return _account_decoder.decode(await self._call("account"))
+
+    async def my_trades(
+        self,
+        native_symbol: str,
+        *,
+        order_id: str | None = None,
+        start_time: int | None = None,
+        limit: int | None = None,
+        end_time: int | None = None,
+    ) -> list[MexcTrade]:
+        """``GET /api/v3/myTrades`` (ccxt's order: symbol, orderId, startTime, limit, endTime)."""
+        params = [("symbol", native_symbol)]
+        optional = (
+            ("orderId", order_id),
+            ("startTime", start_time),
+            ("limit", limit),
+            ("endTime", end_time),
+        )
+        params.extend((k, str(v)) for k, v in optional if v is not None)
+        return _trades_decoder.decode(await self._call("my_trades", params))
+
+    # ---------------------------------------------------------------- user data stream
+    async def create_listen_key(self) -> str:
+        """``POST /api/v3/userDataStream`` -> a listenKey (valid 60 min)."""
+        return _listen_key_decoder.decode(await self._call("listen_key_create")).listen_key
+
+    async def keepalive_listen_key(self, listen_key: str) -> None:
+        """``PUT /api/v3/userDataStream`` (extend by 60 min)."""
+        await self._call("listen_key_keepalive", [("listenKey", listen_key)])
+
+    async def delete_listen_key(self, listen_key: str) -> None:
+        """``DELETE /api/v3/userDataStream``."""
+        await self._call("listen_key_delete", [("listenKey", listen_key)])

@@ -1,0 +1,341 @@
+"""MEXC WebSocket clients (PROTOCOLS.md A5-A7).
+
+* :class:`MexcMarketDialect` plugs MEXC into :class:`exchanges.http.MarketStream`: topics
+  ``aggre.depth`` (+ ``aggre.deals``), JSON control frames checked topic by topic (MEXC
+  answers ``code 0`` even for a "Blocked!" refusal), binary protobuf data frames decoded by
+  :func:`exchanges.mexc.push.decode_push`, books synced with REST ``/api/v3/depth``.
+* :class:`MexcUserStream`: the private stream and its listenKey lifecycle: create, keep
+  alive (every 30 min by default), re-create on "Invalid listen key" or a failed keep-alive,
+  delete on stop; protobuf private orders / deals / account channels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from arbsim.errors import AuthError, NetworkError, VenueError
+from arbsim.model import Side, Trade
+from exchanges.common import BookSnapshot, DiffBookSync
+from exchanges.http import (
+    Ack,
+    Backoff,
+    DiffEvent,
+    Refused,
+    StreamEvent,
+    SubscriptionRefused,
+    TradeEvent,
+)
+from exchanges.mexc import booksync, ws
+from exchanges.mexc.push import (
+    AggreDeals,
+    AggreDepth,
+    PrivateAccount,
+    PrivateDeal,
+    PrivateOrder,
+    ProtobufDecodeError,
+    decode_push,
+)
+from exchanges.mexc.rest import MexcRestClient
+
+__all__ = ["TRADE_SIDES", "MexcMarketDialect", "MexcUserStream", "parse_control"]
+
+log = logging.getLogger("exchanges.mexc.stream")
+
+TRADE_SIDES: dict[int, Side] = {1: Side.BUY, 2: Side.SELL}
+"""``tradeType`` -> aggressor side."""
+
+_MS = 1_000_000
+
+
+def parse_control(frame: str | bytes, topics: Sequence[str]) -> list[StreamEvent]:
+    """A JSON control reply as :class:`Ack` / :class:`Refused` events for ``topics``."""
+    try:
+        reply = ws.decode_control(frame)
+    except msgspec.DecodeError:
+        return []
+    events: list[StreamEvent] = []
+    for topic in topics:
+        result = ws.subscription_result(reply, topic)
+        if result == "ack":
+            events.append(Ack(topic))
+        elif result == "refused":
+            events.append(Refused(topic, reply.msg))
+    return events
+
+
+class MexcMarketDialect:
+    """MEXC's public stream for :class:`exchanges.http.MarketStream`.
+
+    Parameters
+    ----------
+    rest:
+        For the depth snapshots.
+    symbols:
+        Native -> unified symbol (``"BTCUSDT"`` -> ``"BTC/USDT"``).
+    url:
+        ``wss://wbs-api.mexc.com/ws`` by default.
+    interval:
+        ``100ms`` or ``10ms``.
+    depth_limit:
+        Levels of the REST snapshot (MEXC allows up to 5000).
+    trades:
+        Also subscribe to ``aggre.deals``.
+    """
+
+    def __init__(
+        self,
+        rest: MexcRestClient,
+        symbols: Mapping[str, str],
+        *,
+        url: str = ws.MARKET_URL,
+        interval: str = "100ms",
+        depth_limit: int = 5000,
+        trades: bool = True,
+    ) -> None:
+        self.rest = rest
+        self.symbols = dict(symbols)
+        self.url = url
+        self.interval = interval
+        self.depth_limit = depth_limit
+        self.trades = trades
+        self._topics: list[str] = []
+
+    def subscribe_frames(self, natives: Sequence[str], now_s: int) -> list[tuple[str, str]]:
+        kinds = [ws.TopicKind.AGGRE_DEPTH] + ([ws.TopicKind.AGGRE_DEALS] if self.trades else [])
+        self._topics = [ws.topic(k, n, interval=self.interval) for n in natives for k in kinds]
+        # One topic per request: each answer names exactly one topic.
+        return [(t, ws.subscribe_frame([t]).decode()) for t in self._topics]
+
+    def ping_frame(self, now_s: int) -> str:
+        return ws.ping_frame().decode()
+
+    def parse(self, data: str | bytes, ts_local: int) -> list[StreamEvent]:
+        if isinstance(data, str):
+            return parse_control(data, self._topics)
+        try:
+            frame = decode_push(data)
+        except ProtobufDecodeError as exc:
+            log.warning("mexc: undecodable push frame (%s)", exc)
+            return []
+        if isinstance(frame, AggreDepth):
+            native = frame.symbol or frame.channel.rsplit("@", 1)[-1]
+            return [DiffEvent(native, booksync.diff_from_aggre_depth(frame))]
+        if isinstance(frame, AggreDeals):
+            native = frame.symbol or frame.channel.rsplit("@", 1)[-1]
+            symbol = self.symbols.get(native, native)
+            return [
+                TradeEvent(
+                    Trade(
+                        venue="mexc",
+                        symbol=symbol,
+                        ts_exchange=d.time * _MS,
+                        ts_local=ts_local,
+                        trade_id=int(d.trade_id) if d.trade_id.isdigit() else 0,
+                        side=TRADE_SIDES.get(d.trade_type, Side.BUY),
+                        price=float(d.price),
+                        size=float(d.quantity),
+                    )
+                )
+                for d in frame.deals
+            ]
+        return []
+
+    def new_sync(self, native: str) -> DiffBookSync:
+        return booksync.new_book_sync(native)
+
+    async def snapshot(self, native: str) -> BookSnapshot:
+        return booksync.snapshot_from_depth(await self.rest.depth(native, self.depth_limit))
+
+
+# --------------------------------------------------------------------------------------------
+# Private stream
+# --------------------------------------------------------------------------------------------
+
+PRIVATE_TOPICS = (
+    ws.topic(ws.TopicKind.PRIVATE_ORDERS),
+    ws.topic(ws.TopicKind.PRIVATE_DEALS),
+    ws.topic(ws.TopicKind.PRIVATE_ACCOUNT),
+)
+
+
+class MexcUserStream:
+    """MEXC private stream with its listenKey lifecycle.
+
+    Parameters
+    ----------
+    rest:
+        Signed client (listenKey create / keep-alive / delete).
+    on_order, on_deal, on_account:
+        Called with each decoded private push and the local receive time (ns).
+    url:
+        Private endpoint template with ``{listen_key}``.
+    keepalive_interval_s:
+        PUT period (MEXC: keys live 60 min, 30 min recommended).
+    ping_interval_s:
+        Application PING period.
+    backoff, clock:
+        Injectable reconnect delays and wall clock (ns).
+    """
+
+    def __init__(
+        self,
+        rest: MexcRestClient,
+        *,
+        on_order: Callable[[PrivateOrder, int], None],
+        on_deal: Callable[[PrivateDeal, int], None],
+        on_account: Callable[[PrivateAccount, int], None] | None = None,
+        url: str = ws.PRIVATE_URL,
+        keepalive_interval_s: float = 30 * 60,
+        ping_interval_s: float = 15.0,
+        backoff: Backoff | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.rest = rest
+        self.on_order = on_order
+        self.on_deal = on_deal
+        self.on_account = on_account
+        self.url = url
+        self.keepalive_interval_s = keepalive_interval_s
+        self.ping_interval_s = ping_interval_s
+        self.backoff = backoff or Backoff()
+        self.clock = clock
+        self.listen_key: str | None = None
+        self.keys_created = 0
+        self.keepalives = 0
+        self.connections = 0
+        self.ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+
+    def start(self) -> asyncio.Task[None]:
+        """Run in a task until :meth:`stop`."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self.run(), name="mexc-private")
+        return self._task
+
+    async def stop(self) -> None:
+        """End the task and delete the listenKey."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            # A failure of the task was already reported through wait_ready / error.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.listen_key is not None:
+            with contextlib.suppress(VenueError):
+                await self.rest.delete_listen_key(self.listen_key)
+            self.listen_key = None
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Wait for the three subscriptions (re-raise a fatal error of the task)."""
+        waiter = asyncio.ensure_future(self.ready.wait())
+        tasks: set[asyncio.Future[Any]] = {waiter}
+        if self._task is not None:
+            tasks.add(self._task)
+        done, _ = await asyncio.wait(tasks, timeout=timeout_s, return_when="FIRST_COMPLETED")
+        waiter.cancel()
+        if self._task is not None and self._task in done:
+            self._task.result()
+        if not self.ready.is_set():
+            raise NetworkError("mexc: private stream not ready", venue="mexc")
+
+    async def drop(self) -> None:
+        """Close the current connection (the stream reconnects)."""
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def run(self) -> None:
+        """Create a key, connect, subscribe, keep alive; reconnect on any loss."""
+        while True:
+            try:
+                if self.listen_key is None:
+                    self.listen_key = await self.rest.create_listen_key()
+                    self.keys_created += 1
+                await self._connection(self.listen_key)
+                reason = "closed"
+            except AuthError as exc:
+                # Invalid listen key (or a refused keep-alive): make a new one.
+                reason = str(exc)
+                self.listen_key = None
+            except SubscriptionRefused:
+                raise
+            except (aiohttp.ClientError, TimeoutError, ConnectionError, VenueError) as exc:
+                reason = str(exc) or type(exc).__name__
+            self.ready.clear()
+            delay = self.backoff.next_delay()
+            log.warning("mexc private stream lost (%s); reconnect in %.3fs", reason, delay)
+            await asyncio.sleep(delay)
+
+    async def _connection(self, listen_key: str) -> None:
+        url = self.url.format(listen_key=listen_key)
+        async with self.rest.transport.session.ws_connect(url) as conn:
+            self._ws = conn
+            self.connections += 1
+            pending = set(PRIVATE_TOPICS)
+            for topic in PRIVATE_TOPICS:
+                await conn.send_str(ws.subscribe_frame([topic]).decode())
+            keepalive = asyncio.create_task(self._keepalive(listen_key, conn))
+            pinger = asyncio.create_task(self._ping(conn))
+            try:
+                async for msg in conn:
+                    if msg.type is aiohttp.WSMsgType.BINARY:
+                        self._on_push(msg.data)
+                    elif msg.type is aiohttp.WSMsgType.TEXT:
+                        self._on_text(msg.data, pending)
+                    elif msg.type is aiohttp.WSMsgType.ERROR:
+                        break
+            finally:
+                keepalive.cancel()
+                pinger.cancel()
+                self._ws = None
+
+    def _on_text(self, data: str, pending: set[str]) -> None:
+        if ws.is_invalid_listen_key(data):
+            raise AuthError("Invalid listen key", code="invalid_listen_key", venue="mexc")
+        for event in parse_control(data, list(pending)):
+            if isinstance(event, Refused):
+                raise SubscriptionRefused(event.reason, code="refused", venue="mexc")
+            if isinstance(event, Ack):
+                pending.discard(event.topic)
+                if not pending:
+                    self.backoff.reset()
+                    self.ready.set()
+
+    def _on_push(self, data: bytes) -> None:
+        ts_local = self.clock()
+        try:
+            frame = decode_push(data)
+        except ProtobufDecodeError as exc:
+            log.warning("mexc: undecodable private frame (%s)", exc)
+            return
+        if isinstance(frame, PrivateOrder):
+            self.on_order(frame, ts_local)
+        elif isinstance(frame, PrivateDeal):
+            self.on_deal(frame, ts_local)
+        elif isinstance(frame, PrivateAccount) and self.on_account is not None:
+            self.on_account(frame, ts_local)
+
+    async def _keepalive(self, listen_key: str, conn: aiohttp.ClientWebSocketResponse) -> None:
+        while True:
+            await asyncio.sleep(self.keepalive_interval_s)
+            try:
+                await self.rest.keepalive_listen_key(listen_key)
+                self.keepalives += 1
+            except VenueError as exc:
+                log.warning("mexc: listenKey keep-alive failed (%s): new key", exc)
+                self.listen_key = None
+                await conn.close()
+                return
+
+    async def _ping(self, conn: aiohttp.ClientWebSocketResponse) -> None:
+        while True:
+            await asyncio.sleep(self.ping_interval_s)
+            await conn.send_str(ws.ping_frame().decode())
