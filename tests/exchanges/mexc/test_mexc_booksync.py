@@ -129,3 +129,10 @@ def test_real_depth_answer_converts() -> None:
     sync.on_snapshot(snapshot)
     assert str(sync.book.best_bid()) == "87900.00" and str(sync.book.best_ask()) == "87903.98"
     assert not sync.book.is_crossed()
+
+
+def test_depth_with_a_string_update_id_decodes() -> None:
+    from exchanges.mexc.booksync import decode_depth
+
+    d = decode_depth(b'{"lastUpdateId": "20453289489", "bids": [["1.0", "2.0"]], "asks": []}')
+    assert d.last_update_id == 20453289489
