@@ -16,6 +16,7 @@ integers, converted to float or Decimal on the way out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 import numpy as np
@@ -253,6 +254,20 @@ class OrderBook:
         snapshot: bool = False,
     ) -> None:
         """Apply one venue message given as float prices (absolute sizes, 0 deletes)."""
+        if (
+            self._initialised
+            and not snapshot
+            and len(bid_prices) <= _SMALL
+            and len(ask_prices) <= _SMALL
+        ):
+            # a live feed's typical message: a few levels, handled without NumPy
+            inv = self.scale.inv
+            if len(bid_prices):
+                self._set_bids([round(p * inv) for p in bid_prices], bid_sizes)
+            if len(ask_prices):
+                self._set_asks([round(p * inv) for p in ask_prices], ask_sizes)
+            self._stamp(ts_exchange, ts_local, seq)
+            return
         bp = np.asarray(bid_prices, dtype=np.float64)
         ap = np.asarray(ask_prices, dtype=np.float64)
         self.apply_ticks(
@@ -443,31 +458,61 @@ class OrderBook:
         self._base = mid - self._cap // 2
         self._initialised = True
 
+    def _set_bids(self, ticks: list[int], sizes: Sequence[float] | F64) -> None:
+        """Level by level in Python: cheaper than NumPy for a handful of levels."""
+        arr = self._bids
+        base = self._base
+        cap = self._cap
+        bb = self._bb
+        for t, s in zip(ticks, sizes, strict=True):
+            i = t - base
+            if not 0 <= i < cap:
+                if not self._fits(t):
+                    self._overflow(self._over_bids, t, s)
+                    continue
+                self._bb = bb
+                self._regrid(t)
+                arr, base, cap = self._bids, self._base, self._cap
+                bb = self._bb
+                i = t - base
+            arr[i] = s
+            if s > 0.0:
+                if i > bb:
+                    bb = i
+            elif i == bb:
+                bb = self._scan_bid(i)
+        self._bb = bb
+
+    def _set_asks(self, ticks: list[int], sizes: Sequence[float] | F64) -> None:
+        arr = self._asks
+        base = self._base
+        cap = self._cap
+        ba = self._ba
+        for t, s in zip(ticks, sizes, strict=True):
+            i = t - base
+            if not 0 <= i < cap:
+                if not self._fits(t):
+                    self._overflow(self._over_asks, t, s)
+                    continue
+                self._ba = ba
+                self._regrid(t)
+                arr, base, cap = self._asks, self._base, self._cap
+                ba = self._ba
+                i = t - base
+            arr[i] = s
+            if s > 0.0:
+                if ba < 0 or i < ba:
+                    ba = i
+            elif i == ba:
+                ba = self._scan_ask(i)
+        self._ba = ba
+
     def _apply_bids(self, ticks: I64, sizes: F64) -> None:
         arr = self._bids
         base = self._base
         n = len(ticks)
         if n <= _SMALL:
-            bb = self._bb
-            cap = self._cap
-            for t, s in zip(ticks.tolist(), sizes.tolist(), strict=True):
-                i = t - base
-                if not 0 <= i < cap:
-                    if not self._fits(t):
-                        self._overflow(self._over_bids, t, s)
-                        continue
-                    self._bb = bb
-                    self._regrid(t)
-                    arr, base, cap = self._bids, self._base, self._cap
-                    bb = self._bb
-                    i = t - base
-                arr[i] = s
-                if s > 0.0:
-                    if i > bb:
-                        bb = i
-                elif i == bb:
-                    bb = self._scan_bid(i)
-            self._bb = bb
+            self._set_bids(ticks.tolist(), sizes.tolist())
             return
         idx = ticks - base
         if idx.min() < 0 or idx.max() >= self._cap:
@@ -489,26 +534,7 @@ class OrderBook:
         base = self._base
         n = len(ticks)
         if n <= _SMALL:
-            ba = self._ba
-            cap = self._cap
-            for t, s in zip(ticks.tolist(), sizes.tolist(), strict=True):
-                i = t - base
-                if not 0 <= i < cap:
-                    if not self._fits(t):
-                        self._overflow(self._over_asks, t, s)
-                        continue
-                    self._ba = ba
-                    self._regrid(t)
-                    arr, base, cap = self._asks, self._base, self._cap
-                    ba = self._ba
-                    i = t - base
-                arr[i] = s
-                if s > 0.0:
-                    if ba < 0 or i < ba:
-                        ba = i
-                elif i == ba:
-                    ba = self._scan_ask(i)
-            self._ba = ba
+            self._set_asks(ticks.tolist(), sizes.tolist())
             return
         idx = ticks - base
         if idx.min() < 0 or idx.max() >= self._cap:

@@ -15,7 +15,9 @@ from typing import Any
 
 import click
 
+from arbsim.compare import compare
 from arbsim.errors import ArbsimError, ConfigError, DataError
+from arbsim.report import report
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -180,6 +182,24 @@ def format_summary(s: dict[str, Any], run_dir: str) -> str:
     return "\n".join(lines)
 
 
+@main.command(
+    "exchange-sim",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.pass_context
+def exchange_sim(ctx: click.Context) -> None:
+    """Run the local protocol-faithful MEXC / Gate.io simulator (see --help)."""
+    from arbsim.config import load_object
+
+    # found by import path: arbsim does not import exchanges/ (dependencies point inward)
+    run = load_object(SIMULATOR, "exchange simulator")
+    ctx.exit(run(ctx.args))
+
+
+SIMULATOR = "exchanges.sim.cli:main"
+
+
 @main.group()
 def data() -> None:
     """Build and inspect Parquet catalogs."""
@@ -301,6 +321,9 @@ def info(catalog_path: Path) -> None:
     except ArbsimError as e:
         _fail(str(e))
 
+
+main.add_command(report)
+main.add_command(compare)
 
 if __name__ == "__main__":
     main()

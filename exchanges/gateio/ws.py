@@ -275,6 +275,42 @@ def decode(frame: bytes | str) -> GateWsMessage:
     return message
 
 
+class BookUpdateLevels(msgspec.Struct, frozen=True, kw_only=True):
+    """``spot.order_book_update`` result with levels as floats (for book building)."""
+
+    t: int
+    symbol: str = msgspec.field(name="s")
+    first_id: int = msgspec.field(name="U")
+    last_id: int = msgspec.field(name="u")
+    bids: list[tuple[float, float]] = msgspec.field(name="b")
+    asks: list[tuple[float, float]] = msgspec.field(name="a")
+    full: bool = False
+
+
+class _BookUpdatePush(msgspec.Struct, frozen=True, kw_only=True):
+    channel: str
+    event: str
+    result: BookUpdateLevels
+
+
+# lax mode turns the venue's decimal strings into floats inside the decoder
+_book_update_decoder = msgspec.json.Decoder(_BookUpdatePush, strict=False)
+
+
+def decode_book_update(frame: bytes) -> BookUpdateLevels | None:
+    """The book-building fast path: a ``spot.order_book_update`` push in one decoding
+    pass with float levels; None for any other frame (decode those with :func:`decode`)."""
+    if b"spot.order_book_update" not in frame or b'"update"' not in frame:
+        return None
+    try:
+        push = _book_update_decoder.decode(frame)
+    except msgspec.DecodeError:
+        return None
+    if push.channel != "spot.order_book_update" or push.event != "update":
+        return None
+    return push.result
+
+
 def decode_order_book_snapshot(body: bytes | str) -> OrderBookSnapshot:
     """Decode a REST ``/spot/order_book?with_id=true`` answer."""
     return _snapshot_decoder.decode(body)

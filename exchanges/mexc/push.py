@@ -22,7 +22,7 @@ from exchanges.mexc.messages import (
     PushFrame,
     UnknownPush,
 )
-from exchanges.mexc.pb_upb import decode_push, encode_push
+from exchanges.mexc.pb_upb import DepthLevels, decode_depth_levels, decode_push, encode_push
 from exchanges.mexc.pb_wire import ProtobufDecodeError
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "AggreDeal",
     "AggreDeals",
     "AggreDepth",
+    "DepthLevels",
     "LimitDepth",
     "MexcPush",
     "PrivateAccount",
@@ -38,6 +39,7 @@ __all__ = [
     "ProtobufDecodeError",
     "PushFrame",
     "UnknownPush",
+    "decode_depth_levels",
     "decode_push",
     "encode_push",
 ]

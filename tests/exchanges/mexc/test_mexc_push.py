@@ -243,3 +243,34 @@ def test_descriptor_lists_every_message() -> None:
         "PublicAggreBookTickerV3Api", "PublicLimitDepthsV3Api", "PrivateOrdersV3Api",
         "PrivateDealsV3Api", "PrivateAccountV3Api",
     } <= names  # fmt: skip
+
+
+def test_depth_fast_path_gives_the_values_of_the_full_decode() -> None:
+    from exchanges.mexc.messages import AggreDeals, AggreDepth
+    from exchanges.mexc.push import decode_depth_levels, decode_push, encode_push
+
+    frame = AggreDepth(
+        channel="spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT",
+        symbol="BTCUSDT",
+        send_time=1736411507002,
+        bids=[("92877.58", "0"), ("92877.1", "1.5")],
+        asks=[("92878.01", "0.25")],
+        event_type="x",
+        from_version=7,
+        to_version=9,
+    )
+    data = encode_push(frame)
+    full = decode_push(data)
+    assert isinstance(full, AggreDepth)
+    fast = decode_depth_levels(data)
+    assert fast == (
+        [float(p) for p, _ in full.bids],
+        [float(q) for _, q in full.bids],
+        [float(p) for p, _ in full.asks],
+        [float(q) for _, q in full.asks],
+        7,
+        9,
+        1736411507002,
+    )
+    other = encode_push(AggreDeals(channel="spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT"))
+    assert decode_depth_levels(other) is None

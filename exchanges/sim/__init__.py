@@ -1,0 +1,141 @@
+"""Protocol-faithful local exchange simulator for MEXC Spot v3 and Gate.io Spot v4.
+
+One aiohttp server per venue speaks the real REST paths, parameter names, response shapes,
+status codes, error codes/labels, signatures and WebSocket channels of ``PROTOCOLS.md``
+(MEXC data frames as binary protobuf). Market data is replayed from an arbsim catalog
+(default: the bundled ``data/sample``) into the simulator's own books; orders are matched by
+:class:`exchanges.matching.MatchingEngine` against those books.
+
+Start one in a test::
+
+    from exchanges.sim import SimConfig, VenueConfig, run_simulator
+
+    cfg = SimConfig(venues=[VenueConfig(venue="mexc"), VenueConfig(venue="gateio")], speed=0)
+    async with run_simulator(cfg) as sim:
+        mexc = sim.venues["mexc"]      # .base_url .api_url .ws_url .api_key .api_secret
+        sim.step(10)                   # speed 0: market data moves only when stepped
+        mexc.inject_fault(FaultRule(kind="skip_seq", count=2))
+        mexc.exchange.inject_trade("BTC/USDT", Side.SELL, price, qty)   # fills resting orders
+
+Admin API on every venue server (not part of any venue): ``GET/POST/DELETE /_sim/faults``,
+``POST /_sim/step?n=N``, ``POST /_sim/trade``, ``GET /_sim/state``.
+
+Where the simulator differs from the real venues
+------------------------------------------------
+Market data and matching (both venues)
+
+1. Market data is a catalog replay. Pushed and REST exchange times are the simulator's clock
+   when it applies a message; catalog times only set the pacing (× ``speed``). With
+   ``loop`` the catalog restarts at its end (a full-book diff that deletes stale levels).
+2. Update ids are the simulator's own: one id per level change (at least one per message),
+   starting at the catalog's first ``seq``. A catalog snapshot is sent as a diff with
+   explicit deletions. Real ids advance by other amounts.
+3. Depth pushes are one frame per catalog message: no 10 ms / 100 ms aggregation (both
+   intervals of a topic get the same frames); best bid/ask and partial-depth channels push
+   on every depth update, trades one per frame.
+4. Own orders never appear in the public book or trades and own fills do not change public
+   market data. A taker fill hides the quantity it took from that level (per account) until
+   market data changes the level; accounts do not see each other's consumption and cannot
+   trade with each other.
+5. Resting orders have no queue position: they fill (as maker, at their price) as soon as
+   the book crosses them or a public trade prints at or through their price, up to the
+   displayed / traded size. ``inject_trade`` trades only against own resting orders.
+6. Fees are charged in the quote asset on both sides (Gate charges buy fees in the base
+   asset). Buy limits lock ``price × qty × (1 + maker fee)``; balance checks use the worst
+   of maker/taker fee.
+7. A market buy sized in quote (MEXC ``quoteOrderQty``, Gate market-buy ``amount``; also
+   MEXC market sells with ``quoteOrderQty``) is converted to a base quantity by walking
+   the displayed levels, rounded down to the lot; an empty book answers below-minimum.
+8. Tick and lot must be powers of ten (both venues express precision as a decimal count);
+   other catalog instruments are refused at start.
+9. Order ids are numeric strings from a venue-wide counter (MEXC's real ids look like
+   ``C02__...``); trade ids likewise. State is in memory only.
+10. Server time is the host clock; no clock skew or drift is simulated.
+11. Rate limits enforced: MEXC order + cancel 12/s per API key (429, ``Retry-After``);
+    Gate place 10/s per key and market, cancel 200/s per key (429 ``TOO_MANY_REQUESTS``).
+    No IP limits, no per-endpoint 500/10 s (MEXC) or 200/10 s (Gate) budgets, no 418 bans,
+    no MEXC 403 WAF, no WebSocket message or subscription limits, no connection lifetime
+    or idle disconnects.
+12. The order of authentication checks is a choice (MEXC: key, signature, recvWindow,
+    timestamp; Gate: headers, key, timestamp, signature); the venues do not document theirs.
+
+MEXC
+
+13. Not served: ``batchOrders``, ``order/all``, ``aggTrades``, ``historicalTrades``,
+    ``klines``, ``ticker/24hr``, ``ticker/price``, ``avgPrice``, ``tradeFee``,
+    ``capital/*`` and other account endpoints (aiohttp's plain-text 404).
+14. Every rejection is HTTP 400 (errors.py decision). Unverified codes: ``-1102`` missing
+    parameter, ``-1100`` malformed parameter, ``-1111`` precision, ``-2010`` post-only
+    would take and duplicate open ``newClientOrderId``, ``700001`` missing API-key header.
+    A FOK that cannot fill ends CANCELED (no error).
+15. exchangeInfo: ``status`` always ``"1"``, ``isSpotTradingAllowed`` always true, fixed
+    ``maxQuoteAmount``/``maxQuoteAmountMarket``, empty ``filters``, ``fullName`` = base.
+16. ``account``: commissions and ``updateTime`` are null; zero balances are omitted.
+    ``trades``: ``id`` null, ``isBestMatch`` true. ``clientOrderId`` is null when none was
+    sent. ``myTrades.commissionAsset`` is always the quote asset (see 6).
+17. WebSocket: a multi-topic subscription is acknowledged by one reply whose ``msg`` lists
+    the accepted topics comma-separated; a valid ``.pb`` pattern with an unknown symbol, a
+    non-``.pb`` topic and a private topic on a connection without ``listenKey`` all get the
+    "Blocked!" refusal; unparsable requests answer ``msg: "Wrong format"``. Only text
+    control frames are read.
+18. Listen keys: valid 60 min, extended by PUT; checked only when a connection opens (an
+    expiring key does not close live connections; DELETE does). No limits on keys per UID or
+    connections per key. ``GET userDataStream`` lists the caller's keys.
+19. Private pushes: ``PrivateAccountV3Api.type`` values (``ENTRUST``, ``CONTRACT``,
+    ``ENTRUST_UNFROZEN``) and ``coinId`` (= asset name) are guesses; balance changes of an
+    order's immediate fills are reported with its first (NEW) order push.
+
+Gate.io
+
+20. Not served: amend (``PATCH /spot/orders/{id}``), ``price_orders``, ``tickers``,
+    ``candlesticks``, ``unified/*``, ``wallet/*``, ``withdrawals``; WebSocket
+    ``spot.order_amend``, ``spot.order_book`` (snapshot channel), ``spot.tickers``,
+    ``spot.candlesticks``; no ``event: upgrade``.
+21. currency_pairs: ``fee`` is the instrument's taker fee in percent (the simulator charges
+    the catalog's maker and taker rates); ``max_*`` fixed; ``trade_status`` always
+    ``tradable``.
+22. ``account`` ``spot`` and ``unified`` both trade the spot balances; ``iceberg``,
+    ``stp_act``, ``action_mode`` are ignored (full responses). A market order without
+    ``time_in_force`` defaults to ``ioc``.
+23. A FOK that cannot fill is the error ``FOK_NOT_FILL``; a crossing post-only is the error
+    ``POC_FILL_IMMEDIATELY`` (never ``finish_as=poc``); an unknown order is 400
+    ``ORDER_NOT_FOUND``; cancelling a finished order answers ``ORDER_CLOSED`` /
+    ``ORDER_CANCELLED``. ``MISSING_REQUIRED_PARAM``, ``INVALID_PARAM_VALUE``,
+    ``INVALID_REQUEST_BODY`` texts are the simulator's.
+24. The client ``text`` id resolves for the whole run (real: 30 min to 1 h after the order
+    ends). Orders list ignores ``from``/``to``; ``page``/``limit`` are honoured.
+25. Rate-limit headers only on order placement; ``X-In-Time``/``X-Out-Time`` on every REST
+    answer. ``Timestamp`` is accepted within ±60 s.
+26. ``spot.obu``: one ``full`` push at subscription, then the same diffs as
+    ``spot.order_book_update`` (not trimmed to the top 50/400 levels, so deep levels
+    persist in a client's book). ``spot.book_ticker`` pushes on every depth update.
+27. WebSocket API: ``spot.order_place`` always sends its ``ack`` before the result (also
+    when the order is then rejected); ``client_id``/``conn_id``/``trace_id`` are
+    placeholders. Login accepts a signature over ``""`` or ``"{}"`` when no
+    ``req_param`` is sent. ``spot.balances`` ``change_type`` values are guesses.
+28. Private channel auth failures answer error code 4 "auth failed" regardless of cause.
+
+Faults (``FaultRule``)
+
+29. ``timeout`` holds a request ``delay_s`` then answers 504; ``http_status`` answers a
+    plain-text body; ``lose_ack`` processes an accepted order and then aborts the TCP
+    connection (``status`` 0) or answers ``status``; ``skip_seq``/``duplicate``/
+    ``reorder`` act on depth channels only; ``pause`` freezes the replay (no gap, no
+    frames); ``drop_ws`` aborts every WebSocket TCP connection.
+"""
+
+from __future__ import annotations
+
+from exchanges.sim.config import AccountConfig, FaultRule, SimConfig, VenueConfig, load_config
+from exchanges.sim.runner import Simulator, SimVenue, run_simulator
+
+__all__ = [
+    "AccountConfig",
+    "FaultRule",
+    "SimConfig",
+    "SimVenue",
+    "Simulator",
+    "VenueConfig",
+    "load_config",
+    "run_simulator",
+]

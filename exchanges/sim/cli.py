@@ -1,0 +1,132 @@
+"""``arbsim exchange-sim``: run the local exchange simulator until interrupted.
+
+Register in ``arbsim/cli.py`` through the import path ``exchanges.sim.cli:exchange_sim``
+(a click command) or call :func:`main` with an argv list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Sequence
+
+import click
+import msgspec
+
+from arbsim.errors import ArbsimError
+from exchanges.sim.config import (
+    AccountConfig,
+    SimConfig,
+    VenueConfig,
+    load_config,
+)
+from exchanges.sim.runner import run_simulator
+
+__all__ = ["build_config", "exchange_sim", "main"]
+
+
+def build_config(
+    venues: Sequence[str],
+    host: str,
+    port: int,
+    data: str | None,
+    speed: float | None,
+    config_file: str | None,
+    api_key: str | None,
+    api_secret: str | None,
+) -> SimConfig:
+    """Merge a config file with the command-line options (options win).
+
+    Venue *i* listens on ``port + i`` (``port`` 0: any free port each).
+    """
+    base = load_config(config_file) if config_file else SimConfig(venues=[])
+    by_name: dict[str, VenueConfig] = {v.venue: v for v in base.venues}
+    names = list(venues) or [v.venue for v in base.venues] or ["mexc", "gateio"]
+    out: list[VenueConfig] = []
+    for i, name in enumerate(names):
+        cfg = by_name.get(name) or msgspec.convert({"venue": name}, VenueConfig)
+        if port or not cfg.port:
+            cfg = msgspec.structs.replace(cfg, port=port + i if port else 0)
+        if api_key or api_secret:
+            if not (api_key and api_secret):
+                raise click.UsageError("--api-key and --api-secret go together")
+            balances = cfg.effective_accounts()[0].balances
+            account = AccountConfig(api_key=api_key, api_secret=api_secret, balances=balances)
+            cfg = msgspec.structs.replace(cfg, accounts=[account])
+        out.append(cfg)
+    return msgspec.structs.replace(
+        base,
+        venues=out,
+        host=host,
+        data=data if data is not None else base.data,
+        speed=speed if speed is not None else base.speed,
+    )
+
+
+async def _serve(cfg: SimConfig) -> None:
+    async with run_simulator(cfg) as sim:
+        click.echo(sim.banner(), nl=True)
+        click.echo(f"catalog {cfg.catalog_path} at speed x{cfg.speed:g}; Ctrl-C stops")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+
+
+@click.command("exchange-sim")
+@click.option(
+    "--venue",
+    "venues",
+    multiple=True,
+    type=click.Choice(["mexc", "gateio"]),
+    help="Venue to simulate (repeat for several; default both).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=0, type=int, help="First port (venue i listens on port+i).")
+@click.option("--data", default=None, help="Catalog root (default: the bundled sample).")
+@click.option("--speed", default=None, type=float, help="Replay speed (1 = real time).")
+@click.option("--config", "config_file", default=None, help="YAML/JSON SimConfig file.")
+@click.option("--api-key", default=None, help="API key accepted by every venue.")
+@click.option("--api-secret", default=None, help="Its secret.")
+def exchange_sim(
+    venues: tuple[str, ...],
+    host: str,
+    port: int,
+    data: str | None,
+    speed: float | None,
+    config_file: str | None,
+    api_key: str | None,
+    api_secret: str | None,
+) -> None:
+    """Serve MEXC / Gate.io REST and WebSocket APIs locally, replaying a catalog."""
+    try:
+        cfg = build_config(venues, host, port, data, speed, config_file, api_key, api_secret)
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError) as e:
+        raise click.UsageError(str(e)) from e
+    try:
+        asyncio.run(_serve(cfg))
+    except ArbsimError as e:
+        raise click.ClickException(str(e)) from e
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: ``python -m exchanges.sim.cli --venue mexc --port 18080``."""
+    try:
+        exchange_sim.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="arbsim exchange-sim",
+            standalone_mode=False,
+        )
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.exceptions.Abort:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

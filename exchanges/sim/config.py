@@ -1,0 +1,153 @@
+"""Configuration of the local exchange simulator (msgspec Structs, strict on unknown keys).
+
+A config file (YAML or JSON) holds one :class:`SimConfig`::
+
+    data: data/sample
+    speed: 10
+    venues:
+      - venue: mexc
+        port: 18080
+        accounts:
+          - {api_key: k, api_secret: s, balances: {USDT: "100000", BTC: "1"}}
+        faults:
+          - {kind: http_status, status: 503, count: 2, path: /api/v3/order}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+import arbsim
+
+__all__ = [
+    "DEFAULT_BALANCES",
+    "DEMO_CREDENTIALS",
+    "AccountConfig",
+    "FaultKind",
+    "FaultRule",
+    "SimConfig",
+    "VenueConfig",
+    "VenueName",
+    "default_catalog",
+    "load_config",
+]
+
+VenueName = Literal["mexc", "gateio"]
+
+FaultKind = Literal[
+    "http_status",  # answer the next `count` matching REST requests with `status` (5xx, 429...)
+    "timeout",  # hold the next `count` matching REST requests for `delay_s`, unprocessed
+    "lose_ack",  # process the next `count` order requests, then drop the connection
+    "skip_seq",  # do not send the next `count` depth updates (ids jump: a gap)
+    "duplicate",  # send the next `count` depth updates twice
+    "reorder",  # swap the next `count` pairs of consecutive depth updates
+    "pause",  # stop the market-data replay for `delay_s` seconds (0: until "resume")
+    "resume",  # end a pause
+    "drop_ws",  # close every WebSocket connection now (abruptly)
+]
+
+DEFAULT_BALANCES: dict[str, str] = {"USDT": "100000", "BTC": "2"}
+
+DEMO_CREDENTIALS: dict[str, tuple[str, str]] = {
+    "mexc": ("mx0vglsimdemokey0001", "0123456789abcdef0123456789abcdef"),
+    "gateio": ("sim-gate-demo-key", "sim-gate-demo-secret-0123456789abcdef"),
+}
+"""Venue -> (api key, api secret) used when a venue config names no account."""
+
+
+def default_catalog() -> Path:
+    """The bundled sample catalog (``data/sample`` beside the packages)."""
+    return Path(arbsim.__file__).resolve().parent.parent / "data" / "sample"
+
+
+class AccountConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One API key of a simulated venue and the balances it starts with."""
+
+    api_key: str
+    api_secret: str
+    balances: dict[str, str] = msgspec.field(default_factory=lambda: dict(DEFAULT_BALANCES))
+
+
+class FaultRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One injected fault (see :data:`FaultKind`).
+
+    ``path`` (prefix) and ``method`` restrict REST faults; ``status`` is the HTTP status of
+    ``http_status`` faults and of ``lose_ack`` (0 = drop the connection instead of
+    answering); ``delay_s`` is the hold time of ``timeout`` and the length of ``pause``.
+    """
+
+    kind: FaultKind
+    count: int = 1
+    status: int = 500
+    path: str = ""
+    method: str = ""
+    delay_s: float = 30.0
+
+
+class VenueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One simulated venue.
+
+    ``catalog_venue`` is the venue name inside the catalog whose instruments and market
+    data this venue serves (default: the same name). ``port`` 0 picks a free port.
+    """
+
+    venue: VenueName
+    catalog_venue: str = ""
+    port: int = 0
+    accounts: list[AccountConfig] = msgspec.field(default_factory=list)
+    faults: list[FaultRule] = msgspec.field(default_factory=list)
+    rate_limits: bool = True
+
+    @property
+    def source(self) -> str:
+        """The catalog venue this venue replays."""
+        return self.catalog_venue or self.venue
+
+    def effective_accounts(self) -> list[AccountConfig]:
+        """The configured accounts, or the demo account when none is configured."""
+        if self.accounts:
+            return list(self.accounts)
+        key, secret = DEMO_CREDENTIALS[self.venue]
+        return [AccountConfig(api_key=key, api_secret=secret)]
+
+
+class SimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The whole simulator.
+
+    Attributes
+    ----------
+    venues:
+        The venues to serve, one HTTP server each.
+    data:
+        Catalog root ("" = the bundled sample).
+    speed:
+        Replay speed: 1 = real time, 10 = ten times faster; 0 = manual stepping only
+        (:meth:`exchanges.sim.runner.Simulator.step`).
+    loop:
+        Start the catalog again (with a full-book update) when it ends.
+    host:
+        Listening address (127.0.0.1 unless you mean it).
+    """
+
+    venues: list[VenueConfig]
+    data: str = ""
+    speed: float = 1.0
+    loop: bool = True
+    host: str = "127.0.0.1"
+
+    @property
+    def catalog_path(self) -> Path:
+        """The catalog root to replay."""
+        return Path(self.data) if self.data else default_catalog()
+
+
+def load_config(path: str | Path) -> SimConfig:
+    """Read a YAML (``.yaml``/``.yml``) or JSON config file."""
+    p = Path(path)
+    raw = p.read_bytes()
+    if p.suffix in (".yaml", ".yml"):
+        return msgspec.yaml.decode(raw, type=SimConfig)
+    return msgspec.json.decode(raw, type=SimConfig)

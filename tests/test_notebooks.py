@@ -1,0 +1,106 @@
+"""The notebooks run end to end in a real Jupyter kernel against a fresh backtest."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NAMES = ["fills_and_slippage", "latency", "backtest_vs_paper"]
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("nb") / "run"
+    subprocess.run(
+        [sys.executable, "-m", "arbsim.cli", "backtest", "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+def _execute(path: Path, cwd: Path) -> nbformat.NotebookNode:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    )
+    client.execute()
+    return nb
+
+
+def _problems(nb: nbformat.NotebookNode) -> list[str]:
+    out = []
+    for i, cell in enumerate(nb.cells):
+        for o in cell.get("outputs", []):
+            if o["output_type"] == "error":
+                out.append(f"cell {i}: {o['ename']}: {o['evalue']}")
+            # a warning in a notebook is a notebook a new user will be puzzled by
+            elif o["output_type"] == "stream" and o["name"] == "stderr":
+                out.append(f"cell {i} stderr: {o['text'][:300]}")
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_without_outputs(name: str) -> None:
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code, name
+    assert all(not c.outputs and c.execution_count is None for c in code)
+    # the first code cell sets the run directory
+    assert "ARBSIM_RUN" in code[0].source
+    # the analysis goes through arbsim.analysis (and arbsim.compare), nothing deeper
+    imports = {
+        line.split()[1]
+        for c in code
+        for line in c.source.splitlines()
+        if line.startswith(("import arbsim", "from arbsim"))
+    }
+    assert imports <= {"arbsim"}, imports
+    assert all(
+        line.strip() in ("from arbsim import analysis as an", "from arbsim import compare as cmp")
+        for c in code
+        for line in c.source.splitlines()
+        if line.startswith(("import arbsim", "from arbsim"))
+    )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_runs(
+    name: str, sample_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the kernel inherits this environment: the first cell uses the fresh run
+    monkeypatch.setenv("ARBSIM_RUN", str(sample_run))
+    monkeypatch.delenv("ARBSIM_RUN_B", raising=False)
+    nb = _execute(NOTEBOOKS / f"{name}.ipynb", tmp_path)
+    assert _problems(nb) == []
+    images = sum(
+        1
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if o["output_type"] == "display_data" and "image/png" in o.get("data", {})
+    )
+    assert images >= 2, f"{name}: {images} plots"
+    assert str(sample_run) in "".join(o.get("text", "") for o in nb.cells[1].outputs)
+
+
+def test_default_run_is_a_fresh_backtest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ARBSIM_RUN, the first cell writes a backtest of the bundled sample."""
+    monkeypatch.delenv("ARBSIM_RUN", raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    nb = nbformat.read(NOTEBOOKS / "latency.ipynb", as_version=4)
+    first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    nb.cells = nb.cells[: first + 1]
+    client = NotebookClient(nb, timeout=120, kernel_name="python3")
+    client.execute()
+    assert _problems(nb) == []
+    text = "".join(o.get("text", "") for o in nb.cells[first].outputs)
+    assert "SYNTHETIC sample data" in text
+    runs = list(tmp_path.glob("arbsim-*/sample/summary.json"))
+    assert len(runs) == 1
