@@ -53,8 +53,9 @@ class VenueRules:
         Rejection kind -> (venue code or label, arbsim error class).
     post_only_cross:
         ``"reject"``: a crossing post-only order is refused with an error (MEXC
-        ``LIMIT_MAKER``); ``"cancel"``: it is accepted and cancelled at once (Gate ``poc``,
-        ``finish_as=poc``).
+        ``LIMIT_MAKER``; Gate ``poc`` with the label ``POC_FILL_IMMEDIATELY`` — PROTOCOLS
+        B3 lists that and ``finish_as=poc``; arbsim, replay and simulator alike, answers
+        with the documented label); ``"cancel"``: accepted and cancelled at once.
     fee_currency:
         ``"quote"``: every fee in the quote asset; ``"received"``: in the asset the
         trade pays out (base for a buy, quote for a sell), as MEXC and Gate charge.
@@ -109,7 +110,7 @@ RULES: dict[str, VenueRules] = {
     "gateio": VenueRules(
         name="gateio",
         codes=_codes(gate_errors.REJECTIONS, gate_errors.ERROR_LABELS),
-        post_only_cross="cancel",
+        post_only_cross="reject",
         fee_currency="received",
         market_buy_in_quote=True,
         # PROTOCOLS B4: place 10 r/s per market; cancels 200 r/s

@@ -37,12 +37,15 @@ Market data and matching (both venues)
    market data. A taker fill hides the quantity it took from that level (per account) until
    market data changes the level; accounts do not see each other's consumption and cannot
    trade with each other.
-5. Resting orders have no queue position: they fill (as maker, at their price) as soon as
-   the book crosses them or a public trade prints at or through their price, up to the
-   displayed / traded size. ``inject_trade`` trades only against own resting orders.
-6. Fees are charged in the quote asset on both sides (Gate charges buy fees in the base
-   asset). Buy limits lock ``price × qty × (1 + maker fee)``; balance checks use the worst
-   of maker/taker fee.
+5. Resting orders get the shared matching engine's queue position (``risk_averse``: the
+   displayed size at their price when they arrive is ahead of them and only trades
+   advance it); they fill as maker, at their price, from trades once the queue is gone or
+   when the book or a trade goes through their price. ``inject_trade`` trades only against
+   own resting orders.
+6. Fees are charged in the asset received (base for a buy, quote for a sell) on both
+   venues, as ``exchanges/rules.py`` says; MX / GT point deductions are not modelled.
+   Buy limits lock ``price × qty`` (plus the fee when it is paid in quote); balance checks
+   use the worst of maker/taker fee.
 7. A market buy sized in quote (MEXC ``quoteOrderQty``, Gate market-buy ``amount``; also
    MEXC market sells with ``quoteOrderQty``) is converted to a base quantity by walking
    the displayed levels, rounded down to the lot; an empty book answers below-minimum.
@@ -72,7 +75,7 @@ MEXC
     ``maxQuoteAmount``/``maxQuoteAmountMarket``, empty ``filters``, ``fullName`` = base.
 16. ``account``: commissions and ``updateTime`` are null; zero balances are omitted.
     ``trades``: ``id`` null, ``isBestMatch`` true. ``clientOrderId`` is null when none was
-    sent. ``myTrades.commissionAsset`` is always the quote asset (see 6).
+    sent. ``myTrades.commissionAsset`` follows 6.
 17. WebSocket: a multi-topic subscription is acknowledged by one reply whose ``msg`` lists
     the accepted topics comma-separated; a valid ``.pb`` pattern with an unknown symbol, a
     non-``.pb`` topic and a private topic on a connection without ``listenKey`` all get the

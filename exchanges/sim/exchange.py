@@ -37,6 +37,7 @@ from arbsim.model import (
 )
 from exchanges.common import Rejection
 from exchanges.matching import Account, ExecEvent, MatchingEngine
+from exchanges.rules import rules_for
 from exchanges.sim.config import AccountConfig
 from exchanges.sim.errors import SimError, SimReject, kind_of
 from exchanges.sim.market import DepthUpdate, MarketEvent, MarketReplay, quote_to_base
@@ -212,6 +213,8 @@ class SimExchange:
                 acct.account,
                 codes=ENGINE_CODES,
                 order_ids=self._order_ids,
+                # the same order rules as the replay venue (exchanges/rules.py)
+                fee_currency=rules_for(None, self.venue).fee_currency,
             )
             acct.engines[symbol] = engine
         return engine

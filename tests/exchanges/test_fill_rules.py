@@ -166,13 +166,16 @@ def test_an_ask_at_our_price_meets_the_queue_first() -> None:
 
 
 # ----------------------------------------------------------------------------- venue rules
-def test_post_only_cross_rejected_on_mexc_cancelled_on_gate() -> None:
-    eng, _, _ = setup(rules="mexc")
-    o = order(Side.BUY, "1", "100.5", TimeInForce.POST_ONLY)
-    evs = eng.submit(o, TS)
-    assert [e.kind for e in evs] == ["rejected"] and evs[0].code == "-2010"
-    assert isinstance(eng.error("post_only_would_take", "x"), PostOnlyWouldTake)
-    eng, acct, _ = setup(rules="gateio")
+def test_post_only_cross_rejected_with_each_venues_code_or_cancelled() -> None:
+    for rules, code in (("mexc", "-2010"), ("gateio", "POC_FILL_IMMEDIATELY")):
+        eng, _, _ = setup(rules=rules)
+        o = order(Side.BUY, "1", "100.5", TimeInForce.POST_ONLY)
+        evs = eng.submit(o, TS)
+        assert [e.kind for e in evs] == ["rejected"] and evs[0].code == code
+        assert isinstance(eng.error("post_only_would_take", "x"), PostOnlyWouldTake)
+    # the engine can also accept-then-cancel (finish_as=poc style)
+    eng, acct, _ = setup()
+    eng.post_only_cross = "cancel"
     o = order(Side.BUY, "1", "100.5", TimeInForce.POST_ONLY)
     evs = eng.submit(o, TS)
     assert [(e.kind, e.message) for e in evs] == [("accepted", ""), ("canceled", "poc")]

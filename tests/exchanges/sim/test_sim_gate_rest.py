@@ -91,8 +91,9 @@ async def test_place_partial_fill_fill_cancel_query_balances(
     v.exchange.inject_trade("BTC/USDT", Side.SELL, price, Decimal("0.01"))
     o = await get(oid)
     assert (o["status"], o["finish_as"], o["left"]) == ("closed", "filled", "0")
-    fee = price * Decimal("0.002") * Decimal("0.001")
-    assert Decimal(o["fee"]) == fee
+    # Gate charges a buy's fee in the currency it receives: 0.002 BTC * 0.001
+    assert Decimal(o["fee"]) == Decimal("0.002") * Decimal("0.001")
+    assert o["fee_currency"] == "BTC"
 
     status, trades, _ = await gate_call(
         http, v, "GET", "spot/my_trades", f"currency_pair=BTC_USDT&order_id={oid}"
@@ -128,8 +129,9 @@ async def test_place_partial_fill_fill_cancel_query_balances(
 
     status, accounts, _ = await gate_call(http, v, "GET", "spot/accounts")
     bal = {a["currency"]: a for a in accounts}
-    assert Decimal(bal["BTC"]["available"]) == Decimal("2.002")
-    expected_usdt = Decimal(100000) - price * Decimal("0.002") - fee
+    fee = Decimal("0.002") * Decimal("0.001")  # in BTC
+    assert Decimal(bal["BTC"]["available"]) == Decimal("2.002") - fee
+    expected_usdt = Decimal(100000) - price * Decimal("0.002")
     assert Decimal(bal["USDT"]["available"]) == expected_usdt
     assert Decimal(bal["USDT"]["locked"]) == 0
 

@@ -165,7 +165,9 @@ async def test_private_channels_after_a_fill(sim: Simulator, http: aiohttp.Clien
         order["id"], "taker", "0.001", "t-ws1",
     )  # fmt: skip
     balances = {b.currency: b for b in got["spot.balances"]}
-    assert Decimal(balances["BTC"].change) == Decimal("0.001")
+    # bought 0.001 BTC, the taker fee (10 bps) taken in BTC
+    assert Decimal(balances["BTC"].change) == Decimal("0.001") - Decimal(trade.fee)
+    assert trade.fee_currency == "BTC" and Decimal(trade.fee) == Decimal("0.000001")
 
 
 async def test_ws_api_login_place_status_cancel(

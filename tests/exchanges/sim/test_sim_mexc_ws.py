@@ -158,9 +158,12 @@ async def test_private_channels_after_a_fill(sim: Simulator, http: aiohttp.Clien
     assert (deal.price, deal.quantity, deal.trade_type, deal.is_maker) == (
         depth["asks"][0][0], "0.001", 1, False,
     )  # fmt: skip
-    assert deal.fee_currency == "USDT" and Decimal(deal.fee_amount) > 0
+    # MEXC takes a buy's fee from the BTC it receives
+    assert deal.fee_currency == "BTC" and Decimal(deal.fee_amount) > 0
     accounts = {f.vcoin_name: f for f in frames if isinstance(f, PrivateAccount)}
-    assert Decimal(accounts["BTC"].balance_amount_change) == Decimal("0.001")
+    assert Decimal(accounts["BTC"].balance_amount_change) == Decimal("0.001") - Decimal(
+        deal.fee_amount
+    )
     status, _ = await mexc_call(
         http, v, "DELETE", "userDataStream", [("listenKey", lk["listenKey"])]
     )
