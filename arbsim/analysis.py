@@ -390,8 +390,9 @@ def leg_slippage(run: Run) -> pd.DataFrame:
 
     - ``decision_price``: the touch on that venue when the arb was decided (the ask
       for the buy venue, the bid for the sell venue);
-    - ``arrival_price``: the touch when the order reached the venue (known for the two
-      planned legs; ``NaN`` for hedges and unwinds, which the run does not record);
+    - ``arrival_price``: the touch when the order reached the venue (from
+      ``orders.parquet`` for every order; runs written before that column existed give
+      it for the two planned legs only, from ``arbs.parquet``);
     - ``fill_price``: the order's volume-weighted fill price.
 
     Every component is divided by the decision price, so ``delay_bps + impact_bps ==
@@ -413,7 +414,10 @@ def leg_slippage(run: Run) -> pd.DataFrame:
     """
     legs = order_legs(run)
     of = _order_fills(run)
-    o = run.orders[["client_order_id", "venue", "side"]]
+    has_arrival = "arrival_price" in run.orders.columns
+    o = run.orders[
+        ["client_order_id", "venue", "side", *(["arrival_price"] if has_arrival else [])]
+    ].rename(columns={"arrival_price": "order_arrival_price"})
     a = run.arbs[
         [
             "arb_id",
@@ -439,6 +443,8 @@ def leg_slippage(run: Run) -> pd.DataFrame:
         df["buy_arrival_price"],
         np.where(df["leg"] == "sell", df["sell_arrival_price"], np.nan),
     )
+    if has_arrival:
+        arrival = np.where(df["order_arrival_price"].notna(), df["order_arrival_price"], arrival)
     # 0.0 is the writer's "not known" (an order rejected before it reached the book)
     df["arrival_price"] = np.where(arrival > 0, arrival, np.nan)
     df["decision_price"] = df["decision_price"].where(df["decision_price"] > 0)

@@ -169,6 +169,8 @@ class RunRecorder:
                     "ts_sent": r.ts_sent,
                     "ts_ack": r.ts_ack,
                     "ts_updated": o.ts_updated,
+                    "ts_accepted": o.ts_accepted,
+                    "arrival_price": o.arrival_price or None,
                 }
             )
         schema = pa.schema(
@@ -193,6 +195,8 @@ class RunRecorder:
                     pa.field("ts_sent", pa.int64()),
                     pa.field("ts_ack", pa.int64()),
                     pa.field("ts_updated", pa.int64()),
+                    pa.field("ts_accepted", pa.int64()),
+                    pa.field("arrival_price", pa.float64()),
                 ]
             )
         )

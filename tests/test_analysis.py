@@ -420,3 +420,24 @@ def test_empty_run_loads(tmp_path: Path) -> None:
     assert an.arb_edges(run).empty
     assert an.latency_percentiles(run).empty
     assert len(an.inventory(run)) == 4  # the start balances
+
+
+def test_hedge_legs_get_their_own_arrival_price(tmp_path: Path) -> None:
+    """On a real backtest of the sample every filled leg, hedges and unwinds included,
+    carries the touch it met at the venue, so the decomposition adds up for all of them."""
+    from arbsim.analysis import leg_slippage, load_run
+    from arbsim.backtest import bundled_sample, default_config_path, run_backtest
+    from arbsim.config import load_config
+
+    run_backtest(
+        load_config(default_config_path()),
+        catalog_path=bundled_sample(),
+        out_dir=tmp_path / "r",
+        end="2026-01-05T00:06:00Z",
+    )
+    legs = leg_slippage(load_run(tmp_path / "r"))
+    repairs = legs[legs["leg"].isin(["hedge", "unwind"])]
+    assert len(repairs) > 0
+    assert repairs["arrival_price"].notna().all()
+    total = legs["delay_bps"] + legs["impact_bps"]
+    assert ((total - legs["total_bps"]).abs() < 1e-9).all()
