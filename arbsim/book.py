@@ -16,7 +16,7 @@ integers, converted to float or Decimal on the way out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 import numpy as np
@@ -32,6 +32,9 @@ MAX_SPAN = 1 << 19
 _SCAN = 256
 NO_BID = -(2**62)
 NO_ASK = 2**62
+# levels given as Python lists (live decoders) stay in Python up to this many per side:
+# converting them to arrays costs more than the loop
+_LISTS = 64
 _SMALL = 6  # messages with at most this many levels per side take the pure-Python path
 
 
@@ -257,15 +260,15 @@ class OrderBook:
         if (
             self._initialised
             and not snapshot
-            and len(bid_prices) <= _SMALL
-            and len(ask_prices) <= _SMALL
+            and len(bid_prices) <= _LISTS
+            and len(ask_prices) <= _LISTS
         ):
             # a live feed's typical message: a few levels, handled without NumPy
             inv = self.scale.inv
             if len(bid_prices):
-                self._set_bids([round(p * inv) for p in bid_prices], bid_sizes)
+                self._set_bids(zip([round(p * inv) for p in bid_prices], bid_sizes, strict=True))
             if len(ask_prices):
-                self._set_asks([round(p * inv) for p in ask_prices], ask_sizes)
+                self._set_asks(zip([round(p * inv) for p in ask_prices], ask_sizes, strict=True))
             self._stamp(ts_exchange, ts_local, seq)
             return
         bp = np.asarray(bid_prices, dtype=np.float64)
@@ -279,6 +282,36 @@ class OrderBook:
             ts_local,
             seq,
             snapshot,
+        )
+
+    def apply_pairs(
+        self,
+        bids: Sequence[tuple[float, float]],
+        asks: Sequence[tuple[float, float]],
+        *,
+        ts_exchange: int,
+        ts_local: int,
+        seq: int = 0,
+        snapshot: bool = False,
+    ) -> None:
+        """:meth:`apply` for levels given as ``(price, size)`` pairs, as decoders produce."""
+        if self._initialised and not snapshot and len(bids) <= _LISTS and len(asks) <= _LISTS:
+            inv = self.scale.inv
+            if bids:
+                self._set_bids([(round(p * inv), s) for p, s in bids])
+            if asks:
+                self._set_asks([(round(p * inv), s) for p, s in asks])
+            self._stamp(ts_exchange, ts_local, seq)
+            return
+        self.apply(
+            [p for p, _ in bids],
+            [s for _, s in bids],
+            [p for p, _ in asks],
+            [s for _, s in asks],
+            ts_exchange=ts_exchange,
+            ts_local=ts_local,
+            seq=seq,
+            snapshot=snapshot,
         )
 
     def apply_ticks(
@@ -458,13 +491,13 @@ class OrderBook:
         self._base = mid - self._cap // 2
         self._initialised = True
 
-    def _set_bids(self, ticks: list[int], sizes: Sequence[float] | F64) -> None:
+    def _set_bids(self, levels: Iterable[tuple[int, float]]) -> None:
         """Level by level in Python: cheaper than NumPy for a handful of levels."""
         arr = self._bids
         base = self._base
         cap = self._cap
         bb = self._bb
-        for t, s in zip(ticks, sizes, strict=True):
+        for t, s in levels:
             i = t - base
             if not 0 <= i < cap:
                 if not self._fits(t):
@@ -483,12 +516,12 @@ class OrderBook:
                 bb = self._scan_bid(i)
         self._bb = bb
 
-    def _set_asks(self, ticks: list[int], sizes: Sequence[float] | F64) -> None:
+    def _set_asks(self, levels: Iterable[tuple[int, float]]) -> None:
         arr = self._asks
         base = self._base
         cap = self._cap
         ba = self._ba
-        for t, s in zip(ticks, sizes, strict=True):
+        for t, s in levels:
             i = t - base
             if not 0 <= i < cap:
                 if not self._fits(t):
@@ -512,7 +545,7 @@ class OrderBook:
         base = self._base
         n = len(ticks)
         if n <= _SMALL:
-            self._set_bids(ticks.tolist(), sizes.tolist())
+            self._set_bids(zip(ticks.tolist(), sizes.tolist(), strict=True))
             return
         idx = ticks - base
         if idx.min() < 0 or idx.max() >= self._cap:
@@ -534,7 +567,7 @@ class OrderBook:
         base = self._base
         n = len(ticks)
         if n <= _SMALL:
-            self._set_asks(ticks.tolist(), sizes.tolist())
+            self._set_asks(zip(ticks.tolist(), sizes.tolist(), strict=True))
             return
         idx = ticks - base
         if idx.min() < 0 or idx.max() >= self._cap:

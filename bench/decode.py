@@ -115,14 +115,8 @@ def gate_recorded() -> tuple[list[bytes], dict[str, Decimal]] | None:
 
 
 def _gate_step(r: BookUpdateLevels, book: OrderBook) -> None:
-    book.apply(
-        [p for p, _ in r.bids],
-        [q for _, q in r.bids],
-        [p for p, _ in r.asks],
-        [q for _, q in r.asks],
-        ts_exchange=r.t * 1_000_000,
-        ts_local=r.t * 1_000_000,
-        seq=r.last_id,
+    book.apply_pairs(
+        r.bids, r.asks, ts_exchange=r.t * 1_000_000, ts_local=r.t * 1_000_000, seq=r.last_id
     )
 
 
@@ -139,12 +133,10 @@ def mexc_apply(book: OrderBook) -> Callable[[bytes], None]:
     def step(frame: bytes) -> None:
         levels = decode_depth_levels(frame)
         assert levels is not None
-        bp, bs, ap, as_, _, to_version, send_ms = levels
-        book.apply(
-            bp,
-            bs,
-            ap,
-            as_,
+        bids, asks, _, to_version, send_ms = levels
+        book.apply_pairs(
+            bids,
+            asks,
             ts_exchange=send_ms * 1_000_000,
             ts_local=send_ms * 1_000_000,
             seq=to_version,

@@ -193,3 +193,35 @@ def test_batch_hints_match_a_direct_computation() -> None:
     assert got[0] == (10, 12, 10, 20, 21, 20)
     assert got[1][:3] == (9, 11, NO_BID) and got[1][5] == NO_ASK
     assert got[2][2] == NO_BID and got[2][3:] == (30, 31, 31)
+
+
+def test_apply_pairs_equals_apply() -> None:
+    a, b = make(), make()
+    snap_b = [(100.0 - i / 100, 1.0) for i in range(50)]
+    snap_a = [(100.01 + i / 100, 1.0) for i in range(50)]
+    for book in (a, b):
+        book.apply_pairs(snap_b, snap_a, ts_exchange=1, ts_local=1, snapshot=True)
+    rng = np.random.default_rng(2)
+    for k in range(500):
+        n = int(rng.choice([1, 3, 8, 30]))
+        bids = [
+            (round(100.0 - int(rng.integers(0, 60)) / 100, 2), float(rng.choice([0.0, 2.0])))
+            for _ in range(n)
+        ]
+        asks = [
+            (round(100.01 + int(rng.integers(0, 60)) / 100, 2), float(rng.choice([0.0, 3.0])))
+            for _ in range(n)
+        ]
+        a.apply_pairs(bids, asks, ts_exchange=k, ts_local=k, seq=k)
+        b.apply(
+            [p for p, _ in bids],
+            [s for _, s in bids],
+            [p for p, _ in asks],
+            [s for _, s in asks],
+            ts_exchange=k,
+            ts_local=k,
+            seq=k,
+        )
+        assert (a.best_bid_tick, a.best_ask_tick) == (b.best_bid_tick, b.best_ask_tick)
+    assert a.levels(Side.BUY, 100) == b.levels(Side.BUY, 100)
+    assert a.levels(Side.SELL, 100) == b.levels(Side.SELL, 100)

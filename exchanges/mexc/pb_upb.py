@@ -150,16 +150,16 @@ def _aggre_depth(pb: Any) -> AggreDepth:
     )
 
 
-DepthLevels = tuple[list[float], list[float], list[float], list[float], int, int, int]
+DepthLevels = tuple[list[tuple[float, float]], list[tuple[float, float]], int, int, int]
 
 
 def decode_depth_levels(data: bytes) -> DepthLevels | None:
     """The book-building fast path: an ``aggre.depth`` frame straight to floats.
 
-    Returns ``(bid_prices, bid_sizes, ask_prices, ask_sizes, from_version, to_version,
-    send_time_ms)``, or None when the frame carries another channel (decode those with
-    :func:`decode_push`). Same values as :func:`decode_push`, without building the
-    string-typed :class:`AggreDepth` first.
+    Returns ``(bids, asks, from_version, to_version, send_time_ms)`` with the levels as
+    ``(price, quantity)`` float pairs, or None when the frame carries another channel
+    (decode those with :func:`decode_push`). Same values as :func:`decode_push`, without
+    building the string-typed :class:`AggreDepth` first.
     """
     try:
         pb: Any = WRAPPER_CLASS.FromString(data)
@@ -169,21 +169,9 @@ def decode_depth_levels(data: bytes) -> DepthLevels | None:
         return None
     d = pb.publicAggreDepths
     # one pass per repeated field: every iteration builds upb item wrappers
-    bp: list[float] = []
-    bs: list[float] = []
-    ap: list[float] = []
-    as_: list[float] = []
-    for item in d.bids:
-        bp.append(float(item.price))
-        bs.append(float(item.quantity))
-    for item in d.asks:
-        ap.append(float(item.price))
-        as_.append(float(item.quantity))
     return (
-        bp,
-        bs,
-        ap,
-        as_,
+        [(float(i.price), float(i.quantity)) for i in d.bids],
+        [(float(i.price), float(i.quantity)) for i in d.asks],
         int(d.fromVersion) if d.fromVersion else 0,
         int(d.toVersion) if d.toVersion else 0,
         pb.sendTime,

@@ -264,10 +264,8 @@ def test_depth_fast_path_gives_the_values_of_the_full_decode() -> None:
     assert isinstance(full, AggreDepth)
     fast = decode_depth_levels(data)
     assert fast == (
-        [float(p) for p, _ in full.bids],
-        [float(q) for _, q in full.bids],
-        [float(p) for p, _ in full.asks],
-        [float(q) for _, q in full.asks],
+        [(float(p), float(q)) for p, q in full.bids],
+        [(float(p), float(q)) for p, q in full.asks],
         7,
         9,
         1736411507002,
