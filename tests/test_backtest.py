@@ -263,3 +263,50 @@ def test_random_models_are_deterministic_by_seed(tmp_path: Path) -> None:
     s = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert s["venues"]["mexc"]["latency"].startswith("lognormal")
     assert s["venues"]["mexc"]["queue"].startswith("prob_power")
+
+
+class Lingering(Strategy):
+    """Leaves a task sleeping past the end of the data and a resting order."""
+
+    Params = None
+
+    def __init__(self, params: object = None) -> None:
+        self.stopped = False
+
+    async def on_start(self, ctx: Context) -> None:
+        import asyncio
+        from decimal import Decimal
+
+        from arbsim.model import OrderRequest, Side, TimeInForce
+
+        ctx.spawn(asyncio.sleep(10_000), name="forever")
+        await ctx.place_order(
+            OrderRequest(
+                venue="x",
+                symbol="BTC/USDT",
+                side=Side.BUY,
+                qty=Decimal("0.1"),
+                price=Decimal("90.0"),
+                tif=TimeInForce.GTC,
+                client_order_id="rest1",
+            )
+        )
+
+    async def on_stop(self, ctx: Context) -> None:
+        self.stopped = True
+
+
+def test_shutdown_cancels_what_is_in_flight_and_records_it(tmp_path: Path) -> None:
+    from arbsim.config import parse_config
+
+    cat = _tiny(tmp_path, ("x", "y"))
+    cfg = parse_config(
+        b'venues:\n  - name: x\n    balances: {USDT: "100"}\n'
+        b'  - name: y\n    balances: {USDT: "100"}\n'
+    )
+    s = Lingering()
+    out = run_backtest(cfg, catalog_path=cat, out_dir=tmp_path / "r", strategy=s)
+    assert s.stopped
+    assert out.summary["cancelled_at_shutdown"] == ["forever", "order x:rest1"]
+    orders = pq.read_table(tmp_path / "r" / "orders.parquet").to_pylist()
+    assert [(o["client_order_id"], o["status"]) for o in orders] == [("rest1", "canceled")]
