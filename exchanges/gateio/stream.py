@@ -1,9 +1,17 @@
 """Gate.io WebSocket clients (PROTOCOLS.md B5, B7).
 
 * :class:`GateMarketDialect` plugs Gate into :class:`exchanges.http.MarketStream`:
-  ``spot.order_book_update`` (+ ``spot.trades``) frames decoded by
-  :func:`exchanges.gateio.ws.decode`, books synced with REST ``order_book?with_id=true``,
-  ``spot.ping`` keep-alive, ``event: upgrade`` -> reconnect.
+  book frames (+ ``spot.trades``) decoded by :func:`exchanges.gateio.ws.decode`,
+  ``spot.ping`` keep-alive, ``event: upgrade`` -> reconnect. Two book channels
+  (:data:`BOOK_CHANNELS`):
+
+  - ``order_book_update``: ``spot.order_book_update`` diffs synced with REST
+    ``order_book?with_id=true`` snapshots;
+  - ``obu``: ``spot.obu`` (``ob.PAIR.50|400``), no REST snapshot: full pushes replace the
+    book, an incremental applies only when ``U == local + 1``, anything else is answered by
+    unsubscribe + subscribe (the venue then pushes a full book again).
+* :class:`GateMarketStream`: :class:`~exchanges.http.MarketStream` plus the ``resubscribe``
+  resync action the obu channel needs (the shared loop only knows REST snapshots).
 * :class:`GateUserStream`: ``spot.orders`` / ``spot.usertrades`` / ``spot.balances`` with
   per-request auth (``SIGN`` over ``channel=..&event=..&time=..``).
 """
@@ -15,33 +23,68 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import msgspec
 
+from arbsim.book import OrderBook
 from arbsim.errors import AuthError, NetworkError, VenueError
 from arbsim.model import Side, Trade
-from exchanges.common import BookSnapshot, DiffBookSync
+from exchanges.common import BookSnapshot, DiffBookSync, SyncEvent
 from exchanges.gateio import booksync, signing, ws
 from exchanges.gateio.rest import GateCredentials, GateRestClient
 from exchanges.http import (
     Ack,
     Backoff,
     DiffEvent,
+    MarketStream,
     ReconnectEvent,
     Refused,
     StreamEvent,
     SubscriptionRefused,
     TradeEvent,
+    apply_sync_events,
 )
 
-__all__ = ["TRADE_SIDES", "GateMarketDialect", "GateUserStream"]
+__all__ = [
+    "BOOK_CHANNELS",
+    "TRADE_SIDES",
+    "BookChannel",
+    "BookChannelName",
+    "GateMarketDialect",
+    "GateMarketStream",
+    "GateUserStream",
+]
 
 log = logging.getLogger("exchanges.gateio.stream")
 
 TRADE_SIDES: dict[str, Side] = {"buy": Side.BUY, "sell": Side.SELL}
-BOOK_CHANNEL = "spot.order_book_update"
+BookChannelName = Literal["order_book_update", "obu"]
+
+
+class BookChannel(msgspec.Struct, frozen=True, kw_only=True):
+    """How one Gate book channel is synced (the differences as data).
+
+    Attributes
+    ----------
+    channel:
+        WebSocket channel name.
+    rest_snapshot:
+        Books start from (and resync with) a REST ``with_id`` snapshot; otherwise from the
+        channel's own ``full`` pushes, and a resync is an unsubscribe + subscribe.
+    """
+
+    channel: str
+    rest_snapshot: bool
+
+
+BOOK_CHANNELS: dict[BookChannelName, BookChannel] = {
+    "order_book_update": BookChannel(channel="spot.order_book_update", rest_snapshot=True),
+    "obu": BookChannel(channel="spot.obu", rest_snapshot=False),
+}
+"""``book_channel`` option -> channel and sync style (PROTOCOLS B5)."""
+
 TRADES_CHANNEL = "spot.trades"
 PRIVATE_CHANNELS = ("spot.orders", "spot.usertrades", "spot.balances")
 _AUTH_FAILED = 4
@@ -68,6 +111,10 @@ class GateMarketDialect:
         Levels of the REST snapshot.
     trades:
         Also subscribe to ``spot.trades``.
+    book_channel:
+        ``"order_book_update"`` (default) or ``"obu"`` (:data:`BOOK_CHANNELS`).
+    obu_depth:
+        ``spot.obu`` depth, 50 or 400.
     """
 
     def __init__(
@@ -79,6 +126,8 @@ class GateMarketDialect:
         interval: str = "100ms",
         depth_limit: int = 100,
         trades: bool = True,
+        book_channel: BookChannelName = "order_book_update",
+        obu_depth: int = 400,
     ) -> None:
         self.rest = rest
         self.symbols = dict(symbols)
@@ -86,34 +135,64 @@ class GateMarketDialect:
         self.interval = interval
         self.depth_limit = depth_limit
         self.trades = trades
+        self.book = BOOK_CHANNELS[book_channel]
+        self.obu_depth = obu_depth
+        ws.obu_stream("X", obu_depth)  # refuse a depth the venue does not serve, now
         self._by_id: dict[int, str] = {}
         self._unacked: list[str] = []
+        self._next_id = 1
 
-    def subscribe_frames(self, natives: Sequence[str], now_s: int) -> list[tuple[str, str]]:
+    @property
+    def rest_snapshot(self) -> bool:
+        """Whether books are synced with REST snapshots (else: resubscribe)."""
+        return self.book.rest_snapshot
+
+    def _book_payload(self, native: str) -> list[str]:
+        if self.book.rest_snapshot:
+            return [native, self.interval]
+        return [ws.obu_stream(native, self.obu_depth)]
+
+    def _request(self, channel: str, payload: list[str], now_s: int, *, event: str) -> str:
         # Gate's reply names the channel, not the payload: one request per (channel, pair)
         # with the request id tying reply to topic.
+        request_id = self._next_id
+        self._next_id += 1
+        build = ws.subscribe_request if event == "subscribe" else ws.unsubscribe_request
+        if event == "subscribe":
+            topic = _topic(channel, payload[0])
+            self._by_id[request_id] = topic
+            self._unacked.append(topic)
+        return build(channel, payload, now_s, request_id=request_id).decode()
+
+    def subscribe_frames(self, natives: Sequence[str], now_s: int) -> list[tuple[str, str]]:
+        self._by_id = {}
+        self._unacked = []
+        self._next_id = 1
         frames: list[tuple[str, str]] = []
         for native in natives:
+            payload = self._book_payload(native)
             frames.append(
                 (
-                    _topic(BOOK_CHANNEL, native),
-                    ws.subscribe_request(
-                        BOOK_CHANNEL, [native, self.interval], now_s, request_id=len(frames) + 1
-                    ).decode(),
+                    _topic(self.book.channel, payload[0]),
+                    self._request(self.book.channel, payload, now_s, event="subscribe"),
                 )
             )
             if self.trades:
                 frames.append(
                     (
                         _topic(TRADES_CHANNEL, native),
-                        ws.subscribe_request(
-                            TRADES_CHANNEL, [native], now_s, request_id=len(frames) + 1
-                        ).decode(),
+                        self._request(TRADES_CHANNEL, [native], now_s, event="subscribe"),
                     )
                 )
-        self._by_id = {i + 1: topic for i, (topic, _) in enumerate(frames)}
-        self._unacked = [topic for topic, _ in frames]
         return frames
+
+    def resubscribe_frames(self, native: str, now_s: int) -> list[str]:
+        """Unsubscribe + subscribe of one pair's book (the ``spot.obu`` resync)."""
+        payload = self._book_payload(native)
+        return [
+            self._request(self.book.channel, payload, now_s, event="unsubscribe"),
+            self._request(self.book.channel, payload, now_s, event="subscribe"),
+        ]
 
     def _reply_topic(self, reply: ws.SubscriptionReply) -> str:
         topic = self._by_id.get(reply.id or 0)
@@ -145,6 +224,13 @@ class GateMarketDialect:
             result = msg.result
             if isinstance(result, ws.OrderBookUpdate):
                 return [DiffEvent(result.symbol, booksync.diff_from_order_book_update(result))]
+            if isinstance(result, ws.Obu):
+                try:
+                    pair, _depth = ws.parse_obu_stream(result.stream)
+                except ValueError:
+                    log.warning("gateio: spot.obu push for %r", result.stream)
+                    return []
+                return [DiffEvent(pair, booksync.diff_from_obu(result))]
             if isinstance(result, ws.Trade):
                 return [
                     TradeEvent(
@@ -166,10 +252,79 @@ class GateMarketDialect:
         return []
 
     def new_sync(self, native: str) -> DiffBookSync:
-        return booksync.new_order_book_update_sync(native)
+        if self.book.rest_snapshot:
+            return booksync.new_order_book_update_sync(native)
+        return booksync.new_obu_sync(ws.obu_stream(native, self.obu_depth))
 
     async def snapshot(self, native: str) -> BookSnapshot:
         return booksync.snapshot_from_rest(await self.rest.order_book(native, self.depth_limit))
+
+
+class GateMarketStream(MarketStream):
+    """:class:`MarketStream` for Gate, with the ``spot.obu`` way of resyncing.
+
+    With a REST-snapshot channel it behaves exactly like :class:`MarketStream`. With
+    ``spot.obu`` no snapshot is ever fetched: a subscription ack waits for the ``full``
+    push, and a gap (``U != local + 1``) empties the book and sends unsubscribe +
+    subscribe on the live connection; the next ``full`` push restores the book.
+    ``resubscribes`` counts those.
+    """
+
+    def __init__(
+        self,
+        dialect: GateMarketDialect,
+        session: Callable[[], aiohttp.ClientSession],
+        books: Mapping[str, OrderBook],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(dialect, session, books, **kwargs)
+        self.gate = dialect
+        self.resubscribes = 0
+        self._resubscribe_tasks: dict[str, asyncio.Task[None]] = {}
+
+    def _request_snapshot(self, native: str, *, delay_s: float) -> None:
+        if self.gate.rest_snapshot:
+            super()._request_snapshot(native, delay_s=delay_s)
+        # spot.obu: the book comes with the subscription's full push.
+
+    def _apply(self, native: str, events: Sequence[SyncEvent], ts_local: int) -> None:
+        if self.gate.rest_snapshot:
+            super()._apply(native, events, ts_local)
+            return
+        book = self.books[native]
+        applied, resyncs = apply_sync_events(book, events, ts_local)
+        if resyncs:
+            self.resyncs += 1
+            log.info("%s %s: resubscribe (%s)", self.venue, native, resyncs[0].reason)
+            book.clear()
+            self._resubscribe(native)
+        elif applied and self.on_book is not None:
+            self.on_book(native, book)
+
+    def _resubscribe(self, native: str) -> None:
+        task = self._resubscribe_tasks.get(native)
+        if task is not None and not task.done():
+            return
+        self._resubscribe_tasks[native] = asyncio.create_task(self._send_resubscribe(native))
+
+    async def _send_resubscribe(self, native: str) -> None:
+        conn = self._ws
+        if conn is None or conn.closed:
+            return  # the reconnect subscribes afresh
+        now_s = int(self.clock() // 1_000_000_000)
+        try:
+            for frame in self.gate.resubscribe_frames(native, now_s):
+                await conn.send_str(frame)
+        except (ConnectionError, aiohttp.ClientError) as exc:
+            log.warning("%s %s: resubscribe not sent (%s)", self.venue, native, exc)
+            return
+        self.resubscribes += 1
+
+    async def stop(self) -> None:
+        for task in self._resubscribe_tasks.values():
+            task.cancel()
+        self._resubscribe_tasks.clear()
+        await super().stop()
 
 
 # --------------------------------------------------------------------------------------------

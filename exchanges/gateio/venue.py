@@ -9,13 +9,21 @@ and :class:`~exchanges.gateio.stream.GateUserStream`. Client ids travel as Gate 
 
 IOC / FOK / market orders return their final state: ``place_order`` waits up to
 ``settle_timeout_s`` for the pushes that end them, then asks REST (order + myTrades).
+
+Order entry is a choice (:data:`ORDER_ENTRY`): ``"rest"`` (default) or ``"ws"``, Gate's
+WebSocket API (:class:`~exchanges.gateio.wsapi.GateWsApi`: ``spot.login``,
+``spot.order_place`` / ``order_cancel`` / ``order_status``). Both answer with the same Gate
+Order and the same error labels, so the Venue behaves identically; balances, open orders
+and fills (``my_trades``) stay on REST. The book channel is a choice too
+(``book_channel``: ``spot.order_book_update`` + REST snapshots, or ``spot.obu``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import Literal
 
 from arbsim.book import OrderBook
 from arbsim.errors import InvalidOrder, InvalidSymbol, OutcomeUnknown, VenueError
@@ -33,12 +41,21 @@ from arbsim.model import (
 )
 from arbsim.venue import MarketSink
 from exchanges.gateio import rest, ws
-from exchanges.gateio.stream import GateMarketDialect, GateUserStream
+from exchanges.gateio.stream import (
+    BOOK_CHANNELS,
+    BookChannelName,
+    GateMarketDialect,
+    GateMarketStream,
+    GateUserStream,
+)
 from exchanges.gateio.symbols import to_native
-from exchanges.http import Backoff, MarketStream, OrderTracker
+from exchanges.gateio.wsapi import GateWsApi, OrderEntry
+from exchanges.http import Backoff, OrderTracker
 from exchanges.mexc.venue import to_instrument
 
-__all__ = ["FINISH_AS", "GateVenue"]
+__all__ = ["FINISH_AS", "ORDER_ENTRY", "GateVenue", "OrderEntryName"]
+
+OrderEntryName = Literal["rest", "ws"]
 
 FINISH_AS: dict[str, OrderStatus] = {
     "filled": OrderStatus.FILLED,
@@ -54,6 +71,25 @@ FINISH_AS: dict[str, OrderStatus] = {
 """``finish_as`` of a finished order -> arbsim status (unknown values: CANCELED)."""
 
 _SETTLING = frozenset({TimeInForce.IOC, TimeInForce.FOK})
+
+
+def _rest_entry(venue: GateVenue) -> OrderEntry:
+    return venue.rest
+
+
+def _ws_entry(venue: GateVenue) -> OrderEntry:
+    if venue.ws_api is None:
+        raise InvalidOrder(
+            "WebSocket order entry needs API credentials", code="client", venue=venue.name
+        )
+    return venue.ws_api
+
+
+ORDER_ENTRY: dict[OrderEntryName, Callable[[GateVenue], OrderEntry]] = {
+    "rest": _rest_entry,
+    "ws": _ws_entry,
+}
+"""``order_entry`` option -> the client that places, cancels and queries orders."""
 
 
 class GateVenue:
@@ -77,6 +113,15 @@ class GateVenue:
         How long ``place_order`` waits for an IOC/FOK to end by push before asking REST.
     ready_timeout_s:
         How long ``start`` waits for the streams.
+    order_entry:
+        ``"rest"`` or ``"ws"`` (:data:`ORDER_ENTRY`): transport of place / cancel / fetch.
+    ws_api_url:
+        WebSocket API endpoint (default: ``ws_url``, as on Gate).
+    book_channel:
+        ``"order_book_update"`` or ``"obu"``; ``obu_depth`` 50 or 400.
+    timeout_s:
+        Total time of a REST request, and how long a WebSocket API request waits for its
+        result (then :class:`~arbsim.errors.OutcomeUnknown` for orders).
 
     Notes
     -----
@@ -98,7 +143,21 @@ class GateVenue:
         ready_timeout_s: float = 10.0,
         depth_limit: int = 100,
         timeout_s: float = 10.0,
+        order_entry: OrderEntryName = "rest",
+        ws_api_url: str | None = None,
+        book_channel: BookChannelName = "order_book_update",
+        obu_depth: int = 400,
     ) -> None:
+        if order_entry not in ORDER_ENTRY:
+            raise ValueError(f"order_entry is one of {sorted(ORDER_ENTRY)}, got {order_entry!r}")
+        if order_entry == "ws" and credentials is None:
+            raise ValueError("order_entry='ws' needs API credentials")
+        if book_channel not in BOOK_CHANNELS:
+            raise ValueError(
+                f"book_channel is one of {sorted(BOOK_CHANNELS)}, got {book_channel!r}"
+            )
+        if book_channel == "obu":
+            ws.obu_stream("", obu_depth)  # 50 or 400, else ValueError
         self.name = name
         self.clock = clock or WallClock()
         self.credentials = credentials
@@ -112,8 +171,26 @@ class GateVenue:
         self.settle_timeout_s = settle_timeout_s
         self.ready_timeout_s = ready_timeout_s
         self.depth_limit = depth_limit
+        self.order_entry: OrderEntryName = order_entry
+        self.book_channel: BookChannelName = book_channel
+        self.obu_depth = obu_depth
+        self.ws_api: GateWsApi | None = None
+        if order_entry == "ws" and credentials is not None:
+            self.ws_api = GateWsApi(
+                lambda: self.rest.transport.session,
+                credentials,
+                url=ws_api_url or ws_url,
+                timeout_s=timeout_s,
+                ready_timeout_s=ready_timeout_s,
+                limiter=self.rest.transport.limiter,
+                backoff=Backoff(base_s=backoff_base_s, seed=backoff_seed),
+                ping_interval_s=ping_interval_s,
+                clock_s=time.time,
+                venue=name,
+            )
+        self.entry: OrderEntry = ORDER_ENTRY[order_entry](self)
         self.tracker = OrderTracker(name, self.clock.now_ns)
-        self.market: MarketStream | None = None
+        self.market: GateMarketStream | None = None
         self.user: GateUserStream | None = None
         self._instruments: dict[str, Instrument] = {}
         self._natives: dict[str, str] = {}
@@ -136,9 +213,14 @@ class GateVenue:
             self._symbols[native] = symbol
             self._books[native] = OrderBook(self.name, symbol, inst.tick)
         dialect = GateMarketDialect(
-            self.rest, self._symbols, url=self.ws_url, depth_limit=self.depth_limit
+            self.rest,
+            self._symbols,
+            url=self.ws_url,
+            depth_limit=self.depth_limit,
+            book_channel=self.book_channel,
+            obu_depth=self.obu_depth,
         )
-        self.market = MarketStream(
+        self.market = GateMarketStream(
             dialect,
             lambda: self.rest.transport.session,
             self._books,
@@ -165,13 +247,18 @@ class GateVenue:
             )
             self.user.start()
             await self.user.wait_ready(self.ready_timeout_s)
+        if self.ws_api is not None:
+            self.ws_api.start()
+            await self.ws_api.wait_ready(self.ready_timeout_s)
 
     async def stop(self) -> None:
-        """Close the streams and the HTTP session."""
+        """Close the streams, the WebSocket API and the HTTP session."""
         if self.market is not None:
             await self.market.stop()
         if self.user is not None:
             await self.user.stop()
+        if self.ws_api is not None:
+            await self.ws_api.stop()
         await self.rest.close()
 
     # ---------------------------------------------------------------- data
@@ -213,7 +300,7 @@ class GateVenue:
         )  # fmt: skip
         self.tracker.register(req)
         try:
-            placed = await self.rest.place_order(native, body)
+            placed = await self.entry.place_order(native, body)
         except OutcomeUnknown:
             raise  # still tracked as NEW: a push or a query will tell
         except VenueError as exc:
@@ -234,12 +321,12 @@ class GateVenue:
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> Order:
         native = self._native(symbol)
-        raw = await self.rest.cancel_order(native, self._order_ref(client_order_id))
+        raw = await self.entry.cancel_order(native, self._order_ref(client_order_id))
         return await self._reconcile(symbol, native, raw, client_order_id)
 
     async def fetch_order(self, symbol: str, client_order_id: str) -> Order:
         native = self._native(symbol)
-        raw = await self.rest.get_order(native, self._order_ref(client_order_id))
+        raw = await self.entry.get_order(native, self._order_ref(client_order_id))
         return await self._reconcile(symbol, native, raw, client_order_id)
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
