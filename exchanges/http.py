@@ -25,7 +25,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -540,6 +540,17 @@ class MarketDialect(Protocol):
 
     async def snapshot(self, native: str) -> BookSnapshot: ...
 
+    @property
+    def rest_snapshot(self) -> bool:
+        """Books start from (and resync with) a REST snapshot; else the channel pushes
+        full books itself and a gap is repaired by unsubscribing and subscribing again
+        (Gate ``spot.obu``)."""
+        ...
+
+    def resubscribe_frames(self, native: str, now_s: int) -> list[str]:
+        """Unsubscribe + subscribe frames of one book (used when not ``rest_snapshot``)."""
+        ...
+
 
 class SubscriptionRefused(VenueError):
     """A topic was refused: reconnecting will not help (wrong topic, blocked symbol)."""
@@ -602,6 +613,7 @@ class MarketStream:
         self.connections = 0
         self.resyncs = 0
         self.snapshots = 0
+        self.resubscribes = 0
         self.error: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
@@ -734,16 +746,39 @@ class MarketStream:
             log.info("%s %s: resync (%s)", self.venue, native, resyncs[0].reason)
             # A book that cannot be trusted is emptied rather than left stale.
             book.clear()
-            self._request_snapshot(native, delay_s=self.resync_delay_s)
+            if self.dialect.rest_snapshot:
+                self._request_snapshot(native, delay_s=self.resync_delay_s)
+            else:
+                self._start_task(native, self._resubscribe(native))
         elif applied and self.on_book is not None:
             self.on_book(native, book)
 
-    # ---------------------------------------------------------------- snapshots
+    # ---------------------------------------------------------------- resyncs
     def _request_snapshot(self, native: str, *, delay_s: float) -> None:
+        if self.dialect.rest_snapshot:
+            self._start_task(native, self._snapshot(native, delay_s))
+        # else: the channel's own full push (after the subscription ack) is the snapshot
+
+    def _start_task(self, native: str, coro: Coroutine[Any, Any, None]) -> None:
+        """One resync at a time per book."""
         task = self._snapshot_tasks.get(native)
         if task is not None and not task.done():
+            coro.close()
             return
-        self._snapshot_tasks[native] = asyncio.create_task(self._snapshot(native, delay_s))
+        self._snapshot_tasks[native] = asyncio.create_task(coro)
+
+    async def _resubscribe(self, native: str) -> None:
+        conn = self._ws
+        if conn is None or conn.closed:
+            return  # the reconnect subscribes afresh
+        now_s = int(self.clock() // 1_000_000_000)
+        try:
+            for frame in self.dialect.resubscribe_frames(native, now_s):
+                await conn.send_str(frame)
+        except (ConnectionError, aiohttp.ClientError) as exc:
+            log.warning("%s %s: resubscribe not sent (%s)", self.venue, native, exc)
+            return
+        self.resubscribes += 1
 
     async def _snapshot(self, native: str, delay_s: float) -> None:
         sync = self.syncs[native]

@@ -10,8 +10,6 @@
   - ``obu``: ``spot.obu`` (``ob.PAIR.50|400``), no REST snapshot: full pushes replace the
     book, an incremental applies only when ``U == local + 1``, anything else is answered by
     unsubscribe + subscribe (the venue then pushes a full book again).
-* :class:`GateMarketStream`: :class:`~exchanges.http.MarketStream` plus the ``resubscribe``
-  resync action the obu channel needs (the shared loop only knows REST snapshots).
 * :class:`GateUserStream`: ``spot.orders`` / ``spot.usertrades`` / ``spot.balances`` with
   per-request auth (``SIGN`` over ``channel=..&event=..&time=..``).
 """
@@ -28,23 +26,20 @@ from typing import Any, Literal
 import aiohttp
 import msgspec
 
-from arbsim.book import OrderBook
 from arbsim.errors import AuthError, NetworkError, VenueError
 from arbsim.model import Side, Trade
-from exchanges.common import BookSnapshot, DiffBookSync, SyncEvent
+from exchanges.common import BookSnapshot, DiffBookSync
 from exchanges.gateio import booksync, signing, ws
 from exchanges.gateio.rest import GateCredentials, GateRestClient
 from exchanges.http import (
     Ack,
     Backoff,
     DiffEvent,
-    MarketStream,
     ReconnectEvent,
     Refused,
     StreamEvent,
     SubscriptionRefused,
     TradeEvent,
-    apply_sync_events,
 )
 
 __all__ = [
@@ -53,7 +48,6 @@ __all__ = [
     "BookChannel",
     "BookChannelName",
     "GateMarketDialect",
-    "GateMarketStream",
     "GateUserStream",
 ]
 
@@ -258,73 +252,6 @@ class GateMarketDialect:
 
     async def snapshot(self, native: str) -> BookSnapshot:
         return booksync.snapshot_from_rest(await self.rest.order_book(native, self.depth_limit))
-
-
-class GateMarketStream(MarketStream):
-    """:class:`MarketStream` for Gate, with the ``spot.obu`` way of resyncing.
-
-    With a REST-snapshot channel it behaves exactly like :class:`MarketStream`. With
-    ``spot.obu`` no snapshot is ever fetched: a subscription ack waits for the ``full``
-    push, and a gap (``U != local + 1``) empties the book and sends unsubscribe +
-    subscribe on the live connection; the next ``full`` push restores the book.
-    ``resubscribes`` counts those.
-    """
-
-    def __init__(
-        self,
-        dialect: GateMarketDialect,
-        session: Callable[[], aiohttp.ClientSession],
-        books: Mapping[str, OrderBook],
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(dialect, session, books, **kwargs)
-        self.gate = dialect
-        self.resubscribes = 0
-        self._resubscribe_tasks: dict[str, asyncio.Task[None]] = {}
-
-    def _request_snapshot(self, native: str, *, delay_s: float) -> None:
-        if self.gate.rest_snapshot:
-            super()._request_snapshot(native, delay_s=delay_s)
-        # spot.obu: the book comes with the subscription's full push.
-
-    def _apply(self, native: str, events: Sequence[SyncEvent], ts_local: int) -> None:
-        if self.gate.rest_snapshot:
-            super()._apply(native, events, ts_local)
-            return
-        book = self.books[native]
-        applied, resyncs = apply_sync_events(book, events, ts_local)
-        if resyncs:
-            self.resyncs += 1
-            log.info("%s %s: resubscribe (%s)", self.venue, native, resyncs[0].reason)
-            book.clear()
-            self._resubscribe(native)
-        elif applied and self.on_book is not None:
-            self.on_book(native, book)
-
-    def _resubscribe(self, native: str) -> None:
-        task = self._resubscribe_tasks.get(native)
-        if task is not None and not task.done():
-            return
-        self._resubscribe_tasks[native] = asyncio.create_task(self._send_resubscribe(native))
-
-    async def _send_resubscribe(self, native: str) -> None:
-        conn = self._ws
-        if conn is None or conn.closed:
-            return  # the reconnect subscribes afresh
-        now_s = int(self.clock() // 1_000_000_000)
-        try:
-            for frame in self.gate.resubscribe_frames(native, now_s):
-                await conn.send_str(frame)
-        except (ConnectionError, aiohttp.ClientError) as exc:
-            log.warning("%s %s: resubscribe not sent (%s)", self.venue, native, exc)
-            return
-        self.resubscribes += 1
-
-    async def stop(self) -> None:
-        for task in self._resubscribe_tasks.values():
-            task.cancel()
-        self._resubscribe_tasks.clear()
-        await super().stop()
 
 
 # --------------------------------------------------------------------------------------------

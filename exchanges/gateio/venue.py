@@ -45,12 +45,11 @@ from exchanges.gateio.stream import (
     BOOK_CHANNELS,
     BookChannelName,
     GateMarketDialect,
-    GateMarketStream,
     GateUserStream,
 )
 from exchanges.gateio.symbols import to_native
 from exchanges.gateio.wsapi import GateWsApi, OrderEntry
-from exchanges.http import Backoff, OrderTracker
+from exchanges.http import Backoff, MarketStream, OrderTracker
 from exchanges.mexc.venue import to_instrument
 
 __all__ = ["FINISH_AS", "ORDER_ENTRY", "GateVenue", "OrderEntryName"]
@@ -190,7 +189,7 @@ class GateVenue:
             )
         self.entry: OrderEntry = ORDER_ENTRY[order_entry](self)
         self.tracker = OrderTracker(name, self.clock.now_ns)
-        self.market: GateMarketStream | None = None
+        self.market: MarketStream | None = None
         self.user: GateUserStream | None = None
         self._instruments: dict[str, Instrument] = {}
         self._natives: dict[str, str] = {}
@@ -220,7 +219,7 @@ class GateVenue:
             book_channel=self.book_channel,
             obu_depth=self.obu_depth,
         )
-        self.market = GateMarketStream(
+        self.market = MarketStream(
             dialect,
             lambda: self.rest.transport.session,
             self._books,

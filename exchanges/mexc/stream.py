@@ -114,6 +114,15 @@ class MexcMarketDialect:
         # One topic per request: each answer names exactly one topic.
         return [(t, ws.subscribe_frame([t]).decode()) for t in self._topics]
 
+    @property
+    def rest_snapshot(self) -> bool:
+        """MEXC's aggre.depth is diffs only: books start from the REST depth snapshot."""
+        return True
+
+    def resubscribe_frames(self, native: str, now_s: int) -> list[str]:
+        depth = ws.topic(ws.TopicKind.AGGRE_DEPTH, native, interval=self.interval)
+        return [ws.unsubscribe_frame([depth]).decode(), ws.subscribe_frame([depth]).decode()]
+
     def ping_frame(self, now_s: int) -> str:
         return ws.ping_frame().decode()
 
