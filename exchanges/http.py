@@ -35,13 +35,14 @@ from yarl import URL
 
 from arbsim.book import OrderBook
 from arbsim.errors import (
+    InvalidSymbol,
     NetworkError,
     OutcomeUnknown,
     RateLimited,
     RetryableError,
     VenueError,
 )
-from arbsim.model import Fill, Order, OrderRequest, OrderStatus, Trade
+from arbsim.model import Fill, Instrument, Order, OrderRequest, OrderStatus, Trade
 from exchanges.common import (
     BookChanges,
     BookDiff,
@@ -959,3 +960,40 @@ class OrderTracker:
     def _notify(self, order: Order) -> None:
         if self.on_order is not None:
             self.on_order(order.snapshot())
+
+
+# --------------------------------------------------------------------------------------------
+# The static part every live venue shares
+# --------------------------------------------------------------------------------------------
+
+
+class SymbolTable:
+    """Started symbols of one live venue: native names, instruments and books."""
+
+    def __init__(self, venue: str) -> None:
+        self.venue = venue
+        self.instruments: dict[str, Instrument] = {}
+        self.natives: dict[str, str] = {}  # "BTC/USDT" -> "BTCUSDT"
+        self.symbols: dict[str, str] = {}  # "BTCUSDT" -> "BTC/USDT"
+        self.books: dict[str, OrderBook] = {}  # by native symbol
+
+    def add(self, symbol: str, native: str, inst: Instrument) -> None:
+        self.instruments[symbol] = inst
+        self.natives[symbol] = native
+        self.symbols[native] = symbol
+        self.books[native] = OrderBook(self.venue, symbol, inst.tick)
+
+    def instrument(self, symbol: str) -> Instrument:
+        try:
+            return self.instruments[symbol]
+        except KeyError:
+            raise InvalidSymbol(f"{symbol} was not started", venue=self.venue) from None
+
+    def native(self, symbol: str) -> str:
+        native = self.natives.get(symbol)
+        if native is None:
+            raise InvalidSymbol(f"{symbol} was not started", venue=self.venue)
+        return native
+
+    def book(self, symbol: str) -> OrderBook:
+        return self.books[self.native(symbol)]

@@ -49,7 +49,7 @@ from exchanges.gateio.stream import (
 )
 from exchanges.gateio.symbols import to_native
 from exchanges.gateio.wsapi import GateWsApi, OrderEntry
-from exchanges.http import Backoff, MarketStream, OrderTracker
+from exchanges.http import Backoff, MarketStream, OrderTracker, SymbolTable
 from exchanges.mexc.venue import to_instrument
 
 __all__ = ["FINISH_AS", "ORDER_ENTRY", "GateVenue", "OrderEntryName"]
@@ -191,10 +191,7 @@ class GateVenue:
         self.tracker = OrderTracker(name, self.clock.now_ns)
         self.market: MarketStream | None = None
         self.user: GateUserStream | None = None
-        self._instruments: dict[str, Instrument] = {}
-        self._natives: dict[str, str] = {}
-        self._symbols: dict[str, str] = {}
-        self._books: dict[str, OrderBook] = {}
+        self.table = SymbolTable(self.name)
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self, symbols: Sequence[str], sink: MarketSink) -> None:
@@ -207,13 +204,10 @@ class GateVenue:
             if info is None:
                 raise InvalidSymbol(f"{symbol} ({native}) is not listed", venue=self.name)
             inst = to_instrument(info, self.name)
-            self._instruments[symbol] = inst
-            self._natives[symbol] = native
-            self._symbols[native] = symbol
-            self._books[native] = OrderBook(self.name, symbol, inst.tick)
+            self.table.add(symbol, native, inst)
         dialect = GateMarketDialect(
             self.rest,
-            self._symbols,
+            self.table.symbols,
             url=self.ws_url,
             depth_limit=self.depth_limit,
             book_channel=self.book_channel,
@@ -222,7 +216,7 @@ class GateVenue:
         self.market = MarketStream(
             dialect,
             lambda: self.rest.transport.session,
-            self._books,
+            self.table.books,
             venue=self.name,
             on_book=lambda native, book: sink.on_book(self.name, book),
             on_trade=lambda trade: sink.on_trade(self.name, trade),
@@ -262,26 +256,17 @@ class GateVenue:
 
     # ---------------------------------------------------------------- data
     def instrument(self, symbol: str) -> Instrument:
-        try:
-            return self._instruments[symbol]
-        except KeyError:
-            raise InvalidSymbol(f"{symbol} was not started", venue=self.name) from None
+        return self.table.instrument(symbol)
 
     def book(self, symbol: str) -> OrderBook:
-        return self._books[self._native(symbol)]
-
-    def _native(self, symbol: str) -> str:
-        native = self._natives.get(symbol)
-        if native is None:
-            raise InvalidSymbol(f"{symbol} was not started", venue=self.name)
-        return native
+        return self.table.book(symbol)
 
     async def fetch_balances(self) -> Balances:
         return rest.to_balances(await self.rest.accounts(), self.clock.now_ns(), self.name)
 
     # ---------------------------------------------------------------- orders
     async def place_order(self, req: OrderRequest) -> Order:
-        native = self._native(req.symbol)
+        native = self.table.native(req.symbol)
         if not req.client_order_id:
             raise ValueError("place_order needs a client_order_id")
         quote_amount = None
@@ -319,20 +304,20 @@ class GateVenue:
         return rest.to_text(client_order_id)
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> Order:
-        native = self._native(symbol)
+        native = self.table.native(symbol)
         raw = await self.entry.cancel_order(native, self._order_ref(client_order_id))
         return await self._reconcile(symbol, native, raw, client_order_id)
 
     async def fetch_order(self, symbol: str, client_order_id: str) -> Order:
-        native = self._native(symbol)
+        native = self.table.native(symbol)
         raw = await self.entry.get_order(native, self._order_ref(client_order_id))
         return await self._reconcile(symbol, native, raw, client_order_id)
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
-        native = self._native(symbol) if symbol else None
+        native = self.table.native(symbol) if symbol else None
         out: list[Order] = []
         for raw in await self.rest.open_orders(native):
-            sym = self._symbols.get(raw.currency_pair)
+            sym = self.table.symbols.get(raw.currency_pair)
             if sym is None:
                 continue
             remote = rest.to_order(raw, sym, ts_local=self.clock.now_ns(), venue=self.name)

@@ -32,7 +32,7 @@ from arbsim.model import (
 )
 from arbsim.venue import MarketSink
 from exchanges.common import VenueSymbolInfo
-from exchanges.http import Backoff, MarketStream, OrderTracker
+from exchanges.http import Backoff, MarketStream, OrderTracker, SymbolTable
 from exchanges.mexc import rest, ws
 from exchanges.mexc.push import PrivateDeal, PrivateOrder
 from exchanges.mexc.stream import MexcMarketDialect, MexcUserStream
@@ -135,10 +135,7 @@ class MexcVenue:
         self.tracker = OrderTracker(name, self.clock.now_ns)
         self.market: MarketStream | None = None
         self.user: MexcUserStream | None = None
-        self._instruments: dict[str, Instrument] = {}
-        self._natives: dict[str, str] = {}
-        self._symbols: dict[str, str] = {}
-        self._books: dict[str, OrderBook] = {}
+        self.table = SymbolTable(self.name)
         self._sink: MarketSink | None = None
 
     # ---------------------------------------------------------------- lifecycle
@@ -153,17 +150,14 @@ class MexcVenue:
             if info is None:
                 raise InvalidSymbol(f"{symbol} ({native}) is not listed", venue=self.name)
             inst = to_instrument(info, self.name)
-            self._instruments[symbol] = inst
-            self._natives[symbol] = native
-            self._symbols[native] = symbol
-            self._books[native] = OrderBook(self.name, symbol, inst.tick)
+            self.table.add(symbol, native, inst)
         dialect = MexcMarketDialect(
-            self.rest, self._symbols, url=self.ws_url, depth_limit=self.depth_limit
+            self.rest, self.table.symbols, url=self.ws_url, depth_limit=self.depth_limit
         )
         self.market = MarketStream(
             dialect,
             lambda: self.rest.transport.session,
-            self._books,
+            self.table.books,
             venue=self.name,
             on_book=lambda native, book: sink.on_book(self.name, book),
             on_trade=lambda trade: sink.on_trade(self.name, trade),
@@ -197,26 +191,17 @@ class MexcVenue:
 
     # ---------------------------------------------------------------- data
     def instrument(self, symbol: str) -> Instrument:
-        try:
-            return self._instruments[symbol]
-        except KeyError:
-            raise InvalidSymbol(f"{symbol} was not started", venue=self.name) from None
+        return self.table.instrument(symbol)
 
     def book(self, symbol: str) -> OrderBook:
-        return self._books[self._native(symbol)]
-
-    def _native(self, symbol: str) -> str:
-        native = self._natives.get(symbol)
-        if native is None:
-            raise InvalidSymbol(f"{symbol} was not started", venue=self.name)
-        return native
+        return self.table.book(symbol)
 
     async def fetch_balances(self) -> Balances:
         return rest.to_balances(await self.rest.account(), self.clock.now_ns(), self.name)
 
     # ---------------------------------------------------------------- orders
     async def place_order(self, req: OrderRequest) -> Order:
-        native = self._native(req.symbol)
+        native = self.table.native(req.symbol)
         if not req.client_order_id:
             raise ValueError("place_order needs a client_order_id")
         quote_qty = None
@@ -242,7 +227,7 @@ class MexcVenue:
         return self.tracker.snapshot(req.client_order_id)
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> Order:
-        native = self._native(symbol)
+        native = self.table.native(symbol)
         tracked = self.tracker.get(client_order_id)
         order_id = tracked.order_id if tracked else None
         raw = await self.rest.cancel_order(
@@ -251,7 +236,7 @@ class MexcVenue:
         return await self._reconcile(symbol, native, raw, client_order_id)
 
     async def fetch_order(self, symbol: str, client_order_id: str) -> Order:
-        native = self._native(symbol)
+        native = self.table.native(symbol)
         tracked = self.tracker.get(client_order_id)
         order_id = tracked.order_id if tracked else None
         raw = await self.rest.query_order(
@@ -260,10 +245,10 @@ class MexcVenue:
         return await self._reconcile(symbol, native, raw, client_order_id)
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
-        symbols = [symbol] if symbol else list(self._natives)
+        symbols = [symbol] if symbol else list(self.table.natives)
         out: list[Order] = []
         for sym in symbols:
-            native = self._native(sym)
+            native = self.table.native(sym)
             for raw in await self.rest.open_orders(native):
                 remote = rest.to_order(raw, sym, ts_local=self.clock.now_ns(), venue=self.name)
                 tracked = self.tracker.get(remote.client_order_id)
