@@ -39,7 +39,7 @@ from exchanges.common import VenueSymbolInfo
 from exchanges.gateio import errors, signing
 from exchanges.gateio.symbols import GateCurrencyPair, symbol_info
 from exchanges.gateio.ws import Millis, OrderBookSnapshot, ms_to_ns
-from exchanges.http import Endpoint, Prepared, RateLimit, RateLimiter, RestTransport
+from exchanges.live.http import Endpoint, Prepared, RateLimit, RateLimiter, RestTransport
 
 __all__ = [
     "BASE_URL",

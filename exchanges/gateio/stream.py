@@ -1,6 +1,6 @@
 """Gate.io WebSocket clients (PROTOCOLS.md B5, B7).
 
-* :class:`GateMarketDialect` plugs Gate into :class:`exchanges.http.MarketStream`:
+* :class:`GateMarketDialect` plugs Gate into :class:`exchanges.live.stream.MarketStream`:
   book frames (+ ``spot.trades``) decoded by :func:`exchanges.gateio.ws.decode`,
   ``spot.ping`` keep-alive, ``event: upgrade`` -> reconnect. Two book channels
   (:data:`BOOK_CHANNELS`):
@@ -31,7 +31,7 @@ from arbsim.model import Side, Trade
 from exchanges.common import BookSnapshot, DiffBookSync
 from exchanges.gateio import booksync, signing, ws
 from exchanges.gateio.rest import GateCredentials, GateRestClient
-from exchanges.http import (
+from exchanges.live.stream import (
     Ack,
     Backoff,
     DiffEvent,
@@ -89,7 +89,7 @@ def _topic(channel: str, pair: str = "") -> str:
 
 
 class GateMarketDialect:
-    """Gate's public stream for :class:`exchanges.http.MarketStream`.
+    """Gate's public stream for :class:`exchanges.live.stream.MarketStream`.
 
     Parameters
     ----------

@@ -1,10 +1,11 @@
 """``GateVenue``: the arbsim :class:`~arbsim.venue.Venue` for Gate.io spot (paper/live).
 
 Built from :class:`~exchanges.gateio.rest.GateRestClient`, the public
-:class:`~exchanges.http.MarketStream` with :class:`~exchanges.gateio.stream.GateMarketDialect`
-and :class:`~exchanges.gateio.stream.GateUserStream`. Client ids travel as Gate ``text``
+:class:`~exchanges.live.stream.MarketStream` with
+:class:`~exchanges.gateio.stream.GateMarketDialect` and
+:class:`~exchanges.gateio.stream.GateUserStream`. Client ids travel as Gate ``text``
 (``t-<id>``). Orders are tracked by
-:class:`~exchanges.http.OrderTracker`: private pushes (orders, deals) become arbsim
+:class:`~exchanges.live.orders.OrderTracker`: private pushes (orders, deals) become arbsim
 :class:`~arbsim.model.Order` snapshots with their fills, handed to the sink.
 
 IOC / FOK / market orders return their final state: ``place_order`` waits up to
@@ -49,7 +50,9 @@ from exchanges.gateio.stream import (
 )
 from exchanges.gateio.symbols import to_native
 from exchanges.gateio.wsapi import GateWsApi, OrderEntry
-from exchanges.http import Backoff, MarketStream, OrderTracker, SymbolTable
+from exchanges.live.orders import OrderTracker
+from exchanges.live.stream import Backoff, MarketStream
+from exchanges.live.symbols import SymbolTable
 from exchanges.mexc.venue import to_instrument
 
 __all__ = ["FINISH_AS", "ORDER_ENTRY", "GateVenue", "OrderEntryName"]

@@ -44,7 +44,8 @@ import msgspec
 from arbsim.errors import AuthError, NetworkError, OutcomeUnknown, VenueError
 from exchanges.gateio import errors, signing, ws
 from exchanges.gateio.rest import ENDPOINTS, GateCredentials, GateOrder
-from exchanges.http import Backoff, RateLimiter
+from exchanges.live.http import RateLimiter
+from exchanges.live.stream import Backoff
 
 __all__ = [
     "CANCEL",

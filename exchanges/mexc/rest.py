@@ -33,7 +33,7 @@ from arbsim.model import (
     TimeInForce,
 )
 from exchanges.common import VenueSymbolInfo
-from exchanges.http import Endpoint, Prepared, RateLimit, RateLimiter, RestTransport
+from exchanges.live.http import Endpoint, Prepared, RateLimit, RateLimiter, RestTransport
 from exchanges.mexc import errors, signing
 from exchanges.mexc.booksync import MexcDepth
 from exchanges.mexc.symbols import MexcExchangeInfo, symbol_info

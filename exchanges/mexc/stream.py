@@ -1,6 +1,6 @@
 """MEXC WebSocket clients (PROTOCOLS.md A5-A7).
 
-* :class:`MexcMarketDialect` plugs MEXC into :class:`exchanges.http.MarketStream`: topics
+* :class:`MexcMarketDialect` plugs MEXC into :class:`exchanges.live.stream.MarketStream`: topics
   ``aggre.depth`` (+ ``aggre.deals``), JSON control frames checked topic by topic (MEXC
   answers ``code 0`` even for a "Blocked!" refusal), binary protobuf data frames decoded by
   :func:`exchanges.mexc.push.decode_push`, books synced with REST ``/api/v3/depth``.
@@ -24,7 +24,7 @@ import msgspec
 from arbsim.errors import AuthError, NetworkError, VenueError
 from arbsim.model import Side, Trade
 from exchanges.common import BookSnapshot, DiffBookSync
-from exchanges.http import (
+from exchanges.live.stream import (
     Ack,
     Backoff,
     DiffEvent,
@@ -72,7 +72,7 @@ def parse_control(frame: str | bytes, topics: Sequence[str]) -> list[StreamEvent
 
 
 class MexcMarketDialect:
-    """MEXC's public stream for :class:`exchanges.http.MarketStream`.
+    """MEXC's public stream for :class:`exchanges.live.stream.MarketStream`.
 
     Parameters
     ----------

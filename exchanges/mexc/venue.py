@@ -1,9 +1,9 @@
 """``MexcVenue``: the arbsim :class:`~arbsim.venue.Venue` for MEXC spot (paper/live).
 
 Built from :class:`~exchanges.mexc.rest.MexcRestClient`, the public
-:class:`~exchanges.http.MarketStream` with :class:`~exchanges.mexc.stream.MexcMarketDialect`
+:class:`~exchanges.live.stream.MarketStream` with :class:`~exchanges.mexc.stream.MexcMarketDialect`
 and :class:`~exchanges.mexc.stream.MexcUserStream`. Orders are tracked by
-:class:`~exchanges.http.OrderTracker`: private pushes (orders, deals) become arbsim
+:class:`~exchanges.live.orders.OrderTracker`: private pushes (orders, deals) become arbsim
 :class:`~arbsim.model.Order` snapshots with their fills, handed to the sink.
 
 IOC / FOK / market orders return their final state: ``place_order`` waits up to
@@ -32,7 +32,9 @@ from arbsim.model import (
 )
 from arbsim.venue import MarketSink
 from exchanges.common import VenueSymbolInfo
-from exchanges.http import Backoff, MarketStream, OrderTracker, SymbolTable
+from exchanges.live.orders import OrderTracker
+from exchanges.live.stream import Backoff, MarketStream
+from exchanges.live.symbols import SymbolTable
 from exchanges.mexc import rest, ws
 from exchanges.mexc.push import PrivateDeal, PrivateOrder
 from exchanges.mexc.stream import MexcMarketDialect, MexcUserStream

@@ -26,7 +26,7 @@ from arbsim import errors as E
 from arbsim.model import OrderStatus, OrderType, Side, TimeInForce
 from exchanges.gateio import rest as gate
 from exchanges.gateio import signing as gate_signing
-from exchanges.http import Endpoint, Prepared, RateLimit, RateLimiter, RestTransport
+from exchanges.live.http import Endpoint, Prepared, RateLimit, RateLimiter, RestTransport
 from exchanges.mexc import errors as mexc_errors
 from exchanges.mexc import rest as mexc
 from exchanges.mexc import signing as mexc_signing

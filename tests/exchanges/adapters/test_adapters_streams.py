@@ -25,7 +25,8 @@ from arbsim.model import Order, Trade
 from exchanges.gateio import rest as gate_rest
 from exchanges.gateio import signing as gate_signing
 from exchanges.gateio.stream import GateMarketDialect, GateUserStream
-from exchanges.http import Backoff, MarketStream, OrderTracker, SubscriptionRefused
+from exchanges.live.orders import OrderTracker
+from exchanges.live.stream import Backoff, MarketStream, SubscriptionRefused
 from exchanges.mexc import rest as mexc_rest
 from exchanges.mexc import ws as mexc_ws
 from exchanges.mexc.push import AggreDeal, AggreDeals, AggreDepth, PrivateDeal, encode_push

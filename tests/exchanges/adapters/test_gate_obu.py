@@ -22,7 +22,7 @@ from exchanges.gateio import ws  # noqa: E402
 from exchanges.gateio.rest import GateRestClient  # noqa: E402
 from exchanges.gateio.stream import GateMarketDialect  # noqa: E402
 from exchanges.gateio.venue import GateVenue  # noqa: E402
-from exchanges.http import Ack, DiffEvent  # noqa: E402
+from exchanges.live.stream import Ack, DiffEvent  # noqa: E402
 
 SYMBOL = "BTC/USDT"
 

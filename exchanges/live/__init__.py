@@ -1,0 +1,2 @@
+"""What the live venue adapters (MEXC, Gate.io) share: REST plumbing, the market-data
+stream loop, order tracking and the symbol table."""
