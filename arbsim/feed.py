@@ -14,7 +14,7 @@ number of cursors by key, which is how the backtest engine replays several venue
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -114,6 +114,45 @@ class _BatchSource:
             self._last_ts = int(tsl[-1])
 
 
+Batch = tuple[Path, dict[str, npt.NDArray[np.generic]]]
+
+
+class SharedBatches:
+    """One stream's validated batches read once and served to several cursors (the
+    exchange-side and the local-side cursor of a replay walk the same file a few
+    messages apart). A batch is dropped once every reader has passed it."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        venue: str,
+        symbol: str,
+        kind: Kind,
+        scale: TickScale,
+        batch_size: int = 16_384,
+    ):
+        self._src = _BatchSource(catalog, venue, symbol, kind, scale, batch_size)
+        self._cache: dict[int, Batch | None] = {}
+        self._pos: list[int] = []
+
+    def reader(self) -> Callable[[], Batch | None]:
+        me = len(self._pos)
+        self._pos.append(0)
+
+        def read() -> Batch | None:
+            i = self._pos[me]
+            if i not in self._cache:
+                self._cache[i] = self._src.read()
+            item = self._cache[i]
+            self._pos[me] = i + 1
+            low = min(self._pos)
+            for k in [k for k in self._cache if k < low]:
+                del self._cache[k]
+            return item
+
+        return read
+
+
 class BookCursor:
     """Walk a book stream message by message; :meth:`apply` puts the message on a book."""
 
@@ -127,12 +166,13 @@ class BookCursor:
         end_ns: int | None = None,
         batch_size: int = 16_384,
         offset_ns: int = 0,
+        source: Callable[[], Batch | None] | None = None,
     ):
         self.venue = venue
         self.symbol = symbol
         self.key = key
         self.offset_ns = offset_ns
-        self._src = _BatchSource(catalog, venue, symbol, "book", scale, batch_size)
+        self._read = source or _BatchSource(catalog, venue, symbol, "book", scale, batch_size).read
         self._end = _NEVER if end_ns is None else end_ns
         self._carry: dict[str, npt.NDArray[np.generic]] | None = None
         self._done = False
@@ -161,7 +201,7 @@ class BookCursor:
 
     def _load(self) -> bool:
         while not self._done:
-            got = self._src.read()
+            got = self._read()
             if got is None:
                 cols = self._carry
                 self._carry = None
@@ -373,13 +413,16 @@ class TradeCursor:
         end_ns: int | None = None,
         batch_size: int = 16_384,
         offset_ns: int = 0,
+        source: Callable[[], Batch | None] | None = None,
     ):
         self.venue = venue
         self.symbol = symbol
         self.key = key
         self.scale = scale
         self.offset_ns = offset_ns
-        self._src = _BatchSource(catalog, venue, symbol, "trades", scale, batch_size)
+        self._read = (
+            source or _BatchSource(catalog, venue, symbol, "trades", scale, batch_size).read
+        )
         self._end = _NEVER if end_ns is None else end_ns
         self._done = False
         self._i = 0
@@ -406,7 +449,7 @@ class TradeCursor:
 
     def _load(self) -> bool:
         while not self._done:
-            got = self._src.read()
+            got = self._read()
             if got is None:
                 self._done = True
                 return False

@@ -270,3 +270,28 @@ def test_cursor_with_far_rows_matches_a_dict_book(tmp_path: Path) -> None:
     assert book.depth(1) == len(ref_b) and book.depth(-1) == len(ref_a)
     assert [lv.price for lv in book.bids(len(ref_b))] == sorted(ref_b, reverse=True)
     assert [lv.price for lv in book.asks(len(ref_a))] == sorted(ref_a)
+
+
+def test_shared_batches_are_read_once_and_dropped_when_passed(tmp_path: Path) -> None:
+    from arbsim.feed import SharedBatches
+
+    cat = two_venues(tmp_path)
+    scale = _scale(cat).scale
+    shared = SharedBatches(cat, "a", "BTC/USDT", "book", scale, batch_size=10)
+    ahead, behind = shared.reader(), shared.reader()
+    first = ahead()
+    second = ahead()
+    assert first is not None and second is not None
+    assert len(shared._cache) == 2  # the slower reader still needs both
+    assert behind() is first  # served from the cache, not read again
+    assert len(shared._cache) == 1
+    assert behind() is second and not shared._cache
+    # the two cursors of a replay see the same messages through one source
+    both = SharedBatches(cat, "a", "BTC/USDT", "book", scale, batch_size=10)
+    local = BookCursor(cat, "a", "BTC/USDT", scale, source=both.reader())
+    exch = BookCursor(cat, "a", "BTC/USDT", scale, key="exchange", source=both.reader())
+    seen: dict[str, list[int]] = {"local": [], "exchange": []}
+    for cur in merge([exch, local]):
+        seen[cur.key].append(cur.seq)
+    assert seen["local"] == seen["exchange"] and len(seen["local"]) == 50
+    assert not both._cache

@@ -22,7 +22,7 @@ import msgspec
 from arbsim.book import OrderBook
 from arbsim.catalog import Catalog
 from arbsim.errors import InvalidSymbol, VenueError
-from arbsim.feed import BookCursor, TradeCursor
+from arbsim.feed import BookCursor, SharedBatches, TradeCursor
 from arbsim.latency import LatencyModel
 from arbsim.loop import VirtualTimeLoop
 from arbsim.model import Balances, Instrument, Order, OrderRequest, OrderStatus, Side
@@ -197,22 +197,43 @@ class ReplayVenue:
             scale = self._books[sym].scale
             eng = self._engines[sym]
 
-            def open_(cls: type[Any], key: str, sym: str = sym, scale: Any = scale) -> Any:
+            def open_(
+                cls: type[Any],
+                key: str,
+                shared: SharedBatches,
+                sym: str = sym,
+                scale: Any = scale,
+            ) -> Any:
                 offset = self.feed_offset_ns if key == "local" else 0
                 return cls(
-                    self.catalog, self.name, sym, scale, key, end_ns, self._batch_size, offset
+                    self.catalog,
+                    self.name,
+                    sym,
+                    scale,
+                    key,
+                    end_ns,
+                    self._batch_size,
+                    offset,
+                    shared.reader(),
                 )
 
-            xb = open_(_ExchangeBook, "exchange")
+            # both timelines walk the same files: read and validate each batch once
+            book_batches = SharedBatches(
+                self.catalog, self.name, sym, "book", scale, self._batch_size
+            )
+            xb = open_(_ExchangeBook, "exchange", book_batches)
             xb.bind(self, self._xbooks[sym], eng)
-            lb = open_(_LocalBook, "local")
+            lb = open_(_LocalBook, "local", book_batches)
             lb.bind(self, self._books[sym])
             xs.append(xb)
             ls.append(lb)
             if self.catalog.files(self.name, sym, "trades"):
-                xt = open_(_ExchangeTrades, "exchange")
+                trade_batches = SharedBatches(
+                    self.catalog, self.name, sym, "trades", scale, self._batch_size
+                )
+                xt = open_(_ExchangeTrades, "exchange", trade_batches)
                 xt.bind(self, eng)
-                lt = open_(_LocalTrades, "local")
+                lt = open_(_LocalTrades, "local", trade_batches)
                 lt.bind(self)
                 xs.append(xt)
                 ls.append(lt)
