@@ -226,6 +226,7 @@ def run_backtest(
             )
         )
         reconciled = loop.run_until_complete(engine.reconcile())
+        loop.run_until_complete(engine.stop_venues())
     except StrategyError as e:
         error = e
     finally:

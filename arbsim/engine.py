@@ -11,7 +11,7 @@ import asyncio
 import heapq
 import itertools
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -42,10 +42,6 @@ class ReplaySource(Protocol):
     def next(self) -> bool: ...
 
     def dispatch(self) -> None: ...
-
-
-class Replayable(Protocol):
-    def sources(self, end_ns: int | None) -> Sequence[ReplaySource]: ...
 
 
 class Strategy:
@@ -352,6 +348,10 @@ class Engine:
                     self.cancelled.append(f"order {name}:{order.client_order_id}")
                     await venue.cancel_order(order.symbol, order.client_order_id)
 
+    async def stop_venues(self) -> None:
+        for venue in self.venues.values():
+            await venue.stop()
+
     async def reconcile(self) -> dict[str, dict[str, str]]:
         """Ledger minus fresh venue balances, per venue (empty dicts when exact)."""
         out: dict[str, dict[str, str]] = {}
@@ -418,9 +418,6 @@ class Engine:
         self.events = sum(s.events for s in sources)
         await self._shutdown(last_ts + drain_ns)
         self._check_failure()
-
-    def close_venues(self) -> Iterable[Coroutine[Any, Any, None]]:
-        return (v.stop() for v in self.venues.values())
 
 
 __all__ = ["Context", "Engine", "ReplaySource", "RiskDenied", "Strategy", "StrategyError"]

@@ -25,7 +25,7 @@ from arbsim.errors import InvalidSymbol, VenueError
 from arbsim.feed import BookCursor, SharedBatches, TradeCursor
 from arbsim.latency import LatencyModel
 from arbsim.loop import VirtualTimeLoop
-from arbsim.model import Balances, Instrument, Order, OrderRequest, OrderStatus, Side
+from arbsim.model import Balances, Instrument, Order, OrderRequest, OrderStatus
 from arbsim.venue import MarketSink
 from exchanges.matching import Account, ExecEvent, MatchingEngine, QueueModel
 from exchanges.rules import RequestLimiter, VenueRules, rules_for
@@ -375,15 +375,6 @@ class ReplayVenue:
             return [r.order.snapshot() for e in engines for r in e.resting.values()]
 
         return await self._round_trip("open_orders", at_exchange)
-
-    # ---------------------------------------------------------------- inspection (tests)
-    def exchange_book(self, symbol: str) -> OrderBook:
-        """The exchange-side book (for tests and diagnostics, never for strategies)."""
-        return self._xbooks[symbol]
-
-    def side_touch(self, symbol: str, side: Side) -> float | None:
-        b = self._books[symbol]
-        return b.best_ask if side is Side.BUY else b.best_bid
 
 
 def _succeed(fut: asyncio.Future[Any], value: Any) -> None:
