@@ -142,7 +142,8 @@ class Context:
                 d = self.risk.deny(now, "no_price", f"{req.venue} {req.symbol}: empty book")
                 raise RiskDenied(d.reason, d.detail)
             price = to_decimal(touch)
-        self.risk.check_order(now, req.qty * price, reducing=reducing)
+        notional = req.quote_order_qty if req.quote_order_qty is not None else req.qty * price
+        self.risk.check_order(now, notional, reducing=reducing)
         self.recorder.order_sent(req, now)
         self._engine.order_opened(req.client_order_id)
         try:
