@@ -182,6 +182,120 @@ def format_summary(s: dict[str, Any], run_dir: str) -> str:
     return "\n".join(lines)
 
 
+def _realtime_options(fn: Any) -> Any:
+    fn = click.option(
+        "--venue-url",
+        "venue_urls",
+        multiple=True,
+        metavar="NAME=REST_URL,WS_URL",
+        help="Endpoints of one venue (repeatable; default: the real venue's).",
+    )(fn)
+    fn = click.option(
+        "--out",
+        "out_path",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Run directory to write (default: runs/<run-id>).",
+    )(fn)
+    fn = click.option(
+        "--duration",
+        "duration_s",
+        type=float,
+        help="Seconds to run (default: until SIGINT / SIGTERM).",
+    )(fn)
+    fn = click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="YAML run configuration (default: the bundled default config).",
+    )(fn)
+    return fn
+
+
+@main.command()
+@_realtime_options
+def paper(
+    config_path: Path | None,
+    duration_s: float | None,
+    out_path: Path | None,
+    venue_urls: tuple[str, ...],
+) -> None:
+    """Run the strategy on live market data with simulated fills (no credentials)."""
+    _realtime("paper", config_path, duration_s, out_path, venue_urls)
+
+
+@main.command()
+@_realtime_options
+def live(
+    config_path: Path | None,
+    duration_s: float | None,
+    out_path: Path | None,
+    venue_urls: tuple[str, ...],
+) -> None:
+    """Trade for real; credentials only from ARBSIM_<VENUE>_API_KEY / _API_SECRET."""
+    _realtime("live", config_path, duration_s, out_path, venue_urls)
+
+
+def _realtime(
+    mode: str,
+    config_path: Path | None,
+    duration_s: float | None,
+    out_path: Path | None,
+    venue_urls: tuple[str, ...],
+) -> None:
+    from arbsim.backtest import default_config_path
+    from arbsim.config import load_config
+    from arbsim.engine import StrategyError
+    from arbsim.realtime import parse_venue_url, run_realtime
+
+    try:
+        cfg = load_config(config_path or default_config_path())
+        urls = dict(parse_venue_url(u) for u in venue_urls)
+        run_id = dt.datetime.now(dt.UTC).strftime(f"{mode}-%Y%m%d-%H%M%S")
+        out = out_path or Path("runs") / run_id
+        result = run_realtime(
+            cfg,
+            mode="live" if mode == "live" else "paper",
+            out_dir=out,
+            duration_s=duration_s,
+            urls=urls,
+        )
+    except (ConfigError, DataError) as e:
+        _fail(str(e))
+        return
+    except (StrategyError, ArbsimError) as e:
+        _fail(str(e), code=1)
+        return
+    click.echo(format_realtime_summary(result.summary, result.run_dir))
+
+
+def format_realtime_summary(s: dict[str, Any], run_dir: str) -> str:
+    arbs = s["arbs"]
+    lines = [
+        f"arbsim {s['mode']}",
+        f"  window      {s['window']['start']} -> {s['window']['end']} "
+        f"({s['wall_seconds']:.2f} s, {s['messages']:,} market messages)",
+        f"  arbs        attempted {arbs['attempted']} of {arbs['decisions']} decisions",
+        f"  pnl         gross {s['pnl']['gross']:.4f}  fees {s['pnl']['fees']:.4f}  "
+        f"net {s['pnl']['net']:.4f} (quote)",
+        f"  orders      {s['orders']} orders, {s['fills']} fills",
+        "  ledger      "
+        + (
+            "reconciled exactly with venue balances"
+            if s["reconciled_exactly"]
+            else f"NOT reconciled: {s['reconciliation']}"
+        ),
+    ]
+    for name, v in s["venues"].items():
+        lines.append(f"  venue       {name}: {v['rest_url']} / {v['ws_url']}")
+        lines.append(f"  latency     {name}: {v['latency']}")
+    for key, stats in sorted(s["latency_ms"].items()):
+        lines.append(f"    {key:<22} {_fmt_lat(stats)}")
+    if s["cancelled_at_shutdown"]:
+        lines.append(f"  shutdown    cancelled in flight: {', '.join(s['cancelled_at_shutdown'])}")
+    lines.append(f"  run dir     {run_dir}")
+    return "\n".join(lines)
+
+
 @main.command(
     "exchange-sim",
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True},

@@ -420,5 +420,90 @@ class Engine:
         await self._shutdown(last_ts + drain_ns)
         self._check_failure()
 
+    async def run_realtime(
+        self,
+        duration_s: float | None,
+        stop_event: asyncio.Event | None = None,
+        *,
+        drain_s: float = 0.0,
+        poll_s: float = 0.05,
+    ) -> None:
+        """Run on the normal asyncio loop and a wall clock (paper and live).
+
+        The venues are started with the engine as their sink (through a guard that
+        turns a strategy exception into a stop instead of killing a venue's stream),
+        then ``_startup`` runs. The run lasts until ``duration_s`` elapses (``None``:
+        no limit), ``stop_event`` is set (SIGINT / SIGTERM in the CLI) or the strategy
+        fails; then, after ``drain_s`` of real time for in-flight work, the same
+        ``_shutdown`` as a backtest (on_stop, cancel tasks and resting orders, record
+        them). The caller stops the venues (``stop_venues``) after reconciling, and also
+        when this raised while starting them.
+        """
+        loop = self.loop
+        if isinstance(loop, VirtualTimeLoop):
+            raise TypeError("run_realtime needs a normal (wall-clock) event loop")
+        stop = stop_event if stop_event is not None else asyncio.Event()
+        sink = _GuardedSink(self, stop)
+        for name, venue in self.venues.items():
+            await venue.start(self.symbols[name], sink)
+        self.spawn(self._startup(), name="startup")
+        deadline = None if duration_s is None else loop.time() + duration_s
+        waiter = loop.create_task(stop.wait(), name="stop-request")
+        try:
+            while not waiter.done() and self.failure is None:
+                timeout = poll_s
+                if deadline is not None:
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        break
+                    timeout = min(poll_s, left)
+                await asyncio.wait({waiter}, timeout=timeout)
+        finally:
+            waiter.cancel()
+            await asyncio.gather(waiter, return_exceptions=True)
+        if drain_s > 0 and self.failure is None:
+            await asyncio.sleep(drain_s)
+        try:
+            await self._shutdown(None)
+        finally:
+            # a live message is one event here (no per-level count as in a replay)
+            self.messages = self.events = sink.messages
+        self._check_failure()
+
+
+class _GuardedSink:
+    """The engine as a real-time venue's MarketSink: a strategy exception becomes the
+    run's failure and a stop request (a backtest raises it from the driver instead)."""
+
+    def __init__(self, engine: Engine, stop: asyncio.Event):
+        self.engine = engine
+        self.stop = stop
+        self.messages = 0
+
+    def _failed(self, exc: Exception) -> None:
+        if self.engine.failure is None:
+            self.engine.failure = exc
+        self.stop.set()
+
+    def on_book(self, venue: str, book: OrderBook) -> None:
+        self.messages += 1
+        try:
+            self.engine.on_book(venue, book)
+        except Exception as e:
+            self._failed(e)
+
+    def on_trade(self, venue: str, trade: Trade) -> None:
+        self.messages += 1
+        try:
+            self.engine.on_trade(venue, trade)
+        except Exception as e:
+            self._failed(e)
+
+    def on_order(self, order: Order) -> None:
+        try:
+            self.engine.on_order(order)
+        except Exception as e:
+            self._failed(e)
+
 
 __all__ = ["Context", "Engine", "ReplaySource", "RiskDenied", "Strategy", "StrategyError"]

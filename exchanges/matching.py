@@ -88,6 +88,29 @@ class ExecEvent(msgspec.Struct, frozen=True, kw_only=True):
     message: str = ""
 
 
+def apply_exec_event(order: Order, ev: ExecEvent, now: int) -> None:
+    """Bring the client's copy of an order up to date with what the exchange did, as the
+    answer or push reaches the client at ``now`` (shared by the simulated venues)."""
+    if ev.kind == "accepted":
+        order.order_id = ev.order_id
+        if ev.qty is not None:
+            order.qty = ev.qty
+        order.ts_accepted = ev.ts
+        order.arrival_price = ev.arrival_price
+        order.transition(OrderStatus.ACCEPTED, now)
+    elif ev.kind == "fill":
+        assert ev.fill is not None
+        order.apply_fill(msgspec.structs.replace(ev.fill, ts_local=now))
+    elif ev.kind == "canceled":
+        order.transition(OrderStatus.CANCELED, now)
+    elif ev.kind == "expired":
+        order.transition(OrderStatus.EXPIRED, now)
+    elif ev.kind == "rejected":
+        order.reject_code = ev.code
+        order.reject_reason = ev.message
+        order.transition(OrderStatus.REJECTED, now)
+
+
 class Account:
     """Exchange-side balances of one account on one venue (exact decimals)."""
 

@@ -27,7 +27,7 @@ from arbsim.latency import LatencyModel
 from arbsim.loop import VirtualTimeLoop
 from arbsim.model import Balances, Instrument, Order, OrderRequest, OrderStatus
 from arbsim.venue import MarketSink
-from exchanges.matching import Account, ExecEvent, MatchingEngine, QueueModel
+from exchanges.matching import Account, ExecEvent, MatchingEngine, QueueModel, apply_exec_event
 from exchanges.rules import RequestLimiter, VenueRules, rules_for
 
 T = TypeVar("T")
@@ -295,24 +295,7 @@ class ReplayVenue:
             order = self._client.get(ev.client_order_id)
             if order is None:
                 continue
-            if ev.kind == "accepted":
-                order.order_id = ev.order_id
-                if ev.qty is not None:
-                    order.qty = ev.qty
-                order.ts_accepted = ev.ts
-                order.arrival_price = ev.arrival_price
-                order.transition(OrderStatus.ACCEPTED, now)
-            elif ev.kind == "fill":
-                assert ev.fill is not None
-                order.apply_fill(msgspec.structs.replace(ev.fill, ts_local=now))
-            elif ev.kind == "canceled":
-                order.transition(OrderStatus.CANCELED, now)
-            elif ev.kind == "expired":
-                order.transition(OrderStatus.EXPIRED, now)
-            elif ev.kind == "rejected":
-                order.reject_code = ev.code
-                order.reject_reason = ev.message
-                order.transition(OrderStatus.REJECTED, now)
+            apply_exec_event(order, ev, now)
             self.sink.on_order(order.snapshot())
 
     # ---------------------------------------------------------------- Venue: requests
