@@ -38,10 +38,11 @@ from arbsim.book import OrderBook
 from arbsim.errors import InvalidSymbol
 from arbsim.latency import LatencyModel
 from arbsim.loop import Clock, WallClock
-from arbsim.model import Balances, Instrument, Order, OrderRequest, OrderStatus, Trade
+from arbsim.model import Instrument, Order, Trade
 from arbsim.venue import MarketSink
-from exchanges.matching import Account, ExecEvent, MatchingEngine, QueueModel, apply_exec_event
-from exchanges.rules import RequestLimiter, VenueRules, rules_for
+from exchanges.matching import Account, MatchingEngine, QueueModel
+from exchanges.rules import VenueRules, rules_for
+from exchanges.simulated import SimulatedOrderEntry
 
 __all__ = ["MarketFeed", "PaperVenue"]
 
@@ -133,7 +134,7 @@ class _FeedSink:
         return None
 
 
-class PaperVenue:
+class PaperVenue(SimulatedOrderEntry):
     """Simulated fills on live market data, with latency applied in real time.
 
     Parameters
@@ -183,14 +184,10 @@ class PaperVenue:
         self.fee_overrides = dict(fee_overrides or {})
         self.impact = impact
         self.sink: MarketSink = _NullSink()
-        self._limiter = RequestLimiter(self.rules.rate_limits)
+        self._init_order_entry()
         self._order_ids = itertools.count(1)
         self._instruments: dict[str, Instrument] = {}
-        self._engines: dict[str, MatchingEngine] = {}
         self._by_book: dict[int, MatchingEngine] = {}
-        self._client: dict[str, Order] = {}
-        self._last_arrival = 0
-        self._last_response = 0
         self._arrivals = _Lane(f"{self.name}-paper-exchange", self.clock)
         self._responses = _Lane(f"{self.name}-paper-responses", self.clock)
 
@@ -266,138 +263,12 @@ class PaperVenue:
             trade = msgspec.structs.replace(trade, venue=self.name)
         self.sink.on_trade(self.name, trade)
 
-    # ---------------------------------------------------------------- timelines
-    def _arrival(self, now: int, entry_ns: int) -> int:
-        # one client connection: a later request never overtakes an earlier one
-        t = max(now + entry_ns, self._last_arrival + 1)
-        self._last_arrival = t
-        return t
+    # ---------------------------------------------------------------- clock hooks
+    def _now(self) -> int:
+        return self.clock.now_ns()
 
-    def _response(self, at: int, response_ns: int) -> int:
-        t = max(at + response_ns, self._last_response + 1)
-        self._last_response = t
-        return t
+    def _at_exchange(self, ts: int, fn: Callable[..., None], *args: Any) -> None:
+        self._arrivals.at(ts, fn, *args)
 
-    async def _round_trip(
-        self,
-        kind: str,
-        at_exchange: Callable[[int], T],
-        on_response: Callable[[T], None] | None = None,
-    ) -> T:
-        """Run ``at_exchange`` when the request reaches the exchange (after the entry
-        latency); answer after the response latency, raising what it raised as the
-        venue's error answer. ``on_response`` runs even if the caller stopped waiting."""
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        entry_ns, response_ns = self.latency.sample(kind)
-        arrival = self._arrival(self.clock.now_ns(), entry_ns)
-
-        def on_arrival() -> None:
-            at = max(arrival, self.clock.now_ns())
-            try:
-                result = at_exchange(at)
-            except Exception as e:  # a venue error answer, or a bug: never hang the caller
-                self._responses.at(self._response(at, response_ns), _fail, fut, e)
-                return
-            self._responses.at(self._response(at, response_ns), answer, result)
-
-        def answer(result: T) -> None:
-            try:
-                if on_response is not None:
-                    on_response(result)
-            finally:
-                _succeed(fut, result)
-
-        self._arrivals.at(arrival, on_arrival)
-        return await fut
-
-    def push(self, events: list[ExecEvent], ts: int) -> None:
-        """Private-stream updates produced at exchange time ``ts`` reach the client later."""
-        self._responses.at(
-            self._response(ts, self.latency.sample("push")[1]), self._deliver, events
-        )
-
-    def _deliver(self, events: list[ExecEvent]) -> None:
-        now = self.clock.now_ns()
-        for ev in events:
-            order = self._client.get(ev.client_order_id)
-            if order is None:
-                continue
-            apply_exec_event(order, ev, now)
-            self.sink.on_order(order.snapshot())
-
-    def _engine(self, symbol: str) -> MatchingEngine:
-        engine = self._engines.get(symbol)
-        if engine is None:
-            raise InvalidSymbol(f"unknown symbol {symbol}", venue=self.name)
-        return engine
-
-    # ---------------------------------------------------------------- Venue: requests
-    async def fetch_balances(self) -> Balances:
-        return await self._round_trip("fetch_balances", self.account.snapshot)
-
-    async def place_order(self, req: OrderRequest) -> Order:
-        engine = self._engine(req.symbol)
-        if not req.client_order_id:
-            raise ValueError("place_order needs a client_order_id")
-        order = Order.from_request(req, self.clock.now_ns())
-        self._client[req.client_order_id] = order
-
-        def at_exchange(ts: int) -> list[ExecEvent]:
-            x_order = Order.from_request(req, ts)
-            limit = self._limiter.allow("place", req.symbol, ts)
-            if limit is not None:
-                return engine.reject(x_order, ts, "rate_limited", f"{limit.name} limit reached")
-            return engine.submit(x_order, ts)
-
-        await self._round_trip("place", at_exchange, self._deliver)
-        if order.status is OrderStatus.REJECTED:
-            kind = next(
-                (k for k, (code, _) in engine.codes.items() if code == order.reject_code),
-                "order_not_found",
-            )
-            raise engine.error(kind, order.reject_reason)
-        return order.snapshot()
-
-    async def cancel_order(self, symbol: str, client_order_id: str) -> Order:
-        engine = self._engine(symbol)
-
-        def at_exchange(ts: int) -> list[ExecEvent]:
-            limit = self._limiter.allow("cancel", symbol, ts)
-            if limit is not None:
-                raise engine.error("rate_limited", f"{limit.name} limit reached")
-            return engine.cancel(client_order_id, ts)
-
-        await self._round_trip("cancel", at_exchange, self._deliver)
-        order = self._client.get(client_order_id)
-        if order is None:
-            raise engine.error("order_not_found", f"order {client_order_id} unknown")
-        return order.snapshot()
-
-    async def fetch_order(self, symbol: str, client_order_id: str) -> Order:
-        engine = self._engine(symbol)
-
-        def at_exchange(ts: int) -> Order:
-            o = engine.orders.get(client_order_id)
-            if o is None:
-                raise engine.error("order_not_found", f"order {client_order_id} unknown")
-            return o.snapshot()
-
-        return await self._round_trip("fetch_order", at_exchange)
-
-    async def open_orders(self, symbol: str | None = None) -> list[Order]:
-        engines = [self._engine(symbol)] if symbol else list(self._engines.values())
-
-        def at_exchange(ts: int) -> list[Order]:
-            return [r.order.snapshot() for e in engines for r in e.resting.values()]
-
-        return await self._round_trip("open_orders", at_exchange)
-
-
-def _succeed(fut: asyncio.Future[Any], value: Any) -> None:
-    if not fut.done():
-        fut.set_result(value)
-
-
-def _fail(fut: asyncio.Future[Any], exc: BaseException) -> None:
-    if not fut.done():
-        fut.set_exception(exc)
+    def _at_client(self, ts: int, fn: Callable[..., None], *args: Any) -> None:
+        self._responses.at(ts, fn, *args)

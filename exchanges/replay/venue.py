@@ -11,7 +11,6 @@ answers of one venue stay FIFO.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -21,14 +20,15 @@ import msgspec
 
 from arbsim.book import OrderBook
 from arbsim.catalog import Catalog
-from arbsim.errors import InvalidSymbol, VenueError
+from arbsim.errors import InvalidSymbol
 from arbsim.feed import BookCursor, SharedBatches, TradeCursor
 from arbsim.latency import LatencyModel
 from arbsim.loop import VirtualTimeLoop
-from arbsim.model import Balances, Instrument, Order, OrderRequest, OrderStatus
+from arbsim.model import Instrument, Order
 from arbsim.venue import MarketSink
-from exchanges.matching import Account, ExecEvent, MatchingEngine, QueueModel, apply_exec_event
-from exchanges.rules import RequestLimiter, VenueRules, rules_for
+from exchanges.matching import Account, MatchingEngine, QueueModel
+from exchanges.rules import VenueRules, rules_for
+from exchanges.simulated import SimulatedOrderEntry
 
 T = TypeVar("T")
 
@@ -102,7 +102,7 @@ class _ExchangeTrades(TradeCursor):
                 self.venue_obj.push(evs, self.ts)
 
 
-class ReplayVenue:
+class ReplayVenue(SimulatedOrderEntry):
     """A venue replayed from a catalog with simulated matching and modelled latency."""
 
     def __init__(
@@ -131,16 +131,12 @@ class ReplayVenue:
         self.account = Account(name, balances)
         self.rules = rules or rules_for(None, name)
         self.queue = queue or QueueModel()
-        self._limiter = RequestLimiter(self.rules.rate_limits)
         self.sink: MarketSink = _NullSink()
         self._batch_size = batch_size
         self._instruments: dict[str, Instrument] = {}
         self._books: dict[str, OrderBook] = {}
         self._xbooks: dict[str, OrderBook] = {}
-        self._engines: dict[str, MatchingEngine] = {}
-        self._client: dict[str, Order] = {}
-        self._last_arrival = 0
-        self._last_response = 0
+        self._init_order_entry()
         order_ids = itertools.count(1)
         for sym in symbols:
             inst = catalog.instrument(name, sym)
@@ -239,132 +235,11 @@ class ReplayVenue:
                 ls.append(lt)
         return xs + ls
 
-    # ---------------------------------------------------------------- timelines
-    def _arrival(self, now: int, entry_ns: int) -> int:
-        # one client connection: a later request never overtakes an earlier one
-        t = max(now + entry_ns, self._last_arrival + 1)
-        self._last_arrival = t
-        return t
+    # ---------------------------------------------------------------- clock hooks
+    def _now(self) -> int:
+        return self.loop.now_ns()
 
-    def _response(self, at: int, response_ns: int) -> int:
-        t = max(at + response_ns, self._last_response + 1)
-        self._last_response = t
-        return t
-
-    def _at(self, ts: int, fn: Callable[..., None], *args: Any) -> None:
+    def _at_exchange(self, ts: int, fn: Callable[..., None], *args: Any) -> None:
         self.loop.call_at(self.loop.to_loop_time(ts), fn, *args)
 
-    async def _round_trip(
-        self,
-        kind: str,
-        at_exchange: Callable[[int], T],
-        on_response: Callable[[T], None] | None = None,
-    ) -> T:
-        """Run ``at_exchange`` when the request reaches the exchange; answer after the
-        response latency (raising what it raised, as the venue's error answer).
-
-        ``on_response`` runs when the answer arrives even if the caller stopped
-        waiting (a timed-out request still changes the client's order state)."""
-        fut: asyncio.Future[T] = self.loop.create_future()
-        entry_ns, response_ns = self.latency.sample(kind)
-        arrival = self._arrival(self.loop.now_ns(), entry_ns)
-
-        def on_arrival() -> None:
-            try:
-                result = at_exchange(arrival)
-            except VenueError as e:
-                self._at(self._response(arrival, response_ns), _fail, fut, e)
-                return
-            self._at(self._response(arrival, response_ns), answer, result)
-
-        def answer(result: T) -> None:
-            if on_response is not None:
-                on_response(result)
-            _succeed(fut, result)
-
-        self._at(arrival, on_arrival)
-        return await fut
-
-    def push(self, events: list[ExecEvent], ts: int) -> None:
-        """Private-stream updates produced at exchange time ``ts`` reach the client later."""
-        self._at(self._response(ts, self.latency.sample("push")[1]), self._deliver, events)
-
-    def _deliver(self, events: list[ExecEvent]) -> None:
-        now = self.loop.now_ns()
-        for ev in events:
-            order = self._client.get(ev.client_order_id)
-            if order is None:
-                continue
-            apply_exec_event(order, ev, now)
-            self.sink.on_order(order.snapshot())
-
-    # ---------------------------------------------------------------- Venue: requests
-    async def fetch_balances(self) -> Balances:
-        return await self._round_trip("fetch_balances", self.account.snapshot)
-
-    async def place_order(self, req: OrderRequest) -> Order:
-        engine = self._engines.get(req.symbol)
-        if engine is None:
-            raise InvalidSymbol(f"unknown symbol {req.symbol}", venue=self.name)
-        order = Order.from_request(req, self.loop.now_ns())
-        self._client[req.client_order_id] = order
-
-        def at_exchange(ts: int) -> list[ExecEvent]:
-            x_order = Order.from_request(req, ts)
-            limit = self._limiter.allow("place", req.symbol, ts)
-            if limit is not None:
-                return engine.reject(x_order, ts, "rate_limited", f"{limit.name} limit reached")
-            return engine.submit(x_order, ts)
-
-        await self._round_trip("place", at_exchange, self._deliver)
-        if order.status is OrderStatus.REJECTED:
-            kind = next(
-                (k for k, (code, _) in engine.codes.items() if code == order.reject_code),
-                "order_not_found",
-            )
-            raise engine.error(kind, order.reject_reason)
-        return order.snapshot()
-
-    async def cancel_order(self, symbol: str, client_order_id: str) -> Order:
-        engine = self._engines[symbol]
-
-        def at_exchange(ts: int) -> list[ExecEvent]:
-            limit = self._limiter.allow("cancel", symbol, ts)
-            if limit is not None:
-                raise engine.error("rate_limited", f"{limit.name} limit reached")
-            return engine.cancel(client_order_id, ts)
-
-        await self._round_trip("cancel", at_exchange, self._deliver)
-        order = self._client.get(client_order_id)
-        if order is None:
-            raise engine.error("order_not_found", f"order {client_order_id} unknown")
-        return order.snapshot()
-
-    async def fetch_order(self, symbol: str, client_order_id: str) -> Order:
-        engine = self._engines[symbol]
-
-        def at_exchange(ts: int) -> Order:
-            o = engine.orders.get(client_order_id)
-            if o is None:
-                raise engine.error("order_not_found", f"order {client_order_id} unknown")
-            return o.snapshot()
-
-        return await self._round_trip("fetch_order", at_exchange)
-
-    async def open_orders(self, symbol: str | None = None) -> list[Order]:
-        engines = [self._engines[symbol]] if symbol else list(self._engines.values())
-
-        def at_exchange(ts: int) -> list[Order]:
-            return [r.order.snapshot() for e in engines for r in e.resting.values()]
-
-        return await self._round_trip("open_orders", at_exchange)
-
-
-def _succeed(fut: asyncio.Future[Any], value: Any) -> None:
-    if not fut.done():
-        fut.set_result(value)
-
-
-def _fail(fut: asyncio.Future[Any], exc: BaseException) -> None:
-    if not fut.done():
-        fut.set_exception(exc)
+    _at_client = _at_exchange
