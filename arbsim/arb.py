@@ -244,11 +244,12 @@ class ArbExecutor:
             expected_edge_bps=opp.edge_bps,
             expected_pnl=opp.exp_pnl,
         )
-        ctx.recorder.arbs.append(rec)
+        ctx.recorder.arb_started(rec)
         try:
             await self._execute(opp, rec)
         finally:
             rec.ts_done = ctx.now_ns()
+            ctx.recorder.arb_finished(rec)
         return rec
 
     async def _execute(self, opp: Opportunity, rec: ArbRecord) -> None:

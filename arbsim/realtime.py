@@ -51,7 +51,7 @@ from arbsim.errors import ArbsimError, ConfigError, VenueError
 from arbsim.latency import LatencyModel, build_latency
 from arbsim.loop import WallClock
 from arbsim.model import Fill, Order, OrderRequest
-from arbsim.runlog import RunRecorder
+from arbsim.runlog import ArbRecord, RunRecorder
 
 Mode = Literal["paper", "live"]
 
@@ -164,6 +164,13 @@ CREATE TABLE IF NOT EXISTS fills (
     ts_exchange INTEGER NOT NULL,
     ts_local INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS arbs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    arb_id INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    record TEXT NOT NULL
+);
 """
 
 
@@ -205,6 +212,12 @@ class Journal:
                 str(order.filled_qty),
                 detail,
             ),
+        )
+
+    def arb(self, event: str, rec: ArbRecord) -> None:
+        self._db.execute(
+            "INSERT INTO arbs (arb_id, event, outcome, record) VALUES (?, ?, ?, ?)",
+            (rec.arb_id, event, rec.outcome, msgspec.json.encode(rec).decode()),
         )
 
     def fill(self, f: Fill) -> None:
@@ -258,6 +271,14 @@ class JournalRecorder(RunRecorder):
     def order_update(self, order: Order, ts: int) -> None:
         super().order_update(order, ts)
         self.journal.order("update", order, ts)
+
+    def arb_started(self, rec: ArbRecord) -> None:
+        super().arb_started(rec)
+        self.journal.arb("started", rec)
+
+    def arb_finished(self, rec: ArbRecord) -> None:
+        super().arb_finished(rec)
+        self.journal.arb("finished", rec)
 
     def fill(self, fill: Fill) -> None:
         super().fill(fill)

@@ -109,6 +109,13 @@ class RunRecorder:
             if order.status.value == "rejected":
                 row.ts_ack = row.ts_ack or ts
 
+    def arb_started(self, rec: ArbRecord) -> None:
+        """A two-leg attempt was decided (the record is filled in as it proceeds)."""
+        self.arbs.append(rec)
+
+    def arb_finished(self, rec: ArbRecord) -> None:
+        """The attempt reached its outcome (a journaling recorder persists it now)."""
+
     def fill(self, fill: Fill) -> None:
         self._fills.append(fill)
 

@@ -126,7 +126,8 @@ class Scripted(Strategy):
                 symbol=SYMBOL,
                 side=Side.BUY,
                 qty=qty,
-                price=inst.round_price(ask, Side.BUY),
+                # 1% through the touch: the market moves while the order is in flight
+                price=inst.round_price(ask * 1.01, Side.BUY),
                 tif=TimeInForce.IOC,
             )
             filled = await ctx.place_order(req)
@@ -404,3 +405,29 @@ async def test_strategy_exception_stops_the_run_and_writes_it(sim: Any, tmp_path
     summary = msgspec.json.decode((out / "summary.json").read_bytes())
     assert summary["status"] == "error" and "boom" in summary["error"]
     assert (out / "journal.sqlite").is_file()
+
+
+def test_journal_records_each_arb_when_decided_and_when_done(tmp_path: Path) -> None:
+    from arbsim.realtime import JournalRecorder
+    from arbsim.runlog import ArbRecord
+
+    journal = Journal(tmp_path / "journal.sqlite")
+    rec = JournalRecorder(journal)
+    arb = ArbRecord(
+        arb_id=7,
+        symbol="BTC/USDT",
+        buy_venue="mexc",
+        sell_venue="gateio",
+        ts_trigger=1,
+        ts_decision=2,
+    )
+    rec.arb_started(arb)
+    arb.outcome, arb.reason = "hedged", "one leg short"
+    rec.arb_finished(arb)
+    rows = journal_rows(
+        tmp_path / "journal.sqlite", "SELECT arb_id, event, outcome, record FROM arbs ORDER BY seq"
+    )
+    assert [r[:3] for r in rows] == [(7, "started", "pending"), (7, "finished", "hedged")]
+    assert '"reason":"one leg short"' in rows[1][3]
+    assert rec.arbs == [arb]
+    journal.close()
