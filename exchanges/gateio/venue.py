@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Literal
 
 from arbsim.book import OrderBook
-from arbsim.errors import InvalidOrder, InvalidSymbol, OutcomeUnknown, VenueError
+from arbsim.errors import InvalidOrder, InvalidSymbol
 from arbsim.loop import WallClock
 from arbsim.model import (
     Balances,
@@ -50,7 +50,7 @@ from exchanges.gateio.stream import (
 )
 from exchanges.gateio.symbols import to_native
 from exchanges.gateio.wsapi import GateWsApi, OrderEntry
-from exchanges.live.orders import OrderTracker
+from exchanges.live.orders import OrderTracker, place_tracked, reconcile_remote
 from exchanges.live.stream import Backoff, MarketStream
 from exchanges.live.symbols import SymbolTable
 from exchanges.mexc.venue import to_instrument
@@ -285,20 +285,17 @@ class GateVenue:
             native, req.side, req.qty, req.price, req.order_type, req.tif,
             req.client_order_id, quote_amount=quote_amount,
         )  # fmt: skip
-        self.tracker.register(req)
-        try:
+
+        async def send() -> tuple[str, bool]:
             placed = await self.entry.place_order(native, body)
-        except OutcomeUnknown:
-            raise  # still tracked as NEW: a push or a query will tell
-        except VenueError as exc:
-            self.tracker.rejected(req.client_order_id, exc)
-            raise
-        self.tracker.accepted(req.client_order_id, placed.id)
-        if req.tif in _SETTLING or req.order_type is OrderType.MARKET or placed.status != "open":
-            closed = await self.tracker.wait_closed(req.client_order_id, self.settle_timeout_s)
-            if not closed:
-                return await self.fetch_order(req.symbol, req.client_order_id)
-        return self.tracker.snapshot(req.client_order_id)
+            return placed.id, placed.status != "open"
+
+        order = await place_tracked(
+            self.tracker, req, send,
+            settle=req.tif in _SETTLING or req.order_type is OrderType.MARKET,
+            settle_timeout_s=self.settle_timeout_s,
+        )  # fmt: skip
+        return order or await self.fetch_order(req.symbol, req.client_order_id)
 
     def _order_ref(self, client_order_id: str) -> str:
         tracked = self.tracker.get(client_order_id)
@@ -333,29 +330,16 @@ class GateVenue:
     ) -> Order:
         now = self.clock.now_ns()
         remote = rest.to_order(raw, symbol, ts_local=now, venue=self.name)
-        if not remote.client_order_id:
-            remote.client_order_id = client_order_id
-        tracked = self.tracker.get(client_order_id)
-        have = tracked.filled_qty if tracked else Decimal(0)
-        fills: list[Fill] = []
-        if remote.filled_qty > have:
+
+        async def fills() -> list[Fill]:
             trades = await self.rest.my_trades(native, order_id=remote.order_id)
-            fills = [
+            return [
                 rest.to_fill(t, symbol, client_order_id, ts_local=now, venue=self.name)
                 for t in trades
                 if t.order_id == remote.order_id
             ]
-        if tracked is None:
-            remote.filled_qty = Decimal(0)
-            remote.quote_qty = Decimal(0)
-            remote.fee = Decimal(0)
-            for f in fills:
-                remote.fills.append(f)
-                remote.filled_qty += f.qty
-                remote.quote_qty += f.qty * f.price
-                remote.fee += f.fee
-                remote.fee_asset = f.fee_asset
-        return self.tracker.reconcile(remote, fills)
+
+        return await reconcile_remote(self.tracker, remote, client_order_id, fills)
 
     # ---------------------------------------------------------------- pushes
     def _on_push_order(self, push: ws.SpotOrder, ts_local: int) -> None:

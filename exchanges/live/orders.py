@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 
-from arbsim.errors import VenueError
+from arbsim.errors import OutcomeUnknown, VenueError
 from arbsim.model import Fill, Order, OrderRequest, OrderStatus
 
 
@@ -157,3 +157,63 @@ class OrderTracker:
     def _notify(self, order: Order) -> None:
         if self.on_order is not None:
             self.on_order(order.snapshot())
+
+
+async def place_tracked(
+    tracker: OrderTracker,
+    req: OrderRequest,
+    send: Callable[[], Awaitable[tuple[str, bool]]],
+    *,
+    settle: bool,
+    settle_timeout_s: float,
+) -> Order | None:
+    """Send a new order through ``send`` with the tracker's bookkeeping around it.
+
+    ``send`` returns the venue's order id and whether the venue answered with the order
+    already finished (Gate returns a filled order's final state; its fills come as
+    pushes, so the answer waits for them too).
+
+    The order is tracked (NEW) before it leaves; a rejection is recorded and re-raised;
+    an unknown outcome stays NEW (a push or a query will tell). With ``settle`` (IOC,
+    FOK, market: orders that end at once) the answer waits for the order's final state;
+    ``None`` means it did not come within ``settle_timeout_s`` and the caller should
+    query the order.
+    """
+    tracker.register(req)
+    try:
+        order_id, finished = await send()
+    except OutcomeUnknown:
+        raise
+    except VenueError as exc:
+        tracker.rejected(req.client_order_id, exc)
+        raise
+    tracker.accepted(req.client_order_id, order_id)
+    settle = settle or finished
+    if settle and not await tracker.wait_closed(req.client_order_id, settle_timeout_s):
+        return None
+    return tracker.snapshot(req.client_order_id)
+
+
+async def reconcile_remote(
+    tracker: OrderTracker,
+    remote: Order,
+    client_order_id: str,
+    fetch_fills: Callable[[], Awaitable[list[Fill]]],
+) -> Order:
+    """Merge a REST view of an order into the tracker, fetching its trades only when the
+    venue reports more filled than the tracker has seen. An order the tracker does not
+    know is rebuilt from those trades (its fills, quantities and fees)."""
+    if not remote.client_order_id:
+        remote.client_order_id = client_order_id
+    tracked = tracker.get(client_order_id)
+    have = tracked.filled_qty if tracked else Decimal(0)
+    fills = await fetch_fills() if remote.filled_qty > have else []
+    if tracked is None:
+        remote.filled_qty = remote.quote_qty = remote.fee = Decimal(0)
+        for f in fills:
+            remote.fills.append(f)
+            remote.filled_qty += f.qty
+            remote.quote_qty += f.qty * f.price
+            remote.fee += f.fee
+            remote.fee_asset = f.fee_asset
+    return tracker.reconcile(remote, fills)

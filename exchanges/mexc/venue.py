@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from arbsim.book import OrderBook
-from arbsim.errors import InvalidSymbol, OutcomeUnknown, VenueError
+from arbsim.errors import InvalidSymbol
 from arbsim.loop import WallClock
 from arbsim.model import (
     Balances,
@@ -32,7 +32,7 @@ from arbsim.model import (
 )
 from arbsim.venue import MarketSink
 from exchanges.common import VenueSymbolInfo
-from exchanges.live.orders import OrderTracker
+from exchanges.live.orders import OrderTracker, place_tracked, reconcile_remote
 from exchanges.live.stream import Backoff, MarketStream
 from exchanges.live.symbols import SymbolTable
 from exchanges.mexc import rest, ws
@@ -213,20 +213,16 @@ class MexcVenue:
             native, req.side, req.qty, req.price, req.order_type, req.tif,
             req.client_order_id, quote_qty=quote_qty,
         )  # fmt: skip
-        self.tracker.register(req)
-        try:
-            ack = await self.rest.place_order(params)
-        except OutcomeUnknown:
-            raise  # still tracked as NEW: a push or a query will tell
-        except VenueError as exc:
-            self.tracker.rejected(req.client_order_id, exc)
-            raise
-        self.tracker.accepted(req.client_order_id, str(ack.order_id))
-        if req.tif in _SETTLING or req.order_type is OrderType.MARKET:
-            closed = await self.tracker.wait_closed(req.client_order_id, self.settle_timeout_s)
-            if not closed:
-                return await self.fetch_order(req.symbol, req.client_order_id)
-        return self.tracker.snapshot(req.client_order_id)
+
+        async def send() -> tuple[str, bool]:
+            return str((await self.rest.place_order(params)).order_id), False
+
+        order = await place_tracked(
+            self.tracker, req, send,
+            settle=req.tif in _SETTLING or req.order_type is OrderType.MARKET,
+            settle_timeout_s=self.settle_timeout_s,
+        )  # fmt: skip
+        return order or await self.fetch_order(req.symbol, req.client_order_id)
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> Order:
         native = self.table.native(symbol)
@@ -262,28 +258,16 @@ class MexcVenue:
     ) -> Order:
         now = self.clock.now_ns()
         remote = rest.to_order(raw, symbol, ts_local=now, venue=self.name)
-        if not remote.client_order_id:
-            remote.client_order_id = client_order_id
-        tracked = self.tracker.get(client_order_id)
-        have = tracked.filled_qty if tracked else Decimal(0)
-        fills: list[Fill] = []
-        if remote.filled_qty > have:
+
+        async def fills() -> list[Fill]:
             trades = await self.rest.my_trades(native, order_id=remote.order_id)
-            fills = [
+            return [
                 rest.to_fill(t, symbol, client_order_id, ts_local=now, venue=self.name)
                 for t in trades
                 if str(t.order_id) == remote.order_id
             ]
-        if tracked is None:
-            remote.filled_qty = Decimal(0)
-            remote.quote_qty = Decimal(0)
-            for f in fills:
-                remote.fills.append(f)
-                remote.filled_qty += f.qty
-                remote.quote_qty += f.qty * f.price
-                remote.fee += f.fee
-                remote.fee_asset = f.fee_asset
-        return self.tracker.reconcile(remote, fills)
+
+        return await reconcile_remote(self.tracker, remote, client_order_id, fills)
 
     # ---------------------------------------------------------------- pushes
     def _on_push_order(self, push: PrivateOrder, ts_local: int) -> None:
