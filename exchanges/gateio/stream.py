@@ -17,11 +17,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import aiohttp
 import msgspec
@@ -38,6 +37,7 @@ from exchanges.live.stream import (
     ReconnectEvent,
     Refused,
     StreamEvent,
+    StreamTask,
     SubscriptionRefused,
     TradeEvent,
 )
@@ -259,7 +259,7 @@ class GateMarketDialect:
 # --------------------------------------------------------------------------------------------
 
 
-class GateUserStream:
+class GateUserStream(StreamTask):
     """Gate private channels with per-request auth.
 
     Parameters
@@ -299,42 +299,7 @@ class GateUserStream:
         self.backoff = backoff or Backoff()
         self.clock = clock
         self.connections = 0
-        self.ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-
-    def start(self) -> asyncio.Task[None]:
-        """Run in a task until :meth:`stop`."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self.run(), name="gateio-private")
-        return self._task
-
-    async def stop(self) -> None:
-        """End the task (closing the connection)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            # A failure of the task was already reported through wait_ready / error.
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-
-    async def wait_ready(self, timeout_s: float) -> None:
-        """Wait for the three subscriptions (re-raise a fatal error of the task)."""
-        waiter = asyncio.ensure_future(self.ready.wait())
-        tasks: set[asyncio.Future[Any]] = {waiter}
-        if self._task is not None:
-            tasks.add(self._task)
-        done, _ = await asyncio.wait(tasks, timeout=timeout_s, return_when="FIRST_COMPLETED")
-        waiter.cancel()
-        if self._task is not None and self._task in done:
-            self._task.result()
-        if not self.ready.is_set():
-            raise NetworkError("gateio: private stream not ready", venue="gateio")
-
-    async def drop(self) -> None:
-        """Close the current connection (the stream reconnects)."""
-        if self._ws is not None:
-            await self._ws.close()
+        self._init_task("gateio", "private stream")
 
     def subscribe_frames(self, now_s: int) -> list[bytes]:
         """The three signed subscription requests."""

@@ -31,12 +31,11 @@ Decisions
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import aiohttp
 import msgspec
@@ -45,7 +44,7 @@ from arbsim.errors import AuthError, NetworkError, OutcomeUnknown, VenueError
 from exchanges.gateio import errors, signing, ws
 from exchanges.gateio.rest import ENDPOINTS, GateCredentials, GateOrder
 from exchanges.live.http import RateLimiter
-from exchanges.live.stream import Backoff
+from exchanges.live.stream import Backoff, StreamTask
 
 __all__ = [
     "CANCEL",
@@ -264,7 +263,7 @@ class _Pending:
         self.acked = False
 
 
-class GateWsApi:
+class GateWsApi(StreamTask):
     """Gate's WebSocket API for order entry, on the venue's ``aiohttp.ClientSession``.
 
     Parameters
@@ -317,8 +316,7 @@ class GateWsApi:
         self.backoff = backoff or Backoff()
         self.ping_interval_s = ping_interval_s
         self.clock_s = clock_s
-        self.venue = venue
-        self.ready = asyncio.Event()
+        self._init_task(venue, "WebSocket API")
         self.connections = 0
         self.logins = 0
         self.uid = ""
@@ -328,8 +326,6 @@ class GateWsApi:
         self._stopped = False
         self._ids = itertools.count(1)
         self._pending: dict[str, _Pending] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> asyncio.Task[None]:
@@ -337,43 +333,13 @@ class GateWsApi:
         if self._task is None or self._task.done():
             self.error = None
             self._stopped = False
-            self._task = asyncio.create_task(self.run(), name=f"{self.venue}-ws-api")
-        return self._task
+        return super().start()
 
     async def stop(self) -> None:
         """Close the connection and end the task; waiting requests get their error."""
         self._stopped = True
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            # A failure of the task was already reported through wait_ready / error.
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await super().stop()
         self._fail_pending("client stopped")
-
-    async def wait_ready(self, timeout_s: float) -> None:
-        """Wait for a logged-in connection (re-raise a fatal error such as a refused login)."""
-        if self._task is None:
-            self.start()
-        waiter = asyncio.ensure_future(self.ready.wait())
-        tasks: set[asyncio.Future[Any]] = {waiter}
-        if self._task is not None:
-            tasks.add(self._task)
-        done, _ = await asyncio.wait(tasks, timeout=timeout_s, return_when="FIRST_COMPLETED")
-        waiter.cancel()
-        if self._task is not None and self._task in done:
-            self._task.result()
-        if not self.ready.is_set():
-            raise NetworkError(
-                f"{self.venue}: WebSocket API not ready in {timeout_s}s",
-                code="not_ready",
-                venue=self.venue,
-            )
-
-    async def drop(self) -> None:
-        """Close the current connection (tests / operators): the client reconnects."""
-        if self._ws is not None:
-            await self._ws.close()
 
     # ---------------------------------------------------------------- requests
     async def place(self, pair: str, body: bytes) -> GateOrder:

@@ -8,6 +8,7 @@ an :class:`arbsim.book.OrderBook`.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -168,7 +169,68 @@ BookCallback = Callable[[str, OrderBook], None]
 TradeCallback = Callable[[Trade], None]
 
 
-class MarketStream:
+class StreamTask(abc.ABC):
+    """A WebSocket client running in one task until stopped: start, stop, wait until
+    ready (re-raising a fatal error of the task), drop the connection (it reconnects).
+
+    Subclasses call :meth:`_init_task`, implement :meth:`run` (setting ``ready`` when
+    usable and ``_ws`` while connected) and may extend :meth:`stop`.
+    """
+
+    venue: str
+
+    def _init_task(self, venue: str, role: str) -> None:
+        self.venue = venue
+        self.role = role
+        self.ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+
+    @abc.abstractmethod
+    async def run(self) -> None:
+        """Connect and serve until cancelled, reconnecting on losses."""
+
+    def start(self) -> asyncio.Task[None]:
+        """Run in a task until :meth:`stop`."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self.run(), name=f"{self.venue}-{self.role}")
+        return self._task
+
+    async def stop(self) -> None:
+        """End the task (closing the connection)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            # A failure of the task was already reported through wait_ready / error.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Wait until :meth:`run` says the client is usable; re-raise its fatal error."""
+        if self._task is None:
+            self.start()
+        waiter = asyncio.ensure_future(self.ready.wait())
+        tasks: set[asyncio.Future[Any]] = {waiter}
+        if self._task is not None:
+            tasks.add(self._task)
+        done, _ = await asyncio.wait(tasks, timeout=timeout_s, return_when="FIRST_COMPLETED")
+        waiter.cancel()
+        if self._task is not None and self._task in done:
+            self._task.result()
+        if not self.ready.is_set():
+            raise NetworkError(
+                f"{self.venue}: {self.role} not ready in {timeout_s}s",
+                code="not_ready",
+                venue=self.venue,
+            )
+
+    async def drop(self) -> None:
+        """Close the current connection (tests / operators): the client reconnects."""
+        if self._ws is not None:
+            await self._ws.close()
+
+
+class MarketStream(StreamTask):
     """Public book stream of one venue: subscribe, sync books, keep alive, reconnect.
 
     Parameters
@@ -206,8 +268,8 @@ class MarketStream:
         ping_interval_s: float = 15.0,
         resync_delay_s: float = 0.05,
     ) -> None:
+        self._init_task(venue, "market stream")
         self.dialect = dialect
-        self.venue = venue
         self._session = session
         self.books = dict(books)
         self.on_book = on_book
@@ -217,49 +279,12 @@ class MarketStream:
         self.ping_interval_s = ping_interval_s
         self.resync_delay_s = resync_delay_s
         self.syncs: dict[str, DiffBookSync] = {n: dialect.new_sync(n) for n in self.books}
-        self.ready = asyncio.Event()
         self.connections = 0
         self.resyncs = 0
         self.snapshots = 0
         self.resubscribes = 0
         self.error: BaseException | None = None
-        self._task: asyncio.Task[None] | None = None
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-
-    # ---------------------------------------------------------------- lifecycle
-    def start(self) -> asyncio.Task[None]:
-        """Run the stream in a task (reconnecting until :meth:`stop`)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self.run(), name=f"{self.venue}-market")
-        return self._task
-
-    async def stop(self) -> None:
-        """Close the connection and end the task."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            # A failure of the task was already reported through wait_ready / error.
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-
-    async def wait_ready(self, timeout_s: float) -> None:
-        """Wait until every subscription is confirmed (re-raise a fatal stream error)."""
-        waiter = asyncio.ensure_future(self.ready.wait())
-        tasks: set[asyncio.Future[Any]] = {waiter}
-        if self._task is not None:
-            tasks.add(self._task)
-        done, _ = await asyncio.wait(tasks, timeout=timeout_s, return_when="FIRST_COMPLETED")
-        waiter.cancel()
-        if self._task is not None and self._task in done:
-            self._task.result()
-        if not self.ready.is_set():
-            raise NetworkError(f"{self.venue}: market stream not ready in {timeout_s}s")
-
-    async def drop(self) -> None:
-        """Close the current connection (tests / operators): the stream reconnects."""
-        if self._ws is not None:
-            await self._ws.close()
 
     # ---------------------------------------------------------------- loop
     async def run(self) -> None:

@@ -16,12 +16,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import aiohttp
 import msgspec
 
-from arbsim.errors import AuthError, NetworkError, VenueError
+from arbsim.errors import AuthError, VenueError
 from arbsim.model import Side, Trade
 from exchanges.common import BookSnapshot, DiffBookSync
 from exchanges.live.stream import (
@@ -30,6 +29,7 @@ from exchanges.live.stream import (
     DiffEvent,
     Refused,
     StreamEvent,
+    StreamTask,
     SubscriptionRefused,
     TradeEvent,
 )
@@ -175,7 +175,7 @@ PRIVATE_TOPICS = (
 )
 
 
-class MexcUserStream:
+class MexcUserStream(StreamTask):
     """MEXC private stream with its listenKey lifecycle.
 
     Parameters
@@ -220,46 +220,15 @@ class MexcUserStream:
         self.keys_created = 0
         self.keepalives = 0
         self.connections = 0
-        self.ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-
-    def start(self) -> asyncio.Task[None]:
-        """Run in a task until :meth:`stop`."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self.run(), name="mexc-private")
-        return self._task
+        self._init_task("mexc", "private stream")
 
     async def stop(self) -> None:
         """End the task and delete the listenKey."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            # A failure of the task was already reported through wait_ready / error.
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await super().stop()
         if self.listen_key is not None:
             with contextlib.suppress(VenueError):
                 await self.rest.delete_listen_key(self.listen_key)
             self.listen_key = None
-
-    async def wait_ready(self, timeout_s: float) -> None:
-        """Wait for the three subscriptions (re-raise a fatal error of the task)."""
-        waiter = asyncio.ensure_future(self.ready.wait())
-        tasks: set[asyncio.Future[Any]] = {waiter}
-        if self._task is not None:
-            tasks.add(self._task)
-        done, _ = await asyncio.wait(tasks, timeout=timeout_s, return_when="FIRST_COMPLETED")
-        waiter.cancel()
-        if self._task is not None and self._task in done:
-            self._task.result()
-        if not self.ready.is_set():
-            raise NetworkError("mexc: private stream not ready", venue="mexc")
-
-    async def drop(self) -> None:
-        """Close the current connection (the stream reconnects)."""
-        if self._ws is not None:
-            await self._ws.close()
 
     async def run(self) -> None:
         """Create a key, connect, subscribe, keep alive; reconnect on any loss."""
