@@ -13,6 +13,7 @@ number of cursors by key, which is how the backtest engine replays several venue
 
 from __future__ import annotations
 
+import abc
 import heapq
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -153,8 +154,10 @@ class SharedBatches:
         return read
 
 
-class BookCursor:
-    """Walk a book stream message by message; :meth:`apply` puts the message on a book."""
+class _StreamCursor(abc.ABC):
+    """What book and trade cursors share: the batch source, the window end, the key."""
+
+    kind: Kind
 
     def __init__(
         self,
@@ -168,13 +171,18 @@ class BookCursor:
         offset_ns: int = 0,
         source: Callable[[], Batch | None] | None = None,
     ):
+        """``key``: order by ``ts_local`` or ``ts_exchange``; ``end_ns``: stop before
+        this ``ts_local``; ``offset_ns``: shift local times (feed offset); ``source``: a
+        :class:`SharedBatches` reader instead of reading the files here."""
         self.venue = venue
         self.symbol = symbol
         self.key = key
+        self.scale = scale
         self.offset_ns = offset_ns
-        self._read = source or _BatchSource(catalog, venue, symbol, "book", scale, batch_size).read
+        self._read = (
+            source or _BatchSource(catalog, venue, symbol, self.kind, scale, batch_size).read
+        )
         self._end = _NEVER if end_ns is None else end_ns
-        self._carry: dict[str, npt.NDArray[np.generic]] | None = None
         self._done = False
         self._i = 0
         self._n = 0
@@ -182,6 +190,20 @@ class BookCursor:
         self.ts = 0
         self.ts_exchange = 0
         self.ts_local = 0
+        self._init_state()
+
+    @abc.abstractmethod
+    def _init_state(self) -> None:
+        """The kind-specific part of a new cursor."""
+
+
+class BookCursor(_StreamCursor):
+    """Walk a book stream message by message; :meth:`apply` puts the message on a book."""
+
+    kind: Kind = "book"
+
+    def _init_state(self) -> None:
+        self._carry: dict[str, npt.NDArray[np.generic]] | None = None
         self.seq = 0
         self.flags = 0
         self.levels = 0
@@ -197,7 +219,6 @@ class BookCursor:
         self._keys: list[int] = []
         self._hints: list[tuple[int, int, int, int, int, int]] = []
         self._s = self._m = self._e = 0
-        self.hints: tuple[int, int, int, int, int, int] = (0, 0, NO_BID, 0, 0, NO_ASK)
 
     def _load(self) -> bool:
         while not self._done:
@@ -400,37 +421,12 @@ def _hints(
     return [tuple(r) for r in out.tolist()]
 
 
-class TradeCursor:
+class TradeCursor(_StreamCursor):
     """Walk a trades stream one trade at a time."""
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        venue: str,
-        symbol: str,
-        scale: TickScale,
-        key: Key = "local",
-        end_ns: int | None = None,
-        batch_size: int = 16_384,
-        offset_ns: int = 0,
-        source: Callable[[], Batch | None] | None = None,
-    ):
-        self.venue = venue
-        self.symbol = symbol
-        self.key = key
-        self.scale = scale
-        self.offset_ns = offset_ns
-        self._read = (
-            source or _BatchSource(catalog, venue, symbol, "trades", scale, batch_size).read
-        )
-        self._end = _NEVER if end_ns is None else end_ns
-        self._done = False
-        self._i = 0
-        self._n = 0
-        self._key_floor = -(2**63)
-        self.ts = 0
-        self.ts_exchange = 0
-        self.ts_local = 0
+    kind: Kind = "trades"
+
+    def _init_state(self) -> None:
         self.trade_id = 0
         self.side = 1
         self.price = 0.0
