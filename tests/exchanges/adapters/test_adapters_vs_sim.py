@@ -10,16 +10,14 @@ from typing import Any
 
 import pytest
 
+import exchanges.sim.config as sim_config
+import exchanges.sim.runner as sim_runner
 from arbsim.book import OrderBook
 from arbsim.model import Order, OrderRequest, OrderStatus, Side, TimeInForce, Trade
-
-sim_runner = pytest.importorskip("exchanges.sim.runner", reason="exchanges.sim not available")
-sim_config = pytest.importorskip("exchanges.sim.config", reason="exchanges.sim not available")
-
-from exchanges.gateio.rest import GateCredentials  # noqa: E402
-from exchanges.gateio.venue import GateVenue  # noqa: E402
-from exchanges.mexc.rest import MexcCredentials  # noqa: E402
-from exchanges.mexc.venue import MexcVenue  # noqa: E402
+from exchanges.gateio.rest import GateCredentials
+from exchanges.gateio.venue import GateVenue
+from exchanges.mexc.rest import MexcCredentials
+from exchanges.mexc.venue import MexcVenue
 
 
 class Sink:

@@ -12,17 +12,15 @@ from typing import Any
 
 import pytest
 
+import exchanges.sim.config as sim_config
+import exchanges.sim.runner as sim_runner
 from arbsim.book import OrderBook
 from arbsim.model import Order, Trade
-
-sim_runner = pytest.importorskip("exchanges.sim.runner", reason="exchanges.sim not available")
-sim_config = pytest.importorskip("exchanges.sim.config", reason="exchanges.sim not available")
-
-from exchanges.gateio import ws  # noqa: E402
-from exchanges.gateio.rest import GateRestClient  # noqa: E402
-from exchanges.gateio.stream import GateMarketDialect  # noqa: E402
-from exchanges.gateio.venue import GateVenue  # noqa: E402
-from exchanges.live.stream import Ack, DiffEvent  # noqa: E402
+from exchanges.gateio import ws
+from exchanges.gateio.rest import GateRestClient
+from exchanges.gateio.stream import GateMarketDialect
+from exchanges.gateio.venue import GateVenue
+from exchanges.live.stream import Ack, DiffEvent
 
 SYMBOL = "BTC/USDT"
 

@@ -17,6 +17,8 @@ import msgspec
 import pytest
 from aiohttp import web
 
+import exchanges.sim.config as sim_config
+import exchanges.sim.runner as sim_runner
 from arbsim.book import OrderBook
 from arbsim.errors import (
     AuthError,
@@ -28,13 +30,9 @@ from arbsim.errors import (
     VenueError,
 )
 from arbsim.model import Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce, Trade
-
-sim_runner = pytest.importorskip("exchanges.sim.runner", reason="exchanges.sim not available")
-sim_config = pytest.importorskip("exchanges.sim.config", reason="exchanges.sim not available")
-
-from exchanges.gateio import wsapi  # noqa: E402
-from exchanges.gateio.rest import GateCredentials, order_body  # noqa: E402
-from exchanges.gateio.venue import GateVenue  # noqa: E402
+from exchanges.gateio import wsapi
+from exchanges.gateio.rest import GateCredentials, order_body
+from exchanges.gateio.venue import GateVenue
 
 PAIR = "BTC_USDT"
 SYMBOL = "BTC/USDT"
