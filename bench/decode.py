@@ -5,7 +5,7 @@
 MEXC: binary protobuf ``aggre.depth`` frames (the real wire format), decoded with
 :func:`exchanges.mexc.push.decode_push`. Gate: JSON ``spot.order_book_update`` messages,
 decoded with :func:`exchanges.gateio.ws.decode`. Each decoded message is applied to an
-:class:`arbsim.book.OrderBook`. Frames carry a realistic number of level changes (the
+:class:`arbsim.core.book.OrderBook`. Frames carry a realistic number of level changes (the
 recorded Gate stream averages 7.8 per message; MEXC's 100 ms aggregate a few) and a
 20-level variant is measured too.
 """
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-from arbsim.book import OrderBook
+from arbsim.core.book import OrderBook
 from exchanges.gateio.ws import BookUpdateLevels, OrderBookUpdate, Push, decode, decode_book_update
 from exchanges.mexc.messages import AggreDepth
 from exchanges.mexc.push import decode_depth_levels, encode_push

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from arbsim.book import OrderBook
-from arbsim.catalog import Catalog
-from arbsim.feed import BookCursor, TradeCursor, merge
-from arbsim.model import Order, OrderStatus, OrderType, Side, TimeInForce
-from exchanges.matching import Account, MatchingEngine, QueueModel
+from arbsim.core.book import OrderBook
+from arbsim.core.model import Order, OrderStatus, OrderType, Side, TimeInForce
+from arbsim.data.catalog import Catalog
+from arbsim.data.feed import BookCursor, TradeCursor, merge
+from exchanges.simulated.matching import Account, MatchingEngine, QueueModel
 
 MODELS: dict[str, QueueModel] = {
     "risk_averse": QueueModel("risk_averse"),

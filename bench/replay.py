@@ -26,13 +26,13 @@ from typing import Any
 import msgspec
 import pyarrow.parquet as pq
 
-from arbsim.backtest import auto_config, run_backtest
-from arbsim.book import OrderBook
-from arbsim.catalog import Catalog
-from arbsim.config import QueueConfig, load_config
-from arbsim.engine import Context, Strategy
-from arbsim.errors import VenueError
-from arbsim.model import OrderRequest, Side, TimeInForce, Trade
+from arbsim.app.backtest import auto_config, run_backtest
+from arbsim.app.config import QueueConfig, load_config
+from arbsim.core.book import OrderBook
+from arbsim.core.errors import VenueError
+from arbsim.core.model import OrderRequest, Side, TimeInForce, Trade
+from arbsim.data.catalog import Catalog
+from arbsim.runtime.engine import Context, Strategy
 
 
 class Noop(Strategy):

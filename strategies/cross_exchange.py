@@ -1,8 +1,8 @@
 """Cross-exchange spot arbitrage: buy where it is cheap, sell where it is dear.
 
 The strategy is thin: it watches top-of-book changes on two venues and hands any
-opportunity (found by :func:`arbsim.arb.find_opportunity`) to the
-:class:`arbsim.arb.ArbExecutor`, one attempt at a time, with a short cool-down.
+opportunity (found by :func:`arbsim.runtime.arbitrage.find_opportunity`) to the
+:class:`arbsim.runtime.arbitrage.ArbExecutor`, one attempt at a time, with a short cool-down.
 It runs unchanged in backtest, paper and live modes.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from arbsim.arb import ArbExecutor, ArbParams, Opportunity, find_opportunity
-from arbsim.book import OrderBook
-from arbsim.engine import Context, Strategy
-from arbsim.model import Instrument
+from arbsim.core.book import OrderBook
+from arbsim.core.model import Instrument
+from arbsim.runtime.arbitrage import ArbExecutor, ArbParams, Opportunity, find_opportunity
+from arbsim.runtime.engine import Context, Strategy
 
 
 class CrossExchangeArb(Strategy):

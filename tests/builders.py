@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
-from arbsim.catalog import FLAG_SNAPSHOT_BEGIN, FLAG_SNAPSHOT_END, Catalog, CatalogInfo
-from arbsim.model import Instrument
+from arbsim.core.model import Instrument
+from arbsim.data.catalog import FLAG_SNAPSHOT_BEGIN, FLAG_SNAPSHOT_END, Catalog, CatalogInfo
 
 T0 = 1_767_571_200_000_000_000  # 2026-01-05T00:00:00Z
 MS = 1_000_000

@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from arbsim import analysis as an
-from arbsim.errors import DataError
-from arbsim.model import Fill, Side
-from arbsim.runlog import ArbRecord, RunRecorder
+from arbsim.core.errors import DataError
+from arbsim.core.model import Fill, Side
+from arbsim.runtime.recorder import ArbRecord, RunRecorder
 
 T0 = 1_767_571_200_000_000_000  # 2026-01-05T00:00:00Z
 MS = 1_000_000
@@ -425,9 +425,9 @@ def test_empty_run_loads(tmp_path: Path) -> None:
 def test_hedge_legs_get_their_own_arrival_price(tmp_path: Path) -> None:
     """On a real backtest of the sample every filled leg, hedges and unwinds included,
     carries the touch it met at the venue, so the decomposition adds up for all of them."""
-    from arbsim.analysis import leg_slippage, load_run
-    from arbsim.backtest import bundled_sample, default_config_path, run_backtest
-    from arbsim.config import load_config
+    from arbsim.analysis.frames import leg_slippage, load_run
+    from arbsim.app.backtest import bundled_sample, default_config_path, run_backtest
+    from arbsim.app.config import load_config
 
     run_backtest(
         load_config(default_config_path()),

@@ -11,13 +11,13 @@ import builders
 import pytest
 from builders import MS, T0
 
-from arbsim.arb import ArbParams, find_opportunity
-from arbsim.backtest import run_backtest
-from arbsim.book import OrderBook
-from arbsim.config import parse_config
-from arbsim.engine import Context
-from arbsim.model import Instrument, Side
-from arbsim.runlog import ArbRecord
+from arbsim.app.backtest import run_backtest
+from arbsim.app.config import parse_config
+from arbsim.core.book import OrderBook
+from arbsim.core.model import Instrument, Side
+from arbsim.runtime.arbitrage import ArbParams, find_opportunity
+from arbsim.runtime.engine import Context
+from arbsim.runtime.recorder import ArbRecord
 from strategies.cross_exchange import CrossExchangeArb
 
 Levels = list[tuple[float, float]]

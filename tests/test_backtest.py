@@ -13,11 +13,11 @@ import pytest
 from builders import MS, T0, VenueData, instrument, write_catalog
 from click.testing import CliRunner
 
-from arbsim.backtest import bundled_sample, default_config_path, run_backtest
-from arbsim.cli import main
-from arbsim.config import load_config
-from arbsim.engine import Context, Strategy
-from arbsim.model import Trade
+from arbsim.app.backtest import bundled_sample, default_config_path, run_backtest
+from arbsim.app.cli import main
+from arbsim.app.config import load_config
+from arbsim.core.model import Trade
+from arbsim.runtime.engine import Context, Strategy
 
 OUTPUTS = [
     "config.yaml",
@@ -35,7 +35,7 @@ def test_default_command_runs_on_the_sample(tmp_path: Path) -> None:
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": ""}
     proc = subprocess.run(
-        [sys.executable, "-m", "arbsim.cli", "backtest", "--out", str(out)],
+        [sys.executable, "-m", "arbsim.app.cli", "backtest", "--out", str(out)],
         capture_output=True,
         text=True,
         env=env,
@@ -212,7 +212,7 @@ def test_progress_bar_when_stderr_is_a_terminal(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "arbsim.cli",
+                "arbsim.app.cli",
                 "backtest",
                 "--out",
                 str(tmp_path / "r"),
@@ -277,7 +277,7 @@ class Lingering(Strategy):
         import asyncio
         from decimal import Decimal
 
-        from arbsim.model import OrderRequest, Side, TimeInForce
+        from arbsim.core.model import OrderRequest, Side, TimeInForce
 
         ctx.spawn(asyncio.sleep(10_000), name="forever")
         await ctx.place_order(
@@ -297,7 +297,7 @@ class Lingering(Strategy):
 
 
 def test_shutdown_cancels_what_is_in_flight_and_records_it(tmp_path: Path) -> None:
-    from arbsim.config import parse_config
+    from arbsim.app.config import parse_config
 
     cat = _tiny(tmp_path, ("x", "y"))
     cfg = parse_config(

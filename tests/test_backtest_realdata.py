@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from arbsim.catalog import Catalog, catalog_summary
-from arbsim.cli import main
+from arbsim.app.cli import main
+from arbsim.data.catalog import Catalog, catalog_summary
 
 pytestmark = pytest.mark.realdata
 

@@ -5,8 +5,8 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from arbsim.book import MAX_SPAN, OrderBook, TickScale
-from arbsim.model import BookLevel, Side
+from arbsim.core.book import MAX_SPAN, OrderBook, TickScale
+from arbsim.core.model import BookLevel, Side
 
 
 def make(tick: str = "0.01") -> OrderBook:
@@ -179,8 +179,8 @@ def test_hinted_path_equals_general_path() -> None:
 
 
 def test_batch_hints_match_a_direct_computation() -> None:
-    from arbsim.book import NO_ASK, NO_BID
-    from arbsim.feed import _hints
+    from arbsim.core.book import NO_ASK, NO_BID
+    from arbsim.data.feed import _hints
 
     # three messages: bids+asks, bids only (all deletions), asks only running to the batch
     # end, where a sentinel must not leak into the range

@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 from builders import MS, T0, VenueData, instrument, write_catalog
 
-from arbsim.book import OrderBook
-from arbsim.catalog import BOOK_SCHEMA, Catalog, CatalogInfo, open_parquet
-from arbsim.errors import DataError
-from arbsim.feed import BookCursor, TradeCursor, merge
+from arbsim.core.book import OrderBook
+from arbsim.core.errors import DataError
+from arbsim.data.catalog import BOOK_SCHEMA, Catalog, CatalogInfo, open_parquet
+from arbsim.data.feed import BookCursor, TradeCursor, merge
 
 
 def two_venues(tmp_path: Path) -> Catalog:
@@ -273,7 +273,7 @@ def test_cursor_with_far_rows_matches_a_dict_book(tmp_path: Path) -> None:
 
 
 def test_shared_batches_are_read_once_and_dropped_when_passed(tmp_path: Path) -> None:
-    from arbsim.feed import SharedBatches
+    from arbsim.data.feed import SharedBatches
 
     cat = two_venues(tmp_path)
     scale = _scale(cat).scale

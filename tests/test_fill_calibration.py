@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from arbsim.cli import main
+from arbsim.app.cli import main
 
 pytestmark = pytest.mark.realdata
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,13 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 from builders import MS, T0, VenueData, instrument, write_catalog
 
-from arbsim.backtest import run_backtest
-from arbsim.book import OrderBook
-from arbsim.config import LatencyConfig, LatencySpec, parse_config
-from arbsim.engine import Context, Strategy
-from arbsim.errors import ConfigError, DataError
-from arbsim.latency import EmpiricalLatency, build_latency
-from arbsim.model import Order, OrderRequest, Side, TimeInForce
+from arbsim.app.backtest import run_backtest
+from arbsim.app.config import LatencyConfig, LatencySpec, parse_config
+from arbsim.core.book import OrderBook
+from arbsim.core.errors import ConfigError, DataError
+from arbsim.core.model import Order, OrderRequest, Side, TimeInForce
+from arbsim.runtime.engine import Context, Strategy
+from arbsim.runtime.latency import EmpiricalLatency, build_latency
 
 
 def test_constant_and_per_kind_override() -> None:

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from arbsim.loop import VirtualTimeLoop
+from arbsim.runtime.loop import VirtualTimeLoop
 
 T0 = 1_767_571_200_000_000_000
 

@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 from builders import instrument
 
-from arbsim.errors import IllegalTransition
-from arbsim.model import Fill, Order, OrderRequest, OrderStatus, Side, parse_symbol
+from arbsim.core.errors import IllegalTransition
+from arbsim.core.model import Fill, Order, OrderRequest, OrderStatus, Side, parse_symbol
 
 
 def order(qty: str = "1.0") -> Order:
@@ -96,7 +96,7 @@ def test_instrument_rounding_is_exact_and_conservative() -> None:
 
 
 def test_common_lot_and_floor() -> None:
-    from arbsim.model import common_lot, floor_to
+    from arbsim.core.model import common_lot, floor_to
 
     assert common_lot(Decimal("0.003"), Decimal("0.002")) == Decimal("0.006")
     assert common_lot(Decimal("0.001"), Decimal("0.00001")) == Decimal("0.001")

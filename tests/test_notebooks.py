@@ -18,7 +18,7 @@ NAMES = ["fills_and_slippage", "latency", "backtest_vs_paper"]
 def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("nb") / "run"
     subprocess.run(
-        [sys.executable, "-m", "arbsim.cli", "backtest", "--out", str(out)],
+        [sys.executable, "-m", "arbsim.app.cli", "backtest", "--out", str(out)],
         check=True,
         capture_output=True,
     )
@@ -55,16 +55,17 @@ def test_committed_without_outputs(name: str) -> None:
     assert all(not c.outputs and c.execution_count is None for c in code)
     # the first code cell sets the run directory
     assert "ARBSIM_RUN" in code[0].source
-    # the analysis goes through arbsim.analysis (and arbsim.compare), nothing deeper
+    # the analysis goes through arbsim.analysis (and arbsim.analysis.compare), nothing deeper
     imports = {
         line.split()[1]
         for c in code
         for line in c.source.splitlines()
         if line.startswith(("import arbsim", "from arbsim"))
     }
-    assert imports <= {"arbsim"}, imports
+    assert imports <= {"arbsim", "arbsim.analysis"}, imports
     assert all(
-        line.strip() in ("from arbsim import analysis as an", "from arbsim import compare as cmp")
+        line.strip()
+        in ("from arbsim import analysis as an", "from arbsim.analysis import compare as cmp")
         for c in code
         for line in c.source.splitlines()
         if line.startswith(("import arbsim", "from arbsim"))

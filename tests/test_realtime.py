@@ -22,18 +22,18 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from arbsim.cli import main
-from arbsim.config import Config, parse_config
-from arbsim.engine import Context, Strategy, StrategyError
-from arbsim.errors import ConfigError
-from arbsim.model import Order, OrderRequest, OrderStatus, Side, TimeInForce
-from arbsim.realtime import (
+from arbsim.app.cli import main
+from arbsim.app.config import Config, parse_config
+from arbsim.app.realtime import (
     CREDENTIAL_ENV,
     Journal,
     VenueUrls,
     parse_venue_url,
     run_realtime_async,
 )
+from arbsim.core.errors import ConfigError
+from arbsim.core.model import Order, OrderRequest, OrderStatus, Side, TimeInForce
+from arbsim.runtime.engine import Context, Strategy, StrategyError
 from exchanges.sim import SimConfig, run_simulator
 from exchanges.sim import VenueConfig as SimVenueConfig
 
@@ -365,8 +365,8 @@ def test_journal_keeps_records_when_the_process_dies(tmp_path: Path) -> None:
 import os
 from decimal import Decimal
 from pathlib import Path
-from arbsim.model import Fill, Side
-from arbsim.realtime import Journal
+from arbsim.core.model import Fill, Side
+from arbsim.app.realtime import Journal
 j = Journal(Path({str(path)!r}))
 for i in range(3):
     j.fill(Fill(venue="mexc", symbol="BTC/USDT", client_order_id="c", order_id="1",
@@ -408,8 +408,8 @@ async def test_strategy_exception_stops_the_run_and_writes_it(sim: Any, tmp_path
 
 
 def test_journal_records_each_arb_when_decided_and_when_done(tmp_path: Path) -> None:
-    from arbsim.realtime import JournalRecorder
-    from arbsim.runlog import ArbRecord
+    from arbsim.app.realtime import JournalRecorder
+    from arbsim.runtime.recorder import ArbRecord
 
     journal = Journal(tmp_path / "journal.sqlite")
     rec = JournalRecorder(journal)

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from test_analysis import make_run
 
-from arbsim.report import report
+from arbsim.analysis.report import report
 
 CHROMIUM = Path("/usr/bin/chromium")
 SECTIONS = ("summary", "pnl", "inventory", "arbs", "slippage", "fills", "latency", "risk")
@@ -27,7 +27,7 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh backtest of the bundled sample (about two seconds)."""
     out = tmp_path_factory.mktemp("report") / "run"
     subprocess.run(
-        [sys.executable, "-m", "arbsim.cli", "backtest", "--out", str(out)],
+        [sys.executable, "-m", "arbsim.app.cli", "backtest", "--out", str(out)],
         check=True,
         capture_output=True,
     )

@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from arbsim.risk import RiskDenied, RiskLimits, RiskManager
+from arbsim.runtime.risk import RiskDenied, RiskLimits, RiskManager
 
 T = 1_767_571_200_000_000_000  # 2026-01-05T00:00:00Z, a day boundary
 S = 1_000_000_000

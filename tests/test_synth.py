@@ -11,11 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from arbsim.book import OrderBook
-from arbsim.catalog import FLAG_SNAPSHOT_BEGIN, FLAG_SNAPSHOT_END, Catalog, Kind
-from arbsim.feed import BookCursor, TradeCursor, merge
-from arbsim.model import Side
-from arbsim.synth import SYMBOL, SynthReport, generate_synthetic
+from arbsim.core.book import OrderBook
+from arbsim.core.model import Side
+from arbsim.data.catalog import FLAG_SNAPSHOT_BEGIN, FLAG_SNAPSHOT_END, Catalog, Kind
+from arbsim.data.feed import BookCursor, TradeCursor, merge
+from arbsim.data.synth import SYMBOL, SynthReport, generate_synthetic
 
 SEED = 7
 DURATION_S = 120.0

@@ -1,4 +1,4 @@
-"""Gate.io local order books (PROTOCOLS B5), on :class:`exchanges.common.DiffBookSync`.
+"""Gate.io local order books (PROTOCOLS B5), on :class:`exchanges.live.booksync.DiffBookSync`.
 
 ``spot.order_book_update`` (:data:`ORDER_BOOK_UPDATE_POLICY`): buffer; REST snapshot with
 ``with_id=true`` gives ``baseID``; drop messages with ``u < baseID + 1``; the first kept one
@@ -13,8 +13,8 @@ book, ``local = u``) and full pushes may repeat; an incremental applies only if
 
 from __future__ import annotations
 
-from exchanges.common import BookDiff, BookSnapshot, DiffBookSync, SyncPolicy
 from exchanges.gateio.ws import Obu, OrderBookSnapshot, OrderBookUpdate
+from exchanges.live.booksync import BookDiff, BookSnapshot, DiffBookSync, SyncPolicy
 
 __all__ = [
     "OBU_POLICY",

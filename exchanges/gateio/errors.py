@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import msgspec
 
-from arbsim.errors import (
+from arbsim.core.errors import (
     AuthError,
     BelowMinimum,
     InsufficientBalance,
@@ -26,7 +26,8 @@ from arbsim.errors import (
     RateLimited,
     VenueError,
 )
-from exchanges.common import ErrorSpec, Rejection, map_error_response
+from arbsim.core.rules import Rejection
+from exchanges.live.errors import ErrorSpec, map_error_response
 
 __all__ = [
     "ERROR_LABELS",

@@ -25,7 +25,7 @@ from decimal import Decimal
 import msgspec
 from yarl import URL
 
-from arbsim.model import (
+from arbsim.core.model import (
     Balance,
     Balances,
     Fill,
@@ -35,11 +35,11 @@ from arbsim.model import (
     Side,
     TimeInForce,
 )
-from exchanges.common import VenueSymbolInfo
 from exchanges.gateio import errors, signing
 from exchanges.gateio.symbols import GateCurrencyPair, symbol_info
 from exchanges.gateio.ws import Millis, OrderBookSnapshot, ms_to_ns
 from exchanges.live.http import Endpoint, Prepared, RateLimit, RateLimiter, RestTransport
+from exchanges.live.symbols import VenueSymbolInfo
 
 __all__ = [
     "BASE_URL",

@@ -25,11 +25,11 @@ from typing import Literal
 import aiohttp
 import msgspec
 
-from arbsim.errors import AuthError, NetworkError, VenueError
-from arbsim.model import Side, Trade
-from exchanges.common import BookSnapshot, DiffBookSync
+from arbsim.core.errors import AuthError, NetworkError, VenueError
+from arbsim.core.model import Side, Trade
 from exchanges.gateio import booksync, signing, ws
 from exchanges.gateio.rest import GateCredentials, GateRestClient
+from exchanges.live.booksync import BookSnapshot, DiffBookSync
 from exchanges.live.stream import (
     Ack,
     Backoff,

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import msgspec
 
-from exchanges.common import VenueSymbolInfo
+from exchanges.live.symbols import VenueSymbolInfo
 
 __all__ = [
     "TRADE_STATUS_TRADABLE",

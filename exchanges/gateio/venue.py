@@ -1,4 +1,4 @@
-"""``GateVenue``: the arbsim :class:`~arbsim.venue.Venue` for Gate.io spot (paper/live).
+"""``GateVenue``: the arbsim :class:`~arbsim.core.ports.Venue` for Gate.io spot (paper/live).
 
 Built from :class:`~exchanges.gateio.rest.GateRestClient`, the public
 :class:`~exchanges.live.stream.MarketStream` with
@@ -6,7 +6,7 @@ Built from :class:`~exchanges.gateio.rest.GateRestClient`, the public
 :class:`~exchanges.gateio.stream.GateUserStream`. Client ids travel as Gate ``text``
 (``t-<id>``). Orders are tracked by
 :class:`~exchanges.live.orders.OrderTracker`: private pushes (orders, deals) become arbsim
-:class:`~arbsim.model.Order` snapshots with their fills, handed to the sink.
+:class:`~arbsim.core.model.Order` snapshots with their fills, handed to the sink.
 
 IOC / FOK / market orders return their final state: ``place_order`` waits up to
 ``settle_timeout_s`` for the pushes that end them, then asks REST (order + myTrades).
@@ -26,10 +26,9 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Literal
 
-from arbsim.book import OrderBook
-from arbsim.errors import InvalidOrder, InvalidSymbol
-from arbsim.loop import WallClock
-from arbsim.model import (
+from arbsim.core.book import OrderBook
+from arbsim.core.errors import InvalidOrder, InvalidSymbol
+from arbsim.core.model import (
     Balances,
     Fill,
     Instrument,
@@ -40,7 +39,8 @@ from arbsim.model import (
     Side,
     TimeInForce,
 )
-from arbsim.venue import MarketSink
+from arbsim.core.ports import MarketSink
+from arbsim.runtime.loop import WallClock
 from exchanges.gateio import rest, ws
 from exchanges.gateio.stream import (
     BOOK_CHANNELS,
@@ -123,7 +123,7 @@ class GateVenue:
         ``"order_book_update"`` or ``"obu"``; ``obu_depth`` 50 or 400.
     timeout_s:
         Total time of a REST request, and how long a WebSocket API request waits for its
-        result (then :class:`~arbsim.errors.OutcomeUnknown` for orders).
+        result (then :class:`~arbsim.core.errors.OutcomeUnknown` for orders).
 
     Notes
     -----

@@ -19,12 +19,12 @@ Decisions
   :func:`exchanges.gateio.errors.error_from_response` exactly like REST answers, so a
   rejection carries the same class and code (``BALANCE_NOT_ENOUGH``...) on both transports.
 * Which requests are *order* requests (a timeout or a lost connection after sending is
-  :class:`~arbsim.errors.OutcomeUnknown`, never a failure) and what they cost on the
+  :class:`~arbsim.core.errors.OutcomeUnknown`, never a failure) and what they cost on the
   client-side rate limiter is data: :data:`CHANNELS`. The limiter can be the REST client's
   so both transports share Gate's per-UID budgets.
 * The connection is kept by a task: connect, log in, read; on loss every waiting request
   is answered (OutcomeUnknown / NetworkError) and the task reconnects and logs in again
-  with backoff. A refused login (:class:`~arbsim.errors.AuthError`) ends the task: a wrong
+  with backoff. A refused login (:class:`~arbsim.core.errors.AuthError`) ends the task: a wrong
   key does not get better by retrying, and every later request raises that error.
 """
 
@@ -40,7 +40,7 @@ from typing import Protocol
 import aiohttp
 import msgspec
 
-from arbsim.errors import AuthError, NetworkError, OutcomeUnknown, VenueError
+from arbsim.core.errors import AuthError, NetworkError, OutcomeUnknown, VenueError
 from exchanges.gateio import errors, signing, ws
 from exchanges.gateio.rest import ENDPOINTS, GateCredentials, GateOrder
 from exchanges.live.http import RateLimiter

@@ -8,7 +8,7 @@ WebSocket clients of that venue connect through the same session). A request goe
 2. the request itself, built *after* the limiter so that signed timestamps are fresh;
 3. error mapping through the venue's ``errors`` module. For an ORDER request (place,
    cancel) a 5xx, a timeout or a connection that broke after the request was sent is
-   :class:`~arbsim.errors.OutcomeUnknown`: the order may exist and must be queried.
+   :class:`~arbsim.core.errors.OutcomeUnknown`: the order may exist and must be queried.
 
 Secrets never reach a log: the transport logs method, path and the query without its
 ``signature``, and scrubs every registered secret from anything it logs.
@@ -26,7 +26,7 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from arbsim.errors import NetworkError, OutcomeUnknown, RateLimited, VenueError
+from arbsim.core.errors import NetworkError, OutcomeUnknown, RateLimited, VenueError
 
 log = logging.getLogger("exchanges.live.http")
 

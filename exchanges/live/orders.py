@@ -7,8 +7,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 
-from arbsim.errors import OutcomeUnknown, VenueError
-from arbsim.model import Fill, Order, OrderRequest, OrderStatus
+from arbsim.core.errors import OutcomeUnknown, VenueError
+from arbsim.core.model import Fill, Order, OrderRequest, OrderStatus
 
 
 class OrderTracker:

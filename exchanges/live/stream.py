@@ -3,7 +3,7 @@
 One :class:`MarketStream` loop (connect, subscribe, keep alive, sync books, reconnect with
 :class:`Backoff`) serves both venues; a venue's specifics (topics, frames, snapshots) come
 from its :class:`MarketDialect`. :func:`apply_sync_events` feeds order-book sync output to
-an :class:`arbsim.book.OrderBook`.
+an :class:`arbsim.core.book.OrderBook`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Any, Protocol
 import aiohttp
 import msgspec
 
-from arbsim.book import OrderBook
-from arbsim.errors import NetworkError, RetryableError, VenueError
-from arbsim.model import Trade
-from exchanges.common import (
+from arbsim.core.book import OrderBook
+from arbsim.core.errors import NetworkError, RetryableError, VenueError
+from arbsim.core.model import Trade
+from exchanges.live.booksync import (
     BookChanges,
     BookDiff,
     BookSnapshot,

@@ -1,10 +1,50 @@
-"""Started symbols of a live venue: native names, instruments and books."""
+"""Symbols of a live venue: the parsed trading rules of one symbol and the table of
+started symbols (native names, instruments and books)."""
 
 from __future__ import annotations
 
-from arbsim.book import OrderBook
-from arbsim.errors import InvalidSymbol
-from arbsim.model import Instrument
+from decimal import Decimal
+
+import msgspec
+
+from arbsim.core.book import OrderBook
+from arbsim.core.errors import InvalidSymbol
+from arbsim.core.model import Instrument
+
+
+class VenueSymbolInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Trading rules of one spot symbol on one venue.
+
+    Attributes
+    ----------
+    venue:
+        ``"mexc"`` or ``"gateio"``.
+    symbol:
+        Unified ``"BASE/QUOTE"`` form.
+    native_symbol:
+        The venue's own spelling (``"BTCUSDT"``, ``"BTC_USDT"``).
+    tick, step:
+        Price tick and quantity step (grid sizes).
+    min_qty, min_notional:
+        Minimum base quantity and minimum quote value of an order (``0`` = none).
+    maker_fee, taker_fee:
+        Fee rates as fractions (``0.002`` = 0.2 %).
+    tradable:
+        Whether an API client may place orders on it now.
+    """
+
+    venue: str
+    symbol: str
+    native_symbol: str
+    base: str
+    quote: str
+    tick: Decimal
+    step: Decimal
+    min_qty: Decimal
+    min_notional: Decimal
+    maker_fee: Decimal
+    taker_fee: Decimal
+    tradable: bool
 
 
 class SymbolTable:

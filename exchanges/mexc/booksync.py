@@ -1,6 +1,6 @@
 """MEXC local order book from ``GET /api/v3/depth`` + ``aggre.depth`` frames (PROTOCOLS A5).
 
-The procedure is :class:`exchanges.common.DiffBookSync` with :data:`AGGRE_DEPTH_POLICY`:
+The procedure is :class:`exchanges.live.booksync.DiffBookSync` with :data:`AGGRE_DEPTH_POLICY`:
 
 1. buffer aggre-depth frames; 2. take a REST snapshot (``lastUpdateId``); 3. if it is older
 than the first buffered frame (``lastUpdateId + 1 < fromVersion``) ask for another one
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import msgspec
 
-from exchanges.common import BookDiff, BookSnapshot, DiffBookSync, Level, SyncPolicy
+from exchanges.live.booksync import BookDiff, BookSnapshot, DiffBookSync, Level, SyncPolicy
 from exchanges.mexc.messages import AggreDepth
 
 __all__ = [

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import msgspec
 
-from arbsim.errors import (
+from arbsim.core.errors import (
     AuthError,
     BelowMinimum,
     InsufficientBalance,
@@ -27,7 +27,8 @@ from arbsim.errors import (
     RateLimited,
     VenueError,
 )
-from exchanges.common import ErrorSpec, Rejection, map_error_response
+from arbsim.core.rules import Rejection
+from exchanges.live.errors import ErrorSpec, map_error_response
 
 __all__ = [
     "ERROR_CODES",

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 import msgspec
 
-from arbsim.model import (
+from arbsim.core.model import (
     Balance,
     Balances,
     Fill,
@@ -32,8 +32,8 @@ from arbsim.model import (
     Side,
     TimeInForce,
 )
-from exchanges.common import VenueSymbolInfo
 from exchanges.live.http import Endpoint, Prepared, RateLimit, RateLimiter, RestTransport
+from exchanges.live.symbols import VenueSymbolInfo
 from exchanges.mexc import errors, signing
 from exchanges.mexc.booksync import MexcDepth
 from exchanges.mexc.symbols import MexcExchangeInfo, symbol_info

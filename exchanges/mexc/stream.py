@@ -20,9 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 import aiohttp
 import msgspec
 
-from arbsim.errors import AuthError, VenueError
-from arbsim.model import Side, Trade
-from exchanges.common import BookSnapshot, DiffBookSync
+from arbsim.core.errors import AuthError, VenueError
+from arbsim.core.model import Side, Trade
+from exchanges.live.booksync import BookSnapshot, DiffBookSync
 from exchanges.live.stream import (
     Ack,
     Backoff,

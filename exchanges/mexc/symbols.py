@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import msgspec
 
-from exchanges.common import VenueSymbolInfo
+from exchanges.live.symbols import VenueSymbolInfo
 
 __all__ = [
     "QUOTE_ASSETS",

@@ -1,10 +1,10 @@
-"""``MexcVenue``: the arbsim :class:`~arbsim.venue.Venue` for MEXC spot (paper/live).
+"""``MexcVenue``: the arbsim :class:`~arbsim.core.ports.Venue` for MEXC spot (paper/live).
 
 Built from :class:`~exchanges.mexc.rest.MexcRestClient`, the public
 :class:`~exchanges.live.stream.MarketStream` with :class:`~exchanges.mexc.stream.MexcMarketDialect`
 and :class:`~exchanges.mexc.stream.MexcUserStream`. Orders are tracked by
 :class:`~exchanges.live.orders.OrderTracker`: private pushes (orders, deals) become arbsim
-:class:`~arbsim.model.Order` snapshots with their fills, handed to the sink.
+:class:`~arbsim.core.model.Order` snapshots with their fills, handed to the sink.
 
 IOC / FOK / market orders return their final state: ``place_order`` waits up to
 ``settle_timeout_s`` for the pushes that end them, then asks REST (order + myTrades).
@@ -16,10 +16,9 @@ import time
 from collections.abc import Sequence
 from decimal import Decimal
 
-from arbsim.book import OrderBook
-from arbsim.errors import InvalidSymbol
-from arbsim.loop import WallClock
-from arbsim.model import (
+from arbsim.core.book import OrderBook
+from arbsim.core.errors import InvalidSymbol
+from arbsim.core.model import (
     Balances,
     Fill,
     Instrument,
@@ -30,11 +29,11 @@ from arbsim.model import (
     Side,
     TimeInForce,
 )
-from arbsim.venue import MarketSink
-from exchanges.common import VenueSymbolInfo
+from arbsim.core.ports import MarketSink
+from arbsim.runtime.loop import WallClock
 from exchanges.live.orders import OrderTracker, place_tracked, reconcile_remote
 from exchanges.live.stream import Backoff, MarketStream
-from exchanges.live.symbols import SymbolTable
+from exchanges.live.symbols import SymbolTable, VenueSymbolInfo
 from exchanges.mexc import rest, ws
 from exchanges.mexc.push import PrivateDeal, PrivateOrder
 from exchanges.mexc.stream import MexcMarketDialect, MexcUserStream

@@ -4,7 +4,7 @@ One aiohttp server per venue speaks the real REST paths, parameter names, respon
 status codes, error codes/labels, signatures and WebSocket channels of ``PROTOCOLS.md``
 (MEXC data frames as binary protobuf). Market data is replayed from an arbsim catalog
 (default: the bundled ``data/sample``) into the simulator's own books; orders are matched by
-:class:`exchanges.matching.MatchingEngine` against those books.
+:class:`exchanges.simulated.matching.MatchingEngine` against those books.
 
 Start one in a test::
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import click
 import msgspec
 
-from arbsim.errors import ArbsimError
+from arbsim.core.errors import ArbsimError
 from exchanges.sim.config import (
     AccountConfig,
     SimConfig,

@@ -1,6 +1,6 @@
 """Rejections of the simulator and how each venue spells them.
 
-The common kinds (:class:`exchanges.common.Rejection`) are answered through the protocol
+The common kinds (:class:`exchanges.live.booksync.Rejection`) are answered through the protocol
 layer's ``rejection_response`` tables (``exchanges/mexc/errors.py``,
 ``exchanges/gateio/errors.py``). The request-shape and bookkeeping errors those tables do not
 hold (:class:`SimError`) are spelled here, per venue, as data.
@@ -13,7 +13,7 @@ from enum import StrEnum
 
 import msgspec
 
-from exchanges.common import Rejection
+from arbsim.core.rules import Rejection
 from exchanges.gateio import errors as gate_errors
 from exchanges.mexc import errors as mexc_errors
 

@@ -1,6 +1,6 @@
 """The venue-neutral core of a simulated exchange: accounts, orders, matching, private events.
 
-Orders are matched by :class:`exchanges.matching.MatchingEngine` (one per account and
+Orders are matched by :class:`exchanges.simulated.matching.MatchingEngine` (one per account and
 symbol, all reading the simulator's own book of that symbol). The venue servers
 (``mexc_server``, ``gate_server``) translate requests into :meth:`SimExchange.place` /
 :meth:`SimExchange.cancel` and format what comes back; every change of an order, every fill
@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import msgspec
 
-from arbsim.errors import (
+from arbsim.core.errors import (
     BelowMinimum,
     InsufficientBalance,
     InvalidOrder,
@@ -25,7 +25,7 @@ from arbsim.errors import (
     PrecisionError,
     VenueError,
 )
-from arbsim.model import (
+from arbsim.core.model import (
     ZERO,
     Fill,
     Instrument,
@@ -35,12 +35,12 @@ from arbsim.model import (
     Side,
     TimeInForce,
 )
-from exchanges.common import Rejection
-from exchanges.matching import Account, ExecEvent, MatchingEngine
-from exchanges.rules import rules_for
+from arbsim.core.rules import Rejection
 from exchanges.sim.config import AccountConfig
 from exchanges.sim.errors import SimError, SimReject, kind_of
 from exchanges.sim.market import DepthUpdate, MarketEvent, MarketReplay, quote_to_base
+from exchanges.simulated.matching import Account, ExecEvent, MatchingEngine
+from exchanges.simulated.rules import rules_for
 
 __all__ = [
     "ENGINE_CODES",

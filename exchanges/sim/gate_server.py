@@ -18,8 +18,8 @@ from urllib.parse import unquote
 import msgspec
 from aiohttp import WSMsgType, web
 
-from arbsim.model import ZERO, OrderStatus, OrderType, Side, TimeInForce
-from exchanges.common import Rejection
+from arbsim.core.model import ZERO, OrderStatus, OrderType, Side, TimeInForce
+from arbsim.core.rules import Rejection
 from exchanges.gateio import signing
 from exchanges.gateio.symbols import to_native
 from exchanges.gateio.ws import obu_stream, parse_obu_stream

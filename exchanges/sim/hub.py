@@ -14,7 +14,7 @@ import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from arbsim.model import Side
+from arbsim.core.model import Side
 from exchanges.sim.config import FaultKind, FaultRule
 from exchanges.sim.errors import SimError, SimReject
 from exchanges.sim.exchange import SimExchange

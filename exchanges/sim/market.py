@@ -1,6 +1,6 @@
 """Market data of one simulated venue, replayed from a catalog.
 
-The simulator keeps its own book per symbol (an :class:`arbsim.book.OrderBook`, the one the
+The simulator keeps its own book per symbol (an :class:`arbsim.core.book.OrderBook`, the one the
 matching engine reads) and numbers every book change with its own update ids: a catalog
 message covering ``n`` level changes becomes ids ``v+1 .. v+n`` (at least one id per
 message). REST snapshots report the id of the last change applied, so the documented
@@ -20,10 +20,10 @@ from decimal import Decimal
 
 import msgspec
 
-from arbsim.book import OrderBook, TickScale
-from arbsim.catalog import FLAG_SNAPSHOT_BEGIN, Catalog
-from arbsim.feed import BookCursor, Cursor, TradeCursor, merge
-from arbsim.model import Instrument, Side, to_decimal
+from arbsim.core.book import OrderBook, TickScale
+from arbsim.core.model import Instrument, Side, to_decimal
+from arbsim.data.catalog import FLAG_SNAPSHOT_BEGIN, Catalog
+from arbsim.data.feed import BookCursor, Cursor, TradeCursor, merge
 
 __all__ = [
     "DepthUpdate",

@@ -19,8 +19,8 @@ from urllib.parse import parse_qsl
 import msgspec
 from aiohttp import WSMsgType, web
 
-from arbsim.model import ZERO, Instrument, OrderStatus, OrderType, Side, TimeInForce
-from exchanges.common import Rejection
+from arbsim.core.model import ZERO, Instrument, OrderStatus, OrderType, Side, TimeInForce
+from arbsim.core.rules import Rejection
 from exchanges.mexc import signing
 from exchanges.mexc import ws as mexc_ws
 from exchanges.mexc.push import (

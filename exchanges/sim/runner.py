@@ -20,8 +20,8 @@ from typing import Protocol
 import msgspec
 from aiohttp import web
 
-from arbsim.catalog import Catalog
-from arbsim.errors import ConfigError
+from arbsim.core.errors import ConfigError
+from arbsim.data.catalog import Catalog
 from exchanges.sim.config import FaultRule, SimConfig, VenueConfig
 from exchanges.sim.exchange import SimExchange
 from exchanges.sim.faults import FaultState

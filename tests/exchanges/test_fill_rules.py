@@ -8,11 +8,11 @@ from decimal import Decimal as D
 import builders
 import pytest
 
-from arbsim.book import OrderBook
-from arbsim.errors import PostOnlyWouldTake, RateLimited
-from arbsim.model import Order, OrderStatus, OrderType, Side, TimeInForce
-from exchanges.matching import Account, ExecEvent, MatchingEngine, QueueModel
-from exchanges.rules import RULES, RequestLimiter
+from arbsim.core.book import OrderBook
+from arbsim.core.errors import PostOnlyWouldTake, RateLimited
+from arbsim.core.model import Order, OrderStatus, OrderType, Side, TimeInForce
+from exchanges.simulated.matching import Account, ExecEvent, MatchingEngine, QueueModel
+from exchanges.simulated.rules import RULES, RequestLimiter
 
 TS = builders.T0
 SEC = 1_000_000_000
@@ -265,8 +265,8 @@ class Burst:
     async def on_start(self, ctx):  # type: ignore[no-untyped-def]
         import asyncio
 
-        from arbsim.errors import VenueError
-        from arbsim.model import OrderRequest
+        from arbsim.core.errors import VenueError
+        from arbsim.core.model import OrderRequest
 
         async def one() -> None:
             req = OrderRequest(
@@ -301,8 +301,8 @@ class Burst:
 
 
 def test_rate_limit_rejections_carry_mexc_codes_in_the_summary(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from arbsim.backtest import run_backtest
-    from arbsim.config import parse_config
+    from arbsim.app.backtest import run_backtest
+    from arbsim.app.config import parse_config
 
     v = builders.VenueData(builders.instrument("mexc"))
     v.message(TS, TS, bids=[(99.9, 5.0)], asks=[(100.0, 50.0)], snapshot=True)

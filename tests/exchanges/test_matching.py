@@ -12,9 +12,9 @@ from decimal import Decimal as D
 import builders
 import pytest
 
-from arbsim.book import OrderBook
-from arbsim.errors import IllegalTransition, OrderNotFound
-from arbsim.model import (
+from arbsim.core.book import OrderBook
+from arbsim.core.errors import IllegalTransition, OrderNotFound
+from arbsim.core.model import (
     Fill,
     Instrument,
     Order,
@@ -23,7 +23,7 @@ from arbsim.model import (
     Side,
     TimeInForce,
 )
-from exchanges.matching import Account, ExecEvent, MatchingEngine
+from exchanges.simulated.matching import Account, ExecEvent, MatchingEngine
 
 TS = builders.T0
 _cids = itertools.count(1)

@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from arbsim.book import OrderBook
-from arbsim.errors import InsufficientBalance
-from arbsim.latency import ConstantLatency
-from arbsim.model import Instrument, Order, OrderRequest, OrderStatus, Side, TimeInForce, Trade
-from arbsim.venue import MarketSink, Venue
+from arbsim.core.book import OrderBook
+from arbsim.core.errors import InsufficientBalance
+from arbsim.core.model import Instrument, Order, OrderRequest, OrderStatus, Side, TimeInForce, Trade
+from arbsim.core.ports import MarketSink, Venue
+from arbsim.runtime.latency import ConstantLatency
 from exchanges.mexc.venue import MexcVenue
-from exchanges.paper import PaperVenue
 from exchanges.sim import SimConfig, run_simulator
 from exchanges.sim import VenueConfig as SimVenueConfig
+from exchanges.simulated.paper import PaperVenue
 from tests.builders import instrument
 
 MS = 1_000_000

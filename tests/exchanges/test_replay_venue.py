@@ -1,6 +1,6 @@
 """The replay venue through the engine on the virtual-time loop (DESIGN §3).
 
-Each test writes a tiny catalog with builders, runs ``arbsim.backtest.run_backtest``
+Each test writes a tiny catalog with builders, runs ``arbsim.app.backtest.run_backtest``
 with a small scripted Strategy, records what the strategy saw, and asserts on it
 afterwards (assertions inside callbacks would only surface as StrategyError).
 
@@ -21,14 +21,14 @@ import builders
 import pytest
 from builders import MS, T0
 
-from arbsim.backtest import run_backtest
-from arbsim.book import OrderBook
-from arbsim.config import Config, parse_config
-from arbsim.engine import Context, Strategy
-from arbsim.errors import InsufficientBalance, OrderNotFound, PrecisionError, VenueError
-from arbsim.loop import VirtualTimeLoop
-from arbsim.model import Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce, Trade
-from arbsim.risk import RiskDenied
+from arbsim.app.backtest import run_backtest
+from arbsim.app.config import Config, parse_config
+from arbsim.core.book import OrderBook
+from arbsim.core.errors import InsufficientBalance, OrderNotFound, PrecisionError, VenueError
+from arbsim.core.model import Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce, Trade
+from arbsim.runtime.engine import Context, Strategy
+from arbsim.runtime.loop import VirtualTimeLoop
+from arbsim.runtime.risk import RiskDenied
 
 ENTRY = 10 * MS
 RESPONSE = 10 * MS

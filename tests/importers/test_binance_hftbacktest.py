@@ -17,7 +17,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pytest
 
-from arbsim.catalog import (
+from arbsim.core.errors import DataError
+from arbsim.data.catalog import (
     FLAG_GAP,
     FLAG_REPAIR,
     FLAG_SNAPSHOT_BEGIN,
@@ -26,8 +27,7 @@ from arbsim.catalog import (
     Catalog,
     Kind,
 )
-from arbsim.errors import DataError
-from arbsim.importers import ImportReport, import_binance_hftbacktest, replay_check
+from arbsim.data.importers import ImportReport, import_binance_hftbacktest, replay_check
 
 SYM = "BTC/USDT"
 SNAP = FLAG_SNAPSHOT_BEGIN | FLAG_SNAPSHOT_END

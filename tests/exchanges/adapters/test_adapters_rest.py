@@ -22,8 +22,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from arbsim import errors as E
-from arbsim.model import OrderStatus, OrderType, Side, TimeInForce
+from arbsim.core import errors as E
+from arbsim.core.model import OrderStatus, OrderType, Side, TimeInForce
 from exchanges.gateio import rest as gate
 from exchanges.gateio import signing as gate_signing
 from exchanges.live.http import Endpoint, Prepared, RateLimit, RateLimiter, RestTransport

@@ -19,9 +19,9 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
-from arbsim.book import OrderBook
-from arbsim.errors import NetworkError
-from arbsim.model import Order, Trade
+from arbsim.core.book import OrderBook
+from arbsim.core.errors import NetworkError
+from arbsim.core.model import Order, Trade
 from exchanges.gateio import rest as gate_rest
 from exchanges.gateio import signing as gate_signing
 from exchanges.gateio.stream import GateMarketDialect, GateUserStream
@@ -520,7 +520,7 @@ async def test_gate_private_subscriptions_are_signed(gate_server: tuple[GateServ
 
 
 async def test_gate_private_bad_key_is_an_auth_error(gate_server: tuple[GateServer, str]) -> None:
-    from arbsim.errors import AuthError
+    from arbsim.core.errors import AuthError
 
     _server, host = gate_server
     client = gate_rest.GateRestClient(f"http://{host}/api/v4")
@@ -544,7 +544,7 @@ async def test_gate_private_bad_key_is_an_auth_error(gate_server: tuple[GateServ
 
 
 def test_tracker_holds_a_cancel_until_its_fills_arrive() -> None:
-    from arbsim.model import Fill, OrderRequest, OrderStatus, Side, TimeInForce
+    from arbsim.core.model import Fill, OrderRequest, OrderStatus, Side, TimeInForce
 
     seen: list[Order] = []
     tracker = OrderTracker("mexc", clock=lambda: 1)

@@ -12,8 +12,8 @@ import pytest
 
 import exchanges.sim.config as sim_config
 import exchanges.sim.runner as sim_runner
-from arbsim.book import OrderBook
-from arbsim.model import Order, OrderRequest, OrderStatus, Side, TimeInForce, Trade
+from arbsim.core.book import OrderBook
+from arbsim.core.model import Order, OrderRequest, OrderStatus, Side, TimeInForce, Trade
 from exchanges.gateio.rest import GateCredentials
 from exchanges.gateio.venue import GateVenue
 from exchanges.mexc.rest import MexcCredentials

@@ -14,8 +14,8 @@ import pytest
 
 import exchanges.sim.config as sim_config
 import exchanges.sim.runner as sim_runner
-from arbsim.book import OrderBook
-from arbsim.model import Order, Trade
+from arbsim.core.book import OrderBook
+from arbsim.core.model import Order, Trade
 from exchanges.gateio import ws
 from exchanges.gateio.rest import GateRestClient
 from exchanges.gateio.stream import GateMarketDialect

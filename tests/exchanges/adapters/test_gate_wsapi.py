@@ -19,8 +19,8 @@ from aiohttp import web
 
 import exchanges.sim.config as sim_config
 import exchanges.sim.runner as sim_runner
-from arbsim.book import OrderBook
-from arbsim.errors import (
+from arbsim.core.book import OrderBook
+from arbsim.core.errors import (
     AuthError,
     InsufficientBalance,
     NetworkError,
@@ -29,7 +29,7 @@ from arbsim.errors import (
     PostOnlyWouldTake,
     VenueError,
 )
-from arbsim.model import Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce, Trade
+from arbsim.core.model import Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce, Trade
 from exchanges.gateio import wsapi
 from exchanges.gateio.rest import GateCredentials, order_body
 from exchanges.gateio.venue import GateVenue

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from exchanges.common import BookChanges, DiffBookSync, ResyncNeeded, SyncEvent, SyncState
 from exchanges.gateio import booksync, ws
+from exchanges.live.booksync import BookChanges, DiffBookSync, ResyncNeeded, SyncEvent, SyncState
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 REALDATA = REPO_ROOT / ".." / "shared" / "realdata"

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from arbsim import errors as E
-from exchanges.common import Rejection
+from arbsim.core import errors as E
+from arbsim.core.rules import Rejection
 from exchanges.gateio.errors import ERROR_LABELS, error_from_response, rejection_response
 
 EXPECTED: dict[Rejection, type[E.VenueError]] = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from exchanges.common import BookChanges, ResyncNeeded, SyncState
+from exchanges.live.booksync import BookChanges, ResyncNeeded, SyncState
 from exchanges.mexc import booksync, push
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from arbsim import errors as E
-from exchanges.common import Rejection, as_order_request_error
+from arbsim.core import errors as E
+from arbsim.core.rules import Rejection
+from exchanges.live.errors import as_order_request_error
 from exchanges.mexc.errors import ERROR_CODES, error_from_response, rejection_response
 
 EXPECTED: dict[Rejection, type[E.VenueError]] = {

@@ -21,8 +21,8 @@ import aiohttp
 import msgspec
 import pytest
 
-from arbsim.catalog import Catalog
-from arbsim.model import Instrument
+from arbsim.core.model import Instrument
+from arbsim.data.catalog import Catalog
 from exchanges.gateio import signing as gate_signing
 from exchanges.mexc import signing as mexc_signing
 from exchanges.sim.config import AccountConfig, SimConfig, VenueConfig, default_catalog

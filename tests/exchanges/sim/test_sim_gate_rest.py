@@ -9,8 +9,8 @@ import aiohttp
 import msgspec
 from sim_testkit import gate_call
 
-from arbsim.catalog import Catalog
-from arbsim.model import Side
+from arbsim.core.model import Side
+from arbsim.data.catalog import Catalog
 from exchanges.gateio.symbols import symbols_from_currency_pairs
 from exchanges.sim.config import default_catalog
 from exchanges.sim.runner import Simulator

@@ -12,8 +12,7 @@ import aiohttp
 import msgspec
 from sim_testkit import gate_call
 
-from arbsim.model import Side
-from exchanges.common import BookChanges
+from arbsim.core.model import Side
 from exchanges.gateio import signing
 from exchanges.gateio import ws as gate_ws
 from exchanges.gateio.booksync import (
@@ -23,6 +22,7 @@ from exchanges.gateio.booksync import (
     new_order_book_update_sync,
     snapshot_from_rest,
 )
+from exchanges.live.booksync import BookChanges
 from exchanges.sim.market import DepthUpdate
 from exchanges.sim.runner import Simulator, SimVenue
 

@@ -8,8 +8,8 @@ import aiohttp
 import msgspec
 from sim_testkit import mexc_call, now_ms
 
-from arbsim.catalog import Catalog
-from arbsim.model import Side
+from arbsim.core.model import Side
+from arbsim.data.catalog import Catalog
 from exchanges.mexc.symbols import symbols_from_exchange_info
 from exchanges.sim.config import default_catalog
 from exchanges.sim.runner import Simulator

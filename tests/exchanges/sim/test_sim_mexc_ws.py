@@ -10,8 +10,8 @@ import aiohttp
 import msgspec
 from sim_testkit import mexc_call
 
-from arbsim.model import Side
-from exchanges.common import BookChanges
+from arbsim.core.model import Side
+from exchanges.live.booksync import BookChanges
 from exchanges.mexc import ws as mexc_ws
 from exchanges.mexc.booksync import (
     decode_depth,

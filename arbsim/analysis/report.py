@@ -1,0 +1,553 @@
+"""`arbsim report RUN_DIR`: one self-contained HTML page about a run.
+
+The page embeds its plots as base64 PNG and its style inline: it opens from a file, an
+e-mail or an archive with no network and no script. Every plot has a table next to
+it holding the same numbers, so the page still reads where images are stripped.
+
+pandas and matplotlib are imported inside the functions that need them, so that
+importing this module (the CLI registers its command) costs nothing for the other
+``arbsim`` commands.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from arbsim.analysis.frames import Run
+
+__all__ = ["render_report", "report", "write_report"]
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
+       max-width: 1100px; padding: 0 1em; color: #1a1a1a; line-height: 1.4; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { border-bottom: 2px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }
+h3 { font-size: 1.05em; margin-bottom: 0.3em; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f2f2f2; }
+td:first-child, th:first-child { text-align: left; }
+img { max-width: 100%; height: auto; display: block; margin: 0.5em 0; }
+.note { color: #555; font-size: 0.9em; }
+.warn { background: #fff3cd; border: 1px solid #e0c36a; padding: 0.4em 0.8em; }
+nav a { margin-right: 1em; }
+"""
+
+_SECTIONS = (
+    ("pnl", "PnL over time"),
+    ("inventory", "Inventory per venue"),
+    ("arbs", "Arbs: expected vs realised edge"),
+    ("slippage", "Slippage per leg and venue"),
+    ("fills", "Fill ratio and time to fill"),
+    ("latency", "Latency"),
+    ("risk", "Risk denials and rejections"),
+)
+
+# matplotlib's default cycle, named so that outcomes keep their colour across plots
+_OUTCOME_COLOURS = {
+    "completed": "#2ca02c",
+    "hedged": "#1f77b4",
+    "partial": "#17becf",
+    "unwound": "#ff7f0e",
+    "exposed": "#d62728",
+    "missed": "#7f7f7f",
+    "failed": "#9467bd",
+    "skipped": "#bcbd22",
+    "denied": "#8c564b",
+}
+
+
+# ---------------------------------------------------------------- html helpers
+def _esc(x: object) -> str:
+    return html.escape(str(x))
+
+
+def _table(df: pd.DataFrame, *, index: bool = True, digits: int = 3) -> str:
+    if df.empty:
+        return '<p class="note">no rows</p>'
+
+    def fmt(v: float) -> str:
+        # float noise (-3e-15 left of a full sale) would print as "-0.000"
+        return f"{v + 0.0 if abs(v) >= 0.5 * 10**-digits else 0.0:,.{digits}f}"
+
+    text: str = df.to_html(
+        index=index, float_format=fmt, na_rep="–", border=0, escape=True, justify="center"
+    )
+    return text
+
+
+def _dict_table(rows: Sequence[tuple[str, object]], header: tuple[str, str]) -> str:
+    if not rows:
+        return '<p class="note">none</p>'
+    body = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in rows)
+    return f"<table><tr><th>{_esc(header[0])}</th><th>{_esc(header[1])}</th></tr>{body}</table>"
+
+
+def _figure(width: float = 10.0, height: float = 3.6, rows: int = 1, cols: int = 1) -> Figure:
+    from matplotlib.figure import Figure
+
+    # a bare Figure (no pyplot) renders with Agg and leaves no global state behind
+    fig = Figure(figsize=(width, height * rows), dpi=96, layout="constrained")
+    fig.subplots(rows, cols, squeeze=False)
+    return fig
+
+
+def _img(fig: Figure, alt: str) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img alt="{_esc(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _time_axis(ax: Axes) -> None:
+    ax.set_xlabel("time (UTC)")
+
+
+def _hists(ax: Axes, groups: Sequence[tuple[str, pd.Series]], bins: int = 40) -> None:
+    """Overlaid histograms on shared bins, cut at the 99.5th percentile of all values.
+
+    Shared bins keep a venue whose values are all equal (constant simulated latency)
+    visible next to another's; the cut keeps a long tail from squeezing the body.
+    """
+    import numpy as np
+
+    values = [g.dropna().to_numpy(dtype=np.float64) for _, g in groups]
+    every = np.concatenate(values) if values else np.empty(0)
+    if every.size == 0:
+        return
+    lo, hi = float(every.min()), float(np.quantile(every, 0.995))
+    if hi - lo < 1e-9:
+        pad = max(abs(lo) * 0.05, 0.5)
+        lo, hi = lo - pad, hi + pad
+    edges = np.linspace(lo, hi, bins + 1)
+    for (label, _), v in zip(groups, values, strict=True):
+        ax.hist(np.clip(v, lo, hi), bins=edges.tolist(), alpha=0.6, label=label)
+    ax.legend(fontsize="small")
+
+
+def _no_data(what: str) -> str:
+    return f'<p class="note">No {_esc(what)} in this run.</p>'
+
+
+# ---------------------------------------------------------------- sections
+def _header(run: Run) -> str:
+    s = run.summary
+    win = s.get("window") or {}
+    rows: list[tuple[str, object]] = [
+        ("run directory", str(run.path)),
+        ("status", s.get("status", "?") + (f" ({s['error']})" if s.get("error") else "")),
+        ("data", s.get("catalog", "?")),
+        ("window", f"{win.get('start', '?')} → {win.get('end', '?')}"),
+    ]
+    for name, v in (s.get("venues") or {}).items():
+        # whatever the summary says of a venue (latency, markets, rules, queue model...)
+        text = "; ".join(
+            f"{k} {','.join(map(str, x)) if isinstance(x, list) else x}" for k, x in v.items()
+        )
+        rows.append((f"venue {name}", text))
+    pnl = s.get("pnl") or {}
+    rows.append(
+        (
+            "pnl (quote)",
+            f"gross {pnl.get('gross', 0):,.4f}  fees {pnl.get('fees', 0):,.4f}  "
+            f"net {pnl.get('net', 0):,.4f}",
+        )
+    )
+    arbs = s.get("arbs") or {}
+    rows.append(
+        (
+            "arbs",
+            f"attempted {arbs.get('attempted', 0)} of {arbs.get('decisions', 0)} decisions: "
+            + (
+                ", ".join(
+                    f"{k} {v}" for k, v in arbs.items() if k not in ("attempted", "decisions")
+                )
+                or "none"
+            ),
+        )
+    )
+    rows.append(("orders / fills", f"{s.get('orders', 0)} / {s.get('fills', 0)}"))
+    rows.append(
+        (
+            "ledger",
+            "reconciled exactly with venue balances"
+            if s.get("reconciled_exactly")
+            else f"NOT reconciled: {s.get('reconciliation')}",
+        )
+    )
+    warn = ""
+    if s.get("synthetic_data"):
+        warn = '<p class="warn">This run used SYNTHETIC sample data.</p>'
+    nav = "".join(f'<a href="#{k}">{_esc(t)}</a>' for k, t in _SECTIONS)
+    return (
+        f"<h1>arbsim run report: {_esc(run.name)}</h1>{warn}<nav>{nav}</nav>"
+        f"<h2 id='summary'>Summary</h2>{_dict_table(rows, ('', ''))}"
+    )
+
+
+def _pnl(run: Run) -> str:
+    from arbsim.analysis.frames import pnl_over_time
+
+    p = pnl_over_time(run)
+    if p.empty:
+        return _no_data("equity samples")
+    fig = _figure()
+    ax = fig.axes[0]
+    ax.plot(p["time"], p["gross"], label="gross", color="#1f77b4")
+    ax.plot(p["time"], p["fees"], label="fees", color="#d62728")
+    ax.plot(p["time"], p["net"], label="net", color="#2ca02c", linewidth=2)
+    ax.plot(p["time"], p["arb_realized"], label="arbs realised", color="#7f7f7f", ls="--")
+    ax.set_ylabel("quote currency")
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.legend(loc="upper left")
+    _time_axis(ax)
+    # a handful of rows gives the shape of the curve without the image
+    import numpy as np
+
+    pick = np.unique(np.linspace(0, len(p) - 1, num=min(len(p), 11)).astype(int))
+    tab = p.iloc[pick][["time", "gross", "fees", "net", "arb_realized"]].copy()
+    tab["time"] = tab["time"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    return (
+        '<p class="note">From the equity samples (marked to market). "arbs realised" is '
+        "the cumulative realised PnL of finished arbs.</p>"
+        + _img(fig, "PnL over time: gross, fees, net")
+        + _table(tab, index=False, digits=4)
+    )
+
+
+def _inventory(run: Run) -> str:
+    from arbsim.analysis.frames import inventory
+
+    inv = inventory(run)
+    if inv.empty:
+        return _no_data("balances")
+    assets = sorted(inv["asset"].unique())
+    fig = _figure(rows=len(assets), height=2.6)
+    for ax, asset in zip(fig.axes, assets, strict=True):
+        for venue, g in inv[inv["asset"] == asset].groupby("venue", sort=True):
+            ax.step(g["time"], g["balance"], where="post", label=str(venue))
+        ax.set_ylabel(asset)
+        ax.legend(loc="upper left")
+        _time_axis(ax)
+    tab = inv.groupby(["venue", "asset"], sort=True).agg(
+        start=("balance", "first"),
+        end=("balance", "last"),
+        min=("balance", "min"),
+        max=("balance", "max"),
+    )
+    return (
+        '<p class="note">Start balances from the run configuration plus every fill '
+        "(fees included).</p>" + _img(fig, "Balances per venue over time") + _table(tab, digits=6)
+    )
+
+
+def _arbs(run: Run) -> str:
+    from arbsim.analysis.frames import arb_edges
+
+    e = arb_edges(run)
+    if e.empty:
+        return _no_data("arb decisions")
+    fig = _figure(rows=2, height=3.2)
+    ax1, ax2 = fig.axes
+    att = e[e["attempted"]]
+    ax1.scatter(
+        e["time"], e["expected_edge_bps"], s=10, color="#bbbbbb", label="expected (all decisions)"
+    )
+    for outcome, g in att.groupby("outcome", sort=True):
+        ax1.scatter(
+            g["time"],
+            g["realized_edge_bps"],
+            s=14,
+            color=_OUTCOME_COLOURS.get(str(outcome), "black"),
+            label=f"realised: {outcome}",
+        )
+    ax1.set_ylabel("edge (bps)")
+    ax1.axhline(0, color="black", linewidth=0.6)
+    ax1.legend(loc="upper left", fontsize="small", ncols=3)
+    _time_axis(ax1)
+    ax2.hist(att["edge_gap_bps"].dropna(), bins=40, color="#1f77b4")
+    ax2.set_xlabel("realised − expected edge (bps), attempted arbs")
+    ax2.set_ylabel("arbs")
+    tab = e.groupby("outcome", sort=True).agg(
+        decisions=("arb_id", "size"),
+        expected_edge_bps=("expected_edge_bps", "mean"),
+        realized_edge_bps=("realized_edge_bps", "mean"),
+        fill_ratio=("fill_ratio", "mean"),
+        expected_pnl=("expected_pnl", "sum"),
+        realized_pnl=("realized_pnl", "sum"),
+        fees=("fees", "sum"),
+    )
+    by_dir = e[e["attempted"]].groupby(["buy_venue", "sell_venue"], sort=True)
+    tab_dir = by_dir.agg(
+        attempted=("arb_id", "size"),
+        expected_edge_bps=("expected_edge_bps", "mean"),
+        realized_edge_bps=("realized_edge_bps", "mean"),
+        realized_pnl=("realized_pnl", "sum"),
+    )
+    return (
+        '<p class="note">Expected edge: at the decision, after taker fees, over the '
+        "planned size. Realised edge: every order of the arb (hedges and unwinds "
+        "included), fees included, residual marked at the decision mid.</p>"
+        + _img(fig, "Arb timeline: expected vs realised edge")
+        + "<h3>By outcome (means per decision, PnL summed)</h3>"
+        + _table(tab)
+        + "<h3>By direction (attempted arbs)</h3>"
+        + _table(tab_dir)
+    )
+
+
+def _slippage(run: Run) -> str:
+    from arbsim.analysis.frames import leg_slippage, slippage_summary
+
+    s = leg_slippage(run)
+    if s.empty:
+        return _no_data("filled arb legs")
+    groups = list(s.groupby(["leg", "venue"], sort=False))
+    order = {"buy": 0, "sell": 1, "hedge": 2, "unwind": 3}
+    groups.sort(key=lambda kv: (order.get(str(kv[0][0]), 9), str(kv[0][1])))
+    main = [(k, g) for k, g in groups if k[0] in ("buy", "sell")]
+    repair = [(k, g) for k, g in groups if k[0] not in ("buy", "sell")]
+    parts = [
+        '<p class="note">Cost in basis points of the decision price; positive = worse '
+        "(bought above / sold below). delay: decision → arrival (the touch when the "
+        "order reached the venue); impact: arrival → fill (depth walked); total: "
+        "decision → fill. Hedges and unwinds are measured against the decision price of "
+        "the venue they trade on (their arrival price is not recorded).</p>"
+    ]
+    if main:
+        fig = _figure(rows=len(main), cols=3, height=2.4)
+        axes = fig.axes
+        for i, ((leg, venue), g) in enumerate(main):
+            for j, comp in enumerate(("delay_bps", "impact_bps", "total_bps")):
+                ax = axes[i * 3 + j]
+                ax.hist(g[comp].dropna(), bins=30, color=("#9467bd", "#ff7f0e", "#1f77b4")[j])
+                ax.axvline(0, color="black", linewidth=0.6)
+                ax.set_title(f"{leg} leg on {venue}: {comp[:-4]}", fontsize="small")
+                if j == 0:
+                    ax.set_ylabel("legs")
+        parts.append(_img(fig, "Slippage histograms of the planned legs"))
+    if repair:
+        fig = _figure(cols=len(repair), width=10.0, height=2.6)
+        for ax, ((leg, venue), g) in zip(fig.axes, repair, strict=True):
+            ax.hist(g["total_bps"].dropna(), bins=20, color="#d62728")
+            ax.axvline(0, color="black", linewidth=0.6)
+            ax.set_title(f"{leg} on {venue}: total", fontsize="small")
+            ax.set_xlabel("bps")
+        parts.append(_img(fig, "Slippage histograms of hedges and unwinds"))
+    parts.append("<h3>Quantity-weighted means per leg and venue</h3>" + _table(slippage_summary(s)))
+    worst = s.nlargest(10, "cost_quote")[
+        ["arb_id", "leg", "venue", "qty", "decision_price", "fill_price", "total_bps", "cost_quote"]
+    ]
+    parts.append("<h3>Ten costliest legs</h3>" + _table(worst, index=False))
+    return "".join(parts)
+
+
+def _fills(run: Run) -> str:
+    from arbsim.analysis.frames import LEG_KINDS, fill_ratios, time_to_fill
+
+    fr = fill_ratios(run)
+    ttf = time_to_fill(run)
+    if fr.empty:
+        return _no_data("arb orders")
+    fig = _figure(cols=2, height=3.4)
+    ax1, ax2 = fig.axes
+    labels = [f"{leg}\n{venue}" for leg, venue in fr.index]
+    ax1.bar(labels, fr["fill_ratio"].fillna(0.0), color="#1f77b4")
+    ax1.set_ylim(0, 1.05)
+    ax1.set_ylabel("filled / asked")
+    ax1.set_title("fill ratio", fontsize="small")
+    ax1.tick_params(axis="x", labelsize="small")
+    if not ttf.empty:
+        by_venue = ttf.groupby("venue", sort=True)["to_first_fill_ms"]
+        _hists(ax2, [(str(v), g) for v, g in by_venue], bins=30)
+    ax2.set_xlabel("ms from sending to the first fill reported")
+    ax2.set_title("time to fill", fontsize="small")
+    parts = [_img(fig, "Fill ratio and time to fill"), "<h3>Fill ratio</h3>", _table(fr)]
+    if not ttf.empty:
+        tab = ttf.groupby(["leg", "venue"], sort=True).agg(
+            orders=("client_order_id", "size"),
+            fills_per_order=("n_fills", "mean"),
+            at_venue_p50_ms=("to_exchange_fill_ms", "median"),
+            first_fill_p50_ms=("to_first_fill_ms", "median"),
+            first_fill_p90_ms=("to_first_fill_ms", lambda x: x.quantile(0.9)),
+            last_fill_max_ms=("to_last_fill_ms", "max"),
+        )
+        rank = {k: i for i, k in enumerate(LEG_KINDS)}
+        tab = tab.reindex(sorted(tab.index, key=lambda k: (rank.get(k[0], len(rank)), k[1])))
+        parts.append(
+            "<h3>Time to fill</h3><p class='note'>at venue: sent → first fill at the "
+            "exchange; first fill: sent → the client learning of it.</p>" + _table(tab)
+        )
+    return "".join(parts)
+
+
+def _latency(run: Run) -> str:
+    from arbsim.analysis.frames import latency_percentiles
+
+    lat = run.latency
+    if lat.empty:
+        return _no_data("latency samples")
+    panels = [
+        ("feed_sample", "feed (exchange → local)"),
+        ("tick_to_trade", "tick to trade"),
+        ("place", "order round trip (place)"),
+    ]
+    present = [(k, t) for k, t in panels if (lat["kind"] == k).any()]
+    parts: list[str] = []
+    if present:
+        fig = _figure(cols=len(present), height=3.2)
+        for ax, (kind, title) in zip(fig.axes, present, strict=True):
+            sub = lat[lat["kind"] == kind]
+            _hists(
+                ax, [(str(v), g / 1e6) for v, g in sub.groupby("venue", sort=True)["latency_ns"]]
+            )
+            ax.set_title(title, fontsize="small")
+            ax.set_xlabel("ms (cut at p99.5)")
+        parts.append(_img(fig, "Latency distributions: feed, tick to trade, order round trip"))
+    parts.append(
+        "<h3>Percentiles (ms) by kind and venue</h3>"
+        '<p class="note">feed_sample is a bounded, evenly decimated sample of every '
+        "message's feed latency; tick_to_trade is listed under the buy venue.</p>"
+        + _table(latency_percentiles(run))
+    )
+    return "".join(parts)
+
+
+def _risk(run: Run) -> str:
+    s = run.summary
+    risk = s.get("risk") or {}
+    denials: dict[str, int] = dict(risk.get("denials") or {})
+    rejections: dict[str, int] = dict(s.get("rejections") or {})
+    parts: list[str] = []
+    if risk.get("circuit_breaker"):
+        parts.append(
+            f'<p class="warn">Circuit breaker tripped: {_esc(risk["circuit_breaker"])}</p>'
+        )
+    else:
+        parts.append('<p class="note">Circuit breaker: not tripped.</p>')
+    if denials or rejections:
+        items = [(f"denied: {k}", v) for k, v in denials.items()]
+        items += [(f"rejected: {k}", v) for k, v in rejections.items()]
+        fig = _figure(height=max(1.6, 0.35 * len(items) + 0.8))
+        ax = fig.axes[0]
+        ax.barh([k for k, _ in items], [v for _, v in items], color="#8c564b")
+        ax.invert_yaxis()
+        ax.set_xlabel("count")
+        parts.append(_img(fig, "Risk denials and venue rejections by reason"))
+    parts.append("<h3>Risk denials by reason</h3>")
+    parts.append(_dict_table(sorted(denials.items()), ("reason", "count")))
+    parts.append("<h3>Venue rejections (venue:code)</h3>")
+    parts.append(_dict_table(sorted(rejections.items()), ("venue:code", "count")))
+    not_traded = run.arbs[run.arbs["outcome"].isin(["skipped", "denied", "failed"])]
+    counts = not_traded.groupby(["outcome", "reason"], sort=True).size().reset_index(name="n")
+    rows = [
+        (f"{o}: {r or '-'}", int(n))
+        for o, r, n in zip(counts["outcome"], counts["reason"], counts["n"], strict=True)
+    ]
+    parts.append("<h3>Arb decisions not traded, by reason</h3>")
+    parts.append(_dict_table(rows, ("outcome: reason", "decisions")))
+    return "".join(parts)
+
+
+def render_report(run: Run) -> str:
+    """The report of ``run`` as one self-contained HTML document.
+
+    Parameters
+    ----------
+    run:
+        A run loaded with :func:`arbsim.analysis.frames.load_run`.
+
+    Returns
+    -------
+    str
+        HTML with every image inline (``data:`` URIs), inline CSS and no script.
+    """
+    makers: dict[str, Callable[[Run], str]] = {
+        "pnl": _pnl,
+        "inventory": _inventory,
+        "arbs": _arbs,
+        "slippage": _slippage,
+        "fills": _fills,
+        "latency": _latency,
+        "risk": _risk,
+    }
+    body = [_header(run)]
+    for key, title in _SECTIONS:
+        body.append(f'<h2 id="{key}">{_esc(title)}</h2>{makers[key](run)}')
+    made = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    body.append(f'<p class="note">Generated by arbsim report at {made}.</p>')
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        # an empty inline icon: without it a browser asks the origin for /favicon.ico
+        "<link rel='icon' href='data:,'>"
+        f"<title>arbsim report: {_esc(run.name)}</title><style>{_CSS}</style></head>"
+        f"<body>{''.join(body)}</body></html>\n"
+    )
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Load ``run_dir``, render its report and write it.
+
+    Parameters
+    ----------
+    run_dir:
+        The run directory.
+    out:
+        The HTML file to write (default: ``run_dir/report.html``).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    arbsim.core.errors.DataError
+        The run directory or one of its files is missing or unreadable.
+    """
+    from arbsim.analysis.frames import load_run
+
+    run = load_run(run_dir)
+    target = Path(out) if out is not None else Path(run_dir) / "report.html"
+    text = render_report(run)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
+@click.command("report")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="HTML file to write (default: RUN_DIR/report.html).",
+)
+def report(run_dir: Path, out_path: Path | None) -> None:
+    """Write a self-contained HTML report of a run directory (PnL, fills, slippage, latency)."""
+    from arbsim.core.errors import ArbsimError
+
+    try:
+        target = write_report(run_dir, out_path)
+    except ArbsimError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except OSError as e:
+        click.echo(f"error: cannot write {out_path or run_dir / 'report.html'}: {e}", err=True)
+        sys.exit(2)
+    click.echo(f"report written: {target}")

@@ -1,0 +1,1 @@
+"""The application: configuration, the plug-in registry, the runners and the CLI."""

@@ -1,0 +1,1 @@
+"""Market data: the Parquet catalog, replay cursors, the synthetic generator, importers."""

@@ -1,0 +1,536 @@
+"""Message cursors over catalog streams and their k-way merge.
+
+A cursor walks one ``(venue, symbol, kind)`` stream one *venue message* at a time
+(all book rows sharing ``ts_local`` and ``seq`` form one message), reading record
+batches lazily so memory stays bounded by the batch size, whatever the file size.
+Each batch is validated once, vectorised: the error names the file and what was
+expected.
+
+A cursor is keyed either by ``ts_local`` (what a strategy sees) or by
+``ts_exchange`` (what the simulated exchange sees); :func:`merge` interleaves any
+number of cursors by key, which is how the backtest engine replays several venues.
+"""
+
+from __future__ import annotations
+
+import abc
+import heapq
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from arbsim.core.book import MAX_SPAN, NO_ASK, NO_BID, OrderBook, TickScale
+from arbsim.core.errors import DataError
+from arbsim.core.model import Side, Trade
+from arbsim.data.catalog import Catalog, Kind
+
+Key = Literal["local", "exchange"]
+#: rows further than this from a batch's median tick are applied one by one (they are
+#: few, and a vectorised scatter over them would force the book's slow path)
+FAR_TICKS = MAX_SPAN // 2
+_NEVER = 2**63 - 1
+
+
+class Cursor(Protocol):
+    ts: int
+
+    def next(self) -> bool: ...
+
+
+def _col(batch: pa.RecordBatch, name: str) -> npt.NDArray[np.generic]:
+    return batch.column(batch.schema.get_field_index(name)).to_numpy(zero_copy_only=False)
+
+
+class _BatchSource:
+    """Validated column arrays of one stream, batch by batch."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        venue: str,
+        symbol: str,
+        kind: Kind,
+        scale: TickScale,
+        batch_size: int,
+    ):
+        self.label = f"{venue} {symbol} {kind}"
+        self.files = catalog.files(venue, symbol, kind)
+        if not self.files:
+            raise DataError(
+                f"{catalog.root}: no {kind} files for {venue} {symbol} "
+                f"(looked in {catalog.root / venue})"
+            )
+        self._it = catalog.batches(venue, symbol, kind, batch_size)
+        self.scale = scale
+        self.kind = kind
+        self._last_ts = -(2**63)
+
+    def read(self) -> tuple[Path, dict[str, npt.NDArray[np.generic]]] | None:
+        item = next(self._it, None)
+        if item is None:
+            return None
+        path, batch = item
+        cols = {name: _col(batch, name) for name in batch.schema.names}
+        self._validate(path, cols)
+        return path, cols
+
+    def _validate(self, path: Path, cols: dict[str, npt.NDArray[np.generic]]) -> None:
+        tsl = cols["ts_local"].astype(np.int64)
+        tsx = cols["ts_exchange"].astype(np.int64)
+        price = cols["price"].astype(np.float64)
+        size = cols["size"].astype(np.float64)
+        side = cols["side"]
+
+        def fail(mask: npt.NDArray[np.bool_], what: str) -> None:
+            row = int(np.flatnonzero(mask)[0])
+            raise DataError(f"{path}: {what} (first bad row in batch: {row})")
+
+        if len(tsl) and tsl[0] < self._last_ts:
+            raise DataError(f"{path}: ts_local goes backwards across batches/files")
+        if len(tsl) > 1 and (d := np.diff(tsl) < 0).any():
+            fail(np.concatenate([[False], d]), "ts_local is not non-decreasing")
+        if (m := tsx > tsl).any():
+            fail(m, "ts_exchange is after ts_local (negative feed latency)")
+        if (m := (side != 1) & (side != -1)).any():
+            fail(m, "side must be 1 (bid/buy) or -1 (ask/sell)")
+        if (m := ~np.isfinite(price) | (price <= 0)).any():
+            fail(m, "price must be finite and > 0")
+        if (m := ~np.isfinite(size) | (size < 0)).any():
+            fail(m, "size must be finite and >= 0")
+        if self.kind == "trades" and (m := size == 0).any():
+            fail(m, "trade size must be > 0")
+        ticks = self.scale.to_ticks(price)
+        if (m := self.scale.off_grid(price, ticks)).any():
+            row = int(np.flatnonzero(m)[0])
+            raise DataError(
+                f"{path}: price {price[row]!r} is not on the instrument tick "
+                f"{self.scale.tick} (row {row} of a batch)"
+            )
+        cols["ticks"] = ticks
+        if len(tsl):
+            self._last_ts = int(tsl[-1])
+
+
+Batch = tuple[Path, dict[str, npt.NDArray[np.generic]]]
+
+
+class SharedBatches:
+    """One stream's validated batches read once and served to several cursors (the
+    exchange-side and the local-side cursor of a replay walk the same file a few
+    messages apart). A batch is dropped once every reader has passed it."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        venue: str,
+        symbol: str,
+        kind: Kind,
+        scale: TickScale,
+        batch_size: int = 16_384,
+    ):
+        self._src = _BatchSource(catalog, venue, symbol, kind, scale, batch_size)
+        self._cache: dict[int, Batch | None] = {}
+        self._pos: list[int] = []
+
+    def reader(self) -> Callable[[], Batch | None]:
+        me = len(self._pos)
+        self._pos.append(0)
+
+        def read() -> Batch | None:
+            i = self._pos[me]
+            if i not in self._cache:
+                self._cache[i] = self._src.read()
+            item = self._cache[i]
+            self._pos[me] = i + 1
+            low = min(self._pos)
+            for k in [k for k in self._cache if k < low]:
+                del self._cache[k]
+            return item
+
+        return read
+
+
+class _StreamCursor(abc.ABC):
+    """What book and trade cursors share: the batch source, the window end, the key."""
+
+    kind: Kind
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        venue: str,
+        symbol: str,
+        scale: TickScale,
+        key: Key = "local",
+        end_ns: int | None = None,
+        batch_size: int = 16_384,
+        offset_ns: int = 0,
+        source: Callable[[], Batch | None] | None = None,
+    ):
+        """``key``: order by ``ts_local`` or ``ts_exchange``; ``end_ns``: stop before
+        this ``ts_local``; ``offset_ns``: shift local times (feed offset); ``source``: a
+        :class:`SharedBatches` reader instead of reading the files here."""
+        self.venue = venue
+        self.symbol = symbol
+        self.key = key
+        self.scale = scale
+        self.offset_ns = offset_ns
+        self._read = (
+            source or _BatchSource(catalog, venue, symbol, self.kind, scale, batch_size).read
+        )
+        self._end = _NEVER if end_ns is None else end_ns
+        self._done = False
+        self._i = 0
+        self._n = 0
+        self._key_floor = -(2**63)
+        self.ts = 0
+        self.ts_exchange = 0
+        self.ts_local = 0
+        self._init_state()
+
+    @abc.abstractmethod
+    def _init_state(self) -> None:
+        """The kind-specific part of a new cursor."""
+
+
+class BookCursor(_StreamCursor):
+    """Walk a book stream message by message; :meth:`apply` puts the message on a book."""
+
+    kind: Kind = "book"
+
+    def _init_state(self) -> None:
+        self._carry: dict[str, npt.NDArray[np.generic]] | None = None
+        self.seq = 0
+        self.flags = 0
+        self.levels = 0
+        self._ticks: npt.NDArray[np.int64] = np.empty(0, np.int64)
+        self._sizes: npt.NDArray[np.float64] = np.empty(0)
+        self._starts: list[int] = []
+        self._splits: list[int] = []
+        self._ends: list[int] = []
+        self._tsx: list[int] = []
+        self._tsl: list[int] = []
+        self._seqs: list[int] = []
+        self._flg: list[int] = []
+        self._keys: list[int] = []
+        self._hints: list[tuple[int, int, int, int, int, int]] = []
+        self._s = self._m = self._e = 0
+
+    def _load(self) -> bool:
+        while not self._done:
+            got = self._read()
+            if got is None:
+                cols = self._carry
+                self._carry = None
+                self._done = True
+                if cols is None:
+                    return False
+                last = True
+            else:
+                _, new = got
+                if self._carry is not None:
+                    cols = {k: np.concatenate([self._carry[k], new[k]]) for k in new}
+                    self._carry = None
+                else:
+                    cols = new
+                last = False
+            tsl = cols["ts_local"].astype(np.int64)
+            seq = cols["seq"].astype(np.int64)
+            n = len(tsl)
+            if n == 0:
+                continue
+            change = np.flatnonzero((tsl[1:] != tsl[:-1]) | (seq[1:] != seq[:-1])) + 1
+            starts = np.concatenate([[0], change]).astype(np.int64)
+            if not last:
+                # the final message may continue in the next batch: hold it back
+                tail = int(starts[-1])
+                self._carry = {k: v[tail:] for k, v in cols.items()}
+                starts = starts[:-1]
+                if not len(starts):
+                    continue
+                cols = {k: v[:tail] for k, v in cols.items()}
+                tsl = tsl[:tail]
+            self._set_batch(cols, starts)
+            if self._n:
+                return True
+        return False
+
+    def _set_batch(
+        self, cols: dict[str, npt.NDArray[np.generic]], starts: npt.NDArray[np.int64]
+    ) -> None:
+        n = len(cols["ts_local"])
+        side = cols["side"].astype(np.int8)
+        msg_id = np.zeros(n, np.int64)
+        msg_id[starts[1:]] = 1
+        msg_id = np.cumsum(msg_id)
+        # Inside each message: bids before asks, and on each side the rows near the
+        # batch's prices before the few far-away ones (real venues update levels at
+        # silly prices too); row order is kept within each group. Near rows go to the
+        # book as one vectorised scatter, far rows one by one.
+        raw_ticks = cols["ticks"].astype(np.int64)
+        far = np.abs(raw_ticks - int(np.median(raw_ticks))) > FAR_TICKS
+        order = np.lexsort((far, -side, msg_id))
+        ticks = raw_ticks[order]
+        sizes = cols["size"].astype(np.float64)[order]
+        ends = np.concatenate([starts[1:], [n]])
+        is_bid = side == 1
+        nbids = np.add.reduceat(is_bid.astype(np.int64), starts)
+        nbfar = np.add.reduceat((is_bid & far).astype(np.int64), starts)
+        nafar = np.add.reduceat((~is_bid & far).astype(np.int64), starts)
+        tsl = cols["ts_local"].astype(np.int64)[starts]
+        if self.offset_ns:
+            tsl = _shift(tsl, cols["ts_exchange"].astype(np.int64)[starts], self.offset_ns)
+        keep = tsl < self._end
+        if not keep.all():
+            self._done = True
+            self._carry = None
+            k = int(np.argmin(keep))
+            starts, ends, nbids, tsl = starts[:k], ends[:k], nbids[:k], tsl[:k]
+            nbfar, nafar = nbfar[:k], nafar[:k]
+            if not len(starts):
+                self._n = 0
+                self._i = 0
+                return
+        tsx = cols["ts_exchange"].astype(np.int64)[starts]
+        flags = (
+            np.bitwise_or.reduceat(cols["flags"].astype(np.uint8), starts)
+            if len(starts)
+            else starts
+        )
+        if self.key == "exchange":
+            keys = np.maximum.accumulate(np.maximum(tsx, self._key_floor))
+            self._key_floor = int(keys[-1])
+        else:
+            keys = tsl
+        self._ticks = ticks
+        self._sizes = sizes
+        self._starts = starts.tolist()
+        self._splits = (starts + nbids).tolist()
+        self._ends = ends.tolist()
+        self._tsx = tsx.tolist()
+        self._tsl = tsl.tolist()
+        self._seqs = cols["seq"].astype(np.int64)[starts].tolist()
+        self._flg = flags.tolist()
+        self._keys = keys.tolist()
+        splits = starts + nbids
+        bid_far = splits - nbfar
+        ask_far = ends - nafar
+        self._bid_far = bid_far.tolist()
+        self._ask_far = ask_far.tolist()
+        self._hints = _hints(ticks, sizes, starts, bid_far, splits, ask_far)
+        self._n = len(self._starts)
+        self._i = 0
+
+    def next(self) -> bool:
+        """Move to the next message; False at the end of the stream (or of the window)."""
+        if self._i >= self._n and not self._load():
+            return False
+        i = self._i
+        self._i = i + 1
+        self.ts = self._keys[i]
+        self.ts_exchange = self._tsx[i]
+        self.ts_local = self._tsl[i]
+        self.seq = self._seqs[i]
+        self.flags = self._flg[i]
+        self._s = self._starts[i]
+        self._m = self._splits[i]
+        self._e = self._ends[i]
+        self.levels = self._e - self._s
+        return True
+
+    def apply(self, book: OrderBook, snapshot_flag: int = 1) -> None:
+        """Apply the current message to ``book`` (a snapshot-begin message replaces it)."""
+        s, m, e = self._s, self._m, self._e
+        t, z = self._ticks, self._sizes
+        i = self._i - 1
+        snapshot = bool(self.flags & snapshot_flag)
+        if snapshot:
+            book.apply_ticks(
+                t[s:m], z[s:m], t[m:e], z[m:e], self.ts_exchange, self.ts_local, self.seq, True
+            )
+            return
+        bf, af = self._bid_far[i], self._ask_far[i]
+        far = None
+        if bf != m or af != e:
+            far = (t[bf:m].tolist(), z[bf:m].tolist(), t[af:e].tolist(), z[af:e].tolist())
+        book.apply_hinted(
+            t[s:bf],
+            z[s:bf],
+            t[m:af],
+            z[m:af],
+            self._hints[i],
+            self.ts_exchange,
+            self.ts_local,
+            self.seq,
+            False,
+            far,
+        )
+
+    def current_levels(
+        self,
+    ) -> tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
+    ]:
+        """The current message as ``(bid_ticks, bid_sizes, ask_ticks, ask_sizes)``."""
+        s, m, e = self._s, self._m, self._e
+        return self._ticks[s:m], self._sizes[s:m], self._ticks[m:e], self._sizes[m:e]
+
+
+def _hints(
+    ticks: npt.NDArray[np.int64],
+    sizes: npt.NDArray[np.float64],
+    bid_start: npt.NDArray[np.int64],
+    bid_end: npt.NDArray[np.int64],
+    ask_start: npt.NDArray[np.int64],
+    ask_end: npt.NDArray[np.int64],
+) -> list[tuple[int, int, int, int, int, int]]:
+    """Per message: tick range and best live tick of each side (see OrderBook.apply_hinted).
+
+    Bid rows of message k are ``[bid_start[k], bid_end[k])``, ask rows
+    ``[ask_start[k], ask_end[k])``; the four bounds are non-decreasing across messages.
+    """
+    n = len(bid_start)
+    if n == 0:
+        return []
+    # reduceat over [bid | gap | ask | gap] segments; a sentinel row keeps indices valid
+    bounds = np.empty(4 * n, np.int64)
+    bounds[0::4] = bid_start
+    bounds[1::4] = bid_end
+    bounds[2::4] = ask_start
+    bounds[3::4] = ask_end
+    # the sentinel is neutral for each reduction: the last ask segment runs to the end
+    live = sizes > 0.0
+    hi_t = np.append(np.where(live, ticks, NO_BID), NO_BID)
+    lo_t = np.append(np.where(live, ticks, NO_ASK), NO_ASK)
+    seg_min = np.minimum.reduceat(np.append(ticks, NO_ASK), bounds)
+    seg_max = np.maximum.reduceat(np.append(ticks, NO_BID), bounds)
+    top_bid = np.maximum.reduceat(hi_t, bounds)[0::4]
+    top_ask = np.minimum.reduceat(lo_t, bounds)[2::4]
+    top_bid = np.where(bid_end > bid_start, top_bid, NO_BID)
+    top_ask = np.where(ask_end > ask_start, top_ask, NO_ASK)
+    out = np.stack(
+        [seg_min[0::4], seg_max[0::4], top_bid, seg_min[2::4], seg_max[2::4], top_ask], axis=1
+    )
+    return [tuple(r) for r in out.tolist()]
+
+
+class TradeCursor(_StreamCursor):
+    """Walk a trades stream one trade at a time."""
+
+    kind: Kind = "trades"
+
+    def _init_state(self) -> None:
+        self.trade_id = 0
+        self.side = 1
+        self.price = 0.0
+        self.size = 0.0
+        self.tick = 0
+        self._cols: tuple[
+            list[int],
+            list[int],
+            list[int],
+            list[int],
+            list[float],
+            list[float],
+            list[int],
+            list[int],
+        ] = ([], [], [], [], [], [], [], [])
+
+    def _load(self) -> bool:
+        while not self._done:
+            got = self._read()
+            if got is None:
+                self._done = True
+                return False
+            _, c = got
+            tsl = c["ts_local"].astype(np.int64)
+            if self.offset_ns:
+                tsl = _shift(tsl, c["ts_exchange"].astype(np.int64), self.offset_ns)
+            keep = tsl < self._end
+            k = len(tsl)
+            if not keep.all():
+                k = int(np.argmin(keep))
+                self._done = True
+            if k == 0:
+                return False
+            tsx = c["ts_exchange"].astype(np.int64)[:k]
+            if self.key == "exchange":
+                keys = np.maximum.accumulate(np.maximum(tsx, self._key_floor))
+                self._key_floor = int(keys[-1])
+            else:
+                keys = tsl[:k]
+            self._cols = (
+                keys.tolist(),
+                tsx.tolist(),
+                tsl[:k].tolist(),
+                c["trade_id"].astype(np.int64)[:k].tolist(),
+                c["price"].astype(np.float64)[:k].tolist(),
+                c["size"].astype(np.float64)[:k].tolist(),
+                c["side"].astype(np.int64)[:k].tolist(),
+                c["ticks"].astype(np.int64)[:k].tolist(),
+            )
+            self._n = k
+            self._i = 0
+            return True
+        return False
+
+    def next(self) -> bool:
+        if self._i >= self._n and not self._load():
+            return False
+        i = self._i
+        self._i = i + 1
+        keys, tsx, tsl, tid, price, size, side, tick = self._cols
+        self.ts = keys[i]
+        self.ts_exchange = tsx[i]
+        self.ts_local = tsl[i]
+        self.trade_id = tid[i]
+        self.price = price[i]
+        self.size = size[i]
+        self.side = side[i]
+        self.tick = tick[i]
+        return True
+
+    def trade(self) -> Trade:
+        return Trade(
+            venue=self.venue,
+            symbol=self.symbol,
+            ts_exchange=self.ts_exchange,
+            ts_local=self.ts_local,
+            trade_id=self.trade_id,
+            side=Side.BUY if self.side == 1 else Side.SELL,
+            price=self.price,
+            size=self.size,
+        )
+
+
+def _shift(
+    tsl: npt.NDArray[np.int64], tsx: npt.NDArray[np.int64], offset_ns: int
+) -> npt.NDArray[np.int64]:
+    """Local times moved by ``offset_ns`` (a strategy elsewhere than the recorder), never
+    before the exchange time and never out of order."""
+    shifted = np.maximum(tsl + offset_ns, tsx)
+    return np.maximum.accumulate(shifted)
+
+
+def merge(cursors: Sequence[Cursor]) -> Iterator[Cursor]:
+    """k-way merge: yield the cursor holding the earliest message, then advance it.
+
+    Ties go to the cursor listed first. The consumer handles the yielded cursor's
+    current message before asking for the next one.
+    """
+    heap = [(c.ts, i, c) for i, c in enumerate(cursors) if c.next()]
+    heapq.heapify(heap)
+    while heap:
+        _, i, c = heap[0]
+        yield c
+        if c.next():
+            heapq.heapreplace(heap, (c.ts, i, c))
+        else:
+            heapq.heappop(heap)

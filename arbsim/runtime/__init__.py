@@ -1,0 +1,1 @@
+"""The runtime: clocks, the engine and its context, risk, ledger, latency, records."""

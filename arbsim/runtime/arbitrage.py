@@ -1,0 +1,394 @@
+"""The cross-exchange arbitrage core (DESIGN §5), reusable by any strategy.
+
+- :func:`find_opportunity` — on a top-of-book change: fees and depth included, the
+  size chosen so that every marginal unit still clears the minimum edge.
+- :class:`ArbExecutor` — validation, pre-trade risk, fresh balances from both venues
+  (concurrently), both legs placed concurrently, leg timeout, partial and one-leg
+  fills hedged or unwound with bounded one-sided exposure, and one
+  :class:`~arbsim.runtime.recorder.ArbRecord` per attempt with its outcome and reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from arbsim.core.book import OrderBook
+from arbsim.core.errors import OrderNotFound, VenueError
+from arbsim.core.model import (
+    ZERO,
+    Instrument,
+    Order,
+    OrderRequest,
+    Side,
+    TimeInForce,
+    common_lot,
+    floor_to,
+    to_decimal,
+)
+from arbsim.runtime.recorder import ArbRecord
+from arbsim.runtime.risk import RiskDenied
+
+if TYPE_CHECKING:
+    from arbsim.runtime.engine import Context
+
+
+class ArbParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Parameters of the cross-exchange arbitrage (config ``strategy.params``)."""
+
+    symbol: str = "BTC/USDT"
+    venues: list[str] = msgspec.field(default_factory=list)
+    min_edge_bps: float = 5.0
+    max_qty: Decimal = Decimal("0.5")
+    max_levels: int = 20
+    max_slippage_bps: float = 25.0
+    leg_timeout_s: float = 2.0
+    tif: TimeInForce = TimeInForce.IOC
+    hedge_slippage_bps: float = 30.0
+    max_hedge_attempts: int = 2
+    cooldown_s: float = 0.25
+
+
+class Opportunity(msgspec.Struct, frozen=True, kw_only=True):
+    symbol: str
+    buy_venue: str
+    sell_venue: str
+    qty: Decimal
+    buy_limit: Decimal
+    sell_limit: Decimal
+    touch_buy: float
+    touch_sell: float
+    exp_buy_avg: float
+    exp_sell_avg: float
+    edge_bps: float
+    exp_pnl: float
+    ts_trigger: int
+
+
+def find_opportunity(
+    buy_book: OrderBook,
+    sell_book: OrderBook,
+    buy_inst: Instrument,
+    sell_inst: Instrument,
+    p: ArbParams,
+    ts_trigger: int,
+) -> Opportunity | None:
+    """Buy on ``buy_book``'s asks, sell on ``sell_book``'s bids, if it pays after fees.
+
+    The quantity grows level by level while the *marginal* unit still earns
+    ``min_edge_bps`` after both taker fees, up to ``max_qty``; it is then snapped to
+    both venues' lot grids and checked against their minimums and the slippage cap.
+    """
+    ask_t = buy_book.best_ask_tick
+    bid_t = sell_book.best_bid_tick
+    if ask_t is None or bid_t is None:
+        return None
+    fb = float(buy_inst.taker_fee)
+    fs = float(sell_inst.taker_fee)
+    thr = 1.0 + p.min_edge_bps / 1e4
+    touch_buy = buy_book.scale.price(ask_t)
+    touch_sell = sell_book.scale.price(bid_t)
+    if touch_sell * (1.0 - fs) < touch_buy * (1.0 + fb) * thr:
+        return None
+    asks = buy_book.levels(Side.SELL, p.max_levels)
+    bids = sell_book.levels(Side.BUY, p.max_levels)
+    max_qty = float(p.max_qty)
+    qty = cost = proceeds = 0.0
+    worst_a = worst_b = 0
+    i = j = 0
+    ra, rb = asks[0][1], bids[0][1]
+    while i < len(asks) and j < len(bids) and qty < max_qty:
+        pa = buy_book.scale.price(asks[i][0])
+        pb = sell_book.scale.price(bids[j][0])
+        if pb * (1.0 - fs) < pa * (1.0 + fb) * thr:
+            break
+        take = min(ra, rb, max_qty - qty)
+        qty += take
+        cost += take * pa
+        proceeds += take * pb
+        worst_a, worst_b = asks[i][0], bids[j][0]
+        ra -= take
+        rb -= take
+        if ra <= 1e-12:
+            i += 1
+            ra = asks[i][1] if i < len(asks) else 0.0
+        if rb <= 1e-12:
+            j += 1
+            rb = bids[j][1] if j < len(bids) else 0.0
+    if qty <= 0.0:
+        return None
+    # the float sum of level sizes may sit a hair under a lot multiple (0.7 + 0.1)
+    q = floor_to(to_decimal(qty * (1.0 + 1e-12)), common_lot(buy_inst.lot, sell_inst.lot))
+    if q <= 0 or q < buy_inst.min_qty or q < sell_inst.min_qty:
+        return None
+    buy_avg = cost / qty
+    sell_avg = proceeds / qty
+    if q * Decimal(repr(buy_avg)) < buy_inst.min_notional:
+        return None
+    if q * Decimal(repr(sell_avg)) < sell_inst.min_notional:
+        return None
+    slip = max((buy_avg - touch_buy) / touch_buy, (touch_sell - sell_avg) / touch_sell) * 1e4
+    if slip > p.max_slippage_bps:
+        return None
+    qf = float(q)
+    pnl = qf * (sell_avg * (1.0 - fs) - buy_avg * (1.0 + fb))
+    return Opportunity(
+        symbol=buy_inst.symbol,
+        buy_venue=buy_inst.venue,
+        sell_venue=sell_inst.venue,
+        qty=q,
+        buy_limit=buy_book.scale.decimal(worst_a),
+        sell_limit=sell_book.scale.decimal(worst_b),
+        touch_buy=touch_buy,
+        touch_sell=touch_sell,
+        exp_buy_avg=buy_avg,
+        exp_sell_avg=sell_avg,
+        edge_bps=(sell_avg * (1.0 - fs) - buy_avg * (1.0 + fb)) / buy_avg * 1e4,
+        exp_pnl=pnl,
+        ts_trigger=ts_trigger,
+    )
+
+
+class _Leg(msgspec.Struct, kw_only=True):
+    order: Order | None = None
+    error: str = ""
+
+
+class ArbExecutor:
+    """Executes opportunities as two-leg attempts and records each one."""
+
+    def __init__(self, ctx: Context, params: ArbParams):
+        self.ctx = ctx
+        self.p = params
+        self._ids = itertools.count(1)
+
+    # ------------------------------------------------------------ legs
+    async def _leg(self, req: OrderRequest, *, reducing: bool = False) -> _Leg:
+        """Place one leg; on timeout the order is queried (its outcome is unknown)."""
+        ctx = self.ctx
+        if not req.client_order_id:
+            req = msgspec.structs.replace(req, client_order_id=ctx.new_client_order_id())
+        try:
+            order = await asyncio.wait_for(
+                ctx.place_order(req, reducing=reducing), self.p.leg_timeout_s
+            )
+        except RiskDenied as e:
+            return _Leg(error=f"risk:{e.reason}")
+        except VenueError as e:
+            return _Leg(error=f"rejected:{e.code or type(e).__name__}")
+        except TimeoutError:
+            try:
+                order = await ctx.fetch_order(req.venue, req.symbol, req.client_order_id)
+            except OrderNotFound:
+                return _Leg(error="timeout:not_found")
+        if order.is_open:
+            # a resting remainder (GTC legs) is not wanted once the leg timed out
+            await asyncio.sleep(self.p.leg_timeout_s)
+            try:
+                order = await ctx.cancel_order(req.venue, req.symbol, req.client_order_id)
+            except OrderNotFound:
+                order = await ctx.fetch_order(req.venue, req.symbol, req.client_order_id)
+        return _Leg(order=order)
+
+    async def _settle(
+        self, rec: ArbRecord, side: Side, venue: str, qty: Decimal, tag: str
+    ) -> Decimal:
+        """Trade ``qty`` on ``venue`` aggressively (IOC, slippage-capped); return the fill."""
+        ctx = self.ctx
+        inst = ctx.instrument(venue, self.p.symbol)
+        book = ctx.book(venue, self.p.symbol)
+        touch = book.best_ask if side is Side.BUY else book.best_bid
+        q = inst.round_qty(qty)
+        if touch is None or q <= 0 or q < inst.min_qty:
+            return ZERO
+        slip = self.p.hedge_slippage_bps / 1e4
+        limit = inst.round_price(touch * (1 + slip if side is Side.BUY else 1 - slip), side)
+        if q * limit < inst.min_notional:
+            return ZERO
+        req = OrderRequest(
+            venue=venue,
+            symbol=self.p.symbol,
+            side=side,
+            qty=q,
+            price=limit,
+            tif=TimeInForce.IOC,
+            tag=tag,
+            client_order_id=ctx.new_client_order_id(),
+        )
+        rec.orders.append(req.client_order_id)
+        leg = await self._leg(req, reducing=True)
+        return leg.order.filled_qty if leg.order is not None else ZERO
+
+    # ------------------------------------------------------------ attempt
+    async def execute(self, opp: Opportunity) -> ArbRecord:
+        ctx = self.ctx
+        arb_id = next(self._ids)
+        rec = ArbRecord(
+            arb_id=arb_id,
+            symbol=opp.symbol,
+            buy_venue=opp.buy_venue,
+            sell_venue=opp.sell_venue,
+            ts_trigger=opp.ts_trigger,
+            ts_decision=ctx.now_ns(),
+            qty_target=str(opp.qty),
+            buy_limit=str(opp.buy_limit),
+            sell_limit=str(opp.sell_limit),
+            decision_buy_price=opp.touch_buy,
+            decision_sell_price=opp.touch_sell,
+            expected_buy_avg=opp.exp_buy_avg,
+            expected_sell_avg=opp.exp_sell_avg,
+            expected_edge_bps=opp.edge_bps,
+            expected_pnl=opp.exp_pnl,
+        )
+        ctx.recorder.arb_started(rec)
+        try:
+            await self._execute(opp, rec)
+        finally:
+            rec.ts_done = ctx.now_ns()
+            ctx.recorder.arb_finished(rec)
+        return rec
+
+    async def _execute(self, opp: Opportunity, rec: ArbRecord) -> None:
+        ctx, p = self.ctx, self.p
+        bi = ctx.instrument(opp.buy_venue, opp.symbol)
+        si = ctx.instrument(opp.sell_venue, opp.symbol)
+        # seed rule: balances are fetched fresh (both venues at once) before acting
+        bal_b, bal_s = await asyncio.gather(
+            ctx.fetch_balances(opp.buy_venue), ctx.fetch_balances(opp.sell_venue)
+        )
+        afford = bal_b.free(bi.quote) / (opp.buy_limit * (1 + max(bi.taker_fee, ZERO)))
+        qty = floor_to(min(opp.qty, afford, bal_s.free(si.base)), common_lot(bi.lot, si.lot))
+        if (
+            qty <= 0
+            or qty < bi.min_qty
+            or qty < si.min_qty
+            or qty * opp.buy_limit < bi.min_notional
+            or qty * opp.sell_limit < si.min_notional
+        ):
+            rec.outcome, rec.reason = "skipped", "balance"
+            return
+        now = ctx.now_ns()
+        for venue in (opp.buy_venue, opp.sell_venue):
+            denial = ctx.risk.check_data(now, ctx.book(venue, opp.symbol).ts_local, venue)
+            if denial:
+                rec.outcome, rec.reason = "denied", denial.reason
+                return
+        mark = (opp.touch_buy + opp.touch_sell) / 2
+        pos = ctx.ledger.position(bi.base)
+        exposure = Decimal(repr(abs(float(pos)) * mark)) + qty * opp.buy_limit
+        denial = ctx.risk.check_trade(
+            now, asset=bi.base, position_after=pos, exposure_after=exposure
+        )
+        if denial:
+            rec.outcome, rec.reason = "denied", denial.reason
+            return
+        rec.qty_target = str(qty)
+        tif = p.tif
+        buy = OrderRequest(
+            venue=opp.buy_venue,
+            symbol=opp.symbol,
+            side=Side.BUY,
+            qty=qty,
+            price=opp.buy_limit,
+            tif=tif,
+            tag=f"arb{rec.arb_id}:buy",
+            client_order_id=ctx.new_client_order_id(),
+        )
+        sell = OrderRequest(
+            venue=opp.sell_venue,
+            symbol=opp.symbol,
+            side=Side.SELL,
+            qty=qty,
+            price=opp.sell_limit,
+            tif=tif,
+            tag=f"arb{rec.arb_id}:sell",
+            client_order_id=ctx.new_client_order_id(),
+        )
+        rec.orders = [buy.client_order_id, sell.client_order_id]
+        ctx.latency.record("tick_to_trade", opp.buy_venue, now, now - opp.ts_trigger)
+        lb, ls = await asyncio.gather(self._leg(buy), self._leg(sell))
+        fb = lb.order.filled_qty if lb.order else ZERO
+        fs = ls.order.filled_qty if ls.order else ZERO
+        rec.buy_filled, rec.sell_filled = str(fb), str(fs)
+        if lb.order is not None:
+            rec.buy_arrival_price = lb.order.arrival_price
+            rec.buy_avg = float(lb.order.avg_price or 0)
+        if ls.order is not None:
+            rec.sell_arrival_price = ls.order.arrival_price
+            rec.sell_avg = float(ls.order.avg_price or 0)
+        errors = [e for e in (lb.error, ls.error) if e]
+        imbalance = fb - fs
+        hedged = unwound = ZERO
+        # one-sided fills: first complete the arb on the other venue (hedge), then, if
+        # that fails, take the position back where it was opened (unwind)
+        for attempt in range(p.max_hedge_attempts):
+            if imbalance == 0:
+                break
+            if imbalance > 0:
+                done = await self._settle(
+                    rec, Side.SELL, opp.sell_venue, imbalance, f"arb{rec.arb_id}:hedge{attempt}"
+                )
+                hedged += done
+                imbalance -= done
+                if imbalance > 0:
+                    done = await self._settle(
+                        rec, Side.SELL, opp.buy_venue, imbalance, f"arb{rec.arb_id}:unwind{attempt}"
+                    )
+                    unwound += done
+                    imbalance -= done
+            else:
+                done = await self._settle(
+                    rec, Side.BUY, opp.buy_venue, -imbalance, f"arb{rec.arb_id}:hedge{attempt}"
+                )
+                hedged += done
+                imbalance += done
+                if imbalance < 0:
+                    done = await self._settle(
+                        rec,
+                        Side.BUY,
+                        opp.sell_venue,
+                        -imbalance,
+                        f"arb{rec.arb_id}:unwind{attempt}",
+                    )
+                    unwound += done
+                    imbalance += done
+        rec.hedge_qty, rec.unwind_qty, rec.residual_qty = str(hedged), str(unwound), str(imbalance)
+        if abs(imbalance) > ctx.risk.limits.max_one_sided:
+            ctx.risk.trip(ctx.now_ns(), f"one-sided exposure {imbalance} after arb {rec.arb_id}")
+        self._realize(rec, mark)
+        if fb == 0 and fs == 0:
+            rec.outcome = "failed" if errors else "missed"
+            rec.reason = ";".join(errors) or "no fill at the limit prices"
+        elif imbalance != 0:
+            rec.outcome, rec.reason = "exposed", f"residual {imbalance}"
+        elif unwound > 0:
+            rec.outcome, rec.reason = "unwound", ";".join(errors) or "one leg short"
+        elif hedged > 0:
+            rec.outcome, rec.reason = "hedged", ";".join(errors) or "one leg short"
+        elif fb == qty:
+            rec.outcome = "completed"
+        else:
+            rec.outcome, rec.reason = "partial", "both legs partially filled"
+
+    def _realize(self, rec: ArbRecord, mark: float) -> None:
+        """Cash flows of every order of this arb, fees included, residual at ``mark``."""
+        cash = fees = base = bought = 0.0
+        for cid in rec.orders:
+            order = self.ctx.recorder.order(cid)
+            if order is None:
+                continue
+            for f in order.fills:
+                n = float(f.price * f.qty)
+                sign = 1.0 if f.side is Side.SELL else -1.0
+                cash += sign * n
+                fees += float(f.fee)
+                base -= sign * float(f.qty)
+                if f.side is Side.BUY:
+                    bought += n
+        rec.fees = fees
+        rec.realized_pnl = cash - fees + base * mark
+        rec.realized_edge_bps = rec.realized_pnl / bought * 1e4 if bought else 0.0

@@ -1,0 +1,509 @@
+"""The engine: strategy callbacks, the Context they receive, and the run loops.
+
+The same :class:`Engine` drives a backtest (virtual-time loop, replay sources merged
+by timestamp) and real-time modes (normal loop, venues pushing data). Strategy code
+sees only :class:`Context`, whose clock is the engine's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Protocol
+
+import msgspec
+
+from arbsim.core.book import OrderBook
+from arbsim.core.errors import ArbsimError, OutcomeUnknown, VenueError
+from arbsim.core.model import Balances, Instrument, Order, OrderRequest, Side, Trade, to_decimal
+from arbsim.core.ports import Venue
+from arbsim.runtime.latency import LatencyRecorder
+from arbsim.runtime.ledger import Ledger
+from arbsim.runtime.loop import Clock, VirtualTimeLoop
+from arbsim.runtime.recorder import RunRecorder
+from arbsim.runtime.risk import RiskDenied, RiskLimits, RiskManager
+
+log = logging.getLogger("arbsim.runtime.engine")
+
+
+class StrategyError(ArbsimError):
+    """A strategy callback or task raised: the run stops, outputs are still written."""
+
+
+class ReplaySource(Protocol):
+    """One timestamp-ordered stream a replay venue feeds to the backtest driver."""
+
+    ts: int
+    events: int
+
+    def next(self) -> bool: ...
+
+    def dispatch(self) -> None: ...
+
+
+class Strategy:
+    """Base class: override what you need. Callbacks must be fast and synchronous;
+    long work goes into ``ctx.spawn(coro)``."""
+
+    name = "strategy"
+
+    async def on_start(self, ctx: Context) -> None:
+        """Called once, after the start balances are known."""
+
+    def on_book(self, ctx: Context, venue: str, book: OrderBook) -> None:
+        """A venue message changed ``book``."""
+
+    def on_trade(self, ctx: Context, venue: str, trade: Trade) -> None:
+        """A public trade."""
+
+    def on_order(self, ctx: Context, order: Order) -> None:
+        """One of our orders changed state or filled."""
+
+    async def on_stop(self, ctx: Context) -> None:
+        """Called once at the end, before in-flight work is cancelled."""
+
+    def summary(self) -> dict[str, Any]:
+        """Strategy-specific figures for ``summary.json``."""
+        return {}
+
+
+class Context:
+    """Everything a strategy may touch: venues, the clock, order entry, risk, records."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self.venues: dict[str, Venue] = engine.venues
+        self.risk: RiskManager = engine.risk
+        self.ledger: Ledger = engine.ledger
+        self.latency: LatencyRecorder = engine.latency
+        self.recorder: RunRecorder = engine.recorder
+        self._ids = itertools.count(1)
+
+    # ---------------------------------------------------------------- time & tasks
+    def now_ns(self) -> int:
+        return self._engine.clock.now_ns()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+        """Run ``coro`` as a tracked task; an exception in it stops the run."""
+        return self._engine.spawn(coro, name)
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> asyncio.TimerHandle:
+        return self._engine.loop.call_later(delay_s, self._engine.guard, fn)
+
+    def every(self, interval_s: float, fn: Callable[[], None]) -> None:
+        """Call ``fn`` every ``interval_s`` seconds of engine time until the run stops."""
+        loop = self._engine.loop
+
+        def tick() -> None:
+            if self._engine.stopping:
+                return
+            self._engine.guard(fn)
+            loop.call_later(interval_s, tick)
+
+        loop.call_later(interval_s, tick)
+
+    # ---------------------------------------------------------------- data
+    def instrument(self, venue: str, symbol: str) -> Instrument:
+        return self.venues[venue].instrument(symbol)
+
+    def book(self, venue: str, symbol: str) -> OrderBook:
+        return self.venues[venue].book(symbol)
+
+    # ---------------------------------------------------------------- requests
+    def new_client_order_id(self) -> str:
+        return f"{self._engine.id_prefix}{next(self._ids):07d}"
+
+    async def fetch_balances(self, venue: str) -> Balances:
+        t0 = self.now_ns()
+        try:
+            return await self.venues[venue].fetch_balances()
+        finally:
+            self.latency.record("fetch_balances", venue, t0, self.now_ns() - t0)
+
+    async def place_order(self, req: OrderRequest, *, reducing: bool = False) -> Order:
+        """Send an order through the risk gate; records it, its latency and its outcome.
+
+        Raises :class:`~arbsim.runtime.risk.RiskDenied` when the gate refuses, or the venue's
+        error when it rejects.
+        """
+        if not req.client_order_id:
+            req = msgspec.structs.replace(req, client_order_id=self.new_client_order_id())
+        now = self.now_ns()
+        inst = self.instrument(req.venue, req.symbol)
+        price = req.price
+        if price is None:
+            # a market order is priced at the touch it would take, for the notional limit
+            book = self.book(req.venue, req.symbol)
+            touch = book.best_ask if req.side is Side.BUY else book.best_bid
+            if touch is None:
+                d = self.risk.deny(now, "no_price", f"{req.venue} {req.symbol}: empty book")
+                raise RiskDenied(d.reason, d.detail)
+            price = to_decimal(touch)
+        notional = req.quote_order_qty if req.quote_order_qty is not None else req.qty * price
+        self.risk.check_order(now, notional, reducing=reducing)
+        self.recorder.order_sent(req, now)
+        self._engine.order_opened(req.client_order_id)
+        try:
+            order = await self.venues[req.venue].place_order(req)
+        except VenueError as e:
+            self.recorder.order_rejected(req, self.now_ns(), e)
+            if not isinstance(e, OutcomeUnknown):
+                self._engine.order_closed(req.client_order_id)
+            raise
+        finally:
+            self.latency.record("place", inst.venue, now, self.now_ns() - now)
+        if not order.is_open:
+            self._engine.order_closed(order.client_order_id)
+        self.recorder.order_acked(order, self.now_ns())
+        return order
+
+    async def cancel_order(self, venue: str, symbol: str, client_order_id: str) -> Order:
+        t0 = self.now_ns()
+        try:
+            return await self.venues[venue].cancel_order(symbol, client_order_id)
+        finally:
+            self.latency.record("cancel", venue, t0, self.now_ns() - t0)
+
+    async def fetch_order(self, venue: str, symbol: str, client_order_id: str) -> Order:
+        t0 = self.now_ns()
+        try:
+            return await self.venues[venue].fetch_order(symbol, client_order_id)
+        finally:
+            self.latency.record("fetch_order", venue, t0, self.now_ns() - t0)
+
+
+class Engine:
+    """Owns the loop, the venues, risk, ledger and records; delivers data to the strategy."""
+
+    def __init__(
+        self,
+        *,
+        strategy: Strategy,
+        venues: dict[str, Venue],
+        symbols: dict[str, list[str]],
+        loop: asyncio.AbstractEventLoop,
+        clock: Clock,
+        risk_limits: RiskLimits,
+        recorder: RunRecorder,
+        equity_interval_s: float = 1.0,
+        id_prefix: str = "x",
+    ):
+        self.strategy = strategy
+        self.venues = venues
+        self.symbols = symbols
+        self.loop = loop
+        self.clock = clock
+        self.risk = RiskManager(risk_limits)
+        self.ledger = Ledger()
+        self.latency = LatencyRecorder()
+        self.recorder = recorder
+        self.equity_interval_s = equity_interval_s
+        self.id_prefix = id_prefix
+        self.ctx = Context(self)
+        self.ready = False
+        self.stopping = False
+        self.failure: BaseException | None = None
+        self.events = 0
+        self.messages = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._fill_seen: dict[str, int] = {}
+        self._open_ids: set[str] = set()
+        self.cancelled: list[str] = []
+
+    # ---------------------------------------------------------------- MarketSink
+    def on_book(self, venue: str, book: OrderBook) -> None:
+        self.latency.feed(venue, book.ts_exchange, book.ts_local)
+        if self.ready:
+            try:
+                self.strategy.on_book(self.ctx, venue, book)
+            except Exception as e:
+                raise StrategyError(f"{self.strategy.name}.on_book raised {e!r}") from e
+
+    def on_trade(self, venue: str, trade: Trade) -> None:
+        if self.ready:
+            try:
+                self.strategy.on_trade(self.ctx, venue, trade)
+            except Exception as e:
+                raise StrategyError(f"{self.strategy.name}.on_trade raised {e!r}") from e
+
+    def on_order(self, order: Order) -> None:
+        seen = self._fill_seen.get(order.client_order_id, 0)
+        if len(order.fills) > seen:
+            inst = self.venues[order.venue].instrument(order.symbol)
+            for fill in order.fills[seen:]:
+                self.ledger.apply(inst, fill)
+                self.recorder.fill(fill)
+            self._fill_seen[order.client_order_id] = len(order.fills)
+        self.recorder.order_update(order, self.clock.now_ns())
+        if not order.is_open:
+            self.order_closed(order.client_order_id)
+        try:
+            self.strategy.on_order(self.ctx, order)
+        except Exception as e:
+            raise StrategyError(f"{self.strategy.name}.on_order raised {e!r}") from e
+
+    # ---------------------------------------------------------------- open orders
+    def order_opened(self, client_order_id: str) -> None:
+        self._open_ids.add(client_order_id)
+        self.risk.open_orders = len(self._open_ids)
+
+    def order_closed(self, client_order_id: str) -> None:
+        self._open_ids.discard(client_order_id)
+        self.risk.open_orders = len(self._open_ids)
+
+    # ---------------------------------------------------------------- tasks
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+        task = self.loop.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and self.failure is None:
+            self.failure = exc
+
+    def guard(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception as e:
+            if self.failure is None:
+                self.failure = e
+
+    def _check_failure(self) -> None:
+        if self.failure is not None:
+            exc = self.failure
+            if isinstance(exc, StrategyError):
+                raise exc
+            raise StrategyError(f"strategy task failed: {exc!r}") from exc
+
+    # ---------------------------------------------------------------- lifecycle
+    async def _startup(self) -> None:
+        names = list(self.venues)
+        fresh = await asyncio.gather(*(self.ctx.fetch_balances(n) for n in names))
+        for bal in fresh:
+            self.ledger.set_start(bal)
+        await self.strategy.on_start(self.ctx)
+        self.ready = True
+        self.ctx.every(self.equity_interval_s, self.sample_equity)
+        self.sample_equity()
+
+    def marks(self) -> tuple[dict[str, float], str]:
+        """Mid prices per base asset (from the first venue that has a book) and the quote."""
+        marks: dict[str, float] = {}
+        quote = ""
+        for venue, symbols in self.symbols.items():
+            for sym in symbols:
+                inst = self.venues[venue].instrument(sym)
+                quote = quote or inst.quote
+                if inst.base not in marks:
+                    mid = self.venues[venue].book(sym).mid
+                    if mid is not None:
+                        marks[inst.base] = mid
+        return marks, quote
+
+    def pnl(self) -> tuple[float, float, float]:
+        """``(net, fees, gross)`` in quote: today's balances minus the start's, same marks."""
+        marks, quote = self.marks()
+        net = self.ledger.value(marks, quote) - self.ledger.value(marks, quote, which="start")
+        fees = 0.0
+        for per_asset in self.ledger.fees.values():
+            for asset, fee in per_asset.items():
+                fees += float(fee) * (1.0 if asset == quote else marks.get(asset, 0.0))
+        return net, fees, net + fees
+
+    def sample_equity(self) -> None:
+        if not self.ledger.start:
+            return
+        now = self.clock.now_ns()
+        net, fees, gross = self.pnl()
+        marks, quote = self.marks()
+        self.risk.on_pnl(now, net)
+        positions = {a: float(self.ledger.position(a)) for a in sorted(self.ledger.assets())}
+        self.recorder.equity(now, self.ledger.value(marks, quote), net, gross, fees, positions)
+
+    async def _shutdown(self, drain_until: int | None) -> None:
+        loop = self.loop
+        if drain_until is not None and isinstance(loop, VirtualTimeLoop):
+            await loop.sleep_until(drain_until)
+        self.sample_equity()
+        self.stopping = True
+        self.ready = False
+        try:
+            await self.strategy.on_stop(self.ctx)
+        finally:
+            pending = [t for t in self._tasks if not t.done()]
+            for t in pending:
+                self.cancelled.append(t.get_name())
+                t.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            for name, venue in self.venues.items():
+                for order in await venue.open_orders():
+                    self.cancelled.append(f"order {name}:{order.client_order_id}")
+                    await venue.cancel_order(order.symbol, order.client_order_id)
+
+    async def stop_venues(self) -> None:
+        for venue in self.venues.values():
+            await venue.stop()
+
+    async def reconcile(self) -> dict[str, dict[str, str]]:
+        """Ledger minus fresh venue balances, per venue (empty dicts when exact)."""
+        out: dict[str, dict[str, str]] = {}
+        for name in self.venues:
+            fresh = await self.venues[name].fetch_balances()
+            out[name] = self.ledger.reconcile(fresh)
+        return out
+
+    async def run_backtest(
+        self,
+        sources: Sequence[ReplaySource],
+        *,
+        start_ns: int,
+        drain_ns: int,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Replay ``sources`` in timestamp order on the virtual-time loop.
+
+        Messages before ``start_ns`` only build books (warm-up). Afterwards every
+        message is delivered at its timestamp; the loop's scheduler is entered only
+        when a callback or timer is due before the next message.
+        """
+        loop = self.loop
+        if not isinstance(loop, VirtualTimeLoop):
+            raise TypeError("run_backtest needs a VirtualTimeLoop")
+        for name, venue in self.venues.items():
+            await venue.start(self.symbols[name], self)
+        # the k-way merge of arbsim.data.feed.merge, inlined: this loop runs once per message
+        heap = [(s.ts, i, s) for i, s in enumerate(sources) if s.next()]
+        heapq.heapify(heap)
+        while heap and heap[0][0] < start_ns:
+            _, i, src = heap[0]
+            loop.set_now(src.ts)
+            src.dispatch()
+            if src.next():
+                heapq.heapreplace(heap, (src.ts, i, src))
+            else:
+                heapq.heappop(heap)
+        last_ts = loop.now_ns()
+        if heap:
+            loop.set_now(heap[0][0])
+            self.spawn(self._startup(), name="startup")
+            ready, sched = loop.queues()
+            epoch = loop.epoch_ns
+            n = 0
+            while heap:
+                ts, i, src = heap[0]
+                if ready or (sched and round(sched[0].when() * 1e9) < ts - epoch):
+                    await loop.sleep_until(ts)
+                    if self.failure is not None:
+                        self._check_failure()
+                if ts > loop._now_ns:
+                    loop._now_ns = ts
+                src.dispatch()
+                if src.next():
+                    heapq.heapreplace(heap, (src.ts, i, src))
+                else:
+                    heapq.heappop(heap)
+                n += 1
+                if progress is not None and not n & 0xFFF:
+                    progress(ts)
+            last_ts = loop.now_ns()
+        self.messages = sum(getattr(s, "messages", 0) for s in sources)
+        self.events = sum(s.events for s in sources)
+        await self._shutdown(last_ts + drain_ns)
+        self._check_failure()
+
+    async def run_realtime(
+        self,
+        duration_s: float | None,
+        stop_event: asyncio.Event | None = None,
+        *,
+        drain_s: float = 0.0,
+        poll_s: float = 0.05,
+    ) -> None:
+        """Run on the normal asyncio loop and a wall clock (paper and live).
+
+        The venues are started with the engine as their sink (through a guard that
+        turns a strategy exception into a stop instead of killing a venue's stream),
+        then ``_startup`` runs. The run lasts until ``duration_s`` elapses (``None``:
+        no limit), ``stop_event`` is set (SIGINT / SIGTERM in the CLI) or the strategy
+        fails; then, after ``drain_s`` of real time for in-flight work, the same
+        ``_shutdown`` as a backtest (on_stop, cancel tasks and resting orders, record
+        them). The caller stops the venues (``stop_venues``) after reconciling, and also
+        when this raised while starting them.
+        """
+        loop = self.loop
+        if isinstance(loop, VirtualTimeLoop):
+            raise TypeError("run_realtime needs a normal (wall-clock) event loop")
+        stop = stop_event if stop_event is not None else asyncio.Event()
+        sink = _GuardedSink(self, stop)
+        for name, venue in self.venues.items():
+            await venue.start(self.symbols[name], sink)
+        self.spawn(self._startup(), name="startup")
+        deadline = None if duration_s is None else loop.time() + duration_s
+        waiter = loop.create_task(stop.wait(), name="stop-request")
+        try:
+            while not waiter.done() and self.failure is None:
+                timeout = poll_s
+                if deadline is not None:
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        break
+                    timeout = min(poll_s, left)
+                await asyncio.wait({waiter}, timeout=timeout)
+        finally:
+            waiter.cancel()
+            await asyncio.gather(waiter, return_exceptions=True)
+        if drain_s > 0 and self.failure is None:
+            await asyncio.sleep(drain_s)
+        try:
+            await self._shutdown(None)
+        finally:
+            # a live message is one event here (no per-level count as in a replay)
+            self.messages = self.events = sink.messages
+        self._check_failure()
+
+
+class _GuardedSink:
+    """The engine as a real-time venue's MarketSink: a strategy exception becomes the
+    run's failure and a stop request (a backtest raises it from the driver instead)."""
+
+    def __init__(self, engine: Engine, stop: asyncio.Event):
+        self.engine = engine
+        self.stop = stop
+        self.messages = 0
+
+    def _failed(self, exc: Exception) -> None:
+        if self.engine.failure is None:
+            self.engine.failure = exc
+        self.stop.set()
+
+    def on_book(self, venue: str, book: OrderBook) -> None:
+        self.messages += 1
+        try:
+            self.engine.on_book(venue, book)
+        except Exception as e:
+            self._failed(e)
+
+    def on_trade(self, venue: str, trade: Trade) -> None:
+        self.messages += 1
+        try:
+            self.engine.on_trade(venue, trade)
+        except Exception as e:
+            self._failed(e)
+
+    def on_order(self, order: Order) -> None:
+        try:
+            self.engine.on_order(order)
+        except Exception as e:
+            self._failed(e)
+
+
+__all__ = ["Context", "Engine", "ReplaySource", "RiskDenied", "Strategy", "StrategyError"]

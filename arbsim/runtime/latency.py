@@ -1,0 +1,270 @@
+"""Latency measurement, the same code in every mode (DESIGN §3).
+
+Three kinds are measured: feed latency (``ts_local - ts_exchange`` of each market
+message), order round trips (request sent -> answer received, per request kind) and
+tick-to-trade (``ts_local`` of the triggering event -> the order leaving).
+
+Feed latency is seen on every message, so it is kept in a bounded, deterministic
+sample: every ``stride``-th value, with the stride doubling (and every other kept
+value dropped) whenever the buffer fills. Memory stays constant however long the run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from arbsim.app.config import LatencyConfig, LatencySpec
+from arbsim.core.errors import DataError
+
+
+@dataclass
+class _Decimated:
+    capacity: int = 8192
+    stride: int = 1
+    seen: int = 0
+    values: list[int] = field(default_factory=list)
+    lo: int | None = None
+    hi: int | None = None
+
+    def add(self, v: int) -> None:
+        self.seen += 1
+        if self.lo is None or v < self.lo:
+            self.lo = v
+        if self.hi is None or v > self.hi:
+            self.hi = v
+        if self.seen % self.stride:
+            return
+        self.values.append(v)
+        if len(self.values) >= self.capacity:
+            self.values = self.values[::2]
+            self.stride *= 2
+
+
+def percentiles(
+    values: list[int] | np.ndarray, ps: tuple[int, ...] = (50, 90, 99)
+) -> dict[str, float]:
+    """Percentiles in milliseconds (empty dict when there are no values)."""
+    if len(values) == 0:
+        return {}
+    arr = np.asarray(values, dtype=np.float64) / 1e6
+    out = {f"p{p}": round(float(np.percentile(arr, p)), 4) for p in ps}
+    out["n"] = float(len(arr))
+    return out
+
+
+class LatencyRecorder:
+    """Collects latency samples; ``table()`` gives the rows of ``latency.parquet``."""
+
+    def __init__(self) -> None:
+        self._feed: dict[str, _Decimated] = {}
+        self._rows_ts: list[int] = []
+        self._rows_kind: list[str] = []
+        self._rows_venue: list[str] = []
+        self._rows_ns: list[int] = []
+
+    def feed(self, venue: str, ts_exchange: int, ts_local: int) -> None:
+        d = self._feed.get(venue)
+        if d is None:
+            d = self._feed[venue] = _Decimated()
+        d.add(ts_local - ts_exchange)
+
+    def record(self, kind: str, venue: str, ts: int, latency_ns: int) -> None:
+        """One measured latency of ``kind`` (``place``, ``cancel``, ``tick_to_trade``...)."""
+        self._rows_ts.append(ts)
+        self._rows_kind.append(kind)
+        self._rows_venue.append(venue)
+        self._rows_ns.append(latency_ns)
+
+    def of_kind(self, kind: str, venue: str | None = None) -> list[int]:
+        return [
+            v
+            for k, ve, v in zip(self._rows_kind, self._rows_venue, self._rows_ns, strict=True)
+            if k == kind and (venue is None or ve == venue)
+        ]
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for venue, d in sorted(self._feed.items()):
+            s = percentiles(d.values)
+            if d.lo is not None and d.hi is not None:
+                s["min"] = d.lo / 1e6
+                s["max"] = d.hi / 1e6
+                s["messages"] = float(d.seen)
+            out[f"feed.{venue}"] = s
+        for kind in sorted(set(self._rows_kind)):
+            out[kind] = percentiles(self.of_kind(kind))
+        return out
+
+    def table(self) -> pa.Table:
+        kinds = list(self._rows_kind)
+        venues = list(self._rows_venue)
+        ts = list(self._rows_ts)
+        ns = list(self._rows_ns)
+        for venue, d in sorted(self._feed.items()):
+            # the bounded sample of feed latencies, marked as such by its kind
+            kinds += ["feed_sample"] * len(d.values)
+            venues += [venue] * len(d.values)
+            ts += [0] * len(d.values)
+            ns += d.values
+        return pa.table(
+            {
+                "ts": pa.array(ts, pa.int64()),
+                "kind": pa.array(kinds, pa.string()),
+                "venue": pa.array(venues, pa.string()),
+                "latency_ns": pa.array(ns, pa.int64()),
+            }
+        )
+
+
+class LatencyModel(Protocol):
+    """Order-path latency of one venue: ``sample(kind)`` gives ``(entry_ns, response_ns)``
+    for one request (client -> exchange, exchange -> client)."""
+
+    def sample(self, kind: str) -> tuple[int, int]: ...
+
+    def describe(self) -> str: ...
+
+
+class ConstantLatency:
+    """The same entry and response latency for every request."""
+
+    __slots__ = ("entry_ns", "response_ns")
+
+    def __init__(self, entry_ns: int, response_ns: int):
+        if entry_ns < 0 or response_ns < 0:
+            raise ValueError("latencies must be >= 0")
+        self.entry_ns = entry_ns
+        self.response_ns = response_ns
+
+    def sample(self, kind: str) -> tuple[int, int]:
+        return self.entry_ns, self.response_ns
+
+    def describe(self) -> str:
+        return f"constant(entry={self.entry_ns / 1e6:g}ms, response={self.response_ns / 1e6:g}ms)"
+
+
+class LognormalLatency:
+    """Lognormal latencies with the given medians and shape ``sigma`` (seeded)."""
+
+    def __init__(self, entry_median_ns: int, response_median_ns: int, sigma: float, seed: int):
+        if entry_median_ns < 0 or response_median_ns < 0 or sigma < 0:
+            raise ValueError("medians and sigma must be >= 0")
+        self.entry_median_ns = entry_median_ns
+        self.response_median_ns = response_median_ns
+        self.sigma = sigma
+        self._rng = np.random.default_rng(seed)
+
+    def sample(self, kind: str) -> tuple[int, int]:
+        z = self._rng.standard_normal(2) * self.sigma
+        return (
+            int(self.entry_median_ns * math.exp(z[0])),
+            int(self.response_median_ns * math.exp(z[1])),
+        )
+
+    def describe(self) -> str:
+        return (
+            f"lognormal(entry median={self.entry_median_ns / 1e6:g}ms, response "
+            f"median={self.response_median_ns / 1e6:g}ms, sigma={self.sigma:g})"
+        )
+
+
+class EmpiricalLatency:
+    """Round trips resampled (seeded) from recorded ones; each is split into entry and
+    response by ``entry_share``."""
+
+    def __init__(self, round_trips_ns: np.ndarray, entry_share: float, seed: int, source: str):
+        rt = np.asarray(round_trips_ns, dtype=np.int64)
+        if not len(rt):
+            raise ValueError(f"{source}: no recorded round trips to resample")
+        if (rt < 0).any():
+            raise ValueError(f"{source}: negative round trips")
+        if not 0.0 <= entry_share <= 1.0:
+            raise ValueError(f"entry_share must be within [0, 1], got {entry_share}")
+        self.round_trips = rt
+        self.entry_share = entry_share
+        self.source = source
+        self._rng = np.random.default_rng(seed)
+
+    @classmethod
+    def from_file(
+        cls, path: Path, kinds: tuple[str, ...], entry_share: float, seed: int
+    ) -> EmpiricalLatency:
+        """Recorded round trips from a run's ``latency.parquet`` (rows of the given kinds)
+        or from a CSV with a ``latency_ms`` column."""
+        if not path.is_file():
+            raise DataError(f"{path}: latency source file not found")
+        try:
+            if path.suffix == ".csv":
+                table = pacsv.read_csv(path)
+                if "latency_ms" not in table.column_names:
+                    raise DataError(f"{path}: a latency CSV needs a 'latency_ms' column")
+                values = (table.column("latency_ms").to_numpy() * 1e6).astype(np.int64)
+            else:
+                table = pq.read_table(path)
+                missing = {"kind", "latency_ns"} - set(table.column_names)
+                if missing:
+                    raise DataError(f"{path}: not a run's latency.parquet (missing {missing})")
+                kind = table.column("kind").to_numpy(zero_copy_only=False)
+                values = table.column("latency_ns").to_numpy()[np.isin(kind, list(kinds))]
+        except (OSError, pa.ArrowException) as e:
+            raise DataError(f"{path}: cannot read latency samples ({e})") from e
+        return cls(values, entry_share, seed, str(path))
+
+    def sample(self, kind: str) -> tuple[int, int]:
+        rt = int(self.round_trips[self._rng.integers(len(self.round_trips))])
+        entry = int(rt * self.entry_share)
+        return entry, rt - entry
+
+    def describe(self) -> str:
+        p50 = float(np.median(self.round_trips)) / 1e6
+        return (
+            f"empirical({len(self.round_trips)} round trips from {self.source}, "
+            f"median {p50:g}ms, entry share {self.entry_share:g})"
+        )
+
+
+class PerKindLatency:
+    """A default model with overrides for some request kinds."""
+
+    def __init__(self, default: LatencyModel, per_kind: dict[str, LatencyModel]):
+        self.default = default
+        self.per_kind = per_kind
+
+    def sample(self, kind: str) -> tuple[int, int]:
+        return self.per_kind.get(kind, self.default).sample(kind)
+
+    def describe(self) -> str:
+        if not self.per_kind:
+            return self.default.describe()
+        extra = "; ".join(f"{k}: {m.describe()}" for k, m in sorted(self.per_kind.items()))
+        return f"{self.default.describe()}; {extra}"
+
+
+def build_latency(cfg: LatencyConfig) -> LatencyModel:
+    """The latency model a venue config describes (seeded: same config, same draws)."""
+
+    def one(spec: LatencySpec, seed: int) -> LatencyModel:
+        if spec.model == "constant":
+            return ConstantLatency(int(spec.entry_ms * 1e6), int(spec.response_ms * 1e6))
+        if spec.model == "lognormal":
+            return LognormalLatency(
+                int(spec.entry_ms * 1e6), int(spec.response_ms * 1e6), spec.sigma, seed
+            )
+        assert spec.source is not None
+        return EmpiricalLatency.from_file(
+            Path(spec.source), tuple(spec.source_kinds), spec.entry_share, seed
+        )
+
+    per_kind = {
+        kind: one(spec, cfg.seed + 1 + i)
+        for i, (kind, spec) in enumerate(sorted(cfg.per_kind.items()))
+    }
+    return PerKindLatency(one(cfg, cfg.seed), per_kind)

@@ -1,0 +1,137 @@
+"""Pre-trade risk: a gate in front of execution (a failed check is a denial, not a crash).
+
+Checks: per-asset position, total exposure, max order notional, open orders, order
+rate, daily loss (trips a circuit breaker that stays tripped), stale market data.
+Every denial is counted by reason and kept with its time for the run outputs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from decimal import Decimal
+
+import msgspec
+
+from arbsim.core.errors import ArbsimError
+
+
+class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Limits, in base units for positions and quote units for money."""
+
+    max_position: dict[str, Decimal] = msgspec.field(default_factory=dict)
+    max_total_exposure: Decimal = Decimal(100_000)
+    max_order_notional: Decimal = Decimal(50_000)
+    max_open_orders: int = 10
+    max_orders_per_s: float = 10.0
+    max_daily_loss: Decimal = Decimal(1_000)
+    max_one_sided: Decimal = Decimal("0.5")
+    stale_data_s: float = 5.0
+
+
+class RiskDenied(ArbsimError):
+    """Raised by the order gate when a check fails; ``reason`` is the counter key."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"risk denied ({reason}): {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class Denial(msgspec.Struct, frozen=True):
+    ts: int
+    reason: str
+    detail: str
+
+
+class RiskManager:
+    """Holds limits and the running state the checks need.
+
+    ``positions`` and ``exposure`` are provided by the caller from the engine's
+    ledger (fresh from fills), so the manager never caches venue state itself.
+    """
+
+    def __init__(self, limits: RiskLimits):
+        self.limits = limits
+        self.denials: list[Denial] = []
+        self.counts: Counter[str] = Counter()
+        self.breaker_reason: str | None = None
+        self.breaker_ts: int | None = None
+        self._order_times: deque[int] = deque()
+        self.open_orders = 0
+        self._day: int | None = None
+        self._day_start_pnl = 0.0
+
+    @property
+    def tripped(self) -> bool:
+        return self.breaker_reason is not None
+
+    def deny(self, ts: int, reason: str, detail: str) -> Denial:
+        d = Denial(ts, reason, detail)
+        self.denials.append(d)
+        self.counts[reason] += 1
+        return d
+
+    def trip(self, ts: int, reason: str) -> None:
+        """Open the circuit breaker: nothing new is traded until the run ends."""
+        if self.breaker_reason is None:
+            self.breaker_reason = reason
+            self.breaker_ts = ts
+
+    # ------------------------------------------------------------ checks
+    def check_data(self, ts: int, book_ts_local: int, venue: str) -> Denial | None:
+        age_s = (ts - book_ts_local) / 1e9
+        if age_s > self.limits.stale_data_s:
+            return self.deny(ts, "stale_data", f"{venue} book is {age_s:.3f}s old")
+        return None
+
+    def check_trade(
+        self,
+        ts: int,
+        *,
+        asset: str,
+        position_after: Decimal,
+        exposure_after: Decimal,
+    ) -> Denial | None:
+        """Checks before committing to a two-leg trade."""
+        if self.tripped:
+            return self.deny(ts, "circuit_breaker", f"tripped: {self.breaker_reason}")
+        cap = self.limits.max_position.get(asset)
+        if cap is not None and abs(position_after) > cap:
+            return self.deny(ts, "position", f"{asset} position {position_after} > {cap}")
+        if exposure_after > self.limits.max_total_exposure:
+            return self.deny(
+                ts, "exposure", f"exposure {exposure_after:.2f} > {self.limits.max_total_exposure}"
+            )
+        return None
+
+    def check_order(self, ts: int, notional: Decimal, *, reducing: bool = False) -> None:
+        """The order gate: raises :class:`RiskDenied`. Risk-reducing orders (hedges,
+        unwinds) pass the breaker and exposure checks but still respect the order rate."""
+        lim = self.limits
+        if self.tripped and not reducing:
+            d = self.deny(ts, "circuit_breaker", f"tripped: {self.breaker_reason}")
+            raise RiskDenied(d.reason, d.detail)
+        if notional > lim.max_order_notional and not reducing:
+            d = self.deny(ts, "order_notional", f"{notional:.2f} > {lim.max_order_notional}")
+            raise RiskDenied(d.reason, d.detail)
+        if self.open_orders >= lim.max_open_orders:
+            d = self.deny(ts, "open_orders", f"{self.open_orders} open >= {lim.max_open_orders}")
+            raise RiskDenied(d.reason, d.detail)
+        window = 1_000_000_000
+        q = self._order_times
+        while q and q[0] <= ts - window:
+            q.popleft()
+        if len(q) >= lim.max_orders_per_s:
+            d = self.deny(ts, "order_rate", f"{len(q)} orders in the last second")
+            raise RiskDenied(d.reason, d.detail)
+        q.append(ts)
+
+    def on_pnl(self, ts: int, pnl: float) -> None:
+        """Feed the running net PnL; trips the breaker past the daily loss limit."""
+        day = ts // 86_400_000_000_000
+        if day != self._day:
+            self._day = day
+            self._day_start_pnl = pnl
+        loss = self._day_start_pnl - pnl
+        if loss > float(self.limits.max_daily_loss):
+            self.trip(ts, f"daily loss {loss:.2f} > {self.limits.max_daily_loss}")

@@ -1,0 +1,328 @@
+"""The order-book synchronisation machine both venues use.
+
+Both venues send versioned diffs (``fromVersion``/``toVersion`` on MEXC, ``U``/``u`` on
+Gate) that must be stitched onto a snapshot; they differ only in a handful of rules, which
+are data (:class:`SyncPolicy`), not branches. The venue modules convert their own messages
+into :class:`BookSnapshot` / :class:`BookDiff` and pick a policy.
+
+The machine is pure: no I/O, no clock. It answers every input with a list of
+:class:`BookChanges` ("apply these levels") and/or :class:`ResyncNeeded` ("fetch a snapshot"
+or "resubscribe").
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from decimal import Decimal
+from enum import Enum
+from typing import Literal
+
+import msgspec
+
+Level = tuple[str, str]
+"""One book level as the venue sent it: ``(price, size)`` decimal strings."""
+
+ResyncAction = Literal["snapshot", "resubscribe"]
+
+
+class BookSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """A full book with the id of the last update it contains (REST depth answer)."""
+
+    last_id: int
+    bids: list[Level]
+    asks: list[Level]
+    ts_exchange: int = 0
+    """Exchange time in ns, 0 when the venue does not say."""
+
+
+class BookDiff(msgspec.Struct, frozen=True, kw_only=True):
+    """Level changes covering update ids ``first_id..last_id`` (sizes absolute, "0" deletes).
+
+    ``full=True`` means the diff *is* a whole book (Gate ``full: true`` pushes).
+    """
+
+    first_id: int
+    last_id: int
+    bids: list[Level]
+    asks: list[Level]
+    ts_exchange: int = 0
+    full: bool = False
+
+
+class BookChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """Apply these level changes; when ``replace`` is set, clear the book first."""
+
+    bids: list[Level]
+    asks: list[Level]
+    update_id: int
+    ts_exchange: int
+    replace: bool = False
+
+
+class ResyncNeeded(msgspec.Struct, frozen=True, kw_only=True):
+    """The local book can no longer be trusted (or a snapshot cannot be used).
+
+    ``action`` tells the adapter what to do: fetch a REST snapshot, or (Gate ``spot.obu``)
+    unsubscribe and subscribe again.
+    """
+
+    reason: str
+    action: ResyncAction
+
+
+SyncEvent = BookChanges | ResyncNeeded
+
+
+class SyncPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """The rules in which the venues' sync procedures differ.
+
+    Attributes
+    ----------
+    allow_overlap:
+        Once live, accept a diff whose first id is at or before ``local_id + 1`` as long as it
+        ends after ``local_id`` (Gate: only ``U > local_id + 1`` is a gap). When false, the
+        next diff must start exactly at ``local_id + 1`` (MEXC step 7, Gate ``spot.obu``).
+    buffer_before_snapshot:
+        Keep diffs that arrive before the first snapshot (REST-snapshot procedures). When
+        false the machine waits for a ``full`` diff and ignores the rest (Gate ``spot.obu``).
+    resync_action:
+        What a :class:`ResyncNeeded` asks for.
+    max_buffer:
+        Buffered diffs kept before a snapshot; the oldest are dropped beyond it (the snapshot
+        check then asks for a newer snapshot, which is the right outcome).
+    check_crossed:
+        Ask for a resync when best bid >= best ask after an update.
+    """
+
+    allow_overlap: bool
+    buffer_before_snapshot: bool
+    resync_action: ResyncAction
+    max_buffer: int = 10_000
+    check_crossed: bool = True
+
+
+class SyncState(Enum):
+    """Where a :class:`DiffBookSync` is in its procedure."""
+
+    WAITING_SNAPSHOT = "waiting_snapshot"
+    WAITING_FIRST_DIFF = "waiting_first_diff"
+    LIVE = "live"
+
+
+_ZERO = Decimal(0)
+
+
+def _is_zero(size: str) -> bool:
+    # Venues send "0" almost always; the Decimal parse covers "0.00000000".
+    return size == "0" or Decimal(size) == _ZERO
+
+
+class LevelBook:
+    """A minimal two-sided book: ``Decimal(price) -> size string`` per side.
+
+    Prices are keyed by value so that ``"10.2"`` and ``"10.20"`` are the same level.
+    """
+
+    __slots__ = ("asks", "bids")
+
+    def __init__(self) -> None:
+        self.bids: dict[Decimal, str] = {}
+        self.asks: dict[Decimal, str] = {}
+
+    def clear(self) -> None:
+        """Remove every level."""
+        self.bids.clear()
+        self.asks.clear()
+
+    def apply(self, bids: list[Level], asks: list[Level]) -> None:
+        """Set absolute sizes; a zero size deletes the level."""
+        for side, levels in ((self.bids, bids), (self.asks, asks)):
+            for price, size in levels:
+                key = Decimal(price)
+                if _is_zero(size):
+                    side.pop(key, None)
+                else:
+                    side[key] = size
+
+    def best_bid(self) -> Decimal | None:
+        """Highest bid price, or None when there is no bid."""
+        return max(self.bids) if self.bids else None
+
+    def best_ask(self) -> Decimal | None:
+        """Lowest ask price, or None when there is no ask."""
+        return min(self.asks) if self.asks else None
+
+    def is_crossed(self) -> bool:
+        """True when both sides exist and best bid >= best ask."""
+        bid = self.best_bid()
+        ask = self.best_ask()
+        return bid is not None and ask is not None and bid >= ask
+
+
+class DiffBookSync:
+    """Stitch versioned diffs onto snapshots for one symbol.
+
+    Parameters
+    ----------
+    policy:
+        The venue's rules (see :class:`SyncPolicy`).
+    symbol:
+        For messages only.
+
+    Notes
+    -----
+    Procedure (MEXC A5 / Gate B5): buffer diffs until a snapshot arrives; if the snapshot is
+    older than the first buffered diff (``last_id + 1 < first_id``) ask for another one and
+    keep buffering; otherwise load it, drop diffs with ``last_id <= snapshot id``, require the
+    first remaining one to straddle ``snapshot id + 1``, then apply in order with the policy's
+    contiguity rule. A ``full`` diff replaces the book at any time.
+    """
+
+    def __init__(self, policy: SyncPolicy, *, symbol: str = "") -> None:
+        self.policy = policy
+        self.symbol = symbol
+        self.book = LevelBook()
+        self.state = SyncState.WAITING_SNAPSHOT
+        self.local_id: int | None = None
+        self._buffer: deque[BookDiff] = deque(maxlen=policy.max_buffer)
+
+    @property
+    def buffered(self) -> int:
+        """Number of diffs waiting for a snapshot."""
+        return len(self._buffer)
+
+    def reset(self) -> None:
+        """Forget the book and the buffer (e.g. after a reconnect)."""
+        self.book.clear()
+        self.state = SyncState.WAITING_SNAPSHOT
+        self.local_id = None
+        self._buffer.clear()
+
+    def on_snapshot(self, snapshot: BookSnapshot) -> list[SyncEvent]:
+        """Load a REST snapshot and replay the buffered diffs onto it.
+
+        Returns
+        -------
+        list[SyncEvent]
+            A replacing :class:`BookChanges` followed by one per applied buffered diff, or a
+            :class:`ResyncNeeded` when the snapshot is unusable or a gap shows up.
+        """
+        if self._buffer and snapshot.last_id + 1 < self._buffer[0].first_id:
+            # The buffer stays: a newer snapshot will be able to use it.
+            return [
+                ResyncNeeded(
+                    reason=(
+                        f"{self.symbol}: snapshot id {snapshot.last_id} is older than the "
+                        f"first buffered diff ({self._buffer[0].first_id})"
+                    ),
+                    action="snapshot",
+                )
+            ]
+        self.book.clear()
+        self.book.apply(snapshot.bids, snapshot.asks)
+        self.local_id = snapshot.last_id
+        self.state = SyncState.WAITING_FIRST_DIFF
+        events: list[SyncEvent] = [
+            BookChanges(
+                bids=list(snapshot.bids),
+                asks=list(snapshot.asks),
+                update_id=snapshot.last_id,
+                ts_exchange=snapshot.ts_exchange,
+                replace=True,
+            )
+        ]
+        crossed = self._crossed_resync()
+        if crossed is not None:
+            return [crossed]
+        pending = list(self._buffer)
+        self._buffer.clear()
+        for i, diff in enumerate(pending):
+            out = self._apply(diff)
+            events.extend(out)
+            if out and isinstance(out[-1], ResyncNeeded):
+                # Later diffs are still newer than anything a fresh snapshot would hold.
+                if self.policy.buffer_before_snapshot:
+                    self._buffer.extend(pending[i + 1 :])
+                break
+        return events
+
+    def on_diff(self, diff: BookDiff) -> list[SyncEvent]:
+        """Consume one diff (buffered, applied, dropped as stale, or a resync)."""
+        if diff.full:
+            return self._replace(diff)
+        if self.state is SyncState.WAITING_SNAPSHOT:
+            if self.policy.buffer_before_snapshot:
+                self._buffer.append(diff)
+            return []
+        return self._apply(diff)
+
+    # ----------------------------------------------------------------------------------------
+
+    def _replace(self, diff: BookDiff) -> list[SyncEvent]:
+        self.book.clear()
+        self.book.apply(diff.bids, diff.asks)
+        self.local_id = diff.last_id
+        self.state = SyncState.LIVE
+        self._buffer.clear()
+        crossed = self._crossed_resync()
+        if crossed is not None:
+            return [crossed]
+        return [
+            BookChanges(
+                bids=list(diff.bids),
+                asks=list(diff.asks),
+                update_id=diff.last_id,
+                ts_exchange=diff.ts_exchange,
+                replace=True,
+            )
+        ]
+
+    def _apply(self, diff: BookDiff) -> list[SyncEvent]:
+        local = self.local_id
+        assert local is not None  # only called once a snapshot is loaded
+        if self.state is SyncState.WAITING_FIRST_DIFF:
+            if diff.last_id <= local:
+                return []
+            if diff.first_id > local + 1:
+                return self._resync(
+                    f"first diff after snapshot {local} starts at {diff.first_id}", diff
+                )
+            self.state = SyncState.LIVE
+        elif diff.first_id != local + 1:
+            if not self.policy.allow_overlap or diff.first_id > local + 1:
+                return self._resync(
+                    f"gap: local id {local}, diff {diff.first_id}..{diff.last_id}", diff
+                )
+            if diff.last_id <= local:
+                return []
+        self.book.apply(diff.bids, diff.asks)
+        self.local_id = diff.last_id
+        crossed = self._crossed_resync()
+        if crossed is not None:
+            return [crossed]
+        return [
+            BookChanges(
+                bids=list(diff.bids),
+                asks=list(diff.asks),
+                update_id=diff.last_id,
+                ts_exchange=diff.ts_exchange,
+            )
+        ]
+
+    def _crossed_resync(self) -> ResyncNeeded | None:
+        if not self.policy.check_crossed or not self.book.is_crossed():
+            return None
+        reason = (
+            f"{self.symbol}: crossed book (bid {self.book.best_bid()} >= ask "
+            f"{self.book.best_ask()}) at id {self.local_id}"
+        )
+        self.reset()
+        return ResyncNeeded(reason=reason, action=self.policy.resync_action)
+
+    def _resync(self, reason: str, diff: BookDiff) -> list[SyncEvent]:
+        self.reset()
+        if self.policy.buffer_before_snapshot:
+            # The diff that revealed the gap is newer than the broken book: keep it for the
+            # next snapshot.
+            self._buffer.append(diff)
+        return [ResyncNeeded(reason=f"{self.symbol}: {reason}", action=self.policy.resync_action)]

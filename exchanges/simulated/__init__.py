@@ -1,0 +1,1 @@
+"""Simulated fills: the matching engine, venue rules, order entry, replay and paper venues."""

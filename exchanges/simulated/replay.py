@@ -1,0 +1,245 @@
+"""The replay venue: a :class:`~arbsim.core.ports.Venue` over a Parquet catalog.
+
+Two timelines per instrument (DESIGN §3): the *exchange side* applies each catalog
+message at its ``ts_exchange`` to the exchange book that the matching engine uses;
+the *local side* applies the same message at its ``ts_local`` to the book the
+strategy sees. A request sent at local time ``t`` reaches the matching engine at
+``t + entry`` (so it meets the exchange book as of that time, while the market keeps
+moving) and its answer reaches the strategy at ``arrival + response``. Requests and
+answers of one venue stay FIFO.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import msgspec
+
+from arbsim.core.book import OrderBook
+from arbsim.core.errors import InvalidSymbol
+from arbsim.core.model import Instrument, Order
+from arbsim.core.ports import MarketSink
+from arbsim.data.catalog import Catalog
+from arbsim.data.feed import BookCursor, SharedBatches, TradeCursor
+from arbsim.runtime.latency import LatencyModel
+from arbsim.runtime.loop import VirtualTimeLoop
+from exchanges.simulated.matching import Account, MatchingEngine, QueueModel
+from exchanges.simulated.order_entry import SimulatedOrderEntry
+from exchanges.simulated.rules import VenueRules, rules_for
+
+T = TypeVar("T")
+
+
+class _NullSink:
+    def on_book(self, venue: str, book: OrderBook) -> None:
+        return None
+
+    def on_trade(self, venue: str, trade: Any) -> None:
+        return None
+
+    def on_order(self, order: Order) -> None:
+        return None
+
+
+class _LocalBook(BookCursor):
+    """Delivers each message to the strategy-side book at its ``ts_local``."""
+
+    def bind(self, venue: ReplayVenue, book: OrderBook) -> None:
+        self.venue_obj = venue
+        self.book = book
+        self.events = 0
+        self.messages = 0
+
+    def dispatch(self) -> None:
+        self.apply(self.book)
+        self.events += self.levels
+        self.messages += 1
+        self.venue_obj.sink.on_book(self.venue, self.book)
+
+
+class _LocalTrades(TradeCursor):
+    def bind(self, venue: ReplayVenue) -> None:
+        self.venue_obj = venue
+        self.events = 0
+        self.messages = 0
+
+    def dispatch(self) -> None:
+        self.events += 1
+        self.messages += 1
+        self.venue_obj.sink.on_trade(self.venue, self.trade())
+
+
+class _ExchangeBook(BookCursor):
+    """Applies each message to the exchange-side book at its ``ts_exchange``."""
+
+    def bind(self, venue: ReplayVenue, book: OrderBook, engine: MatchingEngine) -> None:
+        self.venue_obj = venue
+        self.book = book
+        self.engine = engine
+        self.events = 0
+
+    def dispatch(self) -> None:
+        self.apply(self.book)
+        if self.engine.resting:
+            evs = self.engine.on_book(self.ts)
+            if evs:
+                self.venue_obj.push(evs, self.ts)
+
+
+class _ExchangeTrades(TradeCursor):
+    def bind(self, venue: ReplayVenue, engine: MatchingEngine) -> None:
+        self.venue_obj = venue
+        self.engine = engine
+        self.events = 0
+
+    def dispatch(self) -> None:
+        if self.engine.resting:
+            evs = self.engine.on_trade(self.side, self.tick, self.size, self.ts)
+            if evs:
+                self.venue_obj.push(evs, self.ts)
+
+
+class ReplayVenue(SimulatedOrderEntry):
+    """A venue replayed from a catalog with simulated matching and modelled latency."""
+
+    def __init__(
+        self,
+        name: str,
+        catalog: Catalog,
+        *,
+        loop: VirtualTimeLoop,
+        symbols: Sequence[str],
+        balances: Mapping[str, Decimal],
+        latency: LatencyModel,
+        feed_offset_ns: int = 0,
+        fee_overrides: Mapping[str, Decimal] | None = None,
+        rules: VenueRules | None = None,
+        queue: QueueModel | None = None,
+        consume_liquidity: bool = True,
+        max_open_orders: int | None = None,
+        impact: tuple[float, int, int] = (0.0, 0, 10),
+        batch_size: int = 16_384,
+    ):
+        self.name = name
+        self.catalog = catalog
+        self.loop = loop
+        self.latency = latency
+        self.feed_offset_ns = feed_offset_ns
+        self.account = Account(name, balances)
+        self.rules = rules or rules_for(None, name)
+        self.queue = queue or QueueModel()
+        self.sink: MarketSink = _NullSink()
+        self._batch_size = batch_size
+        self._instruments: dict[str, Instrument] = {}
+        self._books: dict[str, OrderBook] = {}
+        self._xbooks: dict[str, OrderBook] = {}
+        self._init_order_entry()
+        order_ids = itertools.count(1)
+        for sym in symbols:
+            inst = catalog.instrument(name, sym)
+            if fee_overrides:
+                inst = msgspec.structs.replace(inst, **dict(fee_overrides))
+            self._instruments[sym] = inst
+            self._books[sym] = OrderBook(name, sym, inst.tick)
+            xbook = OrderBook(name, sym, inst.tick)
+            self._xbooks[sym] = xbook
+            self._engines[sym] = MatchingEngine(
+                inst,
+                xbook,
+                self.account,
+                codes=self.rules.codes,
+                order_ids=order_ids,
+                consume_liquidity=consume_liquidity,
+                post_only_cross=self.rules.post_only_cross,
+                fee_currency=self.rules.fee_currency,
+                market_buy_in_quote=self.rules.market_buy_in_quote,
+                max_open_orders=max_open_orders,
+                queue=self.queue,
+                impact_bps_per_depth=impact[0],
+                impact_decay_ns=impact[1],
+                impact_levels=impact[2],
+            )
+
+    # ---------------------------------------------------------------- Venue: data
+    async def start(self, symbols: Sequence[str], sink: MarketSink) -> None:
+        unknown = [s for s in symbols if s not in self._instruments]
+        if unknown:
+            raise InvalidSymbol(f"{self.name} has no data for {unknown}", venue=self.name)
+        self.sink = sink
+
+    async def stop(self) -> None:
+        self.sink = _NullSink()
+
+    def instrument(self, symbol: str) -> Instrument:
+        try:
+            return self._instruments[symbol]
+        except KeyError:
+            raise InvalidSymbol(f"unknown symbol {symbol}", venue=self.name) from None
+
+    def book(self, symbol: str) -> OrderBook:
+        try:
+            return self._books[symbol]
+        except KeyError:
+            raise InvalidSymbol(f"unknown symbol {symbol}", venue=self.name) from None
+
+    def sources(self, end_ns: int | None) -> list[Any]:
+        """Exchange-side sources first: on equal timestamps the exchange sees data first."""
+        xs: list[Any] = []
+        ls: list[Any] = []
+        for sym in self._instruments:
+            scale = self._books[sym].scale
+            eng = self._engines[sym]
+
+            def open_(
+                cls: type[Any],
+                key: str,
+                shared: SharedBatches,
+                sym: str = sym,
+                scale: Any = scale,
+            ) -> Any:
+                offset = self.feed_offset_ns if key == "local" else 0
+                return cls(
+                    self.catalog,
+                    self.name,
+                    sym,
+                    scale,
+                    key,
+                    end_ns,
+                    self._batch_size,
+                    offset,
+                    shared.reader(),
+                )
+
+            # both timelines walk the same files: read and validate each batch once
+            book_batches = SharedBatches(
+                self.catalog, self.name, sym, "book", scale, self._batch_size
+            )
+            xb = open_(_ExchangeBook, "exchange", book_batches)
+            xb.bind(self, self._xbooks[sym], eng)
+            lb = open_(_LocalBook, "local", book_batches)
+            lb.bind(self, self._books[sym])
+            xs.append(xb)
+            ls.append(lb)
+            if self.catalog.files(self.name, sym, "trades"):
+                trade_batches = SharedBatches(
+                    self.catalog, self.name, sym, "trades", scale, self._batch_size
+                )
+                xt = open_(_ExchangeTrades, "exchange", trade_batches)
+                xt.bind(self, eng)
+                lt = open_(_LocalTrades, "local", trade_batches)
+                lt.bind(self)
+                xs.append(xt)
+                ls.append(lt)
+        return xs + ls
+
+    # ---------------------------------------------------------------- clock hooks
+    def _now(self) -> int:
+        return self.loop.now_ns()
+
+    def _at_exchange(self, ts: int, fn: Callable[..., None], *args: Any) -> None:
+        self.loop.call_at(self.loop.to_loop_time(ts), fn, *args)
+
+    _at_client = _at_exchange
