@@ -1,17 +1,42 @@
-"""The one Venue interface that replay, paper and live venues all satisfy (DESIGN §4).
+"""The ports of the core: what every venue implements and how venue packages plug in.
 
-Market data flows from a venue into a :class:`MarketSink` (the engine); strategy code
-only ever sees books through the engine's callbacks and ``Venue.book``. Balances,
-order status and open orders are always fresh requests; only instruments are static.
+- :class:`Venue` is the one interface that replay, paper and live venues all satisfy
+  (DESIGN §4). Market data flows from a venue into a :class:`MarketSink` (the engine);
+  strategy code only ever sees books through the engine's callbacks and ``Venue.book``.
+  Balances, order status and open orders are always fresh requests; only instruments are
+  static.
+- :class:`VenuePlugin` is what a venue package registers under the ``arbsim.venues``
+  entry-point group: its config type (a :class:`VenueConfig` subclass tagged with the
+  plug-in's name), the run modes it serves and one typed function that builds the venue
+  from that config and a :class:`VenueSetup`. The application finds plug-ins; the core
+  never imports a venue package.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
+
+import msgspec
 
 from arbsim.core.book import OrderBook
 from arbsim.core.model import Balances, Instrument, Order, OrderRequest, Trade
+from arbsim.core.rules import VenueRules
+
+Mode = Literal["backtest", "paper", "live"]
+"""How a run executes: replayed data on virtual time, live data with simulated fills,
+or live trading."""
+
+MODES: tuple[Mode, ...] = ("backtest", "paper", "live")
+
+
+class Clock(Protocol):
+    """The only source of time for strategy, risk and execution code."""
+
+    def now_ns(self) -> int: ...
 
 
 class MarketSink(Protocol):
@@ -62,3 +87,162 @@ class Venue(Protocol):
     async def fetch_order(self, symbol: str, client_order_id: str) -> Order: ...
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]: ...
+
+
+class ReplaySource(Protocol):
+    """One timestamp-ordered stream a replay venue feeds to the backtest driver."""
+
+    ts: int
+    events: int
+    messages: int
+
+    def next(self) -> bool: ...
+
+    def dispatch(self) -> None: ...
+
+
+@runtime_checkable
+class ReplayVenue(Venue, Protocol):
+    """A venue that can run in a backtest: it hands the driver its data streams."""
+
+    def sources(self, end_ns: int | None) -> list[ReplaySource]:
+        """Timestamp-ordered streams up to ``end_ns`` (exclusive), exchange side first."""
+        ...
+
+
+class MarketFeed(Protocol):
+    """The market-data part of a venue (a live adapter without credentials), which the
+    paper venue matches against."""
+
+    name: str
+
+    async def start(self, symbols: Sequence[str], sink: MarketSink) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def instrument(self, symbol: str) -> Instrument: ...
+
+    def book(self, symbol: str) -> OrderBook: ...
+
+
+class VenueConfig(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="kind"
+):
+    """Base of every venue's config section. A plug-in subclasses it with
+    ``tag=<its entry-point name>``; the ``kind`` key of a venue entry selects it."""
+
+    name: str
+
+    def describe(self) -> dict[str, str]:
+        """What the run summary says about this venue's setup."""
+        return {}
+
+
+class Endpoints(msgspec.Struct, frozen=True, kw_only=True):
+    """A venue's REST and public WebSocket URLs; ``None``: the real venue's own.
+    ``--venue-url NAME=REST_URL,WS_URL`` overrides them."""
+
+    rest_url: str | None = None
+    ws_url: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """Which public market data a paper venue asks a venue plug-in for."""
+
+    name: str
+    rest_url: str | None = None
+    ws_url: str | None = None
+
+
+@dataclass(frozen=True)
+class VenueSetup:
+    """What the application hands a plug-in's build function besides its config.
+
+    Attributes
+    ----------
+    mode:
+        The run's mode.
+    loop:
+        The event loop the run uses (a virtual-time loop in a backtest).
+    clock:
+        The engine's clock.
+    environ:
+        Where credentials come from (the process environment; tests pass their own).
+    catalog:
+        The Parquet catalog of a backtest (``None`` otherwise).
+    rules:
+        Order rules by name (``None``: the venue's own when a plug-in of that name has
+        rules, else generic) for simulated venues.
+    feed:
+        The public market data of a venue plug-in (for paper venues).
+    """
+
+    mode: Mode
+    loop: asyncio.AbstractEventLoop
+    clock: Clock
+    environ: Mapping[str, str]
+    catalog: Path | None
+    rules: Callable[[str | None, str], VenueRules]
+    feed: Callable[[str, FeedSpec], MarketFeed]
+
+
+C = TypeVar("C", bound=VenueConfig)
+
+
+@dataclass(frozen=True)
+class VenuePlugin(Generic[C]):
+    """A venue kind, as registered under the ``arbsim.venues`` entry-point group.
+
+    Attributes
+    ----------
+    config:
+        The config type of a venue of this kind (tag: the entry-point name).
+    modes:
+        The run modes this kind serves.
+    build:
+        Builds the venue (no I/O: connecting happens in ``Venue.start``).
+    rules:
+        The exchange's own order rules, when it is an exchange that simulated venues
+        can imitate (``rules: NAME`` in a simulated venue's config).
+    feed:
+        Builds the exchange's public market data without credentials (paper trading).
+    """
+
+    config: type[C]
+    modes: frozenset[Mode]
+    build: Callable[[C, VenueSetup], Venue]
+    rules: VenueRules | None = None
+    feed: Callable[[FeedSpec, VenueSetup], MarketFeed] | None = None
+
+    @property
+    def kind(self) -> str:
+        """The tag of the config type: the plug-in's registered name."""
+        tag = self.config.__struct_config__.tag
+        return tag if isinstance(tag, str) else self.config.__name__
+
+    def build_venue(self, config: VenueConfig, setup: VenueSetup) -> Venue:
+        """``build`` for a config decoded as this kind (checked, not assumed)."""
+        if not isinstance(config, self.config):
+            raise TypeError(
+                f"venue {config.name!r}: a {type(config).__name__} is not a "
+                f"{self.config.__name__} config"
+            )
+        return self.build(config, setup)
+
+
+__all__ = [
+    "MODES",
+    "Clock",
+    "Endpoints",
+    "FeedSpec",
+    "MarketFeed",
+    "MarketSink",
+    "Mode",
+    "ReplaySource",
+    "ReplayVenue",
+    "Venue",
+    "VenueConfig",
+    "VenuePlugin",
+    "VenueSetup",
+]

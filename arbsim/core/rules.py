@@ -7,7 +7,11 @@ client's limiter, the simulated venues and the exchange simulator all read the s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
+
+from arbsim.core.errors import VenueError
 
 
 class Rejection(StrEnum):
@@ -23,3 +27,44 @@ class Rejection(StrEnum):
     BELOW_MINIMUM = "below_minimum"
     POST_ONLY_WOULD_TAKE = "post_only_would_take"
     RATE_LIMITED = "rate_limited"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """``limit`` requests of ``kinds`` per ``window_ns``, per symbol or per account."""
+
+    name: str
+    kinds: frozenset[str]
+    limit: int
+    window_ns: int
+    per_symbol: bool
+
+
+@dataclass(frozen=True)
+class VenueRules:
+    """One venue's order-handling rules.
+
+    Attributes
+    ----------
+    codes:
+        Rejection kind -> (venue code or label, arbsim error class).
+    post_only_cross:
+        ``"reject"``: a crossing post-only order is refused with an error (MEXC
+        ``LIMIT_MAKER``; Gate ``poc`` with the label ``POC_FILL_IMMEDIATELY`` — PROTOCOLS
+        B3 lists that and ``finish_as=poc``; arbsim, replay and simulator alike, answers
+        with the documented label); ``"cancel"``: accepted and cancelled at once.
+    fee_currency:
+        ``"quote"``: every fee in the quote asset; ``"received"``: in the asset the
+        trade pays out (base for a buy, quote for a sell), as MEXC and Gate charge.
+    market_buy_in_quote:
+        Market buys are sized in quote currency (Gate requires it; MEXC allows it).
+    rate_limits:
+        Exchange-side request limits; a request over a limit is rejected as rate-limited.
+    """
+
+    name: str
+    codes: Mapping[str, tuple[str, type[VenueError]]]
+    post_only_cross: str
+    fee_currency: str
+    market_buy_in_quote: bool
+    rate_limits: tuple[RateLimit, ...]

@@ -20,9 +20,10 @@ from typing import Any, TypeVar
 from arbsim.core.errors import InvalidSymbol
 from arbsim.core.model import Balances, Order, OrderRequest, OrderStatus
 from arbsim.core.ports import MarketSink
+from arbsim.core.rules import VenueRules
 from arbsim.runtime.latency import LatencyModel
 from exchanges.simulated.matching import Account, ExecEvent, MatchingEngine, apply_exec_event
-from exchanges.simulated.rules import RequestLimiter, VenueRules
+from exchanges.simulated.rules import RequestLimiter
 
 T = TypeVar("T")
 

@@ -38,11 +38,12 @@ from arbsim.core.book import OrderBook
 from arbsim.core.errors import InvalidSymbol
 from arbsim.core.model import Instrument, Order, Trade
 from arbsim.core.ports import MarketSink
+from arbsim.core.rules import VenueRules
 from arbsim.runtime.latency import LatencyModel
 from arbsim.runtime.loop import Clock, WallClock
 from exchanges.simulated.matching import Account, MatchingEngine, QueueModel
 from exchanges.simulated.order_entry import SimulatedOrderEntry
-from exchanges.simulated.rules import VenueRules, rules_for
+from exchanges.simulated.rules import rules_for
 
 __all__ = ["MarketFeed", "PaperVenue"]
 

@@ -22,13 +22,14 @@ from arbsim.core.book import OrderBook
 from arbsim.core.errors import InvalidSymbol
 from arbsim.core.model import Instrument, Order
 from arbsim.core.ports import MarketSink
+from arbsim.core.rules import VenueRules
 from arbsim.data.catalog import Catalog
 from arbsim.data.feed import BookCursor, SharedBatches, TradeCursor
 from arbsim.runtime.latency import LatencyModel
 from arbsim.runtime.loop import VirtualTimeLoop
 from exchanges.simulated.matching import Account, MatchingEngine, QueueModel
 from exchanges.simulated.order_entry import SimulatedOrderEntry
-from exchanges.simulated.rules import VenueRules, rules_for
+from exchanges.simulated.rules import rules_for
 
 T = TypeVar("T")
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from arbsim.core.errors import InvalidOrder, RateLimited, VenueError
-from arbsim.core.rules import Rejection
+from arbsim.core.rules import RateLimit, Rejection, VenueRules
 from exchanges.gateio import errors as gate_errors
 from exchanges.mexc import errors as mexc_errors
 from exchanges.simulated.matching import GENERIC_CODES
@@ -30,47 +29,6 @@ _KIND_TO_REJECTION: dict[str, Rejection] = {
     "order_not_found": Rejection.ORDER_NOT_FOUND,
     "rate_limited": Rejection.RATE_LIMITED,
 }
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """``limit`` requests of ``kinds`` per ``window_ns``, per symbol or per account."""
-
-    name: str
-    kinds: frozenset[str]
-    limit: int
-    window_ns: int
-    per_symbol: bool
-
-
-@dataclass(frozen=True)
-class VenueRules:
-    """One venue's order-handling rules.
-
-    Attributes
-    ----------
-    codes:
-        Rejection kind -> (venue code or label, arbsim error class).
-    post_only_cross:
-        ``"reject"``: a crossing post-only order is refused with an error (MEXC
-        ``LIMIT_MAKER``; Gate ``poc`` with the label ``POC_FILL_IMMEDIATELY`` — PROTOCOLS
-        B3 lists that and ``finish_as=poc``; arbsim, replay and simulator alike, answers
-        with the documented label); ``"cancel"``: accepted and cancelled at once.
-    fee_currency:
-        ``"quote"``: every fee in the quote asset; ``"received"``: in the asset the
-        trade pays out (base for a buy, quote for a sell), as MEXC and Gate charge.
-    market_buy_in_quote:
-        Market buys are sized in quote currency (Gate requires it; MEXC allows it).
-    rate_limits:
-        Exchange-side request limits; a request over a limit is rejected as rate-limited.
-    """
-
-    name: str
-    codes: Mapping[str, tuple[str, type[VenueError]]]
-    post_only_cross: str
-    fee_currency: str
-    market_buy_in_quote: bool
-    rate_limits: tuple[RateLimit, ...]
 
 
 def _codes(
