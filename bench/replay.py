@@ -32,7 +32,8 @@ from arbsim.core.book import OrderBook
 from arbsim.core.errors import VenueError
 from arbsim.core.model import OrderRequest, Side, TimeInForce, Trade
 from arbsim.data.catalog import Catalog
-from arbsim.runtime.engine import Context, Strategy
+from arbsim.runtime.context import Context
+from arbsim.runtime.strategy import Strategy
 
 
 class Noop(Strategy):

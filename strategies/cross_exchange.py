@@ -13,7 +13,8 @@ from typing import Any
 from arbsim.core.book import OrderBook
 from arbsim.core.model import Instrument
 from arbsim.runtime.arbitrage import ArbExecutor, ArbParams, Opportunity, find_opportunity
-from arbsim.runtime.engine import Context, Strategy
+from arbsim.runtime.context import Context
+from arbsim.runtime.strategy import Strategy
 
 
 class CrossExchangeArb(Strategy):

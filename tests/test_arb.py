@@ -16,7 +16,7 @@ from arbsim.app.config import parse_config
 from arbsim.core.book import OrderBook
 from arbsim.core.model import Instrument, Side
 from arbsim.runtime.arbitrage import ArbParams, find_opportunity
-from arbsim.runtime.engine import Context
+from arbsim.runtime.context import Context
 from arbsim.runtime.recorder import ArbRecord
 from strategies.cross_exchange import CrossExchangeArb
 

@@ -17,7 +17,8 @@ from arbsim.app.backtest import bundled_sample, default_config_path, run_backtes
 from arbsim.app.cli import main
 from arbsim.app.config import load_config
 from arbsim.core.model import Trade
-from arbsim.runtime.engine import Context, Strategy
+from arbsim.runtime.context import Context
+from arbsim.runtime.strategy import Strategy
 
 OUTPUTS = [
     "config.yaml",

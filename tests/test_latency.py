@@ -17,8 +17,9 @@ from arbsim.app.config import LatencyConfig, LatencySpec, parse_config
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import ConfigError, DataError
 from arbsim.core.model import Order, OrderRequest, Side, TimeInForce
-from arbsim.runtime.engine import Context, Strategy
+from arbsim.runtime.context import Context
 from arbsim.runtime.latency import EmpiricalLatency, build_latency
+from arbsim.runtime.strategy import Strategy
 
 
 def test_constant_and_per_kind_override() -> None:

@@ -31,9 +31,10 @@ from arbsim.app.realtime import (
     parse_venue_url,
     run_realtime_async,
 )
-from arbsim.core.errors import ConfigError
+from arbsim.core.errors import ConfigError, StrategyError
 from arbsim.core.model import Order, OrderRequest, OrderStatus, Side, TimeInForce
-from arbsim.runtime.engine import Context, Strategy, StrategyError
+from arbsim.runtime.context import Context
+from arbsim.runtime.strategy import Strategy
 from exchanges.sim import SimConfig, run_simulator
 from exchanges.sim import VenueConfig as SimVenueConfig
 

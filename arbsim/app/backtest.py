@@ -30,13 +30,14 @@ from arbsim.app.config import (
     strategy_params,
 )
 from arbsim.core.book import OrderBook
-from arbsim.core.errors import ConfigError, DataError
+from arbsim.core.errors import ConfigError, DataError, StrategyError
 from arbsim.data.catalog import Catalog
 from arbsim.data.feed import BookCursor
-from arbsim.runtime.engine import Engine, Strategy, StrategyError
+from arbsim.runtime.engine import Engine
 from arbsim.runtime.latency import LatencyModel, build_latency
 from arbsim.runtime.loop import VirtualTimeLoop
 from arbsim.runtime.recorder import RunRecorder
+from arbsim.runtime.strategy import Strategy
 
 
 def bundled_sample() -> Path:

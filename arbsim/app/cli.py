@@ -89,8 +89,8 @@ def backtest(
         run_backtest,
     )
     from arbsim.app.config import load_config
+    from arbsim.core.errors import StrategyError
     from arbsim.data.catalog import Catalog
-    from arbsim.runtime.engine import StrategyError
 
     try:
         if config_path is not None:
@@ -245,7 +245,7 @@ def _realtime(
     from arbsim.app.backtest import default_config_path
     from arbsim.app.config import load_config
     from arbsim.app.realtime import parse_venue_url, run_realtime
-    from arbsim.runtime.engine import StrategyError
+    from arbsim.core.errors import StrategyError
 
     try:
         cfg = load_config(config_path or default_config_path())

@@ -46,12 +46,13 @@ from arbsim.app.config import (
     strategy_class,
     strategy_params,
 )
-from arbsim.core.errors import ArbsimError, ConfigError, VenueError
+from arbsim.core.errors import ArbsimError, ConfigError, StrategyError, VenueError
 from arbsim.core.model import Fill, Order, OrderRequest
-from arbsim.runtime.engine import Engine, Strategy, StrategyError
+from arbsim.runtime.engine import Engine
 from arbsim.runtime.latency import LatencyModel, build_latency
 from arbsim.runtime.loop import WallClock
 from arbsim.runtime.recorder import ArbRecord, RunRecorder
+from arbsim.runtime.strategy import Strategy
 
 Mode = Literal["paper", "live"]
 

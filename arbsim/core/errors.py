@@ -25,6 +25,10 @@ class DataError(ArbsimError):
     """A data file is missing, foreign, corrupt or has the wrong schema."""
 
 
+class StrategyError(ArbsimError):
+    """A strategy callback or task raised: the run stops, outputs are still written."""
+
+
 class IllegalTransition(ArbsimError):
     """An order was asked to move to a state its lifecycle does not allow."""
 

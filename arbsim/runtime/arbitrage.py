@@ -34,7 +34,7 @@ from arbsim.runtime.recorder import ArbRecord
 from arbsim.runtime.risk import RiskDenied
 
 if TYPE_CHECKING:
-    from arbsim.runtime.engine import Context
+    from arbsim.runtime.context import Context
 
 
 class ArbParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

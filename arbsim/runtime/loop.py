@@ -15,13 +15,7 @@ from __future__ import annotations
 import asyncio
 import selectors
 import time
-from typing import Any, Protocol
-
-
-class Clock(Protocol):
-    """The only source of time for strategy, risk and execution code."""
-
-    def now_ns(self) -> int: ...
+from typing import Any
 
 
 class WallClock:

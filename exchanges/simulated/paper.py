@@ -37,10 +37,10 @@ import msgspec
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import InvalidSymbol
 from arbsim.core.model import Instrument, Order, Trade
-from arbsim.core.ports import MarketSink
+from arbsim.core.ports import Clock, MarketSink
 from arbsim.core.rules import VenueRules
 from arbsim.runtime.latency import LatencyModel
-from arbsim.runtime.loop import Clock, WallClock
+from arbsim.runtime.loop import WallClock
 from exchanges.simulated.matching import Account, MatchingEngine, QueueModel
 from exchanges.simulated.order_entry import SimulatedOrderEntry
 from exchanges.simulated.rules import rules_for

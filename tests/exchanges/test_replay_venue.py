@@ -26,9 +26,10 @@ from arbsim.app.config import Config, parse_config
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import InsufficientBalance, OrderNotFound, PrecisionError, VenueError
 from arbsim.core.model import Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce, Trade
-from arbsim.runtime.engine import Context, Strategy
+from arbsim.runtime.context import Context
 from arbsim.runtime.loop import VirtualTimeLoop
 from arbsim.runtime.risk import RiskDenied
+from arbsim.runtime.strategy import Strategy
 
 ENTRY = 10 * MS
 RESPONSE = 10 * MS
