@@ -8,6 +8,7 @@ It runs unchanged in backtest, paper and live modes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from arbsim.core.book import OrderBook
@@ -32,6 +33,9 @@ class CrossExchangeArb(Strategy):
         self._insts: tuple[Instrument, Instrument] | None = None
         self._last_top: dict[str, tuple[int | None, int | None, float, float]] = {}
         self._executor: ArbExecutor | None = None
+
+    def subscriptions(self, venues: Sequence[str]) -> dict[str, list[str]]:
+        return {v: [self.p.symbol] for v in (self.p.venues or venues)}
 
     async def on_start(self, ctx: Context) -> None:
         names = self.p.venues or sorted(ctx.venues)

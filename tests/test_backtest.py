@@ -192,7 +192,7 @@ def test_strategy_exception_exits_1_and_keeps_outputs(tmp_path: Path) -> None:
     cfg_text = (
         default_config_path()
         .read_text()
-        .replace("name: cross_exchange", "name: test_backtest:Exploding")
+        .replace("name: cross_exchange", "class: test_backtest:Exploding")
     )
     path = tmp_path / "c.yaml"
     path.write_text(cfg_text.split("  params:")[0] + "venues:" + cfg_text.split("\nvenues:")[1])

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from test_analysis import MS, T0, arb, make_run
 
 from arbsim import analysis as an
-from arbsim.analysis.compare import CAUSES, compare, compare_runs, match_arbs
+from arbsim.analysis.compare import CAUSES, compare_runs, match_arbs
+from arbsim.app.cli import compare
 
 
 def decisions(*rows: tuple[int, str, str, int]) -> pd.DataFrame:

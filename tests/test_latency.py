@@ -13,12 +13,12 @@ import pytest
 from builders import MS, T0, VenueData, instrument, write_catalog
 
 from arbsim.app.backtest import run_backtest
-from arbsim.app.config import LatencyConfig, LatencySpec, parse_config
+from arbsim.app.config import parse_config
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import ConfigError, DataError
 from arbsim.core.model import Order, OrderRequest, Side, TimeInForce
 from arbsim.runtime.context import Context
-from arbsim.runtime.latency import EmpiricalLatency, build_latency
+from arbsim.runtime.latency import EmpiricalLatency, LatencyConfig, LatencySpec, build_latency
 from arbsim.runtime.strategy import Strategy
 
 
@@ -75,7 +75,9 @@ def test_empirical_resamples_recorded_round_trips(tmp_path: Path) -> None:
 
 def test_latency_config_errors_name_the_key() -> None:
     base = 'venues:\n  - name: a\n    balances: {USDT: "1"}\n    latency: '
-    with pytest.raises(ConfigError, match=r"venues\[0\].latency.per_kind`: unknown request kind"):
+    with pytest.raises(
+        ConfigError, match=r"per_kind: unknown request kind 'plac' .* - at `\$.venues\[0\].latency`"
+    ):
         parse_config((base + "{per_kind: {plac: {entry_ms: 1}}}").encode())
     with pytest.raises(ConfigError, match="'empirical' needs `source`"):
         parse_config((base + "{model: empirical}").encode())

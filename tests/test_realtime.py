@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,17 +24,15 @@ from click.testing import CliRunner
 
 from arbsim.app.cli import main
 from arbsim.app.config import Config, parse_config
-from arbsim.app.realtime import (
-    CREDENTIAL_ENV,
-    Journal,
-    VenueUrls,
-    parse_venue_url,
-    run_realtime_async,
-)
+from arbsim.app.realtime import VenueUrls, parse_venue_url, run_realtime_async
 from arbsim.core.errors import ConfigError, StrategyError
 from arbsim.core.model import Order, OrderRequest, OrderStatus, Side, TimeInForce
+from arbsim.core.ports import Mode
 from arbsim.runtime.context import Context
+from arbsim.runtime.journal import Journal
 from arbsim.runtime.strategy import Strategy
+from exchanges.gateio import plugin as gate_plugin
+from exchanges.mexc import plugin as mexc_plugin
 from exchanges.sim import SimConfig, run_simulator
 from exchanges.sim import VenueConfig as SimVenueConfig
 
@@ -42,21 +40,29 @@ MS = 1_000_000
 SYMBOL = "BTC/USDT"
 
 
-def config(venues: list[str], entry_ms: float = 20.0, response_ms: float = 15.0) -> Config:
-    lines = [
-        "strategy:",
-        "  name: tests.test_realtime:Scripted",
-        f"  params: {{symbol: {SYMBOL}}}",
-        "venues:",
-    ]
+CREDENTIAL_ENV = {
+    "mexc": (mexc_plugin.API_KEY_ENV, mexc_plugin.API_SECRET_ENV),
+    "gateio": (gate_plugin.API_KEY_ENV, gate_plugin.API_SECRET_ENV),
+}
+
+
+def config_text(
+    venues: list[str], mode: Mode = "paper", entry_ms: float = 20.0, response_ms: float = 15.0
+) -> str:
+    lines = ["strategy:", "  class: tests.test_realtime:Scripted", "venues:"]
     for v in venues:
-        lines += [
-            f"  - name: {v}",
-            '    balances: {BTC: "1", USDT: "100000"}',
-            f"    latency: {{entry_ms: {entry_ms}, response_ms: {response_ms}}}",
-        ]
+        lines.append(f"  - name: {v}")
+        if mode == "paper":
+            lines += [
+                '    balances: {BTC: "1", USDT: "100000"}',
+                f"    latency: {{entry_ms: {entry_ms}, response_ms: {response_ms}}}",
+            ]
     lines += ["run: {drain_s: 0.05, equity_interval_s: 0.2}"]
-    return parse_config("\n".join(lines).encode(), "<test>")
+    return "\n".join(lines)
+
+
+def config(venues: list[str], mode: Mode = "paper") -> Config:
+    return parse_config(config_text(venues, mode).encode(), "<test>", mode)
 
 
 def urls_of(sim: Any) -> dict[str, VenueUrls]:
@@ -84,13 +90,16 @@ class Scripted(Strategy):
 
     name = "scripted"
 
-    def __init__(self, params: Any = None, live: bool = False):
+    def __init__(self, params: object = None, live: bool = False):
         self.live = live
         self.stop: asyncio.Event | None = None
         self.done = threading.Event()
         self.orders: list[Order] = []
         self.round_trip_ns = 0
         self.canceled: Order | None = None
+
+    def subscriptions(self, venues: Sequence[str]) -> dict[str, list[str]]:
+        return {v: [SYMBOL] for v in venues}
 
     async def on_start(self, ctx: Context) -> None:
         ctx.spawn(self.script(ctx), name="script")
@@ -230,7 +239,7 @@ async def test_live_run_places_and_cancels_a_simulated_order(
     strategy.stop = stop
     out = tmp_path / "live"
     result = await run_realtime_async(
-        config(["mexc"]),
+        config(["mexc"], "live"),
         mode="live",
         out_dir=out,
         duration_s=8.0,
@@ -261,7 +270,7 @@ def test_live_without_credentials_exits_2_naming_the_variable(
         for var in pair:
             monkeypatch.delenv(var, raising=False)
     cfg = tmp_path / "cfg.yaml"
-    cfg.write_bytes(msgspec.yaml.encode(config(["mexc"])))
+    cfg.write_text(config_text(["mexc"], "live"))
     out = tmp_path / "run"
     res = CliRunner().invoke(
         main,
@@ -321,7 +330,7 @@ def sim_thread() -> Iterator[dict[str, Any]]:
 
 def test_cli_paper_stops_cleanly_on_sigint(sim_thread: dict[str, Any], tmp_path: Path) -> None:
     cfg_path = tmp_path / "cfg.yaml"
-    cfg_path.write_bytes(msgspec.yaml.encode(config(["mexc"])))
+    cfg_path.write_text(config_text(["mexc"]))
     out = tmp_path / "run"
     u = sim_thread["urls"]["mexc"]
 
@@ -367,7 +376,7 @@ import os
 from decimal import Decimal
 from pathlib import Path
 from arbsim.core.model import Fill, Side
-from arbsim.app.realtime import Journal
+from arbsim.runtime.journal import Journal
 j = Journal(Path({str(path)!r}))
 for i in range(3):
     j.fill(Fill(venue="mexc", symbol="BTC/USDT", client_order_id="c", order_id="1",
@@ -385,6 +394,9 @@ os._exit(9)  # no close, no commit call, no cleanup
 
 class Raising(Strategy):
     name = "raising"
+
+    def subscriptions(self, venues: Sequence[str]) -> dict[str, list[str]]:
+        return {v: [SYMBOL] for v in venues}
 
     def on_book(self, ctx: Context, venue: str, book: Any) -> None:
         raise RuntimeError("boom")
@@ -409,7 +421,7 @@ async def test_strategy_exception_stops_the_run_and_writes_it(sim: Any, tmp_path
 
 
 def test_journal_records_each_arb_when_decided_and_when_done(tmp_path: Path) -> None:
-    from arbsim.app.realtime import JournalRecorder
+    from arbsim.runtime.journal import JournalRecorder
     from arbsim.runtime.recorder import ArbRecord
 
     journal = Journal(tmp_path / "journal.sqlite")

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from test_analysis import make_run
 
-from arbsim.analysis.report import report
+from arbsim.app.cli import report
 
 CHROMIUM = Path("/usr/bin/chromium")
 SECTIONS = ("summary", "pnl", "inventory", "arbs", "slippage", "fills", "latency", "risk")

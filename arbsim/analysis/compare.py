@@ -16,26 +16,21 @@ first; the PnL gap between the runs is then split into what explains it:
 - ``other``: the rest of the net PnL gap (inventory marked to market, activity
   outside the common window).
 
-pandas is imported inside the functions, so that importing this module (the CLI
-registers its command) costs nothing for the other ``arbsim`` commands.
+pandas is imported inside the functions, so that importing this module (the CLI reads
+its default tolerance) costs nothing for the other ``arbsim`` commands.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import click
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from arbsim.analysis.frames import Run
 
-__all__ = ["DEFAULT_TOLERANCE_MS", "compare", "compare_runs", "format_comparison", "match_arbs"]
+__all__ = ["DEFAULT_TOLERANCE_MS", "compare_runs", "format_comparison", "match_arbs"]
 
 #: Decisions further apart than this are different decisions. The bundled strategy
 #: waits ``cooldown_s`` (250 ms) between attempts in one direction, so 100 ms cannot
@@ -352,46 +347,3 @@ def format_comparison(result: dict[str, Any]) -> str:
             f"risk denials {c['risk_denials']}"
         )
     return "\n".join(lines)
-
-
-@click.command("compare")
-@click.argument("run_a", type=click.Path(path_type=Path))
-@click.argument("run_b", type=click.Path(path_type=Path))
-@click.option(
-    "--tolerance-ms",
-    default=DEFAULT_TOLERANCE_MS,
-    show_default=True,
-    type=click.FloatRange(min=0.0),
-    help="Largest decision-time difference for two decisions to match.",
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the comparison as JSON instead of the table (nothing is written).",
-)
-def compare(run_a: Path, run_b: Path, tolerance_ms: float, as_json: bool) -> None:
-    """Match two runs' arb decisions and explain their PnL gap (B compared against A).
-
-    Without --json, prints a table and writes RUN_B/compare.json.
-    """
-    from arbsim.analysis.frames import load_run
-    from arbsim.core.errors import ArbsimError
-
-    try:
-        result = compare_runs(load_run(run_a), load_run(run_b), tolerance_ms=tolerance_ms)
-    except ArbsimError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(2)
-    text = json.dumps(result, indent=2, sort_keys=False)
-    if as_json:
-        click.echo(text)
-        return
-    click.echo(format_comparison(result))
-    target = run_b / "compare.json"
-    try:
-        target.write_text(text + "\n", encoding="utf-8")
-    except OSError as e:
-        click.echo(f"error: cannot write {target}: {e}", err=True)
-        sys.exit(2)
-    click.echo(f"  written     {target}")

@@ -15,12 +15,9 @@ import base64
 import datetime as dt
 import html
 import io
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import click
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,7 +26,7 @@ if TYPE_CHECKING:
 
     from arbsim.analysis.frames import Run
 
-__all__ = ["render_report", "report", "write_report"]
+__all__ = ["render_report", "write_report"]
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
@@ -528,26 +525,3 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     return target
-
-
-@click.command("report")
-@click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option(
-    "--out",
-    "out_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="HTML file to write (default: RUN_DIR/report.html).",
-)
-def report(run_dir: Path, out_path: Path | None) -> None:
-    """Write a self-contained HTML report of a run directory (PnL, fills, slippage, latency)."""
-    from arbsim.core.errors import ArbsimError
-
-    try:
-        target = write_report(run_dir, out_path)
-    except ArbsimError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(2)
-    except OSError as e:
-        click.echo(f"error: cannot write {out_path or run_dir / 'report.html'}: {e}", err=True)
-        sys.exit(2)
-    click.echo(f"report written: {target}")

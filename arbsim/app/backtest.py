@@ -1,13 +1,14 @@
-"""`arbsim backtest`: assemble config, catalog, replay venues, engine; run; write the run.
+"""`arbsim backtest`: assemble config, catalog, venues and engine; run; write the run.
 
-Replay venues are found through :data:`arbsim.app.config.VENUE_KINDS` (import paths), so
-``arbsim`` never imports ``exchanges`` statically.
+Venues are built by their registered kinds (:mod:`arbsim.app.registry`), so the
+application composes the run without knowing any venue package.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -19,22 +20,21 @@ import msgspec
 
 import arbsim
 from arbsim.app.config import (
-    VENUE_KINDS,
     Config,
     DataConfig,
+    Document,
     StrategyConfig,
-    VenueConfig,
+    build_strategy,
+    config_from_document,
     dump_config,
-    load_object,
-    strategy_class,
-    strategy_params,
 )
+from arbsim.app.registry import Registry
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import ConfigError, DataError, StrategyError
+from arbsim.core.ports import Venue, VenueSetup
 from arbsim.data.catalog import Catalog
 from arbsim.data.feed import BookCursor
 from arbsim.runtime.engine import Engine
-from arbsim.runtime.latency import LatencyModel, build_latency
 from arbsim.runtime.loop import VirtualTimeLoop
 from arbsim.runtime.recorder import RunRecorder
 from arbsim.runtime.strategy import Strategy
@@ -74,7 +74,7 @@ def _first_mid(catalog: Catalog, venue: str, symbol: str) -> float:
     raise DataError(f"{catalog.root}: {venue} {symbol} has no two-sided book to price from")
 
 
-def auto_config(catalog: Catalog) -> Config:
+def auto_config(catalog: Catalog, registry: Registry | None = None) -> Config:
     """Pick the catalog's two venues sharing a symbol; explain when that is ambiguous."""
     by_symbol: dict[str, list[str]] = {}
     for inst in catalog.instruments():
@@ -93,19 +93,18 @@ def auto_config(catalog: Catalog) -> Config:
             f"(--config) naming the venues and strategy.params.symbol. Choices:\n{choices}"
         )
     symbol, names = next(iter(pairs.items()))
-    venues = []
+    venues: list[dict[str, Any]] = []
     for name in names:
         inst = catalog.instrument(name, symbol)
         mid = _first_mid(catalog, name, symbol)
         base = inst.round_qty(Decimal(100_000) / Decimal(repr(mid)))
-        venues.append(
-            VenueConfig(name=name, balances={inst.quote: Decimal(100_000), inst.base: base})
-        )
-    return Config(
+        venues.append({"name": name, "balances": {inst.quote: "100000", inst.base: str(base)}})
+    doc = Document(
         venues=venues,
         strategy=StrategyConfig(params={"symbol": symbol, "venues": names}),
         data=DataConfig(catalog=str(catalog.root)),
     )
+    return config_from_document(doc, f"{catalog.root} (auto)", "backtest", registry)
 
 
 def default_config_path() -> Path:
@@ -126,28 +125,28 @@ def run_backtest(
     end: str | None = None,
     progress: Callable[[float], None] | None = None,
     strategy: Strategy | None = None,
+    registry: Registry | None = None,
 ) -> BacktestResult:
     """Run one backtest and write its run directory; raises ConfigError / DataError for
     bad input (nothing written) and StrategyError after writing what was recorded."""
+    reg = registry or Registry.from_entry_points()
     catalog = Catalog(catalog_path)
     info = catalog.info()
-    params = strategy_params(cfg)
-    symbol = getattr(params, "symbol", None)
+    if strategy is None:
+        strategy = build_strategy(cfg, reg)
+    symbols = _symbols(cfg, strategy, catalog)
     start = start or cfg.data.start
     end = end or cfg.data.end
     start_ns = parse_time(start, "--start") if start else None
     end_ns = parse_time(end, "--end") if end else None
     # the data's own time range (from Parquet statistics) frames the run
     ranges = []
-    for v in cfg.venues:
-        syms = (
-            [symbol] if symbol else [i.symbol for i in catalog.instruments() if i.venue == v.name]
-        )
+    for name, syms in symbols.items():
         for s in syms:
-            catalog.instrument(v.name, s)
-            r = catalog.time_range(v.name, s)
+            catalog.instrument(name, s)
+            r = catalog.time_range(name, s)
             if r is None:
-                raise DataError(f"{catalog.root}: {v.name} {s} has no book data")
+                raise DataError(f"{catalog.root}: {name} {s} has no book data")
             ranges.append(r)
     data_start = min(r[0] for r in ranges)
     data_end = max(r[1] for r in ranges)
@@ -158,43 +157,11 @@ def run_backtest(
     run_start = max(start_ns, data_start) if start_ns is not None else data_start
     run_end = min(end_ns, data_end + 1) if end_ns is not None else data_end + 1
 
-    latencies = {v.name: _latency_of(v) for v in cfg.venues}
     loop = VirtualTimeLoop(data_start)
-    venue_cls = load_object(VENUE_KINDS["replay"], "venue kind")
-    rules_for = load_object("exchanges.simulated.rules:rules_for", "venue rules")
-    queue_model = load_object("exchanges.simulated.matching:QueueModel", "queue model")
-    venues: dict[str, Any] = {}
-    symbols: dict[str, list[str]] = {}
-    described: dict[str, dict[str, str]] = {}
-    for v in cfg.venues:
-        syms = (
-            [symbol] if symbol else [i.symbol for i in catalog.instruments() if i.venue == v.name]
-        )
-        rules = rules_for(v.rules, v.name)
-        queue = queue_model(v.queue.model, v.queue.power, v.queue.stochastic, v.queue.seed)
-        venues[v.name] = venue_cls(
-            v.name,
-            catalog,
-            loop=loop,
-            symbols=syms,
-            balances=v.balances,
-            latency=latencies[v.name],
-            feed_offset_ns=int(v.feed_offset_ms * 1e6),
-            fee_overrides=v.fees.overrides(),
-            rules=rules,
-            queue=queue,
-            consume_liquidity=v.consume_liquidity,
-            max_open_orders=v.max_open_orders,
-            impact=(v.impact.bps_per_depth, int(v.impact.decay_ms * 1e6), v.impact.levels),
-        )
-        described[v.name] = {
-            "latency": latencies[v.name].describe(),
-            "rules": rules.name,
-            "queue": queue.describe(),
-        }
-        symbols[v.name] = syms
-    if strategy is None:
-        strategy = strategy_class(cfg)(params)
+    setup = reg.setup(
+        mode="backtest", loop=loop, clock=loop, environ=os.environ, catalog=catalog_path
+    )
+    venues = build_venues(cfg, reg, setup)
     recorder = RunRecorder()
     engine = Engine(
         strategy=strategy,
@@ -207,7 +174,6 @@ def run_backtest(
         equity_interval_s=cfg.run.equity_interval_s,
         id_prefix=cfg.run.id_prefix,
     )
-    sources = [s for v in venues.values() for s in v.sources(run_end)]
     span = max(1, run_end - run_start)
 
     def on_progress(ts: int) -> None:
@@ -220,8 +186,8 @@ def run_backtest(
     try:
         loop.run_until_complete(
             engine.run_backtest(
-                sources,
                 start_ns=run_start,
+                end_ns=run_end,
                 drain_ns=int(cfg.run.drain_s * 1e9),
                 progress=on_progress,
             )
@@ -235,16 +201,7 @@ def run_backtest(
         _cancel_all(loop)
         loop.close()
     summary = build_summary(
-        engine,
-        cfg,
-        info.synthetic,
-        catalog_path,
-        run_start,
-        run_end,
-        wall,
-        reconciled,
-        error,
-        described,
+        engine, info.synthetic, catalog_path, run_start, run_end, wall, reconciled, error
     )
     recorder.write(out_dir, engine.latency.table(), summary, dump_config(cfg))
     if error is not None:
@@ -252,11 +209,54 @@ def run_backtest(
     return BacktestResult(run_dir=str(out_dir), summary=summary)
 
 
-def _latency_of(v: VenueConfig) -> LatencyModel:
-    try:
-        return build_latency(v.latency)
-    except ValueError as e:
-        raise ConfigError(f"venue {v.name}: latency: {e}") from e
+def kind_of(venue: msgspec.Struct) -> str:
+    """The registered kind a venue config was decoded as (its tag)."""
+    tag = venue.__struct_config__.tag
+    return tag if isinstance(tag, str) else type(venue).__name__
+
+
+def build_venues(cfg: Config, registry: Registry, setup: VenueSetup) -> dict[str, Venue]:
+    """Each configured venue, built by its kind (no I/O); one ConfigError naming every
+    venue that cannot be built (e.g. all missing credentials at once)."""
+    venues: dict[str, Venue] = {}
+    problems: list[str] = []
+    for i, v in enumerate(cfg.venues):
+        kind = registry.venue_kind(kind_of(v), f"`$.venues[{i}].kind`")
+        if setup.mode not in kind.modes:
+            problems.append(f"venue {v.name}: a {kind_of(v)!r} venue cannot run in {setup.mode}")
+            continue
+        try:
+            venues[v.name] = kind.build_venue(v, setup)
+        except ConfigError as e:
+            problems.append(str(e))
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return venues
+
+
+def _symbols(cfg: Config, strategy: Strategy, catalog: Catalog | None) -> dict[str, list[str]]:
+    """The symbols each venue starts: what the strategy subscribes to; with a catalog,
+    a venue it names no symbols for starts every symbol the catalog holds for it."""
+    names = [v.name for v in cfg.venues]
+    wanted = strategy.subscriptions(names)
+    unknown = sorted(set(wanted) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"strategy {strategy.name!r} subscribes to venues not in the config: "
+            f"{', '.join(unknown)} (configured: {', '.join(names)})"
+        )
+    out: dict[str, list[str]] = {}
+    for name in names:
+        syms = list(wanted.get(name, []))
+        if not syms and catalog is not None:
+            syms = [i.symbol for i in catalog.instruments() if i.venue == name]
+        if not syms:
+            raise ConfigError(
+                f"strategy {strategy.name!r} names no symbol for venue {name}; "
+                "paper and live runs start only what the strategy subscribes to"
+            )
+        out[name] = syms
+    return out
 
 
 def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
@@ -269,37 +269,29 @@ def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
 
 def build_summary(
     engine: Engine,
-    cfg: Config,
     synthetic: bool,
-    catalog_path: Path,
+    catalog_path: Path | None,
     run_start: int,
     run_end: int,
     wall: float,
     reconciled: dict[str, dict[str, str]],
     error: BaseException | None,
-    described: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     markets = {
         name: sorted({v.instrument(s).market for s in engine.symbols[name]})
         for name, v in engine.venues.items()
     }
-    described = described or {}
     net, fees, gross = engine.pnl() if engine.ledger.start else (0.0, 0.0, 0.0)
     outcomes = Counter(a.outcome for a in engine.recorder.arbs)
     fills = engine.recorder.fills
     return {
         "status": "error" if error else "ok",
         "error": str(error) if error else None,
-        "catalog": str(catalog_path),
+        "catalog": None if catalog_path is None else str(catalog_path),
         "synthetic_data": synthetic,
         "window": {"start": iso(run_start), "end": iso(max(run_start, run_end - 1))},
         "venues": {
-            v.name: {
-                **described.get(v.name, {}),
-                "feed_offset_ms": v.feed_offset_ms,
-                "markets": markets[v.name],
-            }
-            for v in cfg.venues
+            name: {**v.describe(), "markets": markets[name]} for name, v in engine.venues.items()
         },
         "events": engine.events,
         "messages": engine.messages,

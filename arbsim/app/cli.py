@@ -11,13 +11,15 @@ import json
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from arbsim.analysis.compare import compare
-from arbsim.analysis.report import report
+from arbsim.analysis.compare import DEFAULT_TOLERANCE_MS
 from arbsim.core.errors import ArbsimError, ConfigError, DataError
+
+if TYPE_CHECKING:
+    from arbsim.app.realtime import RealtimeMode
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -236,7 +238,7 @@ def live(
 
 
 def _realtime(
-    mode: str,
+    mode: RealtimeMode,
     config_path: Path | None,
     duration_s: float | None,
     out_path: Path | None,
@@ -248,13 +250,18 @@ def _realtime(
     from arbsim.core.errors import StrategyError
 
     try:
-        cfg = load_config(config_path or default_config_path())
+        if config_path is None and mode == "live":
+            raise ConfigError(
+                "arbsim live needs --config: a config whose venues are live accounts "
+                "(kind mexc / gateio; see the README)"
+            )
+        cfg = load_config(config_path or default_config_path(), mode)
         urls = dict(parse_venue_url(u) for u in venue_urls)
         run_id = dt.datetime.now(dt.UTC).strftime(f"{mode}-%Y%m%d-%H%M%S")
         out = out_path or Path("runs") / run_id
         result = run_realtime(
             cfg,
-            mode="live" if mode == "live" else "paper",
+            mode=mode,
             out_dir=out,
             duration_s=duration_s,
             urls=urls,
@@ -304,14 +311,9 @@ def format_realtime_summary(s: dict[str, Any], run_dir: str) -> str:
 @click.pass_context
 def exchange_sim(ctx: click.Context) -> None:
     """Run the local protocol-faithful MEXC / Gate.io simulator (see --help)."""
-    from arbsim.app.config import load_object
+    from exchanges.sim.cli import main as simulator
 
-    # found by import path: arbsim does not import exchanges/ (dependencies point inward)
-    run = load_object(SIMULATOR, "exchange simulator")
-    ctx.exit(run(ctx.args))
-
-
-SIMULATOR = "exchanges.sim.cli:main"
+    ctx.exit(simulator(ctx.args))
 
 
 @main.group()
@@ -436,8 +438,71 @@ def info(catalog_path: Path) -> None:
         _fail(str(e))
 
 
-main.add_command(report)
-main.add_command(compare)
+@click.command("report")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="HTML file to write (default: RUN_DIR/report.html).",
+)
+def report(run_dir: Path, out_path: Path | None) -> None:
+    """Write a self-contained HTML report of a run directory (PnL, fills, slippage, latency)."""
+    from arbsim.analysis.report import write_report
+
+    try:
+        target = write_report(run_dir, out_path)
+    except ArbsimError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except OSError as e:
+        click.echo(f"error: cannot write {out_path or run_dir / 'report.html'}: {e}", err=True)
+        sys.exit(2)
+    click.echo(f"report written: {target}")
+
+
+@click.command("compare")
+@click.argument("run_a", type=click.Path(path_type=Path))
+@click.argument("run_b", type=click.Path(path_type=Path))
+@click.option(
+    "--tolerance-ms",
+    default=DEFAULT_TOLERANCE_MS,
+    show_default=True,
+    type=click.FloatRange(min=0.0),
+    help="Largest decision-time difference for two decisions to match.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the comparison as JSON instead of the table (nothing is written).",
+)
+def compare(run_a: Path, run_b: Path, tolerance_ms: float, as_json: bool) -> None:
+    """Match two runs' arb decisions and explain their PnL gap (B compared against A).
+
+    Without --json, prints a table and writes RUN_B/compare.json.
+    """
+    from arbsim.analysis.compare import compare_runs, format_comparison
+    from arbsim.analysis.frames import load_run
+
+    try:
+        result = compare_runs(load_run(run_a), load_run(run_b), tolerance_ms=tolerance_ms)
+    except ArbsimError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    text = json.dumps(result, indent=2, sort_keys=False)
+    if as_json:
+        click.echo(text)
+        return
+    click.echo(format_comparison(result))
+    target = run_b / "compare.json"
+    try:
+        target.write_text(text + "\n", encoding="utf-8")
+    except OSError as e:
+        click.echo(f"error: cannot write {target}: {e}", err=True)
+        sys.exit(2)
+    click.echo(f"  written     {target}")
+
 
 if __name__ == "__main__":
     main()

@@ -1,123 +1,42 @@
 """The run configuration: one YAML file, validated by msgspec, unknown keys rejected.
 
-Errors name the file, the key path (``$.risk.max_order_notional``) and what was
-expected. Strategy parameters are validated by the strategy's own ``Params`` type.
+A config is read for one mode (``backtest``, ``paper`` or ``live``). Each entry of
+``venues`` is a tagged union: its ``kind`` names a registered venue kind (default:
+``replay`` in a backtest, ``paper`` in paper trading, the venue's own name live) and the
+rest is validated against that kind's config type, so a live venue carrying balances or a
+latency model is refused instead of silently ignored. Strategy parameters are validated by
+the strategy's own ``Params`` type. Errors name the file, the key path
+(``$.venues[1].latency``) and what was expected.
 """
 
 from __future__ import annotations
 
-import importlib
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
+from arbsim.app.registry import Registry
 from arbsim.core.errors import ConfigError
+from arbsim.core.ports import MODES, Mode, VenueConfig
 from arbsim.runtime.risk import RiskLimits
+from arbsim.runtime.strategy import Strategy
 
-#: short strategy names -> "module:Class" (a full "module:Class" path is accepted too)
-STRATEGIES = {"cross_exchange": "strategies.cross_exchange:CrossExchangeArb"}
-#: venue kinds -> "module:Class"
-VENUE_KINDS = {"replay": "exchanges.simulated.replay:ReplayVenue"}
-#: order-rule vocabularies the simulated venues know (exchanges/rules.py)
-VENUE_RULES = ("generic", "mexc", "gateio")
-
-
-#: request kinds a venue distinguishes; ``push`` is an unsolicited private update
-REQUEST_KINDS = ("place", "cancel", "fetch_order", "fetch_balances", "open_orders", "push")
+#: the kind of a venue entry that does not name one, per mode (live: the venue's name)
+DEFAULT_KIND: dict[Mode, str | None] = {"backtest": "replay", "paper": "paper", "live": None}
 
 
 class Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Base of every config section: immutable, unknown keys rejected."""
 
 
-class LatencySpec(Strict, frozen=True):
-    """One latency model. ``constant``: ``entry_ms`` / ``response_ms`` exactly;
-    ``lognormal``: those are the medians and ``sigma`` the shape; ``empirical``: round
-    trips resampled from ``source`` (a run's latency.parquet, rows of ``source_kinds``,
-    or a CSV with a latency_ms column), split by ``entry_share``."""
-
-    model: Literal["constant", "lognormal", "empirical"] = "constant"
-    entry_ms: float = 10.0
-    response_ms: float = 10.0
-    sigma: float = 0.25
-    source: str | None = None
-    source_kinds: list[str] = msgspec.field(default_factory=lambda: ["place"])
-    entry_share: float = 0.5
-
-
-class LatencyConfig(LatencySpec, frozen=True):
-    """A venue's latency: a default model, optional per-request-kind overrides
-    (place, cancel, fetch_order, fetch_balances, open_orders, push), and a seed."""
-
-    per_kind: dict[str, LatencySpec] = msgspec.field(default_factory=dict)
-    seed: int = 0
-
-
-class FeeRates(Strict, frozen=True):
-    maker_fee: Decimal
-    taker_fee: Decimal
-
-
-class FeeConfig(Strict, frozen=True):
-    """Fee rates overriding the catalog's: directly, or by naming one of ``tiers``."""
-
-    maker_fee: Decimal | None = None
-    taker_fee: Decimal | None = None
-    tier: str | None = None
-    tiers: dict[str, FeeRates] = msgspec.field(default_factory=dict)
-
-    def overrides(self) -> dict[str, Decimal]:
-        out: dict[str, Decimal] = {}
-        if self.tier is not None:
-            rates = self.tiers[self.tier]
-            out = {"maker_fee": rates.maker_fee, "taker_fee": rates.taker_fee}
-        if self.maker_fee is not None:
-            out["maker_fee"] = self.maker_fee
-        if self.taker_fee is not None:
-            out["taker_fee"] = self.taker_fee
-        return out
-
-
-class ImpactConfig(Strict, frozen=True):
-    """Temporary market impact of our own takers (off while ``bps_per_depth`` is 0):
-    taking a share q of the top ``levels``' displayed depth moves that side away by
-    ``bps_per_depth * q`` bps for ``decay_ms``."""
-
-    bps_per_depth: float = 0.0
-    decay_ms: float = 0.0
-    levels: int = 10
-
-
-class QueueConfig(Strict, frozen=True):
-    """Queue position of resting orders: ``risk_averse`` | ``prob_power`` | ``prob_log``."""
-
-    model: Literal["risk_averse", "prob_power", "prob_log"] = "risk_averse"
-    power: float = 2.0
-    stochastic: bool = False
-    seed: int = 0
-
-
-class VenueConfig(Strict, frozen=True):
-    name: str
-    balances: dict[str, Decimal]
-    latency: LatencyConfig = LatencyConfig()
-    fees: FeeConfig = FeeConfig()
-    #: shifts the recorded feed latency: a strategy running further away sees data later
-    feed_offset_ms: float = 0.0
-    #: order rules and rejection codes: mexc | gateio | generic (default: the venue's own
-    #: when its name is one of those, else generic)
-    rules: str | None = None
-    queue: QueueConfig = QueueConfig()
-    #: our taker fills hide the displayed size they took until the data refreshes it
-    consume_liquidity: bool = True
-    max_open_orders: int | None = None
-    impact: ImpactConfig = ImpactConfig()
-
-
 class StrategyConfig(Strict, frozen=True):
+    """A registered strategy by ``name``, or explicitly the ``class`` (``module:Class``,
+    a :class:`~arbsim.runtime.strategy.Strategy` subclass); ``params`` are checked by
+    the strategy's ``Params`` type."""
+
     name: str = "cross_exchange"
+    class_: str | None = msgspec.field(default=None, name="class")
     params: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
@@ -141,8 +60,18 @@ class Config(Strict, frozen=True):
     run: RunConfig = RunConfig()
 
 
+class Document(Strict, frozen=True):
+    """The file as written: venue entries stay raw until their kind is known."""
+
+    venues: list[dict[str, Any]]
+    strategy: StrategyConfig = StrategyConfig()
+    risk: RiskLimits = RiskLimits()
+    data: DataConfig = DataConfig()
+    run: RunConfig = RunConfig()
+
+
 def _validation_message(e: msgspec.MsgspecError, prefix: str = "") -> str:
-    """msgspec's message with the key path rooted at ``prefix`` (``$.strategy.params...``)."""
+    """msgspec's message with the key path rooted at ``prefix`` (``$.venues[0]...``)."""
     text = str(e)
     root = f"$.{prefix}" if prefix else "$"
     if " - at `$" in text:
@@ -150,96 +79,103 @@ def _validation_message(e: msgspec.MsgspecError, prefix: str = "") -> str:
     return f"{text} - at `{root}`"
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a YAML config file."""
+def load_config(
+    path: str | Path, mode: Mode = "backtest", registry: Registry | None = None
+) -> Config:
+    """Read and validate a YAML config file for ``mode``."""
     p = Path(path)
     try:
         raw = p.read_bytes()
     except OSError as e:
         raise ConfigError(f"{p}: cannot read config ({e.strerror})") from e
-    return parse_config(raw, str(p))
+    return parse_config(raw, str(p), mode, registry)
 
 
-def parse_config(raw: bytes, source: str = "<config>") -> Config:
+def parse_config(
+    raw: bytes,
+    source: str = "<config>",
+    mode: Mode = "backtest",
+    registry: Registry | None = None,
+) -> Config:
+    """Validate a YAML document as a config for ``mode`` (ConfigError naming the key)."""
+    if mode not in MODES:
+        raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    reg = registry or Registry.from_entry_points()
     try:
-        cfg = msgspec.yaml.decode(raw, type=Config)
+        doc = msgspec.yaml.decode(raw, type=Document)
     except msgspec.ValidationError as e:
         raise ConfigError(f"{source}: {_validation_message(e)}") from e
     except msgspec.DecodeError as e:
         raise ConfigError(f"{source}: not valid YAML ({e})") from e
-    for i, v in enumerate(cfg.venues):
-        _check_latency(v.latency, f"{source}: `$.venues[{i}].latency")
-        if v.fees.tier is not None and v.fees.tier not in v.fees.tiers:
-            raise ConfigError(
-                f"{source}: `$.venues[{i}].fees.tier`: {v.fees.tier!r} is not one of "
-                f"`tiers` ({', '.join(v.fees.tiers) or 'none defined'})"
-            )
-        if v.rules is not None and v.rules not in VENUE_RULES:
-            raise ConfigError(
-                f"{source}: `$.venues[{i}].rules`: unknown rules {v.rules!r} "
-                f"(known: {', '.join(VENUE_RULES)})"
-            )
-    names = [v.name for v in cfg.venues]
+    return config_from_document(doc, source, mode, reg)
+
+
+def config_from_document(
+    doc: Document, source: str, mode: Mode, registry: Registry | None = None
+) -> Config:
+    """A decoded document's venues resolved by kind, and its strategy checked."""
+    reg = registry or Registry.from_entry_points()
+    if not doc.venues:
+        raise ConfigError(f"{source}: `$.venues` is empty; at least one venue is needed")
+    venues = [_venue(entry, i, mode, reg, source) for i, entry in enumerate(doc.venues)]
+    names = [v.name for v in venues]
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: `$.venues` names must be unique, got {names}")
-    if not names:
-        raise ConfigError(f"{source}: `$.venues` is empty; at least one venue is needed")
-    strategy_params(cfg, source)
+    cfg = Config(venues=venues, strategy=doc.strategy, risk=doc.risk, data=doc.data, run=doc.run)
+    strategy_params(cfg, reg, source)
     return cfg
 
 
-def _check_latency(lat: LatencyConfig, where: str) -> None:
-    for kind in lat.per_kind:
-        if kind not in REQUEST_KINDS:
-            known = ", ".join(REQUEST_KINDS)
-            raise ConfigError(f"{where}.per_kind`: unknown request kind {kind!r} (known: {known})")
-    for name, spec in [("", lat), *((f".per_kind.{k}", s) for k, s in lat.per_kind.items())]:
-        if spec.model == "empirical" and not spec.source:
-            raise ConfigError(f"{where}{name}`: model 'empirical' needs `source`")
-        if min(spec.entry_ms, spec.response_ms, spec.sigma) < 0:
-            raise ConfigError(f"{where}{name}`: latencies and sigma must be >= 0")
+def _venue(entry: dict[str, Any], i: int, mode: Mode, reg: Registry, source: str) -> VenueConfig:
+    where = f"{source}: `$.venues[{i}]"
+    kind = entry.get("kind")
+    if kind is None:
+        kind = DEFAULT_KIND[mode] or entry.get("name")
+        entry = {"kind": kind, **entry}
+    if not isinstance(kind, str):
+        raise ConfigError(f"{where}.kind`: expected a venue kind name, got {kind!r}")
+    plugin = reg.venue_kind(kind, f"{where}.kind`")
+    if mode not in plugin.modes:
+        modes = " / ".join(m for m in MODES if m in plugin.modes)
+        raise ConfigError(
+            f"{where}.kind`: a {kind!r} venue runs in {modes}, not in {mode}"
+            + (" (its settings would be ignored)" if mode == "live" else "")
+        )
+    try:
+        return msgspec.convert(entry, type=plugin.config, strict=False)
+    except msgspec.ValidationError as e:
+        raise ConfigError(f"{source}: {_validation_message(e, f'venues[{i}]')}") from e
 
 
 def dump_config(cfg: Config) -> bytes:
     return msgspec.yaml.encode(cfg)
 
 
-def load_object(path: str, what: str) -> Any:
-    """Import ``"module:attr"`` (how arbsim finds venues and strategies without importing
-    them statically: dependencies point inward)."""
-    module, sep, attr = path.partition(":")
-    if not sep:
-        raise ConfigError(f"{what} {path!r} is not of the form 'module:Name'")
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as e:
-        raise ConfigError(f"{what} {path!r}: cannot import {module} ({e})") from e
-    try:
-        return getattr(mod, attr)
-    except AttributeError:
-        raise ConfigError(f"{what} {path!r}: {module} has no {attr}") from None
+def strategy_class(
+    cfg: Config, registry: Registry | None = None, source: str = "<config>"
+) -> type[Strategy]:
+    reg = registry or Registry.from_entry_points()
+    return reg.strategy(cfg.strategy.name, cfg.strategy.class_, f"{source}: `$.strategy`")
 
 
-def strategy_class(cfg: Config, source: str = "<config>") -> Any:
-    target = STRATEGIES.get(cfg.strategy.name, cfg.strategy.name)
-    if ":" not in target:
-        known = ", ".join(sorted(STRATEGIES))
-        raise ConfigError(
-            f"{source}: `$.strategy.name`: unknown strategy {cfg.strategy.name!r} "
-            f"(known: {known}, or give 'module:Class')"
-        )
+def strategy_params(
+    cfg: Config, registry: Registry | None = None, source: str = "<config>"
+) -> object:
+    """``strategy.params`` validated by the strategy's ``Params`` type."""
+    cls = strategy_class(cfg, registry, source)
+    if cls.Params is None:
+        if cfg.strategy.params:
+            raise ConfigError(
+                f"{source}: `$.strategy.params`: strategy {cls.name!r} takes no parameters"
+            )
+        return None
     try:
-        return load_object(target, "strategy")
-    except ConfigError as e:
-        raise ConfigError(f"{source}: `$.strategy.name`: {e}") from e
-
-
-def strategy_params(cfg: Config, source: str = "<config>") -> Any:
-    cls = strategy_class(cfg, source)
-    params_type = getattr(cls, "Params", None)
-    if params_type is None:
-        return cfg.strategy.params
-    try:
-        return msgspec.convert(cfg.strategy.params, type=params_type, strict=False)
+        return msgspec.convert(cfg.strategy.params, type=cls.Params, strict=False)
     except msgspec.ValidationError as e:
         raise ConfigError(f"{source}: {_validation_message(e, 'strategy.params')}") from e
+
+
+def build_strategy(cfg: Config, registry: Registry | None = None) -> Strategy:
+    """The configured strategy, built from its validated parameters."""
+    reg = registry or Registry.from_entry_points()
+    return strategy_class(cfg, reg)(strategy_params(cfg, reg))

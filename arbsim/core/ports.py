@@ -69,6 +69,10 @@ class Venue(Protocol):
         """The local book as of the engine clock (never ahead of it)."""
         ...
 
+    def describe(self) -> dict[str, str | float]:
+        """What the run summary says about this venue (kind, endpoints, models)."""
+        ...
+
     async def fetch_balances(self) -> Balances:
         """A fresh balance request."""
         ...
@@ -124,26 +128,23 @@ class MarketFeed(Protocol):
 
     def book(self, symbol: str) -> OrderBook: ...
 
+    def describe(self) -> dict[str, str | float]: ...
 
-class VenueConfig(
-    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="kind"
-):
+
+class VenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind"):
     """Base of every venue's config section. A plug-in subclasses it with
     ``tag=<its entry-point name>``; the ``kind`` key of a venue entry selects it."""
 
     name: str
 
-    def describe(self) -> dict[str, str]:
-        """What the run summary says about this venue's setup."""
-        return {}
 
+@runtime_checkable
+class Endpoints(Protocol):
+    """A venue config with REST and public WebSocket URLs (``None``: the real venue's
+    own); ``--venue-url NAME=REST_URL,WS_URL`` replaces them."""
 
-class Endpoints(msgspec.Struct, frozen=True, kw_only=True):
-    """A venue's REST and public WebSocket URLs; ``None``: the real venue's own.
-    ``--venue-url NAME=REST_URL,WS_URL`` overrides them."""
-
-    rest_url: str | None = None
-    ws_url: str | None = None
+    rest_url: str | None
+    ws_url: str | None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from arbsim.core.errors import VenueError
+from arbsim.core.errors import (
+    BelowMinimum,
+    InsufficientBalance,
+    InvalidOrder,
+    OrderNotFound,
+    PostOnlyWouldTake,
+    PrecisionError,
+    RateLimited,
+    VenueError,
+)
 
 
 class Rejection(StrEnum):
@@ -68,3 +77,30 @@ class VenueRules:
     fee_currency: str
     market_buy_in_quote: bool
     rate_limits: tuple[RateLimit, ...]
+
+
+#: matching-engine rejection kind -> (arbsim's own code, error class): what a simulated
+#: venue with generic rules answers; a venue's rules replace the codes it has its own for
+GENERIC_CODES: dict[str, tuple[str, type[VenueError]]] = {
+    "insufficient_balance": ("INSUFFICIENT_BALANCE", InsufficientBalance),
+    "invalid_price": ("INVALID_PRICE_PRECISION", PrecisionError),
+    "invalid_qty": ("INVALID_QTY_PRECISION", PrecisionError),
+    "below_min_qty": ("BELOW_MIN_QTY", BelowMinimum),
+    "below_min_notional": ("BELOW_MIN_NOTIONAL", BelowMinimum),
+    "post_only_would_take": ("POST_ONLY_WOULD_TAKE", PostOnlyWouldTake),
+    "order_not_found": ("ORDER_NOT_FOUND", OrderNotFound),
+    "duplicate_client_id": ("DUPLICATE_CLIENT_ORDER_ID", InvalidOrder),
+    "max_open_orders": ("MAX_OPEN_ORDERS", InvalidOrder),
+    "rate_limited": ("TOO_MANY_REQUESTS", RateLimited),
+}
+
+
+GENERIC_RULES = VenueRules(
+    name="generic",
+    codes=dict(GENERIC_CODES),
+    post_only_cross="reject",
+    fee_currency="quote",
+    market_buy_in_quote=False,
+    rate_limits=(),
+)
+"""Order rules of no venue in particular: arbsim's own codes, fees in quote, no limits."""

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from arbsim.core.book import OrderBook
-from arbsim.core.errors import StrategyError
+from arbsim.core.errors import ConfigError, StrategyError
 from arbsim.core.model import Order, Trade
-from arbsim.core.ports import Clock, ReplaySource, Venue
+from arbsim.core.ports import Clock, ReplaySource, ReplayVenue, Venue
 from arbsim.runtime.context import Context
 from arbsim.runtime.latency import LatencyRecorder
 from arbsim.runtime.ledger import Ledger
@@ -217,13 +217,14 @@ class Engine:
 
     async def run_backtest(
         self,
-        sources: Sequence[ReplaySource],
         *,
         start_ns: int,
+        end_ns: int | None,
         drain_ns: int,
         progress: Callable[[int], None] | None = None,
     ) -> None:
-        """Replay ``sources`` in timestamp order on the virtual-time loop.
+        """Replay every venue's sources up to ``end_ns`` in timestamp order on the
+        virtual-time loop.
 
         Messages before ``start_ns`` only build books (warm-up). Afterwards every
         message is delivered at its timestamp; the loop's scheduler is entered only
@@ -232,8 +233,12 @@ class Engine:
         loop = self.loop
         if not isinstance(loop, VirtualTimeLoop):
             raise TypeError("run_backtest needs a VirtualTimeLoop")
+        sources: list[ReplaySource] = []
         for name, venue in self.venues.items():
+            if not isinstance(venue, ReplayVenue):
+                raise ConfigError(f"venue {name} cannot replay data: it cannot run in a backtest")
             await venue.start(self.symbols[name], self)
+            sources.extend(venue.sources(end_ns))
         # the k-way merge of arbsim.data.feed.merge, inlined: this loop runs once per message
         heap = [(s.ts, i, s) for i, s in enumerate(sources) if s.next()]
         heapq.heapify(heap)
@@ -269,7 +274,7 @@ class Engine:
                 if progress is not None and not n & 0xFFF:
                     progress(ts)
             last_ts = loop.now_ns()
-        self.messages = sum(getattr(s, "messages", 0) for s in sources)
+        self.messages = sum(s.messages for s in sources)
         self.events = sum(s.events for s in sources)
         await self._shutdown(last_ts + drain_ns)
         self._check_failure()

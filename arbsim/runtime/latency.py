@@ -14,15 +14,55 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
+import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from arbsim.app.config import LatencyConfig, LatencySpec
 from arbsim.core.errors import DataError
+
+#: request kinds a venue distinguishes; ``push`` is an unsolicited private update
+REQUEST_KINDS = ("place", "cancel", "fetch_order", "fetch_balances", "open_orders", "push")
+
+
+class LatencySpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One latency model. ``constant``: ``entry_ms`` / ``response_ms`` exactly;
+    ``lognormal``: those are the medians and ``sigma`` the shape; ``empirical``: round
+    trips resampled from ``source`` (a run's latency.parquet, rows of ``source_kinds``,
+    or a CSV with a latency_ms column), split by ``entry_share``."""
+
+    model: Literal["constant", "lognormal", "empirical"] = "constant"
+    entry_ms: float = 10.0
+    response_ms: float = 10.0
+    sigma: float = 0.25
+    source: str | None = None
+    source_kinds: list[str] = msgspec.field(default_factory=lambda: ["place"])
+    entry_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.model == "empirical" and not self.source:
+            raise ValueError("model 'empirical' needs `source`")
+        if min(self.entry_ms, self.response_ms, self.sigma) < 0:
+            raise ValueError("latencies and sigma must be >= 0")
+
+
+class LatencyConfig(LatencySpec, frozen=True):
+    """A venue's latency: a default model, optional per-request-kind overrides
+    (place, cancel, fetch_order, fetch_balances, open_orders, push), and a seed."""
+
+    per_kind: dict[str, LatencySpec] = msgspec.field(default_factory=dict)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        unknown = sorted(set(self.per_kind) - set(REQUEST_KINDS))
+        if unknown:
+            raise ValueError(
+                f"per_kind: unknown request kind {unknown[0]!r} (known: {', '.join(REQUEST_KINDS)})"
+            )
 
 
 @dataclass

@@ -38,6 +38,7 @@ from arbsim.core.model import (
 from exchanges.gateio import errors, signing
 from exchanges.gateio.symbols import GateCurrencyPair, symbol_info
 from exchanges.gateio.ws import Millis, OrderBookSnapshot, ms_to_ns
+from exchanges.live.credentials import Credentials
 from exchanges.live.http import Endpoint, Prepared, RateLimit, RateLimiter, RestTransport
 from exchanges.live.symbols import VenueSymbolInfo
 
@@ -47,7 +48,6 @@ __all__ = [
     "RATE_LIMITS",
     "TIME_IN_FORCE",
     "GateAccount",
-    "GateCredentials",
     "GateOrder",
     "GateRestClient",
     "GateTrade",
@@ -141,19 +141,6 @@ ORDER_STATUS: dict[tuple[str, bool], OrderStatus] = {
 
 _S_TO_NS = 1_000_000_000
 _ZERO = Decimal(0)
-
-
-class GateCredentials:
-    """API key and secret; ``repr`` never shows them."""
-
-    __slots__ = ("api_key", "api_secret")
-
-    def __init__(self, api_key: str, api_secret: str) -> None:
-        self.api_key = api_key
-        self.api_secret = api_secret
-
-    def __repr__(self) -> str:
-        return "GateCredentials(api_key=***, api_secret=***)"
 
 
 def to_text(client_order_id: str) -> str:
@@ -409,7 +396,7 @@ class GateRestClient:
     def __init__(
         self,
         base_url: str = BASE_URL,
-        credentials: GateCredentials | None = None,
+        credentials: Credentials | None = None,
         *,
         timeout_s: float = 10.0,
         clock_s: Callable[[], float] = time.time,

@@ -28,8 +28,9 @@ import msgspec
 from arbsim.core.errors import AuthError, NetworkError, VenueError
 from arbsim.core.model import Side, Trade
 from exchanges.gateio import booksync, signing, ws
-from exchanges.gateio.rest import GateCredentials, GateRestClient
+from exchanges.gateio.rest import GateRestClient
 from exchanges.live.booksync import BookSnapshot, DiffBookSync
+from exchanges.live.credentials import Credentials
 from exchanges.live.stream import (
     Ack,
     Backoff,
@@ -277,7 +278,7 @@ class GateUserStream(StreamTask):
     def __init__(
         self,
         session: Callable[[], aiohttp.ClientSession],
-        credentials: GateCredentials,
+        credentials: Credentials,
         pairs: Sequence[str],
         *,
         on_order: Callable[[ws.SpotOrder, int], None],

@@ -50,6 +50,7 @@ from exchanges.gateio.stream import (
 )
 from exchanges.gateio.symbols import to_native
 from exchanges.gateio.wsapi import GateWsApi, OrderEntry
+from exchanges.live.credentials import Credentials
 from exchanges.live.orders import OrderTracker, place_tracked, reconcile_remote
 from exchanges.live.stream import Backoff, MarketStream
 from exchanges.live.symbols import SymbolTable
@@ -132,7 +133,7 @@ class GateVenue:
 
     def __init__(
         self,
-        credentials: rest.GateCredentials | None = None,
+        credentials: Credentials | None = None,
         *,
         name: str = "gateio",
         rest_url: str = rest.BASE_URL,
@@ -166,6 +167,7 @@ class GateVenue:
         self.rest = rest.GateRestClient(
             rest_url, credentials, timeout_s=timeout_s, clock_s=time.time
         )
+        self.rest_url = rest_url
         self.ws_url = ws_url
         self.backoff_seed = backoff_seed
         self.backoff_base_s = backoff_base_s
@@ -258,6 +260,17 @@ class GateVenue:
         await self.rest.close()
 
     # ---------------------------------------------------------------- data
+    def describe(self) -> dict[str, str | float]:
+        return {
+            "kind": "live" if self.credentials is not None else "feed",
+            "exchange": "gateio",
+            "rest_url": self.rest_url,
+            "ws_url": self.ws_url,
+            "latency": "real",
+            "rules": "real",
+            "queue": "real",
+        }
+
     def instrument(self, symbol: str) -> Instrument:
         return self.table.instrument(symbol)
 

@@ -42,7 +42,8 @@ import msgspec
 
 from arbsim.core.errors import AuthError, NetworkError, OutcomeUnknown, VenueError
 from exchanges.gateio import errors, signing, ws
-from exchanges.gateio.rest import ENDPOINTS, GateCredentials, GateOrder
+from exchanges.gateio.rest import ENDPOINTS, GateOrder
+from exchanges.live.credentials import Credentials
 from exchanges.live.http import RateLimiter
 from exchanges.live.stream import Backoff, StreamTask
 
@@ -296,7 +297,7 @@ class GateWsApi(StreamTask):
     def __init__(
         self,
         session: Callable[[], aiohttp.ClientSession],
-        credentials: GateCredentials,
+        credentials: Credentials,
         *,
         url: str = ws.URL,
         timeout_s: float = 10.0,

@@ -32,6 +32,7 @@ from arbsim.core.model import (
     Side,
     TimeInForce,
 )
+from exchanges.live.credentials import Credentials
 from exchanges.live.http import Endpoint, Prepared, RateLimit, RateLimiter, RestTransport
 from exchanges.live.symbols import VenueSymbolInfo
 from exchanges.mexc import errors, signing
@@ -45,7 +46,6 @@ __all__ = [
     "ORDER_TYPES",
     "RATE_LIMITS",
     "MexcAccount",
-    "MexcCredentials",
     "MexcOrder",
     "MexcOrderAck",
     "MexcRestClient",
@@ -144,19 +144,6 @@ ORDER_STATUS: dict[str, OrderStatus] = {
 _MS = 1_000_000
 Id = str | int
 Num = str | int | float
-
-
-class MexcCredentials:
-    """API key and secret; ``repr`` never shows them."""
-
-    __slots__ = ("api_key", "api_secret")
-
-    def __init__(self, api_key: str, api_secret: str) -> None:
-        self.api_key = api_key
-        self.api_secret = api_secret
-
-    def __repr__(self) -> str:
-        return "MexcCredentials(api_key=***, api_secret=***)"
 
 
 # --------------------------------------------------------------------------------------------
@@ -378,7 +365,7 @@ class MexcRestClient:
     def __init__(
         self,
         base_url: str = BASE_URL,
-        credentials: MexcCredentials | None = None,
+        credentials: Credentials | None = None,
         *,
         recv_window: int = signing.DEFAULT_RECV_WINDOW,
         timeout_s: float = 10.0,

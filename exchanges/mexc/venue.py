@@ -31,6 +31,7 @@ from arbsim.core.model import (
 )
 from arbsim.core.ports import MarketSink
 from arbsim.runtime.loop import WallClock
+from exchanges.live.credentials import Credentials
 from exchanges.live.orders import OrderTracker, place_tracked, reconcile_remote
 from exchanges.live.stream import Backoff, MarketStream
 from exchanges.live.symbols import SymbolTable, VenueSymbolInfo
@@ -99,7 +100,7 @@ class MexcVenue:
 
     def __init__(
         self,
-        credentials: rest.MexcCredentials | None = None,
+        credentials: Credentials | None = None,
         *,
         name: str = "mexc",
         rest_url: str = rest.BASE_URL,
@@ -124,6 +125,7 @@ class MexcVenue:
             timeout_s=timeout_s,
             clock_ms=lambda: time.time_ns() // _MS,
         )
+        self.rest_url = rest_url
         self.ws_url = ws_url
         self.private_ws_url = private_ws_url
         self.backoff_seed = backoff_seed
@@ -191,6 +193,17 @@ class MexcVenue:
         await self.rest.close()
 
     # ---------------------------------------------------------------- data
+    def describe(self) -> dict[str, str | float]:
+        return {
+            "kind": "live" if self.credentials is not None else "feed",
+            "exchange": "mexc",
+            "rest_url": self.rest_url,
+            "ws_url": self.ws_url,
+            "latency": "real",
+            "rules": "real",
+            "queue": "real",
+        }
+
     def instrument(self, symbol: str) -> Instrument:
         return self.table.instrument(symbol)
 

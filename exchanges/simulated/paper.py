@@ -27,41 +27,21 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import itertools
-from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import msgspec
 
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import InvalidSymbol
 from arbsim.core.model import Instrument, Order, Trade
-from arbsim.core.ports import Clock, MarketSink
-from arbsim.core.rules import VenueRules
-from arbsim.runtime.latency import LatencyModel
+from arbsim.core.ports import Clock, MarketFeed, MarketSink
 from arbsim.runtime.loop import WallClock
-from exchanges.simulated.matching import Account, MatchingEngine, QueueModel
+from exchanges.simulated.fills import FillModel
+from exchanges.simulated.matching import MatchingEngine
 from exchanges.simulated.order_entry import SimulatedOrderEntry
-from exchanges.simulated.rules import rules_for
 
-__all__ = ["MarketFeed", "PaperVenue"]
-
-T = TypeVar("T")
-
-
-class MarketFeed(Protocol):
-    """The market-data part of a live venue that the paper venue uses."""
-
-    name: str
-
-    async def start(self, symbols: Sequence[str], sink: MarketSink) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    def instrument(self, symbol: str) -> Instrument: ...
-
-    def book(self, symbol: str) -> OrderBook: ...
+__all__ = ["PaperVenue"]
 
 
 class _NullSink:
@@ -140,18 +120,12 @@ class PaperVenue(SimulatedOrderEntry):
 
     Parameters
     ----------
-    name:
-        Venue name in arbsim (the feed's name by default).
     feed:
         The live market data (a credential-less live adapter); started by :meth:`start`.
-    balances:
-        The paper account's start balances.
-    latency:
-        Order-path latency (:func:`arbsim.runtime.latency.build_latency`), slept for real.
-    rules, queue, consume_liquidity, max_open_orders, impact:
-        As for the replay venue (:mod:`exchanges.simulated.rules`, :class:`QueueModel`, ...).
-    fee_overrides:
-        ``maker_fee`` / ``taker_fee`` replacing the live instrument's rates.
+    fills:
+        Balances, latency (slept for real), rules, queue model and liquidity options.
+    name:
+        Venue name in arbsim (the feed's name by default).
     clock:
         Wall clock (tests may pass another ``Clock`` running on real time).
 
@@ -162,31 +136,19 @@ class PaperVenue(SimulatedOrderEntry):
         self,
         feed: MarketFeed,
         *,
+        fills: FillModel,
         name: str | None = None,
-        balances: Mapping[str, Decimal],
-        latency: LatencyModel,
-        rules: VenueRules | None = None,
-        queue: QueueModel | None = None,
-        consume_liquidity: bool = True,
-        max_open_orders: int | None = None,
-        fee_overrides: Mapping[str, Decimal] | None = None,
-        impact: tuple[float, int, int] = (0.0, 0, 10),
         clock: Clock | None = None,
     ):
         self.name = name or feed.name
         self.feed = feed
-        self.latency = latency
+        self.fills = fills
+        self.latency = fills.latency
+        self.rules = fills.rules
         self.clock: Clock = clock or WallClock()
-        self.account = Account(self.name, balances)
-        self.rules = rules or rules_for(None, self.name)
-        self.queue = queue or QueueModel()
-        self.consume_liquidity = consume_liquidity
-        self.max_open_orders = max_open_orders
-        self.fee_overrides = dict(fee_overrides or {})
-        self.impact = impact
+        self.account = fills.account(self.name)
         self.sink: MarketSink = _NullSink()
         self._init_order_entry()
-        self._order_ids = itertools.count(1)
         self._instruments: dict[str, Instrument] = {}
         self._by_book: dict[int, MatchingEngine] = {}
         self._arrivals = _Lane(f"{self.name}-paper-exchange", self.clock)
@@ -200,28 +162,10 @@ class PaperVenue(SimulatedOrderEntry):
         self._responses.start()
         await self.feed.start(symbols, _FeedSink(self))
         for sym in symbols:
-            inst = self.feed.instrument(sym)
-            if self.fee_overrides:
-                inst = msgspec.structs.replace(inst, **self.fee_overrides)
-            inst = msgspec.structs.replace(inst, venue=self.name)
+            inst = self.fills.instrument(self.feed.instrument(sym), self.name)
             self._instruments[sym] = inst
             book = self.feed.book(sym)
-            engine = MatchingEngine(
-                inst,
-                book,
-                self.account,
-                codes=self.rules.codes,
-                order_ids=self._order_ids,
-                consume_liquidity=self.consume_liquidity,
-                post_only_cross=self.rules.post_only_cross,
-                fee_currency=self.rules.fee_currency,
-                market_buy_in_quote=self.rules.market_buy_in_quote,
-                max_open_orders=self.max_open_orders,
-                queue=self.queue,
-                impact_bps_per_depth=self.impact[0],
-                impact_decay_ns=self.impact[1],
-                impact_levels=self.impact[2],
-            )
+            engine = self.fills.engine(inst, book, self.account)
             self._engines[sym] = engine
             self._by_book[id(book)] = engine
 
@@ -230,6 +174,15 @@ class PaperVenue(SimulatedOrderEntry):
         await self._arrivals.stop()
         await self._responses.stop()
         await self.feed.stop()
+
+    def describe(self) -> dict[str, str | float]:
+        feed = self.feed.describe()
+        return {
+            **{k: feed[k] for k in ("exchange", "rest_url", "ws_url") if k in feed},
+            "kind": "paper",
+            **self.fills.describe(),
+            "feed_offset_ms": self.fills.feed_offset_ns / 1e6,
+        }
 
     def instrument(self, symbol: str) -> Instrument:
         try:

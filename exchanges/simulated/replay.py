@@ -11,27 +11,19 @@ answers of one venue stay FIFO.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
-from typing import Any, TypeVar
-
-import msgspec
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import InvalidSymbol
 from arbsim.core.model import Instrument, Order
-from arbsim.core.ports import MarketSink
-from arbsim.core.rules import VenueRules
+from arbsim.core.ports import MarketSink, ReplaySource
 from arbsim.data.catalog import Catalog
 from arbsim.data.feed import BookCursor, SharedBatches, TradeCursor
-from arbsim.runtime.latency import LatencyModel
 from arbsim.runtime.loop import VirtualTimeLoop
-from exchanges.simulated.matching import Account, MatchingEngine, QueueModel
+from exchanges.simulated.fills import FillModel
+from exchanges.simulated.matching import MatchingEngine
 from exchanges.simulated.order_entry import SimulatedOrderEntry
-from exchanges.simulated.rules import rules_for
-
-T = TypeVar("T")
 
 
 class _NullSink:
@@ -80,7 +72,9 @@ class _ExchangeBook(BookCursor):
         self.venue_obj = venue
         self.book = book
         self.engine = engine
+        # the exchange side counts nothing: events and messages are the strategy's
         self.events = 0
+        self.messages = 0
 
     def dispatch(self) -> None:
         self.apply(self.book)
@@ -94,7 +88,9 @@ class _ExchangeTrades(TradeCursor):
     def bind(self, venue: ReplayVenue, engine: MatchingEngine) -> None:
         self.venue_obj = venue
         self.engine = engine
+        # the exchange side counts nothing: events and messages are the strategy's
         self.events = 0
+        self.messages = 0
 
     def dispatch(self) -> None:
         if self.engine.resting:
@@ -104,7 +100,11 @@ class _ExchangeTrades(TradeCursor):
 
 
 class ReplayVenue(SimulatedOrderEntry):
-    """A venue replayed from a catalog with simulated matching and modelled latency."""
+    """A venue replayed from a catalog with simulated matching and modelled latency.
+
+    The constructor does no I/O; :meth:`start` opens the started symbols' instruments and
+    books, :meth:`sources` the streams the backtest driver merges.
+    """
 
     def __init__(
         self,
@@ -112,67 +112,47 @@ class ReplayVenue(SimulatedOrderEntry):
         catalog: Catalog,
         *,
         loop: VirtualTimeLoop,
-        symbols: Sequence[str],
-        balances: Mapping[str, Decimal],
-        latency: LatencyModel,
-        feed_offset_ns: int = 0,
-        fee_overrides: Mapping[str, Decimal] | None = None,
-        rules: VenueRules | None = None,
-        queue: QueueModel | None = None,
-        consume_liquidity: bool = True,
-        max_open_orders: int | None = None,
-        impact: tuple[float, int, int] = (0.0, 0, 10),
+        fills: FillModel,
         batch_size: int = 16_384,
     ):
         self.name = name
         self.catalog = catalog
         self.loop = loop
-        self.latency = latency
-        self.feed_offset_ns = feed_offset_ns
-        self.account = Account(name, balances)
-        self.rules = rules or rules_for(None, name)
-        self.queue = queue or QueueModel()
+        self.fills = fills
+        self.latency = fills.latency
+        self.rules = fills.rules
+        self.feed_offset_ns = fills.feed_offset_ns
+        self.account = fills.account(name)
         self.sink: MarketSink = _NullSink()
         self._batch_size = batch_size
         self._instruments: dict[str, Instrument] = {}
         self._books: dict[str, OrderBook] = {}
         self._xbooks: dict[str, OrderBook] = {}
         self._init_order_entry()
-        order_ids = itertools.count(1)
-        for sym in symbols:
-            inst = catalog.instrument(name, sym)
-            if fee_overrides:
-                inst = msgspec.structs.replace(inst, **dict(fee_overrides))
-            self._instruments[sym] = inst
-            self._books[sym] = OrderBook(name, sym, inst.tick)
-            xbook = OrderBook(name, sym, inst.tick)
-            self._xbooks[sym] = xbook
-            self._engines[sym] = MatchingEngine(
-                inst,
-                xbook,
-                self.account,
-                codes=self.rules.codes,
-                order_ids=order_ids,
-                consume_liquidity=consume_liquidity,
-                post_only_cross=self.rules.post_only_cross,
-                fee_currency=self.rules.fee_currency,
-                market_buy_in_quote=self.rules.market_buy_in_quote,
-                max_open_orders=max_open_orders,
-                queue=self.queue,
-                impact_bps_per_depth=impact[0],
-                impact_decay_ns=impact[1],
-                impact_levels=impact[2],
-            )
 
     # ---------------------------------------------------------------- Venue: data
     async def start(self, symbols: Sequence[str], sink: MarketSink) -> None:
-        unknown = [s for s in symbols if s not in self._instruments]
+        """Open the instruments and books of ``symbols`` (InvalidSymbol when the catalog
+        has no data for one) and deliver to ``sink``."""
+        held = {i.symbol for i in self.catalog.instruments() if i.venue == self.name}
+        unknown = [s for s in symbols if s not in held]
         if unknown:
             raise InvalidSymbol(f"{self.name} has no data for {unknown}", venue=self.name)
+        for sym in symbols:
+            if sym in self._instruments:
+                continue
+            inst = self.fills.instrument(self.catalog.instrument(self.name, sym), self.name)
+            self._instruments[sym] = inst
+            self._books[sym] = OrderBook(self.name, sym, inst.tick)
+            self._xbooks[sym] = OrderBook(self.name, sym, inst.tick)
+            self._engines[sym] = self.fills.engine(inst, self._xbooks[sym], self.account)
         self.sink = sink
 
     async def stop(self) -> None:
         self.sink = _NullSink()
+
+    def describe(self) -> dict[str, str | float]:
+        return {**self.fills.describe(), "feed_offset_ms": self.feed_offset_ns / 1e6}
 
     def instrument(self, symbol: str) -> Instrument:
         try:
@@ -186,10 +166,10 @@ class ReplayVenue(SimulatedOrderEntry):
         except KeyError:
             raise InvalidSymbol(f"unknown symbol {symbol}", venue=self.name) from None
 
-    def sources(self, end_ns: int | None) -> list[Any]:
+    def sources(self, end_ns: int | None) -> list[ReplaySource]:
         """Exchange-side sources first: on equal timestamps the exchange sees data first."""
-        xs: list[Any] = []
-        ls: list[Any] = []
+        xs: list[ReplaySource] = []
+        ls: list[ReplaySource] = []
         for sym in self._instruments:
             scale = self._books[sym].scale
             eng = self._engines[sym]

@@ -13,10 +13,9 @@ from collections import deque
 from collections.abc import Mapping
 
 from arbsim.core.errors import InvalidOrder, RateLimited, VenueError
-from arbsim.core.rules import RateLimit, Rejection, VenueRules
+from arbsim.core.rules import GENERIC_CODES, GENERIC_RULES, RateLimit, Rejection, VenueRules
 from exchanges.gateio import errors as gate_errors
 from exchanges.mexc import errors as mexc_errors
-from exchanges.simulated.matching import GENERIC_CODES
 
 #: matching-engine rejection kind -> the venue-neutral rejection it is an instance of
 _KIND_TO_REJECTION: dict[str, Rejection] = {
@@ -46,14 +45,7 @@ def _codes(
 _SECOND = 1_000_000_000
 
 RULES: dict[str, VenueRules] = {
-    "generic": VenueRules(
-        name="generic",
-        codes=dict(GENERIC_CODES),
-        post_only_cross="reject",
-        fee_currency="quote",
-        market_buy_in_quote=False,
-        rate_limits=(),
-    ),
+    "generic": GENERIC_RULES,
     "mexc": VenueRules(
         name="mexc",
         codes=_codes(mexc_errors.REJECTIONS, mexc_errors.ERROR_CODES),

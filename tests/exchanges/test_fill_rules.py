@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from decimal import Decimal as D
 
@@ -9,8 +10,10 @@ import builders
 import pytest
 
 from arbsim.core.book import OrderBook
-from arbsim.core.errors import PostOnlyWouldTake, RateLimited
-from arbsim.core.model import Order, OrderStatus, OrderType, Side, TimeInForce
+from arbsim.core.errors import PostOnlyWouldTake, RateLimited, VenueError
+from arbsim.core.model import Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from arbsim.runtime.context import Context
+from arbsim.runtime.strategy import Strategy
 from exchanges.simulated.matching import Account, ExecEvent, MatchingEngine, QueueModel
 from exchanges.simulated.rules import RULES, RequestLimiter
 
@@ -252,22 +255,16 @@ def test_max_open_orders() -> None:
 
 
 # ----------------------------------------------------------------------------- end to end
-class Burst:
+class Burst(Strategy):
     """A strategy sending 15 IOC buys at once on venue ``mexc``: the 13th and later
     break MEXC's 12 requests/s."""
 
     name = "burst"
-    Params = None
 
     def __init__(self, params: object = None) -> None:
         self.errors: list[str] = []
 
-    async def on_start(self, ctx):  # type: ignore[no-untyped-def]
-        import asyncio
-
-        from arbsim.core.errors import VenueError
-        from arbsim.core.model import OrderRequest
-
+    async def on_start(self, ctx: Context) -> None:
         async def one() -> None:
             req = OrderRequest(
                 venue="mexc",
@@ -283,21 +280,6 @@ class Burst:
                 self.errors.append(str(e.code))
 
         await asyncio.gather(*(one() for _ in range(15)))
-
-    def on_book(self, ctx, venue, book):  # type: ignore[no-untyped-def]
-        return None
-
-    def on_trade(self, ctx, venue, trade):  # type: ignore[no-untyped-def]
-        return None
-
-    def on_order(self, ctx, order):  # type: ignore[no-untyped-def]
-        return None
-
-    async def on_stop(self, ctx):  # type: ignore[no-untyped-def]
-        return None
-
-    def summary(self) -> dict[str, object]:
-        return {}
 
 
 def test_rate_limit_rejections_carry_mexc_codes_in_the_summary(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -317,7 +299,7 @@ venues:
 risk: {max_orders_per_s: 100, max_open_orders: 100}
 """)
     s = Burst()
-    out = run_backtest(cfg, catalog_path=tmp_path / "cat", out_dir=tmp_path / "r", strategy=s)  # type: ignore[arg-type]
+    out = run_backtest(cfg, catalog_path=tmp_path / "cat", out_dir=tmp_path / "r", strategy=s)
     assert sorted(s.errors) == ["429"] * 3
     assert out.summary["rejections"] == {"mexc:429": 3}
     assert out.summary["venues"]["mexc"]["rules"] == "mexc"

@@ -19,7 +19,9 @@ from arbsim.runtime.latency import ConstantLatency
 from exchanges.mexc.venue import MexcVenue
 from exchanges.sim import SimConfig, run_simulator
 from exchanges.sim import VenueConfig as SimVenueConfig
+from exchanges.simulated.fills import FillModel
 from exchanges.simulated.paper import PaperVenue
+from exchanges.simulated.rules import RULES
 from tests.builders import instrument
 
 MS = 1_000_000
@@ -77,8 +79,11 @@ async def sim_paper() -> AsyncIterator[tuple[Any, PaperVenue, Sink]]:
         )
         paper = PaperVenue(
             feed,
-            balances={"USDT": Decimal("100000"), "BTC": Decimal("1")},
-            latency=ConstantLatency(30 * MS, 20 * MS),
+            fills=FillModel(
+                balances={"USDT": Decimal("100000"), "BTC": Decimal("1")},
+                latency=ConstantLatency(30 * MS, 20 * MS),
+                rules=RULES["mexc"],
+            ),
         )
         sink = Sink()
         sim.step(50)
@@ -191,9 +196,11 @@ async def fed_paper(**kw: Any) -> tuple[Feed, PaperVenue, Sink]:
     feed = Feed(instrument("mexc"))
     paper = PaperVenue(
         feed,
-        balances={"USDT": Decimal("10000"), "BTC": Decimal("1")},
-        latency=ConstantLatency(10 * MS, 10 * MS),
-        **kw,
+        fills=FillModel(
+            balances={"USDT": Decimal("10000"), "BTC": Decimal("1")},
+            latency=ConstantLatency(10 * MS, 10 * MS),
+            **kw,
+        ),
     )
     sink = Sink()
     await paper.start(["BTC/USDT"], sink)
@@ -249,7 +256,7 @@ async def test_requests_stay_fifo_and_cancel_releases_balance() -> None:
 
 async def test_constructor_does_no_io_and_unstarted_symbols_are_refused() -> None:
     feed = Feed(instrument("mexc"))
-    paper = PaperVenue(feed, balances={}, latency=ConstantLatency(0, 0))
+    paper = PaperVenue(feed, fills=FillModel(balances={}))
     assert feed.sink is None
     with pytest.raises(Exception, match="not started"):
         paper.instrument("BTC/USDT")

@@ -139,13 +139,13 @@ class FakeClock:
 
 def mexc_client(base: str, **kw: Any) -> mexc.MexcRestClient:
     return mexc.MexcRestClient(
-        base, mexc.MexcCredentials(MEXC_KEY, MEXC_SECRET), clock_ms=lambda: 1644489390087, **kw
+        base, mexc.Credentials(MEXC_KEY, MEXC_SECRET), clock_ms=lambda: 1644489390087, **kw
     )
 
 
 def gate_client(base: str, **kw: Any) -> gate.GateRestClient:
     return gate.GateRestClient(
-        base + "/api/v4", gate.GateCredentials(GATE_KEY, GATE_SECRET), clock_s=lambda: 1541993715,
+        base + "/api/v4", gate.Credentials(GATE_KEY, GATE_SECRET), clock_s=lambda: 1541993715,
         **kw,
     )  # fmt: skip
 

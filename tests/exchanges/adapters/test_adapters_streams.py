@@ -468,7 +468,7 @@ async def test_mexc_listen_key_lifecycle() -> None:
     server = MexcPrivateServer()
     deals: list[PrivateDeal] = []
     async for host in serve(server):  # type: ignore[arg-type]
-        client = mexc_rest.MexcRestClient(f"http://{host}", mexc_rest.MexcCredentials("k", "s"))
+        client = mexc_rest.MexcRestClient(f"http://{host}", mexc_rest.Credentials("k", "s"))
         stream = MexcUserStream(
             client, on_order=lambda o, t: None, on_deal=lambda d, t: deals.append(d),
             url=f"ws://{host}/ws?listenKey={{listen_key}}", keepalive_interval_s=0.02,
@@ -501,7 +501,7 @@ async def test_mexc_listen_key_lifecycle() -> None:
 async def test_gate_private_subscriptions_are_signed(gate_server: tuple[GateServer, str]) -> None:
     server, host = gate_server
     client = gate_rest.GateRestClient(f"http://{host}/api/v4")
-    creds = gate_rest.GateCredentials("key", "s3cret")
+    creds = gate_rest.Credentials("key", "s3cret")
     stream = GateUserStream(
         lambda: client.transport.session, creds, ["BTC_USDT"],
         on_order=lambda o, t: None, on_trade=lambda o, t: None, url=f"ws://{host}/ws/v4/",
@@ -525,7 +525,7 @@ async def test_gate_private_bad_key_is_an_auth_error(gate_server: tuple[GateServ
     _server, host = gate_server
     client = gate_rest.GateRestClient(f"http://{host}/api/v4")
     stream = GateUserStream(
-        lambda: client.transport.session, gate_rest.GateCredentials("key", "wrong"),
+        lambda: client.transport.session, gate_rest.Credentials("key", "wrong"),
         ["BTC_USDT"], on_order=lambda o, t: None, on_trade=lambda o, t: None,
         url=f"ws://{host}/ws/v4/",
     )  # fmt: skip

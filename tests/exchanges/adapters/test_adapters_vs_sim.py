@@ -14,9 +14,8 @@ import exchanges.sim.config as sim_config
 import exchanges.sim.runner as sim_runner
 from arbsim.core.book import OrderBook
 from arbsim.core.model import Order, OrderRequest, OrderStatus, Side, TimeInForce, Trade
-from exchanges.gateio.rest import GateCredentials
 from exchanges.gateio.venue import GateVenue
-from exchanges.mexc.rest import MexcCredentials
+from exchanges.live.credentials import Credentials
 from exchanges.mexc.venue import MexcVenue
 
 
@@ -50,10 +49,10 @@ def make_venue(name: str, v: Any) -> Any:
                                   ready_timeout_s=5.0)  # fmt: skip
     if name == "mexc":
         return MexcVenue(
-            MexcCredentials(v.api_key, v.api_secret), rest_url=v.base_url, ws_url=v.ws_url,
+            Credentials(v.api_key, v.api_secret), rest_url=v.base_url, ws_url=v.ws_url,
             private_ws_url=v.ws_url + "?listenKey={listen_key}", **common,
         )  # fmt: skip
-    return GateVenue(GateCredentials(v.api_key, v.api_secret), rest_url=v.api_url,
+    return GateVenue(Credentials(v.api_key, v.api_secret), rest_url=v.api_url,
                      ws_url=v.ws_url, **common)  # fmt: skip
 
 

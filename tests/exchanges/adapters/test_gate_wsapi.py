@@ -31,8 +31,9 @@ from arbsim.core.errors import (
 )
 from arbsim.core.model import Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce, Trade
 from exchanges.gateio import wsapi
-from exchanges.gateio.rest import GateCredentials, order_body
+from exchanges.gateio.rest import order_body
 from exchanges.gateio.venue import GateVenue
+from exchanges.live.credentials import Credentials
 
 PAIR = "BTC_USDT"
 SYMBOL = "BTC/USDT"
@@ -70,7 +71,7 @@ def make_venue(
     opts: dict[str, Any] = dict(backoff_seed=1, backoff_base_s=0.01, settle_timeout_s=1.0,
                                 ready_timeout_s=5.0, order_entry=entry)  # fmt: skip
     opts.update(kw)
-    creds = GateCredentials(v.api_key, secret or v.api_secret)
+    creds = Credentials(v.api_key, secret or v.api_secret)
     return GateVenue(creds, rest_url=v.api_url, ws_url=v.ws_url, **opts)
 
 
@@ -201,9 +202,9 @@ async def test_login_refused_with_a_bad_secret_is_auth_error() -> None:
     cfg = sim_config.SimConfig(venues=[sim_config.VenueConfig(venue="gateio")], speed=0)
     async with sim_runner.run_simulator(cfg) as sim, aiohttp.ClientSession() as session:
         v = sim.venues["gateio"]
-        good = wsapi.GateWsApi(lambda: session, GateCredentials(v.api_key, v.api_secret),
+        good = wsapi.GateWsApi(lambda: session, Credentials(v.api_key, v.api_secret),
                                url=v.ws_url, timeout_s=2.0)  # fmt: skip
-        bad = wsapi.GateWsApi(lambda: session, GateCredentials(v.api_key, "wrong-secret"),
+        bad = wsapi.GateWsApi(lambda: session, Credentials(v.api_key, "wrong-secret"),
                               url=v.ws_url, timeout_s=2.0)  # fmt: skip
         try:
             await good.wait_ready(5.0)
@@ -395,7 +396,7 @@ async def test_lost_status_reply_is_a_network_error_not_outcome_unknown() -> Non
         aiohttp.ClientSession() as session,
     ):
         v = sim.venues["gateio"]
-        client = wsapi.GateWsApi(lambda: session, GateCredentials(v.api_key, v.api_secret),
+        client = wsapi.GateWsApi(lambda: session, Credentials(v.api_key, v.api_secret),
                                  url=px.url, timeout_s=0.3)  # fmt: skip
         try:
             await client.wait_ready(5.0)
@@ -417,7 +418,7 @@ async def test_lost_status_reply_is_a_network_error_not_outcome_unknown() -> Non
 
 
 def test_venue_options_are_checked_without_io() -> None:
-    creds = GateCredentials("k", "s")
+    creds = Credentials("k", "s")
     with pytest.raises(ValueError, match="needs API credentials"):
         GateVenue(None, order_entry="ws")
     with pytest.raises(ValueError, match="order_entry"):

@@ -1,0 +1,71 @@
+"""Gate.io as an arbsim venue kind (entry point ``arbsim.venues: gateio``): live trading,
+the public market data that paper venues match against, and Gate's order rules for
+simulated venues."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from arbsim.core.ports import FeedSpec, MarketFeed, Venue, VenueConfig, VenuePlugin, VenueSetup
+from arbsim.runtime.loop import WallClock
+from exchanges.live.credentials import Credentials
+from exchanges.simulated.rules import RULES
+
+if TYPE_CHECKING:
+    from exchanges.gateio.venue import GateVenue
+
+#: where live trading takes its credentials from (never from a config file)
+API_KEY_ENV = "ARBSIM_GATEIO_API_KEY"
+API_SECRET_ENV = "ARBSIM_GATEIO_API_SECRET"
+
+
+class GateConfig(VenueConfig, frozen=True, tag="gateio"):
+    """A live Gate.io account. Endpoints default to the real venue's (PROTOCOLS B1); Gate's
+    REST URL includes ``/api/v4``. Orders go over REST or Gate's WebSocket API
+    (``order_entry: ws``); books come from ``spot.order_book_update`` or ``spot.obu``."""
+
+    rest_url: str | None = None
+    ws_url: str | None = None
+    api_key_env: str = API_KEY_ENV
+    api_secret_env: str = API_SECRET_ENV
+    order_entry: Literal["rest", "ws"] = "rest"
+    book_channel: Literal["order_book_update", "obu"] = "order_book_update"
+
+
+def _venue(
+    name: str,
+    rest_url: str | None,
+    ws_url: str | None,
+    credentials: Credentials | None,
+    order_entry: Literal["rest", "ws"] = "rest",
+    book_channel: Literal["order_book_update", "obu"] = "order_book_update",
+) -> GateVenue:
+    # imported here: a backtest that only needs Gate's rules never loads the network stack
+    from exchanges.gateio import rest, ws
+    from exchanges.gateio.venue import GateVenue
+
+    return GateVenue(
+        credentials,
+        name=name,
+        rest_url=rest_url or rest.BASE_URL,
+        ws_url=ws_url or ws.URL,
+        clock=WallClock(),
+        order_entry=order_entry,
+        book_channel=book_channel,
+    )
+
+
+def build(cfg: GateConfig, setup: VenueSetup) -> Venue:
+    creds = Credentials.from_env(setup.environ, cfg.api_key_env, cfg.api_secret_env, cfg.name)
+    return _venue(cfg.name, cfg.rest_url, cfg.ws_url, creds, cfg.order_entry, cfg.book_channel)
+
+
+def feed(spec: FeedSpec, setup: VenueSetup) -> MarketFeed:
+    return _venue(spec.name, spec.rest_url, spec.ws_url, None)
+
+
+def plugin() -> VenuePlugin[GateConfig]:
+    """The ``gateio`` venue kind."""
+    return VenuePlugin(
+        config=GateConfig, modes=frozenset({"live"}), build=build, rules=RULES["gateio"], feed=feed
+    )
