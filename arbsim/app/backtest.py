@@ -160,7 +160,7 @@ def run_backtest(
     latencies = {v.name: _latency_of(v) for v in cfg.venues}
     loop = VirtualTimeLoop(data_start)
     venue_cls = load_object(VENUE_KINDS["replay"], "venue kind")
-    rules_for = load_object("exchanges.simulated.rules:rules_for", "venue rules")
+    rules_for = load_object("arbsim.app.config:venue_rules", "venue rules")
     queue_model = load_object("exchanges.simulated.matching:QueueModel", "queue model")
     venues: dict[str, Any] = {}
     symbols: dict[str, list[str]] = {}

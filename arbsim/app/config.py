@@ -14,14 +14,19 @@ from typing import Any, Literal
 import msgspec
 
 from arbsim.core.errors import ConfigError
+from arbsim.core.rules import VenueRules
 from arbsim.runtime.risk import RiskLimits
 
 #: short strategy names -> "module:Class" (a full "module:Class" path is accepted too)
 STRATEGIES = {"cross_exchange": "strategies.cross_exchange:CrossExchangeArb"}
 #: venue kinds -> "module:Class"
 VENUE_KINDS = {"replay": "exchanges.simulated.replay:ReplayVenue"}
-#: order-rule vocabularies the simulated venues know (exchanges/rules.py)
-VENUE_RULES = ("generic", "mexc", "gateio")
+#: order-rule names a venue's ``rules`` may give -> "module:VenueRules" (each venue's table)
+VENUE_RULES = {
+    "generic": "exchanges.simulated.rules:GENERIC_RULES",
+    "mexc": "exchanges.mexc.rules:MEXC_RULES",
+    "gateio": "exchanges.gateio.rules:GATEIO_RULES",
+}
 
 
 #: request kinds a venue distinguishes; ``push`` is an unsolicited private update
@@ -218,6 +223,16 @@ def load_object(path: str, what: str) -> Any:
         return getattr(mod, attr)
     except AttributeError:
         raise ConfigError(f"{what} {path!r}: {module} has no {attr}") from None
+
+
+def venue_rules(name: str | None, venue: str) -> VenueRules:
+    """The order rules called ``name`` (:data:`VENUE_RULES`), or (``None``) the venue's own
+    when its name is one of them, else the generic rules."""
+    key = name or (venue if venue in VENUE_RULES else "generic")
+    if key not in VENUE_RULES:
+        raise ConfigError(f"unknown venue rules {key!r} (known: {', '.join(VENUE_RULES)})")
+    rules: VenueRules = load_object(VENUE_RULES[key], "venue rules")
+    return rules
 
 
 def strategy_class(cfg: Config, source: str = "<config>") -> Any:

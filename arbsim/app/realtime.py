@@ -330,7 +330,7 @@ def build_venues(
             venues[v.name] = live
             described[v.name].update(latency="real", rules="real", queue="real")
             continue
-        rules = load_object("exchanges.simulated.rules:rules_for", "venue rules")(v.rules, exchange)
+        rules = load_object("arbsim.app.config:venue_rules", "venue rules")(v.rules, exchange)
         queue = load_object("exchanges.simulated.matching:QueueModel", "queue model")(
             v.queue.model, v.queue.power, v.queue.stochastic, v.queue.seed
         )

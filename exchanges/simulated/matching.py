@@ -36,16 +36,7 @@ import msgspec
 import numpy as np
 
 from arbsim.core.book import OrderBook
-from arbsim.core.errors import (
-    BelowMinimum,
-    InsufficientBalance,
-    InvalidOrder,
-    OrderNotFound,
-    PostOnlyWouldTake,
-    PrecisionError,
-    RateLimited,
-    VenueError,
-)
+from arbsim.core.errors import VenueError
 from arbsim.core.model import (
     ZERO,
     Balance,
@@ -58,20 +49,7 @@ from arbsim.core.model import (
     Side,
     TimeInForce,
 )
-
-#: rejection kind -> (code, error class). Venues override the codes with their own.
-GENERIC_CODES: dict[str, tuple[str, type[VenueError]]] = {
-    "insufficient_balance": ("INSUFFICIENT_BALANCE", InsufficientBalance),
-    "invalid_price": ("INVALID_PRICE_PRECISION", PrecisionError),
-    "invalid_qty": ("INVALID_QTY_PRECISION", PrecisionError),
-    "below_min_qty": ("BELOW_MIN_QTY", BelowMinimum),
-    "below_min_notional": ("BELOW_MIN_NOTIONAL", BelowMinimum),
-    "post_only_would_take": ("POST_ONLY_WOULD_TAKE", PostOnlyWouldTake),
-    "order_not_found": ("ORDER_NOT_FOUND", OrderNotFound),
-    "duplicate_client_id": ("DUPLICATE_CLIENT_ORDER_ID", InvalidOrder),
-    "max_open_orders": ("MAX_OPEN_ORDERS", InvalidOrder),
-    "rate_limited": ("TOO_MANY_REQUESTS", RateLimited),
-}
+from arbsim.core.rules import GENERIC_CODES
 
 
 class ExecEvent(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,8 +5,8 @@ Market data comes from a live adapter's public stream (a :class:`MexcVenue` /
 ``stop`` / ``instrument`` / ``book`` surface). The book it maintains *is* the
 exchange-side book as received: orders are matched against it by the same
 :class:`~exchanges.simulated.matching.MatchingEngine` as a backtest, with an
-:class:`~exchanges.simulated.matching.Account` of configured balances and the venue's rules from
-:mod:`exchanges.simulated.rules`.
+:class:`~exchanges.simulated.matching.Account` of configured balances and the venue's rules
+(:class:`~arbsim.core.rules.VenueRules`, passed in).
 
 Latency is applied for real (DESIGN §3, same two timelines as the replay venue): a
 request sent at wall time ``t`` reaches the matching engine at ``t + entry`` (the live
@@ -38,11 +38,11 @@ from arbsim.core.book import OrderBook
 from arbsim.core.errors import InvalidSymbol
 from arbsim.core.model import Instrument, Order, Trade
 from arbsim.core.ports import MarketSink
+from arbsim.core.rules import VenueRules
 from arbsim.runtime.latency import LatencyModel
 from arbsim.runtime.loop import Clock, WallClock
 from exchanges.simulated.matching import Account, MatchingEngine, QueueModel
 from exchanges.simulated.order_entry import SimulatedOrderEntry
-from exchanges.simulated.rules import VenueRules, rules_for
 
 __all__ = ["MarketFeed", "PaperVenue"]
 
@@ -148,7 +148,8 @@ class PaperVenue(SimulatedOrderEntry):
     latency:
         Order-path latency (:func:`arbsim.runtime.latency.build_latency`), slept for real.
     rules, queue, consume_liquidity, max_open_orders, impact:
-        As for the replay venue (:mod:`exchanges.simulated.rules`, :class:`QueueModel`, ...).
+        As for the replay venue (:class:`~arbsim.core.rules.VenueRules`, :class:`QueueModel`,
+        ...).
     fee_overrides:
         ``maker_fee`` / ``taker_fee`` replacing the live instrument's rates.
     clock:
@@ -164,7 +165,7 @@ class PaperVenue(SimulatedOrderEntry):
         name: str | None = None,
         balances: Mapping[str, Decimal],
         latency: LatencyModel,
-        rules: VenueRules | None = None,
+        rules: VenueRules,
         queue: QueueModel | None = None,
         consume_liquidity: bool = True,
         max_open_orders: int | None = None,
@@ -177,7 +178,7 @@ class PaperVenue(SimulatedOrderEntry):
         self.latency = latency
         self.clock: Clock = clock or WallClock()
         self.account = Account(self.name, balances)
-        self.rules = rules or rules_for(None, self.name)
+        self.rules = rules
         self.queue = queue or QueueModel()
         self.consume_liquidity = consume_liquidity
         self.max_open_orders = max_open_orders

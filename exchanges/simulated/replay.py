@@ -22,13 +22,13 @@ from arbsim.core.book import OrderBook
 from arbsim.core.errors import InvalidSymbol
 from arbsim.core.model import Instrument, Order
 from arbsim.core.ports import MarketSink
+from arbsim.core.rules import VenueRules
 from arbsim.data.catalog import Catalog
 from arbsim.data.feed import BookCursor, SharedBatches, TradeCursor
 from arbsim.runtime.latency import LatencyModel
 from arbsim.runtime.loop import VirtualTimeLoop
 from exchanges.simulated.matching import Account, MatchingEngine, QueueModel
 from exchanges.simulated.order_entry import SimulatedOrderEntry
-from exchanges.simulated.rules import VenueRules, rules_for
 
 T = TypeVar("T")
 
@@ -116,7 +116,7 @@ class ReplayVenue(SimulatedOrderEntry):
         latency: LatencyModel,
         feed_offset_ns: int = 0,
         fee_overrides: Mapping[str, Decimal] | None = None,
-        rules: VenueRules | None = None,
+        rules: VenueRules,
         queue: QueueModel | None = None,
         consume_liquidity: bool = True,
         max_open_orders: int | None = None,
@@ -129,7 +129,7 @@ class ReplayVenue(SimulatedOrderEntry):
         self.latency = latency
         self.feed_offset_ns = feed_offset_ns
         self.account = Account(name, balances)
-        self.rules = rules or rules_for(None, name)
+        self.rules = rules
         self.queue = queue or QueueModel()
         self.sink: MarketSink = _NullSink()
         self._batch_size = batch_size

@@ -1,156 +1,89 @@
-"""How each venue treats orders, as data: rejection codes, post-only behaviour, fee
-currency, market-buy sizing and request-rate limits.
+"""The generic order rules and the exchange-side request-rate counter.
 
-The simulated matching (replay, paper, exchange simulator) reads these tables so that a
-rejection in a backtest carries the code the real venue answers with, and a strategy
-sees it through the same error types as in live trading. Codes come from the venues'
-own error tables (``exchanges/mexc/errors.py``, ``exchanges/gateio/errors.py``).
+The simulated matching (replay, paper, exchange simulator) reads a venue's
+:class:`~arbsim.core.rules.VenueRules` so that a rejection in a backtest carries the code
+the real venue answers with, and a strategy sees it through the same error types as in
+live trading. The MEXC and Gate tables live with their venues (``exchanges/mexc/rules.py``,
+``exchanges/gateio/rules.py``); callers pass the rules object they want.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
+from typing import NamedTuple
 
-from arbsim.core.errors import InvalidOrder, RateLimited, VenueError
-from arbsim.core.rules import Rejection
-from exchanges.gateio import errors as gate_errors
-from exchanges.mexc import errors as mexc_errors
-from exchanges.simulated.matching import GENERIC_CODES
+from arbsim.core.rules import GENERIC_CODES, RateLimit, VenueRules
 
-#: matching-engine rejection kind -> the venue-neutral rejection it is an instance of
-_KIND_TO_REJECTION: dict[str, Rejection] = {
-    "insufficient_balance": Rejection.INSUFFICIENT_BALANCE,
-    "invalid_price": Rejection.PRECISION,
-    "invalid_qty": Rejection.PRECISION,
-    "below_min_qty": Rejection.BELOW_MINIMUM,
-    "below_min_notional": Rejection.BELOW_MINIMUM,
-    "post_only_would_take": Rejection.POST_ONLY_WOULD_TAKE,
-    "order_not_found": Rejection.ORDER_NOT_FOUND,
-    "rate_limited": Rejection.RATE_LIMITED,
-}
+__all__ = ["GENERIC_RULES", "Breach", "RequestLimiter"]
+
+GENERIC_RULES = VenueRules(
+    name="generic",
+    codes=dict(GENERIC_CODES),
+    post_only_cross="reject",
+    fee_currency="quote",
+    market_buy_in_quote=False,
+    rate_limits=(),
+)
+"""Venue-neutral rules: generic codes, fees in quote, no rate limits."""
 
 
-@dataclass(frozen=True)
-class RateLimit:
-    """``limit`` requests of ``kinds`` per ``window_ns``, per symbol or per account."""
+class Breach(NamedTuple):
+    """A request refused by a rate limit."""
 
-    name: str
-    kinds: frozenset[str]
-    limit: int
-    window_ns: int
-    per_symbol: bool
-
-
-@dataclass(frozen=True)
-class VenueRules:
-    """One venue's order-handling rules.
-
-    Attributes
-    ----------
-    codes:
-        Rejection kind -> (venue code or label, arbsim error class).
-    post_only_cross:
-        ``"reject"``: a crossing post-only order is refused with an error (MEXC
-        ``LIMIT_MAKER``; Gate ``poc`` with the label ``POC_FILL_IMMEDIATELY`` — PROTOCOLS
-        B3 lists that and ``finish_as=poc``; arbsim, replay and simulator alike, answers
-        with the documented label); ``"cancel"``: accepted and cancelled at once.
-    fee_currency:
-        ``"quote"``: every fee in the quote asset; ``"received"``: in the asset the
-        trade pays out (base for a buy, quote for a sell), as MEXC and Gate charge.
-    market_buy_in_quote:
-        Market buys are sized in quote currency (Gate requires it; MEXC allows it).
-    rate_limits:
-        Exchange-side request limits; a request over a limit is rejected as rate-limited.
-    """
-
-    name: str
-    codes: Mapping[str, tuple[str, type[VenueError]]]
-    post_only_cross: str
-    fee_currency: str
-    market_buy_in_quote: bool
-    rate_limits: tuple[RateLimit, ...]
-
-
-def _codes(
-    rejections: Mapping[Rejection, tuple[int, int | str, str]],
-    classes: Mapping[str, type[VenueError]],
-) -> dict[str, tuple[str, type[VenueError]]]:
-    out = dict(GENERIC_CODES)
-    for kind, rejection in _KIND_TO_REJECTION.items():
-        _, code, _ = rejections[rejection]
-        cls = RateLimited if rejection is Rejection.RATE_LIMITED else classes.get(str(code))
-        out[kind] = (str(code), cls or GENERIC_CODES[kind][1])
-    return out
-
-
-_SECOND = 1_000_000_000
-
-RULES: dict[str, VenueRules] = {
-    "generic": VenueRules(
-        name="generic",
-        codes=dict(GENERIC_CODES),
-        post_only_cross="reject",
-        fee_currency="quote",
-        market_buy_in_quote=False,
-        rate_limits=(),
-    ),
-    "mexc": VenueRules(
-        name="mexc",
-        codes=_codes(mexc_errors.REJECTIONS, mexc_errors.ERROR_CODES),
-        post_only_cross="reject",
-        fee_currency="received",
-        market_buy_in_quote=False,
-        # PROTOCOLS A4: new orders share 12 requests/s with cancels
-        rate_limits=(
-            RateLimit("order+cancel", frozenset({"place", "cancel"}), 12, _SECOND, False),
-        ),
-    ),
-    "gateio": VenueRules(
-        name="gateio",
-        codes=_codes(gate_errors.REJECTIONS, gate_errors.ERROR_LABELS),
-        post_only_cross="reject",
-        fee_currency="received",
-        market_buy_in_quote=True,
-        # PROTOCOLS B4: place 10 r/s per market; cancels 200 r/s
-        rate_limits=(
-            RateLimit("place", frozenset({"place"}), 10, _SECOND, True),
-            RateLimit("cancel", frozenset({"cancel"}), 200, _SECOND, False),
-        ),
-    ),
-}
-
-
-def rules_for(name: str | None, venue: str) -> VenueRules:
-    """The named rules, or (``None``) the venue's own when it is known, else generic."""
-    key = name or (venue if venue in RULES else "generic")
-    try:
-        return RULES[key]
-    except KeyError:
-        raise InvalidOrder(f"unknown venue rules {key!r} (known: {', '.join(RULES)})") from None
+    limit: RateLimit
+    retry_ns: int
+    """Nanoseconds until the oldest counted request leaves the window."""
 
 
 class RequestLimiter:
-    """Exchange-side sliding-window request counting for one account."""
+    """Exchange-side sliding-window request counting (simulated venues and simulator).
 
-    def __init__(self, limits: tuple[RateLimit, ...]):
-        self.limits = limits
+    A request of kind ``k`` counts against every row whose ``kinds`` hold ``k``, in the
+    counter its scope picks (:meth:`RateLimit.key`). The request that would exceed a
+    row's ``limit`` within ``window_ns`` is refused and not counted.
+
+    Parameters
+    ----------
+    limits:
+        The venue's rate-limit rows (``VenueRules.rate_limits``).
+    enforce:
+        False: count (for the remaining/reset figures) but never refuse.
+    """
+
+    def __init__(self, limits: Iterable[RateLimit], *, enforce: bool = True):
+        self.limits = tuple(limits)
+        self.enforce = enforce
         self._hits: dict[tuple[str, str], deque[int]] = {}
 
-    def allow(self, kind: str, symbol: str, ts: int) -> RateLimit | None:
-        """Count a request at ``ts``; return the limit it breaks (not counted) or None."""
-        keys = []
-        for lim in self.limits:
-            if kind not in lim.kinds:
-                continue
-            key = (lim.name, symbol if lim.per_symbol else "")
-            q = self._hits.setdefault(key, deque())
-            while q and q[0] <= ts - lim.window_ns:
-                q.popleft()
-            if len(q) >= lim.limit:
-                return lim
-            keys.append(q)
-        for q in keys:
-            q.append(ts)
+    def counted(self, kind: str) -> tuple[RateLimit, ...]:
+        """The rows a request of ``kind`` counts against."""
+        return tuple(lim for lim in self.limits if kind in lim.kinds)
+
+    def _window(self, lim: RateLimit, now_ns: int, account: str, market: str) -> deque[int]:
+        q = self._hits.setdefault((lim.name, lim.key(account=account, market=market)), deque())
+        while q and q[0] <= now_ns - lim.window_ns:
+            q.popleft()
+        return q
+
+    def hit(self, kind: str, now_ns: int, *, account: str = "", market: str = "") -> Breach | None:
+        """Count a request of ``kind`` at ``now_ns``; the limit it breaks (nothing is
+        counted then) or None."""
+        windows = []
+        for lim in self.counted(kind):
+            q = self._window(lim, now_ns, account, market)
+            if self.enforce and len(q) >= lim.limit:
+                return Breach(lim, q[0] + lim.window_ns - now_ns)
+            windows.append(q)
+        for q in windows:
+            q.append(now_ns)
         return None
+
+    def remaining(
+        self, lim: RateLimit, now_ns: int, *, account: str = "", market: str = ""
+    ) -> tuple[int, int]:
+        """(requests left, when the window frees its oldest slot in ns; ``now_ns`` when
+        empty) of one counter, for Gate's rate-limit headers."""
+        q = self._window(lim, now_ns, account, market)
+        reset = q[0] + lim.window_ns if q else now_ns
+        return max(0, lim.limit - len(q)), reset

@@ -16,6 +16,7 @@ from arbsim.core.errors import InsufficientBalance
 from arbsim.core.model import Instrument, Order, OrderRequest, OrderStatus, Side, TimeInForce, Trade
 from arbsim.core.ports import MarketSink, Venue
 from arbsim.runtime.latency import ConstantLatency
+from exchanges.mexc.rules import MEXC_RULES
 from exchanges.mexc.venue import MexcVenue
 from exchanges.sim import SimConfig, run_simulator
 from exchanges.sim import VenueConfig as SimVenueConfig
@@ -79,6 +80,7 @@ async def sim_paper() -> AsyncIterator[tuple[Any, PaperVenue, Sink]]:
             feed,
             balances={"USDT": Decimal("100000"), "BTC": Decimal("1")},
             latency=ConstantLatency(30 * MS, 20 * MS),
+            rules=MEXC_RULES,
         )
         sink = Sink()
         sim.step(50)
@@ -133,7 +135,7 @@ async def test_rejection_carries_the_venue_code(sim_paper: tuple[Any, PaperVenue
     price = inst.round_price(book.best_bid, Side.SELL)
     with pytest.raises(InsufficientBalance) as e:
         await paper.place_order(req("p2", Side.BUY, "50", price, TimeInForce.GTC))
-    assert e.value.code  # MEXC's own code from exchanges/rules.py
+    assert e.value.code  # MEXC's own code from exchanges/mexc/rules.py
     assert e.value.venue == "mexc"
 
 
@@ -193,6 +195,7 @@ async def fed_paper(**kw: Any) -> tuple[Feed, PaperVenue, Sink]:
         feed,
         balances={"USDT": Decimal("10000"), "BTC": Decimal("1")},
         latency=ConstantLatency(10 * MS, 10 * MS),
+        rules=MEXC_RULES,
         **kw,
     )
     sink = Sink()
@@ -249,7 +252,7 @@ async def test_requests_stay_fifo_and_cancel_releases_balance() -> None:
 
 async def test_constructor_does_no_io_and_unstarted_symbols_are_refused() -> None:
     feed = Feed(instrument("mexc"))
-    paper = PaperVenue(feed, balances={}, latency=ConstantLatency(0, 0))
+    paper = PaperVenue(feed, balances={}, latency=ConstantLatency(0, 0), rules=MEXC_RULES)
     assert feed.sink is None
     with pytest.raises(Exception, match="not started"):
         paper.instrument("BTC/USDT")
