@@ -1,15 +1,19 @@
 """How venues treat orders, as data the whole project shares: the venue-neutral
-rejection kinds, request-rate limits and each venue's order rules.
+rejection kinds, the generic rejection codes, request-rate limits and each venue's order
+rules.
 
-The tables themselves live with each venue (``exchanges/mexc/rules.py``, ...): the live
-client's limiter, the simulated venues and the exchange simulator all read the same one.
+The tables themselves live with each venue (``exchanges/mexc/rules.py``,
+``exchanges/gateio/rules.py``; the generic rules in ``exchanges/simulated/rules.py``): the
+live client's limiter, the simulated venues and the exchange simulator all read the same
+one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
+
+import msgspec
 
 from arbsim.core.errors import (
     BelowMinimum,
@@ -21,6 +25,15 @@ from arbsim.core.errors import (
     RateLimited,
     VenueError,
 )
+
+__all__ = [
+    "GENERIC_CODES",
+    "RateLimit",
+    "Rejection",
+    "Scope",
+    "VenueRules",
+    "venue_codes",
+]
 
 
 class Rejection(StrEnum):
@@ -38,19 +51,112 @@ class Rejection(StrEnum):
     RATE_LIMITED = "rate_limited"
 
 
-@dataclass(frozen=True)
-class RateLimit:
-    """``limit`` requests of ``kinds`` per ``window_ns``, per symbol or per account."""
+#: matching-engine rejection kind -> (code, error class): the codes of the generic rules;
+#: a venue's rules replace the codes with its own (:func:`venue_codes`).
+GENERIC_CODES: dict[str, tuple[str, type[VenueError]]] = {
+    "insufficient_balance": ("INSUFFICIENT_BALANCE", InsufficientBalance),
+    "invalid_price": ("INVALID_PRICE_PRECISION", PrecisionError),
+    "invalid_qty": ("INVALID_QTY_PRECISION", PrecisionError),
+    "below_min_qty": ("BELOW_MIN_QTY", BelowMinimum),
+    "below_min_notional": ("BELOW_MIN_NOTIONAL", BelowMinimum),
+    "post_only_would_take": ("POST_ONLY_WOULD_TAKE", PostOnlyWouldTake),
+    "order_not_found": ("ORDER_NOT_FOUND", OrderNotFound),
+    "duplicate_client_id": ("DUPLICATE_CLIENT_ORDER_ID", InvalidOrder),
+    "max_open_orders": ("MAX_OPEN_ORDERS", InvalidOrder),
+    "rate_limited": ("TOO_MANY_REQUESTS", RateLimited),
+}
+
+#: matching-engine rejection kind -> the venue-neutral rejection it is an instance of
+_KIND_TO_REJECTION: dict[str, Rejection] = {
+    "insufficient_balance": Rejection.INSUFFICIENT_BALANCE,
+    "invalid_price": Rejection.PRECISION,
+    "invalid_qty": Rejection.PRECISION,
+    "below_min_qty": Rejection.BELOW_MINIMUM,
+    "below_min_notional": Rejection.BELOW_MINIMUM,
+    "post_only_would_take": Rejection.POST_ONLY_WOULD_TAKE,
+    "order_not_found": Rejection.ORDER_NOT_FOUND,
+    "rate_limited": Rejection.RATE_LIMITED,
+}
+
+
+def venue_codes(
+    rejections: Mapping[Rejection, tuple[int, int | str, str]],
+    classes: Mapping[str, type[VenueError]],
+) -> dict[str, tuple[str, type[VenueError]]]:
+    """The matching-engine codes of a venue, from its error module.
+
+    Parameters
+    ----------
+    rejections:
+        The venue's ``REJECTIONS`` (rejection -> (HTTP status, code or label, message)).
+    classes:
+        The venue's code or label -> arbsim error class.
+    """
+    out = dict(GENERIC_CODES)
+    for kind, rejection in _KIND_TO_REJECTION.items():
+        _, code, _ = rejections[rejection]
+        cls = RateLimited if rejection is Rejection.RATE_LIMITED else classes.get(str(code))
+        out[kind] = (str(code), cls or GENERIC_CODES[kind][1])
+    return out
+
+
+class Scope(StrEnum):
+    """What a rate limit counts requests per."""
+
+    ACCOUNT = "account"
+    """Per API key (the venue's UID)."""
+    MARKET = "market"
+    """Per API key and market."""
+    IP = "ip"
+    """Per client IP address."""
+    ENDPOINT = "endpoint"
+    """Per client IP address and endpoint."""
+
+
+class RateLimit(msgspec.Struct, frozen=True, kw_only=True):
+    """One published request limit: ``limit`` requests per ``window_s`` seconds and scope.
+
+    The same row drives the exchange side (the simulated venues and the exchange
+    simulator refuse the request over the limit, counted in a sliding window) and the
+    client side (the live REST client's token bucket: ``limit`` tokens refilled over
+    ``window_s``, a request waits for its tokens).
+
+    Attributes
+    ----------
+    name:
+        The family: what a REST client's endpoint rows name to be charged to it.
+    limit, window_s:
+        Requests (or weight units) per window.
+    scope:
+        What the requests are counted per (:class:`Scope`).
+    kinds:
+        The arbsim request kinds (``place``, ``cancel``) the exchange side counts against
+        it; empty for a limit only the client enforces (weights, public endpoints).
+    """
 
     name: str
-    kinds: frozenset[str]
     limit: int
-    window_ns: int
-    per_symbol: bool
+    window_s: float
+    scope: Scope
+    kinds: frozenset[str] = frozenset()
+
+    @property
+    def window_ns(self) -> int:
+        """The window in integer nanoseconds."""
+        return round(self.window_s * 1_000_000_000)
+
+    def key(self, *, account: str = "", market: str = "", endpoint: str = "", ip: str = "") -> str:
+        """The counter a request falls into, within this limit (by :attr:`scope`)."""
+        if self.scope is Scope.ACCOUNT:
+            return account
+        if self.scope is Scope.MARKET:
+            return f"{account}|{market}"
+        if self.scope is Scope.IP:
+            return ip
+        return f"{ip}|{endpoint}"
 
 
-@dataclass(frozen=True)
-class VenueRules:
+class VenueRules(msgspec.Struct, frozen=True, kw_only=True):
     """One venue's order-handling rules.
 
     Attributes
@@ -68,7 +174,7 @@ class VenueRules:
     market_buy_in_quote:
         Market buys are sized in quote currency (Gate requires it; MEXC allows it).
     rate_limits:
-        Exchange-side request limits; a request over a limit is rejected as rate-limited.
+        The venue's complete request-limit table (one row per family).
     """
 
     name: str
@@ -78,21 +184,17 @@ class VenueRules:
     market_buy_in_quote: bool
     rate_limits: tuple[RateLimit, ...]
 
+    def __post_init__(self) -> None:
+        names = [r.name for r in self.rate_limits]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.name}: rate-limit families must be unique, got {names}")
 
-#: matching-engine rejection kind -> (arbsim's own code, error class): what a simulated
-#: venue with generic rules answers; a venue's rules replace the codes it has its own for
-GENERIC_CODES: dict[str, tuple[str, type[VenueError]]] = {
-    "insufficient_balance": ("INSUFFICIENT_BALANCE", InsufficientBalance),
-    "invalid_price": ("INVALID_PRICE_PRECISION", PrecisionError),
-    "invalid_qty": ("INVALID_QTY_PRECISION", PrecisionError),
-    "below_min_qty": ("BELOW_MIN_QTY", BelowMinimum),
-    "below_min_notional": ("BELOW_MIN_NOTIONAL", BelowMinimum),
-    "post_only_would_take": ("POST_ONLY_WOULD_TAKE", PostOnlyWouldTake),
-    "order_not_found": ("ORDER_NOT_FOUND", OrderNotFound),
-    "duplicate_client_id": ("DUPLICATE_CLIENT_ORDER_ID", InvalidOrder),
-    "max_open_orders": ("MAX_OPEN_ORDERS", InvalidOrder),
-    "rate_limited": ("TOO_MANY_REQUESTS", RateLimited),
-}
+    def rate_limit(self, name: str) -> RateLimit:
+        """The row of family ``name``."""
+        for row in self.rate_limits:
+            if row.name == name:
+                return row
+        raise KeyError(f"{self.name} has no rate limit {name!r}")
 
 
 GENERIC_RULES = VenueRules(
@@ -103,4 +205,4 @@ GENERIC_RULES = VenueRules(
     market_buy_in_quote=False,
     rate_limits=(),
 )
-"""Order rules of no venue in particular: arbsim's own codes, fees in quote, no limits."""
+"""Venue-neutral rules: arbsim's own codes, fees in quote, no rate limits."""

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Literal
 
 from arbsim.core.ports import FeedSpec, MarketFeed, Venue, VenueConfig, VenuePlugin, VenueSetup
 from arbsim.runtime.loop import WallClock
+from exchanges.gateio.rules import GATEIO_RULES
 from exchanges.live.credentials import Credentials
-from exchanges.simulated.rules import RULES
 
 if TYPE_CHECKING:
     from exchanges.gateio.venue import GateVenue
@@ -67,5 +67,5 @@ def feed(spec: FeedSpec, setup: VenueSetup) -> MarketFeed:
 def plugin() -> VenuePlugin[GateConfig]:
     """The ``gateio`` venue kind."""
     return VenuePlugin(
-        config=GateConfig, modes=frozenset({"live"}), build=build, rules=RULES["gateio"], feed=feed
+        config=GateConfig, modes=frozenset({"live"}), build=build, rules=GATEIO_RULES, feed=feed
     )

@@ -36,16 +36,16 @@ from arbsim.core.model import (
     TimeInForce,
 )
 from exchanges.gateio import errors, signing
+from exchanges.gateio.rules import GATEIO_RULES
 from exchanges.gateio.symbols import GateCurrencyPair, symbol_info
 from exchanges.gateio.ws import Millis, OrderBookSnapshot, ms_to_ns
 from exchanges.live.credentials import Credentials
-from exchanges.live.http import Endpoint, Prepared, RateLimit, RateLimiter, RestTransport
+from exchanges.live.http import Endpoint, Prepared, RateLimiter, RestTransport
 from exchanges.live.symbols import VenueSymbolInfo
 
 __all__ = [
     "BASE_URL",
     "ENDPOINTS",
-    "RATE_LIMITS",
     "TIME_IN_FORCE",
     "GateAccount",
     "GateOrder",
@@ -65,28 +65,14 @@ TEXT_PREFIX = "t-"
 _TEXT_MAX = 28
 _TEXT_CHARS = re.compile(r"^[0-9A-Za-z_.\-]+$")
 
-RATE_LIMITS: dict[str, RateLimit] = {
-    # Spot place + amend: 10 r/s per UID per market (the key carries the market).
-    "place": RateLimit(capacity=10, period_s=1.0),
-    "cancel": RateLimit(capacity=200, period_s=1.0),
-    "private": RateLimit(capacity=200, period_s=10.0),
-    # Public: 200 per 10 s per endpoint per IP (the key carries the endpoint).
-    "public": RateLimit(capacity=200, period_s=10.0),
-}
-"""Gate's published limits as buckets (B4)."""
-
 ENDPOINTS: dict[str, Endpoint] = {
-    "time": Endpoint(method="GET", path="/spot/time", costs=(("public:time", 1),)),
-    "currency_pairs": Endpoint(
-        method="GET", path="/spot/currency_pairs", costs=(("public:pairs", 1),)
-    ),
-    "order_book": Endpoint(
-        method="GET", path="/spot/order_book", costs=(("public:order_book", 1),)
-    ),
+    "time": Endpoint(method="GET", path="/spot/time", costs=(("public", 1),)),
+    "currency_pairs": Endpoint(method="GET", path="/spot/currency_pairs", costs=(("public", 1),)),
+    "order_book": Endpoint(method="GET", path="/spot/order_book", costs=(("public", 1),)),
     "place": Endpoint(
         method="POST",
         path="/spot/orders",
-        costs=(("place:{market}", 1),),
+        costs=(("place", 1),),
         signed=True,
         order=True,
     ),
@@ -108,7 +94,8 @@ ENDPOINTS: dict[str, Endpoint] = {
         method="GET", path="/spot/my_trades", costs=(("private", 1),), signed=True
     ),
 }
-"""Endpoint table (B2), paths below ``/api/v4``."""
+"""Endpoint table (B2), paths below ``/api/v4``; ``costs`` name families of
+:data:`GATEIO_RULES`."""
 
 TIME_IN_FORCE: dict[TimeInForce, str | None] = {
     TimeInForce.GTC: None,
@@ -390,7 +377,7 @@ class GateRestClient:
     clock_s:
         Client time in seconds for ``Timestamp`` (injectable).
     limiter:
-        Defaults to :data:`RATE_LIMITS`.
+        Defaults to one following :data:`exchanges.gateio.rules.GATEIO_RULES`.
     """
 
     def __init__(
@@ -410,7 +397,7 @@ class GateRestClient:
             VENUE,
             base_url,
             errors.error_from_response,
-            limiter or RateLimiter(RATE_LIMITS, venue=VENUE),
+            limiter or RateLimiter(GATEIO_RULES.rate_limits, venue=VENUE),
             timeout_s=timeout_s,
             secrets=secrets,
             headers={"Accept": "application/json", "Content-Type": "application/json"},

@@ -91,8 +91,9 @@ class ApiChannel(msgspec.Struct, frozen=True, kw_only=True):
         Creates or cancels an order: after the request left, a timeout or a lost
         connection is :class:`OutcomeUnknown`.
     costs:
-        ``(limit key, cost)`` charged to the client-side limiter (``{market}`` filled in);
-        the same keys as the REST endpoints (:data:`exchanges.gateio.rest.ENDPOINTS`).
+        ``(limit family, cost)`` charged to the client-side limiter (per-market families
+        take the request's market); the same as the REST endpoints
+        (:data:`exchanges.gateio.rest.ENDPOINTS`).
     """
 
     order: bool = False
@@ -385,7 +386,7 @@ class GateWsApi(StreamTask):
         """
         spec = CHANNELS.get(channel, ApiChannel())
         if self.limiter is not None:
-            await self.limiter.acquire([(k.format(market=market), c) for k, c in spec.costs])
+            await self.limiter.acquire(spec.costs, market=market)
         conn = await self._connected()
         req_id = self._next_id()
         frame = api_request(channel, req_id, req_param, int(self.clock_s()))

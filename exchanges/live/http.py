@@ -3,8 +3,9 @@
 One :class:`RestTransport` per venue owns the venue's single ``aiohttp.ClientSession`` (the
 WebSocket clients of that venue connect through the same session). A request goes through:
 
-1. the client-side :class:`RateLimiter` (token buckets keyed by the venue's published limits,
-   given as data by each venue's ``rest`` module), and the server's last ``Retry-After``;
+1. the client-side :class:`RateLimiter` (token buckets driven by the venue's rate-limit table,
+   ``exchanges/<venue>/rules.py``: the rows the simulators enforce), and the server's last
+   ``Retry-After``;
 2. the request itself, built *after* the limiter so that signed timestamps are fresh;
 3. error mapping through the venue's ``errors`` module. For an ORDER request (place,
    cancel) a 5xx, a timeout or a connection that broke after the request was sent is
@@ -27,18 +28,12 @@ import msgspec
 from yarl import URL
 
 from arbsim.core.errors import NetworkError, OutcomeUnknown, RateLimited, VenueError
+from arbsim.core.rules import RateLimit
 
 log = logging.getLogger("exchanges.live.http")
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
-
-
-class RateLimit(msgspec.Struct, frozen=True, kw_only=True):
-    """``capacity`` units per ``period_s`` (a token bucket refilled continuously)."""
-
-    capacity: float
-    period_s: float
 
 
 class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,8 +44,9 @@ class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
     method, path:
         HTTP method and path below the base URL.
     costs:
-        ``(limit key, cost)`` pairs charged to the limiter. A key may contain ``{market}``
-        (Gate's per-market order limit), filled in per request.
+        ``(limit family, cost)`` pairs charged to the limiter: each family names a row of
+        the venue's rate-limit table, whose scope picks the bucket (per market: one per
+        request's market; per endpoint: one per ``path``).
     signed:
         Needs credentials.
     order:
@@ -68,9 +64,9 @@ class _Bucket:
     __slots__ = ("capacity", "rate", "stamp", "tokens")
 
     def __init__(self, limit: RateLimit, now: float) -> None:
-        self.capacity = limit.capacity
-        self.rate = limit.capacity / limit.period_s
-        self.tokens = limit.capacity
+        self.capacity = float(limit.limit)
+        self.rate = limit.limit / limit.window_s
+        self.tokens = self.capacity
         self.stamp = now
 
     def refill(self, now: float) -> None:
@@ -82,13 +78,16 @@ class _Bucket:
 
 
 class RateLimiter:
-    """Token buckets per limit key, following a venue's published limits.
+    """Token buckets following a venue's rate-limit table.
+
+    A row of ``limit`` requests per ``window_s`` is a bucket of ``limit`` tokens refilled
+    continuously over ``window_s``; a row scoped per market (per endpoint) has one bucket
+    per market (per endpoint). A family without a row is not limited.
 
     Parameters
     ----------
     limits:
-        Limit family -> :class:`RateLimit`. A concrete key ``"place:BTC_USDT"`` uses the
-        family before the colon (``"place"``), so each market gets its own bucket.
+        The venue's rate-limit rows (``VenueRules.rate_limits``).
     max_wait_s:
         A request that would have to wait longer is refused with :class:`RateLimited`
         (``retry_after`` set) instead of queueing: a stale arbitrage leg is worse than none.
@@ -98,27 +97,28 @@ class RateLimiter:
 
     def __init__(
         self,
-        limits: Mapping[str, RateLimit],
+        limits: Iterable[RateLimit],
         *,
         venue: str = "",
         max_wait_s: float = 2.0,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        self.limits = dict(limits)
+        self.limits = {limit.name: limit for limit in limits}
         self.venue = venue
         self.max_wait_s = max_wait_s
         self.clock = clock
         self.sleep = sleep
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._blocked_until = 0.0
 
-    def _bucket(self, key: str, now: float) -> _Bucket | None:
+    def _bucket(self, family: str, market: str, endpoint: str, now: float) -> _Bucket | None:
+        limit = self.limits.get(family)
+        if limit is None:
+            return None
+        key = (family, limit.key(market=market, endpoint=endpoint))
         bucket = self._buckets.get(key)
         if bucket is None:
-            limit = self.limits.get(key.partition(":")[0])
-            if limit is None:
-                return None
             bucket = self._buckets[key] = _Bucket(limit, now)
         return bucket
 
@@ -130,8 +130,12 @@ class RateLimiter:
         """Seconds left of a server-imposed pause (0 when none)."""
         return max(0.0, self._blocked_until - self.clock())
 
-    async def acquire(self, costs: Iterable[tuple[str, float]]) -> None:
-        """Take ``cost`` tokens from every keyed bucket, waiting up to ``max_wait_s``.
+    async def acquire(
+        self, costs: Iterable[tuple[str, float]], *, market: str = "", endpoint: str = ""
+    ) -> None:
+        """Take ``cost`` tokens from the bucket of every ``(family, cost)``, waiting up to
+        ``max_wait_s``. ``market`` and ``endpoint`` pick the bucket of a family scoped
+        per market or per endpoint.
 
         Raises
         ------
@@ -151,8 +155,8 @@ class RateLimiter:
             now = self.clock()
             wait = 0.0
             buckets: list[tuple[_Bucket, float]] = []
-            for key, cost in items:
-                bucket = self._bucket(key, now)
+            for family, cost in items:
+                bucket = self._bucket(family, market, endpoint, now)
                 if bucket is None:
                     continue
                 bucket.refill(now)
@@ -299,7 +303,7 @@ class RestTransport:
         path:
             Overrides ``endpoint.path`` (paths with an id, e.g. ``/spot/orders/123``).
         market:
-            Fills ``{market}`` in limit keys.
+            The request's market (the bucket of a limit scoped per market).
 
         Raises
         ------
@@ -307,8 +311,7 @@ class RestTransport:
             The venue's error mapped to the arbsim tree; :class:`OutcomeUnknown` for an order
             request whose outcome cannot be known; :class:`NetworkError` otherwise.
         """
-        costs = [(key.format(market=market), cost) for key, cost in endpoint.costs]
-        await self.limiter.acquire(costs)
+        await self.limiter.acquire(endpoint.costs, market=market, endpoint=endpoint.path)
         req = prepare()
         full_path = path or endpoint.path
         url_text = self.base_url + full_path + (f"?{req.query}" if req.query else "")

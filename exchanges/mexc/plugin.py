@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from arbsim.core.ports import FeedSpec, MarketFeed, Venue, VenueConfig, VenuePlugin, VenueSetup
 from arbsim.runtime.loop import WallClock
 from exchanges.live.credentials import Credentials
-from exchanges.simulated.rules import RULES
+from exchanges.mexc.rules import MEXC_RULES
 
 if TYPE_CHECKING:
     from exchanges.mexc.venue import MexcVenue
@@ -60,5 +60,5 @@ def feed(spec: FeedSpec, setup: VenueSetup) -> MarketFeed:
 def plugin() -> VenuePlugin[MexcConfig]:
     """The ``mexc`` venue kind."""
     return VenuePlugin(
-        config=MexcConfig, modes=frozenset({"live"}), build=build, rules=RULES["mexc"], feed=feed
+        config=MexcConfig, modes=frozenset({"live"}), build=build, rules=MEXC_RULES, feed=feed
     )

@@ -33,10 +33,11 @@ from arbsim.core.model import (
     TimeInForce,
 )
 from exchanges.live.credentials import Credentials
-from exchanges.live.http import Endpoint, Prepared, RateLimit, RateLimiter, RestTransport
+from exchanges.live.http import Endpoint, Prepared, RateLimiter, RestTransport
 from exchanges.live.symbols import VenueSymbolInfo
 from exchanges.mexc import errors, signing
 from exchanges.mexc.booksync import MexcDepth
+from exchanges.mexc.rules import MEXC_RULES
 from exchanges.mexc.symbols import MexcExchangeInfo, symbol_info
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
     "ENDPOINTS",
     "ORDER_STATUS",
     "ORDER_TYPES",
-    "RATE_LIMITS",
     "MexcAccount",
     "MexcOrder",
     "MexcOrderAck",
@@ -59,18 +59,6 @@ __all__ = [
 
 VENUE = "mexc"
 BASE_URL = "https://api.mexc.com"
-
-RATE_LIMITS: dict[str, RateLimit] = {
-    # New orders share 12 req/s with cancels (MX-NEW).
-    "order": RateLimit(capacity=12, period_s=1.0),
-    # GET /api/v3/account is limited to 2 req/s on top of its weight.
-    "account": RateLimit(capacity=2, period_s=1.0),
-    # IP and UID weights: 500 per 10 s (per endpoint on the venue; one bucket here is
-    # stricter, which is the safe side).
-    "ip": RateLimit(capacity=500, period_s=10.0),
-    "uid": RateLimit(capacity=500, period_s=10.0),
-}
-"""MEXC's published limits as buckets (A2/A4)."""
 
 ENDPOINTS: dict[str, Endpoint] = {
     "time": Endpoint(method="GET", path="/api/v3/time", costs=(("ip", 1),)),
@@ -108,7 +96,7 @@ ENDPOINTS: dict[str, Endpoint] = {
         method="DELETE", path="/api/v3/userDataStream", costs=(("ip", 1),), signed=True
     ),
 }
-"""Endpoint table (A2)."""
+"""Endpoint table (A2); ``costs`` name families of :data:`MEXC_RULES`."""
 
 ORDER_TYPES: dict[tuple[OrderType, TimeInForce], str] = {
     (OrderType.LIMIT, TimeInForce.GTC): "LIMIT",
@@ -359,7 +347,7 @@ class MexcRestClient:
     clock_ms:
         Client time in ms for ``timestamp`` (injectable).
     limiter:
-        Defaults to :data:`RATE_LIMITS`.
+        Defaults to one following :data:`exchanges.mexc.rules.MEXC_RULES`.
     """
 
     def __init__(
@@ -380,7 +368,7 @@ class MexcRestClient:
             VENUE,
             base_url,
             errors.error_from_response,
-            limiter or RateLimiter(RATE_LIMITS, venue=VENUE),
+            limiter or RateLimiter(MEXC_RULES.rate_limits, venue=VENUE),
             timeout_s=timeout_s,
             secrets=secrets,
             headers={"Content-Type": "application/json"},

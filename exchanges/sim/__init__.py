@@ -43,7 +43,8 @@ Market data and matching (both venues)
    when the book or a trade goes through their price. ``inject_trade`` trades only against
    own resting orders.
 6. Fees are charged in the asset received (base for a buy, quote for a sell) on both
-   venues, as ``exchanges/rules.py`` says; MX / GT point deductions are not modelled.
+   venues, as the venue's rules say (``exchanges/mexc/rules.py``,
+   ``exchanges/gateio/rules.py``); MX / GT point deductions are not modelled.
    Buy limits lock ``price × qty`` (plus the fee when it is paid in quote); balance checks
    use the worst of maker/taker fee.
 7. A market buy sized in quote (MEXC ``quoteOrderQty``, Gate market-buy ``amount``; also
@@ -54,11 +55,12 @@ Market data and matching (both venues)
 9. Order ids are numeric strings from a venue-wide counter (MEXC's real ids look like
    ``C02__...``); trade ids likewise. State is in memory only.
 10. Server time is the host clock; no clock skew or drift is simulated.
-11. Rate limits enforced: MEXC order + cancel 12/s per API key (429, ``Retry-After``);
-    Gate place 10/s per key and market, cancel 200/s per key (429 ``TOO_MANY_REQUESTS``).
-    No IP limits, no per-endpoint 500/10 s (MEXC) or 200/10 s (Gate) budgets, no 418 bans,
-    no MEXC 403 WAF, no WebSocket message or subscription limits, no connection lifetime
-    or idle disconnects.
+11. Rate limits enforced: the rows of the venue's rate-limit table that count order
+    requests (the same rows as the replay venue and the live client): MEXC order + cancel
+    per API key (429, ``Retry-After``); Gate place per key and market, cancel per key (429
+    ``TOO_MANY_REQUESTS``). Not enforced: the rows only the client counts (IP and UID
+    weights, Gate public and other private budgets), 418 bans, MEXC 403 WAF, WebSocket
+    message or subscription limits, connection lifetime or idle disconnects.
 12. The order of authentication checks is a choice (MEXC: key, signature, recvWindow,
     timestamp; Gate: headers, key, timestamp, signature); the venues do not document theirs.
 

@@ -35,12 +35,11 @@ from arbsim.core.model import (
     Side,
     TimeInForce,
 )
-from arbsim.core.rules import Rejection
+from arbsim.core.rules import Rejection, VenueRules
 from exchanges.sim.config import AccountConfig
 from exchanges.sim.errors import SimError, SimReject, kind_of
 from exchanges.sim.market import DepthUpdate, MarketEvent, MarketReplay, quote_to_base
 from exchanges.simulated.matching import Account, ExecEvent, MatchingEngine
-from exchanges.simulated.rules import rules_for
 
 __all__ = [
     "ENGINE_CODES",
@@ -157,6 +156,9 @@ class SimExchange:
     ----------
     venue:
         ``"mexc"`` or ``"gateio"``.
+    rules:
+        The venue's order rules (``exchanges/mexc/rules.py``, ``exchanges/gateio/rules.py``):
+        fee currency for the matching, rate limits for the venue server.
     market:
         The venue's market-data replay (books are read from it).
     accounts:
@@ -174,9 +176,11 @@ class SimExchange:
         accounts: list[AccountConfig],
         now_ns: Callable[[], int],
         *,
+        rules: VenueRules,
         first_order_id: int = 1,
     ):
         self.venue = venue
+        self.rules = rules
         self.market = market
         self.now_ns = now_ns
         self.accounts = {a.api_key: SimAccount(a, venue) for a in accounts}
@@ -213,8 +217,8 @@ class SimExchange:
                 acct.account,
                 codes=ENGINE_CODES,
                 order_ids=self._order_ids,
-                # the same order rules as the replay venue (exchanges/rules.py)
-                fee_currency=rules_for(None, self.venue).fee_currency,
+                # the same order rules as the replay venue
+                fee_currency=self.rules.fee_currency,
             )
             acct.engines[symbol] = engine
         return engine

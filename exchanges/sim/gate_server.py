@@ -36,7 +36,7 @@ from exchanges.sim.hub import (
     json_response,
 )
 from exchanges.sim.market import DepthUpdate, MarketEvent, PublicTrade, SymbolState
-from exchanges.sim.ratelimit import GATE_RULES, RateLimiter
+from exchanges.simulated.rules import RequestLimiter
 
 __all__ = ["GateServer", "currency_pair_json", "gate_finish_as", "gate_status"]
 
@@ -182,7 +182,8 @@ class GateServer:
         self.market = exchange.market
         self.faults = faults
         self.now_ns = now_ns
-        self.limiter = RateLimiter(GATE_RULES, time.monotonic, rate_limits)
+        # the rows of exchange.rules (exchanges/gateio/rules.py) that count order requests
+        self.limiter = RequestLimiter(exchange.rules.rate_limits, enforce=rate_limits)
         self.connections: set[Connection] = set()
         self.stream_faults = StreamFaulter(faults)
         self.natives = {to_native(s): s for s in self.market.symbols}
@@ -294,15 +295,21 @@ class GateServer:
             raise SimReject(Rejection.BAD_SIGNATURE)
         return api_key, body
 
-    def _limit(self, rule: str, key: str) -> dict[str, str]:
-        retry = self.limiter.hit(rule, key)
-        remain, limit, reset = self.limiter.remaining(rule, key)
-        headers = {
-            "X-Gate-RateLimit-Requests-Remain": str(remain),
-            "X-Gate-RateLimit-Limit": str(limit),
-            "X-Gate-RateLimit-Reset-Timestamp": str(int(time.time() + reset - time.monotonic())),
-        }
-        if retry is not None:
+    def _limit(self, kind: str, api_key: str, pair: str = "") -> dict[str, str]:
+        """Count a request of ``kind`` (``place``, ``cancel``) of an API key on ``pair``;
+        the rate-limit headers of the (first) limit it counts against."""
+        now = time.monotonic_ns()
+        breach = self.limiter.hit(kind, now, account=api_key, market=pair)
+        headers: dict[str, str] = {}
+        for lim in self.limiter.counted(kind)[:1]:
+            remain, reset = self.limiter.remaining(lim, now, account=api_key, market=pair)
+            reset_s = (time.time_ns() + reset - now) // 1_000_000_000
+            headers = {
+                "X-Gate-RateLimit-Requests-Remain": str(remain),
+                "X-Gate-RateLimit-Limit": str(lim.limit),
+                "X-Gate-RateLimit-Reset-Timestamp": str(reset_s),
+            }
+        if breach is not None:
             raise _Limited(headers)
         return headers
 
@@ -462,7 +469,7 @@ class GateServer:
             raise SimReject(SimError.BAD_BODY, "body") from None
         pair = _s(req.get("currency_pair")) if isinstance(req, dict) else ""
         try:
-            headers = self._limit("place", f"{api_key}|{pair}")
+            headers = self._limit("place", api_key, pair)
         except _Limited as e:
             return self._reject(SimReject(Rejection.RATE_LIMITED), e.headers)
         o = self._place(api_key, req)
@@ -481,7 +488,7 @@ class GateServer:
             text = _s(req.get("text")) if isinstance(req, dict) else ""
             pair = _s(req.get("currency_pair")) if isinstance(req, dict) else ""
             try:
-                self._limit("place", f"{api_key}|{pair}")
+                self._limit("place", api_key, pair)
                 item = {**self.order_json(self._place(api_key, req)), "succeeded": True}
             except (SimReject, _Limited) as e:
                 kind = e.kind if isinstance(e, SimReject) else Rejection.RATE_LIMITED
@@ -858,7 +865,7 @@ class GateServer:
         for req in orders:
             pair = _s(req.get("currency_pair")) if isinstance(req, dict) else ""
             try:
-                self._limit("place", f"{api_key}|{pair}")
+                self._limit("place", api_key, pair)
             except _Limited:
                 raise SimReject(Rejection.RATE_LIMITED) from None
             out.append(self.order_json(self._place(api_key, req)))

@@ -48,7 +48,7 @@ from exchanges.sim.hub import (
     json_response,
 )
 from exchanges.sim.market import DepthUpdate, MarketEvent, PublicTrade, SymbolState
-from exchanges.sim.ratelimit import MEXC_RULES, RateLimiter
+from exchanges.simulated.rules import RequestLimiter
 
 __all__ = [
     "ORDER_TYPES",
@@ -190,7 +190,8 @@ class MexcServer:
         self.market = exchange.market
         self.faults = faults
         self.now_ns = now_ns
-        self.limiter = RateLimiter(MEXC_RULES, time.monotonic, rate_limits)
+        # the rows of exchange.rules (exchanges/mexc/rules.py) that count order requests
+        self.limiter = RequestLimiter(exchange.rules.rate_limits, enforce=rate_limits)
         self.listen_keys: dict[str, tuple[str, float]] = {}  # key -> (api key, expiry)
         self.connections: set[Connection] = set()
         self.stream_faults = StreamFaulter(faults)
@@ -293,10 +294,11 @@ class MexcServer:
             raise SimReject(Rejection.TIMESTAMP_EXPIRED)
         return api_key, params
 
-    def _limit(self, rule: str, api_key: str) -> None:
-        retry = self.limiter.hit(rule, api_key)
-        if retry is not None:
-            raise _RateLimited(retry)
+    def _limit(self, kind: str, api_key: str) -> None:
+        """Count a request of ``kind`` (``place``, ``cancel``) of an API key."""
+        breach = self.limiter.hit(kind, time.monotonic_ns(), account=api_key)
+        if breach is not None:
+            raise _RateLimited(max(0.001, breach.retry_ns / 1e9))
 
     def _order_json(self, o: SimOrder, full: bool = True) -> dict[str, Any]:
         order = o.order
@@ -446,7 +448,7 @@ class MexcServer:
     async def place(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
         try:
-            self._limit("order", api_key)
+            self._limit("place", api_key)
         except _RateLimited as e:
             return self._reject(SimReject(Rejection.RATE_LIMITED), retry_after=e.retry_after)
         args = self._parse_order(params)
@@ -480,7 +482,7 @@ class MexcServer:
     async def cancel(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
         try:
-            self._limit("order", api_key)
+            self._limit("cancel", api_key)
         except _RateLimited as e:
             return self._reject(SimReject(Rejection.RATE_LIMITED), retry_after=e.retry_after)
         symbol = self._symbol(params)
@@ -509,7 +511,7 @@ class MexcServer:
     async def cancel_all(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
         try:
-            self._limit("order", api_key)
+            self._limit("cancel", api_key)
         except _RateLimited as e:
             return self._reject(SimReject(Rejection.RATE_LIMITED), retry_after=e.retry_after)
         natives = [s for s in params.get("symbol", "").split(",") if s]

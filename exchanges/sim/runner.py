@@ -21,7 +21,10 @@ import msgspec
 from aiohttp import web
 
 from arbsim.core.errors import ConfigError
+from arbsim.core.rules import VenueRules
 from arbsim.data.catalog import Catalog
+from exchanges.gateio.rules import GATEIO_RULES
+from exchanges.mexc.rules import MEXC_RULES
 from exchanges.sim.config import FaultRule, SimConfig, VenueConfig
 from exchanges.sim.exchange import SimExchange
 from exchanges.sim.faults import FaultState
@@ -40,6 +43,7 @@ class _Server(Protocol):
 
 class _ServerSpec(msgspec.Struct, frozen=True, kw_only=True):
     factory: Callable[..., _Server]
+    rules: VenueRules
     ws_path: str
     api_prefix: str
     first_order_id: int
@@ -47,13 +51,22 @@ class _ServerSpec(msgspec.Struct, frozen=True, kw_only=True):
 
 VENUE_SERVERS: dict[str, _ServerSpec] = {
     "mexc": _ServerSpec(
-        factory=MexcServer, ws_path="/ws", api_prefix="/api/v3", first_order_id=700_000_000_001
+        factory=MexcServer,
+        rules=MEXC_RULES,
+        ws_path="/ws",
+        api_prefix="/api/v3",
+        first_order_id=700_000_000_001,
     ),
     "gateio": _ServerSpec(
-        factory=GateServer, ws_path="/ws/v4/", api_prefix="/api/v4", first_order_id=400_000_000_001
+        factory=GateServer,
+        rules=GATEIO_RULES,
+        ws_path="/ws/v4/",
+        api_prefix="/api/v4",
+        first_order_id=400_000_000_001,
     ),
 }
-"""Venue -> server class, WebSocket path, REST prefix and first order id."""
+"""Venue -> server class, order rules (rate limits included), WebSocket path, REST prefix
+and first order id."""
 
 _SHUTDOWN_S = 1.0
 
@@ -148,6 +161,7 @@ def _build_venue(cfg: VenueConfig, config: SimConfig, now_ns: Callable[[], int])
         market,
         cfg.effective_accounts(),
         now_ns,
+        rules=spec.rules,
         first_order_id=spec.first_order_id,
     )
     faults = FaultState()

@@ -36,9 +36,7 @@ import msgspec
 import numpy as np
 
 from arbsim.core.book import OrderBook
-from arbsim.core.errors import (
-    VenueError,
-)
+from arbsim.core.errors import VenueError
 from arbsim.core.model import (
     ZERO,
     Balance,
@@ -52,8 +50,6 @@ from arbsim.core.model import (
     TimeInForce,
 )
 from arbsim.core.rules import GENERIC_CODES
-
-#: rejection kind -> (code, error class). Venues override the codes with their own.
 
 
 class ExecEvent(msgspec.Struct, frozen=True, kw_only=True):

@@ -140,9 +140,10 @@ class SimulatedOrderEntry(abc.ABC):
 
         def at_exchange(ts: int) -> list[ExecEvent]:
             x_order = Order.from_request(req, ts)
-            limit = self._limiter.allow("place", req.symbol, ts)
-            if limit is not None:
-                return engine.reject(x_order, ts, "rate_limited", f"{limit.name} limit reached")
+            breach = self._limiter.hit("place", ts, market=req.symbol)
+            if breach is not None:
+                reason = f"{breach.limit.name} limit reached"
+                return engine.reject(x_order, ts, "rate_limited", reason)
             return engine.submit(x_order, ts)
 
         await self._round_trip("place", at_exchange, self._deliver)
@@ -158,9 +159,9 @@ class SimulatedOrderEntry(abc.ABC):
         engine = self._engine(symbol)
 
         def at_exchange(ts: int) -> list[ExecEvent]:
-            limit = self._limiter.allow("cancel", symbol, ts)
-            if limit is not None:
-                raise engine.error("rate_limited", f"{limit.name} limit reached")
+            breach = self._limiter.hit("cancel", ts, market=symbol)
+            if breach is not None:
+                raise engine.error("rate_limited", f"{breach.limit.name} limit reached")
             return engine.cancel(client_order_id, ts)
 
         await self._round_trip("cancel", at_exchange, self._deliver)

@@ -14,11 +14,14 @@ from arbsim.core.errors import PostOnlyWouldTake, RateLimited, VenueError
 from arbsim.core.model import Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 from arbsim.runtime.context import Context
 from arbsim.runtime.strategy import Strategy
+from exchanges.gateio.rules import GATEIO_RULES
+from exchanges.mexc.rules import MEXC_RULES
 from exchanges.simulated.matching import Account, ExecEvent, MatchingEngine, QueueModel
-from exchanges.simulated.rules import RULES, RequestLimiter
+from exchanges.simulated.rules import GENERIC_RULES, RequestLimiter
 
 TS = builders.T0
 SEC = 1_000_000_000
+RULES = {r.name: r for r in (GENERIC_RULES, MEXC_RULES, GATEIO_RULES)}
 
 
 def setup(
@@ -230,14 +233,17 @@ def test_gate_market_buy_is_sized_in_quote() -> None:
 def test_request_rate_limits_per_venue() -> None:
     mexc = RequestLimiter(RULES["mexc"].rate_limits)
     # order + cancel share 12 per second
-    results = [mexc.allow("place" if i % 2 else "cancel", "BTC/USDT", TS + i) for i in range(13)]
+    results = [
+        mexc.hit("place" if i % 2 else "cancel", TS + i, market="BTC/USDT") for i in range(13)
+    ]
     assert results[:12] == [None] * 12 and results[12] is not None
-    assert mexc.allow("place", "BTC/USDT", TS + SEC + 1) is None  # the window moved on
+    assert results[12].limit.name == "order" and results[12].retry_ns == SEC - 12
+    assert mexc.hit("place", TS + SEC + 1, market="BTC/USDT") is None  # the window moved on
     gate = RequestLimiter(RULES["gateio"].rate_limits)
-    places = [gate.allow("place", "BTC/USDT", TS + i) for i in range(11)]
-    assert places[10] is not None and places[10].name == "place"
-    assert gate.allow("place", "ETH/USDT", TS + 11) is None  # per market
-    assert gate.allow("cancel", "BTC/USDT", TS + 12) is None  # cancels counted apart
+    places = [gate.hit("place", TS + i, market="BTC/USDT") for i in range(11)]
+    assert places[10] is not None and places[10].limit.name == "place"
+    assert gate.hit("place", TS + 11, market="ETH/USDT") is None  # per market
+    assert gate.hit("cancel", TS + 12, market="BTC/USDT") is None  # cancels counted apart
     assert RULES["mexc"].codes["rate_limited"] == ("429", RateLimited)
     assert RULES["gateio"].codes["insufficient_balance"][0] == "BALANCE_NOT_ENOUGH"
     assert RULES["mexc"].codes["insufficient_balance"][0] == "10101"

@@ -16,12 +16,12 @@ from arbsim.core.errors import InsufficientBalance
 from arbsim.core.model import Instrument, Order, OrderRequest, OrderStatus, Side, TimeInForce, Trade
 from arbsim.core.ports import MarketSink, Venue
 from arbsim.runtime.latency import ConstantLatency
+from exchanges.mexc.rules import MEXC_RULES
 from exchanges.mexc.venue import MexcVenue
 from exchanges.sim import SimConfig, run_simulator
 from exchanges.sim import VenueConfig as SimVenueConfig
 from exchanges.simulated.fills import FillModel
 from exchanges.simulated.paper import PaperVenue
-from exchanges.simulated.rules import RULES
 from tests.builders import instrument
 
 MS = 1_000_000
@@ -82,7 +82,7 @@ async def sim_paper() -> AsyncIterator[tuple[Any, PaperVenue, Sink]]:
             fills=FillModel(
                 balances={"USDT": Decimal("100000"), "BTC": Decimal("1")},
                 latency=ConstantLatency(30 * MS, 20 * MS),
-                rules=RULES["mexc"],
+                rules=MEXC_RULES,
             ),
         )
         sink = Sink()

@@ -24,12 +24,15 @@ from aiohttp.test_utils import TestServer
 
 from arbsim.core import errors as E
 from arbsim.core.model import OrderStatus, OrderType, Side, TimeInForce
+from arbsim.core.rules import RateLimit, Scope
 from exchanges.gateio import rest as gate
 from exchanges.gateio import signing as gate_signing
-from exchanges.live.http import Endpoint, Prepared, RateLimit, RateLimiter, RestTransport
+from exchanges.gateio.rules import GATEIO_RULES
+from exchanges.live.http import Endpoint, Prepared, RateLimiter, RestTransport
 from exchanges.mexc import errors as mexc_errors
 from exchanges.mexc import rest as mexc
 from exchanges.mexc import signing as mexc_signing
+from exchanges.mexc.rules import MEXC_RULES
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 REALDATA = REPO_ROOT / ".." / "shared" / "realdata"
@@ -532,7 +535,7 @@ async def test_mexc_error_bodies_map_to_the_error_tree(
 ) -> None:
     rec, base = server
     rec.on("POST", "/api/v3/order", Reply(status=status, body=body))
-    client = mexc_client(base, limiter=RateLimiter(mexc.RATE_LIMITS, max_wait_s=0.0))
+    client = mexc_client(base, limiter=RateLimiter(MEXC_RULES.rate_limits, max_wait_s=0.0))
     try:
         with pytest.raises(cls) as info:
             await client.place_order([("symbol", "BTCUSDT")])
@@ -577,7 +580,7 @@ async def test_retry_after_is_respected(server: tuple[Recorder, str]) -> None:
                  headers={"Retry-After": "3"}),
            Reply(body=b'{"serverTime":5}'))  # fmt: skip
     clock = FakeClock()
-    limiter = RateLimiter(mexc.RATE_LIMITS, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(MEXC_RULES.rate_limits, clock=clock, sleep=clock.sleep)
     client = mexc_client(base, limiter=limiter)
     try:
         with pytest.raises(E.RateLimited) as first:
@@ -599,7 +602,7 @@ async def test_418_without_retry_after_pauses_by_default(server: tuple[Recorder,
     rec, base = server
     rec.on("GET", "/api/v4/spot/time", Reply(status=418, body=b"banned"))
     clock = FakeClock()
-    client = gate_client(base, limiter=RateLimiter(gate.RATE_LIMITS, clock=clock))
+    client = gate_client(base, limiter=RateLimiter(GATEIO_RULES.rate_limits, clock=clock))
     try:
         with pytest.raises(E.RateLimited) as info:
             await client.server_time()
@@ -699,7 +702,7 @@ async def test_secrets_never_reach_the_log(
 async def test_token_bucket_waits_then_refuses() -> None:
     clock = FakeClock()
     limiter = RateLimiter(
-        {"order": RateLimit(capacity=12, period_s=1.0)},
+        [RateLimit(name="order", limit=12, window_s=1.0, scope=Scope.ACCOUNT)],
         clock=clock, sleep=clock.sleep, max_wait_s=0.5,
     )  # fmt: skip
     for _ in range(12):
@@ -714,12 +717,12 @@ async def test_token_bucket_waits_then_refuses() -> None:
 
 async def test_gate_place_limit_is_per_market() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(gate.RATE_LIMITS, clock=clock, sleep=clock.sleep, max_wait_s=0.0)
+    limiter = RateLimiter(GATEIO_RULES.rate_limits, clock=clock, sleep=clock.sleep, max_wait_s=0.0)
     for _ in range(10):
-        await limiter.acquire([("place:BTC_USDT", 1)])
-    await limiter.acquire([("place:ETH_USDT", 1)])  # other market: own bucket
+        await limiter.acquire([("place", 1)], market="BTC_USDT")
+    await limiter.acquire([("place", 1)], market="ETH_USDT")  # other market: own bucket
     with pytest.raises(E.RateLimited):
-        await limiter.acquire([("place:BTC_USDT", 1)])
+        await limiter.acquire([("place", 1)], market="BTC_USDT")
 
 
 async def test_client_orders_are_rate_limited_before_sending(
@@ -729,7 +732,7 @@ async def test_client_orders_are_rate_limited_before_sending(
     rec.on("DELETE", "/api/v3/order", Reply(body=jkorf(
         "mexc/jkorf_examples/Endpoints/SpotApi/Trading/CancelOrder.txt")))  # fmt: skip
     clock = FakeClock()
-    client = mexc_client(base, limiter=RateLimiter(mexc.RATE_LIMITS, clock=clock,
+    client = mexc_client(base, limiter=RateLimiter(MEXC_RULES.rate_limits, clock=clock,
                                                    sleep=clock.sleep, max_wait_s=0.0))  # fmt: skip
     try:
         for _ in range(12):
@@ -748,7 +751,7 @@ async def test_transport_unsigned_request_and_custom_mapper(
     rec, base = server
     rec.on("GET", "/x", Reply(status=400, body=b'{"code":10101,"msg":"no"}'))
     transport = RestTransport("mexc", base, mexc_errors.error_from_response,
-                              RateLimiter({}))  # fmt: skip
+                              RateLimiter(()))  # fmt: skip
     make: Callable[[], Prepared] = lambda: Prepared(query="a=1&b=%2C")  # noqa: E731
     try:
         with pytest.raises(E.InsufficientBalance):
