@@ -119,7 +119,7 @@ class PartitionWriter:
             {
                 "arbsim.schema_version": str(SCHEMA_VERSION),
                 "arbsim.kind": kind,
-                "arbsim.core.ports": venue,
+                "arbsim.venue": venue,
                 "arbsim.symbol": symbol,
             }
         )

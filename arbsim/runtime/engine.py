@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -25,9 +24,6 @@ from arbsim.runtime.loop import VirtualTimeLoop
 from arbsim.runtime.recorder import RunRecorder
 from arbsim.runtime.risk import RiskLimits, RiskManager
 from arbsim.runtime.strategy import Strategy
-
-log = logging.getLogger("arbsim.runtime.engine")
-
 
 class Engine:
     """Owns the loop, the venues, risk, ledger and records; delivers data to the strategy."""

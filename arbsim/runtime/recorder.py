@@ -18,7 +18,11 @@ import pyarrow.parquet as pq
 
 from arbsim.core.errors import VenueError
 from arbsim.core.model import Fill, Order, OrderRequest
-from arbsim.data.catalog import _fields
+
+
+def _fields(fields: list[Any]) -> list[pa.Field[Any]]:
+    """Typed field list (the stubs cannot infer a list of mixed field types)."""
+    return fields
 
 
 class _OrderRow(msgspec.Struct, kw_only=True):

@@ -52,7 +52,7 @@ __all__ = [
     "GateUserStream",
 ]
 
-log = logging.getLogger("exchanges.gateio.stream")
+log = logging.getLogger(__name__)
 
 TRADE_SIDES: dict[str, Side] = {"buy": Side.BUY, "sell": Side.SELL}
 BookChannelName = Literal["order_book_update", "obu"]

@@ -54,7 +54,6 @@ from exchanges.live.credentials import Credentials
 from exchanges.live.orders import OrderTracker, place_tracked, reconcile_remote
 from exchanges.live.stream import Backoff, MarketStream
 from exchanges.live.symbols import SymbolTable
-from exchanges.mexc.venue import to_instrument
 
 __all__ = ["FINISH_AS", "ORDER_ENTRY", "GateVenue", "OrderEntryName"]
 
@@ -208,7 +207,7 @@ class GateVenue:
             info = infos.get(native)
             if info is None:
                 raise InvalidSymbol(f"{symbol} ({native}) is not listed", venue=self.name)
-            inst = to_instrument(info, self.name)
+            inst = info.to_instrument(self.name)
             self.table.add(symbol, native, inst)
         dialect = GateMarketDialect(
             self.rest,

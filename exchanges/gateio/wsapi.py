@@ -71,7 +71,7 @@ __all__ = [
     "reply_error",
 ]
 
-log = logging.getLogger("exchanges.gateio.wsapi")
+log = logging.getLogger(__name__)
 
 VENUE = "gateio"
 LOGIN = "spot.login"

@@ -30,7 +30,7 @@ from yarl import URL
 from arbsim.core.errors import NetworkError, OutcomeUnknown, RateLimited, VenueError
 from arbsim.core.rules import RateLimit
 
-log = logging.getLogger("exchanges.live.http")
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]

@@ -32,7 +32,7 @@ from exchanges.live.booksync import (
     SyncEvent,
 )
 
-log = logging.getLogger("exchanges.live.stream")
+log = logging.getLogger(__name__)
 
 
 class Backoff:

@@ -46,6 +46,21 @@ class VenueSymbolInfo(msgspec.Struct, frozen=True, kw_only=True):
     taker_fee: Decimal
     tradable: bool
 
+    def to_instrument(self, venue: str) -> Instrument:
+        """These trading rules as an arbsim :class:`Instrument` of ``venue``."""
+        return Instrument(
+            venue=venue,
+            symbol=self.symbol,
+            base=self.base,
+            quote=self.quote,
+            tick=self.tick,
+            lot=self.step,
+            min_qty=self.min_qty,
+            min_notional=self.min_notional,
+            maker_fee=self.maker_fee,
+            taker_fee=self.taker_fee,
+        )
+
 
 class SymbolTable:
     """Started symbols of one live venue: native names, instruments and books."""

@@ -47,7 +47,7 @@ from exchanges.mexc.rest import MexcRestClient
 
 __all__ = ["TRADE_SIDES", "MexcMarketDialect", "MexcUserStream", "parse_control"]
 
-log = logging.getLogger("exchanges.mexc.stream")
+log = logging.getLogger(__name__)
 
 TRADE_SIDES: dict[int, Side] = {1: Side.BUY, 2: Side.SELL}
 """``tradeType`` -> aggressor side."""

@@ -34,13 +34,13 @@ from arbsim.runtime.loop import WallClock
 from exchanges.live.credentials import Credentials
 from exchanges.live.orders import OrderTracker, place_tracked, reconcile_remote
 from exchanges.live.stream import Backoff, MarketStream
-from exchanges.live.symbols import SymbolTable, VenueSymbolInfo
+from exchanges.live.symbols import SymbolTable
 from exchanges.mexc import rest, ws
 from exchanges.mexc.push import PrivateDeal, PrivateOrder
 from exchanges.mexc.stream import MexcMarketDialect, MexcUserStream
 from exchanges.mexc.symbols import to_native
 
-__all__ = ["PUSH_STATUS", "MexcVenue", "to_instrument"]
+__all__ = ["PUSH_STATUS", "MexcVenue"]
 
 PUSH_STATUS: dict[int, OrderStatus] = {
     1: OrderStatus.ACCEPTED,
@@ -53,22 +53,6 @@ PUSH_STATUS: dict[int, OrderStatus] = {
 
 _SETTLING = frozenset({TimeInForce.IOC, TimeInForce.FOK})
 _MS = 1_000_000
-
-
-def to_instrument(info: VenueSymbolInfo, venue: str) -> Instrument:
-    """Venue trading rules as an arbsim :class:`Instrument`."""
-    return Instrument(
-        venue=venue,
-        symbol=info.symbol,
-        base=info.base,
-        quote=info.quote,
-        tick=info.tick,
-        lot=info.step,
-        min_qty=info.min_qty,
-        min_notional=info.min_notional,
-        maker_fee=info.maker_fee,
-        taker_fee=info.taker_fee,
-    )
 
 
 class MexcVenue:
@@ -152,7 +136,7 @@ class MexcVenue:
             info = infos.get(native)
             if info is None:
                 raise InvalidSymbol(f"{symbol} ({native}) is not listed", venue=self.name)
-            inst = to_instrument(info, self.name)
+            inst = info.to_instrument(self.name)
             self.table.add(symbol, native, inst)
         dialect = MexcMarketDialect(
             self.rest, self.table.symbols, url=self.ws_url, depth_limit=self.depth_limit

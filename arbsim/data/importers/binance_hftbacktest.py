@@ -107,7 +107,7 @@ _CHUNK_ROWS = 65_536
 # messages), not a recording that never gets a snapshot.
 _RESYNC_WINDOW_NS = 10_000_000_000
 _RESYNC_MAX = 5_000
-_CREATED_BY = "arbsim.data.importers.binance_hftbacktest"
+_CREATED_BY = __name__
 
 # Levels decode straight to floats: the decoders run with strict=False, which lets
 # msgspec parse Binance's decimal strings in C (correctly rounded, identical to
