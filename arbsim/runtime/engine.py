@@ -25,6 +25,7 @@ from arbsim.runtime.recorder import RunRecorder
 from arbsim.runtime.risk import RiskLimits, RiskManager
 from arbsim.runtime.strategy import Strategy
 
+
 class Engine:
     """Owns the loop, the venues, risk, ledger and records; delivers data to the strategy."""
 
