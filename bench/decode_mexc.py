@@ -1,7 +1,8 @@
-"""Decode speed of a MEXC aggre-depth frame (20 levels): hand-written codec vs protobuf (upb).
+"""Speed of the MEXC codec (:mod:`exchanges.mexc.push`) on an aggre-depth frame (20 levels).
 
-Run: ``python bench/decode_mexc.py [seconds-per-codec]``. Prints messages/s for each codec;
-:mod:`exchanges.mexc.protobuf` uses the faster one.
+Run: ``python bench/decode_mexc.py [seconds-per-measure]``. Prints messages/s for the full
+decode to :class:`AggreDepth`, the book-building fast path (``decode_depth_levels``) and the
+encode.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
-from exchanges.mexc import pb_upb, pb_wire
-from exchanges.mexc.messages import AggreDepth, MexcPush
+from exchanges.mexc.messages import AggreDepth
+from exchanges.mexc.push import decode_depth_levels, decode_push, encode_push
 
 
 def sample_frame(levels_per_side: int = 10) -> bytes:
@@ -26,12 +28,12 @@ def sample_frame(levels_per_side: int = 10) -> bytes:
         from_version=10589632359,
         to_version=10589632380,
     )
-    data = pb_wire.encode_push(frame)
-    assert pb_upb.decode_push(data) == pb_wire.decode_push(data) == frame
+    data = encode_push(frame)
+    assert decode_push(data) == frame
     return data
 
 
-def rate(decode: Callable[[bytes], MexcPush], data: bytes, seconds: float) -> float:
+def rate(decode: Callable[[bytes], Any], data: bytes, seconds: float) -> float:
     """Messages per second decoding ``data`` repeatedly for about ``seconds``."""
     n, batch = 0, 2000
     start = time.perf_counter()
@@ -61,13 +63,11 @@ def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 2.0
     data = sample_frame()
     print(f"aggre-depth frame: {len(data)} bytes, 20 levels")
-    codecs = (("hand-written wire", pb_wire), ("protobuf upb", pb_upb))
-    for name, codec in codecs:
-        print(f"decode {name:>18}: {rate(codec.decode_push, data, seconds):>10,.0f} msg/s")
-    frame = pb_wire.decode_push(data)
+    print(f"decode_push        : {rate(decode_push, data, seconds):>10,.0f} msg/s")
+    print(f"decode_depth_levels: {rate(decode_depth_levels, data, seconds):>10,.0f} msg/s")
+    frame = decode_push(data)
     assert isinstance(frame, AggreDepth)
-    for name, codec in codecs:
-        print(f"encode {name:>18}: {encode_rate(codec.encode_push, frame, seconds):>10,.0f} msg/s")
+    print(f"encode_push        : {encode_rate(encode_push, frame, seconds):>10,.0f} msg/s")
 
 
 if __name__ == "__main__":

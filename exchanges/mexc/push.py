@@ -1,10 +1,10 @@
 """MEXC binary push frames: the codec the adapters and the simulator use.
 
-Two interchangeable codecs exist: :mod:`exchanges.mexc.pb_upb` (``protobuf`` runtime, upb
-backend, descriptors built at import time) and :mod:`exchanges.mexc.pb_wire` (hand-written).
-``bench/decode_mexc.py`` measured (20-level aggre depth, 574 bytes) about 87k decodes/s and
-39k encodes/s for upb against 23k/25k for the hand-written codec, so upb is used here. The
-hand-written one stays as a cross-check in the tests and a fallback without ``protobuf``.
+Frames are ``PushDataV3ApiWrapper`` messages (PROTOCOLS.md A6), written once in
+``exchanges/mexc/proto/mexc_push.proto``; :mod:`exchanges.mexc.pb_upb` decodes and encodes
+them with the protoc-generated classes (``protobuf`` runtime, upb backend) and converts to
+and from the Structs of :mod:`exchanges.mexc.messages`. ``decode_depth_levels`` is the
+book-building fast path. ``bench/decode_mexc.py`` measures the codec.
 """
 
 from __future__ import annotations
@@ -22,8 +22,13 @@ from exchanges.mexc.messages import (
     PushFrame,
     UnknownPush,
 )
-from exchanges.mexc.pb_upb import DepthLevels, decode_depth_levels, decode_push, encode_push
-from exchanges.mexc.pb_wire import ProtobufDecodeError
+from exchanges.mexc.pb_upb import (
+    DepthLevels,
+    ProtobufDecodeError,
+    decode_depth_levels,
+    decode_push,
+    encode_push,
+)
 
 __all__ = [
     "AggreBookTicker",
