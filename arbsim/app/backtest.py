@@ -282,6 +282,7 @@ def build_summary(
         for name, v in engine.venues.items()
     }
     net, fees, gross = engine.pnl() if engine.ledger.start else (0.0, 0.0, 0.0)
+    net_exact, arbs_exact = engine.pnl_exact()
     outcomes = Counter(a.outcome for a in engine.recorder.arbs)
     fills = engine.recorder.fills
     return {
@@ -306,7 +307,16 @@ def build_summary(
         },
         "orders": len(engine.recorder.orders()),
         "fills": len(fills),
-        "pnl": {"gross": round(gross, 6), "fees": round(fees, 6), "net": round(net, 6)},
+        "pnl": {
+            "gross": round(gross, 6),
+            "fees": round(fees, 6),
+            "net": round(net, 6),
+            # exact, at the same marks: the arbitrages' own flows add up to the ledger
+            "net_exact": str(net_exact),
+            "arbs_net_exact": str(arbs_exact),
+        },
+        "unresolved_orders": sorted(engine.unresolved),
+        "shutdown_errors": engine.shutdown_errors,
         "reconciliation": reconciled,
         "reconciled_exactly": bool(reconciled) and all(not d for d in reconciled.values()),
         "latency_ms": engine.latency.summary(),

@@ -92,6 +92,16 @@ class OutcomeUnknown(VenueError):
     """An order request timed out or got a 5xx: it may or may not exist. Query it."""
 
 
+class OrderNotPlaced(VenueError):
+    """An order whose outcome was unknown is known never to have reached the venue: not
+    found once the venue could no longer accept the request."""
+
+
+class Unresolved(VenueError):
+    """An order's outcome stayed unknown past the resolution deadline: nothing may be
+    decided on it; the venue is closed to new entries until it is resolved."""
+
+
 class AuthError(VenueError):
     """Bad key, bad signature, expired timestamp, missing permission or IP block."""
 

@@ -49,11 +49,30 @@ class MarketSink(Protocol):
     def on_order(self, order: Order) -> None: ...
 
 
+class VenueHealth(msgspec.Struct, frozen=True, kw_only=True):
+    """Whether a venue's streams are up (a venue with one down takes no new entries)."""
+
+    market: bool = True
+    private: bool = True
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.market and self.private
+
+
 @runtime_checkable
 class Venue(Protocol):
-    """A trading venue: replay (backtest), paper (simulated fills) or live."""
+    """A trading venue: replay (backtest), paper (simulated fills) or live.
+
+    ``order_expiry_ns``: how long after it was sent an order request can still create an
+    order at the venue (MEXC: the ``recvWindow``; 0: requests reach the venue in order, so
+    a query sent later that does not find the order is final). An order whose outcome is
+    unknown and that is still not found after this long was never placed.
+    """
 
     name: str
+    order_expiry_ns: int
 
     async def start(self, symbols: Sequence[str], sink: MarketSink) -> None:
         """Connect / open data and begin delivering books and trades to ``sink``."""
@@ -71,6 +90,10 @@ class Venue(Protocol):
 
     def describe(self) -> dict[str, str | float]:
         """What the run summary says about this venue (kind, endpoints, models)."""
+        ...
+
+    def health(self) -> VenueHealth:
+        """Whether its market and private streams are up, now."""
         ...
 
     async def fetch_balances(self) -> Balances:
@@ -129,6 +152,8 @@ class MarketFeed(Protocol):
     def book(self, symbol: str) -> OrderBook: ...
 
     def describe(self) -> dict[str, str | float]: ...
+
+    def health(self) -> VenueHealth: ...
 
 
 class VenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind"):
@@ -244,6 +269,7 @@ __all__ = [
     "ReplayVenue",
     "Venue",
     "VenueConfig",
+    "VenueHealth",
     "VenuePlugin",
     "VenueSetup",
 ]

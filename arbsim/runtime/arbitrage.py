@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from arbsim.core.book import OrderBook
-from arbsim.core.errors import OrderNotFound, VenueError
+from arbsim.core.errors import OrderNotPlaced, OutcomeUnknown, Unresolved, VenueError
 from arbsim.core.model import (
     ZERO,
     Instrument,
@@ -153,9 +153,15 @@ def find_opportunity(
     )
 
 
+class _Unresolved(Exception):
+    """A hedge or unwind whose outcome is unknown: the attempt stops there."""
+
+
 class _Leg(msgspec.Struct, kw_only=True):
     order: Order | None = None
     error: str = ""
+    #: the outcome could not be learned: nothing may be decided on this leg
+    unresolved: bool = False
 
 
 class ArbExecutor:
@@ -168,30 +174,35 @@ class ArbExecutor:
 
     # ------------------------------------------------------------ legs
     async def _leg(self, req: OrderRequest, *, reducing: bool = False) -> _Leg:
-        """Place one leg; on timeout the order is queried (its outcome is unknown)."""
+        """Place one leg and learn its outcome: a leg that outlives the leg timeout, or
+        whose answer never came, is resolved by querying the venue, never guessed."""
         ctx = self.ctx
         if not req.client_order_id:
             req = msgspec.structs.replace(req, client_order_id=ctx.new_client_order_id())
+        sent = ctx.now_ns()
         try:
             order = await asyncio.wait_for(
                 ctx.place_order(req, reducing=reducing), self.p.leg_timeout_s
             )
         except RiskDenied as e:
             return _Leg(error=f"risk:{e.reason}")
+        except Unresolved:
+            return _Leg(error="unresolved", unresolved=True)
         except VenueError as e:
             return _Leg(error=f"rejected:{e.code or type(e).__name__}")
         except TimeoutError:
             try:
-                order = await ctx.fetch_order(req.venue, req.symbol, req.client_order_id)
-            except OrderNotFound:
-                return _Leg(error="timeout:not_found")
+                order = await ctx.resolve_order(req, sent, OutcomeUnknown("leg timeout"))
+            except Unresolved:
+                return _Leg(error="unresolved", unresolved=True)
+            except OrderNotPlaced:
+                return _Leg(error="timeout:not_placed")
         if order.is_open:
             # a resting remainder (GTC legs) is not wanted once the leg timed out
             await asyncio.sleep(self.p.leg_timeout_s)
-            try:
-                order = await ctx.cancel_order(req.venue, req.symbol, req.client_order_id)
-            except OrderNotFound:
-                order = await ctx.fetch_order(req.venue, req.symbol, req.client_order_id)
+            order = await ctx.cancel_order(req.venue, req.symbol, req.client_order_id)
+            if order.is_open:
+                return _Leg(order=order, error="cancel:unconfirmed", unresolved=True)
         return _Leg(order=order)
 
     async def _settle(
@@ -221,6 +232,8 @@ class ArbExecutor:
         )
         rec.orders.append(req.client_order_id)
         leg = await self._leg(req, reducing=True)
+        if leg.unresolved:
+            raise _Unresolved(leg.error)
         return leg.order.filled_qty if leg.order is not None else ZERO
 
     # ------------------------------------------------------------ attempt
@@ -247,6 +260,8 @@ class ArbExecutor:
         ctx.recorder.arb_started(rec)
         try:
             await self._execute(opp, rec)
+        except _Unresolved as e:
+            rec.outcome, rec.reason = "unresolved", f"a repair order's outcome is unknown ({e})"
         finally:
             rec.ts_done = ctx.now_ns()
             ctx.recorder.arb_finished(rec)
@@ -257,9 +272,13 @@ class ArbExecutor:
         bi = ctx.instrument(opp.buy_venue, opp.symbol)
         si = ctx.instrument(opp.sell_venue, opp.symbol)
         # seed rule: balances are fetched fresh (both venues at once) before acting
-        bal_b, bal_s = await asyncio.gather(
-            ctx.fetch_balances(opp.buy_venue), ctx.fetch_balances(opp.sell_venue)
-        )
+        try:
+            bal_b, bal_s = await asyncio.gather(
+                ctx.fetch_balances(opp.buy_venue), ctx.fetch_balances(opp.sell_venue)
+            )
+        except VenueError as e:
+            rec.outcome, rec.reason = "failed", f"balances: {e}"
+            return
         afford = bal_b.free(bi.quote) / (opp.buy_limit * (1 + max(bi.taker_fee, ZERO)))
         qty = floor_to(min(opp.qty, afford, bal_s.free(si.base)), common_lot(bi.lot, si.lot))
         if (
@@ -270,21 +289,6 @@ class ArbExecutor:
             or qty * opp.sell_limit < si.min_notional
         ):
             rec.outcome, rec.reason = "skipped", "balance"
-            return
-        now = ctx.now_ns()
-        for venue in (opp.buy_venue, opp.sell_venue):
-            denial = ctx.risk.check_data(now, ctx.book(venue, opp.symbol).ts_local, venue)
-            if denial:
-                rec.outcome, rec.reason = "denied", denial.reason
-                return
-        mark = (opp.touch_buy + opp.touch_sell) / 2
-        pos = ctx.ledger.position(bi.base)
-        exposure = Decimal(repr(abs(float(pos)) * mark)) + qty * opp.buy_limit
-        denial = ctx.risk.check_trade(
-            now, asset=bi.base, position_after=pos, exposure_after=exposure
-        )
-        if denial:
-            rec.outcome, rec.reason = "denied", denial.reason
             return
         rec.qty_target = str(qty)
         tif = p.tif
@@ -308,9 +312,24 @@ class ArbExecutor:
             tag=f"arb{rec.arb_id}:sell",
             client_order_id=ctx.new_client_order_id(),
         )
+        # the risk gate sees both legs before either leaves: a leg it would refuse must
+        # not leave the other one alone in the market
+        now = ctx.now_ns()
+        for leg_req in (buy, sell):
+            denial = ctx.check_entry(leg_req)
+            if denial:
+                rec.outcome, rec.reason = "denied", denial.reason
+                return
         rec.orders = [buy.client_order_id, sell.client_order_id]
         ctx.latency.record("tick_to_trade", opp.buy_venue, now, now - opp.ts_trigger)
         lb, ls = await asyncio.gather(self._leg(buy), self._leg(sell))
+        if lb.unresolved or ls.unresolved:
+            # hedging on a guess could double the exposure: the venue stays closed to new
+            # entries until the order is resolved, and the ledger carries what did fill
+            rec.outcome = "unresolved"
+            rec.reason = ";".join(e for e in (lb.error, ls.error) if e)
+            self._realize(rec, (opp.touch_buy + opp.touch_sell) / 2)
+            return
         fb = lb.order.filled_qty if lb.order else ZERO
         fs = ls.order.filled_qty if ls.order else ZERO
         rec.buy_filled, rec.sell_filled = str(fb), str(fs)
@@ -359,7 +378,7 @@ class ArbExecutor:
         rec.hedge_qty, rec.unwind_qty, rec.residual_qty = str(hedged), str(unwound), str(imbalance)
         if abs(imbalance) > ctx.risk.limits.max_one_sided:
             ctx.risk.trip(ctx.now_ns(), f"one-sided exposure {imbalance} after arb {rec.arb_id}")
-        self._realize(rec, mark)
+        self._realize(rec, (opp.touch_buy + opp.touch_sell) / 2)
         if fb == 0 and fs == 0:
             rec.outcome = "failed" if errors else "missed"
             rec.reason = ";".join(errors) or "no fill at the limit prices"
@@ -375,20 +394,33 @@ class ArbExecutor:
             rec.outcome, rec.reason = "partial", "both legs partially filled"
 
     def _realize(self, rec: ArbRecord, mark: float) -> None:
-        """Cash flows of every order of this arb, fees included, residual at ``mark``."""
-        cash = fees = base = bought = 0.0
+        """Cash flows of every order of this arb, each fee valued in its own asset at its
+        fill's price, and the residual position at ``mark``. ``quote_flow`` and
+        ``base_flow`` keep the exact flows (fees included) so that, valued at the same
+        mark, the arbs add up to the ledger."""
+        cash = base = quote_fees = base_fees = ZERO
+        fees = bought = 0.0
         for cid in rec.orders:
             order = self.ctx.recorder.order(cid)
             if order is None:
                 continue
+            inst = self.ctx.instrument(order.venue, order.symbol)
             for f in order.fills:
-                n = float(f.price * f.qty)
-                sign = 1.0 if f.side is Side.SELL else -1.0
-                cash += sign * n
-                fees += float(f.fee)
-                base -= sign * float(f.qty)
-                if f.side is Side.BUY:
-                    bought += n
+                notional = f.price * f.qty
+                if f.side is Side.SELL:
+                    cash += notional
+                    base -= f.qty
+                else:
+                    cash -= notional
+                    base += f.qty
+                    bought += float(notional)
+                if f.fee_asset == inst.base:
+                    base_fees += f.fee
+                    fees += float(f.fee * f.price)
+                else:
+                    quote_fees += f.fee
+                    fees += float(f.fee)
         rec.fees = fees
-        rec.realized_pnl = cash - fees + base * mark
+        rec.quote_flow, rec.base_flow = str(cash - quote_fees), str(base - base_fees)
+        rec.realized_pnl = float(cash) - fees + float(base) * mark
         rec.realized_edge_bps = rec.realized_pnl / bought * 1e4 if bought else 0.0

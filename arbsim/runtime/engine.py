@@ -11,11 +11,18 @@ from __future__ import annotations
 import asyncio
 import heapq
 from collections.abc import Callable, Coroutine
+from decimal import Decimal
 from typing import Any
 
 from arbsim.core.book import OrderBook
-from arbsim.core.errors import ConfigError, StrategyError
-from arbsim.core.model import Order, Trade
+from arbsim.core.errors import (
+    ConfigError,
+    OrderNotFound,
+    OrderNotPlaced,
+    StrategyError,
+    VenueError,
+)
+from arbsim.core.model import ZERO, Order, OrderRequest, Trade, to_decimal
 from arbsim.core.ports import Clock, ReplaySource, ReplayVenue, Venue
 from arbsim.runtime.context import Context
 from arbsim.runtime.latency import LatencyRecorder
@@ -60,9 +67,13 @@ class Engine:
         self.events = 0
         self.messages = 0
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._fill_seen: dict[str, int] = {}
+        self._fills_seen: set[tuple[str, str]] = set()
         self._open_ids: set[str] = set()
         self.cancelled: list[str] = []
+        #: orders whose outcome is still unknown (client order id -> request)
+        self.unresolved: dict[str, OrderRequest] = {}
+        self._resolvers: set[asyncio.Task[None]] = set()
+        self.shutdown_errors: list[str] = []
 
     # ---------------------------------------------------------------- MarketSink
     def on_book(self, venue: str, book: OrderBook) -> None:
@@ -81,13 +92,15 @@ class Engine:
                 raise StrategyError(f"{self.strategy.name}.on_trade raised {e!r}") from e
 
     def on_order(self, order: Order) -> None:
-        seen = self._fill_seen.get(order.client_order_id, 0)
-        if len(order.fills) > seen:
+        """An order changed: fills not applied yet go to the ledger and the records (each
+        fill once, however many times the venue reports it), then the strategy is told."""
+        fresh = [f for f in order.fills if (order.venue, f.trade_id) not in self._fills_seen]
+        if fresh:
             inst = self.venues[order.venue].instrument(order.symbol)
-            for fill in order.fills[seen:]:
+            for fill in fresh:
+                self._fills_seen.add((order.venue, fill.trade_id))
                 self.ledger.apply(inst, fill)
                 self.recorder.fill(fill)
-            self._fill_seen[order.client_order_id] = len(order.fills)
         self.recorder.order_update(order, self.clock.now_ns())
         if not order.is_open:
             self.order_closed(order.client_order_id)
@@ -95,6 +108,54 @@ class Engine:
             self.strategy.on_order(self.ctx, order)
         except Exception as e:
             raise StrategyError(f"{self.strategy.name}.on_order raised {e!r}") from e
+
+    def merge_order(self, order: Order) -> None:
+        """An order read back from the venue: handled as an update when it tells more
+        than the records hold (new fills or a new status)."""
+        known = self.recorder.order(order.client_order_id)
+        if (
+            known is None
+            or known.status is not order.status
+            or known.filled_qty != order.filled_qty
+            or any((order.venue, f.trade_id) not in self._fills_seen for f in order.fills)
+        ):
+            self.on_order(order)
+
+    # ---------------------------------------------------------------- venue health
+    def api_failure(self, venue: str, ts: int, error: Exception) -> None:
+        self.risk.api_failure(venue, ts)
+
+    def order_unresolved(self, req: OrderRequest, cause: Exception) -> None:
+        """No answer and no record yet: close the venue to new entries and keep asking
+        in the background until the venue says what became of the order."""
+        cid = req.client_order_id
+        self.unresolved[cid] = req
+        self.risk.block(req.venue, cid, f"order {cid} outcome unknown ({cause})")
+        task = self.loop.create_task(self._resolve_later(req), name=f"resolve-{cid}")
+        self._resolvers.add(task)
+        task.add_done_callback(self._resolvers.discard)
+
+    async def _resolve_later(self, req: OrderRequest, interval_s: float = 1.0) -> None:
+        cid = req.client_order_id
+        venue = self.venues[req.venue]
+        sent = self.recorder.sent_at(cid)
+        while cid in self.unresolved:
+            await asyncio.sleep(interval_s)
+            try:
+                order = await self.ctx.fetch_order(req.venue, req.symbol, cid)
+            except OrderNotFound:
+                if self.clock.now_ns() - sent < venue.order_expiry_ns:
+                    continue
+                self.recorder.order_rejected(
+                    req, self.clock.now_ns(), OrderNotPlaced("never placed", code="not_placed")
+                )
+                self.order_closed(cid)
+            except VenueError:
+                continue
+            else:
+                self.merge_order(order)
+            self.unresolved.pop(cid, None)
+            self.risk.unblock(req.venue, cid)
 
     # ---------------------------------------------------------------- open orders
     def order_opened(self, client_order_id: str) -> None:
@@ -169,6 +230,25 @@ class Engine:
                 fees += float(fee) * (1.0 if asset == quote else marks.get(asset, 0.0))
         return net, fees, net + fees
 
+    def pnl_exact(self) -> tuple[Decimal, Decimal]:
+        """``(ledger net, arbs' net)`` in quote, exact, both at the ledger's marks: the
+        change of every balance since the start, and the sum of each arbitrage's exact
+        flows (fees included). They agree when every fill belongs to an arbitrage."""
+        marks, quote = self.marks()
+        dec = {a: to_decimal(m) for a, m in marks.items()}
+        dec[quote] = Decimal(1)
+        net = ZERO
+        for venue, bal in self.ledger.balances.items():
+            start = self.ledger.start.get(venue, {})
+            for asset in set(bal) | set(start):
+                delta = bal.get(asset, ZERO) - start.get(asset, ZERO)
+                net += delta * dec.get(asset, ZERO)
+        arbs = ZERO
+        for rec in self.recorder.arbs:
+            base = rec.symbol.partition("/")[0]
+            arbs += Decimal(rec.quote_flow) + Decimal(rec.base_flow) * dec.get(base, ZERO)
+        return net, arbs
+
     def sample_equity(self) -> None:
         if not self.ledger.start:
             return
@@ -179,7 +259,7 @@ class Engine:
         positions = {a: float(self.ledger.position(a)) for a in sorted(self.ledger.assets())}
         self.recorder.equity(now, self.ledger.value(marks, quote), net, gross, fees, positions)
 
-    async def _shutdown(self, drain_until: int | None) -> None:
+    async def _shutdown(self, drain_until: int | None, deadline_s: float = 30.0) -> None:
         loop = self.loop
         if drain_until is not None and isinstance(loop, VirtualTimeLoop):
             await loop.sleep_until(drain_until)
@@ -195,10 +275,40 @@ class Engine:
                 t.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-            for name, venue in self.venues.items():
-                for order in await venue.open_orders():
-                    self.cancelled.append(f"order {name}:{order.client_order_id}")
-                    await venue.cancel_order(order.symbol, order.client_order_id)
+            await self._cancel_own_orders(loop.time() + deadline_s)
+            for task in list(self._resolvers):
+                task.cancel()
+            await asyncio.gather(*self._resolvers, return_exceptions=True)
+
+    def placed_here(self, client_order_id: str) -> bool:
+        """Whether this run placed the order (it sent it, or the id carries its prefix)."""
+        return client_order_id.startswith(self.id_prefix) or bool(
+            self.recorder.sent_at(client_order_id)
+        )
+
+    async def _cancel_own_orders(self, deadline: float) -> None:
+        """Cancel the resting orders this run placed, retrying until done or
+        ``deadline`` (loop time); orders of others on the account are left alone."""
+        for name in self.venues:
+            while True:
+                try:
+                    mine = [
+                        o
+                        for o in await self.ctx.open_orders(name, record=False)
+                        if self.placed_here(o.client_order_id)
+                    ]
+                    for order in mine:
+                        label = f"order {name}:{order.client_order_id}"
+                        if label not in self.cancelled:
+                            self.cancelled.append(label)
+                        await self.ctx.cancel_order(name, order.symbol, order.client_order_id)
+                    if not mine:
+                        break
+                except VenueError as e:
+                    if self.loop.time() >= deadline:
+                        self.shutdown_errors.append(f"{name}: cancelling open orders: {e}")
+                        break
+                    await asyncio.sleep(0.5)
 
     async def stop_venues(self) -> None:
         for venue in self.venues.values():
@@ -208,7 +318,11 @@ class Engine:
         """Ledger minus fresh venue balances, per venue (empty dicts when exact)."""
         out: dict[str, dict[str, str]] = {}
         for name in self.venues:
-            fresh = await self.venues[name].fetch_balances()
+            try:
+                fresh = await self.ctx.fetch_balances(name, record=False)
+            except VenueError as e:
+                self.shutdown_errors.append(f"{name}: final balances: {e}")
+                continue
             out[name] = self.ledger.reconcile(fresh)
         return out
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from arbsim.core.errors import VenueError
-from arbsim.core.model import Fill, Order, OrderRequest
+from arbsim.core.model import Fill, Order, OrderRequest, OrderStatus
 
 
 def _fields(fields: list[Any]) -> list[pa.Field[Any]]:
@@ -60,6 +60,10 @@ class ArbRecord(msgspec.Struct, kw_only=True):
     realized_edge_bps: float = 0.0
     realized_pnl: float = 0.0
     fees: float = 0.0
+    #: exact flows of all its orders, fees included: quote received minus paid, base
+    #: bought minus sold (valued at one mark, the arbs add up to the ledger's net)
+    quote_flow: str = "0"
+    base_flow: str = "0"
     hedge_qty: str = "0"
     unwind_qty: str = "0"
     residual_qty: str = "0"
@@ -98,6 +102,9 @@ class RunRecorder:
         if row.order.is_open and not row.order.order_id:
             row.order.reject_code = row.reject_code
             row.order.reject_reason = str(err)
+            if row.order.status is OrderStatus.NEW:
+                # refused (or never placed): the venue has no such order
+                row.order.transition(OrderStatus.REJECTED, ts)
 
     def order_acked(self, order: Order, ts: int) -> None:
         row = self._orders.get(order.client_order_id)
@@ -146,6 +153,11 @@ class RunRecorder:
     @property
     def fills(self) -> list[Fill]:
         return list(self._fills)
+
+    def sent_at(self, client_order_id: str) -> int:
+        """When the order was sent (0 when this run did not send it)."""
+        row = self._orders.get(client_order_id)
+        return row.ts_sent if row is not None else 0
 
     def order(self, client_order_id: str) -> Order | None:
         row = self._orders.get(client_order_id)

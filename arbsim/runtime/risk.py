@@ -13,6 +13,7 @@ from decimal import Decimal
 import msgspec
 
 from arbsim.core.errors import ArbsimError
+from arbsim.core.ports import VenueHealth
 
 
 class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -26,6 +27,14 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     max_daily_loss: Decimal = Decimal(1_000)
     max_one_sided: Decimal = Decimal("0.5")
     stale_data_s: float = 5.0
+    #: an order whose answer never came is queried for this long before it is declared
+    #: unresolved (its venue then takes no new entries until it is resolved)
+    resolve_timeout_s: float = 30.0
+    #: retries of a request that is not an order while the venue fails temporarily
+    request_retries: int = 5
+    #: a venue whose API failed this many times within the window takes no new entries
+    api_failures: int = 5
+    api_failure_window_s: float = 60.0
 
 
 class RiskDenied(ArbsimError):
@@ -60,6 +69,9 @@ class RiskManager:
         self.open_orders = 0
         self._day: int | None = None
         self._day_start_pnl = 0.0
+        #: venue -> why it takes no new entries (orders whose outcome is unknown)
+        self.blocked: dict[str, dict[str, str]] = {}
+        self._failures: dict[str, deque[int]] = {}
 
     @property
     def tripped(self) -> bool:
@@ -76,6 +88,46 @@ class RiskManager:
         if self.breaker_reason is None:
             self.breaker_reason = reason
             self.breaker_ts = ts
+
+    # ------------------------------------------------------------ venue health
+    def api_failure(self, venue: str, ts: int) -> None:
+        """Count a failed API call (5xx, timeout, lost connection, rate limit)."""
+        self._failures.setdefault(venue, deque()).append(ts)
+
+    def _recent_failures(self, venue: str, ts: int) -> int:
+        q = self._failures.get(venue)
+        if not q:
+            return 0
+        while q and q[0] <= ts - int(self.limits.api_failure_window_s * 1e9):
+            q.popleft()
+        return len(q)
+
+    def block(self, venue: str, key: str, reason: str) -> None:
+        """No new entries on ``venue`` until :meth:`unblock` of ``key``."""
+        self.blocked.setdefault(venue, {})[key] = reason
+
+    def unblock(self, venue: str, key: str) -> None:
+        reasons = self.blocked.get(venue, {})
+        reasons.pop(key, None)
+        if not reasons:
+            self.blocked.pop(venue, None)
+
+    def check_venue(self, ts: int, venue: str, health: VenueHealth) -> Denial | None:
+        """A venue with a stream down, an unresolved order or too many recent API failures
+        is unhealthy: no new entries there."""
+        if not health.ok:
+            return self.deny(ts, "venue_down", f"{venue}: {health.detail or 'stream down'}")
+        if venue in self.blocked:
+            why = "; ".join(self.blocked[venue].values())
+            return self.deny(ts, "venue_blocked", f"{venue}: {why}")
+        n = self._recent_failures(venue, ts)
+        if n >= self.limits.api_failures:
+            return self.deny(
+                ts,
+                "venue_failing",
+                f"{venue}: {n} API failures in {self.limits.api_failure_window_s:g}s",
+            )
+        return None
 
     # ------------------------------------------------------------ checks
     def check_data(self, ts: int, book_ts_local: int, venue: str) -> Denial | None:

@@ -39,7 +39,7 @@ from arbsim.core.model import (
     Side,
     TimeInForce,
 )
-from arbsim.core.ports import MarketSink
+from arbsim.core.ports import MarketSink, VenueHealth
 from arbsim.runtime.loop import WallClock
 from exchanges.gateio import rest, ws
 from exchanges.gateio.stream import (
@@ -58,6 +58,10 @@ from exchanges.live.symbols import SymbolTable
 __all__ = ["FINISH_AS", "ORDER_ENTRY", "GateVenue", "OrderEntryName"]
 
 OrderEntryName = Literal["rest", "ws"]
+
+#: Gate refuses a signed request whose timestamp is more than 60 s off (PROTOCOLS B2):
+#: an order request older than that can no longer create an order
+GATE_ORDER_EXPIRY_NS = 60 * 1_000_000_000
 
 FINISH_AS: dict[str, OrderStatus] = {
     "filled": OrderStatus.FILLED,
@@ -167,6 +171,7 @@ class GateVenue:
             rest_url, credentials, timeout_s=timeout_s, clock_s=time.time
         )
         self.rest_url = rest_url
+        self.order_expiry_ns = GATE_ORDER_EXPIRY_NS
         self.ws_url = ws_url
         self.backoff_seed = backoff_seed
         self.backoff_base_s = backoff_base_s
@@ -259,6 +264,12 @@ class GateVenue:
         await self.rest.close()
 
     # ---------------------------------------------------------------- data
+    def health(self) -> VenueHealth:
+        market = self.market is not None and self.market.up
+        private = self.credentials is None or (self.user is not None and self.user.up)
+        down = [n for n, ok in (("market stream", market), ("private stream", private)) if not ok]
+        return VenueHealth(market=market, private=private, detail=", ".join(down))
+
     def describe(self) -> dict[str, str | float]:
         return {
             "kind": "live" if self.credentials is not None else "feed",

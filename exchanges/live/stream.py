@@ -205,6 +205,11 @@ class StreamTask(abc.ABC):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
+    @property
+    def up(self) -> bool:
+        """Running and synchronised (a stream that died or is resyncing is not up)."""
+        return self._task is not None and not self._task.done() and self.ready.is_set()
+
     async def wait_ready(self, timeout_s: float) -> None:
         """Wait until :meth:`run` says the client is usable; re-raise its fatal error."""
         if self._task is None:

@@ -29,7 +29,7 @@ from arbsim.core.model import (
     Side,
     TimeInForce,
 )
-from arbsim.core.ports import MarketSink
+from arbsim.core.ports import MarketSink, VenueHealth
 from arbsim.runtime.loop import WallClock
 from exchanges.live.credentials import Credentials
 from exchanges.live.orders import OrderTracker, place_tracked, reconcile_remote
@@ -110,6 +110,7 @@ class MexcVenue:
             clock_ms=lambda: time.time_ns() // _MS,
         )
         self.rest_url = rest_url
+        self.order_expiry_ns = self.rest.recv_window * _MS
         self.ws_url = ws_url
         self.private_ws_url = private_ws_url
         self.backoff_seed = backoff_seed
@@ -177,6 +178,12 @@ class MexcVenue:
         await self.rest.close()
 
     # ---------------------------------------------------------------- data
+    def health(self) -> VenueHealth:
+        market = self.market is not None and self.market.up
+        private = self.credentials is None or (self.user is not None and self.user.up)
+        down = [n for n, ok in (("market stream", market), ("private stream", private)) if not ok]
+        return VenueHealth(market=market, private=private, detail=", ".join(down))
+
     def describe(self) -> dict[str, str | float]:
         return {
             "kind": "live" if self.credentials is not None else "feed",

@@ -14,7 +14,7 @@ from typing import Literal
 import msgspec
 
 from arbsim.core.ports import VenueConfig
-from arbsim.runtime.latency import LatencyConfig
+from arbsim.runtime.latency import REQUEST_KINDS, LatencyConfig
 
 
 class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -70,6 +70,36 @@ class QueueConfig(_Section, frozen=True):
     seed: int = 0
 
 
+class FaultConfig(_Section, frozen=True):
+    """Requests whose answer the client never gets (off by default), per request kind
+    (place, cancel, fetch_order, fetch_balances, open_orders): with probability
+    ``lost_answer[kind]`` the request reaches the exchange and takes effect but its answer
+    is lost (the private stream still reports what happened); with probability
+    ``timeout[kind]`` it is lost on the way and the client gives up after ``timeout_s``.
+    Either way the client sees an unknown outcome and must query. Seeded."""
+
+    lost_answer: dict[str, float] = msgspec.field(default_factory=dict)
+    timeout: dict[str, float] = msgspec.field(default_factory=dict)
+    timeout_s: float = 2.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        kinds = set(REQUEST_KINDS) - {"push"}
+        for name, table in (("lost_answer", self.lost_answer), ("timeout", self.timeout)):
+            for kind, prob in table.items():
+                if kind not in kinds:
+                    raise ValueError(
+                        f"{name}: unknown request kind {kind!r} (known: {', '.join(sorted(kinds))})"
+                    )
+                if not 0.0 <= prob <= 1.0:
+                    raise ValueError(f"{name}.{kind}: a probability is in [0, 1], got {prob}")
+        for kind in set(self.lost_answer) | set(self.timeout):
+            if self.lost_answer.get(kind, 0.0) + self.timeout.get(kind, 0.0) > 1.0:
+                raise ValueError(f"{kind}: lost_answer + timeout exceeds 1")
+        if self.timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+
+
 class SimulatedFills(VenueConfig, frozen=True):
     """What every simulated venue is configured with (field order is the config's)."""
 
@@ -86,6 +116,8 @@ class SimulatedFills(VenueConfig, frozen=True):
     consume_liquidity: bool = True
     max_open_orders: int | None = None
     impact: ImpactConfig = ImpactConfig()
+    #: unknown outcomes (lost answers, timeouts) to exercise their resolution
+    faults: FaultConfig = FaultConfig()
 
 
 class ReplayConfig(SimulatedFills, frozen=True, tag="replay"):

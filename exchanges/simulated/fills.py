@@ -5,9 +5,11 @@ matching engines)."""
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Literal
 
 import msgspec
 
@@ -16,8 +18,30 @@ from arbsim.core.errors import ConfigError
 from arbsim.core.model import Instrument
 from arbsim.core.rules import GENERIC_RULES, VenueRules
 from arbsim.runtime.latency import ConstantLatency, LatencyModel, build_latency
-from exchanges.simulated.config import SimulatedFills
+from exchanges.simulated.config import FaultConfig, SimulatedFills
 from exchanges.simulated.matching import Account, MatchingEngine, QueueModel
+
+Fault = Literal["lost_answer", "timeout"]
+
+
+class FaultModel:
+    """Draws, per request, whether its answer is lost or it times out (seeded)."""
+
+    def __init__(self, cfg: FaultConfig | None = None) -> None:
+        self.cfg = cfg or FaultConfig()
+        self._rng = random.Random(self.cfg.seed)
+
+    def draw(self, kind: str) -> Fault | None:
+        lost = self.cfg.lost_answer.get(kind, 0.0)
+        timeout = self.cfg.timeout.get(kind, 0.0)
+        if lost == 0.0 and timeout == 0.0:
+            return None
+        r = self._rng.random()
+        if r < lost:
+            return "lost_answer"
+        if r < lost + timeout:
+            return "timeout"
+        return None
 
 
 @dataclass
@@ -41,6 +65,8 @@ class FillModel:
         ``maker_fee`` / ``taker_fee`` replacing the instrument's rates.
     feed_offset_ns:
         Added to the recorded feed latency of the strategy's view.
+    faults:
+        Requests whose answer is lost or that time out (unknown outcomes).
     """
 
     balances: Mapping[str, Decimal]
@@ -52,6 +78,7 @@ class FillModel:
     impact: tuple[float, int, int] = (0.0, 0, 10)
     fee_overrides: Mapping[str, Decimal] = field(default_factory=dict)
     feed_offset_ns: int = 0
+    faults: FaultModel = field(default_factory=FaultModel)
     _order_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1), repr=False)
 
     @classmethod
@@ -72,6 +99,7 @@ class FillModel:
             impact=(cfg.impact.bps_per_depth, int(cfg.impact.decay_ms * 1e6), cfg.impact.levels),
             fee_overrides=cfg.fees.overrides(),
             feed_offset_ns=int(cfg.feed_offset_ms * 1e6),
+            faults=FaultModel(cfg.faults),
         )
 
     def account(self, venue: str) -> Account:

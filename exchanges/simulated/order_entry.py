@@ -17,11 +17,12 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from arbsim.core.errors import InvalidSymbol
+from arbsim.core.errors import InvalidSymbol, NetworkError, OutcomeUnknown, VenueError
 from arbsim.core.model import Balances, Order, OrderRequest, OrderStatus
 from arbsim.core.ports import MarketSink
 from arbsim.core.rules import VenueRules
 from arbsim.runtime.latency import LatencyModel
+from exchanges.simulated.fills import FaultModel
 from exchanges.simulated.matching import Account, ExecEvent, MatchingEngine, apply_exec_event
 from exchanges.simulated.rules import RequestLimiter
 
@@ -37,7 +38,10 @@ class SimulatedOrderEntry(abc.ABC):
     """
 
     name: str
+    #: requests and queries reach the simulated exchange in order: not found is final
+    order_expiry_ns = 0
     account: Account
+    faults: FaultModel
     latency: LatencyModel
     rules: VenueRules
     sink: MarketSink
@@ -84,17 +88,37 @@ class SimulatedOrderEntry(abc.ABC):
         response latency (raising what it raised, as the venue's error answer).
 
         ``on_response`` runs when the answer arrives even if the caller stopped
-        waiting (a timed-out request still changes the client's order state)."""
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        waiting (a timed-out request still changes the client's order state).
+
+        A request the fault model picks gets no answer: ``lost_answer`` takes effect at
+        the exchange (what ``on_response`` would apply reaches the client through the
+        private stream instead) and the caller learns that the outcome is unknown when
+        the answer was due; ``timeout`` never reaches the exchange and the caller gives up
+        after the configured timeout."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
         entry_ns, response_ns = self.latency.sample(kind)
         arrival = self._arrival(self._now(), entry_ns)
+        fault = self.faults.draw(kind)
+        if fault == "timeout":
+            lost = self._unknown(kind, "timeout", f"no answer in {self.faults.cfg.timeout_s}s")
+            loop.call_later(self.faults.cfg.timeout_s, _fail, fut, lost)
+            return await fut
 
         def on_arrival() -> None:
             at = max(arrival, self._now())
             try:
                 result = at_exchange(at)
             except Exception as e:  # the venue's error answer (or a bug: never hang)
-                self._at_client(self._response(at, response_ns), _fail, fut, e)
+                err = self._unknown(kind, "lost_answer", "answer lost") if fault else e
+                self._at_client(self._response(at, response_ns), _fail, fut, err)
+                return
+            if fault == "lost_answer":
+                if on_response is not None:
+                    push_ns = self.latency.sample("push")[1]
+                    self._at_client(self._response(at, push_ns), on_response, result)
+                lost = self._unknown(kind, "lost_answer", "answer lost")
+                self._at_client(self._response(at, response_ns), _fail, fut, lost)
                 return
             self._at_client(self._response(at, response_ns), answer, result)
 
@@ -107,6 +131,13 @@ class SimulatedOrderEntry(abc.ABC):
 
         self._at_exchange(arrival, on_arrival)
         return await fut
+
+    def _unknown(self, kind: str, code: str, why: str) -> VenueError:
+        """What a client sees of a request without an answer: an order or cancel may have
+        taken effect (query it); any other request simply failed and may be retried."""
+        if kind in ("place", "cancel"):
+            return OutcomeUnknown(f"{kind}: {why}", code=code, venue=self.name)
+        return NetworkError(f"{kind}: {why}", code=code, venue=self.name)
 
     def push(self, events: list[ExecEvent], ts: int) -> None:
         """Private-stream updates produced at exchange time ``ts`` reach the client later."""

@@ -35,7 +35,7 @@ import msgspec
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import InvalidSymbol
 from arbsim.core.model import Instrument, Order, Trade
-from arbsim.core.ports import Clock, MarketFeed, MarketSink
+from arbsim.core.ports import Clock, MarketFeed, MarketSink, VenueHealth
 from arbsim.runtime.loop import WallClock
 from exchanges.simulated.fills import FillModel
 from exchanges.simulated.matching import MatchingEngine
@@ -145,6 +145,7 @@ class PaperVenue(SimulatedOrderEntry):
         self.fills = fills
         self.latency = fills.latency
         self.rules = fills.rules
+        self.faults = fills.faults
         self.clock: Clock = clock or WallClock()
         self.account = fills.account(self.name)
         self.sink: MarketSink = _NullSink()
@@ -174,6 +175,10 @@ class PaperVenue(SimulatedOrderEntry):
         await self._arrivals.stop()
         await self._responses.stop()
         await self.feed.stop()
+
+    def health(self) -> VenueHealth:
+        # the account is simulated here: only the market stream can be down
+        return msgspec.structs.replace(self.feed.health(), private=True)
 
     def describe(self) -> dict[str, str | float]:
         feed = self.feed.describe()

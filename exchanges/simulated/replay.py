@@ -17,7 +17,7 @@ from typing import Any
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import InvalidSymbol
 from arbsim.core.model import Instrument, Order
-from arbsim.core.ports import MarketSink, ReplaySource
+from arbsim.core.ports import MarketSink, ReplaySource, VenueHealth
 from arbsim.data.catalog import Catalog
 from arbsim.data.feed import BookCursor, SharedBatches, TradeCursor
 from arbsim.runtime.loop import VirtualTimeLoop
@@ -121,6 +121,7 @@ class ReplayVenue(SimulatedOrderEntry):
         self.fills = fills
         self.latency = fills.latency
         self.rules = fills.rules
+        self.faults = fills.faults
         self.feed_offset_ns = fills.feed_offset_ns
         self.account = fills.account(name)
         self.sink: MarketSink = _NullSink()
@@ -150,6 +151,9 @@ class ReplayVenue(SimulatedOrderEntry):
 
     async def stop(self) -> None:
         self.sink = _NullSink()
+
+    def health(self) -> VenueHealth:
+        return VenueHealth()
 
     def describe(self) -> dict[str, str | float]:
         return {**self.fills.describe(), "feed_offset_ms": self.feed_offset_ns / 1e6}

@@ -256,3 +256,15 @@ def test_a_third_party_venue_and_strategy_plug_in_through_entry_points(tmp_path:
     assert summary["venues"]["gateio"]["rules"] == "tiny"  # a replay venue with the plug-in's rules
     assert summary["reconciled_exactly"] is True
     assert summary["fills"] >= 1
+
+
+def test_the_readme_live_config_is_a_valid_live_config() -> None:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Paper and live trading") :]
+    block = section[
+        section.index("```yaml") + len("```yaml") : section.index(
+            "```", section.index("```yaml") + 7
+        )
+    ]
+    cfg = parse_config(block.encode(), "README.md", "live")
+    assert [v.name for v in cfg.venues] == ["mexc", "gateio"]

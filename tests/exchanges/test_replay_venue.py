@@ -308,7 +308,9 @@ def test_trades_delivered_locally_and_fill_resting_on_exchange_time(tmp_path: Pa
     assert len(seen) == 3
 
 
-def test_cancel_resting_releases_lock_and_unknown_cancel_raises(tmp_path: Path) -> None:
+def test_cancel_resting_releases_lock_and_a_second_cancel_reads_the_state_back(
+    tmp_path: Path,
+) -> None:
     v = base_data()
     v.message(T0 + 500 * MS, T0 + 500 * MS, bids=[(98.0, 1.0)])
 
@@ -321,11 +323,13 @@ def test_cancel_resting_releases_lock_and_unknown_cancel_raises(tmp_path: Path) 
         p.seen["cancel_rt"] = ctx.now_ns() - t
         p.seen["after"] = await ctx.fetch_balances("mexc")
         t = ctx.now_ns()
-        try:
-            await ctx.cancel_order("mexc", SYM, o.client_order_id)
-        except OrderNotFound as e:
-            p.seen["again"] = e
+        # the venue no longer knows it as open: the order is read back, not guessed
+        p.seen["again"] = await ctx.cancel_order("mexc", SYM, o.client_order_id)
         p.seen["again_rt"] = ctx.now_ns() - t
+        try:
+            await ctx.cancel_order("mexc", SYM, "never-sent")
+        except OrderNotFound as e:
+            p.seen["unknown"] = e
 
     probe = Probe(script)
     summary = run(tmp_path, v, probe)
@@ -336,8 +340,9 @@ def test_cancel_resting_releases_lock_and_unknown_cancel_raises(tmp_path: Path) 
     assert s["cancel_rt"] == ENTRY + RESPONSE
     after = s["after"].assets["USDT"]
     assert (after.free, after.locked) == (D("1000"), D(0))
-    assert s["again"].code == "ORDER_NOT_FOUND"
-    assert s["again_rt"] == ENTRY + RESPONSE
+    assert s["again"].status is OrderStatus.CANCELED
+    assert s["again_rt"] == 2 * (ENTRY + RESPONSE)  # the refused cancel, then the query
+    assert s["unknown"].code == "ORDER_NOT_FOUND"
     assert summary["reconciled_exactly"] is True
 
 
