@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from arbsim.core.errors import DataError
+from arbsim.core.records import ARBS, FILLS, ORDERS, RecordSchema, twin
 
 __all__ = [
     "LEG_KINDS",
@@ -52,85 +53,29 @@ __all__ = [
 #: The role of an order in an arb: the two planned legs, then the repair orders.
 LEG_KINDS = ("buy", "sell", "hedge", "unwind")
 
-# Columns each file must have for the analysis below to be meaningful; extra columns
-# (from a newer writer) are kept and ignored.
-_REQUIRED: dict[str, tuple[str, ...]] = {
-    "orders.parquet": (
-        "client_order_id",
-        "venue",
-        "symbol",
-        "side",
-        "price",
-        "qty",
-        "filled_qty",
-        "status",
-        "reject_code",
-        "tag",
-        "ts_sent",
-        "ts_ack",
-    ),
-    "fills.parquet": (
-        "venue",
-        "symbol",
-        "client_order_id",
-        "side",
-        "price",
-        "qty",
-        "price_f",
-        "qty_f",
-        "fee",
-        "fee_asset",
-        "ts_exchange",
-        "ts_local",
-    ),
-    "arbs.parquet": (
-        "arb_id",
-        "symbol",
-        "buy_venue",
-        "sell_venue",
-        "ts_decision",
-        "qty_target",
-        "decision_buy_price",
-        "decision_sell_price",
-        "expected_edge_bps",
-        "expected_pnl",
-        "buy_filled",
-        "sell_filled",
-        "buy_arrival_price",
-        "sell_arrival_price",
-        "realized_edge_bps",
-        "realized_pnl",
-        "fees",
-        "outcome",
-        "reason",
-        "orders",
-    ),
-    "latency.parquet": ("ts", "kind", "venue", "latency_ns"),
-    "equity.parquet": ("ts", "equity", "net_pnl", "gross_pnl", "fees"),
-}
 
-# Decimal-string columns that get a float twin ``<name>_f``.
-_DECIMALS: dict[str, tuple[str, ...]] = {
-    "orders.parquet": ("price", "qty", "filled_qty", "fee"),
-    "fills.parquet": ("fee",),
-    "arbs.parquet": (
-        "qty_target",
-        "buy_limit",
-        "sell_limit",
-        "buy_filled",
-        "sell_filled",
-        "hedge_qty",
-        "unwind_qty",
-        "residual_qty",
-    ),
-}
+@dataclass(frozen=True)
+class _FileColumns:
+    """What the analysis needs of one file of a run directory."""
 
-_TIME_OF: dict[str, str] = {
-    "orders.parquet": "ts_sent",
-    "fills.parquet": "ts_local",
-    "arbs.parquet": "ts_decision",
-    "latency.parquet": "ts",
-    "equity.parquet": "ts",
+    #: columns the file must have for the analysis to be meaningful; extra columns (from
+    #: a newer writer) are kept and ignored
+    required: tuple[str, ...]
+    #: decimal-string columns that get a float twin ``<name>_f`` when read
+    decimals: tuple[str, ...] = ()
+    #: the integer-ns column the frame's ``time`` is made from
+    time: str = "ts"
+
+
+def _file_columns(records: RecordSchema[Any]) -> _FileColumns:
+    return _FileColumns(records.required, records.missing_twins, records.time)
+
+
+# Orders, fills and arbs: as defined in arbsim.core.records.
+_FILES: dict[str, _FileColumns] = {
+    **{r.file: _file_columns(r) for r in (ORDERS, FILLS, ARBS)},
+    "latency.parquet": _FileColumns(("ts", "kind", "venue", "latency_ns")),
+    "equity.parquet": _FileColumns(("ts", "equity", "net_pnl", "gross_pnl", "fees")),
 }
 
 _LEG_TAG = re.compile(r":(hedge|unwind)\d*$")
@@ -220,7 +165,7 @@ def _iso_ns(text: str) -> int:
     return int(t.value)
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_table(path: Path, columns: _FileColumns) -> pd.DataFrame:
     name = path.name
     if not path.is_file():
         raise DataError(f"{path}: missing from the run directory")
@@ -228,14 +173,14 @@ def _read_table(path: Path) -> pd.DataFrame:
         table: pa.Table = pq.read_table(path)
     except (pa.ArrowException, OSError) as e:
         raise DataError(f"{path}: not a readable Parquet file ({e})") from None
-    missing = [c for c in _REQUIRED[name] if c not in table.column_names]
+    missing = [c for c in columns.required if c not in table.column_names]
     if missing:
         raise DataError(f"{path}: not an arbsim {name} (missing columns: {', '.join(missing)})")
     df = table.to_pandas()
-    for col in _DECIMALS.get(name, ()):
+    for col in columns.decimals:
         if col in df.columns:
-            df[f"{col}_f"] = _decimal_floats(df[col], path, col)
-    df["time"] = pd.to_datetime(df[_TIME_OF[name]].astype("int64"), unit="ns", utc=True)
+            df[twin(col)] = _decimal_floats(df[col], path, col)
+    df["time"] = pd.to_datetime(df[columns.time].astype("int64"), unit="ns", utc=True)
     return df
 
 
@@ -276,7 +221,7 @@ def load_run(path: str | Path) -> Run:
         raise DataError(f"{root}: run directory does not exist")
     if not root.is_dir():
         raise DataError(f"{root}: not a directory (expected an arbsim run directory)")
-    expected = ["summary.json", "config.yaml", *_REQUIRED]
+    expected = ["summary.json", "config.yaml", *_FILES]
     if not any((root / f).exists() for f in expected):
         raise DataError(
             f"{root}: not an arbsim run directory (none of {', '.join(expected)} is there)"
@@ -300,7 +245,7 @@ def load_run(path: str | Path) -> Run:
         raise DataError(f"{config_path}: not valid YAML ({e})") from None
     if not isinstance(config, dict):
         raise DataError(f"{config_path}: not an arbsim run configuration (not a mapping)")
-    frames = {name: _read_table(root / name) for name in _REQUIRED}
+    frames = {name: _read_table(root / name, cols) for name, cols in _FILES.items()}
     return Run(
         path=root,
         orders=frames["orders.parquet"],

@@ -5,7 +5,7 @@
 - :class:`ArbExecutor` — validation, pre-trade risk, fresh balances from both venues
   (concurrently), both legs placed concurrently, leg timeout, partial and one-leg
   fills hedged or unwound with bounded one-sided exposure, and one
-  :class:`~arbsim.runtime.recorder.ArbRecord` per attempt with its outcome and reason.
+  :class:`~arbsim.core.records.ArbRecord` per attempt with its outcome and reason.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from arbsim.core.model import (
     floor_to,
     to_decimal,
 )
-from arbsim.runtime.recorder import ArbRecord
+from arbsim.core.records import ArbRecord
 from arbsim.runtime.risk import RiskDenied
 
 if TYPE_CHECKING:

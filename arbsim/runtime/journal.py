@@ -5,51 +5,96 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Generic, TypeVar, assert_never
 
 import msgspec
 
 from arbsim.core.errors import VenueError
 from arbsim.core.model import Fill, Order, OrderRequest
-from arbsim.runtime.recorder import ArbRecord, RunRecorder
+from arbsim.core.records import (
+    ARBS,
+    FILLS,
+    ORDERS,
+    ArbRecord,
+    Kind,
+    OrderRecord,
+    RecordSchema,
+)
+from arbsim.runtime.recorder import RunRecorder
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS orders (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts INTEGER NOT NULL,
-    event TEXT NOT NULL,
-    venue TEXT NOT NULL,
-    symbol TEXT NOT NULL,
-    client_order_id TEXT NOT NULL,
-    order_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    filled_qty TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS fills (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    venue TEXT NOT NULL,
-    symbol TEXT NOT NULL,
-    client_order_id TEXT NOT NULL,
-    order_id TEXT NOT NULL,
-    trade_id TEXT NOT NULL,
-    side INTEGER NOT NULL,
-    price TEXT NOT NULL,
-    qty TEXT NOT NULL,
-    fee TEXT NOT NULL,
-    fee_asset TEXT NOT NULL,
-    liquidity TEXT NOT NULL,
-    ts_exchange INTEGER NOT NULL,
-    ts_local INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS arbs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    arb_id INTEGER NOT NULL,
-    event TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    record TEXT NOT NULL
-);
-"""
+R = TypeVar("R")
+
+
+def sql_type(kind: Kind) -> str:
+    """The SQLite type a column of ``kind`` is stored as (decimals stay exact as text)."""
+    match kind:
+        case Kind.TIMESTAMP | Kind.INT | Kind.SIDE:
+            return "INTEGER"
+        case Kind.DECIMAL | Kind.STRING:
+            return "TEXT"
+        case Kind.FLOAT:
+            return "REAL"
+        case Kind.STRINGS:
+            raise ValueError("a list column cannot be a journal column")
+        case _:
+            assert_never(kind)
+
+
+class JournalTable(Generic[R]):
+    """A journal table: a record kind's journal columns between bookkeeping columns.
+
+    Every table starts with ``seq`` (the append order); ``head`` and ``tail`` are the
+    table's own columns (name, SQL declaration) before and after the record's columns.
+    ``ddl`` creates the table, ``insert`` appends a row given :meth:`values`.
+    """
+
+    def __init__(
+        self,
+        records: RecordSchema[R],
+        head: tuple[tuple[str, str], ...] = (),
+        tail: tuple[tuple[str, str], ...] = (),
+    ):
+        self.records = records
+        self.columns = records.journal
+        self.head, self.tail = head, tail
+        own = [("seq", "INTEGER PRIMARY KEY AUTOINCREMENT"), *head]
+        record = [
+            (c.name, sql_type(c.kind) + ("" if c.nullable else " NOT NULL")) for c in self.columns
+        ]
+        decls = [*own, *record, *tail]
+        #: the journal's bookkeeping columns, not the record's
+        self.bookkeeping = tuple(name for name, _ in (*own, *tail))
+        body = ",\n".join(f"    {name} {decl}" for name, decl in decls)
+        self.ddl = f"CREATE TABLE IF NOT EXISTS {records.name} (\n{body}\n);\n"
+        names = [name for name, _ in decls[1:]]
+        self.insert = (
+            f"INSERT INTO {records.name} ({', '.join(names)})"
+            f" VALUES ({', '.join('?' * len(names))})"
+        )
+
+    def values(
+        self, record: R, head: tuple[object, ...] = (), tail: tuple[object, ...] = ()
+    ) -> tuple[object, ...]:
+        """The INSERT parameters: ``head``, the record's journal columns, ``tail``."""
+        return (*head, *(c.value(record) for c in self.columns), *tail)
+
+
+ORDERS_TABLE = JournalTable(
+    ORDERS,
+    head=(("ts", "INTEGER NOT NULL"), ("event", "TEXT NOT NULL")),
+    tail=(("detail", "TEXT NOT NULL"),),
+)
+FILLS_TABLE = JournalTable(FILLS)
+ARBS_TABLE = JournalTable(
+    ARBS, head=(("event", "TEXT NOT NULL"),), tail=(("record", "TEXT NOT NULL"),)
+)
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
+    + ORDERS_TABLE.ddl
+    + FILLS_TABLE.ddl
+    + ARBS_TABLE.ddl
+)
 
 
 class Journal:
@@ -60,7 +105,10 @@ class Journal:
     ``sqlite3``), so a crash of the process keeps every record already written.
     ``synchronous=NORMAL``: commits do not wait for an fsync (an order is never delayed
     by the disk); an OS crash or power loss may lose the last few transactions.
-    Exact quantities are decimal strings.
+    Exact quantities are decimal strings. The tables' record columns are those
+    :mod:`arbsim.core.records` marks ``journal`` (:data:`ORDERS_TABLE`,
+    :data:`FILLS_TABLE`, :data:`ARBS_TABLE`); an arb's full record is kept as JSON, an
+    order's as the ``detail`` of each event.
     """
 
     def __init__(self, path: Path):
@@ -76,49 +124,15 @@ class Journal:
     def order(self, event: str, order: Order, ts: int, detail: str = "") -> None:
         if not detail:
             detail = msgspec.json.encode(msgspec.structs.replace(order, fills=[])).decode()
-        self._db.execute(
-            "INSERT INTO orders (ts, event, venue, symbol, client_order_id, order_id, status,"
-            " filled_qty, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                ts,
-                event,
-                order.venue,
-                order.symbol,
-                order.client_order_id,
-                order.order_id,
-                order.status.value,
-                str(order.filled_qty),
-                detail,
-            ),
-        )
+        row = OrderRecord(order=order)
+        self._db.execute(ORDERS_TABLE.insert, ORDERS_TABLE.values(row, (ts, event), (detail,)))
 
     def arb(self, event: str, rec: ArbRecord) -> None:
-        self._db.execute(
-            "INSERT INTO arbs (arb_id, event, outcome, record) VALUES (?, ?, ?, ?)",
-            (rec.arb_id, event, rec.outcome, msgspec.json.encode(rec).decode()),
-        )
+        record = msgspec.json.encode(rec).decode()
+        self._db.execute(ARBS_TABLE.insert, ARBS_TABLE.values(rec, (event,), (record,)))
 
     def fill(self, f: Fill) -> None:
-        self._db.execute(
-            "INSERT INTO fills (venue, symbol, client_order_id, order_id, trade_id, side, price,"
-            " qty, fee, fee_asset, liquidity, ts_exchange, ts_local)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                f.venue,
-                f.symbol,
-                f.client_order_id,
-                f.order_id,
-                f.trade_id,
-                int(f.side),
-                str(f.price),
-                str(f.qty),
-                str(f.fee),
-                f.fee_asset,
-                f.liquidity,
-                f.ts_exchange,
-                f.ts_local,
-            ),
-        )
+        self._db.execute(FILLS_TABLE.insert, FILLS_TABLE.values(f))
 
     def close(self) -> None:
         self._db.close()

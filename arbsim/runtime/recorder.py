@@ -1,23 +1,23 @@
 """Run outputs (DESIGN §8): orders, fills, arbs, latency, equity and the summary.
 
-Exact quantities are written as decimal strings (``*_exact`` columns would double
-every file; instead prices and quantities are strings and analysis code converts);
-float columns are given where analysis needs arithmetic.
+The columns of orders, fills and arbs are those of :mod:`arbsim.core.records` (exact
+quantities as decimal strings, with float twins where analysis needs arithmetic); this
+module maps their logical kinds to Arrow types.
 """
 
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
-import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from arbsim.core.errors import VenueError
 from arbsim.core.model import Fill, Order, OrderRequest, OrderStatus
+from arbsim.core.records import ARBS, FILLS, ORDERS, Kind, OrderRecord, RecordSchema
+from arbsim.core.records import ArbRecord as ArbRecord  # re-exported: it was defined here
 
 
 def _fields(fields: list[Any]) -> list[pa.Field[Any]]:
@@ -25,62 +25,33 @@ def _fields(fields: list[Any]) -> list[pa.Field[Any]]:
     return fields
 
 
-class _OrderRow(msgspec.Struct, kw_only=True):
-    order: Order
-    ts_sent: int
-    ts_ack: int = 0
-    reject_code: str = ""
+def arrow_type(kind: Kind) -> pa.DataType:
+    """The Parquet (Arrow) type a column of ``kind`` is stored as."""
+    match kind:
+        case Kind.TIMESTAMP | Kind.INT:
+            return pa.int64()
+        case Kind.DECIMAL | Kind.STRING:
+            return pa.string()
+        case Kind.FLOAT:
+            return pa.float64()
+        case Kind.SIDE:
+            return pa.int8()
+        case Kind.STRINGS:
+            return pa.list_(pa.string())
+        case _:
+            assert_never(kind)
 
 
-class ArbRecord(msgspec.Struct, kw_only=True):
-    """One two-leg attempt, from the decision to its outcome."""
-
-    arb_id: int
-    symbol: str
-    buy_venue: str
-    sell_venue: str
-    ts_trigger: int
-    ts_decision: int
-    ts_done: int = 0
-    qty_target: str = "0"
-    buy_limit: str = "0"
-    sell_limit: str = "0"
-    decision_buy_price: float = 0.0
-    decision_sell_price: float = 0.0
-    expected_buy_avg: float = 0.0
-    expected_sell_avg: float = 0.0
-    expected_edge_bps: float = 0.0
-    expected_pnl: float = 0.0
-    buy_filled: str = "0"
-    sell_filled: str = "0"
-    buy_avg: float = 0.0
-    sell_avg: float = 0.0
-    buy_arrival_price: float = 0.0
-    sell_arrival_price: float = 0.0
-    realized_edge_bps: float = 0.0
-    realized_pnl: float = 0.0
-    fees: float = 0.0
-    #: exact flows of all its orders, fees included: quote received minus paid, base
-    #: bought minus sold (valued at one mark, the arbs add up to the ledger's net)
-    quote_flow: str = "0"
-    base_flow: str = "0"
-    hedge_qty: str = "0"
-    unwind_qty: str = "0"
-    residual_qty: str = "0"
-    outcome: str = "pending"
-    reason: str = ""
-    orders: list[str] = msgspec.field(default_factory=list)
-
-
-def _dec(x: Decimal | None) -> str:
-    return "" if x is None else str(x)
+def arrow_schema(records: RecordSchema[Any]) -> pa.Schema:
+    """The Arrow schema of a record kind's Parquet file (every field nullable)."""
+    return pa.schema(_fields([pa.field(c.name, arrow_type(c.kind)) for c in records.columns]))
 
 
 class RunRecorder:
     """Collects the records of one run and writes the run directory."""
 
     def __init__(self) -> None:
-        self._orders: dict[str, _OrderRow] = {}
+        self._orders: dict[str, OrderRecord] = {}
         self._fills: list[Fill] = []
         self.arbs: list[ArbRecord] = []
         self._equity: list[dict[str, Any]] = []
@@ -89,7 +60,7 @@ class RunRecorder:
     # ------------------------------------------------------------ collecting
     def order_sent(self, req: OrderRequest, ts: int) -> None:
         order = Order.from_request(req, ts)
-        self._orders[req.client_order_id] = _OrderRow(order=order, ts_sent=ts)
+        self._orders[req.client_order_id] = OrderRecord(order=order, ts_sent=ts)
 
     def order_rejected(self, req: OrderRequest, ts: int, err: VenueError) -> None:
         row = self._orders.get(req.client_order_id)
@@ -114,7 +85,7 @@ class RunRecorder:
     def order_update(self, order: Order, ts: int) -> None:
         row = self._orders.get(order.client_order_id)
         if row is None:
-            self._orders[order.client_order_id] = _OrderRow(order=order.snapshot(), ts_sent=0)
+            self._orders[order.client_order_id] = OrderRecord(order=order.snapshot(), ts_sent=0)
         else:
             row.order = order.snapshot()
             if order.status.value == "rejected":
@@ -168,123 +139,16 @@ class RunRecorder:
 
     # ------------------------------------------------------------ writing
     def orders_table(self) -> pa.Table:
-        rows = []
-        for cid, r in self._orders.items():
-            o = r.order
-            rows.append(
-                {
-                    "client_order_id": cid,
-                    "order_id": o.order_id,
-                    "venue": o.venue,
-                    "symbol": o.symbol,
-                    "side": int(o.side),
-                    "order_type": o.order_type.value,
-                    "tif": o.tif.value,
-                    "price": _dec(o.price),
-                    "qty": _dec(o.qty),
-                    "filled_qty": _dec(o.filled_qty),
-                    "avg_price": float(o.avg_price) if o.avg_price is not None else None,
-                    "fee": _dec(o.fee),
-                    "fee_asset": o.fee_asset,
-                    "status": o.status.value,
-                    "reject_code": r.reject_code or o.reject_code,
-                    "tag": o.tag,
-                    "ts_sent": r.ts_sent,
-                    "ts_ack": r.ts_ack,
-                    "ts_updated": o.ts_updated,
-                    "ts_accepted": o.ts_accepted,
-                    "arrival_price": o.arrival_price or None,
-                }
-            )
-        schema = pa.schema(
-            _fields(
-                [
-                    pa.field("client_order_id", pa.string()),
-                    pa.field("order_id", pa.string()),
-                    pa.field("venue", pa.string()),
-                    pa.field("symbol", pa.string()),
-                    pa.field("side", pa.int8()),
-                    pa.field("order_type", pa.string()),
-                    pa.field("tif", pa.string()),
-                    pa.field("price", pa.string()),
-                    pa.field("qty", pa.string()),
-                    pa.field("filled_qty", pa.string()),
-                    pa.field("avg_price", pa.float64()),
-                    pa.field("fee", pa.string()),
-                    pa.field("fee_asset", pa.string()),
-                    pa.field("status", pa.string()),
-                    pa.field("reject_code", pa.string()),
-                    pa.field("tag", pa.string()),
-                    pa.field("ts_sent", pa.int64()),
-                    pa.field("ts_ack", pa.int64()),
-                    pa.field("ts_updated", pa.int64()),
-                    pa.field("ts_accepted", pa.int64()),
-                    pa.field("arrival_price", pa.float64()),
-                ]
-            )
-        )
-        return pa.Table.from_pylist(rows, schema=schema)
+        rows = [ORDERS.row(r) for r in self._orders.values()]
+        return pa.Table.from_pylist(rows, schema=arrow_schema(ORDERS))
 
     def fills_table(self) -> pa.Table:
-        schema = pa.schema(
-            _fields(
-                [
-                    pa.field("venue", pa.string()),
-                    pa.field("symbol", pa.string()),
-                    pa.field("client_order_id", pa.string()),
-                    pa.field("order_id", pa.string()),
-                    pa.field("trade_id", pa.string()),
-                    pa.field("side", pa.int8()),
-                    pa.field("price", pa.string()),
-                    pa.field("qty", pa.string()),
-                    pa.field("price_f", pa.float64()),
-                    pa.field("qty_f", pa.float64()),
-                    pa.field("fee", pa.string()),
-                    pa.field("fee_asset", pa.string()),
-                    pa.field("liquidity", pa.string()),
-                    pa.field("ts_exchange", pa.int64()),
-                    pa.field("ts_local", pa.int64()),
-                ]
-            )
-        )
-        rows = [
-            {
-                "venue": f.venue,
-                "symbol": f.symbol,
-                "client_order_id": f.client_order_id,
-                "order_id": f.order_id,
-                "trade_id": f.trade_id,
-                "side": int(f.side),
-                "price": str(f.price),
-                "qty": str(f.qty),
-                "price_f": float(f.price),
-                "qty_f": float(f.qty),
-                "fee": str(f.fee),
-                "fee_asset": f.fee_asset,
-                "liquidity": f.liquidity,
-                "ts_exchange": f.ts_exchange,
-                "ts_local": f.ts_local,
-            }
-            for f in self._fills
-        ]
-        return pa.Table.from_pylist(rows, schema=schema)
+        rows = [FILLS.row(f) for f in self._fills]
+        return pa.Table.from_pylist(rows, schema=arrow_schema(FILLS))
 
     def arbs_table(self) -> pa.Table:
-        fields = ArbRecord.__struct_fields__
-        types: dict[Any, pa.DataType] = {
-            int: pa.int64(),
-            float: pa.float64(),
-            str: pa.string(),
-        }
-        hints = msgspec.structs.fields(ArbRecord)
-        cols: list[pa.Field[Any]] = []
-        for f in hints:
-            if f.name == "orders":
-                cols.append(pa.field(f.name, pa.list_(pa.string())))
-            else:
-                cols.append(pa.field(f.name, types[f.type]))
-        rows = [{k: getattr(a, k) for k in fields} for a in self.arbs]
-        return pa.Table.from_pylist(rows, schema=pa.schema(_fields(cols)))
+        rows = [ARBS.row(a) for a in self.arbs]
+        return pa.Table.from_pylist(rows, schema=arrow_schema(ARBS))
 
     def equity_table(self) -> pa.Table:
         schema = pa.schema(
