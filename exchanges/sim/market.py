@@ -48,7 +48,11 @@ def format_size(size: float) -> str:
 
 
 class DepthUpdate(msgspec.Struct, frozen=True, kw_only=True):
-    """Absolute level changes with ids ``first_id..last_id`` ("0" deletes)."""
+    """Absolute level changes with ids ``first_id..last_id`` ("0" deletes).
+
+    ``touched`` is the tick range each side's changes cover, ``(bid_lo, bid_hi, ask_lo,
+    ask_hi)`` (``lo > hi``: none on that side), for the matching engine
+    (:meth:`~exchanges.simulated.matching.MatchingEngine.on_book`)."""
 
     symbol: str
     first_id: int
@@ -56,6 +60,7 @@ class DepthUpdate(msgspec.Struct, frozen=True, kw_only=True):
     bids: list[Level]
     asks: list[Level]
     ts_ms: int
+    touched: tuple[int, int, int, int] | None = None
 
 
 class PublicTrade(msgspec.Struct, frozen=True, kw_only=True):
@@ -231,6 +236,7 @@ class MarketReplay:
         state = self.symbols[cursor.symbol]
         book = state.book
         bt, bs, at, az = cursor.current_levels()
+        bid_ticks, ask_ticks = bt.tolist(), at.tolist()
         bids = [
             (state.price(t), format_size(s)) for t, s in zip(bt.tolist(), bs.tolist(), strict=True)
         ]
@@ -240,13 +246,15 @@ class MarketReplay:
         if cursor.flags & FLAG_SNAPSHOT_BEGIN:
             # A catalog snapshot replaces the book: on the wire that is a diff that also
             # deletes every level the new book no longer has.
-            kept_b, kept_a = set(bt.tolist()), set(at.tolist())
+            kept_b, kept_a = set(bid_ticks), set(ask_ticks)
             gone_b = [t for t, _ in book.levels(Side.BUY, book.depth(Side.BUY)) if t not in kept_b]
             gone_a = [
                 t for t, _ in book.levels(Side.SELL, book.depth(Side.SELL)) if t not in kept_a
             ]
             bids = [(state.price(t), "0") for t in gone_b] + bids
             asks = [(state.price(t), "0") for t in gone_a] + asks
+            bid_ticks += gone_b
+            ask_ticks += gone_a
         cursor.apply(book, FLAG_SNAPSHOT_BEGIN)
         first = state.version + 1
         state.version += max(1, len(bids) + len(asks))
@@ -258,6 +266,12 @@ class MarketReplay:
             bids=bids,
             asks=asks,
             ts_ms=ts_ms,
+            touched=(
+                min(bid_ticks, default=1),
+                max(bid_ticks, default=0),
+                min(ask_ticks, default=1),
+                max(ask_ticks, default=0),
+            ),
         )
 
     # ------------------------------------------------------------------ pacing
