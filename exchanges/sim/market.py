@@ -38,6 +38,8 @@ __all__ = [
 Level = tuple[str, str]
 _MS = 1_000_000
 _NS_PER_S = 1_000_000_000
+#: a replay that is behind schedule still yields to the event loop after this much work
+YIELD_EVERY_S = 0.002
 
 
 def format_size(size: float) -> str:
@@ -301,10 +303,17 @@ class MarketReplay:
         return not self._resume.is_set()
 
     async def run(self, speed: float) -> None:
-        """Replay at ``speed`` × the catalog's own pace until the catalog ends."""
+        """Replay at ``speed`` × the catalog's own pace until the catalog ends.
+
+        Behind schedule (messages cost more than their spacing at this speed) the replay
+        goes on as fast as it can, but yields to the event loop after every
+        :data:`YIELD_EVERY_S` of work, so that requests are answered and signals handled
+        while it catches up.
+        """
         loop = asyncio.get_running_loop()
         origin: tuple[float, int] | None = None  # (loop time, catalog key) of the pace origin
         last_key = 0
+        last_yield = loop.time()
         while True:
             if not self._resume.is_set():
                 await self._resume.wait()
@@ -316,9 +325,11 @@ class MarketReplay:
             if origin is None or key < last_key:  # start, or the catalog looped
                 origin = (loop.time(), key)
             due = origin[0] + (key - origin[1]) / _NS_PER_S / speed
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            now = loop.time()
+            delay = due - now
+            if delay > 0 or now - last_yield >= YIELD_EVERY_S:
+                await asyncio.sleep(max(delay, 0.0))
+                last_yield = loop.time()
                 if not self._resume.is_set():
                     continue
             last_key = key

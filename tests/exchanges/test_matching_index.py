@@ -162,3 +162,42 @@ def test_book_cursor_touched_covers_each_message() -> None:
             assert alo > ahi
         n += 1
     assert n == 5000
+
+
+def test_a_message_near_the_touch_does_not_look_at_orders_far_away() -> None:
+    eng = _engine(QueueModel("prob_power", power=2.0))
+    for i in range(1600):  # 1600 orders 10+ ticks under the bid and over the ask
+        side = Side.BUY if i % 2 else Side.SELL
+        tick = 989 - i // 2 if side is Side.BUY else 1011 + i // 2
+        eng.submit(
+            Order(
+                venue="v",
+                symbol="BTC/USDT",
+                side=side,
+                qty=D("0.1"),
+                price=D(tick) / 10,
+                order_type=OrderType.LIMIT,
+                tif=TimeInForce.GTC,
+                client_order_id=f"far{i}",
+            ),
+            TS,
+        )
+    assert len(eng.resting) == 1600
+    looked: list[int] = []
+    size_at = eng.book.size_at
+
+    def counting(side: Side, tick: int) -> float:
+        looked.append(tick)
+        return size_at(side, tick)
+
+    eng.book.size_at = counting  # type: ignore[method-assign]
+    eng.book.apply([99.9, 99.8], [1.5, 0.5], [100.0], [0.7], ts_exchange=TS + 1, ts_local=TS + 1)
+    assert eng.on_book(TS + 1, (998, 999, 1000, 1000)) == []
+    assert eng.on_trade(-1, 999, 5.0, TS + 2) == []
+    assert eng.on_trade(1, 1000, 5.0, TS + 3) == []
+    assert looked == []
+    # a message at one order's level looks at that order only
+    eng.book.apply([98.9], [3.0], [], [], ts_exchange=TS + 4, ts_local=TS + 4)
+    assert eng.on_book(TS + 4, (989, 989, 1, 0)) == []
+    assert looked == [989]
+    assert len(eng.resting) == 1600
