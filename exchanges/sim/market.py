@@ -240,10 +240,10 @@ class MarketReplay:
         bt, bs, at, az = cursor.current_levels()
         bid_ticks, ask_ticks = bt.tolist(), at.tolist()
         bids = [
-            (state.price(t), format_size(s)) for t, s in zip(bt.tolist(), bs.tolist(), strict=True)
+            (state.price(t), format_size(s)) for t, s in zip(bid_ticks, bs.tolist(), strict=True)
         ]
         asks = [
-            (state.price(t), format_size(s)) for t, s in zip(at.tolist(), az.tolist(), strict=True)
+            (state.price(t), format_size(s)) for t, s in zip(ask_ticks, az.tolist(), strict=True)
         ]
         if cursor.flags & FLAG_SNAPSHOT_BEGIN:
             # A catalog snapshot replaces the book: on the wire that is a diff that also
