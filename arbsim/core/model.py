@@ -166,6 +166,21 @@ def common_lot(a: Decimal, b: Decimal) -> Decimal:
     return (Decimal(math.lcm(ia, ib)) * scale).normalize()
 
 
+def lots_of(size: float, lot: float) -> int:
+    """A float size (book processing) as a whole number of ``lot``: where book and trade sizes
+    become exact (DESIGN §7).
+
+    The one rounding rule: a size within a billionth (relative) of a lot multiple is that
+    multiple (float noise: ``0.1 + 0.2``, ``0.3 / 0.001 = 299.99999999999994``); any other
+    size is floored to the lot, never more than displayed. Negative sizes count as 0.
+    """
+    x = size / lot
+    n = round(x)
+    if abs(x - n) <= 1e-9 * max(1.0, x):
+        return n if n > 0 else 0
+    return math.floor(x) if x > 0.0 else 0
+
+
 def floor_to(qty: Decimal, step: Decimal) -> Decimal:
     """``qty`` rounded down to a multiple of ``step``."""
     return (qty / step).to_integral_value(rounding=ROUND_FLOOR) * step

@@ -370,6 +370,30 @@ class BookCursor(_StreamCursor):
             far,
         )
 
+    def touched(self, snapshot_flag: int = 1) -> tuple[int, int, int, int] | None:
+        """The tick range the current message sets on each side, ``(bid_lo, bid_hi, ask_lo,
+        ask_hi)`` (``lo > hi``: no row on that side); ``None`` for a message that replaces
+        the book (any level may have changed)."""
+        if self.flags & snapshot_flag:
+            return None
+        s, m, e = self._s, self._m, self._e
+        i = self._i - 1
+        blo, bhi, _, alo, ahi, _ = self._hints[i]
+        bf, af = self._bid_far[i], self._ask_far[i]
+        if bf == s:  # no near bid rows: the hint is not theirs
+            blo, bhi = NO_ASK, NO_BID
+        if af == m:
+            alo, ahi = NO_ASK, NO_BID
+        if bf != m or af != e:
+            t = self._ticks
+            if bf != m:
+                blo = min(blo, int(t[bf:m].min()))
+                bhi = max(bhi, int(t[bf:m].max()))
+            if af != e:
+                alo = min(alo, int(t[af:e].min()))
+                ahi = max(ahi, int(t[af:e].max()))
+        return blo, bhi, alo, ahi
+
     def current_levels(
         self,
     ) -> tuple[

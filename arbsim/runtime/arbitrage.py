@@ -11,9 +11,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
@@ -28,7 +29,7 @@ from arbsim.core.model import (
     TimeInForce,
     common_lot,
     floor_to,
-    to_decimal,
+    lots_of,
 )
 from arbsim.core.records import ArbRecord
 from arbsim.runtime.risk import RiskDenied
@@ -51,6 +52,27 @@ class ArbParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     hedge_slippage_bps: float = 30.0
     max_hedge_attempts: int = 2
     cooldown_s: float = 0.25
+
+
+class _Grid(NamedTuple):
+    unit_f: float  # the finer lot's decimal unit (10**-k)
+    step: int  # units per common lot
+    common: Decimal  # the smallest quantity on both lot grids
+    max_units: int  # max_qty in units, floored
+
+
+@functools.lru_cache(maxsize=64)
+def _grid(lot_a: Decimal, lot_b: Decimal, max_qty: Decimal) -> _Grid:
+    exp = min(lot_a.as_tuple().exponent, lot_b.as_tuple().exponent)
+    assert isinstance(exp, int)
+    unit = Decimal(1).scaleb(exp)
+    common = common_lot(lot_a, lot_b)
+    return _Grid(
+        unit_f=float(unit),
+        step=int(common / unit),
+        common=common,
+        max_units=int(floor_to(max_qty, unit) / unit),
+    )
 
 
 class Opportunity(msgspec.Struct, frozen=True, kw_only=True):
@@ -96,33 +118,38 @@ def find_opportunity(
         return None
     asks = buy_book.levels(Side.SELL, p.max_levels)
     bids = sell_book.levels(Side.BUY, p.max_levels)
-    max_qty = float(p.max_qty)
-    qty = cost = proceeds = 0.0
+    # the walk counts whole units of the finer of the two lots (each level snapped once by
+    # lots_of), so the sum is exact; the size is then floored to both lot grids
+    grid = _grid(buy_inst.lot, sell_inst.lot, p.max_qty)
+    unit, step, max_units = grid.unit_f, grid.step, grid.max_units
+    units = 0
+    cost = proceeds = 0.0
     worst_a = worst_b = 0
     i = j = 0
-    ra, rb = asks[0][1], bids[0][1]
-    while i < len(asks) and j < len(bids) and qty < max_qty:
+    ra, rb = lots_of(asks[0][1], unit), lots_of(bids[0][1], unit)
+    while i < len(asks) and j < len(bids) and units < max_units:
         pa = buy_book.scale.price(asks[i][0])
         pb = sell_book.scale.price(bids[j][0])
         if pb * (1.0 - fs) < pa * (1.0 + fb) * thr:
             break
-        take = min(ra, rb, max_qty - qty)
-        qty += take
-        cost += take * pa
-        proceeds += take * pb
-        worst_a, worst_b = asks[i][0], bids[j][0]
-        ra -= take
-        rb -= take
-        if ra <= 1e-12:
+        take = min(ra, rb, max_units - units)
+        if take > 0:
+            units += take
+            cost += take * unit * pa
+            proceeds += take * unit * pb
+            worst_a, worst_b = asks[i][0], bids[j][0]
+            ra -= take
+            rb -= take
+        if ra <= 0:
             i += 1
-            ra = asks[i][1] if i < len(asks) else 0.0
-        if rb <= 1e-12:
+            ra = lots_of(asks[i][1], unit) if i < len(asks) else 0
+        if rb <= 0:
             j += 1
-            rb = bids[j][1] if j < len(bids) else 0.0
-    if qty <= 0.0:
+            rb = lots_of(bids[j][1], unit) if j < len(bids) else 0
+    if units <= 0:
         return None
-    # the float sum of level sizes may sit a hair under a lot multiple (0.7 + 0.1)
-    q = floor_to(to_decimal(qty * (1.0 + 1e-12)), common_lot(buy_inst.lot, sell_inst.lot))
+    qty = units * unit
+    q = Decimal(units // step) * grid.common
     if q <= 0 or q < buy_inst.min_qty or q < sell_inst.min_qty:
         return None
     buy_avg = cost / qty

@@ -8,6 +8,7 @@ hold (:class:`SimError`) are spelled here, per venue, as data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 
@@ -23,6 +24,7 @@ __all__ = [
     "RejectKind",
     "SimError",
     "SimReject",
+    "int_param",
     "kind_of",
     "reject_response",
 ]
@@ -63,6 +65,24 @@ class SimReject(Exception):
         super().__init__(f"{kind.value}: {detail}")
         self.kind = kind
         self.detail = detail
+
+
+_UINT = re.compile(r"[0-9]{1,18}")
+
+
+def int_param(params: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    """A non-negative integer request parameter (``default`` when it is absent).
+
+    Anything else (``"abc"``, ``"1.5"``, ``"-3"``, empty, below ``minimum``) is the venue's
+    bad-parameter rejection (:attr:`SimError.BAD_PARAM`: MEXC ``-1100``, Gate
+    ``INVALID_PARAM_VALUE``, HTTP 400), not an exception that would answer HTTP 500.
+    """
+    raw = params.get(name)
+    if raw is None:
+        return default
+    if not _UINT.fullmatch(raw) or int(raw) < minimum:
+        raise SimReject(SimError.BAD_PARAM, name)
+    return int(raw)
 
 
 # ⚠ MEXC documents none of these texts except 700004/700005 and -2011; -1102 and -1100 are the

@@ -356,7 +356,7 @@ class SimExchange:
                 continue
             before = acct.balances()
             if isinstance(event, DepthUpdate):
-                events = engine.on_book(ts)
+                events = engine.on_book(ts, event.touched)
             else:
                 events = engine.on_trade(int(event.side), event.tick, event.size, ts)
             if events:
@@ -376,7 +376,7 @@ class SimExchange:
             if engine is None:
                 continue
             before = acct.balances()
-            events = engine.on_trade(int(side), tick, float(qty), ts)
+            events = engine.on_trade(int(side), tick, qty, ts)
             n += len(events)
             if events:
                 self._report_fills(acct, events, before, ts // _MS)

@@ -23,7 +23,7 @@ from arbsim.core.rules import Rejection
 from exchanges.gateio import signing
 from exchanges.gateio.symbols import to_native
 from exchanges.gateio.ws import obu_stream, parse_obu_stream
-from exchanges.sim.errors import SimError, SimReject, reject_response
+from exchanges.sim.errors import SimError, SimReject, int_param, reject_response
 from exchanges.sim.exchange import PrivateUpdate, SimExchange, SimOrder
 from exchanges.sim.faults import FaultState
 from exchanges.sim.hub import (
@@ -436,7 +436,7 @@ class GateServer:
 
     async def order_book(self, request: web.Request) -> web.Response:
         symbol = self._pair(request.query.get("currency_pair"))
-        limit = int(request.query.get("limit", "10"))
+        limit = int_param(request.query, "limit", 10, minimum=1)
         state = self.market.symbols[symbol]
         now_ms = self.now_ns() // 1_000_000
         out: dict[str, Any] = {}
@@ -454,7 +454,7 @@ class GateServer:
 
     async def trades(self, request: web.Request) -> web.Response:
         symbol = self._pair(request.query.get("currency_pair"))
-        limit = min(int(request.query.get("limit", "100")), 1000)
+        limit = min(int_param(request.query, "limit", 100, minimum=1), 1000)
         state = self.market.symbols[symbol]
         return json_response(
             [_public_trade(t, to_native(symbol)) for t in list(state.trades)[-limit:][::-1]]
@@ -504,8 +504,8 @@ class GateServer:
         status = q.get("status", "")
         if status not in ("open", "finished"):
             raise SimReject(SimError.MISSING_PARAM if not status else SimError.BAD_PARAM, "status")
-        limit = int(q.get("limit", "100"))
-        page = int(q.get("page", "1"))
+        limit = int_param(q, "limit", 100, minimum=1)
+        page = int_param(q, "page", 1, minimum=1)
         side = q.get("side")
         acct = self.exchange.account(api_key)
         orders = [
@@ -605,9 +605,9 @@ class GateServer:
         q = request.query
         symbol = self._pair(q["currency_pair"]) if q.get("currency_pair") else None
         order_id = q.get("order_id")
-        limit = min(int(q.get("limit", "100")), 1000)
-        start = int(q.get("from", "0")) * 1000
-        end = int(q.get("to", str(2**40))) * 1000 + 999
+        limit = min(int_param(q, "limit", 100, minimum=1), 1000)
+        start = int_param(q, "from", 0) * 1000
+        end = int_param(q, "to", 2**40) * 1000 + 999
         acct = self.exchange.account(api_key)
         out = [
             _user_trade(t, with_user=None)

@@ -16,7 +16,7 @@ from aiohttp.typedefs import Middleware
 
 from arbsim.core.model import Side
 from exchanges.sim.config import FaultKind, FaultRule
-from exchanges.sim.errors import SimError, SimReject
+from exchanges.sim.errors import SimError, SimReject, int_param
 from exchanges.sim.exchange import SimExchange
 from exchanges.sim.faults import REST_KINDS, STREAM_KINDS, FaultState
 from exchanges.sim.market import MarketReplay
@@ -212,7 +212,7 @@ def add_admin_routes(
         return json_response({"pending": []})
 
     async def step(request: web.Request) -> web.Response:
-        n = int(request.query.get("n", "1"))
+        n = int_param(request.query, "n", 1)
         events = market.step(n)
         return json_response({"applied": len(events), "ended": market.ended})
 

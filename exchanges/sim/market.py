@@ -38,6 +38,8 @@ __all__ = [
 Level = tuple[str, str]
 _MS = 1_000_000
 _NS_PER_S = 1_000_000_000
+#: a replay that is behind schedule still yields to the event loop after this much work
+YIELD_EVERY_S = 0.002
 
 
 def format_size(size: float) -> str:
@@ -48,7 +50,11 @@ def format_size(size: float) -> str:
 
 
 class DepthUpdate(msgspec.Struct, frozen=True, kw_only=True):
-    """Absolute level changes with ids ``first_id..last_id`` ("0" deletes)."""
+    """Absolute level changes with ids ``first_id..last_id`` ("0" deletes).
+
+    ``touched`` is the tick range each side's changes cover, ``(bid_lo, bid_hi, ask_lo,
+    ask_hi)`` (``lo > hi``: none on that side), for the matching engine
+    (:meth:`~exchanges.simulated.matching.MatchingEngine.on_book`)."""
 
     symbol: str
     first_id: int
@@ -56,6 +62,7 @@ class DepthUpdate(msgspec.Struct, frozen=True, kw_only=True):
     bids: list[Level]
     asks: list[Level]
     ts_ms: int
+    touched: tuple[int, int, int, int] | None = None
 
 
 class PublicTrade(msgspec.Struct, frozen=True, kw_only=True):
@@ -231,22 +238,25 @@ class MarketReplay:
         state = self.symbols[cursor.symbol]
         book = state.book
         bt, bs, at, az = cursor.current_levels()
+        bid_ticks, ask_ticks = bt.tolist(), at.tolist()
         bids = [
-            (state.price(t), format_size(s)) for t, s in zip(bt.tolist(), bs.tolist(), strict=True)
+            (state.price(t), format_size(s)) for t, s in zip(bid_ticks, bs.tolist(), strict=True)
         ]
         asks = [
-            (state.price(t), format_size(s)) for t, s in zip(at.tolist(), az.tolist(), strict=True)
+            (state.price(t), format_size(s)) for t, s in zip(ask_ticks, az.tolist(), strict=True)
         ]
         if cursor.flags & FLAG_SNAPSHOT_BEGIN:
             # A catalog snapshot replaces the book: on the wire that is a diff that also
             # deletes every level the new book no longer has.
-            kept_b, kept_a = set(bt.tolist()), set(at.tolist())
+            kept_b, kept_a = set(bid_ticks), set(ask_ticks)
             gone_b = [t for t, _ in book.levels(Side.BUY, book.depth(Side.BUY)) if t not in kept_b]
             gone_a = [
                 t for t, _ in book.levels(Side.SELL, book.depth(Side.SELL)) if t not in kept_a
             ]
             bids = [(state.price(t), "0") for t in gone_b] + bids
             asks = [(state.price(t), "0") for t in gone_a] + asks
+            bid_ticks += gone_b
+            ask_ticks += gone_a
         cursor.apply(book, FLAG_SNAPSHOT_BEGIN)
         first = state.version + 1
         state.version += max(1, len(bids) + len(asks))
@@ -258,6 +268,12 @@ class MarketReplay:
             bids=bids,
             asks=asks,
             ts_ms=ts_ms,
+            touched=(
+                min(bid_ticks, default=1),
+                max(bid_ticks, default=0),
+                min(ask_ticks, default=1),
+                max(ask_ticks, default=0),
+            ),
         )
 
     # ------------------------------------------------------------------ pacing
@@ -287,10 +303,17 @@ class MarketReplay:
         return not self._resume.is_set()
 
     async def run(self, speed: float) -> None:
-        """Replay at ``speed`` × the catalog's own pace until the catalog ends."""
+        """Replay at ``speed`` × the catalog's own pace until the catalog ends.
+
+        Behind schedule (messages cost more than their spacing at this speed) the replay
+        goes on as fast as it can, but yields to the event loop after every
+        :data:`YIELD_EVERY_S` of work, so that requests are answered and signals handled
+        while it catches up.
+        """
         loop = asyncio.get_running_loop()
         origin: tuple[float, int] | None = None  # (loop time, catalog key) of the pace origin
         last_key = 0
+        last_yield = loop.time()
         while True:
             if not self._resume.is_set():
                 await self._resume.wait()
@@ -302,9 +325,11 @@ class MarketReplay:
             if origin is None or key < last_key:  # start, or the catalog looped
                 origin = (loop.time(), key)
             due = origin[0] + (key - origin[1]) / _NS_PER_S / speed
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            now = loop.time()
+            delay = due - now
+            if delay > 0 or now - last_yield >= YIELD_EVERY_S:
+                await asyncio.sleep(max(delay, 0.0))
+                last_yield = loop.time()
                 if not self._resume.is_set():
                     continue
             last_key = key

@@ -35,7 +35,7 @@ from exchanges.mexc.push import (
     encode_push,
 )
 from exchanges.mexc.symbols import to_native
-from exchanges.sim.errors import SimError, SimReject, reject_response
+from exchanges.sim.errors import SimError, SimReject, int_param, reject_response
 from exchanges.sim.exchange import PrivateUpdate, SimExchange, SimOrder
 from exchanges.sim.faults import FaultState
 from exchanges.sim.hub import (
@@ -360,7 +360,7 @@ class MexcServer:
 
     async def depth(self, request: web.Request) -> web.Response:
         symbol = self._symbol(dict(request.query))
-        limit = min(int(request.query.get("limit", "100")), MAX_DEPTH)
+        limit = min(int_param(request.query, "limit", 100, minimum=1), MAX_DEPTH)
         state = self.market.symbols[symbol]
         return json_response(
             {
@@ -373,7 +373,7 @@ class MexcServer:
 
     async def trades(self, request: web.Request) -> web.Response:
         symbol = self._symbol(dict(request.query))
-        limit = min(int(request.query.get("limit", "500")), 1000)
+        limit = min(int_param(request.query, "limit", 500, minimum=1), 1000)
         state = self.market.symbols[symbol]
         out = [
             {
@@ -531,9 +531,9 @@ class MexcServer:
         api_key, params = await self._signed(request)
         symbol = self._symbol(params)
         now_ms = self.now_ns() // 1_000_000
-        start = int(params.get("startTime", now_ms - 86_400_000))
-        end = int(params.get("endTime", now_ms + 1))
-        limit = min(int(params.get("limit", "500")), 1000)
+        start = int_param(params, "startTime", now_ms - 86_400_000)
+        end = int_param(params, "endTime", now_ms + 1)
+        limit = min(int_param(params, "limit", 500, minimum=1), 1000)
         acct = self.exchange.account(api_key)
         orders = [
             o
@@ -569,9 +569,9 @@ class MexcServer:
         api_key, params = await self._signed(request)
         symbol = self._symbol(params)
         order_id = params.get("orderId")
-        limit = min(int(params.get("limit", "100")), 100)
-        start = int(params.get("startTime", "0"))
-        end = int(params.get("endTime", str(2**62)))
+        limit = min(int_param(params, "limit", 100, minimum=1), 100)
+        start = int_param(params, "startTime", 0)
+        end = int_param(params, "endTime", 2**62)
         acct = self.exchange.account(api_key)
         out = []
         for t in acct.trades:

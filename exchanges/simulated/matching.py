@@ -19,7 +19,19 @@ events into execution events. Rules:
   and it fills (as maker, at its own price) from trades once the queue is gone, or when
   the book or a trade goes through its price;
 - fees per instrument (maker / taker rate, negative maker = rebate), in the quote asset
-  or in the asset received, per venue.
+  or in the asset received, per venue. Fees are exact (quantity x price x rate, not
+  rounded): the venues' documentation (PROTOCOLS.md) says nothing of a fee precision.
+
+Exactness (DESIGN §7): book sizes are floats, but every queue position, consumed quantity,
+trade volume and fill size is a whole number of lots. A float size is snapped to the lot grid
+once, where it enters the engine, by :func:`arbsim.core.model.lots_of` (float noise goes to
+the nearest lot, a real fraction is floored), so a 0.3 trade after 0.1 of queue fills exactly
+0.2. Fills, fees and balances are Decimals.
+
+Cost: resting orders are indexed by side and tick, so a book message looks only at the
+orders in the tick ranges it changed plus those its touch crosses, and a trade only at the
+orders at or through its price; with thousands of orders resting far from the touch a
+message costs what it can affect (:meth:`MatchingEngine.on_book`).
 
 Rejections carry a code from a per-venue table so that a backtest shows the code the
 real venue would answer.
@@ -27,10 +39,11 @@ real venue would answer.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections.abc import Callable, Mapping
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 import msgspec
 import numpy as np
@@ -48,6 +61,7 @@ from arbsim.core.model import (
     OrderType,
     Side,
     TimeInForce,
+    lots_of,
 )
 from arbsim.core.rules import GENERIC_CODES
 
@@ -153,18 +167,25 @@ class QueueModel:
         self._f = funcs[kind]
         self._rng = np.random.default_rng(seed)
 
-    def advance(self, front: float, back: float, decrease: float) -> float:
-        """New queue ahead after ``decrease`` of the level was cancelled."""
+    def advance(self, front: int, back: int, decrease: int, lot: float = 1.0) -> int:
+        """New queue ahead, in lots, after ``decrease`` lots of the level were cancelled.
+
+        ``front`` / ``back`` are the lots ahead of / behind us and ``lot`` the lot size, so
+        that ``f`` sees quantities (``prob_log`` is not scale-free). The share is a float;
+        the lots it puts ahead of us are snapped to whole lots by
+        :func:`~arbsim.core.model.lots_of` (float noise aside, floored: the queue never
+        advances further than the model expects), so the result is exact and deterministic.
+        """
         f = self._f
-        if f is None or decrease <= 0.0 or front <= 0.0:
+        if f is None or decrease <= 0 or front <= 0:
             return front
-        fa, fb = f(front), f(max(back, 0.0))
+        fa, fb = f(front * lot), f(max(back, 0) * lot)
         share = fa / (fa + fb) if fa + fb > 0.0 else 1.0
         if self.stochastic:
-            ahead = decrease if self._rng.random() < share else 0.0
+            ahead = decrease if self._rng.random() < share else 0
         else:
-            ahead = share * decrease
-        return max(0.0, front - ahead)
+            ahead = min(lots_of(share * decrease, 1.0), decrease)
+        return max(0, front - ahead)
 
     def describe(self) -> str:
         if self.kind == "prob_power":
@@ -175,12 +196,16 @@ class QueueModel:
 
 
 class _Resting(msgspec.Struct, kw_only=True):
+    """A resting order's exchange-side state. Quantities are whole lots (exact)."""
+
     order: Order
     tick: int
+    seq: int  # arrival order: time priority among our resting orders
     lock_per_unit: Decimal  # quote locked per unit of base (buys) or 1 (sells, in base)
-    queue_ahead: float  # displayed size ahead of us at our price
-    level_size: float  # our level's displayed size when last seen
-    traded: float = 0.0  # traded at our price since the level was last seen
+    ahead: int  # lots displayed ahead of us at our price
+    level: int  # lots our level displayed when last seen
+    level_raw: float  # that size as the book holds it (a cheap "has it changed?")
+    traded: int = 0  # lots traded at our price since the level last changed
 
 
 class MatchingEngine:
@@ -233,7 +258,15 @@ class MatchingEngine:
         self._ids = order_ids or itertools.count(1)
         self._trade_ids = itertools.count(1)
         self.orders: dict[str, Order] = {}
+        #: resting orders in arrival order (time priority)
         self.resting: dict[str, _Resting] = {}
+        # the same orders by side and tick (side -> tick -> cid -> order), with each side's
+        # ticks sorted: a market event looks only at the orders it can affect
+        self._at: dict[int, dict[int, dict[str, _Resting]]] = {1: {}, -1: {}}
+        self._ticks: dict[int, list[int]] = {1: [], -1: []}
+        self._seq = itertools.count()
+        self._lot = instrument.lot
+        self._lot_f = float(instrument.lot)
         self._scale = book.scale
         self.consume_liquidity = consume_liquidity
         self.post_only_cross = post_only_cross
@@ -248,9 +281,9 @@ class MatchingEngine:
         self.impact_decay_ns = impact_decay_ns
         self.impact_levels = impact_levels
         self._impact: dict[int, tuple[int, int]] = {}  # taker side -> (until, first tick)
-        # (book side, tick) -> (displayed size when we took from it, quantity we took):
+        # (book side, tick) -> (displayed size when we took from it, lots we took):
         # our own fills hide that much of the level until the data shows it changed
-        self._consumed: dict[tuple[int, int], tuple[float, Decimal]] = {}
+        self._consumed: dict[tuple[int, int], tuple[float, int]] = {}
 
     # ---------------------------------------------------------------- helpers
     def error(self, kind: str, message: str) -> VenueError:
@@ -274,6 +307,55 @@ class MatchingEngine:
 
     def _tick(self, price: Decimal) -> int:
         return int(price / self.inst.tick)
+
+    # exact quantities: lots (int) <-> Decimal; float book sizes enter through lots_of
+    def _qty(self, lots: int) -> Decimal:
+        return Decimal(lots) * self._lot
+
+    def _lots(self, qty: Decimal) -> int:
+        """A quantity (on the lot grid, or floored to it) in lots."""
+        return int((qty / self._lot).to_integral_value(rounding=ROUND_FLOOR))
+
+    def queue_ahead(self, client_order_id: str) -> Decimal:
+        """The displayed quantity ahead of a resting order at its price."""
+        return self._qty(self.resting[client_order_id].ahead)
+
+    def _add_resting(self, rest: _Resting) -> None:
+        cid = rest.order.client_order_id
+        self.resting[cid] = rest
+        side = int(rest.order.side)
+        at = self._at[side]
+        level = at.get(rest.tick)
+        if level is None:
+            at[rest.tick] = {cid: rest}
+            bisect.insort(self._ticks[side], rest.tick)
+        else:
+            level[cid] = rest
+
+    def _remove_resting(self, cid: str) -> _Resting | None:
+        rest = self.resting.pop(cid, None)
+        if rest is None:
+            return None
+        side = int(rest.order.side)
+        at = self._at[side]
+        level = at[rest.tick]
+        del level[cid]
+        if not level:
+            del at[rest.tick]
+            ticks = self._ticks[side]
+            del ticks[bisect.bisect_left(ticks, rest.tick)]
+        return rest
+
+    def _between(self, side: int, lo: int, hi: int, out: dict[int, _Resting]) -> None:
+        """Add the resting orders of ``side`` with ``lo <= tick <= hi`` to ``out`` (by seq)."""
+        ticks = self._ticks[side]
+        i = bisect.bisect_left(ticks, lo)
+        j = bisect.bisect_right(ticks, hi, i)
+        if i < j:
+            at = self._at[side]
+            for t in ticks[i:j]:
+                for rest in at[t].values():
+                    out[rest.seq] = rest
 
     def _fill(self, order: Order, tick: int, qty: Decimal, ts: int, maker: bool) -> ExecEvent:
         inst = self.inst
@@ -333,17 +415,35 @@ class MatchingEngine:
     def _available(
         self, side: Side, limit_tick: int | None, ts: int | None = None
     ) -> list[tuple[int, Decimal]]:
-        """Displayed levels a taker on ``side`` may take, best first, sizes on the lot grid.
+        """:meth:`_available_lots` as quantities."""
+        return [(t, self._qty(n)) for t, n in self._available_lots(side, limit_tick, ts)]
+
+    def _available_lots(
+        self, side: Side, limit_tick: int | None, ts: int | None = None
+    ) -> list[tuple[int, int]]:
+        """Displayed levels a taker on ``side`` may take, best first, in whole lots (each
+        displayed size snapped by :func:`~arbsim.core.model.lots_of`, less what our own
+        fills consumed of it).
 
         With ``ts``, levels still inside the temporary impact of our own earlier taker
         fills are left out."""
         book_side = side.opposite
-        out: list[tuple[int, Decimal]] = []
+        out: list[tuple[int, int]] = []
+        lot = self._lot_f
         impact = self._impact.get(int(side)) if ts is not None else None
         if impact is not None and ts is not None and ts >= impact[0]:
             del self._impact[int(side)]
             impact = None
-        for tick, size in self.book.levels(book_side, 1000):
+        depth = 1000
+        if limit_tick is not None:
+            # levels are at least a tick apart: no more than that many up to the limit
+            touch = self.book.best_ask_tick if side is Side.BUY else self.book.best_bid_tick
+            if touch is None:
+                return out
+            depth = min(depth, max(0, (limit_tick - touch) * int(side) + 1))
+            if depth == 0:
+                return out
+        for tick, size in self.book.levels(book_side, depth):
             if limit_tick is not None and (
                 (side is Side.BUY and tick > limit_tick)
                 or (side is Side.SELL and tick < limit_tick)
@@ -353,7 +453,7 @@ class MatchingEngine:
                 (side is Side.BUY and tick < impact[1]) or (side is Side.SELL and tick > impact[1])
             ):
                 continue
-            qty = self.inst.round_qty(size)
+            qty = lots_of(size, lot)
             if self._consumed:
                 key = (int(book_side), tick)
                 used = self._consumed.get(key)
@@ -366,15 +466,15 @@ class MatchingEngine:
                 out.append((tick, qty))
         return out
 
-    def _consume(self, book_side: Side, tick: int, qty: Decimal) -> None:
-        """Remember that ``qty`` of a displayed level was taken by our own fill."""
+    def _consume(self, book_side: Side, tick: int, lots: int) -> None:
+        """Remember that ``lots`` of a displayed level were taken by our own fill."""
         if not self.consume_liquidity:
             return
         size = self.book.size_at(book_side, tick)
         key = (int(book_side), tick)
         used = self._consumed.get(key)
-        before = used[1] if used is not None and used[0] == size else ZERO
-        self._consumed[key] = (size, before + qty)
+        before = used[1] if used is not None and used[0] == size else 0
+        self._consumed[key] = (size, before + lots)
         if len(self._consumed) > 4096:
             self._consumed = {
                 k: v
@@ -529,7 +629,7 @@ class MatchingEngine:
             ev = self._fill(order, tick, take, ts, maker=False)
             assert ev.fill is not None
             self._settle(side, ev.fill)
-            self._consume(side.opposite, tick, take)
+            self._consume(side.opposite, tick, self._lots(take))
             events.append(ev)
             if order.remaining == 0:
                 break
@@ -548,13 +648,18 @@ class MatchingEngine:
         else:
             per_unit = Decimal(1)
             self.account.lock(inst.base, order.remaining)
-        level = self.book.size_at(side, limit_tick)
-        self.resting[cid] = _Resting(
-            order=order,
-            tick=limit_tick,
-            lock_per_unit=per_unit,
-            queue_ahead=level,
-            level_size=level,
+        level_raw = self.book.size_at(side, limit_tick)
+        level = lots_of(level_raw, self._lot_f)
+        self._add_resting(
+            _Resting(
+                order=order,
+                tick=limit_tick,
+                seq=next(self._seq),
+                lock_per_unit=per_unit,
+                ahead=level,
+                level=level,
+                level_raw=level_raw,
+            )
         )
         return events
 
@@ -566,7 +671,7 @@ class MatchingEngine:
         self._impact[int(side)] = (ts + self.impact_decay_ns, first)
 
     def cancel(self, client_order_id: str, ts: int) -> list[ExecEvent]:
-        rest = self.resting.pop(client_order_id, None)
+        rest = self._remove_resting(client_order_id)
         if rest is None:
             raise self.error("order_not_found", f"order {client_order_id} is not open")
         self._release(rest)
@@ -581,12 +686,41 @@ class MatchingEngine:
             self.account.unlock(self.inst.base, o.remaining)
 
     # ---------------------------------------------------------------- market events
-    def on_book(self, ts: int) -> list[ExecEvent]:
-        """After the exchange-side book changed: move queues, fill what it goes through."""
-        events: list[ExecEvent] = []
+    def on_book(self, ts: int, touched: tuple[int, int, int, int] | None = None) -> list[ExecEvent]:
+        """After the exchange-side book changed: move queues, fill what it goes through.
+
+        ``touched`` is ``(bid_lo, bid_hi, ask_lo, ask_hi)``: the tick range of the levels
+        the message set on each side (``lo > hi``: none on that side). Only the resting
+        orders in those ranges and those the new touch crosses are looked at, so a message
+        costs what it can affect, not what rests. ``None`` (a snapshot that replaced the
+        book, or a caller that cannot tell) looks at every resting order. Both give the
+        same result: a resting order whose level did not change is left as it was.
+        """
+        if not self.resting:
+            return []
         book = self.book
         bid, ask = book.best_bid_tick, book.best_ask_tick
-        for cid, rest in list(self.resting.items()):
+        todo: list[_Resting]
+        if touched is None:
+            todo = list(self.resting.values())
+        else:
+            blo, bhi, alo, ahi = touched
+            found: dict[int, _Resting] = {}
+            if blo <= bhi:
+                self._between(1, blo, bhi, found)
+            if alo <= ahi:
+                self._between(-1, alo, ahi, found)
+            buys, sells = self._ticks[1], self._ticks[-1]
+            if ask is not None and buys and buys[-1] >= ask:
+                self._between(1, ask, buys[-1], found)
+            if bid is not None and sells and sells[0] <= bid:
+                self._between(-1, sells[0], bid, found)
+            if not found:
+                return []
+            todo = [found[k] for k in sorted(found)]
+        events: list[ExecEvent] = []
+        lot = self._lot_f
+        for rest in todo:
             o = rest.order
             crossed = (
                 ask is not None and ask <= rest.tick
@@ -596,79 +730,92 @@ class MatchingEngine:
             if crossed:
                 # orders posted at or through our price would have traded with our level:
                 # through it, all of it (we are filled); at it, the queue ahead goes first
-                levels = self._available(o.side, rest.tick)
-                through = [(t, q) for t, q in levels if t != rest.tick]
-                at_price = [(t, q) for t, q in levels if t == rest.tick]
-                if through:
-                    rest.queue_ahead = 0.0
-                usable = list(through)
-                for t, q in at_price:
-                    eaten = min(float(q), rest.queue_ahead)
-                    rest.queue_ahead -= eaten
-                    left_q = self.inst.round_qty(float(q) - eaten)
+                levels = self._available_lots(o.side, rest.tick)
+                usable = [(t, n) for t, n in levels if t != rest.tick]
+                if usable:
+                    rest.ahead = 0
+                for t, n in levels:
+                    if t != rest.tick:
+                        continue
+                    eaten = min(n, rest.ahead)
+                    rest.ahead -= eaten
                     if eaten:
-                        self._consume(o.side.opposite, t, q - left_q)
-                    if left_q > 0:
-                        usable.append((t, left_q))
-                take = min(sum((q for _, q in usable), ZERO), o.remaining)
+                        self._consume(o.side.opposite, t, eaten)
+                    if n > eaten:
+                        usable.append((t, n - eaten))
+                take = min(sum(n for _, n in usable), self._lots(o.remaining))
                 if take > 0:
                     left = take
-                    for tick, q in usable:
-                        part = min(q, left)
-                        self._consume(o.side.opposite, tick, part)
+                    for t, n in usable:
+                        part = min(n, left)
+                        self._consume(o.side.opposite, t, part)
                         left -= part
                         if left <= 0:
                             break
-                    events.append(self._maker_fill(cid, rest, take, ts))
-                    if cid not in self.resting:
+                    events.append(self._maker_fill(rest, take, ts))
+                    if o.client_order_id not in self.resting:
                         continue
-            size = book.size_at(o.side, rest.tick)
-            if size < rest.level_size:
-                cancelled = rest.level_size - size - rest.traded
-                if cancelled > 0.0:
-                    back = rest.level_size - rest.queue_ahead
-                    rest.queue_ahead = self.queue.advance(rest.queue_ahead, back, cancelled)
-                rest.queue_ahead = min(rest.queue_ahead, size)
-            rest.level_size = size
-            rest.traded = 0.0
+            size_raw = book.size_at(o.side, rest.tick)
+            if size_raw != rest.level_raw:
+                size = lots_of(size_raw, lot)
+                if size < rest.level:
+                    cancelled = rest.level - size - rest.traded
+                    if cancelled > 0:
+                        back = rest.level - rest.ahead
+                        rest.ahead = self.queue.advance(rest.ahead, back, cancelled, lot)
+                    rest.ahead = min(rest.ahead, size)
+                rest.level = size
+                rest.level_raw = size_raw
+                rest.traded = 0
         return events
 
-    def on_trade(self, side: int, tick: int, size: float, ts: int) -> list[ExecEvent]:
+    def on_trade(self, side: int, tick: int, size: float | Decimal, ts: int) -> list[ExecEvent]:
         """A public trade: the aggressor's volume at our price eats the queue ahead of
-        us first; a trade through our price means our level is gone."""
+        us first; a trade through our price means our level is gone.
+
+        Only our orders at or through the trade's price are looked at; the volume is
+        snapped to whole lots once (:func:`~arbsim.core.model.lots_of` for a float size).
+        """
+        if not self.resting:
+            return []
+        found: dict[int, _Resting] = {}
+        if side == -1:  # a sell aggressor reaches our buys at or above its price
+            ticks = self._ticks[1]
+            if not ticks or ticks[-1] < tick:
+                return []
+            self._between(1, tick, ticks[-1], found)
+        elif side == 1:  # a buy aggressor reaches our sells at or below its price
+            ticks = self._ticks[-1]
+            if not ticks or ticks[0] > tick:
+                return []
+            self._between(-1, ticks[0], tick, found)
+        else:
+            return []
+        volume = self._lots(size) if isinstance(size, Decimal) else lots_of(size, self._lot_f)
         events: list[ExecEvent] = []
-        volume = size
-        for cid, rest in list(self.resting.items()):
-            if volume <= 0.0:
+        for k in sorted(found):
+            if volume <= 0:
                 break
-            o = rest.order
-            if o.side is Side.BUY:
-                if side != -1 or tick > rest.tick:
-                    continue
-                at_price = tick == rest.tick
-            else:
-                if side != 1 or tick < rest.tick:
-                    continue
-                at_price = tick == rest.tick
-            if at_price:
-                eaten = min(volume, rest.queue_ahead)
-                rest.queue_ahead -= eaten
+            rest = found[k]
+            if rest.tick == tick:
+                eaten = min(volume, rest.ahead)
+                rest.ahead -= eaten
                 rest.traded += eaten
                 volume -= eaten
-                if volume <= 0.0:
+                if volume <= 0:
                     continue
             else:
-                rest.queue_ahead = 0.0
-            take = min(self.inst.round_qty(volume), o.remaining)
+                rest.ahead = 0
+            take = min(volume, self._lots(rest.order.remaining))
             if take > 0:
-                rest.traded += float(take)
-                events.append(self._maker_fill(cid, rest, take, ts))
-                volume -= float(take)
+                rest.traded += take
+                events.append(self._maker_fill(rest, take, ts))
+                volume -= take
         return events
 
-    def _maker_fill(self, cid: str, rest: _Resting, qty: Decimal, ts: int) -> ExecEvent:
-        ev = self._fill(rest.order, rest.tick, qty, ts, maker=True)
+    def _maker_fill(self, rest: _Resting, lots: int, ts: int) -> ExecEvent:
+        ev = self._fill(rest.order, rest.tick, self._qty(lots), ts, maker=True)
         self._settle_maker(rest, ev)
         if rest.order.remaining == 0:
-            del self.resting[cid]
+            self._remove_resting(rest.order.client_order_id)
         return ev

@@ -79,7 +79,7 @@ class _ExchangeBook(BookCursor):
     def dispatch(self) -> None:
         self.apply(self.book)
         if self.engine.resting:
-            evs = self.engine.on_book(self.ts)
+            evs = self.engine.on_book(self.ts, self.touched())
             if evs:
                 self.venue_obj.push(evs, self.ts)
 

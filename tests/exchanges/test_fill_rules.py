@@ -88,10 +88,10 @@ def test_trades_eat_the_queue_ahead_before_we_fill() -> None:
     eng, _, _ = setup()
     o = order(Side.BUY, "2", "100.0")
     eng.submit(o, TS)
-    assert eng.resting[o.client_order_id].queue_ahead == 5.0  # displayed at our price
+    assert eng.queue_ahead(o.client_order_id) == D("5")  # displayed at our price
     # sells of 3 at our price: all eaten by the 5 ahead of us
     assert eng.on_trade(-1, 1000, 3.0, TS + 1) == []
-    assert eng.resting[o.client_order_id].queue_ahead == 2.0
+    assert eng.queue_ahead(o.client_order_id) == D("2")
     # a further 3: 2 finish the queue, 1 fills us (maker, at our price)
     evs = eng.on_trade(-1, 1000, 3.0, TS + 2)
     assert filled(evs) == D("1") and evs[0].fill is not None
@@ -109,39 +109,60 @@ def test_the_book_shrinking_after_trades_is_not_counted_twice() -> None:
     # the venue then shows the level at 2: exactly the traded 3 gone, nothing cancelled
     book.apply([100.0], [2.0], [], [], ts_exchange=TS + 2, ts_local=TS + 2)
     eng.on_book(TS + 2)
-    assert eng.resting[o.client_order_id].queue_ahead == 2.0
+    assert eng.queue_ahead(o.client_order_id) == D("2")
 
 
 @pytest.mark.parametrize(
-    ("model", "expected"),
+    ("model", "cancelled", "expected"),
     [
         # front 5, back 10 (someone joined behind us), 4 cancelled
-        (QueueModel("risk_averse"), 5.0),
-        # share ahead = 5^2 / (5^2 + 10^2) = 0.2 -> 5 - 0.8
-        (QueueModel("prob_power", power=2.0), 4.2),
-        # share ahead = ln 6 / (ln 6 + ln 11)
-        (QueueModel("prob_log"), 5 - 4 * math.log(6) / (math.log(6) + math.log(11))),
+        (QueueModel("risk_averse"), "4", D("5")),
+        # share ahead = 5^2 / (5^2 + 10^2) = 0.2 -> 0.2 * 4 = 0.8 ahead of us: 5 - 0.8
+        (QueueModel("prob_power", power=2.0), "4", D("4.2")),
+        # share ahead = 5 / (5 + 10) = 1/3 of 1 cancelled = 0.3333..., floored to the lot
+        # (0.001): 0.333 ahead of us, 5 - 0.333
+        (QueueModel("prob_power", power=1.0), "1", D("4.667")),
+        # share ahead = ln 6 / (ln 6 + ln 11) = 0.427717..., of 4: 1.710869... -> 1.710
+        (QueueModel("prob_log"), "4", D("3.290")),
     ],
 )
-def test_cancels_advance_the_queue_per_model(model: QueueModel, expected: float) -> None:
+def test_cancels_advance_the_queue_per_model(
+    model: QueueModel, cancelled: str, expected: D
+) -> None:
     eng, _, book = setup(model)
     o = order(Side.BUY, "1", "100.0")
     eng.submit(o, TS)
     book.apply([100.0], [15.0], [], [], ts_exchange=TS + 1, ts_local=TS + 1)  # 10 join behind
     eng.on_book(TS + 1)
-    assert eng.resting[o.client_order_id].queue_ahead == 5.0
-    book.apply([100.0], [11.0], [], [], ts_exchange=TS + 2, ts_local=TS + 2)  # 4 cancelled
+    assert eng.queue_ahead(o.client_order_id) == D("5")
+    left = 15.0 - float(cancelled)
+    book.apply([100.0], [left], [], [], ts_exchange=TS + 2, ts_local=TS + 2)
     eng.on_book(TS + 2)
-    assert eng.resting[o.client_order_id].queue_ahead == pytest.approx(expected)
+    assert eng.queue_ahead(o.client_order_id) == expected
+
+
+def test_queue_share_is_snapped_to_whole_lots() -> None:
+    # prob_log in quantities, not lots: front 5 (5000 lots of 0.001), back 10, 4 cancelled
+    share = math.log(6) / (math.log(6) + math.log(11))
+    assert math.floor(share * 4000) == 1710
+    m = QueueModel("prob_log")
+    assert m.advance(5000, 10_000, 4000, 0.001) == 5000 - 1710
+    # prob_power(1): 1/3 of 3000 lots is 1000.0000000000001 or 999.9999999999999 in float:
+    # float noise snaps to the nearest lot, a real fraction is floored
+    p = QueueModel("prob_power", power=1.0)
+    assert p.advance(5000, 10_000, 3000, 0.001) == 4000
+    assert p.advance(5000, 10_000, 1000, 0.001) == 5000 - 333
+    # never more than the decrease, never below 0
+    assert p.advance(5000, 0, 7000, 0.001) == 0
 
 
 def test_stochastic_queue_model_is_seeded() -> None:
-    def run(seed: int) -> list[float]:
+    def run(seed: int) -> list[int]:
         m = QueueModel("prob_power", power=1.0, stochastic=True, seed=seed)
-        return [m.advance(5.0, 5.0, 1.0) for _ in range(40)]
+        return [m.advance(5000, 5000, 1000, 0.001) for _ in range(40)]
 
     a, b = run(1), run(1)
-    assert a == b and set(a) == {4.0, 5.0}  # all of a cancel ahead, or none of it
+    assert a == b and set(a) == {4000, 5000}  # all of a cancel ahead, or none of it
     assert run(2) != a
 
 
@@ -149,7 +170,7 @@ def test_price_improvement_is_first_in_its_level() -> None:
     eng, _, _ = setup()
     o = order(Side.BUY, "1", "100.1")  # better than the 100.0 best bid: a new level
     eng.submit(o, TS)
-    assert eng.resting[o.client_order_id].queue_ahead == 0.0
+    assert eng.queue_ahead(o.client_order_id) == 0
     assert filled(eng.on_trade(-1, 1001, 0.4, TS + 1)) == D("0.4")
 
 
@@ -168,7 +189,7 @@ def test_an_ask_at_our_price_meets_the_queue_first() -> None:
     book.apply([], [], [100.0], [6.0], ts_exchange=TS + 1, ts_local=TS + 1)
     evs = eng.on_book(TS + 1)
     assert filled(evs) == D("1")  # 6 offered at our price: 5 to the queue, 1 to us
-    assert eng.resting[o.client_order_id].queue_ahead == 0.0
+    assert eng.queue_ahead(o.client_order_id) == 0
 
 
 # ----------------------------------------------------------------------------- venue rules

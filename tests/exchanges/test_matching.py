@@ -493,3 +493,54 @@ def test_consumption_can_be_switched_off() -> None:
     for k in range(2):
         o = order(Side.BUY, "0.2", "100.0")
         assert [f.qty for f in fills(eng.submit(o, TS + k))] == [D("0.2")]
+
+
+# ----------------------------------------------------------------------------- exact arithmetic
+# Queue positions, consumed liquidity and fill sizes are whole lots (lot 0.001 here): float
+# book sizes are snapped to the lot grid once, when they enter the engine.
+def test_trade_after_the_queue_fills_exactly_the_rest() -> None:
+    eng, _, book = make()
+    book.apply([99.9], [0.1], [], [], ts_exchange=TS, ts_local=TS)  # 0.1 displayed at 99.9
+    o = order(Side.BUY, "1", "99.9", TimeInForce.GTC)
+    eng.submit(o, TS)
+    assert eng.queue_ahead(o.client_order_id) == D("0.1")
+    # a sell of 0.3 at our price: 0.1 to the queue ahead, 0.3 - 0.1 = 0.2 to us (in float
+    # 0.3 - 0.1 = 0.19999999999999998, which floored to the lot would be 0.199)
+    evs = eng.on_trade(-1, 999, 0.3, TS + 1)
+    assert [(f.price, f.qty, f.fee) for f in fills(evs)] == [
+        # maker fee 0.2 * 99.9 * 0.0002 = 0.0039960
+        (D("99.9"), D("0.2"), D("0.003996")),
+    ]
+    assert o.filled_qty == D("0.2") and o.remaining == D("0.8")
+    assert eng.queue_ahead(o.client_order_id) == 0
+
+
+def test_ask_at_our_price_after_the_queue_fills_exactly_and_is_consumed() -> None:
+    eng, _, book = make()
+    book.apply([99.9], [0.1], [], [], ts_exchange=TS, ts_local=TS)  # 0.1 ahead of us
+    o = order(Side.BUY, "1", "99.9", TimeInForce.GTC)
+    eng.submit(o, TS)
+    # 0.3 offered at our price: 0.1 goes to the queue ahead, exactly 0.2 to us
+    book.apply([], [], [99.9], [0.3], ts_exchange=TS + 1, ts_local=TS + 1)
+    assert [f.qty for f in fills(eng.on_book(TS + 1))] == [D("0.2")]
+    assert eng.queue_ahead(o.client_order_id) == 0
+    # all 0.3 of that ask is now consumed (queue 0.1 + us 0.2): an unrelated update and a
+    # taker see nothing left at 99.9
+    book.apply([99.8], [2.0], [], [], ts_exchange=TS + 2, ts_local=TS + 2)
+    assert fills(eng.on_book(TS + 2)) == []
+    taker = order(Side.BUY, "0.3", "99.9")
+    assert fills(eng.submit(taker, TS + 3)) == []
+    assert taker.status is OrderStatus.EXPIRED
+    # the venue refreshes the level (0.3 -> 0.5): 0.5 is offered afresh, we take 0.5 more
+    book.apply([], [], [99.9], [0.5], ts_exchange=TS + 4, ts_local=TS + 4)
+    assert [f.qty for f in fills(eng.on_book(TS + 4))] == [D("0.5")]
+    assert o.filled_qty == D("0.7")
+
+
+def test_taker_after_a_partial_own_take_gets_exactly_the_rest() -> None:
+    eng, _, book = make()
+    book.apply([], [], [100.0], [0.3], ts_exchange=TS, ts_local=TS)
+    first = order(Side.BUY, "0.1", "100.0")
+    assert [f.qty for f in fills(eng.submit(first, TS))] == [D("0.1")]
+    second = order(Side.BUY, "1", "100.0")
+    assert [f.qty for f in fills(eng.submit(second, TS + 1))] == [D("0.2")]
