@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from arbsim.core.model import Instrument
 from arbsim.data.catalog import FLAG_SNAPSHOT_BEGIN, FLAG_SNAPSHOT_END, Catalog, CatalogInfo
@@ -16,7 +17,7 @@ Level = tuple[float, float]
 
 
 def instrument(venue: str, **kw: object) -> Instrument:
-    fields: dict[str, object] = {
+    fields: dict[str, Any] = {
         "venue": venue,
         "symbol": "BTC/USDT",
         "base": "BTC",
@@ -29,7 +30,7 @@ def instrument(venue: str, **kw: object) -> Instrument:
         "taker_fee": Decimal("0.001"),
     }
     fields.update(kw)
-    return Instrument(**fields)  # type: ignore[arg-type]
+    return Instrument(**fields)
 
 
 class VenueData:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -245,9 +246,16 @@ def test_load_run_types(slip_run: Path) -> None:
     assert run.window_ns() == (T0, T0 + 60_000 * MS + 999_999)
 
 
+def row(frame: pd.DataFrame, key: int | tuple[int, str]) -> pd.Series[Any]:
+    """``frame.loc[key]``, the one row it names (pandas-stubs can't tell a row from a cell)."""
+    found = frame.loc[key]
+    assert isinstance(found, pd.Series)
+    return found
+
+
 def test_slippage_signs_and_decomposition(slip_run: Path) -> None:
     s = an.leg_slippage(an.load_run(slip_run)).set_index(["arb_id", "leg"])
-    buy1, sell1 = s.loc[(1, "buy")], s.loc[(1, "sell")]
+    buy1, sell1 = row(s, (1, "buy")), row(s, (1, "sell"))
     # buying above the decision price is a cost, at each step
     assert buy1["fill_price"] == pytest.approx(101.0)
     assert buy1["delay_bps"] == pytest.approx(50.0)
@@ -259,7 +267,7 @@ def test_slippage_signs_and_decomposition(slip_run: Path) -> None:
     assert sell1["impact_bps"] == pytest.approx(0.02 / 102.0 * 1e4)
     assert sell1["total_bps"] == pytest.approx(1.02 / 102.0 * 1e4)
     # improvements are negative costs: bought below, sold above the decision
-    buy2, sell2 = s.loc[(2, "buy")], s.loc[(2, "sell")]
+    buy2, sell2 = row(s, (2, "buy")), row(s, (2, "sell"))
     assert buy2["delay_bps"] == pytest.approx(-100.0)
     assert buy2["impact_bps"] == pytest.approx(-10.0)
     assert buy2["total_bps"] == pytest.approx(-110.0)
@@ -271,7 +279,7 @@ def test_slippage_signs_and_decomposition(slip_run: Path) -> None:
     )
     # the missed buy of arb 3 has no row; its hedge is measured against the decision ask
     assert (3, "buy") not in s.index
-    hedge = s.loc[(3, "hedge")]
+    hedge = row(s, (3, "hedge"))
     assert hedge["venue"] == "a"
     assert hedge["side"] == 1
     assert hedge["decision_price"] == 100.0
@@ -301,7 +309,8 @@ def test_arb_edges_and_fill_ratios(slip_run: Path) -> None:
     assert e.loc[3, "fill_ratio"] == 0.0
     assert e.loc[1, "fill_ratio"] == 1.0
     assert not e.loc[4, "attempted"]
-    assert e.loc[4, "realized_edge_bps"] != e.loc[4, "realized_edge_bps"]  # NaN
+    realized = row(e, 4)["realized_edge_bps"]
+    assert realized != realized  # NaN
     fr = an.fill_ratios(run)
     assert list(fr.index) == [("buy", "a"), ("sell", "b"), ("hedge", "a")]
     assert fr.loc[("buy", "a"), "fill_ratio"] == pytest.approx(2.0 / 4.0)

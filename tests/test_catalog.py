@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from builders import MS, T0, VenueData, instrument, write_catalog
 
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import DataError
+from arbsim.core.model import Side
 from arbsim.data.catalog import BOOK_SCHEMA, Catalog, CatalogInfo, open_parquet
 from arbsim.data.feed import BookCursor, TradeCursor, merge
 
@@ -51,7 +53,7 @@ def test_round_trip_instruments_rows_and_books(tmp_path: Path) -> None:
     assert n == 50
     assert book.best_bid == 100.0 and book.best_bid_size == 1.0
     assert book.best_ask == 100.01 and book.best_ask_size == 3.0
-    assert book.depth(1) == 50 and book.depth(-1) == 50  # 99.99 is sent twice
+    assert book.depth(Side.BUY) == 50 and book.depth(Side.SELL) == 50  # 99.99 is sent twice
     assert cat.time_range("b", "BTC/USDT") == (T0 + 2 * MS, T0 + 51 * MS)
 
 
@@ -179,12 +181,12 @@ def _rewrite(path: Path, column: str, values: np.ndarray) -> None:
     ],
 )
 def test_bad_rows_are_refused_with_the_file(
-    tmp_path: Path, column: str, mutate: object, message: str
+    tmp_path: Path, column: str, mutate: Callable[[np.ndarray], np.ndarray], message: str
 ) -> None:
     cat = two_venues(tmp_path)
     [path] = cat.files("a", "BTC/USDT", "book")
     values = pq.read_table(path).column(column).to_numpy()
-    _rewrite(path, column, mutate(values))  # type: ignore[operator]
+    _rewrite(path, column, mutate(values))
     with pytest.raises(DataError, match=message) as err:
         _drain(cat)
     assert path.name in str(err.value)
@@ -254,12 +256,12 @@ def test_cursor_with_far_rows_matches_a_dict_book(tmp_path: Path) -> None:
         if k % 3 == 0:
             nb.append((round(float(rng.integers(10_000, 30_000)), 2), float(k % 2)))
             na.append((round(float(rng.integers(120_000, 200_000)), 2), float(k % 2)))
-        for book, rows in ((ref_b, nb), (ref_a, na)):
+        for ref, rows in ((ref_b, nb), (ref_a, na)):
             for p, s in rows:
                 if s:
-                    book[p] = s
+                    ref[p] = s
                 else:
-                    book.pop(p, None)
+                    ref.pop(p, None)
         v.message(T0 + k * MS, T0 + k * MS, bids=nb, asks=na)
     cat = write_catalog(tmp_path / "c", [v])
     book = OrderBook("a", "BTC/USDT", Decimal("0.01"))
@@ -267,7 +269,7 @@ def test_cursor_with_far_rows_matches_a_dict_book(tmp_path: Path) -> None:
     while cur.next():
         cur.apply(book)
     assert book.best_bid == max(ref_b) and book.best_ask == min(ref_a)
-    assert book.depth(1) == len(ref_b) and book.depth(-1) == len(ref_a)
+    assert book.depth(Side.BUY) == len(ref_b) and book.depth(Side.SELL) == len(ref_a)
     assert [lv.price for lv in book.bids(len(ref_b))] == sorted(ref_b, reverse=True)
     assert [lv.price for lv in book.asks(len(ref_a))] == sorted(ref_a)
 
@@ -292,6 +294,7 @@ def test_shared_batches_are_read_once_and_dropped_when_passed(tmp_path: Path) ->
     exch = BookCursor(cat, "a", "BTC/USDT", scale, key="exchange", source=both.reader())
     seen: dict[str, list[int]] = {"local": [], "exchange": []}
     for cur in merge([exch, local]):
+        assert isinstance(cur, BookCursor)
         seen[cur.key].append(cur.seq)
     assert seen["local"] == seen["exchange"] and len(seen["local"]) == 50
     assert not both._cache

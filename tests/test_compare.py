@@ -14,6 +14,7 @@ from test_analysis import MS, T0, arb, make_run
 from arbsim import analysis as an
 from arbsim.analysis.compare import CAUSES, compare_runs, match_arbs
 from arbsim.app.cli import compare
+from arbsim.runtime.recorder import ArbRecord
 
 
 def decisions(*rows: tuple[int, str, str, int]) -> pd.DataFrame:
@@ -59,7 +60,9 @@ def test_empty_inputs() -> None:
     assert match_arbs(empty, a, MS).empty
 
 
-def traded(arb_id: int, t_ms: int, qty: str, buy: float, sell: float, pnl: float, **kw: Any) -> Any:
+def traded(
+    arb_id: int, t_ms: int, qty: str, buy: float, sell: float, pnl: float, **kw: Any
+) -> ArbRecord:
     return arb(
         arb_id,
         ts_decision=T0 + t_ms * MS,

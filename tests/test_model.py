@@ -45,7 +45,7 @@ def test_lifecycle_happy_path_and_exact_sums() -> None:
     o.apply_fill(fill("0.3", "100"))
     assert o.status is OrderStatus.PARTIALLY_FILLED and o.remaining == Decimal("0.7")
     o.apply_fill(fill("0.7", "101"))
-    assert o.status is OrderStatus.FILLED
+    assert o.status is OrderStatus.FILLED  # type: ignore[comparison-overlap]  # stale narrowing across apply_fill
     assert o.quote_qty == Decimal("100.7") and o.fee == Decimal("0.02")
     assert o.avg_price == Decimal("100.7")
     assert not o.is_open

@@ -26,7 +26,7 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _execute(path: Path, cwd: Path) -> nbformat.NotebookNode:
-    nb = nbformat.read(path, as_version=4)
+    nb: nbformat.NotebookNode = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
     )
@@ -48,7 +48,7 @@ def _problems(nb: nbformat.NotebookNode) -> list[str]:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_committed_without_outputs(name: str) -> None:
-    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    nb: nbformat.NotebookNode = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     nbformat.validate(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code, name
@@ -95,7 +95,7 @@ def test_default_run_is_a_fresh_backtest(tmp_path: Path, monkeypatch: pytest.Mon
     """Without ARBSIM_RUN, the first cell writes a backtest of the bundled sample."""
     monkeypatch.delenv("ARBSIM_RUN", raising=False)
     monkeypatch.setenv("TMPDIR", str(tmp_path))
-    nb = nbformat.read(NOTEBOOKS / "latency.ipynb", as_version=4)
+    nb: nbformat.NotebookNode = nbformat.read(NOTEBOOKS / "latency.ipynb", as_version=4)
     first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
     nb.cells = nb.cells[: first + 1]
     client = NotebookClient(nb, timeout=120, kernel_name="python3")

@@ -25,6 +25,7 @@ from click.testing import CliRunner
 from arbsim.app.cli import main
 from arbsim.app.config import Config, parse_config
 from arbsim.app.realtime import VenueUrls, parse_venue_url, run_realtime_async
+from arbsim.core.book import OrderBook
 from arbsim.core.errors import ConfigError, StrategyError
 from arbsim.core.model import Order, OrderRequest, OrderStatus, Side, TimeInForce
 from arbsim.core.ports import Mode
@@ -33,7 +34,7 @@ from arbsim.runtime.journal import Journal
 from arbsim.runtime.strategy import Strategy
 from exchanges.gateio import plugin as gate_plugin
 from exchanges.mexc import plugin as mexc_plugin
-from exchanges.sim import SimConfig, run_simulator
+from exchanges.sim import SimConfig, Simulator, run_simulator
 from exchanges.sim import VenueConfig as SimVenueConfig
 
 MS = 1_000_000
@@ -65,7 +66,7 @@ def config(venues: list[str], mode: Mode = "paper") -> Config:
     return parse_config(config_text(venues, mode).encode(), "<test>", mode)
 
 
-def urls_of(sim: Any) -> dict[str, VenueUrls]:
+def urls_of(sim: Simulator) -> dict[str, VenueUrls]:
     out = {}
     for name, v in sim.venues.items():
         out[name] = VenueUrls(v.base_url if name == "mexc" else v.api_url, v.ws_url)
@@ -161,7 +162,7 @@ class Scripted(Strategy):
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[Any]:
+async def sim() -> AsyncIterator[Simulator]:
     cfg = SimConfig(venues=[SimVenueConfig(venue="mexc"), SimVenueConfig(venue="gateio")], speed=20)
     async with run_simulator(cfg) as s:
         yield s
@@ -175,7 +176,9 @@ def journal_rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
         db.close()
 
 
-async def test_paper_run_fills_with_latency_and_writes_the_run(sim: Any, tmp_path: Path) -> None:
+async def test_paper_run_fills_with_latency_and_writes_the_run(
+    sim: Simulator, tmp_path: Path
+) -> None:
     cfg = config(["mexc", "gateio"])
     strategy = Scripted()
     stop = asyncio.Event()
@@ -228,7 +231,7 @@ async def test_paper_run_fills_with_latency_and_writes_the_run(sim: Any, tmp_pat
 
 
 async def test_live_run_places_and_cancels_a_simulated_order(
-    sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     v = sim.venues["mexc"]
     key_var, secret_var = CREDENTIAL_ENV["mexc"]
@@ -300,9 +303,9 @@ def test_venue_url_parsing() -> None:
 
 
 @pytest.fixture
-def sim_thread() -> Iterator[dict[str, Any]]:
+def sim_thread() -> Iterator[dict[str, dict[str, VenueUrls]]]:
     """The simulator on its own loop in a thread (the CLI runs its own loop)."""
-    info: dict[str, Any] = {}
+    info: dict[str, dict[str, VenueUrls]] = {}
     ready = threading.Event()
     loop = asyncio.new_event_loop()
     halt: asyncio.Event | None = None
@@ -328,7 +331,9 @@ def sim_thread() -> Iterator[dict[str, Any]]:
         loop.close()
 
 
-def test_cli_paper_stops_cleanly_on_sigint(sim_thread: dict[str, Any], tmp_path: Path) -> None:
+def test_cli_paper_stops_cleanly_on_sigint(
+    sim_thread: dict[str, dict[str, VenueUrls]], tmp_path: Path
+) -> None:
     cfg_path = tmp_path / "cfg.yaml"
     cfg_path.write_text(config_text(["mexc"]))
     out = tmp_path / "run"
@@ -398,11 +403,13 @@ class Raising(Strategy):
     def subscriptions(self, venues: Sequence[str]) -> dict[str, list[str]]:
         return {v: [SYMBOL] for v in venues}
 
-    def on_book(self, ctx: Context, venue: str, book: Any) -> None:
+    def on_book(self, ctx: Context, venue: str, book: OrderBook) -> None:
         raise RuntimeError("boom")
 
 
-async def test_strategy_exception_stops_the_run_and_writes_it(sim: Any, tmp_path: Path) -> None:
+async def test_strategy_exception_stops_the_run_and_writes_it(
+    sim: Simulator, tmp_path: Path
+) -> None:
     out = tmp_path / "err"
     t0 = time.monotonic()
     with pytest.raises(StrategyError, match="boom"):

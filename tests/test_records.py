@@ -51,7 +51,7 @@ TABLES: dict[str, JournalTable[Any]] = {
 D = Decimal
 T0 = 1_767_571_200_000_000_000
 CONFIG = "venues:\n- name: mexc\n- name: gateio\n"
-SUMMARY = {"arbs": {}, "pnl": {}, "window": {}}
+SUMMARY: dict[str, dict[str, object]] = {"arbs": {}, "pnl": {}, "window": {}}
 
 
 def fill(cid: str, trade_id: str, price: str, qty: str, fee: str, ts: int) -> Fill:

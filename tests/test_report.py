@@ -98,7 +98,7 @@ class DevTools:
         mid = self._id
         await self.ws.send_json({"id": mid, "method": method, "params": params})
         while True:
-            msg = await self.ws.receive_json()
+            msg: dict[str, Any] = await self.ws.receive_json()
             if msg.get("id") == mid:
                 if "error" in msg:
                     raise AssertionError(f"{method}: {msg['error']}")
@@ -111,7 +111,7 @@ class DevTools:
             if e.get("method") == method:
                 return e
         while True:
-            msg = await self.ws.receive_json()
+            msg: dict[str, Any] = await self.ws.receive_json()
             self.events.append(msg)
             if msg.get("method") == method:
                 return msg

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal as D
+from typing import Any
 
 import pytest
 
@@ -13,13 +15,13 @@ S = 1_000_000_000
 DAY = 86_400 * S
 
 
-def rm(**kw: object) -> RiskManager:
-    return RiskManager(RiskLimits(**kw))  # type: ignore[arg-type]
+def rm(**kw: Any) -> RiskManager:
+    return RiskManager(RiskLimits(**kw))
 
 
-def denied(fn: object, *args: object, **kw: object) -> str:
+def denied(fn: Callable[..., object], *args: object, **kw: object) -> str:
     with pytest.raises(RiskDenied) as ei:
-        fn(*args, **kw)  # type: ignore[operator]
+        fn(*args, **kw)
     return ei.value.reason
 
 

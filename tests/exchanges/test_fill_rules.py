@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 from decimal import Decimal as D
+from pathlib import Path
 
 import builders
 import pytest
@@ -309,7 +310,7 @@ class Burst(Strategy):
         await asyncio.gather(*(one() for _ in range(15)))
 
 
-def test_rate_limit_rejections_carry_mexc_codes_in_the_summary(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limit_rejections_carry_mexc_codes_in_the_summary(tmp_path: Path) -> None:
     from arbsim.app.backtest import run_backtest
     from arbsim.app.config import parse_config
 

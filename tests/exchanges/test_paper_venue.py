@@ -10,19 +10,19 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from builders import instrument
 
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import InsufficientBalance
 from arbsim.core.model import Instrument, Order, OrderRequest, OrderStatus, Side, TimeInForce, Trade
-from arbsim.core.ports import MarketSink, Venue
+from arbsim.core.ports import MarketSink, Venue, VenueHealth
 from arbsim.runtime.latency import ConstantLatency
 from exchanges.mexc.rules import MEXC_RULES
 from exchanges.mexc.venue import MexcVenue
-from exchanges.sim import SimConfig, run_simulator
+from exchanges.sim import SimConfig, Simulator, run_simulator
 from exchanges.sim import VenueConfig as SimVenueConfig
 from exchanges.simulated.fills import FillModel
 from exchanges.simulated.paper import PaperVenue
-from tests.builders import instrument
 
 MS = 1_000_000
 
@@ -64,8 +64,11 @@ def req(cid: str, side: Side, qty: str, price: Decimal | None, tif: TimeInForce)
 
 
 # ---------------------------------------------------------------- against the simulator
+SimPaper = tuple[Simulator, PaperVenue, Sink]
+
+
 @pytest.fixture
-async def sim_paper() -> AsyncIterator[tuple[Any, PaperVenue, Sink]]:
+async def sim_paper() -> AsyncIterator[SimPaper]:
     cfg = SimConfig(venues=[SimVenueConfig(venue="mexc")], speed=0)
     async with run_simulator(cfg) as sim:
         v = sim.venues["mexc"]
@@ -95,7 +98,7 @@ async def sim_paper() -> AsyncIterator[tuple[Any, PaperVenue, Sink]]:
 
 
 async def test_taker_fills_on_the_live_book_after_real_latency(
-    sim_paper: tuple[Any, PaperVenue, Sink],
+    sim_paper: SimPaper,
 ) -> None:
     sim, paper, sink = sim_paper
     assert isinstance(paper, Venue)
@@ -129,7 +132,7 @@ async def test_taker_fills_on_the_live_book_after_real_latency(
     await until(lambda: sink.books > books)
 
 
-async def test_rejection_carries_the_venue_code(sim_paper: tuple[Any, PaperVenue, Sink]) -> None:
+async def test_rejection_carries_the_venue_code(sim_paper: SimPaper) -> None:
     _sim, paper, _sink = sim_paper
     book = paper.book("BTC/USDT")
     await until(lambda: book.best_bid is not None)
@@ -165,6 +168,12 @@ class Feed:
 
     def book(self, symbol: str) -> OrderBook:
         return self.ob
+
+    def health(self) -> VenueHealth:
+        return VenueHealth()
+
+    def describe(self) -> dict[str, str | float]:
+        return {"kind": "feed", "exchange": "mexc"}
 
     def quote(self, bid: float, bid_size: float, ask: float, ask_size: float) -> None:
         now = time.time_ns()

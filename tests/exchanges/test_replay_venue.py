@@ -25,7 +25,16 @@ from arbsim.app.backtest import run_backtest
 from arbsim.app.config import Config, parse_config
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import InsufficientBalance, OrderNotFound, PrecisionError, VenueError
-from arbsim.core.model import Order, OrderRequest, OrderStatus, OrderType, Side, TimeInForce, Trade
+from arbsim.core.model import (
+    BookLevel,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    Trade,
+)
 from arbsim.runtime.context import Context
 from arbsim.runtime.loop import VirtualTimeLoop
 from arbsim.runtime.risk import RiskDenied
@@ -36,6 +45,10 @@ RESPONSE = 10 * MS
 SYM = "BTC/USDT"
 
 Script = Callable[[Context, "Probe"], Coroutine[Any, Any, None]]
+#: what a strategy saw: (now, book ts_local, best bid, top bids, top asks)
+Sample = tuple[int, int, float | None, list[BookLevel], list[BookLevel]]
+#: a book message as written: (ts_exchange, ts_local, bids, asks, snapshot)
+Message = tuple[int, int, list[builders.Level], list[builders.Level], bool]
 
 
 class Probe(Strategy):
@@ -49,8 +62,8 @@ class Probe(Strategy):
         self.ctx: Context | None = None
         self.seen: dict[str, Any] = {}
         self.orders: list[tuple[int, Order]] = []
-        self.books: list[tuple[int, int, float | None, list[Any], list[Any]]] = []
-        self.timers: list[tuple[int, int, float | None, list[Any], list[Any]]] = []
+        self.books: list[Sample] = []
+        self.timers: list[Sample] = []
         self.trades: list[tuple[int, Trade]] = []
 
     async def on_start(self, ctx: Context) -> None:
@@ -60,7 +73,7 @@ class Probe(Strategy):
         if self.timer_s is not None:
             ctx.every(self.timer_s, lambda: self._sample(ctx, self.timers))
 
-    def _sample(self, ctx: Context, into: list[Any]) -> None:
+    def _sample(self, ctx: Context, into: list[Sample]) -> None:
         b = ctx.book("mexc", SYM)
         into.append((ctx.now_ns(), b.ts_local, b.best_bid, b.bids(50), b.asks(50)))
 
@@ -387,7 +400,9 @@ def test_resting_orders_count_as_open_orders(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- lookahead
-def _rebuild(messages: list[tuple[int, int, list[Any], list[Any], bool]], t: int) -> Any:
+def _rebuild(
+    messages: list[Message], t: int
+) -> tuple[int, list[builders.Level], list[builders.Level]]:
     """Independent book model: every message with ts_local <= t, applied in order."""
     bids: dict[float, float] = {}
     asks: dict[float, float] = {}
@@ -415,7 +430,7 @@ def _rebuild(messages: list[tuple[int, int, list[Any], list[Any], bool]], t: int
 def test_no_lookahead_in_callbacks_and_timers(tmp_path: Path) -> None:
     rng = random.Random(11)
     v = builders.VenueData(builders.instrument("mexc"))
-    messages: list[tuple[int, int, list[Any], list[Any], bool]] = []
+    messages: list[Message] = []
     first = ([(99.5, 1.0), (99.4, 2.0)], [(100.1, 1.0), (100.2, 2.0)])
     messages.append((T0, T0, first[0], first[1], True))
     # timers fire on a 1 ms grid (T0 + 20 ms + k * 7 ms); messages sit at 0.25 ms offsets,
@@ -437,7 +452,7 @@ def test_no_lookahead_in_callbacks_and_timers(tmp_path: Path) -> None:
     run(tmp_path, v, probe)
     assert len(probe.books) > 30 and len(probe.timers) > 30
 
-    def levels(bl: list[Any]) -> list[tuple[float, float]]:
+    def levels(bl: list[BookLevel]) -> list[tuple[float, float]]:
         return [(lv.price, lv.size) for lv in bl]
 
     for now, ts_local, best_bid, bids, asks in probe.books:

@@ -28,6 +28,7 @@ from arbsim.core.rules import RateLimit, Scope
 from exchanges.gateio import rest as gate
 from exchanges.gateio import signing as gate_signing
 from exchanges.gateio.rules import GATEIO_RULES
+from exchanges.live.credentials import Credentials
 from exchanges.live.http import Endpoint, Prepared, RateLimiter, RestTransport
 from exchanges.mexc import errors as mexc_errors
 from exchanges.mexc import rest as mexc
@@ -142,13 +143,13 @@ class FakeClock:
 
 def mexc_client(base: str, **kw: Any) -> mexc.MexcRestClient:
     return mexc.MexcRestClient(
-        base, mexc.Credentials(MEXC_KEY, MEXC_SECRET), clock_ms=lambda: 1644489390087, **kw
+        base, Credentials(MEXC_KEY, MEXC_SECRET), clock_ms=lambda: 1644489390087, **kw
     )
 
 
 def gate_client(base: str, **kw: Any) -> gate.GateRestClient:
     return gate.GateRestClient(
-        base + "/api/v4", gate.Credentials(GATE_KEY, GATE_SECRET), clock_s=lambda: 1541993715,
+        base + "/api/v4", Credentials(GATE_KEY, GATE_SECRET), clock_s=lambda: 1541993715,
         **kw,
     )  # fmt: skip
 
@@ -161,7 +162,8 @@ _MEXC_SKIP = ("timestamp", "signature")
 
 
 def _pairs(query: str) -> list[tuple[str, str]]:
-    return [tuple(p.split("=", 1)) for p in query.split("&") if p]  # type: ignore[misc]
+    pairs = [p.split("=", 1) for p in query.split("&") if p]
+    return [(k, v) for k, v in pairs]
 
 
 def _fixture(methods: dict[str, Any], method: str, description: str) -> dict[str, Any]:
@@ -189,7 +191,9 @@ def _check_mexc(seen: Seen, fixture_url: str) -> None:
     assert seen.body == b""
 
 
-MEXC_ORDER_CASES = [
+#: description, symbol, side, qty, price, type, time in force
+MexcOrderCase = tuple[str, str, Side, str, str | None, OrderType, TimeInForce]
+MEXC_ORDER_CASES: list[MexcOrderCase] = [
     ("tif FOK", "ADAUSDT", Side.BUY, "0.5", "2", OrderType.LIMIT, TimeInForce.FOK),
     ("tif IOC", "ADAUSDT", Side.BUY, "0.5", "2", OrderType.LIMIT, TimeInForce.IOC),
     ("Spot limit buy", "ATLASUSDT", Side.BUY, "1000", "0.005", OrderType.LIMIT, TimeInForce.GTC),
@@ -201,7 +205,7 @@ MEXC_ORDER_CASES = [
 
 @pytest.mark.parametrize("case", MEXC_ORDER_CASES, ids=[c[0] for c in MEXC_ORDER_CASES])
 async def test_mexc_place_order_request_matches_ccxt_fixture(
-    server: tuple[Recorder, str], case: tuple[Any, ...]
+    server: tuple[Recorder, str], case: MexcOrderCase
 ) -> None:
     methods = load("mexc/mexc_request_static_spot.json")["methods"]
     desc, native, side, qty, price, otype, tif = case
@@ -370,7 +374,9 @@ def _check_gate(seen: Seen, fixture: dict[str, Any], method: str) -> None:
     )
 
 
-GATE_ORDER_CASES = [
+#: description, pair, side, qty, price, type, quote amount (a market buy's cost)
+GateOrderCase = tuple[str, str, Side, str, str | None, OrderType, str | None]
+GATE_ORDER_CASES: list[GateOrderCase] = [
     ("Spot limit buy order", "LTC_USDT", Side.BUY, "0.1", "50", OrderType.LIMIT, None),
     ("Spot limit sell order", "BTC_USDT", Side.SELL, "0.0001", "55000", OrderType.LIMIT, None),
     ("Spot market sell order", "BTC_USDT", Side.SELL, "0.0001", None, OrderType.MARKET, None),
@@ -381,7 +387,7 @@ GATE_ORDER_CASES = [
 
 @pytest.mark.parametrize("case", GATE_ORDER_CASES, ids=[c[0] for c in GATE_ORDER_CASES])
 async def test_gate_place_order_request_matches_ccxt_fixture(
-    server: tuple[Recorder, str], case: tuple[Any, ...]
+    server: tuple[Recorder, str], case: GateOrderCase
 ) -> None:
     methods = load("gateio/gate_request_static_spot.json")["methods"]
     desc, pair, side, qty, price, otype, cost = case

@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from aiohttp import WSMsgType, web
@@ -25,6 +25,7 @@ from arbsim.core.model import Order, Trade
 from exchanges.gateio import rest as gate_rest
 from exchanges.gateio import signing as gate_signing
 from exchanges.gateio.stream import GateMarketDialect, GateUserStream
+from exchanges.live.credentials import Credentials
 from exchanges.live.orders import OrderTracker
 from exchanges.live.stream import Backoff, MarketStream, SubscriptionRefused
 from exchanges.mexc import rest as mexc_rest
@@ -222,7 +223,13 @@ class GateServer(Server):
         })  # fmt: skip
 
 
-async def serve(server: Server) -> AsyncIterator[str]:
+class Serves(Protocol):
+    """A fake venue: the aiohttp app answering its REST and WebSocket paths."""
+
+    def app(self) -> web.Application: ...
+
+
+async def serve(server: Serves) -> AsyncIterator[str]:
     srv = TestServer(server.app(), host="127.0.0.1", port=0)
     await srv.start_server()
     try:
@@ -467,8 +474,8 @@ def _renewed(server: MexcPrivateServer, stream: MexcUserStream, keys: int) -> bo
 async def test_mexc_listen_key_lifecycle() -> None:
     server = MexcPrivateServer()
     deals: list[PrivateDeal] = []
-    async for host in serve(server):  # type: ignore[arg-type]
-        client = mexc_rest.MexcRestClient(f"http://{host}", mexc_rest.Credentials("k", "s"))
+    async for host in serve(server):
+        client = mexc_rest.MexcRestClient(f"http://{host}", Credentials("k", "s"))
         stream = MexcUserStream(
             client, on_order=lambda o, t: None, on_deal=lambda d, t: deals.append(d),
             url=f"ws://{host}/ws?listenKey={{listen_key}}", keepalive_interval_s=0.02,
@@ -501,7 +508,7 @@ async def test_mexc_listen_key_lifecycle() -> None:
 async def test_gate_private_subscriptions_are_signed(gate_server: tuple[GateServer, str]) -> None:
     server, host = gate_server
     client = gate_rest.GateRestClient(f"http://{host}/api/v4")
-    creds = gate_rest.Credentials("key", "s3cret")
+    creds = Credentials("key", "s3cret")
     stream = GateUserStream(
         lambda: client.transport.session, creds, ["BTC_USDT"],
         on_order=lambda o, t: None, on_trade=lambda o, t: None, url=f"ws://{host}/ws/v4/",
@@ -525,7 +532,7 @@ async def test_gate_private_bad_key_is_an_auth_error(gate_server: tuple[GateServ
     _server, host = gate_server
     client = gate_rest.GateRestClient(f"http://{host}/api/v4")
     stream = GateUserStream(
-        lambda: client.transport.session, gate_rest.Credentials("key", "wrong"),
+        lambda: client.transport.session, Credentials("key", "wrong"),
         ["BTC_USDT"], on_order=lambda o, t: None, on_trade=lambda o, t: None,
         url=f"ws://{host}/ws/v4/",
     )  # fmt: skip

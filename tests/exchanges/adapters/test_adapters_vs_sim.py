@@ -18,6 +18,8 @@ from exchanges.gateio.venue import GateVenue
 from exchanges.live.credentials import Credentials
 from exchanges.mexc.venue import MexcVenue
 
+Level = tuple[float, float]
+
 
 class Sink:
     def __init__(self) -> None:
@@ -44,7 +46,7 @@ async def until(cond: Callable[[], bool], timeout_s: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-def make_venue(name: str, v: Any) -> Any:
+def make_venue(name: str, v: sim_runner.SimVenue) -> MexcVenue | GateVenue:
     common: dict[str, Any] = dict(backoff_seed=1, backoff_base_s=0.01, settle_timeout_s=1.0,
                                   ready_timeout_s=5.0)  # fmt: skip
     if name == "mexc":
@@ -56,8 +58,11 @@ def make_venue(name: str, v: Any) -> Any:
                      ws_url=v.ws_url, **common)  # fmt: skip
 
 
+Setup = tuple[sim_runner.Simulator, sim_runner.SimVenue, MexcVenue | GateVenue, Sink]
+
+
 @pytest.fixture(params=["mexc", "gateio"])
-async def setup(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Any, Any, Any, Sink]]:
+async def setup(request: pytest.FixtureRequest) -> AsyncIterator[Setup]:
     name = request.param
     cfg = sim_config.SimConfig(venues=[sim_config.VenueConfig(venue=name)], speed=0)
     async with sim_runner.run_simulator(cfg) as sim:
@@ -75,20 +80,21 @@ def seen(sink: Sink, cid: str, status: OrderStatus) -> bool:
     return any(o.client_order_id == cid and o.status is status for o in sink.orders)
 
 
-def req(venue: Any, cid: str, side: Side, qty: str, price: Decimal,
+def req(venue: MexcVenue | GateVenue, cid: str, side: Side, qty: str, price: Decimal,
         tif: TimeInForce = TimeInForce.GTC) -> OrderRequest:  # fmt: skip
     return OrderRequest(venue=venue.name, symbol="BTC/USDT", side=side, qty=Decimal(qty),
                         price=price, tif=tif, client_order_id=cid)  # fmt: skip
 
 
 async def test_place_partial_fill_fill_cancel_query_balances(
-    setup: tuple[Any, Any, Any, Sink],
+    setup: Setup,
 ) -> None:
     _sim, simv, venue, sink = setup
     book = venue.book("BTC/USDT")
     await until(lambda: book.best_bid is not None and book.best_ask is not None)
     inst = venue.instrument("BTC/USDT")
     before = await venue.fetch_balances()
+    assert book.best_bid is not None
     price = inst.round_price(book.best_bid - 50 * float(inst.tick), Side.SELL)
 
     placed = await venue.place_order(req(venue, "a0000001", Side.BUY, "0.01", price))
@@ -118,13 +124,13 @@ async def test_place_partial_fill_fill_cancel_query_balances(
     assert after.free("USDT") < before.free("USDT")
 
 
-def _levels(book: OrderBook, n: int = 20) -> tuple[list[Any], list[Any]]:
+def _levels(book: OrderBook, n: int = 20) -> tuple[list[Level], list[Level]]:
     return ([(lv.price, lv.size) for lv in book.bids(n)],
             [(lv.price, lv.size) for lv in book.asks(n)])  # fmt: skip
 
 
 async def test_book_matches_the_simulator_through_gaps_and_drops(
-    setup: tuple[Any, Any, Any, Sink],
+    setup: Setup,
 ) -> None:
     sim, simv, venue, _sink = setup
     (state,) = simv.market.symbols.values()
@@ -133,23 +139,26 @@ async def test_book_matches_the_simulator_through_gaps_and_drops(
     def in_sync() -> bool:
         return _levels(book) == _levels(state.book) and book.best_bid is not None
 
+    market = venue.market
+    assert market is not None
     await until(in_sync)
     simv.inject_fault(sim_config.FaultRule(kind="skip_seq", count=1))
     sim.step(5)
-    await until(lambda: venue.market.resyncs >= 1 and in_sync())
-    connections = venue.market.connections
+    await until(lambda: market.resyncs >= 1 and in_sync())
+    connections = market.connections
     simv.inject_fault(sim_config.FaultRule(kind="drop_ws"))
-    await until(lambda: venue.market.connections > connections and venue.market.ready.is_set())
+    await until(lambda: market.connections > connections and market.ready.is_set())
     sim.step(5)
     await until(in_sync)
     assert book.ts_local > 0 and book.ts_exchange > 0
 
 
-async def test_ioc_taker_returns_its_final_state(setup: tuple[Any, Any, Any, Sink]) -> None:
+async def test_ioc_taker_returns_its_final_state(setup: Setup) -> None:
     _sim, _simv, venue, _sink = setup
     book = venue.book("BTC/USDT")
     await until(lambda: book.best_ask is not None)
     inst = venue.instrument("BTC/USDT")
+    assert book.best_ask is not None
     price = inst.round_price(book.best_ask, Side.BUY)
     qty = inst.round_qty(min(book.best_ask_size, 0.002))
     order = await venue.place_order(

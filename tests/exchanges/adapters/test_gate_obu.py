@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import pytest
 
@@ -23,6 +22,7 @@ from exchanges.gateio.venue import GateVenue
 from exchanges.live.stream import Ack, DiffEvent
 
 SYMBOL = "BTC/USDT"
+Level = tuple[float, float]
 
 
 class Sink:
@@ -48,13 +48,15 @@ async def until(cond: Callable[[], bool], timeout_s: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-def levels(book: OrderBook, n: int = 20) -> tuple[list[Any], list[Any]]:
+def levels(book: OrderBook, n: int = 20) -> tuple[list[Level], list[Level]]:
     return ([(lv.price, lv.size) for lv in book.bids(n)],
             [(lv.price, lv.size) for lv in book.asks(n)])  # fmt: skip
 
 
 @contextlib.asynccontextmanager
-async def obu_venue(depth: int = 400) -> AsyncIterator[tuple[Any, Any, GateVenue, Sink]]:
+async def obu_venue(
+    depth: int = 400,
+) -> AsyncIterator[tuple[sim_runner.Simulator, sim_runner.SimVenue, GateVenue, Sink]]:
     cfg = sim_config.SimConfig(venues=[sim_config.VenueConfig(venue="gateio")], speed=0)
     async with sim_runner.run_simulator(cfg) as sim:
         simv = sim.venues["gateio"]

@@ -66,7 +66,7 @@ async def until(cond: Callable[[], bool], timeout_s: float = 5.0) -> None:
 
 
 def make_venue(
-    v: Any, entry: Literal["rest", "ws"] = "ws", *, secret: str = "", **kw: Any
+    v: sim_runner.SimVenue, entry: Literal["rest", "ws"] = "ws", *, secret: str = "", **kw: Any
 ) -> GateVenue:
     opts: dict[str, Any] = dict(backoff_seed=1, backoff_base_s=0.01, settle_timeout_s=1.0,
                                 ready_timeout_s=5.0, order_entry=entry)  # fmt: skip
@@ -78,7 +78,7 @@ def make_venue(
 @contextlib.asynccontextmanager
 async def running(
     entry: Literal["rest", "ws"] = "ws", **kw: Any
-) -> AsyncIterator[tuple[Any, Any, GateVenue, Sink]]:
+) -> AsyncIterator[tuple[sim_runner.Simulator, sim_runner.SimVenue, GateVenue, Sink]]:
     cfg = sim_config.SimConfig(venues=[sim_config.VenueConfig(venue="gateio")], speed=0)
     async with sim_runner.run_simulator(cfg) as sim:
         simv = sim.venues["gateio"]
@@ -422,9 +422,9 @@ def test_venue_options_are_checked_without_io() -> None:
     with pytest.raises(ValueError, match="needs API credentials"):
         GateVenue(None, order_entry="ws")
     with pytest.raises(ValueError, match="order_entry"):
-        GateVenue(creds, order_entry="fix")  # type: ignore[arg-type]
+        GateVenue(creds, order_entry="fix")  # type: ignore[arg-type]  # invalid on purpose
     with pytest.raises(ValueError, match="book_channel"):
-        GateVenue(creds, book_channel="spot.order_book")  # type: ignore[arg-type]
+        GateVenue(creds, book_channel="spot.order_book")  # type: ignore[arg-type]  # invalid on purpose
     with pytest.raises(ValueError, match="50 or 400"):
         GateVenue(creds, book_channel="obu", obu_depth=20)
     venue = GateVenue(creds, order_entry="ws")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, TypedDict
 
 import aiohttp
 import msgspec
@@ -11,6 +11,23 @@ import msgspec
 from exchanges.gateio import signing as gate_signing
 from exchanges.mexc import signing as mexc_signing
 from exchanges.sim.runner import SimVenue
+
+
+class MexcAuth(TypedDict, total=False):
+    """Signing overrides for :func:`mexc_call` (what a rejection test gets wrong)."""
+
+    key: str
+    secret: str
+    timestamp_ms: int
+    recv_window: int
+
+
+class GateAuth(TypedDict, total=False):
+    """Signing overrides for :func:`gate_call`."""
+
+    key: str
+    secret: str
+    timestamp: str
 
 
 def now_ms() -> int:

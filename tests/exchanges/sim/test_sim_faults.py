@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from sim_testkit import gate_call, mexc_call
 
 from exchanges.mexc import ws as mexc_ws
 from exchanges.mexc.push import AggreDepth, decode_push
 from exchanges.sim.config import FaultRule, SimConfig, VenueConfig
 from exchanges.sim.market import DepthUpdate
 from exchanges.sim.runner import Simulator, SimVenue, run_simulator
+
+from .sim_testkit import gate_call, mexc_call
 
 DEPTH = mexc_ws.topic(mexc_ws.TopicKind.AGGRE_DEPTH, "BTCUSDT")
 ORDER = [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "LIMIT"), ("quantity", "0.001"),

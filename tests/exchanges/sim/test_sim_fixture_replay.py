@@ -25,7 +25,7 @@ from arbsim.core.model import Instrument
 from arbsim.data.catalog import Catalog
 from exchanges.gateio import signing as gate_signing
 from exchanges.mexc import signing as mexc_signing
-from exchanges.sim.config import AccountConfig, SimConfig, VenueConfig, default_catalog
+from exchanges.sim.config import AccountConfig, SimConfig, VenueConfig, VenueName, default_catalog
 from exchanges.sim.runner import SimVenue, run_simulator
 
 REALDATA = Path(__file__).resolve().parents[3].parent / "shared" / "realdata"
@@ -91,12 +91,12 @@ def _catalog(tmp: Path) -> Path:
     return root
 
 
-def _config(tmp: Path, venue: str) -> SimConfig:
+def _config(tmp: Path, venue: VenueName) -> SimConfig:
     key, secret = ("fixture-key", "fixture-secret")
     return SimConfig(
         venues=[
             VenueConfig(
-                venue=venue,  # type: ignore[arg-type]
+                venue=venue,
                 accounts=[AccountConfig(api_key=key, api_secret=secret, balances=BALANCES)],
                 rate_limits=False,
             )

@@ -7,13 +7,14 @@ from decimal import Decimal
 
 import aiohttp
 import msgspec
-from sim_testkit import gate_call
 
 from arbsim.core.model import Side
 from arbsim.data.catalog import Catalog
 from exchanges.gateio.symbols import symbols_from_currency_pairs
 from exchanges.sim.config import default_catalog
 from exchanges.sim.runner import Simulator
+
+from .sim_testkit import GateAuth, gate_call
 
 
 async def test_currency_pairs_round_trip_to_the_catalog_instrument(
@@ -82,7 +83,8 @@ async def test_place_partial_fill_fill_cancel_query_balances(
             http, v, "GET", f"spot/orders/{ref}", "currency_pair=BTC_USDT"
         )
         assert status == 200, o
-        return o  # type: ignore[no-any-return]
+        found: dict[str, str] = o
+        return found
 
     assert (await get("t-sim1"))["id"] == oid  # the client text id works while open
     v.exchange.inject_trade("BTC/USDT", Side.SELL, price, Decimal("0.0015"))
@@ -163,13 +165,13 @@ async def test_batch_and_cancel_batch(sim: Simulator, http: aiohttp.ClientSessio
 async def test_rejections_carry_gate_labels(sim: Simulator, http: aiohttp.ClientSession) -> None:
     v = sim.venues["gateio"]
     cases = [
-        (dict(key="nokey"), 401, "INVALID_KEY"),
-        (dict(secret="wrong"), 401, "INVALID_SIGNATURE"),
-        (dict(timestamp=str(time.time() - 61)), 401, "REQUEST_EXPIRED"),
-        (dict(timestamp=str(time.time() + 61)), 401, "REQUEST_EXPIRED"),
+        (GateAuth(key="nokey"), 401, "INVALID_KEY"),
+        (GateAuth(secret="wrong"), 401, "INVALID_SIGNATURE"),
+        (GateAuth(timestamp=str(time.time() - 61)), 401, "REQUEST_EXPIRED"),
+        (GateAuth(timestamp=str(time.time() + 61)), 401, "REQUEST_EXPIRED"),
     ]
     for kwargs, http_status, label in cases:
-        status, body, _ = await gate_call(http, v, "GET", "spot/accounts", **kwargs)  # type: ignore[arg-type]
+        status, body, _ = await gate_call(http, v, "GET", "spot/accounts", **kwargs)
         assert (status, body["label"]) == (http_status, label), kwargs
     # decimals in Timestamp are accepted
     status, _, _ = await gate_call(http, v, "GET", "spot/accounts", timestamp=f"{time.time():.3f}")

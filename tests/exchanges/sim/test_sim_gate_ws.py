@@ -10,7 +10,6 @@ from typing import Any
 
 import aiohttp
 import msgspec
-from sim_testkit import gate_call
 
 from arbsim.core.model import Side
 from exchanges.gateio import signing
@@ -26,11 +25,19 @@ from exchanges.live.booksync import BookChanges
 from exchanges.sim.market import DepthUpdate
 from exchanges.sim.runner import Simulator, SimVenue
 
+from .sim_testkit import gate_call
+
 
 async def _recv(ws: aiohttp.ClientWebSocketResponse) -> gate_ws.GateWsMessage:
     msg = await asyncio.wait_for(ws.receive(), 2)
     assert msg.type is aiohttp.WSMsgType.TEXT, msg
     return gate_ws.decode(msg.data)
+
+
+async def _reply(ws: aiohttp.ClientWebSocketResponse) -> gate_ws.SubscriptionReply:
+    reply = await _recv(ws)
+    assert isinstance(reply, gate_ws.SubscriptionReply), reply
+    return reply
 
 
 async def _raw(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
@@ -77,7 +84,7 @@ async def test_order_book_update_chain_continues_the_with_id_snapshot(
         await ws.send_str(
             gate_ws.subscribe_request("spot.order_book_update", ["BTC_USDT", "100ms"], t).decode()
         )
-        assert (await _recv(ws)).ok  # type: ignore[union-attr]
+        assert (await _reply(ws)).ok
         sync = new_order_book_update_sync("BTC_USDT")
         updates: list[gate_ws.OrderBookUpdate] = []
         _depth_steps(v, 3)
@@ -116,7 +123,7 @@ async def test_obu_full_then_incremental(sim: Simulator, http: aiohttp.ClientSes
         await ws.send_str(
             gate_ws.subscribe_request("spot.obu", [stream], int(time.time())).decode()
         )
-        assert (await _recv(ws)).ok  # type: ignore[union-attr]
+        assert (await _reply(ws)).ok
         sync = new_obu_sync(stream)
         first = await _recv(ws)
         assert isinstance(first, gate_ws.Push) and first.result.full
@@ -145,7 +152,7 @@ async def test_private_channels_after_a_fill(sim: Simulator, http: aiohttp.Clien
         ):
             auth = _auth(v, ch, "subscribe", t)
             await ws.send_str(gate_ws.subscribe_request(ch, payload, t, auth=auth).decode())
-            assert (await _recv(ws)).ok, ch  # type: ignore[union-attr]
+            assert (await _reply(ws)).ok, ch
         _, book, _ = await gate_call(
             http, v, "GET", "spot/order_book", "currency_pair=BTC_USDT&limit=1", signed=False
         )

@@ -6,13 +6,14 @@ from decimal import Decimal
 
 import aiohttp
 import msgspec
-from sim_testkit import mexc_call, now_ms
 
 from arbsim.core.model import Side
 from arbsim.data.catalog import Catalog
 from exchanges.mexc.symbols import symbols_from_exchange_info
 from exchanges.sim.config import default_catalog
 from exchanges.sim.runner import Simulator
+
+from .sim_testkit import MexcAuth, mexc_call, now_ms
 
 
 async def test_exchange_info_round_trips_to_the_catalog_instrument(
@@ -95,7 +96,8 @@ async def test_place_partial_fill_fill_cancel_query_balances(
             http, v, "GET", "order", [("symbol", "BTCUSDT"), ("orderId", oid)]
         )
         assert status == 200, o
-        return o  # type: ignore[no-any-return]
+        found: dict[str, str] = o
+        return found
 
     assert (await query())["status"] == "NEW"
     _, account = await mexc_call(http, v, "GET", "account")
@@ -178,11 +180,11 @@ async def test_rejections_carry_mexc_codes(sim: Simulator, http: aiohttp.ClientS
     v = sim.venues["mexc"]
     params = [("symbol", "BTCUSDT")]
     cases = {
-        "bad key": dict(key="mx0nosuchkey"),
-        "bad signature": dict(secret="wrong"),
-        "old timestamp": dict(timestamp_ms=now_ms() - 10_000),
-        "future timestamp": dict(timestamp_ms=now_ms() + 5_000),
-        "recvWindow too large": dict(recv_window=60_001),
+        "bad key": MexcAuth(key="mx0nosuchkey"),
+        "bad signature": MexcAuth(secret="wrong"),
+        "old timestamp": MexcAuth(timestamp_ms=now_ms() - 10_000),
+        "future timestamp": MexcAuth(timestamp_ms=now_ms() + 5_000),
+        "recvWindow too large": MexcAuth(recv_window=60_001),
     }
     expected = {
         "bad key": 10072,
@@ -192,7 +194,7 @@ async def test_rejections_carry_mexc_codes(sim: Simulator, http: aiohttp.ClientS
         "recvWindow too large": 700005,
     }
     for name, kwargs in cases.items():
-        status, body = await mexc_call(http, v, "GET", "openOrders", params, **kwargs)  # type: ignore[arg-type]
+        status, body = await mexc_call(http, v, "GET", "openOrders", params, **kwargs)
         assert (status, body["code"]) == (400, expected[name]), name
     # a wider recvWindow accepts the same old timestamp
     status, _ = await mexc_call(

@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import aiohttp
 import msgspec
-from sim_testkit import mexc_call
 
 from arbsim.core.model import Side
 from exchanges.live.booksync import BookChanges
@@ -31,6 +30,8 @@ from exchanges.mexc.push import (
 )
 from exchanges.sim.market import DepthUpdate
 from exchanges.sim.runner import Simulator
+
+from .sim_testkit import mexc_call
 
 DEPTH = mexc_ws.topic(mexc_ws.TopicKind.AGGRE_DEPTH, "BTCUSDT")
 

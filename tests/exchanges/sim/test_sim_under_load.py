@@ -13,11 +13,12 @@ from decimal import Decimal
 
 import aiohttp
 import pytest
-from sim_testkit import gate_call, mexc_call
 
 from arbsim.core.model import OrderType, Side, TimeInForce
 from exchanges.sim.config import AccountConfig, SimConfig, VenueConfig
 from exchanges.sim.runner import Simulator, run_simulator
+
+from .sim_testkit import gate_call, mexc_call
 
 RICH = {"USDT": "1000000000", "BTC": "1000000"}
 
