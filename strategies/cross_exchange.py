@@ -13,6 +13,7 @@ from typing import Any
 
 from arbsim.core.book import OrderBook
 from arbsim.core.model import Instrument
+from arbsim.core.records import ArbRecord
 from arbsim.runtime.arbitrage import ArbExecutor, ArbParams, Opportunity, find_opportunity
 from arbsim.runtime.context import Context
 from arbsim.runtime.strategy import Strategy
@@ -46,6 +47,16 @@ class CrossExchangeArb(Strategy):
         self._books = (ctx.book(a, self.p.symbol), ctx.book(b, self.p.symbol))
         self._insts = (ctx.instrument(a, self.p.symbol), ctx.instrument(b, self.p.symbol))
         self._executor = ArbExecutor(ctx, self.p)
+
+    async def on_resume(self, ctx: Context, in_flight: list[ArbRecord]) -> None:
+        """Attempts a crashed process left in flight are repaired before trading on."""
+        assert self._executor is not None
+        self.busy = True
+        try:
+            for rec in in_flight:
+                await self._executor.complete(rec)
+        finally:
+            self.busy = False
 
     def on_book(self, ctx: Context, venue: str, book: OrderBook) -> None:
         if self._books is None or self._insts is None or book.symbol != self.p.symbol:

@@ -186,6 +186,20 @@ def format_summary(s: dict[str, Any], run_dir: str) -> str:
 
 def _realtime_options(fn: Any) -> Any:
     fn = click.option(
+        "--resume-open-orders",
+        type=click.Choice(["cancel", "adopt"]),
+        default="cancel",
+        show_default=True,
+        help="With --resume: what to do with the run's orders still resting at a venue.",
+    )(fn)
+    fn = click.option(
+        "--resume",
+        "resume_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Continue a run that stopped or was killed: reconcile its journal with the "
+        "venues, then trade on in the same run directory (its config.yaml is used).",
+    )(fn)
+    fn = click.option(
         "--venue-url",
         "venue_urls",
         multiple=True,
@@ -220,9 +234,13 @@ def paper(
     duration_s: float | None,
     out_path: Path | None,
     venue_urls: tuple[str, ...],
+    resume_dir: Path | None,
+    resume_open_orders: str,
 ) -> None:
     """Run the strategy on live market data with simulated fills (no credentials)."""
-    _realtime("paper", config_path, duration_s, out_path, venue_urls)
+    _realtime(
+        "paper", config_path, duration_s, out_path, venue_urls, resume_dir, resume_open_orders
+    )
 
 
 @main.command()
@@ -232,9 +250,11 @@ def live(
     duration_s: float | None,
     out_path: Path | None,
     venue_urls: tuple[str, ...],
+    resume_dir: Path | None,
+    resume_open_orders: str,
 ) -> None:
     """Trade for real; credentials only from ARBSIM_<VENUE>_API_KEY / _API_SECRET."""
-    _realtime("live", config_path, duration_s, out_path, venue_urls)
+    _realtime("live", config_path, duration_s, out_path, venue_urls, resume_dir, resume_open_orders)
 
 
 def _realtime(
@@ -243,6 +263,8 @@ def _realtime(
     duration_s: float | None,
     out_path: Path | None,
     venue_urls: tuple[str, ...],
+    resume_dir: Path | None,
+    resume_open_orders: str,
 ) -> None:
     from arbsim.app.backtest import default_config_path
     from arbsim.app.config import load_config
@@ -250,6 +272,13 @@ def _realtime(
     from arbsim.core.errors import StrategyError
 
     try:
+        if resume_dir is not None:
+            if config_path is not None or out_path is not None:
+                raise ConfigError("--resume takes the run's own config and directory: drop "
+                                  "--config / --out")  # fmt: skip
+            if not (resume_dir / "config.yaml").is_file():
+                raise ConfigError(f"--resume {resume_dir}: no config.yaml there (not a run?)")
+            config_path, out_path = resume_dir / "config.yaml", resume_dir
         if config_path is None and mode == "live":
             raise ConfigError(
                 "arbsim live needs --config: a config whose venues are live accounts "
@@ -265,6 +294,8 @@ def _realtime(
             out_dir=out,
             duration_s=duration_s,
             urls=urls,
+            resume=resume_dir is not None,
+            resume_open_orders="adopt" if resume_open_orders == "adopt" else "cancel",
         )
     except (ConfigError, DataError) as e:
         _fail(str(e))

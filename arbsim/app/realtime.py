@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import secrets
 import signal
 import time
 from collections.abc import Mapping
@@ -38,7 +39,7 @@ from arbsim.app.registry import Registry
 from arbsim.core.errors import ArbsimError, ConfigError, StrategyError, VenueError
 from arbsim.core.ports import Endpoints
 from arbsim.runtime.engine import Engine
-from arbsim.runtime.journal import Journal, JournalRecorder
+from arbsim.runtime.journal import Journal, JournalRecorder, JournalState
 from arbsim.runtime.loop import WallClock
 from arbsim.runtime.strategy import Strategy
 
@@ -89,15 +90,22 @@ class RealtimeResult(msgspec.Struct, kw_only=True):
     summary: dict[str, Any]
 
 
-def _run_token() -> str:
-    """A short per-run token so that client order ids differ between runs."""
-    n = int(time.time()) % 36**5
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _base36(n: int, width: int) -> str:
     out = ""
-    for _ in range(5):
+    for _ in range(width):
         n, r = divmod(n, 36)
-        out = digits[r] + out
+        out = _DIGITS[r] + out
     return out
+
+
+def run_token() -> str:
+    """A token unique to one process of one run, so that client order ids never repeat
+    across runs and restarts: the millisecond of the start (8 base-36 digits wrap after
+    89 years) and two random digits (two starts in one millisecond)."""
+    return _base36(time.time_ns() // 1_000_000, 8) + _base36(secrets.randbelow(36**2), 2)
 
 
 async def run_realtime_async(
@@ -111,9 +119,15 @@ async def run_realtime_async(
     env: Mapping[str, str] | None = None,
     strategy: Strategy | None = None,
     registry: Registry | None = None,
+    resume: bool = False,
+    resume_open_orders: Literal["cancel", "adopt"] = "cancel",
 ) -> RealtimeResult:
     """Run ``cfg`` in ``mode`` on the running loop until ``duration_s`` elapses or
     ``stop_event`` is set; write the run directory (also when the strategy fails).
+
+    ``resume``: ``out_dir`` is a run of this mode whose process ended (or was killed);
+    its journal is read back and reconciled with every venue before trading (see
+    :meth:`~arbsim.runtime.engine.Engine`), and the run continues in the same directory.
 
     Raises ConfigError for bad input (nothing written), StrategyError after writing what
     was recorded, and VenueError when a venue cannot be started (run directory written).
@@ -135,13 +149,31 @@ async def run_realtime_async(
         environ=os.environ if env is None else env,
     )
     venues = build_venues(cfg, reg, setup)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise ConfigError(f"--out {out_dir} exists and is not empty; pick a new run directory")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_bytes(dump_config(cfg))
-    journal = Journal(out_dir / "journal.sqlite")
-    journal.meta("mode", mode)
-    journal.meta("started", dt.datetime.now(dt.UTC).isoformat())
+    state: JournalState | None = None
+    if resume:
+        if not (out_dir / "journal.sqlite").is_file():
+            raise ConfigError(f"--resume {out_dir}: no journal.sqlite there to resume from")
+        journal = Journal(out_dir / "journal.sqlite")
+        state = journal.load()
+        if state.mode != mode:
+            journal.close()
+            raise ConfigError(
+                f"--resume {out_dir}: that run is {state.mode or 'unknown'}, not {mode}"
+            )
+        journal.meta("resumed", dt.datetime.now(dt.UTC).isoformat())
+    else:
+        if out_dir.exists() and any(out_dir.iterdir()):
+            raise ConfigError(
+                f"--out {out_dir} exists and is not empty; pick a new run directory "
+                "(or --resume it)"
+            )
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.yaml").write_bytes(dump_config(cfg))
+        journal = Journal(out_dir / "journal.sqlite")
+        journal.meta("mode", mode)
+        journal.meta("started", dt.datetime.now(dt.UTC).isoformat())
+    id_prefix = f"{cfg.run.id_prefix}{run_token()}"
+    journal.add_prefix(id_prefix)
     recorder = JournalRecorder(journal)
     engine = Engine(
         strategy=strategy,
@@ -152,7 +184,9 @@ async def run_realtime_async(
         risk_limits=cfg.risk,
         recorder=recorder,
         equity_interval_s=cfg.run.equity_interval_s,
-        id_prefix=f"{cfg.run.id_prefix}{_run_token()}",
+        id_prefix=id_prefix,
+        resume=state,
+        resume_open_orders=resume_open_orders,
     )
     error: BaseException | None = None
     reconciled: dict[str, dict[str, str]] = {}
@@ -174,6 +208,8 @@ async def run_realtime_async(
         wall = time.perf_counter() - t0
         summary = build_summary(engine, False, None, run_start, run_end, wall, reconciled, error)
         summary.update(mode=mode, data="live market streams")
+        if state is not None:
+            summary["resumed"] = engine.resumed
         recorder.write(out_dir, engine.latency.table(), summary, dump_config(cfg))
         journal.meta("ended", dt.datetime.now(dt.UTC).isoformat())
         journal.meta("status", summary["status"])
@@ -195,6 +231,8 @@ def run_realtime(
     env: Mapping[str, str] | None = None,
     strategy: Strategy | None = None,
     handle_signals: bool = True,
+    resume: bool = False,
+    resume_open_orders: Literal["cancel", "adopt"] = "cancel",
 ) -> RealtimeResult:
     """:func:`run_realtime_async` on a new event loop; SIGINT / SIGTERM request a clean
     stop (drain, on_stop, cancel in-flight work and resting orders, write the run)."""
@@ -218,6 +256,8 @@ def run_realtime(
                 stop_event=stop,
                 env=env,
                 strategy=strategy,
+                resume=resume,
+                resume_open_orders=resume_open_orders,
             )
         finally:
             for sig in installed:

@@ -264,6 +264,21 @@ class Order(msgspec.Struct, kw_only=True):
             ts_updated=ts,
         )
 
+    def request(self) -> OrderRequest:
+        """The request this order was sent as."""
+        return OrderRequest(
+            venue=self.venue,
+            symbol=self.symbol,
+            side=self.side,
+            qty=self.qty,
+            price=self.price,
+            order_type=self.order_type,
+            tif=self.tif,
+            client_order_id=self.client_order_id,
+            tag=self.tag,
+            quote_order_qty=self.quote_order_qty,
+        )
+
     @property
     def remaining(self) -> Decimal:
         return self.qty - self.filled_qty

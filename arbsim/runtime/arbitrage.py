@@ -232,13 +232,80 @@ class ArbExecutor:
                 return _Leg(order=order, error="cancel:unconfirmed", unresolved=True)
         return _Leg(order=order)
 
+    async def _repair(self, rec: ArbRecord, imbalance: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+        """Bring a one-sided fill (``imbalance``: bought minus sold) back to flat: first
+        complete the arb on the other venue (hedge), then, if that fails, take the
+        position back where it was opened (unwind), at most ``max_hedge_attempts``
+        rounds. Records and returns ``(hedged, unwound, residual)``; a residual above
+        ``risk.max_one_sided`` trips the circuit breaker."""
+        hedged = unwound = ZERO
+        for attempt in range(self.p.max_hedge_attempts):
+            if imbalance == 0:
+                break
+            side = Side.SELL if imbalance > 0 else Side.BUY
+            # selling completes the buy leg where the arb sells, and is undone where it bought
+            there, back = (
+                (rec.sell_venue, rec.buy_venue)
+                if imbalance > 0
+                else (rec.buy_venue, rec.sell_venue)
+            )
+            done = await self._settle(rec, side, there, abs(imbalance), f"hedge{attempt}")
+            hedged += done
+            imbalance -= done if imbalance > 0 else -done
+            if imbalance != 0 and (imbalance > 0) == (side is Side.SELL):
+                done = await self._settle(rec, side, back, abs(imbalance), f"unwind{attempt}")
+                unwound += done
+                imbalance -= done if imbalance > 0 else -done
+        rec.hedge_qty, rec.unwind_qty, rec.residual_qty = str(hedged), str(unwound), str(imbalance)
+        if abs(imbalance) > self.ctx.risk.limits.max_one_sided:
+            self.ctx.risk.trip(
+                self.ctx.now_ns(), f"one-sided exposure {imbalance} after arb {rec.arb_id}"
+            )
+        return hedged, unwound, imbalance
+
+    async def complete(self, rec: ArbRecord) -> ArbRecord:
+        """Finish an attempt an earlier process left in flight (``--resume``): its orders
+        are known again (read back from the venues), so the one-sided part is repaired
+        as usual and the attempt gets its outcome."""
+        ctx = self.ctx
+        bought = sold = ZERO
+        for cid in rec.orders:
+            order = ctx.recorder.order(cid)
+            if order is None:
+                continue
+            if order.is_open:
+                order = await ctx.cancel_order(order.venue, order.symbol, cid)
+            if order.side is Side.BUY:
+                bought += order.filled_qty
+            else:
+                sold += order.filled_qty
+        try:
+            hedged, unwound, residual = await self._repair(rec, bought - sold)
+        except _Unresolved as e:
+            rec.outcome, rec.reason = "unresolved", f"after a restart: {e}"
+        else:
+            if residual != 0:
+                rec.outcome, rec.reason = "exposed", f"after a restart: residual {residual}"
+            else:
+                rec.outcome = "hedged" if hedged or unwound else rec.outcome
+                rec.reason = "completed after a restart"
+                if rec.outcome == "pending":
+                    rec.outcome = "completed" if bought else "missed"
+        book_b, book_s = ctx.book(rec.buy_venue, rec.symbol), ctx.book(rec.sell_venue, rec.symbol)
+        mids = [m for m in (book_b.mid, book_s.mid) if m is not None]
+        self._realize(rec, sum(mids) / len(mids) if mids else 0.0)
+        rec.ts_done = ctx.now_ns()
+        ctx.recorder.arb_finished(rec)
+        return rec
+
     async def _settle(
-        self, rec: ArbRecord, side: Side, venue: str, qty: Decimal, tag: str
+        self, rec: ArbRecord, side: Side, venue: str, qty: Decimal, kind: str
     ) -> Decimal:
         """Trade ``qty`` on ``venue`` aggressively (IOC, slippage-capped); return the fill."""
         ctx = self.ctx
-        inst = ctx.instrument(venue, self.p.symbol)
-        book = ctx.book(venue, self.p.symbol)
+        tag = f"arb{rec.arb_id}:{kind}"
+        inst = ctx.instrument(venue, rec.symbol)
+        book = ctx.book(venue, rec.symbol)
         touch = book.best_ask if side is Side.BUY else book.best_bid
         q = inst.round_qty(qty)
         if touch is None or q <= 0 or q < inst.min_qty:
@@ -249,7 +316,7 @@ class ArbExecutor:
             return ZERO
         req = OrderRequest(
             venue=venue,
-            symbol=self.p.symbol,
+            symbol=rec.symbol,
             side=side,
             qty=q,
             price=limit,
@@ -368,43 +435,7 @@ class ArbExecutor:
             rec.sell_avg = float(ls.order.avg_price or 0)
         errors = [e for e in (lb.error, ls.error) if e]
         imbalance = fb - fs
-        hedged = unwound = ZERO
-        # one-sided fills: first complete the arb on the other venue (hedge), then, if
-        # that fails, take the position back where it was opened (unwind)
-        for attempt in range(p.max_hedge_attempts):
-            if imbalance == 0:
-                break
-            if imbalance > 0:
-                done = await self._settle(
-                    rec, Side.SELL, opp.sell_venue, imbalance, f"arb{rec.arb_id}:hedge{attempt}"
-                )
-                hedged += done
-                imbalance -= done
-                if imbalance > 0:
-                    done = await self._settle(
-                        rec, Side.SELL, opp.buy_venue, imbalance, f"arb{rec.arb_id}:unwind{attempt}"
-                    )
-                    unwound += done
-                    imbalance -= done
-            else:
-                done = await self._settle(
-                    rec, Side.BUY, opp.buy_venue, -imbalance, f"arb{rec.arb_id}:hedge{attempt}"
-                )
-                hedged += done
-                imbalance += done
-                if imbalance < 0:
-                    done = await self._settle(
-                        rec,
-                        Side.BUY,
-                        opp.sell_venue,
-                        -imbalance,
-                        f"arb{rec.arb_id}:unwind{attempt}",
-                    )
-                    unwound += done
-                    imbalance += done
-        rec.hedge_qty, rec.unwind_qty, rec.residual_qty = str(hedged), str(unwound), str(imbalance)
-        if abs(imbalance) > ctx.risk.limits.max_one_sided:
-            ctx.risk.trip(ctx.now_ns(), f"one-sided exposure {imbalance} after arb {rec.arb_id}")
+        hedged, unwound, imbalance = await self._repair(rec, imbalance)
         self._realize(rec, (opp.touch_buy + opp.touch_sell) / 2)
         if fb == 0 and fs == 0:
             rec.outcome = "failed" if errors else "missed"

@@ -12,7 +12,9 @@ import asyncio
 import heapq
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
+
+import msgspec
 
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import (
@@ -25,6 +27,7 @@ from arbsim.core.errors import (
 from arbsim.core.model import ZERO, Order, OrderRequest, Trade, to_decimal
 from arbsim.core.ports import Clock, ReplaySource, ReplayVenue, Venue
 from arbsim.runtime.context import Context
+from arbsim.runtime.journal import JournalState
 from arbsim.runtime.latency import LatencyRecorder
 from arbsim.runtime.ledger import Ledger
 from arbsim.runtime.loop import VirtualTimeLoop
@@ -48,6 +51,8 @@ class Engine:
         recorder: RunRecorder,
         equity_interval_s: float = 1.0,
         id_prefix: str = "x",
+        resume: JournalState | None = None,
+        resume_open_orders: Literal["cancel", "adopt"] = "cancel",
     ):
         self.strategy = strategy
         self.venues = venues
@@ -74,6 +79,12 @@ class Engine:
         self.unresolved: dict[str, OrderRequest] = {}
         self._resolvers: set[asyncio.Task[None]] = set()
         self.shutdown_errors: list[str] = []
+        #: what an earlier process of this run left (``--resume``), reconciled at start
+        self._resume = resume
+        self.resume_open_orders = resume_open_orders
+        self.resumed: dict[str, Any] = {}
+        self._prefixes = [id_prefix, *(resume.prefixes if resume is not None else [])]
+        self._risk_state = self.risk.state()
 
     # ---------------------------------------------------------------- MarketSink
     def on_book(self, venue: str, book: OrderBook) -> None:
@@ -197,14 +208,90 @@ class Engine:
 
     # ---------------------------------------------------------------- lifecycle
     async def _startup(self) -> None:
-        names = list(self.venues)
-        fresh = await asyncio.gather(*(self.ctx.fetch_balances(n) for n in names))
-        for bal in fresh:
-            self.ledger.set_start(bal)
+        if self._resume is not None:
+            await self._recover(self._resume)
+        else:
+            names = list(self.venues)
+            fresh = await asyncio.gather(*(self.ctx.fetch_balances(n) for n in names))
+            for bal in fresh:
+                self.ledger.set_start(bal)
+            self.recorder.start_balances(self.ledger.start)
         await self.strategy.on_start(self.ctx)
+        if self._resume is not None:
+            inflight = [a for a in self.recorder.arbs if a.arb_id not in self._resume.finished]
+            self.resumed["arbs_in_flight"] = [a.arb_id for a in inflight]
+            if inflight:
+                await self.strategy.on_resume(self.ctx, inflight)
         self.ready = True
         self.ctx.every(self.equity_interval_s, self.sample_equity)
         self.sample_equity()
+
+    async def _recover(self, state: JournalState) -> None:
+        """Take the run back from its journal and reconcile it with every venue before
+        trading: the ledger from the start balances and every journalled fill, the risk
+        gate's state, then each order the journal does not know as final is read back
+        (fills made while the process was down reach the ledger), resting orders of the
+        run are cancelled or adopted, and the balances are compared."""
+        for venue, start in state.start.items():
+            self.ledger.start[venue] = dict(start)
+            self.ledger.balances[venue].update(start)
+        for fill in state.fills:
+            if fill.venue in self.venues and (fill.venue, fill.trade_id) not in self._fills_seen:
+                self._fills_seen.add((fill.venue, fill.trade_id))
+                self.ledger.apply(self.venues[fill.venue].instrument(fill.symbol), fill)
+        self.recorder.restore(state.orders, state.fills, state.arbs, state.equity)
+        self.risk.restore(state.risk)
+        self._risk_state = self.risk.state()
+        report: dict[str, Any] = {
+            "orders_in_journal": len(state.orders),
+            "fills_in_journal": len(state.fills),
+        }
+        fills_before = len(self.recorder.fills)
+        read_back: list[str] = []
+        not_placed: list[str] = []
+        for row in state.orders:
+            order = row.order
+            if not order.is_open or order.venue not in self.venues:
+                continue
+            self.order_opened(order.client_order_id)
+            try:
+                fresh = await self.ctx.fetch_order(order.venue, order.symbol, order.client_order_id)
+            except OrderNotFound:
+                # journalled before it was sent: the crash came first, or it never arrived
+                req = order.request()
+                self.recorder.order_rejected(
+                    req, self.clock.now_ns(), OrderNotPlaced("not at the venue", code="not_placed")
+                )
+                self.order_closed(order.client_order_id)
+                not_placed.append(order.client_order_id)
+                continue
+            read_back.append(fresh.client_order_id)
+        handled: list[str] = []
+        for name in self.venues:
+            for order in await self.ctx.open_orders(name, record=False):
+                if not self.placed_here(order.client_order_id):
+                    continue
+                self.merge_order(order)
+                if self.resume_open_orders == "cancel":
+                    await self.ctx.cancel_order(name, order.symbol, order.client_order_id)
+                else:
+                    self.order_opened(order.client_order_id)
+                handled.append(f"{name}:{order.client_order_id}")
+        differences = {}
+        for name in self.venues:
+            fresh_bal = await self.ctx.fetch_balances(name, record=False)
+            diff = self.ledger.reconcile(fresh_bal)
+            if diff:
+                differences[name] = diff
+        report.update(
+            orders_read_back=read_back,
+            orders_never_placed=not_placed,
+            fills_found_after_the_crash=len(self.recorder.fills) - fills_before,
+            **{f"open_orders_{self.resume_open_orders}ed": handled},
+            balance_differences=differences,
+            risk=msgspec.to_builtins(self._risk_state),
+        )
+        self.resumed = report
 
     def marks(self) -> tuple[dict[str, float], str]:
         """Mid prices per base asset (from the first venue that has a book) and the quote."""
@@ -256,6 +343,10 @@ class Engine:
         net, fees, gross = self.pnl()
         marks, quote = self.marks()
         self.risk.on_pnl(now, net)
+        state = self.risk.state()
+        if state != self._risk_state:
+            self._risk_state = state
+            self.recorder.risk_state(state)
         positions = {a: float(self.ledger.position(a)) for a in sorted(self.ledger.assets())}
         self.recorder.equity(now, self.ledger.value(marks, quote), net, gross, fees, positions)
 
@@ -281,8 +372,9 @@ class Engine:
             await asyncio.gather(*self._resolvers, return_exceptions=True)
 
     def placed_here(self, client_order_id: str) -> bool:
-        """Whether this run placed the order (it sent it, or the id carries its prefix)."""
-        return client_order_id.startswith(self.id_prefix) or bool(
+        """Whether this run placed the order (it sent it, or the id carries one of the
+        prefixes of this run's processes)."""
+        return client_order_id.startswith(tuple(self._prefixes)) or bool(
             self.recorder.sent_at(client_order_id)
         )
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
-from typing import Generic, TypeVar, assert_never
+from typing import Any, Generic, TypeVar, assert_never
 
 import msgspec
 
 from arbsim.core.errors import VenueError
-from arbsim.core.model import Fill, Order, OrderRequest
+from arbsim.core.model import ZERO, Fill, Order, OrderRequest, OrderStatus
 from arbsim.core.records import (
     ARBS,
     FILLS,
@@ -21,6 +22,7 @@ from arbsim.core.records import (
     RecordSchema,
 )
 from arbsim.runtime.recorder import RunRecorder
+from arbsim.runtime.risk import RiskState
 
 R = TypeVar("R")
 
@@ -91,10 +93,31 @@ ARBS_TABLE = JournalTable(
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
+    "CREATE TABLE IF NOT EXISTS equity (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " ts INTEGER NOT NULL, sample TEXT NOT NULL);\n"
     + ORDERS_TABLE.ddl
     + FILLS_TABLE.ddl
     + ARBS_TABLE.ddl
 )
+
+
+class JournalState(msgspec.Struct, kw_only=True):
+    """Everything a journal holds, read back for ``--resume``.
+
+    ``orders`` are in the order they were first journalled, each with its latest state
+    and the fills the journal has for it; ``finished`` holds the ids of the arbitrages
+    that reached an outcome (the others were in flight).
+    """
+
+    mode: str = ""
+    orders: list[OrderRecord] = msgspec.field(default_factory=list)
+    fills: list[Fill] = msgspec.field(default_factory=list)
+    arbs: list[ArbRecord] = msgspec.field(default_factory=list)
+    finished: set[int] = msgspec.field(default_factory=set)
+    start: dict[str, dict[str, Decimal]] = msgspec.field(default_factory=dict)
+    risk: RiskState = msgspec.field(default_factory=RiskState)
+    prefixes: list[str] = msgspec.field(default_factory=list)
+    equity: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
 
 class Journal:
@@ -120,6 +143,87 @@ class Journal:
 
     def meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def equity(self, ts: int, sample: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT INTO equity (ts, sample) VALUES (?, ?)", (ts, msgspec.json.encode(sample))
+        )
+
+    def add_prefix(self, prefix: str) -> None:
+        """Record a client-order-id prefix this run uses (one per process start)."""
+        prefixes = msgspec.json.decode(self.get_meta("prefixes") or "[]", type=list[str])
+        self.meta("prefixes", msgspec.json.encode([*prefixes, prefix]).decode())
+
+    def load(self) -> JournalState:
+        """Read the whole journal back (for ``--resume``)."""
+        db = self._db
+        state = JournalState(mode=self.get_meta("mode") or "")
+        if (start := self.get_meta("start_balances")) is not None:
+            state.start = msgspec.json.decode(start, type=dict[str, dict[str, Decimal]])
+        if (risk := self.get_meta("risk")) is not None:
+            state.risk = msgspec.json.decode(risk, type=RiskState)
+        state.prefixes = msgspec.json.decode(self.get_meta("prefixes") or "[]", type=list[str])
+        rows: dict[str, OrderRecord] = {}
+        for ts, event, cid, detail in db.execute(
+            "SELECT ts, event, client_order_id, detail FROM orders ORDER BY seq"
+        ):
+            row = rows.get(cid)
+            if event == "rejected":
+                if row is None:
+                    continue
+                info = json.loads(detail)
+                row.ts_ack = row.ts_ack or ts
+                row.reject_code = str(info.get("code", ""))
+                if row.order.is_open and not row.order.order_id:
+                    row.order.reject_code = row.reject_code
+                    row.order.reject_reason = str(info.get("error", ""))
+                    if row.order.status is OrderStatus.NEW:
+                        row.order.transition(OrderStatus.REJECTED, ts)
+                continue
+            order = msgspec.json.decode(detail, type=Order)
+            if row is None:
+                rows[cid] = row = OrderRecord(order=order, ts_sent=ts if event == "sent" else 0)
+            else:
+                row.order = order
+            if event == "acked":
+                row.ts_ack = row.ts_ack or ts
+        names = ", ".join(c.name for c in FILLS_TABLE.columns)
+        for values in db.execute(f"SELECT {names} FROM fills ORDER BY seq"):
+            fill = msgspec.convert(
+                dict(zip((c.name for c in FILLS_TABLE.columns), values, strict=True)),
+                type=Fill,
+                strict=False,
+            )
+            state.fills.append(fill)
+        by_order: dict[str, list[Fill]] = {}
+        for f in state.fills:
+            by_order.setdefault(f.client_order_id, []).append(f)
+        for cid, row in rows.items():
+            # fills are journalled before the update that counts them: the journal's
+            # fills are the order's
+            fills = by_order.get(cid, [])
+            if len(fills) > len(row.order.fills):
+                row.order.fills = list(fills)
+                row.order.filled_qty = sum((f.qty for f in fills), ZERO)
+                row.order.quote_qty = sum((f.qty * f.price for f in fills), ZERO)
+        state.orders = list(rows.values())
+        arbs: dict[int, ArbRecord] = {}
+        for arb_id, event, record in db.execute(
+            "SELECT arb_id, event, record FROM arbs ORDER BY seq"
+        ):
+            arbs[arb_id] = msgspec.json.decode(record, type=ArbRecord)
+            if event == "finished":
+                state.finished.add(arb_id)
+        state.arbs = list(arbs.values())
+        state.equity = [
+            msgspec.json.decode(sample)
+            for (sample,) in db.execute("SELECT sample FROM equity ORDER BY seq")
+        ]
+        return state
 
     def order(self, event: str, order: Order, ts: int, detail: str = "") -> None:
         if not detail:
@@ -175,3 +279,22 @@ class JournalRecorder(RunRecorder):
     def fill(self, fill: Fill) -> None:
         super().fill(fill)
         self.journal.fill(fill)
+
+    def start_balances(self, start: dict[str, dict[str, Decimal]]) -> None:
+        super().start_balances(start)
+        self.journal.meta("start_balances", msgspec.json.encode(start).decode())
+
+    def risk_state(self, state: RiskState) -> None:
+        self.journal.meta("risk", msgspec.json.encode(state).decode())
+
+    def equity(
+        self,
+        ts: int,
+        value: float,
+        net: float,
+        gross: float,
+        fees: float,
+        positions: dict[str, float],
+    ) -> None:
+        super().equity(ts, value, net, gross, fees, positions)
+        self.journal.equity(ts, self._equity[-1])

@@ -8,6 +8,7 @@ module maps their logical kinds to Arrow types.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, assert_never
 
@@ -18,6 +19,7 @@ from arbsim.core.errors import VenueError
 from arbsim.core.model import Fill, Order, OrderRequest, OrderStatus
 from arbsim.core.records import ARBS, FILLS, ORDERS, Kind, OrderRecord, RecordSchema
 from arbsim.core.records import ArbRecord as ArbRecord  # re-exported: it was defined here
+from arbsim.runtime.risk import RiskState
 
 
 def _fields(fields: list[Any]) -> list[pa.Field[Any]]:
@@ -100,6 +102,29 @@ class RunRecorder:
 
     def fill(self, fill: Fill) -> None:
         self._fills.append(fill)
+
+    def start_balances(self, start: dict[str, dict[str, Decimal]]) -> None:
+        """The run's start balances per venue (a journaling recorder keeps them)."""
+
+    def risk_state(self, state: RiskState) -> None:
+        """The risk gate's state changed (a journaling recorder keeps it)."""
+
+    def restore(
+        self,
+        orders: list[OrderRecord],
+        fills: list[Fill],
+        arbs: list[ArbRecord],
+        equity: list[dict[str, Any]],
+    ) -> None:
+        """Take back what an earlier process of the same run recorded (``--resume``)."""
+        for row in orders:
+            self._orders[row.order.client_order_id] = row
+            if row.reject_code:
+                key = f"{row.order.venue}:{row.reject_code}"
+                self.rejections[key] = self.rejections.get(key, 0) + 1
+        self._fills.extend(fills)
+        self.arbs.extend(arbs)
+        self._equity.extend(equity)
 
     def equity(
         self,

@@ -52,6 +52,15 @@ class Denial(msgspec.Struct, frozen=True):
     detail: str
 
 
+class RiskState(msgspec.Struct, kw_only=True):
+    """What the risk gate must remember across a restart."""
+
+    breaker_reason: str | None = None
+    breaker_ts: int | None = None
+    day: int | None = None
+    day_start_pnl: float = 0.0
+
+
 class RiskManager:
     """Holds limits and the running state the checks need.
 
@@ -177,6 +186,22 @@ class RiskManager:
             d = self.deny(ts, "order_rate", f"{len(q)} orders in the last second")
             raise RiskDenied(d.reason, d.detail)
         q.append(ts)
+
+    def state(self) -> RiskState:
+        return RiskState(
+            breaker_reason=self.breaker_reason,
+            breaker_ts=self.breaker_ts,
+            day=self._day,
+            day_start_pnl=self._day_start_pnl,
+        )
+
+    def restore(self, state: RiskState) -> None:
+        """The breaker, the daily-loss baseline of an earlier process of this run: a
+        crash and restart does not reset them."""
+        self.breaker_reason = state.breaker_reason
+        self.breaker_ts = state.breaker_ts
+        self._day = state.day
+        self._day_start_pnl = state.day_start_pnl
 
     def on_pnl(self, ts: int, pnl: float) -> None:
         """Feed the running net PnL; trips the breaker past the daily loss limit."""

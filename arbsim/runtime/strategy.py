@@ -16,6 +16,7 @@ import msgspec
 
 from arbsim.core.book import OrderBook
 from arbsim.core.model import Order, Trade
+from arbsim.core.records import ArbRecord
 
 if TYPE_CHECKING:
     from arbsim.runtime.context import Context
@@ -52,6 +53,11 @@ class Strategy:
 
     def on_order(self, ctx: Context, order: Order) -> None:
         """One of our orders changed state or filled."""
+
+    async def on_resume(self, ctx: Context, in_flight: list[ArbRecord]) -> None:
+        """A resumed run (``--resume``) found attempts its earlier process left in flight;
+        called after ``on_start``, once the journal and the venues are reconciled. By
+        default they stay as they are (flagged ``pending`` in the outputs)."""
 
     async def on_stop(self, ctx: Context) -> None:
         """Called once at the end, before in-flight work is cancelled."""

@@ -41,6 +41,7 @@ FaultKind = Literal[
     "http_status",  # answer the next `count` matching REST requests with `status` (5xx, 429...)
     "timeout",  # hold the next `count` matching REST requests for `delay_s`, unprocessed
     "lose_ack",  # process the next `count` order requests, then drop the connection
+    "slow",  # process the next `count` matching REST requests, answer after `delay_s`
     "skip_seq",  # do not send the next `count` depth updates (ids jump: a gap)
     "duplicate",  # send the next `count` depth updates twice
     "reorder",  # swap the next `count` pairs of consecutive depth updates
@@ -76,7 +77,8 @@ class FaultRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
     ``path`` (prefix) and ``method`` restrict REST faults; ``status`` is the HTTP status of
     ``http_status`` faults and of ``lose_ack`` (0 = drop the connection instead of
-    answering); ``delay_s`` is the hold time of ``timeout`` and the length of ``pause``.
+    answering); ``delay_s`` is the hold time of ``timeout``, the answer delay of ``slow`` and
+    the length of ``pause``.
     """
 
     kind: FaultKind

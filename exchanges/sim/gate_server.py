@@ -1097,9 +1097,11 @@ def _ticker(ev: DepthUpdate, native: str, state: SymbolState) -> dict[str, Any]:
 
 
 def _user_trade(t: Any, *, with_user: int | None) -> dict[str, Any]:
+    """An own trade: REST ``my_trades`` (``with_user`` None: the id is a string there) or
+    the ``spot.usertrades`` push (with ``user_id``; the id is a number)."""
     f = t.fill
     out: dict[str, Any] = {
-        "id": t.trade_id,
+        "id": str(t.trade_id) if with_user is None else t.trade_id,
         "create_time": str(t.ts_ms // 1000),
         "create_time_ms": f"{t.ts_ms}.000",
         "currency_pair": t.native,

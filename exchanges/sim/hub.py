@@ -138,6 +138,11 @@ def fault_middleware(faults: FaultState, order_paths: frozenset[tuple[str, str]]
             return await handler(request)
         rule = faults.take(_EARLY_KINDS, request.method, path)
         if rule is None:
+            slow = faults.take(_SLOW, request.method, path)
+            if slow is not None:
+                response = await handler(request)
+                await asyncio.sleep(slow.delay_s)
+                return response
             if (request.method, path) not in order_paths:
                 return await handler(request)
             # lose_ack only fires on an order the venue accepted
@@ -159,7 +164,8 @@ def fault_middleware(faults: FaultState, order_paths: frozenset[tuple[str, str]]
     return middleware
 
 
-_EARLY_KINDS: frozenset[FaultKind] = REST_KINDS - {"lose_ack"}
+_EARLY_KINDS: frozenset[FaultKind] = REST_KINDS - {"lose_ack", "slow"}
+_SLOW: frozenset[FaultKind] = frozenset({"slow"})
 _LATE_KINDS: frozenset[FaultKind] = frozenset({"lose_ack"})
 
 
@@ -247,4 +253,44 @@ def add_admin_routes(
     app.router.add_delete("/_sim/faults", delete_faults)
     app.router.add_post("/_sim/step", step)
     app.router.add_post("/_sim/trade", trade)
+
+    async def ledger(request: web.Request) -> web.Response:
+        """The simulator's own record of every account: each order as the venue keeps it
+        (client id, order id, status, quantities) and each fill with its trade id, so a
+        client's records can be judged against the venue's."""
+        return json_response(
+            {
+                key: {
+                    "orders": [
+                        {
+                            "client_id": o.client_id or "",
+                            "order_id": oid,
+                            "symbol": o.order.symbol,
+                            "side": int(o.order.side),
+                            "status": o.order.status.value,
+                            "qty": str(o.order.qty),
+                            "filled_qty": str(o.order.filled_qty),
+                        }
+                        for oid, o in acct.orders.items()
+                    ],
+                    "fills": [
+                        {
+                            "trade_id": str(f.trade_id),
+                            "client_id": f.client_id or "",
+                            "order_id": f.order_id,
+                            "price": str(f.fill.price),
+                            "qty": str(f.fill.qty),
+                            "fee": str(f.fill.fee),
+                            "fee_asset": f.fill.fee_asset,
+                        }
+                        for o in acct.orders.values()
+                        for f in o.fills
+                    ],
+                    "balances": {a: [str(f), str(lk)] for a, (f, lk) in acct.balances().items()},
+                }
+                for key, acct in exchange.accounts.items()
+            }
+        )
+
     app.router.add_get("/_sim/state", state)
+    app.router.add_get("/_sim/ledger", ledger)
