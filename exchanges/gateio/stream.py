@@ -281,8 +281,8 @@ class GateUserStream(StreamTask):
         credentials: Credentials,
         pairs: Sequence[str],
         *,
-        on_order: Callable[[ws.SpotOrder, int], None],
-        on_trade: Callable[[ws.UserTrade, int], None],
+        on_order: Callable[[ws.GateOrder, int], None],
+        on_trade: Callable[[ws.GateTrade, int], None],
         on_balance: Callable[[ws.Balance, int], None] | None = None,
         url: str = ws.URL,
         ping_interval_s: float = 15.0,
@@ -375,9 +375,9 @@ class GateUserStream(StreamTask):
             return
         if isinstance(msg, ws.Push):
             for item in msg.result:
-                if isinstance(item, ws.SpotOrder):
+                if isinstance(item, ws.GateOrder):
                     self.on_order(item, ts_local)
-                elif isinstance(item, ws.UserTrade):
+                elif isinstance(item, ws.GateTrade):
                     self.on_trade(item, ts_local)
                 elif isinstance(item, ws.Balance) and self.on_balance is not None:
                     self.on_balance(item, ts_local)

@@ -354,7 +354,7 @@ class GateVenue:
         return await reconcile_remote(self.tracker, remote, client_order_id, fills)
 
     # ---------------------------------------------------------------- pushes
-    def _on_push_order(self, push: ws.SpotOrder, ts_local: int) -> None:
+    def _on_push_order(self, push: ws.GateOrder, ts_local: int) -> None:
         cid = self.tracker.client_id(push.id, rest.from_text(push.text))
         if cid is None:
             return
@@ -369,7 +369,7 @@ class GateVenue:
         else:
             self.tracker.accepted(cid, push.id, ts_local)
 
-    def _on_push_trade(self, push: ws.UserTrade, ts_local: int) -> None:
+    def _on_push_trade(self, push: ws.GateTrade, ts_local: int) -> None:
         cid = self.tracker.client_id(push.order_id, rest.from_text(push.text))
         if cid is None:
             return
