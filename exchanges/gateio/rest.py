@@ -340,14 +340,13 @@ class GateRestClient:
         self.credentials = credentials
         self.clock_s = clock_s
         self._sign_prefix = URL(base_url).path.rstrip("/")
-        secrets = (credentials.api_key, credentials.api_secret) if credentials else ()
-        self.transport = RestTransport(
-            VENUE,
+        self.transport = RestTransport.for_account(
+            GATEIO_RULES,
+            errors.ERROR_SPEC,
             base_url,
-            errors.error_from_response,
-            limiter or RateLimiter(GATEIO_RULES.rate_limits, venue=VENUE),
+            credentials,
+            limiter=limiter,
             timeout_s=timeout_s,
-            secrets=secrets,
             headers={"Accept": "application/json", "Content-Type": "application/json"},
         )
 
