@@ -218,14 +218,14 @@ class GateMarketDialect:
         if isinstance(msg, ws.Push):
             result = msg.result
             if isinstance(result, ws.OrderBookUpdate):
-                return [DiffEvent(result.symbol, booksync.diff_from_order_book_update(result))]
+                return [DiffEvent(result.symbol, booksync.diff_from_push(result))]
             if isinstance(result, ws.Obu):
                 try:
                     pair, _depth = ws.parse_obu_stream(result.stream)
                 except ValueError:
                     log.warning("gateio: spot.obu push for %r", result.stream)
                     return []
-                return [DiffEvent(pair, booksync.diff_from_obu(result))]
+                return [DiffEvent(pair, booksync.diff_from_push(result))]
             if isinstance(result, ws.Trade):
                 return [
                     TradeEvent(

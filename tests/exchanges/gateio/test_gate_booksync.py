@@ -51,7 +51,7 @@ def recorded_events() -> list[Event]:
 def feed(sync: DiffBookSync, item: Any) -> list[SyncEvent]:
     if isinstance(item, ws.OrderBookSnapshot):
         return sync.on_snapshot(booksync.snapshot_from_rest(item))
-    return sync.on_diff(booksync.diff_from_order_book_update(item))
+    return sync.on_diff(booksync.diff_from_push(item))
 
 
 @pytest.mark.realdata
@@ -146,7 +146,7 @@ def _update(
 
 
 def _diff(*args: Any, **kwargs: Any) -> Any:
-    return booksync.diff_from_order_book_update(_update(*args, **kwargs))
+    return booksync.diff_from_push(_update(*args, **kwargs))
 
 
 def _snap(last: int) -> Any:
@@ -207,7 +207,7 @@ def test_crossed_book_asks_for_resync() -> None:
 def _obu(
     first: int | None, last: int, *, full: bool = False, bids: list[tuple[str, str]] | None = None
 ) -> Any:
-    return booksync.diff_from_obu(
+    return booksync.diff_from_push(
         ws.Obu(
             t=7,
             stream="ob.BTC_USDT.50",
@@ -244,7 +244,7 @@ def test_real_obu_frames() -> None:
     for raw in (full, incremental):
         message = ws.decode(json.dumps(raw))
         assert isinstance(message, ws.Push) and isinstance(message.result, ws.Obu)
-        out += sync.on_diff(booksync.diff_from_obu(message.result))
+        out += sync.on_diff(booksync.diff_from_push(message.result))
     replace, resync = out
     assert isinstance(replace, BookChanges) and replace.update_id == 25847113075
     assert replace.ts_exchange == 1754006400261 * 1_000_000
