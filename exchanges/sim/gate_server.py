@@ -622,35 +622,18 @@ class GateServer(VenueServer):
                 conn.topics[topic] = sub
             else:
                 conn.topics.pop(topic, None)
-        conn.send(
-            _dump(
-                self._envelope(
-                    req.channel,
-                    req.event,
-                    id=req.id,
-                    payload=req.payload,
-                    error=None,
-                    result={"status": "success"},
-                )
-            )
-        )
+        self._reply(conn, req, payload=req.payload, error=None, result={"status": "success"})
         if req.event == "subscribe" and req.channel == "spot.obu":
             for topic, (_, symbol, depth) in items:
                 self._obu_full(conn, topic, symbol, int(depth))
 
     def _ws_error(self, conn: Connection, req: _WsRequest, kind: str) -> None:
         code, message = WS_ERRORS[kind]
-        conn.send(
-            _dump(
-                self._envelope(
-                    req.channel,
-                    req.event,
-                    id=req.id,
-                    error={"code": code, "message": message},
-                    result={"status": "fail"},
-                )
-            )
-        )
+        self._reply(conn, req, error={"code": code, "message": message}, result={"status": "fail"})
+
+    def _reply(self, conn: Connection, req: _WsRequest, **fields: Any) -> None:
+        """Answer a subscription request (its channel, event and id, then ``fields``)."""
+        conn.send(_dump(self._envelope(req.channel, req.event, id=req.id, **fields)))
 
     def _channel_auth(self, req: _WsRequest) -> str | None:
         auth = req.auth or {}
