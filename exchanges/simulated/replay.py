@@ -16,25 +16,14 @@ from typing import Any
 
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import InvalidSymbol
-from arbsim.core.model import Instrument, Order
+from arbsim.core.model import Instrument
 from arbsim.core.ports import MarketSink, ReplaySource
 from arbsim.data.catalog import Catalog
 from arbsim.data.feed import BookCursor, SharedBatches, TradeCursor
 from arbsim.runtime.loop import VirtualTimeLoop
 from exchanges.simulated.fills import FillModel
 from exchanges.simulated.matching import MatchingEngine
-from exchanges.simulated.order_entry import SimulatedOrderEntry
-
-
-class _NullSink:
-    def on_book(self, venue: str, book: OrderBook) -> None:
-        return None
-
-    def on_trade(self, venue: str, trade: Any) -> None:
-        return None
-
-    def on_order(self, order: Order) -> None:
-        return None
+from exchanges.simulated.order_entry import NullSink, SimulatedOrderEntry
 
 
 class _LocalBook(BookCursor):
@@ -123,7 +112,7 @@ class ReplayVenue(SimulatedOrderEntry):
         self.rules = fills.rules
         self.feed_offset_ns = fills.feed_offset_ns
         self.account = fills.account(name)
-        self.sink: MarketSink = _NullSink()
+        self.sink: MarketSink = NullSink()
         self._batch_size = batch_size
         self._instruments: dict[str, Instrument] = {}
         self._books: dict[str, OrderBook] = {}
@@ -149,7 +138,7 @@ class ReplayVenue(SimulatedOrderEntry):
         self.sink = sink
 
     async def stop(self) -> None:
-        self.sink = _NullSink()
+        self.sink = NullSink()
 
     def describe(self) -> dict[str, str | float]:
         return {**self.fills.describe(), "feed_offset_ms": self.feed_offset_ns / 1e6}
