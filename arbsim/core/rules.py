@@ -29,8 +29,10 @@ from arbsim.core.errors import (
 __all__ = [
     "GENERIC_CODES",
     "RateLimit",
+    "RejectKind",
     "Rejection",
     "Scope",
+    "SimError",
     "VenueRules",
     "venue_codes",
 ]
@@ -49,6 +51,30 @@ class Rejection(StrEnum):
     BELOW_MINIMUM = "below_minimum"
     POST_ONLY_WOULD_TAKE = "post_only_would_take"
     RATE_LIMITED = "rate_limited"
+
+
+class SimError(StrEnum):
+    """Rejections beyond :class:`Rejection`: a request's shape and the simulator's
+    bookkeeping (values must not clash with :class:`Rejection`'s)."""
+
+    MISSING_PARAM = "missing_param"
+    BAD_PARAM = "bad_param"
+    NO_ORDER_ID = "no_order_id"
+    RECV_WINDOW_TOO_LARGE = "recv_window_too_large"
+    MISSING_KEY = "missing_key"
+    CANCEL_UNKNOWN = "cancel_unknown"
+    ORDER_CLOSED = "order_closed"
+    ORDER_CANCELLED = "order_cancelled"
+    DUPLICATE_CLIENT_ID = "duplicate_client_id"
+    FOK_NOT_FILLED = "fok_not_filled"
+    INVALID_CLIENT_ID = "invalid_client_id"
+    INVALID_LISTEN_KEY = "invalid_listen_key"
+    BAD_BODY = "bad_body"
+
+
+RejectKind = Rejection | SimError
+"""Every kind of answer the exchange simulator refuses a request with; each venue spells
+them in its ``REJECTIONS`` table (``exchanges/<venue>/errors.py``)."""
 
 
 #: matching-engine rejection kind -> (code, error class): the codes of the generic rules;
@@ -80,7 +106,7 @@ _KIND_TO_REJECTION: dict[str, Rejection] = {
 
 
 def venue_codes(
-    rejections: Mapping[Rejection, tuple[int, int | str, str]],
+    rejections: Mapping[RejectKind, tuple[int, int | str, str]],
     classes: Mapping[str, type[VenueError]],
 ) -> dict[str, tuple[str, type[VenueError]]]:
     """The matching-engine codes of a venue, from its error module.

@@ -19,8 +19,7 @@ from exchanges.live.booksync import BookDiff, BookSnapshot, DiffBookSync, SyncPo
 __all__ = [
     "OBU_POLICY",
     "ORDER_BOOK_UPDATE_POLICY",
-    "diff_from_obu",
-    "diff_from_order_book_update",
+    "diff_from_push",
     "new_obu_sync",
     "new_order_book_update_sync",
     "snapshot_from_rest",
@@ -45,20 +44,9 @@ def snapshot_from_rest(snapshot: OrderBookSnapshot) -> BookSnapshot:
     )
 
 
-def diff_from_order_book_update(update: OrderBookUpdate) -> BookDiff:
-    """``spot.order_book_update`` result -> :class:`BookDiff` (``t`` ms -> ns)."""
-    return BookDiff(
-        first_id=update.first_id,
-        last_id=update.last_id,
-        bids=update.bids,
-        asks=update.asks,
-        ts_exchange=update.t * _MS,
-        full=update.full,
-    )
-
-
-def diff_from_obu(update: Obu) -> BookDiff:
-    """``spot.obu`` result -> :class:`BookDiff`; a full push has no ``U``."""
+def diff_from_push(update: OrderBookUpdate | Obu) -> BookDiff:
+    """A ``spot.order_book_update`` or ``spot.obu`` result -> :class:`BookDiff` (``t`` ms ->
+    ns); a full ``spot.obu`` push has no ``U``: it covers its own ``u``."""
     return BookDiff(
         first_id=update.last_id if update.first_id is None else update.first_id,
         last_id=update.last_id,

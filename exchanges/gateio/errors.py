@@ -10,10 +10,6 @@ stays None unless a ``Retry-After`` header is present.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-import msgspec
-
 from arbsim.core.errors import (
     AuthError,
     BelowMinimum,
@@ -26,8 +22,8 @@ from arbsim.core.errors import (
     RateLimited,
     VenueError,
 )
-from arbsim.core.rules import Rejection
-from exchanges.live.errors import ErrorSpec, map_error_response
+from arbsim.core.rules import Rejection, RejectKind, SimError
+from exchanges.live.errors import ErrorSpec
 
 __all__ = [
     "ERROR_LABELS",
@@ -65,12 +61,7 @@ ERROR_LABELS: dict[str, type[VenueError]] = {
 HTTP_STATUSES: dict[int, type[VenueError]] = {401: AuthError, 403: AuthError}
 """HTTP status -> error class when the body carries no known label."""
 
-ERROR_SPEC = ErrorSpec(
-    venue=VENUE, code_field="label", message_field="message", codes=ERROR_LABELS,
-    statuses=HTTP_STATUSES,
-)  # fmt: skip
-
-REJECTIONS: dict[Rejection, tuple[int, str, str]] = {
+REJECTIONS: dict[RejectKind, tuple[int, str, str]] = {
     Rejection.INSUFFICIENT_BALANCE: (400, "BALANCE_NOT_ENOUGH", "Not enough balance"),
     Rejection.INVALID_SYMBOL: (400, "INVALID_CURRENCY_PAIR", "Invalid currency pair"),
     Rejection.ORDER_NOT_FOUND: (400, "ORDER_NOT_FOUND", "Order not found"),
@@ -81,37 +72,30 @@ REJECTIONS: dict[Rejection, tuple[int, str, str]] = {
     Rejection.BELOW_MINIMUM: (400, "AMOUNT_TOO_LITTLE", "Order amount too little"),
     Rejection.POST_ONLY_WOULD_TAKE: (400, "POC_FILL_IMMEDIATELY", "Order would match and take"),
     Rejection.RATE_LIMITED: (429, "TOO_MANY_REQUESTS", "Request rate limit exceeded"),
+    SimError.MISSING_PARAM: (400, "MISSING_REQUIRED_PARAM", "Missing required parameter: {}"),
+    SimError.BAD_PARAM: (400, "INVALID_PARAM_VALUE", "Invalid parameter value: {}"),
+    SimError.BAD_BODY: (400, "INVALID_REQUEST_BODY", "Invalid request body: {}"),
+    SimError.NO_ORDER_ID: (400, "MISSING_REQUIRED_PARAM", "Missing required parameter: {}"),
+    SimError.RECV_WINDOW_TOO_LARGE: (400, "INVALID_PARAM_VALUE", "Invalid parameter value: {}"),
+    SimError.MISSING_KEY: (401, "MISSING_REQUIRED_HEADER", "Missing required header: {}"),
+    SimError.CANCEL_UNKNOWN: (400, "ORDER_NOT_FOUND", "Order not found"),
+    SimError.ORDER_CLOSED: (400, "ORDER_CLOSED", "Order finished"),
+    SimError.ORDER_CANCELLED: (400, "ORDER_CANCELLED", "Order cancelled"),
+    SimError.DUPLICATE_CLIENT_ID: (400, "INVALID_CLIENT_ORDER_ID", "Duplicate client order id"),
+    SimError.FOK_NOT_FILLED: (400, "FOK_NOT_FILL", "FOK order cannot be filled completely"),
+    SimError.INVALID_CLIENT_ID: (400, "INVALID_CLIENT_ORDER_ID", "Invalid client order id: {}"),
+    SimError.INVALID_LISTEN_KEY: (401, "INVALID_KEY", "Invalid key provided"),
 }
-"""Rejection kind -> (HTTP status, Gate label, message) the simulator answers with."""
+"""Rejection kind -> (HTTP status, Gate label, message) the simulator answers with
+(``{}``: the request's detail)."""
 
+ERROR_SPEC = ErrorSpec(
+    venue=VENUE, code_field="label", message_field="message", codes=ERROR_LABELS,
+    statuses=HTTP_STATUSES, rejections=REJECTIONS,
+)  # fmt: skip
 
-def error_from_response(
-    http_status: int,
-    body: bytes,
-    headers: Mapping[str, str],
-    *,
-    order_request: bool = False,
-) -> VenueError:
-    """Map a Gate error answer to an arbsim error.
+error_from_response = ERROR_SPEC.error_from_response
+"""Map a Gate error answer (``{"label": ..., "message": ...}``) to an arbsim error."""
 
-    Parameters
-    ----------
-    http_status:
-        The HTTP status.
-    body:
-        Raw body (``{"label": ..., "message": ...}``, or anything else from a proxy).
-    headers:
-        Response headers (``Retry-After`` is read on 418/429).
-    order_request:
-        True for place/cancel requests: a 5xx then becomes :class:`OutcomeUnknown`.
-    """
-    return map_error_response(ERROR_SPEC, http_status, body, headers, order_request=order_request)
-
-
-def rejection_response(
-    kind: Rejection, *, retry_after: float | None = None
-) -> tuple[int, bytes, dict[str, str]]:
-    """What Gate answers for ``kind``: (HTTP status, JSON body, extra headers)."""
-    status, label, message = REJECTIONS[kind]
-    headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
-    return status, msgspec.json.encode({"label": label, "message": message}), headers
+rejection_response = ERROR_SPEC.rejection_response
+"""What Gate answers for a rejection kind: (HTTP status, JSON body, extra headers)."""

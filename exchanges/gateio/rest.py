@@ -38,7 +38,7 @@ from arbsim.core.model import (
 from exchanges.gateio import errors, signing
 from exchanges.gateio.rules import GATEIO_RULES
 from exchanges.gateio.symbols import GateCurrencyPair, symbol_info
-from exchanges.gateio.ws import Millis, OrderBookSnapshot, ms_to_ns
+from exchanges.gateio.ws import GateOrder, GateTrade, OrderBookSnapshot, ms_to_ns
 from exchanges.live.credentials import Credentials
 from exchanges.live.http import Endpoint, Prepared, RateLimiter, RestTransport
 from exchanges.live.symbols import VenueSymbolInfo
@@ -127,7 +127,6 @@ ORDER_STATUS: dict[tuple[str, bool], OrderStatus] = {
 """(``status``, has fills) -> arbsim status (B3)."""
 
 _S_TO_NS = 1_000_000_000
-_ZERO = Decimal(0)
 
 
 def to_text(client_order_id: str) -> str:
@@ -155,63 +154,12 @@ class GateServerTime(msgspec.Struct, frozen=True, kw_only=True):
     server_time: int
 
 
-class GateOrder(msgspec.Struct, frozen=True, kw_only=True):
-    """A spot order (place / get / cancel / list answers)."""
-
-    id: str
-    currency_pair: str
-    text: str = ""
-    create_time_ms: Millis = 0
-    update_time_ms: Millis = 0
-    status: str = "open"
-    type: str = "limit"
-    account: str = "spot"
-    side: str = "buy"
-    amount: str = "0"
-    price: str = "0"
-    time_in_force: str = "gtc"
-    left: str = "0"
-    filled_amount: str | None = None
-    filled_total: str = "0"
-    avg_deal_price: str | None = None
-    fee: str = "0"
-    fee_currency: str = ""
-    finish_as: str = ""
-
-    def filled_base(self) -> Decimal:
-        """Base quantity filled (a market buy's ``amount``/``left`` are quote)."""
-        if self.filled_amount is not None:
-            return Decimal(self.filled_amount)
-        if self.type == "market" and self.side == "buy":
-            avg = Decimal(self.avg_deal_price or "0")
-            return Decimal(self.filled_total) / avg if avg else _ZERO
-        return Decimal(self.amount) - Decimal(self.left or "0")
-
-
 class GateOpenOrders(msgspec.Struct, frozen=True, kw_only=True):
     """One group of ``GET /spot/open_orders``."""
 
     currency_pair: str
     orders: list[GateOrder]
     total: int = 0
-
-
-class GateTrade(msgspec.Struct, frozen=True, kw_only=True):
-    """One ``GET /spot/my_trades`` element (an own fill)."""
-
-    id: str
-    order_id: str
-    currency_pair: str = ""
-    create_time_ms: Millis = 0
-    side: str = "buy"
-    role: str = "taker"
-    amount: str = "0"
-    price: str = "0"
-    fee: str = "0"
-    fee_currency: str = ""
-    point_fee: str = "0"
-    gt_fee: str = "0"
-    text: str = ""
 
 
 class GateAccount(msgspec.Struct, frozen=True, kw_only=True):
@@ -324,13 +272,13 @@ def to_fill(
         symbol=symbol,
         client_order_id=client_order_id or from_text(raw.text),
         order_id=raw.order_id,
-        trade_id=raw.id,
+        trade_id=str(raw.id),
         side=SIDES_BACK[raw.side],
         price=Decimal(raw.price),
         qty=Decimal(raw.amount),
         fee=Decimal(raw.fee or "0"),
         fee_asset=raw.fee_currency,
-        liquidity=raw.role,
+        liquidity=raw.role or "taker",
         ts_exchange=ms_to_ns(raw.create_time_ms),
         ts_local=ts_local,
     )
@@ -392,14 +340,13 @@ class GateRestClient:
         self.credentials = credentials
         self.clock_s = clock_s
         self._sign_prefix = URL(base_url).path.rstrip("/")
-        secrets = (credentials.api_key, credentials.api_secret) if credentials else ()
-        self.transport = RestTransport(
-            VENUE,
+        self.transport = RestTransport.for_account(
+            GATEIO_RULES,
+            errors.ERROR_SPEC,
             base_url,
-            errors.error_from_response,
-            limiter or RateLimiter(GATEIO_RULES.rate_limits, venue=VENUE),
+            credentials,
+            limiter=limiter,
             timeout_s=timeout_s,
-            secrets=secrets,
             headers={"Accept": "application/json", "Content-Type": "application/json"},
         )
 

@@ -25,7 +25,7 @@ from typing import Literal
 import aiohttp
 import msgspec
 
-from arbsim.core.errors import AuthError, NetworkError, VenueError
+from arbsim.core.errors import AuthError, NetworkError
 from arbsim.core.model import Side, Trade
 from exchanges.gateio import booksync, signing, ws
 from exchanges.gateio.rest import GateRestClient
@@ -218,14 +218,14 @@ class GateMarketDialect:
         if isinstance(msg, ws.Push):
             result = msg.result
             if isinstance(result, ws.OrderBookUpdate):
-                return [DiffEvent(result.symbol, booksync.diff_from_order_book_update(result))]
+                return [DiffEvent(result.symbol, booksync.diff_from_push(result))]
             if isinstance(result, ws.Obu):
                 try:
                     pair, _depth = ws.parse_obu_stream(result.stream)
                 except ValueError:
                     log.warning("gateio: spot.obu push for %r", result.stream)
                     return []
-                return [DiffEvent(pair, booksync.diff_from_obu(result))]
+                return [DiffEvent(pair, booksync.diff_from_push(result))]
             if isinstance(result, ws.Trade):
                 return [
                     TradeEvent(
@@ -281,8 +281,8 @@ class GateUserStream(StreamTask):
         credentials: Credentials,
         pairs: Sequence[str],
         *,
-        on_order: Callable[[ws.SpotOrder, int], None],
-        on_trade: Callable[[ws.UserTrade, int], None],
+        on_order: Callable[[ws.GateOrder, int], None],
+        on_trade: Callable[[ws.GateTrade, int], None],
         on_balance: Callable[[ws.Balance, int], None] | None = None,
         url: str = ws.URL,
         ping_interval_s: float = 15.0,
@@ -296,11 +296,11 @@ class GateUserStream(StreamTask):
         self.on_trade = on_trade
         self.on_balance = on_balance
         self.url = url
-        self.ping_interval_s = ping_interval_s
-        self.backoff = backoff or Backoff()
         self.clock = clock
         self.connections = 0
-        self._init_task("gateio", "private stream")
+        self._init_task(
+            "gateio", "private stream", backoff=backoff, ping_interval_s=ping_interval_s
+        )
 
     def subscribe_frames(self, now_s: int) -> list[bytes]:
         """The three signed subscription requests."""
@@ -319,27 +319,18 @@ class GateUserStream(StreamTask):
 
     async def run(self) -> None:
         """Connect, subscribe and dispatch; reconnect with backoff on any loss."""
-        while True:
-            try:
-                await self._connection()
-                reason = "closed"
-            except (SubscriptionRefused, AuthError):
-                raise
-            except (aiohttp.ClientError, TimeoutError, ConnectionError, VenueError) as exc:
-                reason = str(exc) or type(exc).__name__
-            self.ready.clear()
-            delay = self.backoff.next_delay()
-            log.warning("gateio private stream lost (%s); reconnect in %.3fs", reason, delay)
-            await asyncio.sleep(delay)
+        await self._reconnect_forever(self._connection, fatal=(SubscriptionRefused, AuthError))
 
     async def _connection(self) -> None:
         async with self._session().ws_connect(self.url) as conn:
             self._ws = conn
             self.connections += 1
             pending = set(PRIVATE_CHANNELS)
-            for frame in self.subscribe_frames(int(self.clock() // 1_000_000_000)):
+            for frame in self.subscribe_frames(self._now_s()):
                 await conn.send_str(frame.decode())
-            pinger = asyncio.create_task(self._ping(conn))
+            pinger = asyncio.create_task(
+                self._pinger(conn, lambda: ws.ping_request(self._now_s()).decode())
+            )
             try:
                 async for msg in conn:
                     if msg.type is aiohttp.WSMsgType.TEXT:
@@ -370,21 +361,18 @@ class GateUserStream(StreamTask):
                 )
             pending.discard(msg.channel)
             if not pending:
-                self.backoff.reset()
-                self.ready.set()
+                self._usable()
             return
         if isinstance(msg, ws.Push):
             for item in msg.result:
-                if isinstance(item, ws.SpotOrder):
+                if isinstance(item, ws.GateOrder):
                     self.on_order(item, ts_local)
-                elif isinstance(item, ws.UserTrade):
+                elif isinstance(item, ws.GateTrade):
                     self.on_trade(item, ts_local)
                 elif isinstance(item, ws.Balance) and self.on_balance is not None:
                     self.on_balance(item, ts_local)
         elif msg.event == "upgrade":
             raise NetworkError("venue asked to reconnect (upgrade)", venue="gateio")
 
-    async def _ping(self, conn: aiohttp.ClientWebSocketResponse) -> None:
-        while True:
-            await asyncio.sleep(self.ping_interval_s)
-            await conn.send_str(ws.ping_request(int(self.clock() // 1_000_000_000)).decode())
+    def _now_s(self) -> int:
+        return int(self.clock() // 1_000_000_000)

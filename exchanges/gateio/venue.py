@@ -1,15 +1,10 @@
 """``GateVenue``: the arbsim :class:`~arbsim.core.ports.Venue` for Gate.io spot (paper/live).
 
-Built from :class:`~exchanges.gateio.rest.GateRestClient`, the public
-:class:`~exchanges.live.stream.MarketStream` with
+A :class:`~exchanges.live.venue.LiveVenue` with Gate's protocol:
+:class:`~exchanges.gateio.rest.GateRestClient`,
 :class:`~exchanges.gateio.stream.GateMarketDialect` and
 :class:`~exchanges.gateio.stream.GateUserStream`. Client ids travel as Gate ``text``
-(``t-<id>``). Orders are tracked by
-:class:`~exchanges.live.orders.OrderTracker`: private pushes (orders, deals) become arbsim
-:class:`~arbsim.core.model.Order` snapshots with their fills, handed to the sink.
-
-IOC / FOK / market orders return their final state: ``place_order`` waits up to
-``settle_timeout_s`` for the pushes that end them, then asks REST (order + myTrades).
+(``t-<id>``); a market buy is sized in quote (the request's price is the reference).
 
 Order entry is a choice (:data:`ORDER_ENTRY`): ``"rest"`` (default) or ``"ws"``, Gate's
 WebSocket API (:class:`~exchanges.gateio.wsapi.GateWsApi`: ``spot.login``,
@@ -24,23 +19,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, Unpack
 
-from arbsim.core.book import OrderBook
-from arbsim.core.errors import InvalidOrder, InvalidSymbol
-from arbsim.core.model import (
-    Balances,
-    Fill,
-    Instrument,
-    Order,
-    OrderRequest,
-    OrderStatus,
-    OrderType,
-    Side,
-    TimeInForce,
-)
-from arbsim.core.ports import MarketSink, VenueHealth
-from arbsim.runtime.loop import WallClock
+from arbsim.core.errors import InvalidOrder
+from arbsim.core.model import Balances, OrderRequest, OrderStatus, OrderType, Side
 from exchanges.gateio import rest, ws
 from exchanges.gateio.stream import (
     BOOK_CHANNELS,
@@ -51,11 +33,11 @@ from exchanges.gateio.stream import (
 from exchanges.gateio.symbols import to_native
 from exchanges.gateio.wsapi import GateWsApi, OrderEntry
 from exchanges.live.credentials import Credentials
-from exchanges.live.orders import OrderTracker, place_tracked, reconcile_remote
-from exchanges.live.stream import Backoff, MarketStream
-from exchanges.live.symbols import SymbolTable
+from exchanges.live.stream import MarketDialect, StreamTask
+from exchanges.live.symbols import VenueSymbolInfo
+from exchanges.live.venue import LiveOptions, LiveVenue, Send, VenueCodec
 
-__all__ = ["FINISH_AS", "ORDER_ENTRY", "GateVenue", "OrderEntryName"]
+__all__ = ["CODEC", "FINISH_AS", "ORDER_ENTRY", "GateVenue", "OrderEntryName"]
 
 OrderEntryName = Literal["rest", "ws"]
 
@@ -76,7 +58,10 @@ FINISH_AS: dict[str, OrderStatus] = {
 }
 """``finish_as`` of a finished order -> arbsim status (unknown values: CANCELED)."""
 
-_SETTLING = frozenset({TimeInForce.IOC, TimeInForce.FOK})
+CODEC = VenueCodec(
+    exchange="gateio", to_native=to_native, to_order=rest.to_order, to_fill=rest.to_fill
+)
+"""Gate's conversions for :class:`~exchanges.live.venue.LiveVenue`."""
 
 
 def _rest_entry(venue: GateVenue) -> OrderEntry:
@@ -98,7 +83,7 @@ ORDER_ENTRY: dict[OrderEntryName, Callable[[GateVenue], OrderEntry]] = {
 """``order_entry`` option -> the client that places, cancels and queries orders."""
 
 
-class GateVenue:
+class GateVenue(LiveVenue[rest.GateOrder, rest.GateTrade]):
     """Gate.io spot through its REST and WebSocket APIs.
 
     Parameters
@@ -109,25 +94,19 @@ class GateVenue:
         Venue name in arbsim (``"gateio"``).
     rest_url, ws_url:
         Endpoints (tests point them at 127.0.0.1); ``rest_url`` includes ``/api/v4``.
-    clock:
-        Wall clock (``now_ns``) for ``ts_local``.
-    backoff_seed:
-        Seeds the reconnect jitter.
-    ping_interval_s:
-        ``spot.ping`` period.
-    settle_timeout_s:
-        How long ``place_order`` waits for an IOC/FOK to end by push before asking REST.
-    ready_timeout_s:
-        How long ``start`` waits for the streams.
+    depth_limit:
+        Levels of the REST book snapshot.
     order_entry:
         ``"rest"`` or ``"ws"`` (:data:`ORDER_ENTRY`): transport of place / cancel / fetch.
     ws_api_url:
         WebSocket API endpoint (default: ``ws_url``, as on Gate).
     book_channel:
         ``"order_book_update"`` or ``"obu"``; ``obu_depth`` 50 or 400.
-    timeout_s:
-        Total time of a REST request, and how long a WebSocket API request waits for its
-        result (then :class:`~arbsim.core.errors.OutcomeUnknown` for orders).
+    **options:
+        :class:`~exchanges.live.venue.LiveOptions` (clock, backoff, ``spot.ping`` period,
+        settle and ready timeouts); ``timeout_s`` is the total time of a REST request, and
+        how long a WebSocket API request waits for its result (then
+        :class:`~arbsim.core.errors.OutcomeUnknown` for orders).
 
     Notes
     -----
@@ -141,18 +120,12 @@ class GateVenue:
         name: str = "gateio",
         rest_url: str = rest.BASE_URL,
         ws_url: str = ws.URL,
-        clock: WallClock | None = None,
-        backoff_seed: int | None = None,
-        backoff_base_s: float = 0.5,
-        ping_interval_s: float = 15.0,
-        settle_timeout_s: float = 2.0,
-        ready_timeout_s: float = 10.0,
         depth_limit: int = 100,
-        timeout_s: float = 10.0,
         order_entry: OrderEntryName = "rest",
         ws_api_url: str | None = None,
         book_channel: BookChannelName = "order_book_update",
         obu_depth: int = 400,
+        **options: Unpack[LiveOptions],
     ) -> None:
         if order_entry not in ORDER_ENTRY:
             raise ValueError(f"order_entry is one of {sorted(ORDER_ENTRY)}, got {order_entry!r}")
@@ -164,21 +137,14 @@ class GateVenue:
             )
         if book_channel == "obu":
             ws.obu_stream("", obu_depth)  # 50 or 400, else ValueError
-        self.name = name
-        self.clock = clock or WallClock()
-        self.credentials = credentials
-        self.rest = rest.GateRestClient(
-            rest_url, credentials, timeout_s=timeout_s, clock_s=time.time
+        super().__init__(
+            credentials, CODEC, name=name, rest_url=rest_url, ws_url=ws_url,
+            depth_limit=depth_limit, **options,
+        )  # fmt: skip
+        self.rest: rest.GateRestClient = rest.GateRestClient(
+            rest_url, credentials, timeout_s=self.timeout_s, clock_s=time.time
         )
-        self.rest_url = rest_url
         self.order_expiry_ns = GATE_ORDER_EXPIRY_NS
-        self.ws_url = ws_url
-        self.backoff_seed = backoff_seed
-        self.backoff_base_s = backoff_base_s
-        self.ping_interval_s = ping_interval_s
-        self.settle_timeout_s = settle_timeout_s
-        self.ready_timeout_s = ready_timeout_s
-        self.depth_limit = depth_limit
         self.order_entry: OrderEntryName = order_entry
         self.book_channel: BookChannelName = book_channel
         self.obu_depth = obu_depth
@@ -188,33 +154,26 @@ class GateVenue:
                 lambda: self.rest.transport.session,
                 credentials,
                 url=ws_api_url or ws_url,
-                timeout_s=timeout_s,
-                ready_timeout_s=ready_timeout_s,
+                timeout_s=self.timeout_s,
+                ready_timeout_s=self.ready_timeout_s,
                 limiter=self.rest.transport.limiter,
-                backoff=Backoff(base_s=backoff_base_s, seed=backoff_seed),
-                ping_interval_s=ping_interval_s,
+                backoff=self.new_backoff(),
+                ping_interval_s=self.ping_interval_s,
                 clock_s=time.time,
                 venue=name,
             )
         self.entry: OrderEntry = ORDER_ENTRY[order_entry](self)
-        self.tracker = OrderTracker(name, self.clock.now_ns)
-        self.market: MarketStream | None = None
-        self.user: GateUserStream | None = None
-        self.table = SymbolTable(self.name)
 
-    # ---------------------------------------------------------------- lifecycle
-    async def start(self, symbols: Sequence[str], sink: MarketSink) -> None:
-        """Load the pairs' rules, connect the public (and private) streams."""
-        self.tracker.on_order = sink.on_order
-        natives = [to_native(s) for s in symbols]
-        infos = {i.native_symbol: i for i in await self.rest.currency_pairs()}
-        for symbol, native in zip(symbols, natives, strict=True):
-            info = infos.get(native)
-            if info is None:
-                raise InvalidSymbol(f"{symbol} ({native}) is not listed", venue=self.name)
-            inst = info.to_instrument(self.name)
-            self.table.add(symbol, native, inst)
-        dialect = GateMarketDialect(
+    # ---------------------------------------------------------------- protocol
+    def _streams(self) -> list[StreamTask]:
+        # the WebSocket API starts after the private stream, and stops after it
+        return [*super()._streams(), *([self.ws_api] if self.ws_api is not None else [])]
+
+    async def _symbol_infos(self, natives: Sequence[str]) -> list[VenueSymbolInfo]:
+        return await self.rest.currency_pairs()
+
+    def _dialect(self) -> MarketDialect:
+        return GateMarketDialect(
             self.rest,
             self.table.symbols,
             url=self.ws_url,
@@ -222,79 +181,24 @@ class GateVenue:
             book_channel=self.book_channel,
             obu_depth=self.obu_depth,
         )
-        self.market = MarketStream(
-            dialect,
+
+    def _user_stream(self, credentials: Credentials, natives: Sequence[str]) -> StreamTask:
+        return GateUserStream(
             lambda: self.rest.transport.session,
-            self.table.books,
-            venue=self.name,
-            on_book=lambda native, book: sink.on_book(self.name, book),
-            on_trade=lambda trade: sink.on_trade(self.name, trade),
-            clock=self.clock.now_ns,
-            backoff=Backoff(base_s=self.backoff_base_s, seed=self.backoff_seed),
+            credentials,
+            natives,
+            on_order=self._on_push_order,
+            on_trade=self._on_push_trade,
+            url=self.ws_url,
             ping_interval_s=self.ping_interval_s,
+            backoff=self.new_backoff(),
+            clock=self.clock.now_ns,
         )
-        self.market.start()
-        await self.market.wait_ready(self.ready_timeout_s)
-        if self.credentials is not None:
-            self.user = GateUserStream(
-                lambda: self.rest.transport.session,
-                self.credentials,
-                natives,
-                on_order=self._on_push_order,
-                on_trade=self._on_push_trade,
-                url=self.ws_url,
-                ping_interval_s=self.ping_interval_s,
-                backoff=Backoff(base_s=self.backoff_base_s, seed=self.backoff_seed),
-                clock=self.clock.now_ns,
-            )
-            self.user.start()
-            await self.user.wait_ready(self.ready_timeout_s)
-        if self.ws_api is not None:
-            self.ws_api.start()
-            await self.ws_api.wait_ready(self.ready_timeout_s)
-
-    async def stop(self) -> None:
-        """Close the streams, the WebSocket API and the HTTP session."""
-        if self.market is not None:
-            await self.market.stop()
-        if self.user is not None:
-            await self.user.stop()
-        if self.ws_api is not None:
-            await self.ws_api.stop()
-        await self.rest.close()
-
-    # ---------------------------------------------------------------- data
-    def health(self) -> VenueHealth:
-        market = self.market is not None and self.market.up
-        private = self.credentials is None or (self.user is not None and self.user.up)
-        down = [n for n, ok in (("market stream", market), ("private stream", private)) if not ok]
-        return VenueHealth(market=market, private=private, detail=", ".join(down))
-
-    def describe(self) -> dict[str, str | float]:
-        return {
-            "kind": "live" if self.credentials is not None else "feed",
-            "exchange": "gateio",
-            "rest_url": self.rest_url,
-            "ws_url": self.ws_url,
-            "latency": "real",
-            "rules": "real",
-            "queue": "real",
-        }
-
-    def instrument(self, symbol: str) -> Instrument:
-        return self.table.instrument(symbol)
-
-    def book(self, symbol: str) -> OrderBook:
-        return self.table.book(symbol)
 
     async def fetch_balances(self) -> Balances:
         return rest.to_balances(await self.rest.accounts(), self.clock.now_ns(), self.name)
 
-    # ---------------------------------------------------------------- orders
-    async def place_order(self, req: OrderRequest) -> Order:
-        native = self.table.native(req.symbol)
-        if not req.client_order_id:
-            raise ValueError("place_order needs a client_order_id")
+    def _sender(self, req: OrderRequest, native: str) -> Send:
         quote_amount = None
         if req.order_type is OrderType.MARKET and req.side is Side.BUY:
             if req.price is None:
@@ -313,59 +217,27 @@ class GateVenue:
             placed = await self.entry.place_order(native, body)
             return placed.id, placed.status != "open"
 
-        order = await place_tracked(
-            self.tracker, req, send,
-            settle=req.tif in _SETTLING or req.order_type is OrderType.MARKET,
-            settle_timeout_s=self.settle_timeout_s,
-        )  # fmt: skip
-        return order or await self.fetch_order(req.symbol, req.client_order_id)
+        return send
 
     def _order_ref(self, client_order_id: str) -> str:
-        tracked = self.tracker.get(client_order_id)
-        if tracked is not None and tracked.order_id:
-            return tracked.order_id
-        return rest.to_text(client_order_id)
+        # Gate finds an order by its id, or by its text (``t-<client id>``)
+        return self._order_id(client_order_id) or rest.to_text(client_order_id)
 
-    async def cancel_order(self, symbol: str, client_order_id: str) -> Order:
-        native = self.table.native(symbol)
-        raw = await self.entry.cancel_order(native, self._order_ref(client_order_id))
-        return await self._reconcile(symbol, native, raw, client_order_id)
+    async def _cancel(self, native: str, client_order_id: str) -> rest.GateOrder:
+        return await self.entry.cancel_order(native, self._order_ref(client_order_id))
 
-    async def fetch_order(self, symbol: str, client_order_id: str) -> Order:
-        native = self.table.native(symbol)
-        raw = await self.entry.get_order(native, self._order_ref(client_order_id))
-        return await self._reconcile(symbol, native, raw, client_order_id)
+    async def _query(self, native: str, client_order_id: str) -> rest.GateOrder:
+        return await self.entry.get_order(native, self._order_ref(client_order_id))
 
-    async def open_orders(self, symbol: str | None = None) -> list[Order]:
+    async def _open_orders(self, symbol: str | None) -> list[tuple[str, rest.GateOrder]]:
+        # Gate lists every pair's open orders in one answer: keep the started pairs'
         native = self.table.native(symbol) if symbol else None
-        out: list[Order] = []
-        for raw in await self.rest.open_orders(native):
-            sym = self.table.symbols.get(raw.currency_pair)
-            if sym is None:
-                continue
-            remote = rest.to_order(raw, sym, ts_local=self.clock.now_ns(), venue=self.name)
-            tracked = self.tracker.get(remote.client_order_id)
-            out.append(tracked.snapshot() if tracked else remote)
-        return out
-
-    async def _reconcile(
-        self, symbol: str, native: str, raw: rest.GateOrder, client_order_id: str
-    ) -> Order:
-        now = self.clock.now_ns()
-        remote = rest.to_order(raw, symbol, ts_local=now, venue=self.name)
-
-        async def fills() -> list[Fill]:
-            trades = await self.rest.my_trades(native, order_id=remote.order_id)
-            return [
-                rest.to_fill(t, symbol, client_order_id, ts_local=now, venue=self.name)
-                for t in trades
-                if t.order_id == remote.order_id
-            ]
-
-        return await reconcile_remote(self.tracker, remote, client_order_id, fills)
+        raws = await self.rest.open_orders(native)
+        symbols = self.table.symbols
+        return [(symbols[r.currency_pair], r) for r in raws if r.currency_pair in symbols]
 
     # ---------------------------------------------------------------- pushes
-    def _on_push_order(self, push: ws.SpotOrder, ts_local: int) -> None:
+    def _on_push_order(self, push: ws.GateOrder, ts_local: int) -> None:
         cid = self.tracker.client_id(push.id, rest.from_text(push.text))
         if cid is None:
             return
@@ -380,26 +252,11 @@ class GateVenue:
         else:
             self.tracker.accepted(cid, push.id, ts_local)
 
-    def _on_push_trade(self, push: ws.UserTrade, ts_local: int) -> None:
-        cid = self.tracker.client_id(push.order_id, rest.from_text(push.text))
-        if cid is None:
-            return
-        order = self.tracker.orders[cid]
-        self.tracker.fill(
-            cid,
-            Fill(
-                venue=self.name,
-                symbol=order.symbol,
-                client_order_id=cid,
-                order_id=push.order_id,
-                trade_id=str(push.id),
-                side=order.side,
-                price=Decimal(push.price),
-                qty=Decimal(push.amount),
-                fee=Decimal(push.fee or "0"),
-                fee_asset=push.fee_currency,
-                liquidity=push.role or "taker",
-                ts_exchange=ws.ms_to_ns(push.create_time_ms),
-                ts_local=ts_local,
+    def _on_push_trade(self, push: ws.GateTrade, ts_local: int) -> None:
+        self._on_push_fill(
+            push.order_id,
+            rest.from_text(push.text),
+            lambda order: rest.to_fill(
+                push, order.symbol, order.client_order_id, ts_local=ts_local, venue=self.name
             ),
         )

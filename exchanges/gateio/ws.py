@@ -23,16 +23,16 @@ __all__ = [
     "Balance",
     "BookTicker",
     "Envelope",
+    "GateOrder",
+    "GateTrade",
     "GateWsMessage",
     "Obu",
     "OrderBookSnapshot",
     "OrderBookUpdate",
     "Push",
-    "SpotOrder",
     "SubscriptionReply",
     "SubscriptionStatus",
     "Trade",
-    "UserTrade",
     "WsError",
     "decode",
     "decode_order_book_snapshot",
@@ -162,46 +162,62 @@ class BookTicker(msgspec.Struct, frozen=True, kw_only=True):
     ask_size: str = msgspec.field(name="A")
 
 
-class SpotOrder(msgspec.Struct, frozen=True, kw_only=True):
-    """One item of a ``spot.orders`` push; ``event`` put/update/finish."""
+class GateOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """A spot order: REST answers (place / get / cancel / list), the WebSocket API's
+    answers and the items of a ``spot.orders`` push are the same object (a push adds
+    ``event`` put/update/finish; only REST answers carry ``status``). Fields in the order
+    of Gate's documentation."""
 
     id: str
-    currency_pair: str
-    event: str = ""
     text: str = ""
     create_time_ms: Millis = 0
     update_time_ms: Millis = 0
-    type: str = ""
-    side: str = ""
-    amount: str = ""
-    price: str = ""
-    time_in_force: str = ""
-    left: str = ""
-    filled_total: str = ""
-    avg_deal_price: str = ""
-    fee: str = ""
+    event: str = ""
+    status: str = "open"
+    currency_pair: str
+    type: str = "limit"
+    account: str = "spot"
+    side: str = "buy"
+    amount: str = "0"
+    price: str = "0"
+    time_in_force: str = "gtc"
+    left: str = "0"
+    filled_amount: str | None = None
+    filled_total: str = "0"
+    avg_deal_price: str | None = None
+    fee: str = "0"
     fee_currency: str = ""
-    point_fee: str = ""
-    gt_fee: str = ""
-    rebated_fee: str = ""
+    point_fee: str = "0"
+    gt_fee: str = "0"
+    rebated_fee: str = "0"
     finish_as: str = ""
 
+    def filled_base(self) -> Decimal:
+        """Base quantity filled (a market buy's ``amount``/``left`` are quote)."""
+        if self.filled_amount is not None:
+            return Decimal(self.filled_amount)
+        if self.type == "market" and self.side == "buy":
+            avg = Decimal(self.avg_deal_price or "0")
+            return Decimal(self.filled_total) / avg if avg else Decimal(0)
+        return Decimal(self.amount) - Decimal(self.left or "0")
 
-class UserTrade(msgspec.Struct, frozen=True, kw_only=True):
-    """One item of a ``spot.usertrades`` push (an own fill)."""
 
-    id: int
+class GateTrade(msgspec.Struct, frozen=True, kw_only=True):
+    """An own fill: a ``GET /spot/my_trades`` element or an item of a ``spot.usertrades``
+    push (REST sends ``id`` as a string, the push as a number)."""
+
+    id: str | int
     order_id: str
-    currency_pair: str
+    currency_pair: str = ""
     create_time_ms: Millis = 0
-    side: str = ""
-    amount: str = ""
-    role: str = ""
-    price: str = ""
-    fee: str = ""
+    side: str = "buy"
+    role: str = "taker"
+    amount: str = "0"
+    price: str = "0"
+    fee: str = "0"
     fee_currency: str = ""
-    point_fee: str = ""
-    gt_fee: str = ""
+    point_fee: str = "0"
+    gt_fee: str = "0"
     text: str = ""
 
 
@@ -232,8 +248,8 @@ CHANNEL_RESULTS: dict[str, Any] = {
     "spot.obu": Obu,
     "spot.trades": Trade,
     "spot.book_ticker": BookTicker,
-    "spot.orders": list[SpotOrder],
-    "spot.usertrades": list[UserTrade],
+    "spot.orders": list[GateOrder],
+    "spot.usertrades": list[GateTrade],
     "spot.balances": list[Balance],
 }
 """Channel -> type of ``result`` in its data frames."""

@@ -315,16 +315,13 @@ class GateWsApi(StreamTask):
         self.timeout_s = timeout_s
         self.ready_timeout_s = ready_timeout_s
         self.limiter = limiter
-        self.backoff = backoff or Backoff()
-        self.ping_interval_s = ping_interval_s
         self.clock_s = clock_s
-        self._init_task(venue, "WebSocket API")
+        self._init_task(venue, "WebSocket API", backoff=backoff, ping_interval_s=ping_interval_s)
         self.connections = 0
         self.logins = 0
         self.uid = ""
         self.sent: dict[str, int] = {}
         """Requests sent per channel (logins included)."""
-        self.error: BaseException | None = None
         self._stopped = False
         self._ids = itertools.count(1)
         self._pending: dict[str, _Pending] = {}
@@ -472,25 +469,9 @@ class GateWsApi(StreamTask):
     async def run(self) -> None:
         """Connect, log in and read; reconnect (and log in again) with backoff on any loss."""
         try:
-            while True:
-                try:
-                    await self._connection()
-                    reason = "closed by the venue"
-                except AuthError:
-                    raise
-                except (aiohttp.ClientError, TimeoutError, ConnectionError, VenueError) as exc:
-                    reason = str(exc) or type(exc).__name__
-                self.ready.clear()
-                delay = self.backoff.next_delay()
-                log.warning(
-                    "%s WebSocket API lost (%s); reconnect in %.3fs", self.venue, reason, delay
-                )
-                await asyncio.sleep(delay)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:
-            self.error = exc
-            raise
+            await self._reconnect_forever(
+                self._connection, fatal=(AuthError,), closed="closed by the venue"
+            )
         finally:
             self.ready.clear()
 
@@ -502,9 +483,10 @@ class GateWsApi(StreamTask):
             pinger: asyncio.Task[None] | None = None
             try:
                 await self._login(conn)
-                self.backoff.reset()
-                self.ready.set()
-                pinger = asyncio.create_task(self._ping(conn))
+                self._usable()
+                pinger = asyncio.create_task(
+                    self._pinger(conn, lambda: ws.ping_request(int(self.clock_s())).decode())
+                )
                 await reader
             finally:
                 self.ready.clear()
@@ -560,8 +542,3 @@ class GateWsApi(StreamTask):
             pending.acked = True
             return
         pending.future.set_result(reply)
-
-    async def _ping(self, conn: aiohttp.ClientWebSocketResponse) -> None:
-        while True:
-            await asyncio.sleep(self.ping_interval_s)
-            await conn.send_str(ws.ping_request(int(self.clock_s())).decode())

@@ -1,2 +1,2 @@
 """What the live venue adapters (MEXC, Gate.io) share: REST plumbing, the market-data
-stream loop, order tracking and the symbol table."""
+stream loop, order tracking, the symbol table and the frame of a live Venue."""

@@ -218,22 +218,12 @@ class DiffBookSync:
                     action="snapshot",
                 )
             ]
-        self.book.clear()
-        self.book.apply(snapshot.bids, snapshot.asks)
-        self.local_id = snapshot.last_id
         self.state = SyncState.WAITING_FIRST_DIFF
-        events: list[SyncEvent] = [
-            BookChanges(
-                bids=list(snapshot.bids),
-                asks=list(snapshot.asks),
-                update_id=snapshot.last_id,
-                ts_exchange=snapshot.ts_exchange,
-                replace=True,
-            )
-        ]
-        crossed = self._crossed_resync()
-        if crossed is not None:
-            return [crossed]
+        events = self._load(
+            snapshot.bids, snapshot.asks, snapshot.last_id, snapshot.ts_exchange, replace=True
+        )
+        if isinstance(events[0], ResyncNeeded):
+            return events
         pending = list(self._buffer)
         self._buffer.clear()
         for i, diff in enumerate(pending):
@@ -258,24 +248,32 @@ class DiffBookSync:
 
     # ----------------------------------------------------------------------------------------
 
-    def _replace(self, diff: BookDiff) -> list[SyncEvent]:
-        self.book.clear()
-        self.book.apply(diff.bids, diff.asks)
-        self.local_id = diff.last_id
-        self.state = SyncState.LIVE
-        self._buffer.clear()
+    def _load(
+        self, bids: list[Level], asks: list[Level], last_id: int, ts_exchange: int, *, replace: bool
+    ) -> list[SyncEvent]:
+        """Apply levels (onto an emptied book when ``replace``) up to ``last_id``: the
+        change to pass on, or the resync a crossed book calls for."""
+        if replace:
+            self.book.clear()
+        self.book.apply(bids, asks)
+        self.local_id = last_id
         crossed = self._crossed_resync()
         if crossed is not None:
             return [crossed]
         return [
             BookChanges(
-                bids=list(diff.bids),
-                asks=list(diff.asks),
-                update_id=diff.last_id,
-                ts_exchange=diff.ts_exchange,
-                replace=True,
+                bids=list(bids),
+                asks=list(asks),
+                update_id=last_id,
+                ts_exchange=ts_exchange,
+                replace=replace,
             )
         ]
+
+    def _replace(self, diff: BookDiff) -> list[SyncEvent]:
+        self.state = SyncState.LIVE
+        self._buffer.clear()
+        return self._load(diff.bids, diff.asks, diff.last_id, diff.ts_exchange, replace=True)
 
     def _apply(self, diff: BookDiff) -> list[SyncEvent]:
         local = self.local_id
@@ -295,19 +293,7 @@ class DiffBookSync:
                 )
             if diff.last_id <= local:
                 return []
-        self.book.apply(diff.bids, diff.asks)
-        self.local_id = diff.last_id
-        crossed = self._crossed_resync()
-        if crossed is not None:
-            return [crossed]
-        return [
-            BookChanges(
-                bids=list(diff.bids),
-                asks=list(diff.asks),
-                update_id=diff.last_id,
-                ts_exchange=diff.ts_exchange,
-            )
-        ]
+        return self._load(diff.bids, diff.asks, diff.last_id, diff.ts_exchange, replace=False)
 
     def _crossed_resync(self) -> ResyncNeeded | None:
         if not self.policy.check_crossed or not self.book.is_crossed():

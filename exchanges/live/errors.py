@@ -1,4 +1,5 @@
-"""Venue error answers turned into the arbsim error tree, driven by each venue's
+"""Venue error answers turned into the arbsim error tree, and the exchange simulator's
+rejections spelled as the venue answers them, both driven by each venue's
 :class:`ErrorSpec` (how it spells codes and messages) rather than per-venue code."""
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from arbsim.core.errors import (
     RateLimited,
     VenueError,
 )
+from arbsim.core.rules import RejectKind
 
 
 class ErrorSpec(msgspec.Struct, frozen=True, kw_only=True):
-    """How one venue spells errors (the data :func:`map_error_response` reads).
+    """How one venue spells errors, in both directions.
 
     Attributes
     ----------
@@ -29,6 +31,9 @@ class ErrorSpec(msgspec.Struct, frozen=True, kw_only=True):
         Venue code or label -> error class.
     statuses:
         HTTP status -> error class, used when the body carries no known code.
+    rejections:
+        Rejection kind -> (HTTP status, code or label, message) the exchange simulator
+        answers with; ``{}`` in a message stands for the request's detail.
     """
 
     venue: str
@@ -36,6 +41,43 @@ class ErrorSpec(msgspec.Struct, frozen=True, kw_only=True):
     message_field: str
     codes: Mapping[str, type[VenueError]]
     statuses: Mapping[int, type[VenueError]]
+    rejections: Mapping[RejectKind, tuple[int, int | str, str]]
+
+    def error_from_response(
+        self,
+        http_status: int,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        order_request: bool = False,
+    ) -> VenueError:
+        """Map an error answer of the venue to an arbsim error (:func:`map_error_response`).
+
+        Parameters
+        ----------
+        http_status:
+            The HTTP status.
+        body:
+            Raw body (the venue's error object, or anything else from a proxy or WAF).
+        headers:
+            Response headers (``Retry-After`` is read on 418/429).
+        order_request:
+            True for place/cancel requests: a 5xx then becomes :class:`OutcomeUnknown`.
+        """
+        return map_error_response(self, http_status, body, headers, order_request=order_request)
+
+    def rejection_response(
+        self, kind: RejectKind, detail: str = "", *, retry_after: float | None = None
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """What the venue answers for ``kind``: (HTTP status, JSON body, extra headers).
+
+        ``detail`` fills the message's ``{}``; ``retry_after`` (seconds) adds a
+        ``Retry-After`` header.
+        """
+        status, code, message = self.rejections[kind]
+        body = {self.code_field: code, self.message_field: message.replace("{}", detail)}
+        headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+        return status, msgspec.json.encode(body), headers
 
 
 _RATE_LIMIT_STATUSES = frozenset({418, 429})

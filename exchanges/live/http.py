@@ -28,7 +28,9 @@ import msgspec
 from yarl import URL
 
 from arbsim.core.errors import NetworkError, OutcomeUnknown, RateLimited, VenueError
-from arbsim.core.rules import RateLimit
+from arbsim.core.rules import RateLimit, VenueRules
+from exchanges.live.credentials import Credentials
+from exchanges.live.errors import ErrorSpec
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +262,32 @@ class RestTransport:
         self._secrets = tuple(s for s in secrets if s)
         self._headers = dict(headers or {})
         self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def for_account(
+        cls,
+        rules: VenueRules,
+        errors: ErrorSpec,
+        base_url: str,
+        credentials: Credentials | None,
+        *,
+        limiter: RateLimiter | None = None,
+        timeout_s: float = 10.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> RestTransport:
+        """The transport of a venue's REST client: a limiter following the venue's rate
+        limits (unless ``limiter`` is given, to share one), errors mapped by the venue's
+        spec, the credentials kept out of every log line."""
+        secrets = (credentials.api_key, credentials.api_secret) if credentials else ()
+        return cls(
+            rules.name,
+            base_url,
+            errors.error_from_response,
+            limiter or RateLimiter(rules.rate_limits, venue=rules.name),
+            timeout_s=timeout_s,
+            secrets=secrets,
+            headers=headers,
+        )
 
     @property
     def session(self) -> aiohttp.ClientSession:

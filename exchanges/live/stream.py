@@ -173,18 +173,84 @@ class StreamTask(abc.ABC):
     """A WebSocket client running in one task until stopped: start, stop, wait until
     ready (re-raising a fatal error of the task), drop the connection (it reconnects).
 
-    Subclasses call :meth:`_init_task`, implement :meth:`run` (setting ``ready`` when
-    usable and ``_ws`` while connected) and may extend :meth:`stop`.
+    Subclasses call :meth:`_init_task`, implement :meth:`run` (usually
+    :meth:`_reconnect_forever` over one connection, calling :meth:`_usable` when it is
+    usable and setting ``_ws`` while connected) and may extend :meth:`stop`.
     """
 
     venue: str
+    backoff: Backoff
+    ping_interval_s: float
 
-    def _init_task(self, venue: str, role: str) -> None:
+    def _init_task(
+        self,
+        venue: str,
+        role: str,
+        *,
+        backoff: Backoff | None = None,
+        ping_interval_s: float = 15.0,
+    ) -> None:
         self.venue = venue
         self.role = role
+        self.backoff = backoff or Backoff()
+        self.ping_interval_s = ping_interval_s
         self.ready = asyncio.Event()
+        self.error: BaseException | None = None
+        """The error that ended the task (reconnecting would not help), if any."""
         self._task: asyncio.Task[None] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+
+    def _usable(self) -> None:
+        """The connection is up (and subscribed, logged in): wake the waiters, and let the
+        next loss start the backoff afresh."""
+        self.backoff.reset()
+        self.ready.set()
+
+    async def _reconnect_forever(
+        self,
+        connection: Callable[[], Coroutine[Any, Any, None]],
+        *,
+        fatal: tuple[type[BaseException], ...] = (),
+        closed: str = "closed",
+        on_loss: Callable[[], None] | None = None,
+    ) -> None:
+        """Serve ``connection`` again and again, with backoff between attempts, until
+        cancelled; an error of a ``fatal`` type (reconnecting would not help) ends the task.
+
+        ``closed`` is what the log says when the venue ended a connection cleanly;
+        ``on_loss`` drops what belonged to a lost connection (``ready`` is cleared first).
+        The error that ends the task is kept in ``error``.
+        """
+        try:
+            while True:
+                try:
+                    await connection()
+                    reason = closed
+                except fatal:
+                    raise
+                except (aiohttp.ClientError, TimeoutError, ConnectionError, VenueError) as exc:
+                    reason = str(exc) or type(exc).__name__
+                self.ready.clear()
+                if on_loss is not None:
+                    on_loss()
+                delay = self.backoff.next_delay()
+                log.warning(
+                    "%s %s lost (%s); reconnect in %.3fs", self.venue, self.role, reason, delay
+                )
+                await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    async def _pinger(
+        self, conn: aiohttp.ClientWebSocketResponse, frame: Callable[[], str]
+    ) -> None:
+        """Send ``frame()`` every ``ping_interval_s`` (the venue's application-level ping)."""
+        while True:
+            await asyncio.sleep(self.ping_interval_s)
+            await conn.send_str(frame())
 
     @abc.abstractmethod
     async def run(self) -> None:
@@ -273,49 +339,31 @@ class MarketStream(StreamTask):
         ping_interval_s: float = 15.0,
         resync_delay_s: float = 0.05,
     ) -> None:
-        self._init_task(venue, "market stream")
+        self._init_task(venue, "market stream", backoff=backoff, ping_interval_s=ping_interval_s)
         self.dialect = dialect
         self._session = session
         self.books = dict(books)
         self.on_book = on_book
         self.on_trade = on_trade
         self.clock = clock
-        self.backoff = backoff or Backoff()
-        self.ping_interval_s = ping_interval_s
         self.resync_delay_s = resync_delay_s
         self.syncs: dict[str, DiffBookSync] = {n: dialect.new_sync(n) for n in self.books}
         self.connections = 0
         self.resyncs = 0
         self.snapshots = 0
         self.resubscribes = 0
-        self.error: BaseException | None = None
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
 
     # ---------------------------------------------------------------- loop
     async def run(self) -> None:
         """Connect, subscribe and process frames; reconnect with backoff on any loss."""
         try:
-            while True:
-                try:
-                    await self._connection()
-                    reason = "closed by the venue"
-                except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-                    reason = type(exc).__name__
-                except SubscriptionRefused:
-                    raise
-                except VenueError as exc:
-                    reason = str(exc)
-                self.ready.clear()
-                self._cancel_snapshots()
-                delay = self.backoff.next_delay()
-                log.warning("%s market stream lost (%s); reconnect in %.3fs",
-                            self.venue, reason, delay)  # fmt: skip
-                await asyncio.sleep(delay)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:
-            self.error = exc
-            raise
+            await self._reconnect_forever(
+                self._connection,
+                fatal=(SubscriptionRefused,),
+                closed="closed by the venue",
+                on_loss=self._cancel_snapshots,
+            )
         finally:
             self._cancel_snapshots()
 
@@ -327,11 +375,13 @@ class MarketStream(StreamTask):
             self._ws = ws
             self.connections += 1
             pending: dict[str, str] = {}
-            now_s = int(self.clock() // 1_000_000_000)
+            now_s = self._now_s()
             for topic, frame in self.dialect.subscribe_frames(list(self.books), now_s):
                 pending[topic] = frame
                 await ws.send_str(frame)
-            pinger = asyncio.create_task(self._ping(ws))
+            pinger = asyncio.create_task(
+                self._pinger(ws, lambda: self.dialect.ping_frame(self._now_s()))
+            )
             try:
                 async for msg in ws:
                     if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
@@ -342,10 +392,8 @@ class MarketStream(StreamTask):
                 pinger.cancel()
                 self._ws = None
 
-    async def _ping(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        while True:
-            await asyncio.sleep(self.ping_interval_s)
-            await ws.send_str(self.dialect.ping_frame(int(self.clock() // 1_000_000_000)))
+    def _now_s(self) -> int:
+        return int(self.clock() // 1_000_000_000)
 
     def _on_frame(self, data: str | bytes, pending: dict[str, str]) -> None:
         ts_local = self.clock()
@@ -357,8 +405,7 @@ class MarketStream(StreamTask):
                     self.on_trade(event.trade)
             elif isinstance(event, Ack):
                 if pending.pop(event.topic, None) is not None and not pending:
-                    self.backoff.reset()
-                    self.ready.set()
+                    self._usable()
                 for native in self.books:
                     if native in event.topic:
                         self._request_snapshot(native, delay_s=0.0)
@@ -409,7 +456,7 @@ class MarketStream(StreamTask):
         conn = self._ws
         if conn is None or conn.closed:
             return  # the reconnect subscribes afresh
-        now_s = int(self.clock() // 1_000_000_000)
+        now_s = self._now_s()
         try:
             for frame in self.dialect.resubscribe_frames(native, now_s):
                 await conn.send_str(frame)

@@ -11,10 +11,6 @@ status of MEXC rejections is taken to be 400 (clients decide on the body ``code`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-import msgspec
-
 from arbsim.core.errors import (
     AuthError,
     BelowMinimum,
@@ -27,8 +23,8 @@ from arbsim.core.errors import (
     RateLimited,
     VenueError,
 )
-from arbsim.core.rules import Rejection
-from exchanges.live.errors import ErrorSpec, map_error_response
+from arbsim.core.rules import Rejection, RejectKind, SimError
+from exchanges.live.errors import ErrorSpec
 
 __all__ = [
     "ERROR_CODES",
@@ -75,12 +71,7 @@ HTTP_STATUSES: dict[int, type[VenueError]] = {
 }
 """HTTP status -> error class when the body carries no known code."""
 
-ERROR_SPEC = ErrorSpec(
-    venue=VENUE, code_field="code", message_field="msg", codes=ERROR_CODES,
-    statuses=HTTP_STATUSES,
-)  # fmt: skip
-
-REJECTIONS: dict[Rejection, tuple[int, int, str]] = {
+REJECTIONS: dict[RejectKind, tuple[int, int, str]] = {
     Rejection.INSUFFICIENT_BALANCE: (400, 10101, "Insufficient balance!"),
     Rejection.INVALID_SYMBOL: (400, -1121, "Invalid symbol."),
     Rejection.ORDER_NOT_FOUND: (400, -2013, "Order does not exist."),
@@ -99,40 +90,41 @@ REJECTIONS: dict[Rejection, tuple[int, int, str]] = {
     ),
     Rejection.POST_ONLY_WOULD_TAKE: (400, -2010, "Order would immediately match and take."),
     Rejection.RATE_LIMITED: (429, 429, "Too Many Requests"),
+    # ⚠ MEXC documents none of these texts except 700004/700005 and -2011; -1102 and -1100
+    # are the Binance-compatible codes MEXC keeps for parameter errors; -2010 for a duplicate
+    # client id and 30016 for an unfilled FOK are unverified.
+    SimError.MISSING_PARAM: (
+        400,
+        -1102,
+        "Mandatory parameter '{}' was not sent, was empty/null, or malformed.",
+    ),
+    SimError.BAD_PARAM: (400, -1100, "Illegal characters found in parameter '{}'."),
+    SimError.BAD_BODY: (400, -1100, "Illegal characters found in parameter '{}'."),
+    SimError.NO_ORDER_ID: (
+        400,
+        700004,
+        "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
+    ),
+    SimError.RECV_WINDOW_TOO_LARGE: (400, 700005, "recvWindow must less than 60000"),
+    SimError.MISSING_KEY: (400, 700001, "API-key format invalid."),
+    SimError.CANCEL_UNKNOWN: (400, -2011, "Unknown order sent."),
+    SimError.ORDER_CLOSED: (400, -2011, "Unknown order sent."),
+    SimError.ORDER_CANCELLED: (400, -2011, "Unknown order sent."),
+    SimError.DUPLICATE_CLIENT_ID: (400, -2010, "Duplicate order sent."),
+    SimError.FOK_NOT_FILLED: (400, 30016, "FOK order could not be filled."),
+    SimError.INVALID_CLIENT_ID: (400, -1100, "Illegal characters found in parameter '{}'."),
+    SimError.INVALID_LISTEN_KEY: (400, 700001, "Invalid listen key"),
 }
-"""Rejection kind -> (HTTP status, MEXC code, message) the simulator answers with."""
+"""Rejection kind -> (HTTP status, MEXC code, message) the simulator answers with
+(``{}``: the request's detail)."""
 
+ERROR_SPEC = ErrorSpec(
+    venue=VENUE, code_field="code", message_field="msg", codes=ERROR_CODES,
+    statuses=HTTP_STATUSES, rejections=REJECTIONS,
+)  # fmt: skip
 
-def error_from_response(
-    http_status: int,
-    body: bytes,
-    headers: Mapping[str, str],
-    *,
-    order_request: bool = False,
-) -> VenueError:
-    """Map a MEXC error answer to an arbsim error.
+error_from_response = ERROR_SPEC.error_from_response
+"""Map a MEXC error answer (``{"code": ..., "msg": ...}``) to an arbsim error."""
 
-    Parameters
-    ----------
-    http_status:
-        The HTTP status.
-    body:
-        Raw body (``{"code": ..., "msg": ...}``, or anything else from a proxy/WAF).
-    headers:
-        Response headers (``Retry-After`` is read on 418/429).
-    order_request:
-        True for place/cancel requests: a 5xx then becomes :class:`OutcomeUnknown`.
-    """
-    return map_error_response(ERROR_SPEC, http_status, body, headers, order_request=order_request)
-
-
-def rejection_response(
-    kind: Rejection, *, retry_after: float | None = None
-) -> tuple[int, bytes, dict[str, str]]:
-    """What MEXC answers for ``kind``: (HTTP status, JSON body, extra headers).
-
-    ``retry_after`` (seconds) adds a ``Retry-After`` header; MEXC sends one on 418/429.
-    """
-    status, code, msg = REJECTIONS[kind]
-    headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
-    return status, msgspec.json.encode({"code": code, "msg": msg}), headers
+rejection_response = ERROR_SPEC.rejection_response
+"""What MEXC answers for a rejection kind: (HTTP status, JSON body, extra headers)."""

@@ -363,14 +363,13 @@ class MexcRestClient:
         self.credentials = credentials
         self.recv_window = recv_window
         self.clock_ms = clock_ms
-        secrets = (credentials.api_key, credentials.api_secret) if credentials else ()
-        self.transport = RestTransport(
-            VENUE,
+        self.transport = RestTransport.for_account(
+            MEXC_RULES,
+            errors.ERROR_SPEC,
             base_url,
-            errors.error_from_response,
-            limiter or RateLimiter(MEXC_RULES.rate_limits, venue=VENUE),
+            credentials,
+            limiter=limiter,
             timeout_s=timeout_s,
-            secrets=secrets,
             headers={"Content-Type": "application/json"},
         )
 

@@ -213,14 +213,12 @@ class MexcUserStream(StreamTask):
         self.on_account = on_account
         self.url = url
         self.keepalive_interval_s = keepalive_interval_s
-        self.ping_interval_s = ping_interval_s
-        self.backoff = backoff or Backoff()
         self.clock = clock
         self.listen_key: str | None = None
         self.keys_created = 0
         self.keepalives = 0
         self.connections = 0
-        self._init_task("mexc", "private stream")
+        self._init_task("mexc", "private stream", backoff=backoff, ping_interval_s=ping_interval_s)
 
     async def stop(self) -> None:
         """End the task and delete the listenKey."""
@@ -232,27 +230,21 @@ class MexcUserStream(StreamTask):
 
     async def run(self) -> None:
         """Create a key, connect, subscribe, keep alive; reconnect on any loss."""
-        while True:
-            try:
-                if self.listen_key is None:
-                    self.listen_key = await self.rest.create_listen_key()
-                    self.keys_created += 1
-                await self._connection(self.listen_key)
-                reason = "closed"
-            except AuthError as exc:
-                # Invalid listen key (or a refused keep-alive): make a new one.
-                reason = str(exc)
-                self.listen_key = None
-            except SubscriptionRefused:
-                raise
-            except (aiohttp.ClientError, TimeoutError, ConnectionError, VenueError) as exc:
-                reason = str(exc) or type(exc).__name__
-            self.ready.clear()
-            delay = self.backoff.next_delay()
-            log.warning("mexc private stream lost (%s); reconnect in %.3fs", reason, delay)
-            await asyncio.sleep(delay)
+        await self._reconnect_forever(self._connection, fatal=(SubscriptionRefused,))
 
-    async def _connection(self, listen_key: str) -> None:
+    async def _connection(self) -> None:
+        if self.listen_key is None:
+            self.listen_key = await self.rest.create_listen_key()
+            self.keys_created += 1
+        listen_key = self.listen_key
+        try:
+            await self._listen(listen_key)
+        except AuthError:
+            # Invalid listen key (or a refused keep-alive): make a new one.
+            self.listen_key = None
+            raise
+
+    async def _listen(self, listen_key: str) -> None:
         url = self.url.format(listen_key=listen_key)
         async with self.rest.transport.session.ws_connect(url) as conn:
             self._ws = conn
@@ -261,7 +253,7 @@ class MexcUserStream(StreamTask):
             for topic in PRIVATE_TOPICS:
                 await conn.send_str(ws.subscribe_frame([topic]).decode())
             keepalive = asyncio.create_task(self._keepalive(listen_key, conn))
-            pinger = asyncio.create_task(self._ping(conn))
+            pinger = asyncio.create_task(self._pinger(conn, lambda: ws.ping_frame().decode()))
             try:
                 async for msg in conn:
                     if msg.type is aiohttp.WSMsgType.BINARY:
@@ -284,8 +276,7 @@ class MexcUserStream(StreamTask):
             if isinstance(event, Ack):
                 pending.discard(event.topic)
                 if not pending:
-                    self.backoff.reset()
-                    self.ready.set()
+                    self._usable()
 
     def _on_push(self, data: bytes) -> None:
         ts_local = self.clock()
@@ -312,8 +303,3 @@ class MexcUserStream(StreamTask):
                 self.listen_key = None
                 await conn.close()
                 return
-
-    async def _ping(self, conn: aiohttp.ClientWebSocketResponse) -> None:
-        while True:
-            await asyncio.sleep(self.ping_interval_s)
-            await conn.send_str(ws.ping_frame().decode())

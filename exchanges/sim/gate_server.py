@@ -12,13 +12,14 @@ import re
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import unquote
 
 import msgspec
 from aiohttp import WSMsgType, web
+from aiohttp.typedefs import Middleware
 
-from arbsim.core.model import ZERO, OrderStatus, OrderType, Side, TimeInForce
+from arbsim.core.model import ZERO, Instrument, OrderStatus, OrderType, Side, TimeInForce
 from arbsim.core.rules import Rejection
 from exchanges.gateio import signing
 from exchanges.gateio.symbols import to_native
@@ -29,14 +30,11 @@ from exchanges.sim.faults import FaultState
 from exchanges.sim.hub import (
     Connection,
     Handler,
-    StreamFaulter,
-    add_admin_routes,
     decimal_param,
-    fault_middleware,
     json_response,
 )
 from exchanges.sim.market import DepthUpdate, MarketEvent, PublicTrade, SymbolState
-from exchanges.simulated.rules import RequestLimiter
+from exchanges.sim.server import ServerOptions, VenueServer, decimal_places, decimal_text
 
 __all__ = ["GateServer", "currency_pair_json", "gate_finish_as", "gate_status"]
 
@@ -103,19 +101,7 @@ def gate_finish_as(o: SimOrder) -> str:
     return FINISH_AS[o.order.status]
 
 
-def _num(d: Decimal) -> str:
-    return format(d.normalize(), "f") if d else "0"
-
-
-def _precision(step: Decimal, what: str) -> int:
-    n = step.normalize()
-    exp = n.as_tuple().exponent
-    if n.as_tuple().digits != (1,) or not isinstance(exp, int):
-        raise ValueError(f"Gate precision needs a power-of-ten {what}, got {step}")
-    return max(0, -exp)
-
-
-def currency_pair_json(inst: Any) -> dict[str, Any]:
+def currency_pair_json(inst: Instrument) -> dict[str, Any]:
     """One ``currency_pairs`` element for an instrument."""
     return {
         "id": to_native(inst.symbol),
@@ -125,13 +111,13 @@ def currency_pair_json(inst: Any) -> dict[str, Any]:
         "quote_name": inst.quote,
         # Gate publishes one fee, in percent; the simulator charges the catalog's own
         # maker/taker rates and shows the taker rate here.
-        "fee": _num(inst.taker_fee * 100),
-        "min_base_amount": _num(inst.min_qty),
-        "min_quote_amount": _num(inst.min_notional),
+        "fee": decimal_text(inst.taker_fee * 100),
+        "min_base_amount": decimal_text(inst.min_qty),
+        "min_quote_amount": decimal_text(inst.min_notional),
         "max_base_amount": "100000",
         "max_quote_amount": "5000000",
-        "amount_precision": _precision(inst.lot, "lot"),
-        "precision": _precision(inst.tick, "tick"),
+        "amount_precision": max(0, decimal_places(inst.lot, "lot", "Gate")),
+        "precision": max(0, decimal_places(inst.tick, "tick", "Gate")),
         "trade_status": "tradable",
         "sell_start": 0,
         "buy_start": 0,
@@ -140,6 +126,17 @@ def currency_pair_json(inst: Any) -> dict[str, Any]:
         "trade_url": "",
         "st_tag": False,
     }
+
+
+def _batch(body: bytes, *, least: int, most: int) -> list[Any]:
+    """The items of a batch request's JSON array body (``least`` to ``most`` of them)."""
+    try:
+        reqs = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        raise SimReject(SimError.BAD_BODY, "body") from None
+    if not isinstance(reqs, list) or not least <= len(reqs) <= most:
+        raise SimReject(SimError.BAD_BODY, "orders")
+    return reqs
 
 
 class _WsApiPayload(msgspec.Struct, kw_only=True):
@@ -167,31 +164,16 @@ class _ApiError(Exception):
         self.message = message
 
 
-class GateServer:
+class GateServer(VenueServer):
     """The aiohttp application of the simulated Gate.io."""
 
-    def __init__(
-        self,
-        exchange: SimExchange,
-        faults: FaultState,
-        *,
-        rate_limits: bool = True,
-        now_ns: Callable[[], int] = time.time_ns,
-    ):
-        self.exchange = exchange
-        self.market = exchange.market
-        self.faults = faults
-        self.now_ns = now_ns
-        # the rows of exchange.rules (exchanges/gateio/rules.py) that count order requests
-        self.limiter = RequestLimiter(exchange.rules.rate_limits, enforce=rate_limits)
-        self.connections: set[Connection] = set()
-        self.stream_faults = StreamFaulter(faults)
-        self.natives = {to_native(s): s for s in self.market.symbols}
+    venue = VENUE
+    order_paths = ORDER_PATHS
+    to_native = staticmethod(to_native)
+
+    def __init__(self, exchange: SimExchange, faults: FaultState, **options: Unpack[ServerOptions]):
+        super().__init__(exchange, faults, **options)
         self.uids = {k: 10_000_000 + i for i, k in enumerate(exchange.accounts)}
-        self.market.listeners.append(self.on_market)
-        exchange.listeners.append(self.on_private)
-        for inst in exchange.instruments.values():
-            currency_pair_json(inst)  # refuse instruments Gate cannot describe, at start
         self._ws_api: dict[str, Callable[[str, Any], Any]] = {
             "spot.order_place": self._ws_place,
             "spot.order_cancel": self._ws_cancel,
@@ -201,12 +183,13 @@ class GateServer:
         }
 
     # ------------------------------------------------------------------ app
-    def app(self) -> web.Application:
-        """Build the application (routes, middlewares, admin)."""
-        app = web.Application(
-            middlewares=[self._times, fault_middleware(self.faults, ORDER_PATHS), self._errors]
-        )
-        r = app.router
+    def describe(self, inst: Instrument) -> dict[str, Any]:
+        return currency_pair_json(inst)
+
+    def middlewares(self) -> list[Middleware]:
+        return [self._times]
+
+    def add_routes(self, r: web.UrlDispatcher) -> None:
         s = f"{PREFIX}/spot"
         r.add_get(f"{s}/time", self.time)
         r.add_get(f"{s}/currency_pairs", self.currency_pairs)
@@ -224,9 +207,6 @@ class GateServer:
         r.add_post(f"{s}/batch_orders", self.batch_orders)
         r.add_post(f"{s}/cancel_batch_orders", self.cancel_batch)
         r.add_get("/ws/v4/", self.websocket)
-        add_admin_routes(app, self.exchange, self.market, self.faults)
-        app.on_shutdown.append(self._shutdown)
-        return app
 
     @web.middleware
     async def _times(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -237,40 +217,9 @@ class GateServer:
             response.headers["X-Out-Time"] = str(time.time_ns() // 1000)
         return response
 
-    @web.middleware
-    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except SimReject as e:
-            return self._reject(e)
-
-    def _reject(self, e: SimReject, headers: dict[str, str] | None = None) -> web.Response:
-        status, body, extra = reject_response(VENUE, e.kind, e.detail)
-        return web.Response(
-            body=body,
-            status=status,
-            headers={**extra, **(headers or {})},
-            content_type="application/json",
-        )
-
-    async def _shutdown(self, app: web.Application) -> None:
-        for conn in list(self.connections):
-            await conn.close()
-            await conn.ws.close()
-
-    def drop_connections(self) -> None:
-        """Fault ``drop_ws``: cut every WebSocket connection."""
-        for conn in list(self.connections):
-            conn.drop()
-
     # ------------------------------------------------------------------ helpers
     def _pair(self, value: str | None) -> str:
-        if not value:
-            raise SimReject(SimError.MISSING_PARAM, "currency_pair")
-        symbol = self.natives.get(value.upper())
-        if symbol is None:
-            raise SimReject(Rejection.INVALID_SYMBOL, value)
-        return symbol
+        return self._started(value, "currency_pair")
 
     async def _signed(self, request: web.Request) -> tuple[str, bytes]:
         """Verify ``KEY``/``Timestamp``/``SIGN``; return (api key, raw body)."""
@@ -339,16 +288,16 @@ class GateServer:
             "type": otype,
             "account": account or "spot",
             "side": SIDE_NAMES[order.side],
-            "amount": _num(amount),
-            "price": _num(order.price) if order.price is not None else "0",
+            "amount": decimal_text(amount),
+            "price": decimal_text(order.price) if order.price is not None else "0",
             "time_in_force": TIF_NAMES[order.tif],
             "iceberg": "0",
-            "left": _num(left),
-            "filled_amount": _num(order.filled_qty),
-            "fill_price": _num(order.quote_qty),
-            "filled_total": _num(order.quote_qty),
-            "avg_deal_price": _num(avg) if avg is not None else "0",
-            "fee": _num(order.fee),
+            "left": decimal_text(left),
+            "filled_amount": decimal_text(order.filled_qty),
+            "fill_price": decimal_text(order.quote_qty),
+            "filled_total": decimal_text(order.quote_qty),
+            "avg_deal_price": decimal_text(avg) if avg is not None else "0",
+            "fee": decimal_text(order.fee),
             "fee_currency": order.fee_asset or inst.quote,
             "point_fee": "0",
             "gt_fee": "0",
@@ -477,12 +426,7 @@ class GateServer:
 
     async def batch_orders(self, request: web.Request) -> web.Response:
         api_key, body = await self._signed(request)
-        try:
-            reqs = msgspec.json.decode(body)
-        except msgspec.DecodeError:
-            raise SimReject(SimError.BAD_BODY, "body") from None
-        if not isinstance(reqs, list) or not 1 <= len(reqs) <= 10:
-            raise SimReject(SimError.BAD_BODY, "orders")
+        reqs = _batch(body, least=1, most=10)
         out = []
         for req in reqs:
             text = _s(req.get("text")) if isinstance(req, dict) else ""
@@ -556,12 +500,7 @@ class GateServer:
 
     async def cancel_batch(self, request: web.Request) -> web.Response:
         api_key, body = await self._signed(request)
-        try:
-            reqs = msgspec.json.decode(body)
-        except msgspec.DecodeError:
-            raise SimReject(SimError.BAD_BODY, "body") from None
-        if not isinstance(reqs, list) or len(reqs) > 20:
-            raise SimReject(SimError.BAD_BODY, "orders")
+        reqs = _batch(body, least=0, most=20)
         return json_response([self._cancel_item(api_key, r) for r in reqs])
 
     def _cancel_item(self, api_key: str, req: Any) -> dict[str, Any]:
@@ -594,7 +533,12 @@ class GateServer:
         acct = self.exchange.account(api_key)
         return json_response(
             [
-                {"currency": a, "available": _num(f), "locked": _num(lk), "update_id": 0}
+                {
+                    "currency": a,
+                    "available": decimal_text(f),
+                    "locked": decimal_text(lk),
+                    "update_id": 0,
+                }
                 for a, (f, lk) in acct.balances().items()
                 if wanted is None or a == wanted.upper()
             ]
@@ -678,35 +622,18 @@ class GateServer:
                 conn.topics[topic] = sub
             else:
                 conn.topics.pop(topic, None)
-        conn.send(
-            _dump(
-                self._envelope(
-                    req.channel,
-                    req.event,
-                    id=req.id,
-                    payload=req.payload,
-                    error=None,
-                    result={"status": "success"},
-                )
-            )
-        )
+        self._reply(conn, req, payload=req.payload, error=None, result={"status": "success"})
         if req.event == "subscribe" and req.channel == "spot.obu":
             for topic, (_, symbol, depth) in items:
                 self._obu_full(conn, topic, symbol, int(depth))
 
     def _ws_error(self, conn: Connection, req: _WsRequest, kind: str) -> None:
         code, message = WS_ERRORS[kind]
-        conn.send(
-            _dump(
-                self._envelope(
-                    req.channel,
-                    req.event,
-                    id=req.id,
-                    error={"code": code, "message": message},
-                    result={"status": "fail"},
-                )
-            )
-        )
+        self._reply(conn, req, error={"code": code, "message": message}, result={"status": "fail"})
+
+    def _reply(self, conn: Connection, req: _WsRequest, **fields: Any) -> None:
+        """Answer a subscription request (its channel, event and id, then ``fields``)."""
+        conn.send(_dump(self._envelope(req.channel, req.event, id=req.id, **fields)))
 
     def _channel_auth(self, req: _WsRequest) -> str | None:
         auth = req.auth or {}
@@ -1007,11 +934,11 @@ class GateServer:
                     "timestamp_ms": str(update.ts_ms),
                     "user": str(uid),
                     "currency": b.asset,
-                    "change": _num(b.free_change + b.locked_change),
-                    "total": _num(b.free + b.locked),
-                    "available": _num(b.free),
-                    "freeze": _num(b.locked),
-                    "freeze_change": _num(b.locked_change),
+                    "change": decimal_text(b.free_change + b.locked_change),
+                    "total": decimal_text(b.free + b.locked),
+                    "available": decimal_text(b.free),
+                    "freeze": decimal_text(b.locked),
+                    "freeze_change": decimal_text(b.locked_change),
                     "change_type": change_type,
                 }
                 for b in update.balances
@@ -1107,10 +1034,10 @@ def _user_trade(t: Any, *, with_user: int | None) -> dict[str, Any]:
         "currency_pair": t.native,
         "side": SIDE_NAMES[f.side],
         "role": "maker" if t.is_maker else "taker",
-        "amount": _num(f.qty),
-        "price": _num(f.price),
+        "amount": decimal_text(f.qty),
+        "price": decimal_text(f.price),
         "order_id": t.order_id,
-        "fee": _num(f.fee),
+        "fee": decimal_text(f.fee),
         "fee_currency": f.fee_asset,
         "point_fee": "0",
         "gt_fee": "0",

@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -35,20 +34,16 @@ from exchanges.mexc.push import (
     encode_push,
 )
 from exchanges.mexc.symbols import to_native
-from exchanges.sim.errors import SimError, SimReject, int_param, reject_response
+from exchanges.sim.errors import SimError, SimReject, int_param
 from exchanges.sim.exchange import PrivateUpdate, SimExchange, SimOrder
 from exchanges.sim.faults import FaultState
 from exchanges.sim.hub import (
     Connection,
-    Handler,
-    StreamFaulter,
-    add_admin_routes,
     decimal_param,
-    fault_middleware,
     json_response,
 )
 from exchanges.sim.market import DepthUpdate, MarketEvent, PublicTrade, SymbolState
-from exchanges.simulated.rules import RequestLimiter
+from exchanges.sim.server import ServerOptions, VenueServer, decimal_places, decimal_text
 
 __all__ = [
     "ORDER_TYPES",
@@ -131,14 +126,10 @@ def mexc_status(o: SimOrder) -> str:
     return _STATUS[(o.order.status, o.order.filled_qty > 0)]
 
 
-def _num(d: Decimal) -> str:
-    return format(d.normalize(), "f") if d else "0"
-
-
 def exchange_info_symbol(inst: Instrument) -> dict[str, Any]:
     """One ``exchangeInfo`` symbol for an instrument (precisions from its tick and lot)."""
-    quote_prec = _exponent(inst.tick, "tick")
-    base_prec = _exponent(inst.lot, "lot")
+    quote_prec = decimal_places(inst.tick, "tick", "MEXC")
+    base_prec = decimal_places(inst.lot, "lot", "MEXC")
     return {
         "symbol": to_native(inst.symbol),
         "status": "1",
@@ -152,62 +143,36 @@ def exchange_info_symbol(inst: Instrument) -> dict[str, Any]:
         "orderTypes": ["LIMIT", "MARKET", "LIMIT_MAKER"],
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
-        "quoteAmountPrecision": _num(inst.min_notional),
-        "baseSizePrecision": _num(inst.min_qty),
+        "quoteAmountPrecision": decimal_text(inst.min_notional),
+        "baseSizePrecision": decimal_text(inst.min_qty),
         "permissions": ["SPOT"],
         "filters": [],
         "maxQuoteAmount": "2000000",
-        "makerCommission": _num(inst.maker_fee),
-        "takerCommission": _num(inst.taker_fee),
-        "quoteAmountPrecisionMarket": _num(inst.min_notional),
+        "makerCommission": decimal_text(inst.maker_fee),
+        "takerCommission": decimal_text(inst.taker_fee),
+        "quoteAmountPrecisionMarket": decimal_text(inst.min_notional),
         "maxQuoteAmountMarket": "100000",
         "fullName": inst.base,
         "tradeSideType": 1,
     }
 
 
-def _exponent(step: Decimal, what: str) -> int:
-    """``0.01`` -> 2. MEXC can only express powers of ten."""
-    n = step.normalize()
-    exp = n.as_tuple().exponent
-    if n.as_tuple().digits != (1,) or not isinstance(exp, int):
-        raise ValueError(f"MEXC precision needs a power-of-ten {what}, got {step}")
-    return -exp
-
-
-class MexcServer:
+class MexcServer(VenueServer):
     """The aiohttp application of the simulated MEXC."""
 
-    def __init__(
-        self,
-        exchange: SimExchange,
-        faults: FaultState,
-        *,
-        rate_limits: bool = True,
-        now_ns: Callable[[], int] = time.time_ns,
-    ):
-        self.exchange = exchange
-        self.market = exchange.market
-        self.faults = faults
-        self.now_ns = now_ns
-        # the rows of exchange.rules (exchanges/mexc/rules.py) that count order requests
-        self.limiter = RequestLimiter(exchange.rules.rate_limits, enforce=rate_limits)
+    venue = VENUE
+    order_paths = SIGNED_ORDER_PATHS
+    to_native = staticmethod(to_native)
+
+    def __init__(self, exchange: SimExchange, faults: FaultState, **options: Unpack[ServerOptions]):
+        super().__init__(exchange, faults, **options)
         self.listen_keys: dict[str, tuple[str, float]] = {}  # key -> (api key, expiry)
-        self.connections: set[Connection] = set()
-        self.stream_faults = StreamFaulter(faults)
-        self.natives = {to_native(s): s for s in self.market.symbols}
-        self.market.listeners.append(self.on_market)
-        exchange.listeners.append(self.on_private)
-        for inst in exchange.instruments.values():
-            exchange_info_symbol(inst)  # refuse instruments MEXC cannot describe, at start
 
     # ------------------------------------------------------------------ app
-    def app(self) -> web.Application:
-        """Build the application (routes, middlewares, admin)."""
-        app = web.Application(
-            middlewares=[fault_middleware(self.faults, SIGNED_ORDER_PATHS), self._errors]
-        )
-        r = app.router
+    def describe(self, inst: Instrument) -> dict[str, Any]:
+        return exchange_info_symbol(inst)
+
+    def add_routes(self, r: web.UrlDispatcher) -> None:
         r.add_get(f"{PREFIX}/ping", self.ping)
         r.add_get(f"{PREFIX}/time", self.time)
         r.add_get(f"{PREFIX}/exchangeInfo", self.exchange_info)
@@ -228,42 +193,10 @@ class MexcServer:
         r.add_delete(f"{PREFIX}/userDataStream", self.listen_key_close)
         r.add_get(f"{PREFIX}/userDataStream", self.listen_key_list)
         r.add_get("/ws", self.websocket)
-        add_admin_routes(app, self.exchange, self.market, self.faults)
-        app.on_shutdown.append(self._shutdown)
-        return app
-
-    @web.middleware
-    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except SimReject as e:
-            return self._reject(e)
-
-    def _reject(self, e: SimReject, retry_after: float | None = None) -> web.Response:
-        status, body, headers = reject_response(VENUE, e.kind, e.detail, retry_after=retry_after)
-        return web.Response(
-            body=body, status=status, headers=headers, content_type="application/json"
-        )
-
-    async def _shutdown(self, app: web.Application) -> None:
-        for conn in list(self.connections):
-            await conn.close()
-            await conn.ws.close()
-
-    def drop_connections(self) -> None:
-        """Fault ``drop_ws``: cut every WebSocket connection."""
-        for conn in list(self.connections):
-            conn.drop()
 
     # ------------------------------------------------------------------ helpers
     def _symbol(self, params: dict[str, str]) -> str:
-        native = params.get("symbol", "")
-        if not native:
-            raise SimReject(SimError.MISSING_PARAM, "symbol")
-        symbol = self.natives.get(native.upper())
-        if symbol is None:
-            raise SimReject(Rejection.INVALID_SYMBOL, native)
-        return symbol
+        return self._started(params.get("symbol", ""), "symbol")
 
     async def _signed(self, request: web.Request) -> tuple[str, dict[str, str]]:
         """Verify key, signature, recvWindow and timestamp; return (api key, params)."""
@@ -307,10 +240,10 @@ class MexcServer:
             "orderId": o.order_id,
             "orderListId": -1,
             "clientOrderId": o.client_id,
-            "price": _num(order.price) if order.price is not None else "0",
-            "origQty": _num(order.qty),
-            "executedQty": _num(order.filled_qty),
-            "cummulativeQuoteQty": _num(order.quote_qty),
+            "price": decimal_text(order.price) if order.price is not None else "0",
+            "origQty": decimal_text(order.qty),
+            "executedQty": decimal_text(order.filled_qty),
+            "cummulativeQuoteQty": decimal_text(order.quote_qty),
             "status": mexc_status(o),
             "timeInForce": TIME_IN_FORCE[order.tif],
             "type": o.venue_type,
@@ -324,7 +257,7 @@ class MexcServer:
                     "time": o.create_ms,
                     "updateTime": o.update_ms,
                     "isWorking": True,
-                    "origQuoteOrderQty": _num(o.quote_amount or ZERO),
+                    "origQuoteOrderQty": decimal_text(o.quote_amount or ZERO),
                 }
             )
         return out
@@ -380,7 +313,7 @@ class MexcServer:
                 "id": None,
                 "price": t.price,
                 "qty": t.qty,
-                "quoteQty": _num(Decimal(t.price) * Decimal(t.qty)),
+                "quoteQty": decimal_text(Decimal(t.price) * Decimal(t.qty)),
                 "time": t.ts_ms,
                 "isBuyerMaker": t.side is Side.SELL,
                 "isBestMatch": True,
@@ -459,8 +392,8 @@ class MexcServer:
                 "symbol": o.native,
                 "orderId": o.order_id,
                 "orderListId": -1,
-                "price": _num(order.price) if order.price is not None else "0",
-                "origQty": _num(order.qty),
+                "price": decimal_text(order.price) if order.price is not None else "0",
+                "origQty": decimal_text(order.qty),
                 "type": o.venue_type,
                 "side": "BUY" if order.side is Side.BUY else "SELL",
                 "transactTime": o.create_ms,
@@ -557,7 +490,7 @@ class MexcServer:
                 "updateTime": None,
                 "accountType": "SPOT",
                 "balances": [
-                    {"asset": a, "free": _num(f), "locked": _num(lk)}
+                    {"asset": a, "free": decimal_text(f), "locked": decimal_text(lk)}
                     for a, (f, lk) in acct.balances().items()
                     if f or lk
                 ],
@@ -586,10 +519,10 @@ class MexcServer:
                     "id": str(t.trade_id),
                     "orderId": t.order_id,
                     "orderListId": -1,
-                    "price": _num(f.price),
-                    "qty": _num(f.qty),
-                    "quoteQty": _num(f.price * f.qty),
-                    "commission": _num(f.fee),
+                    "price": decimal_text(f.price),
+                    "qty": decimal_text(f.qty),
+                    "quoteQty": decimal_text(f.price * f.qty),
+                    "commission": decimal_text(f.fee),
                     "commissionAsset": f.fee_asset,
                     "time": t.ts_ms,
                     "isBuyer": f.side is Side.BUY,
@@ -789,15 +722,15 @@ class MexcServer:
                         channel="spot@private.deals.v3.api.pb",
                         symbol=f.native,
                         send_time=update.ts_ms,
-                        price=_num(fill.price),
-                        quantity=_num(fill.qty),
-                        amount=_num(fill.price * fill.qty),
+                        price=decimal_text(fill.price),
+                        quantity=decimal_text(fill.qty),
+                        amount=decimal_text(fill.price * fill.qty),
                         trade_type=PB_SIDE[fill.side],
                         is_maker=f.is_maker,
                         trade_id=str(f.trade_id),
                         client_order_id=f.client_id or "",
                         order_id=f.order_id,
-                        fee_amount=_num(fill.fee),
+                        fee_amount=decimal_text(fill.fee),
                         fee_currency=fill.fee_asset,
                         time=f.ts_ms,
                     )
@@ -811,10 +744,10 @@ class MexcServer:
                         send_time=update.ts_ms,
                         vcoin_name=b.asset,
                         coin_id=b.asset,
-                        balance_amount=_num(b.free),
-                        balance_amount_change=_num(b.free_change),
-                        frozen_amount=_num(b.locked),
-                        frozen_amount_change=_num(b.locked_change),
+                        balance_amount=decimal_text(b.free),
+                        balance_amount_change=decimal_text(b.free_change),
+                        frozen_amount=decimal_text(b.locked),
+                        frozen_amount_change=decimal_text(b.locked_change),
                         type=ACCOUNT_CHANGE_TYPES[update.event],
                         time=update.ts_ms,
                     )
@@ -886,18 +819,18 @@ def _private_order(o: SimOrder, update: PrivateUpdate) -> PrivateOrder:
         send_time=update.ts_ms,
         id=o.order_id,
         client_id=o.client_id or "",
-        price=_num(price),
-        quantity=_num(order.qty),
-        amount=_num(price * order.qty),
-        avg_price=_num(avg) if avg is not None else "0",
+        price=decimal_text(price),
+        quantity=decimal_text(order.qty),
+        amount=decimal_text(price * order.qty),
+        avg_price=decimal_text(avg) if avg is not None else "0",
         order_type=ORDER_TYPES[o.venue_type][2],
         trade_type=PB_SIDE[order.side],
         is_maker=bool(update.fills) and update.fills[-1].is_maker,
-        remain_amount=_num(price * order.remaining),
+        remain_amount=decimal_text(price * order.remaining),
         remain_quantity=str(order.remaining if status in ("NEW", "PARTIALLY_FILLED") else ZERO),
-        last_deal_quantity=_num(last) if last is not None else None,
-        cumulative_quantity=_num(order.filled_qty),
-        cumulative_amount=_num(order.quote_qty),
+        last_deal_quantity=decimal_text(last) if last is not None else None,
+        cumulative_quantity=decimal_text(order.filled_qty),
+        cumulative_amount=decimal_text(order.quote_qty),
         status=PB_STATUS[status],
         order_create_time=o.create_ms,
     )

@@ -17,8 +17,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from arbsim.core.book import OrderBook
 from arbsim.core.errors import InvalidSymbol, NetworkError, OutcomeUnknown, VenueError
-from arbsim.core.model import Balances, Order, OrderRequest, OrderStatus
+from arbsim.core.model import Balances, Order, OrderRequest, OrderStatus, Trade
 from arbsim.core.ports import MarketSink
 from arbsim.core.rules import VenueRules
 from arbsim.runtime.latency import LatencyModel
@@ -27,6 +28,20 @@ from exchanges.simulated.matching import Account, ExecEvent, MatchingEngine, app
 from exchanges.simulated.rules import RequestLimiter
 
 T = TypeVar("T")
+
+
+class NullSink:
+    """The sink of a simulated venue before :meth:`start` and after :meth:`stop`: drops
+    everything."""
+
+    def on_book(self, venue: str, book: OrderBook) -> None:
+        return None
+
+    def on_trade(self, venue: str, trade: Trade) -> None:
+        return None
+
+    def on_order(self, order: Order) -> None:
+        return None
 
 
 class SimulatedOrderEntry(abc.ABC):

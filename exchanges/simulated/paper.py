@@ -39,20 +39,9 @@ from arbsim.core.ports import Clock, MarketFeed, MarketSink, VenueHealth
 from arbsim.runtime.loop import WallClock
 from exchanges.simulated.fills import FillModel
 from exchanges.simulated.matching import MatchingEngine
-from exchanges.simulated.order_entry import SimulatedOrderEntry
+from exchanges.simulated.order_entry import NullSink, SimulatedOrderEntry
 
 __all__ = ["PaperVenue"]
-
-
-class _NullSink:
-    def on_book(self, venue: str, book: OrderBook) -> None:
-        return None
-
-    def on_trade(self, venue: str, trade: Trade) -> None:
-        return None
-
-    def on_order(self, order: Order) -> None:
-        return None
 
 
 class _Lane:
@@ -148,7 +137,7 @@ class PaperVenue(SimulatedOrderEntry):
         self.faults = fills.faults
         self.clock: Clock = clock or WallClock()
         self.account = fills.account(self.name)
-        self.sink: MarketSink = _NullSink()
+        self.sink: MarketSink = NullSink()
         self._init_order_entry()
         self._instruments: dict[str, Instrument] = {}
         self._by_book: dict[int, MatchingEngine] = {}
@@ -171,7 +160,7 @@ class PaperVenue(SimulatedOrderEntry):
             self._by_book[id(book)] = engine
 
     async def stop(self) -> None:
-        self.sink = _NullSink()
+        self.sink = NullSink()
         await self._arrivals.stop()
         await self._responses.stop()
         await self.feed.stop()

@@ -16,25 +16,14 @@ from typing import Any
 
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import InvalidSymbol
-from arbsim.core.model import Instrument, Order
+from arbsim.core.model import Instrument
 from arbsim.core.ports import MarketSink, ReplaySource, VenueHealth
 from arbsim.data.catalog import Catalog
 from arbsim.data.feed import BookCursor, SharedBatches, TradeCursor
 from arbsim.runtime.loop import VirtualTimeLoop
 from exchanges.simulated.fills import FillModel
 from exchanges.simulated.matching import MatchingEngine
-from exchanges.simulated.order_entry import SimulatedOrderEntry
-
-
-class _NullSink:
-    def on_book(self, venue: str, book: OrderBook) -> None:
-        return None
-
-    def on_trade(self, venue: str, trade: Any) -> None:
-        return None
-
-    def on_order(self, order: Order) -> None:
-        return None
+from exchanges.simulated.order_entry import NullSink, SimulatedOrderEntry
 
 
 class _LocalBook(BookCursor):
@@ -124,7 +113,7 @@ class ReplayVenue(SimulatedOrderEntry):
         self.faults = fills.faults
         self.feed_offset_ns = fills.feed_offset_ns
         self.account = fills.account(name)
-        self.sink: MarketSink = _NullSink()
+        self.sink: MarketSink = NullSink()
         self._batch_size = batch_size
         self._instruments: dict[str, Instrument] = {}
         self._books: dict[str, OrderBook] = {}
@@ -150,7 +139,7 @@ class ReplayVenue(SimulatedOrderEntry):
         self.sink = sink
 
     async def stop(self) -> None:
-        self.sink = _NullSink()
+        self.sink = NullSink()
 
     def health(self) -> VenueHealth:
         return VenueHealth()

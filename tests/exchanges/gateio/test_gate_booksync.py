@@ -5,19 +5,12 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from exchanges.gateio import booksync, ws
-from exchanges.live.booksync import (
-    BookChanges,
-    BookDiff,
-    BookSnapshot,
-    DiffBookSync,
-    ResyncNeeded,
-    SyncEvent,
-    SyncState,
-)
+from exchanges.live.booksync import BookChanges, DiffBookSync, ResyncNeeded, SyncEvent, SyncState
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 REALDATA = REPO_ROOT / ".." / "shared" / "realdata"
@@ -30,7 +23,7 @@ def realdata(rel: str) -> Path:
     return path
 
 
-Event = tuple[float, str, ws.OrderBookSnapshot | ws.OrderBookUpdate]
+Event = tuple[float, str, Any]
 
 
 def recorded_events() -> list[Event]:
@@ -55,10 +48,10 @@ def recorded_events() -> list[Event]:
     return events
 
 
-def feed(sync: DiffBookSync, item: ws.OrderBookSnapshot | ws.OrderBookUpdate) -> list[SyncEvent]:
+def feed(sync: DiffBookSync, item: Any) -> list[SyncEvent]:
     if isinstance(item, ws.OrderBookSnapshot):
         return sync.on_snapshot(booksync.snapshot_from_rest(item))
-    return sync.on_diff(booksync.diff_from_order_book_update(item))
+    return sync.on_diff(booksync.diff_from_push(item))
 
 
 @pytest.mark.realdata
@@ -112,9 +105,9 @@ def test_injected_gap_in_real_recording_is_detected() -> None:
     events = recorded_events()
     omg = [e for e in events if e[1] == "OMG_USDT" and isinstance(e[2], ws.OrderBookUpdate)]
     snapshot = next(
-        e[2] for e in events if e[1] == "OMG_USDT" and isinstance(e[2], ws.OrderBookSnapshot)
+        e for e in events if e[1] == "OMG_USDT" and isinstance(e[2], ws.OrderBookSnapshot)
     )
-    newer = [e for e in omg if isinstance(e[2], ws.OrderBookUpdate) and e[2].last_id > snapshot.id]
+    newer = [e for e in omg if e[2].last_id > snapshot[2].id]
     assert len(newer) > 5
     dropped = newer[2]  # a middle update: the chain breaks after two applied updates
     sync = booksync.new_order_book_update_sync("OMG_USDT")
@@ -127,7 +120,7 @@ def test_injected_gap_in_real_recording_is_detected() -> None:
     assert resyncs[0].action == "snapshot" and "gap" in resyncs[0].reason
     # After the gap the machine waits for a new snapshot and keeps the newer updates.
     assert sync.state is SyncState.WAITING_SNAPSHOT and sync.buffered > 0
-    stale = ws.OrderBookSnapshot(id=snapshot.id, bids=[], asks=[])
+    stale = ws.OrderBookSnapshot(id=snapshot[2].id, bids=[], asks=[])
     (older,) = sync.on_snapshot(booksync.snapshot_from_rest(stale))
     assert isinstance(older, ResyncNeeded) and "older" in older.reason
     assert sync.buffered > 0
@@ -152,18 +145,11 @@ def _update(
     )
 
 
-def _diff(
-    first: int,
-    last: int,
-    bids: list[tuple[str, str]] | None = None,
-    asks: list[tuple[str, str]] | None = None,
-    *,
-    full: bool = False,
-) -> BookDiff:
-    return booksync.diff_from_order_book_update(_update(first, last, bids, asks, full=full))
+def _diff(*args: Any, **kwargs: Any) -> Any:
+    return booksync.diff_from_push(_update(*args, **kwargs))
 
 
-def _snap(last: int) -> BookSnapshot:
+def _snap(last: int) -> Any:
     return booksync.snapshot_from_rest(
         ws.OrderBookSnapshot(
             id=last, bids=[("100", "1"), ("99", "2")], asks=[("101", "1")], update=5
@@ -220,8 +206,8 @@ def test_crossed_book_asks_for_resync() -> None:
 
 def _obu(
     first: int | None, last: int, *, full: bool = False, bids: list[tuple[str, str]] | None = None
-) -> BookDiff:
-    return booksync.diff_from_obu(
+) -> Any:
+    return booksync.diff_from_push(
         ws.Obu(
             t=7,
             stream="ob.BTC_USDT.50",
@@ -258,7 +244,7 @@ def test_real_obu_frames() -> None:
     for raw in (full, incremental):
         message = ws.decode(json.dumps(raw))
         assert isinstance(message, ws.Push) and isinstance(message.result, ws.Obu)
-        out += sync.on_diff(booksync.diff_from_obu(message.result))
+        out += sync.on_diff(booksync.diff_from_push(message.result))
     replace, resync = out
     assert isinstance(replace, BookChanges) and replace.update_id == 25847113075
     assert replace.ts_exchange == 1754006400261 * 1_000_000

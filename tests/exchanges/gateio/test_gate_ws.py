@@ -182,7 +182,7 @@ def test_finished_order_fields() -> None:
     message = ws.decode(json.dumps(frame))
     assert isinstance(message, ws.Push)
     (order,) = message.result
-    assert isinstance(order, ws.SpotOrder)
+    assert isinstance(order, ws.GateOrder)
     assert (order.event, order.finish_as, order.left) == ("finish", "filled", "0")
     assert ws.ms_to_ns(order.create_time_ms) == 1605175506123_000_000
     assert ws.ms_to_ns(order.update_time_ms) == 1605175506124_000_000

@@ -15,8 +15,7 @@ from arbsim.core.model import Side
 from exchanges.gateio import signing
 from exchanges.gateio import ws as gate_ws
 from exchanges.gateio.booksync import (
-    diff_from_obu,
-    diff_from_order_book_update,
+    diff_from_push,
     new_obu_sync,
     new_order_book_update_sync,
     snapshot_from_rest,
@@ -92,7 +91,7 @@ async def test_order_book_update_chain_continues_the_with_id_snapshot(
             push = await _recv(ws)
             assert isinstance(push, gate_ws.Push)
             updates.append(push.result)
-            sync.on_diff(diff_from_order_book_update(push.result))
+            sync.on_diff(diff_from_push(push.result))
         _, body, _ = await gate_call(
             http, v, "GET", "spot/order_book",
             "currency_pair=BTC_USDT&limit=1000&with_id=true", signed=False,
@@ -106,8 +105,7 @@ async def test_order_book_update_chain_continues_the_with_id_snapshot(
             assert isinstance(push, gate_ws.Push)
             updates.append(push.result)
             assert all(
-                isinstance(e, BookChanges)
-                for e in sync.on_diff(diff_from_order_book_update(push.result))
+                isinstance(e, BookChanges) for e in sync.on_diff(diff_from_push(push.result))
             )
     assert all(b.first_id == a.last_id + 1 for a, b in itertools.pairwise(updates))
     state = v.market.symbols["BTC/USDT"]
@@ -127,12 +125,14 @@ async def test_obu_full_then_incremental(sim: Simulator, http: aiohttp.ClientSes
         sync = new_obu_sync(stream)
         first = await _recv(ws)
         assert isinstance(first, gate_ws.Push) and first.result.full
-        sync.on_diff(diff_from_obu(first.result))
+        sync.on_diff(diff_from_push(first.result))
         _depth_steps(v, 10)
         for _ in range(10):
             push = await _recv(ws)
             assert isinstance(push, gate_ws.Push) and not push.result.full
-            assert all(isinstance(e, BookChanges) for e in sync.on_diff(diff_from_obu(push.result)))
+            assert all(
+                isinstance(e, BookChanges) for e in sync.on_diff(diff_from_push(push.result))
+            )
     assert sync.local_id == v.market.symbols["BTC/USDT"].version
 
 

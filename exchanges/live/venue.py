@@ -1,0 +1,342 @@
+"""``LiveVenue``: what the live venues (MEXC, Gate.io) share as arbsim
+:class:`~arbsim.core.ports.Venue` implementations.
+
+The frame is the same on every venue: load the symbols' trading rules, run the public
+:class:`~exchanges.live.stream.MarketStream` with the venue's dialect, then (with
+credentials) its private streams; orders go through the
+:class:`~exchanges.live.orders.OrderTracker` (:func:`~exchanges.live.orders.place_tracked`
+to send, :func:`~exchanges.live.orders.reconcile_remote` to merge REST answers). A venue
+supplies its protocol layer's conversions as data (:class:`VenueCodec`) and the few steps
+where the protocols really differ as hooks: how symbols are listed, the market dialect,
+the private stream, and how an order is sent, cancelled, queried and listed.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypedDict, TypeVar
+
+from arbsim.core.book import OrderBook
+from arbsim.core.errors import InvalidSymbol
+from arbsim.core.model import Fill, Instrument, Order, OrderRequest, OrderType, TimeInForce
+from arbsim.core.ports import MarketSink, VenueHealth
+from arbsim.runtime.loop import WallClock
+from exchanges.live.credentials import Credentials
+from exchanges.live.http import RestTransport
+from exchanges.live.orders import OrderTracker, place_tracked, reconcile_remote
+from exchanges.live.stream import Backoff, MarketDialect, MarketStream, StreamTask
+from exchanges.live.symbols import SymbolTable, VenueSymbolInfo
+
+__all__ = ["LiveOptions", "LiveRest", "LiveVenue", "Send", "VenueCodec"]
+
+RawOrder = TypeVar("RawOrder")
+RawTrade = TypeVar("RawTrade")
+RawOrder_contra = TypeVar("RawOrder_contra", contravariant=True)
+RawTrade_co = TypeVar("RawTrade_co", covariant=True)
+RawTrade_contra = TypeVar("RawTrade_contra", contravariant=True)
+
+Send = Callable[[], Awaitable[tuple[str, bool]]]
+"""Sends a new order: the venue's order id, and whether the answer says it already ended."""
+
+_SETTLING = frozenset({TimeInForce.IOC, TimeInForce.FOK})
+
+
+class ToOrder(Protocol[RawOrder_contra]):
+    """A venue order answer as an arbsim :class:`Order` (``rest.to_order``)."""
+
+    def __call__(
+        self, raw: RawOrder_contra, symbol: str, /, *, ts_local: int, venue: str
+    ) -> Order: ...
+
+
+class ToFill(Protocol[RawTrade_contra]):
+    """A venue trade (an own fill) as an arbsim :class:`Fill` (``rest.to_fill``)."""
+
+    def __call__(
+        self,
+        raw: RawTrade_contra,
+        symbol: str,
+        client_order_id: str,
+        /,
+        *,
+        ts_local: int,
+        venue: str,
+    ) -> Fill: ...
+
+
+@dataclass(frozen=True)
+class VenueCodec(Generic[RawOrder, RawTrade]):
+    """A venue's conversions, taken from its protocol layer.
+
+    Attributes
+    ----------
+    exchange:
+        The venue's name in ``describe`` (``"mexc"``, ``"gateio"``).
+    to_native:
+        ``"BTC/USDT"`` -> the venue's symbol.
+    to_order, to_fill:
+        REST order / own trade -> arbsim :class:`Order` / :class:`Fill`.
+    """
+
+    exchange: str
+    to_native: Callable[[str], str]
+    to_order: ToOrder[RawOrder]
+    to_fill: ToFill[RawTrade]
+
+
+class LiveRest(Protocol[RawTrade_co]):
+    """What :class:`LiveVenue` uses of a venue's REST client."""
+
+    @property
+    def transport(self) -> RestTransport: ...
+
+    async def close(self) -> None: ...
+
+    async def my_trades(
+        self, native: str, /, *, order_id: str | None = None
+    ) -> Sequence[RawTrade_co]: ...
+
+
+class LiveOptions(TypedDict, total=False):
+    """Keyword arguments every live venue takes (defaults: :class:`LiveVenue`)."""
+
+    clock: WallClock | None
+    backoff_seed: int | None
+    backoff_base_s: float
+    ping_interval_s: float
+    settle_timeout_s: float
+    ready_timeout_s: float
+    timeout_s: float
+
+
+class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
+    """The arbsim Venue frame of a live venue; subclasses fill in the protocol.
+
+    Parameters
+    ----------
+    credentials:
+        None for market data only.
+    codec:
+        The venue's conversions.
+    name:
+        Venue name in arbsim.
+    rest_url, ws_url:
+        Endpoints (tests point them at 127.0.0.1).
+    depth_limit:
+        Levels of a REST book snapshot.
+    clock:
+        Wall clock (``now_ns``) for ``ts_local``.
+    backoff_seed, backoff_base_s:
+        Seed and first delay of the reconnect jitter.
+    ping_interval_s:
+        WebSocket ping period.
+    settle_timeout_s:
+        How long ``place_order`` waits for an IOC/FOK/market order to end by push before
+        asking REST.
+    ready_timeout_s:
+        How long ``start`` waits for each stream.
+    timeout_s:
+        Total time of a REST request.
+
+    Notes
+    -----
+    The constructor does no I/O; :meth:`start` loads the symbols and connects. A subclass
+    sets ``rest`` after calling this constructor.
+    """
+
+    rest: LiveRest[RawTrade]
+    #: how long after it was sent an order request can still create an order (the
+    #: venue's own tolerance for a request's timestamp); set by the subclass
+    order_expiry_ns: int
+
+    def __init__(
+        self,
+        credentials: Credentials | None,
+        codec: VenueCodec[RawOrder, RawTrade],
+        *,
+        name: str,
+        rest_url: str,
+        ws_url: str,
+        depth_limit: int,
+        clock: WallClock | None = None,
+        backoff_seed: int | None = None,
+        backoff_base_s: float = 0.5,
+        ping_interval_s: float = 15.0,
+        settle_timeout_s: float = 2.0,
+        ready_timeout_s: float = 10.0,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.codec = codec
+        self.name = name
+        self.clock = clock or WallClock()
+        self.credentials = credentials
+        self.rest_url = rest_url
+        self.ws_url = ws_url
+        self.depth_limit = depth_limit
+        self.backoff_seed = backoff_seed
+        self.backoff_base_s = backoff_base_s
+        self.ping_interval_s = ping_interval_s
+        self.settle_timeout_s = settle_timeout_s
+        self.ready_timeout_s = ready_timeout_s
+        self.timeout_s = timeout_s
+        self.tracker = OrderTracker(name, self.clock.now_ns)
+        self.market: MarketStream | None = None
+        self.user: StreamTask | None = None
+        self.table = SymbolTable(name)
+
+    # ---------------------------------------------------------------- hooks
+    @abc.abstractmethod
+    async def _symbol_infos(self, natives: Sequence[str]) -> list[VenueSymbolInfo]:
+        """Trading rules of (at least) ``natives``."""
+
+    @abc.abstractmethod
+    def _dialect(self) -> MarketDialect:
+        """The public stream's dialect over the started symbols (``self.table``)."""
+
+    @abc.abstractmethod
+    def _user_stream(self, credentials: Credentials, natives: Sequence[str]) -> StreamTask:
+        """The private stream feeding ``self.tracker``."""
+
+    @abc.abstractmethod
+    def _sender(self, req: OrderRequest, native: str) -> Send:
+        """How ``req`` is sent (its parameters checked and built now)."""
+
+    @abc.abstractmethod
+    async def _cancel(self, native: str, client_order_id: str) -> RawOrder:
+        """Cancel an order; the venue's answer."""
+
+    @abc.abstractmethod
+    async def _query(self, native: str, client_order_id: str) -> RawOrder:
+        """Query an order; the venue's answer."""
+
+    @abc.abstractmethod
+    async def _open_orders(self, symbol: str | None) -> list[tuple[str, RawOrder]]:
+        """Open orders (of ``symbol``, else of every started symbol) with their symbols."""
+
+    # ---------------------------------------------------------------- lifecycle
+    def new_backoff(self) -> Backoff:
+        """Reconnect delays of one stream."""
+        return Backoff(base_s=self.backoff_base_s, seed=self.backoff_seed)
+
+    def _streams(self) -> list[StreamTask]:
+        """The streams, in the order they start and stop."""
+        return [s for s in (self.market, self.user) if s is not None]
+
+    async def start(self, symbols: Sequence[str], sink: MarketSink) -> None:
+        """Load the symbols' rules, connect the public (and private) streams."""
+        self.tracker.on_order = sink.on_order
+        natives = [self.codec.to_native(s) for s in symbols]
+        infos = {i.native_symbol: i for i in await self._symbol_infos(natives)}
+        for symbol, native in zip(symbols, natives, strict=True):
+            info = infos.get(native)
+            if info is None:
+                raise InvalidSymbol(f"{symbol} ({native}) is not listed", venue=self.name)
+            self.table.add(symbol, native, info.to_instrument(self.name))
+        self.market = MarketStream(
+            self._dialect(),
+            lambda: self.rest.transport.session,
+            self.table.books,
+            venue=self.name,
+            on_book=lambda native, book: sink.on_book(self.name, book),
+            on_trade=lambda trade: sink.on_trade(self.name, trade),
+            clock=self.clock.now_ns,
+            backoff=self.new_backoff(),
+            ping_interval_s=self.ping_interval_s,
+        )
+        if self.credentials is not None:
+            self.user = self._user_stream(self.credentials, natives)
+        for stream in self._streams():
+            stream.start()
+            await stream.wait_ready(self.ready_timeout_s)
+
+    async def stop(self) -> None:
+        """Close the streams and the HTTP session."""
+        for stream in self._streams():
+            await stream.stop()
+        await self.rest.close()
+
+    # ---------------------------------------------------------------- data
+    def health(self) -> VenueHealth:
+        market = self.market is not None and self.market.up
+        private = self.credentials is None or (self.user is not None and self.user.up)
+        down = [n for n, ok in (("market stream", market), ("private stream", private)) if not ok]
+        return VenueHealth(market=market, private=private, detail=", ".join(down))
+
+    def describe(self) -> dict[str, str | float]:
+        return {
+            "kind": "live" if self.credentials is not None else "feed",
+            "exchange": self.codec.exchange,
+            "rest_url": self.rest_url,
+            "ws_url": self.ws_url,
+            "latency": "real",
+            "rules": "real",
+            "queue": "real",
+        }
+
+    def instrument(self, symbol: str) -> Instrument:
+        return self.table.instrument(symbol)
+
+    def book(self, symbol: str) -> OrderBook:
+        return self.table.book(symbol)
+
+    # ---------------------------------------------------------------- orders
+    async def place_order(self, req: OrderRequest) -> Order:
+        native = self.table.native(req.symbol)
+        if not req.client_order_id:
+            raise ValueError("place_order needs a client_order_id")
+        order = await place_tracked(
+            self.tracker, req, self._sender(req, native),
+            settle=req.tif in _SETTLING or req.order_type is OrderType.MARKET,
+            settle_timeout_s=self.settle_timeout_s,
+        )  # fmt: skip
+        return order or await self.fetch_order(req.symbol, req.client_order_id)
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> Order:
+        native = self.table.native(symbol)
+        raw = await self._cancel(native, client_order_id)
+        return await self._reconcile(symbol, native, raw, client_order_id)
+
+    async def fetch_order(self, symbol: str, client_order_id: str) -> Order:
+        native = self.table.native(symbol)
+        raw = await self._query(native, client_order_id)
+        return await self._reconcile(symbol, native, raw, client_order_id)
+
+    async def open_orders(self, symbol: str | None = None) -> list[Order]:
+        out: list[Order] = []
+        for sym, raw in await self._open_orders(symbol):
+            remote = self.codec.to_order(raw, sym, ts_local=self.clock.now_ns(), venue=self.name)
+            tracked = self.tracker.get(remote.client_order_id)
+            out.append(tracked.snapshot() if tracked else remote)
+        return out
+
+    def _order_id(self, client_order_id: str) -> str | None:
+        """The venue's id of a tracked order, once known."""
+        tracked = self.tracker.get(client_order_id)
+        return tracked.order_id if tracked is not None and tracked.order_id else None
+
+    async def _reconcile(
+        self, symbol: str, native: str, raw: RawOrder, client_order_id: str
+    ) -> Order:
+        now = self.clock.now_ns()
+        remote = self.codec.to_order(raw, symbol, ts_local=now, venue=self.name)
+
+        async def fills() -> list[Fill]:
+            trades = await self.rest.my_trades(native, order_id=remote.order_id)
+            to_fill = self.codec.to_fill
+            converted = (
+                to_fill(t, symbol, client_order_id, ts_local=now, venue=self.name) for t in trades
+            )
+            return [f for f in converted if f.order_id == remote.order_id]
+
+        return await reconcile_remote(self.tracker, remote, client_order_id, fills)
+
+    # ---------------------------------------------------------------- pushes
+    def _on_push_fill(
+        self, order_id: str, client_order_id: str, to_fill: Callable[[Order], Fill]
+    ) -> None:
+        """Apply a pushed fill (``to_fill`` of the tracked order); not one of ours: ignored."""
+        cid = self.tracker.client_id(order_id, client_order_id)
+        if cid is not None:
+            self.tracker.fill(cid, to_fill(self.tracker.orders[cid]))
