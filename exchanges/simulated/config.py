@@ -82,6 +82,9 @@ class FaultConfig(_Section, frozen=True):
     timeout: dict[str, float] = msgspec.field(default_factory=dict)
     timeout_s: float = 2.0
     seed: int = 0
+    #: the private stream reports what a request with a lost answer did (false: it
+    #: misses those too, and only a query can tell)
+    witness: bool = True
 
     def __post_init__(self) -> None:
         kinds = set(REQUEST_KINDS) - {"push"}

@@ -129,7 +129,7 @@ class SimulatedOrderEntry(abc.ABC):
                 self._at_client(self._response(at, response_ns), _fail, fut, err)
                 return
             if fault == "lost_answer":
-                if on_response is not None:
+                if on_response is not None and self.faults.cfg.witness:
                     push_ns = self.latency.sample("push")[1]
                     self._at_client(self._response(at, push_ns), on_response, result)
                 lost = self._unknown(kind, "lost_answer", "answer lost")
