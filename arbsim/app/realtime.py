@@ -81,6 +81,19 @@ def with_urls(cfg: Config, urls: Mapping[str, VenueUrls]) -> Config:
     return msgspec.structs.replace(cfg, venues=venues)
 
 
+def final_books(engine: Engine) -> dict[str, dict[str, dict[str, float | None]]]:
+    """The top of each book as the run last had it (to compare with the venue's)."""
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for name, venue in engine.venues.items():
+        for sym in engine.symbols[name]:
+            try:
+                book = venue.book(sym)
+            except VenueError:  # the venue never started
+                continue
+            out.setdefault(name, {})[sym] = {"bid": book.best_bid, "ask": book.best_ask}
+    return out
+
+
 class RealtimeError(ArbsimError):
     """A venue failed during a paper / live run (run directory written)."""
 
@@ -208,6 +221,7 @@ async def run_realtime_async(
         wall = time.perf_counter() - t0
         summary = build_summary(engine, False, None, run_start, run_end, wall, reconciled, error)
         summary.update(mode=mode, data="live market streams")
+        summary["books"] = final_books(engine)
         if state is not None:
             summary["resumed"] = engine.resumed
         recorder.write(out_dir, engine.latency.table(), summary, dump_config(cfg))

@@ -42,6 +42,7 @@ FaultKind = Literal[
     "timeout",  # hold the next `count` matching REST requests for `delay_s`, unprocessed
     "lose_ack",  # process the next `count` order requests, then drop the connection
     "slow",  # process the next `count` matching REST requests, answer after `delay_s`
+    "lose_ws_reply",  # process the next `count` Gate WebSocket API requests, send no reply
     "skip_seq",  # do not send the next `count` depth updates (ids jump: a gap)
     "duplicate",  # send the next `count` depth updates twice
     "reorder",  # swap the next `count` pairs of consecutive depth updates

@@ -12,10 +12,11 @@ import msgspec
 
 from exchanges.sim.config import FaultKind, FaultRule
 
-__all__ = ["IMMEDIATE_KINDS", "REST_KINDS", "STREAM_KINDS", "FaultState"]
+__all__ = ["IMMEDIATE_KINDS", "REST_KINDS", "STREAM_KINDS", "WS_API_KINDS", "FaultState"]
 
 REST_KINDS: frozenset[FaultKind] = frozenset({"http_status", "timeout", "lose_ack", "slow"})
 STREAM_KINDS: frozenset[FaultKind] = frozenset({"skip_seq", "duplicate", "reorder"})
+WS_API_KINDS: frozenset[FaultKind] = frozenset({"lose_ws_reply"})
 IMMEDIATE_KINDS: frozenset[FaultKind] = frozenset({"pause", "resume", "drop_ws"})
 
 

@@ -26,7 +26,7 @@ from exchanges.gateio.symbols import to_native
 from exchanges.gateio.ws import obu_stream, parse_obu_stream
 from exchanges.sim.errors import SimError, SimReject, int_param, reject_response
 from exchanges.sim.exchange import PrivateUpdate, SimExchange, SimOrder
-from exchanges.sim.faults import FaultState
+from exchanges.sim.faults import WS_API_KINDS, FaultState
 from exchanges.sim.hub import (
     Connection,
     Handler,
@@ -726,6 +726,8 @@ class GateServer(VenueServer):
                     conn, req, 200, {"result": {"req_id": p.req_id, "req_header": None}}, ack=True
                 )
             result = handler(api_key, param)
+            if self.faults.take(WS_API_KINDS) is not None:
+                return  # processed, but the reply is lost (fault ``lose_ws_reply``)
         except _ApiError as e:
             self._api_reply(conn, req, e.status, {"errs": {"label": e.label, "message": e.message}})
             return

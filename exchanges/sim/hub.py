@@ -159,7 +159,11 @@ def fault_middleware(faults: FaultState, order_paths: frozenset[tuple[str, str]]
         if rule.kind == "timeout":
             await asyncio.sleep(rule.delay_s)
             return web.Response(status=504, text="Gateway Time-out")
-        return web.Response(status=rule.status, text=f"HTTP {rule.status} (injected)")
+        # a rate limit says when to come back, as the venues do
+        headers = {"Retry-After": "1"} if rule.status == 429 else None
+        return web.Response(
+            status=rule.status, text=f"HTTP {rule.status} (injected)", headers=headers
+        )
 
     return middleware
 
