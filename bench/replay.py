@@ -27,13 +27,14 @@ import msgspec
 import pyarrow.parquet as pq
 
 from arbsim.app.backtest import auto_config, run_backtest
-from arbsim.app.config import QueueConfig, load_config
+from arbsim.app.config import load_config
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import VenueError
 from arbsim.core.model import OrderRequest, Side, TimeInForce, Trade
 from arbsim.data.catalog import Catalog
 from arbsim.runtime.context import Context
 from arbsim.runtime.strategy import Strategy
+from exchanges.simulated.config import QueueConfig
 
 
 class Noop(Strategy):

@@ -1,0 +1,37 @@
+"""The bench scripts keep working (each is run on a small input; timings not asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize(
+    "extra", [["--strategy", "cross_exchange"], ["--strategy", "maker", "--queue", "prob_power"]]
+)
+def test_replay_bench_runs(extra: list[str]) -> None:
+    out = bench(
+        "bench/replay.py", "--data", "data/sample", "--end", "2026-01-05T00:01:00Z", "--json",
+        *extra,
+    )  # fmt: skip
+    result = json.loads(out)
+    assert result["events"] > 10_000 and result["peak_rss_mb"] > 0
+
+
+def test_mexc_decode_bench_runs() -> None:
+    out = bench("bench/decode_mexc.py", "0.05")
+    assert "decode_push" in out and "msg/s" in out
