@@ -50,7 +50,7 @@ CREDENTIAL_ENV = {
 def config_text(
     venues: list[str], mode: Mode = "paper", entry_ms: float = 20.0, response_ms: float = 15.0
 ) -> str:
-    lines = ["strategy:", "  class: tests.test_realtime:Scripted", "venues:"]
+    lines = ["strategy:", "  class: tests.app.test_realtime:Scripted", "venues:"]
     for v in venues:
         lines.append(f"  - name: {v}")
         if mode == "paper":
