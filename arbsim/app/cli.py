@@ -342,9 +342,14 @@ def format_realtime_summary(s: dict[str, Any], run_dir: str) -> str:
 @click.pass_context
 def exchange_sim(ctx: click.Context) -> None:
     """Run the local protocol-faithful MEXC / Gate.io simulator (see --help)."""
-    from exchanges.sim.cli import main as simulator
+    from arbsim.app.registry import Registry
 
-    ctx.exit(simulator(ctx.args))
+    try:
+        simulator = Registry.from_entry_points().command("exchange-sim")
+    except ConfigError as e:
+        _fail(str(e))
+        return
+    ctx.exit(simulator(list(ctx.args)))
 
 
 @main.group()

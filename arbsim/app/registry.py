@@ -34,6 +34,10 @@ from arbsim.runtime.strategy import Strategy
 
 VENUE_GROUP = "arbsim.venues"
 STRATEGY_GROUP = "arbsim.strategies"
+COMMAND_GROUP = "arbsim.commands"
+
+#: a command a package adds to ``arbsim``: its arguments in, its exit code out
+Command = Callable[[list[str]], int]
 
 
 class VenueKind(Protocol):
@@ -78,6 +82,14 @@ def _venue_kind(ep: EntryPoint) -> VenueKind:
             f"is tagged {tag!r}; the tag must be the entry point's name"
         )
     return plugin
+
+
+def _as_command(fn: Callable[..., object]) -> Command:
+    def run(argv: list[str]) -> int:
+        code = fn(argv)
+        return code if isinstance(code, int) else 0
+
+    return run
 
 
 def _strategy_class(obj: object, what: str) -> type[Strategy]:
@@ -177,6 +189,18 @@ class Registry:
             feed=feed,
         )
         return made
+
+    # ---------------------------------------------------------------- commands
+    def command(self, name: str) -> Command:
+        """A command registered under ``arbsim.commands`` (e.g. ``exchange-sim``)."""
+        for ep in entry_points(group=COMMAND_GROUP, name=name):
+            fn = _load(ep)
+            if not callable(fn):
+                raise ConfigError(f"entry point {ep.group}:{ep.name} ({ep.value}) is not callable")
+            return _as_command(fn)
+        raise ConfigError(
+            f"no package provides the command {name!r} (entry points {COMMAND_GROUP})"
+        )
 
     # ---------------------------------------------------------------- strategies
     def strategy(self, name: str | None, class_path: str | None, where: str) -> type[Strategy]:
