@@ -108,6 +108,15 @@ class Sim:
         self.proc.wait(10)
 
 
+def sim_env(sim: Sim) -> dict[str, str]:
+    """The environment of an `arbsim live` trading on the simulator's demo accounts."""
+    env = dict(os.environ)
+    for name, prefix in (("mexc", "ARBSIM_MEXC"), ("gateio", "ARBSIM_GATEIO")):
+        env[f"{prefix}_API_KEY"] = sim.venues[name]["key"]
+        env[f"{prefix}_API_SECRET"] = sim.venues[name]["secret"]
+    return env
+
+
 def live(sim: Sim, args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     urls = [f"--venue-url={n}={v['rest']},{v['ws']}" for n, v in sim.venues.items()]
     return subprocess.Popen(
@@ -225,23 +234,17 @@ def main() -> None:
     ap.add_argument("--keep", help="directory for the run (default: a temporary one)")
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    sim = Sim(args.speed)
-    sim.slow_orders(args.order_delay_s)
     work = Path(args.keep or tempfile.mkdtemp(prefix="arbsim-crash-"))
     work.mkdir(parents=True, exist_ok=True)
     run = work / "run"
     cfg = work / "live.yaml"
     cfg.write_text(CONFIG.format(stale=60))
-    env = dict(os.environ)
-    env["ARBSIM_MEXC_API_KEY"], env["ARBSIM_MEXC_API_SECRET"] = (
-        sim.venues["mexc"]["key"], sim.venues["mexc"]["secret"],
-    )  # fmt: skip
-    env["ARBSIM_GATEIO_API_KEY"], env["ARBSIM_GATEIO_API_SECRET"] = (
-        sim.venues["gateio"]["key"], sim.venues["gateio"]["secret"],
-    )  # fmt: skip
+    sim = Sim(args.speed)
     rows = []
     failed = 0
     try:
+        sim.slow_orders(args.order_delay_s)
+        env = sim_env(sim)
         for trial in range(1, args.trials + 1):
             first = not run.exists()
             proc = live(sim, ["--config", str(cfg), "--out", str(run)] if first

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +35,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from crash_resume import Sim
+from crash_resume import Sim, live, sim_env
 
 MAX_ONE_SIDED = Decimal("0.5")
 
@@ -107,20 +105,12 @@ def get(url: str) -> Any:
 
 def one_fault(kind: str, seconds: float, speed: float, work: Path) -> dict[str, Any]:
     every, rules, venues, gate_entry = FAULTS[kind]
-    sim = Sim(speed)
     run = work / kind
     cfg = work / f"{kind}.yaml"
     cfg.write_text(CONFIG.format(gate_entry=gate_entry, one_sided=MAX_ONE_SIDED))
-    env = dict(os.environ)
-    for name, prefix in (("mexc", "ARBSIM_MEXC"), ("gateio", "ARBSIM_GATEIO")):
-        env[f"{prefix}_API_KEY"] = sim.venues[name]["key"]
-        env[f"{prefix}_API_SECRET"] = sim.venues[name]["secret"]
-    urls = [f"--venue-url={n}={v['rest']},{v['ws']}" for n, v in sim.venues.items()]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "arbsim.app.cli", "live", "--config", str(cfg), "--out",
-         str(run), "--duration", str(seconds), *urls],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    sim = Sim(speed)
+    proc = live(sim, ["--config", str(cfg), "--out", str(run), "--duration", str(seconds)],
+                sim_env(sim))  # fmt: skip
     injected = 0
     try:
         start = time.monotonic()
