@@ -249,35 +249,12 @@ class Order(msgspec.Struct, kw_only=True):
 
     @classmethod
     def from_request(cls, req: OrderRequest, ts: int) -> Order:
-        return cls(
-            venue=req.venue,
-            symbol=req.symbol,
-            side=req.side,
-            qty=req.qty,
-            price=req.price,
-            order_type=req.order_type,
-            tif=req.tif,
-            client_order_id=req.client_order_id,
-            tag=req.tag,
-            quote_order_qty=req.quote_order_qty,
-            ts_created=ts,
-            ts_updated=ts,
-        )
+        # every field of a request is a field of the order it becomes
+        return cls(**msgspec.structs.asdict(req), ts_created=ts, ts_updated=ts)
 
     def request(self) -> OrderRequest:
         """The request this order was sent as."""
-        return OrderRequest(
-            venue=self.venue,
-            symbol=self.symbol,
-            side=self.side,
-            qty=self.qty,
-            price=self.price,
-            order_type=self.order_type,
-            tif=self.tif,
-            client_order_id=self.client_order_id,
-            tag=self.tag,
-            quote_order_qty=self.quote_order_qty,
-        )
+        return OrderRequest(**{f: getattr(self, f) for f in OrderRequest.__struct_fields__})
 
     @property
     def remaining(self) -> Decimal:

@@ -137,6 +137,27 @@ class ReplayVenue(Venue, Protocol):
         ...
 
 
+class BookUpdate(msgspec.Struct, frozen=True, kw_only=True):
+    """One venue message's level changes (absolute sizes, 0 deletes), as a feed applies it
+    to its book; ``snapshot``: the book is replaced."""
+
+    symbol: str
+    ts_exchange: int
+    ts_local: int
+    seq: int = 0
+    bids: list[tuple[float, float]]
+    asks: list[tuple[float, float]]
+    snapshot: bool = False
+
+
+@runtime_checkable
+class UpdateSink(MarketSink, Protocol):
+    """A sink that also wants each book update just before the feed applies it (the
+    paper venue sequences the exchange side by it; a recorder writes it down)."""
+
+    def before_update(self, venue: str, update: BookUpdate) -> None: ...
+
+
 class MarketFeed(Protocol):
     """The market-data part of a venue (a live adapter without credentials), which the
     paper venue matches against."""
@@ -259,6 +280,7 @@ class VenuePlugin(Generic[C]):
 
 __all__ = [
     "MODES",
+    "BookUpdate",
     "Clock",
     "Endpoints",
     "FeedSpec",
@@ -267,6 +289,7 @@ __all__ = [
     "Mode",
     "ReplaySource",
     "ReplayVenue",
+    "UpdateSink",
     "Venue",
     "VenueConfig",
     "VenueHealth",

@@ -121,7 +121,9 @@ class SimulatedOrderEntry(abc.ABC):
             return await fut
 
         def on_arrival() -> None:
-            at = max(arrival, self._now())
+            # the exchange time of the arrival: the venue runs this once the exchange is
+            # there (the replay venue exactly at it, the paper venue once its feed is)
+            at = arrival
             try:
                 result = at_exchange(at)
             except Exception as e:  # the venue's error answer (or a bug: never hang)

@@ -1,25 +1,28 @@
 """The paper venue: live market data, simulated fills (DESIGN §1, ``arbsim paper``).
 
-Market data comes from a live adapter's public stream (a :class:`MexcVenue` /
-:class:`GateVenue` built without credentials, or anything with the same ``start`` /
-``stop`` / ``instrument`` / ``book`` surface). The book it maintains *is* the
-exchange-side book as received: orders are matched against it by the same
+Market data comes from a venue plug-in's public feed (a :class:`MexcVenue` /
+:class:`GateVenue` built without credentials). Orders are matched by the same
 :class:`~exchanges.simulated.matching.MatchingEngine` as a backtest, with an
-:class:`~exchanges.simulated.matching.Account` of configured balances and the venue's rules from
-:mod:`exchanges.simulated.rules`.
+:class:`~exchanges.simulated.matching.Account` of configured balances and the venue's rules.
 
-Latency is applied for real (DESIGN §3, same two timelines as the replay venue): a
-request sent at wall time ``t`` reaches the matching engine at ``t + entry`` (the live
-book has moved on meanwhile), and its answer reaches the caller at ``arrival +
-response``. Arrivals and answers of one venue are FIFO (each runs on its own lane, a
-task that sleeps until the head's due time). Fills of resting orders, produced when a
-public trade or book change reaches the engine, are pushed after a ``push`` response
-latency. An answer is delivered also when the caller stopped waiting, so a timed-out
-order still updates the client's state.
+The two timelines of a backtest (DESIGN §3) are kept on the wall clock:
 
-Differences from the replay venue: there is one book per instrument (no separate
-local-side book: the stream's ``ts_local`` is when the exchange side sees the data
-too), and ``feed_offset`` is not applied.
+- **exchange side**: the feed's book, updated in exchange-time order, is what the
+  exchange holds. A request sent at wall time ``t`` reaches the exchange at exchange time
+  ``T = t + entry``; it is matched against the book *as of T*: only once the feed has
+  delivered everything stamped ``ts_exchange <= T`` — i.e. just before the first update
+  stamped after ``T`` is applied, or, when the venue has nothing new, after a bounded wait
+  (``max_feed_wait_ms``) with the book taken as unchanged. Trades reach resting orders in
+  the same order. The answer is due at ``T + response`` and a resting order's fill made by
+  data stamped ``x`` is pushed at ``x + push latency`` (at once when that is already past).
+  This is the ordering the replay venue gets from its virtual clock: the order entry both
+  share (:mod:`exchanges.simulated.order_entry`) calls ``_at_exchange(T, ...)`` and each
+  venue says when "the exchange at T" has come.
+- **strategy side**: the strategy sees each update when it was received (``ts_local``)
+  plus ``feed_offset_ms``: with an offset, on a book of its own fed that much later.
+
+Arrivals and answers of one venue are FIFO. An answer is delivered also when the caller
+stopped waiting, so a timed-out order still updates the client's state.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import msgspec
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import InvalidSymbol
 from arbsim.core.model import Instrument, Order, Trade
-from arbsim.core.ports import Clock, MarketFeed, MarketSink, VenueHealth
+from arbsim.core.ports import BookUpdate, Clock, MarketFeed, MarketSink, VenueHealth
 from arbsim.runtime.loop import WallClock
 from exchanges.simulated.fills import FillModel
 from exchanges.simulated.matching import MatchingEngine
@@ -45,15 +48,17 @@ __all__ = ["PaperVenue"]
 
 
 class _Lane:
-    """Runs callbacks at wall-clock times, strictly in submission order.
+    """Runs callbacks at wall-clock times (plus ``delay_ns``), strictly in submission
+    order.
 
     Due times must be non-decreasing (the venue makes them strictly increasing); a
     callback never runs before its due time on ``clock``.
     """
 
-    def __init__(self, name: str, clock: Clock):
+    def __init__(self, name: str, clock: Clock, delay_ns: int = 0):
         self.name = name
         self.clock = clock
+        self.delay_ns = delay_ns
         self._queue: collections.deque[tuple[int, Callable[..., None], tuple[Any, ...]]] = (
             collections.deque()
         )
@@ -81,17 +86,45 @@ class _Lane:
                 self._wake.clear()
                 await self._wake.wait()
             ts, fn, args = self._queue[0]
-            while (wait := ts - self.clock.now_ns()) > 0:
-                await asyncio.sleep(wait / 1e9)
+            wait = ts + self.delay_ns - self.clock.now_ns()
+            if wait > 0:
+                # woken early when something else emptied the head (see _ExchangeLane)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait / 1e9)
+                continue
             self._queue.popleft()
             fn(*args)
 
 
+class _ExchangeLane(_Lane):
+    """Runs order arrivals at exchange time: an arrival stamped ``T`` runs just before the
+    first market update stamped after ``T`` is applied (:meth:`before`), or once the wall
+    clock passed ``T + max_wait`` with no such update. FIFO; ``T`` strictly increases."""
+
+    def __init__(self, name: str, clock: Clock, max_wait_ns: int):
+        super().__init__(name, clock, delay_ns=max_wait_ns)
+        #: arrivals released by data, and those that waited their bounded time
+        self.by_data = 0
+
+    def before(self, ts_exchange: int) -> None:
+        """Market data stamped ``ts_exchange`` is about to be applied: every arrival
+        stamped before it meets the book as it is now."""
+        while self._queue and self._queue[0][0] < ts_exchange:
+            _, fn, args = self._queue.popleft()
+            self.by_data += 1
+            fn(*args)
+
+
 class _FeedSink:
-    """Receives the live stream: feeds the matching engines, then the engine (sink)."""
+    """Receives the live stream: exchange side first (arrivals due, resting orders),
+    then the strategy side."""
 
     def __init__(self, venue: PaperVenue):
         self.venue = venue
+
+    def before_update(self, venue: str, update: BookUpdate) -> None:
+        self.venue._before_update(update)
 
     def on_book(self, venue: str, book: OrderBook) -> None:
         self.venue._on_book(book)
@@ -117,6 +150,9 @@ class PaperVenue(SimulatedOrderEntry):
         Venue name in arbsim (the feed's name by default).
     clock:
         Wall clock (tests may pass another ``Clock`` running on real time).
+    max_feed_wait_ms:
+        How long an order that reached the exchange waits for the feed to show the
+        exchange past its arrival time; after it, the book is taken as unchanged.
 
     The constructor does no I/O.
     """
@@ -128,6 +164,7 @@ class PaperVenue(SimulatedOrderEntry):
         fills: FillModel,
         name: str | None = None,
         clock: Clock | None = None,
+        max_feed_wait_ms: float = 250.0,
     ):
         self.name = name or feed.name
         self.feed = feed
@@ -141,8 +178,13 @@ class PaperVenue(SimulatedOrderEntry):
         self._init_order_entry()
         self._instruments: dict[str, Instrument] = {}
         self._by_book: dict[int, MatchingEngine] = {}
-        self._arrivals = _Lane(f"{self.name}-paper-exchange", self.clock)
+        self._arrivals = _ExchangeLane(
+            f"{self.name}-paper-exchange", self.clock, int(max_feed_wait_ms * 1e6)
+        )
         self._responses = _Lane(f"{self.name}-paper-responses", self.clock)
+        #: the strategy's books when it sees the data later than received (feed offset)
+        self._views: dict[str, OrderBook] = {}
+        self._view_lane = _Lane(f"{self.name}-paper-view", self.clock)
 
     # ---------------------------------------------------------------- Venue: data
     async def start(self, symbols: Sequence[str], sink: MarketSink) -> None:
@@ -150,6 +192,7 @@ class PaperVenue(SimulatedOrderEntry):
         self.sink = sink
         self._arrivals.start()
         self._responses.start()
+        self._view_lane.start()
         await self.feed.start(symbols, _FeedSink(self))
         for sym in symbols:
             inst = self.fills.instrument(self.feed.instrument(sym), self.name)
@@ -158,11 +201,23 @@ class PaperVenue(SimulatedOrderEntry):
             engine = self.fills.engine(inst, book, self.account)
             self._engines[sym] = engine
             self._by_book[id(book)] = engine
+            if self.fills.feed_offset_ns:
+                view = OrderBook(self.name, sym, inst.tick)
+                depth = 1 << 20
+                view.apply_pairs(
+                    [(lv.price, lv.size) for lv in book.bids(depth)],
+                    [(lv.price, lv.size) for lv in book.asks(depth)],
+                    ts_exchange=book.ts_exchange,
+                    ts_local=book.ts_local,
+                    snapshot=True,
+                )
+                self._views[sym] = view
 
     async def stop(self) -> None:
         self.sink = NullSink()
         await self._arrivals.stop()
         await self._responses.stop()
+        await self._view_lane.stop()
         await self.feed.stop()
 
     def health(self) -> VenueHealth:
@@ -187,29 +242,55 @@ class PaperVenue(SimulatedOrderEntry):
     def book(self, symbol: str) -> OrderBook:
         if symbol not in self._instruments:
             raise InvalidSymbol(f"{symbol} was not started", venue=self.name)
-        return self.feed.book(symbol)
+        view = self._views.get(symbol)
+        return view if view is not None else self.feed.book(symbol)
 
     # ---------------------------------------------------------------- market data
+    def _before_update(self, update: BookUpdate) -> None:
+        # the exchange is past every arrival stamped before this update
+        self._arrivals.before(update.ts_exchange)
+        view = self._views.get(update.symbol)
+        if view is not None:
+            due = update.ts_local + self.fills.feed_offset_ns
+            self._view_lane.at(due, self._show_update, view, update)
+
+    def _show_update(self, view: OrderBook, update: BookUpdate) -> None:
+        view.apply_pairs(
+            update.bids,
+            update.asks,
+            ts_exchange=update.ts_exchange,
+            ts_local=update.ts_local + self.fills.feed_offset_ns,
+            seq=update.seq,
+            snapshot=update.snapshot,
+        )
+        self.sink.on_book(self.name, view)
+
     def _on_book(self, book: OrderBook) -> None:
         engine = self._by_book.get(id(book))
         if engine is not None and engine.resting:
-            now = self.clock.now_ns()
-            events = engine.on_book(now)
+            events = engine.on_book(book.ts_exchange)
             if events:
-                self.push(events, now)
-        self.sink.on_book(self.name, book)
+                self.push(events, book.ts_exchange)
+        if engine is None or engine.inst.symbol not in self._views:
+            self.sink.on_book(self.name, book)
 
     def _on_trade(self, trade: Trade) -> None:
+        self._arrivals.before(trade.ts_exchange)
         engine = self._engines.get(trade.symbol)
         if engine is not None and engine.resting:
-            now = self.clock.now_ns()
             tick = engine.book.scale.tick_of(trade.price)
-            events = engine.on_trade(int(trade.side), tick, trade.size, now)
+            events = engine.on_trade(int(trade.side), tick, trade.size, trade.ts_exchange)
             if events:
-                self.push(events, now)
+                self.push(events, trade.ts_exchange)
         if trade.venue != self.name:
             trade = msgspec.structs.replace(trade, venue=self.name)
-        self.sink.on_trade(self.name, trade)
+        if self.fills.feed_offset_ns:
+            seen = msgspec.structs.replace(
+                trade, ts_local=trade.ts_local + self.fills.feed_offset_ns
+            )
+            self._view_lane.at(seen.ts_local, self.sink.on_trade, self.name, seen)
+        else:
+            self.sink.on_trade(self.name, trade)
 
     # ---------------------------------------------------------------- clock hooks
     def _now(self) -> int:
