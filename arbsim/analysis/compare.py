@@ -30,7 +30,13 @@ if TYPE_CHECKING:
 
     from arbsim.analysis.frames import Run
 
-__all__ = ["DEFAULT_TOLERANCE_MS", "compare_runs", "format_comparison", "match_arbs"]
+__all__ = [
+    "DEFAULT_TOLERANCE_MS",
+    "compare_runs",
+    "derived_tolerance_ms",
+    "format_comparison",
+    "match_arbs",
+]
 
 #: Decisions further apart than this are different decisions. The bundled strategy
 #: waits ``cooldown_s`` (250 ms) between attempts in one direction, so 100 ms cannot
@@ -133,9 +139,27 @@ def _f(x: Any) -> float | None:
     return None if math.isnan(v) or math.isinf(v) else v
 
 
-def compare_runs(
-    run_a: Run, run_b: Run, *, tolerance_ms: float = DEFAULT_TOLERANCE_MS
-) -> dict[str, Any]:
+def derived_tolerance_ms(run_a: Run, run_b: Run) -> tuple[float, str]:
+    """The default matching tolerance: twice the median feed latency the runs measured
+    (two runs of the same data decide at most about one feed latency apart), between
+    10 ms and 500 ms; :data:`DEFAULT_TOLERANCE_MS` without feed measurements. Also says
+    how it was derived."""
+    import numpy as np
+
+    samples = [
+        r.latency.loc[r.latency.kind == "feed_sample", "latency_ns"].to_numpy()
+        for r in (run_a, run_b)
+        if "kind" in r.latency
+    ]
+    feed = np.concatenate(samples) if samples else np.array([])
+    if not len(feed):
+        return DEFAULT_TOLERANCE_MS, "the default: no feed latency measured"
+    median_ms = float(np.median(feed)) / 1e6
+    tol = round(min(500.0, max(10.0, 2 * median_ms)), 1)
+    return tol, f"2 x the median feed latency {median_ms:.1f} ms, within 10..500 ms"
+
+
+def compare_runs(run_a: Run, run_b: Run, *, tolerance_ms: float | None = None) -> dict[str, Any]:
     """Compare two runs' arb decisions over their common time window.
 
     Parameters
@@ -143,7 +167,8 @@ def compare_runs(
     run_a, run_b:
         Loaded runs (:func:`arbsim.analysis.frames.load_run`); B is compared against A.
     tolerance_ms:
-        Largest decision-time difference for two decisions to be the same one.
+        Largest decision-time difference for two decisions to be the same one
+        (``None``: derived from the runs' feed latency, :func:`derived_tolerance_ms`).
 
     Returns
     -------
@@ -159,6 +184,10 @@ def compare_runs(
     import numpy as np
     import pandas as pd
 
+    if tolerance_ms is None:
+        tolerance_ms, tolerance_why = derived_tolerance_ms(run_a, run_b)
+    else:
+        tolerance_why = "given"
     a0, a1 = run_a.window_ns()
     b0, b1 = run_b.window_ns()
     lo, hi = max(a0, b0), min(a1, b1)
@@ -245,6 +274,7 @@ def compare_runs(
     return {
         "runs": {"a": str(run_a.path), "b": str(run_b.path)},
         "tolerance_ms": tolerance_ms,
+        "tolerance_from": tolerance_why,
         "window": {
             "start_ns": lo,
             "end_ns": hi,
@@ -308,7 +338,7 @@ def format_comparison(result: dict[str, Any]) -> str:
         f"  B           {result['runs']['b']}",
         f"  window      {result['window']['start']} -> {result['window']['end']}"
         + ("" if result["window"]["overlaps"] else "  (the runs do not overlap)"),
-        f"  tolerance   {result['tolerance_ms']:g} ms",
+        f"  tolerance   {result['tolerance_ms']:g} ms ({result.get('tolerance_from', 'given')})",
         "",
         f"  {'decisions':<36}{'A':>14}{'B':>14}",
         f"  {'in the common window':<36}{d['a']:>14}{d['b']:>14}",

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from arbsim.analysis.compare import DEFAULT_TOLERANCE_MS
 from arbsim.core.errors import ArbsimError, ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -502,10 +501,10 @@ def report(run_dir: Path, out_path: Path | None) -> None:
 @click.argument("run_b", type=click.Path(path_type=Path))
 @click.option(
     "--tolerance-ms",
-    default=DEFAULT_TOLERANCE_MS,
-    show_default=True,
+    default=None,
     type=click.FloatRange(min=0.0),
-    help="Largest decision-time difference for two decisions to match.",
+    help="Largest decision-time difference for two decisions to match "
+    "(default: twice the runs' median feed latency, 10..500 ms).",
 )
 @click.option(
     "--json",
@@ -513,7 +512,7 @@ def report(run_dir: Path, out_path: Path | None) -> None:
     is_flag=True,
     help="Print the comparison as JSON instead of the table (nothing is written).",
 )
-def compare(run_a: Path, run_b: Path, tolerance_ms: float, as_json: bool) -> None:
+def compare(run_a: Path, run_b: Path, tolerance_ms: float | None, as_json: bool) -> None:
     """Match two runs' arb decisions and explain their PnL gap (B compared against A).
 
     Without --json, prints a table and writes RUN_B/compare.json.

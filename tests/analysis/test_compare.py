@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from test_analysis import MS, T0, arb, make_run
 
 from arbsim import analysis as an
-from arbsim.analysis.compare import CAUSES, compare_runs, match_arbs
+from arbsim.analysis.compare import CAUSES, compare_runs, derived_tolerance_ms, match_arbs
 from arbsim.app.cli import compare
 from arbsim.runtime.recorder import ArbRecord
 
@@ -161,3 +161,19 @@ def test_cli_bad_run_dir(tmp_path: Path, two_runs: tuple[Path, Path]) -> None:
     r = CliRunner().invoke(compare, [str(two_runs[0]), str(tmp_path / "missing")])
     assert r.exit_code == 2
     assert f"{tmp_path / 'missing'}: run directory does not exist" in r.output
+
+
+def test_default_tolerance_comes_from_the_measured_feed_latency(tmp_path: Path) -> None:
+    feed = [(T0 + i * MS, "feed_sample", "mexc", (20 + i) * MS) for i in range(21)]  # median 30
+    a = make_run(tmp_path / "a", arbs=[arb(1, ts_decision=T0 + 10 * MS)], latency=feed)
+    b = make_run(tmp_path / "b", arbs=[arb(1, ts_decision=T0 + 70 * MS)], latency=feed)
+    ra, rb = an.load_run(a), an.load_run(b)
+    assert derived_tolerance_ms(ra, rb) == (
+        60.0,
+        "2 x the median feed latency 30.0 ms, within 10..500 ms",
+    )
+    result = compare_runs(ra, rb)
+    assert result["tolerance_ms"] == 60.0
+    assert result["decisions"]["matched"] == 1  # 60 ms apart: the same decision
+    bare = make_run(tmp_path / "c", arbs=[arb(1)])
+    assert derived_tolerance_ms(an.load_run(bare), an.load_run(bare))[0] == 100.0
