@@ -173,6 +173,7 @@ def run_backtest(
         recorder=recorder,
         equity_interval_s=cfg.run.equity_interval_s,
         id_prefix=cfg.run.id_prefix,
+        shutdown_s=cfg.run.shutdown_s,
     )
     span = max(1, run_end - run_start)
 

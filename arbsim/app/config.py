@@ -50,6 +50,9 @@ class RunConfig(Strict, frozen=True):
     drain_s: float = 1.0
     equity_interval_s: float = 1.0
     id_prefix: str = "x"
+    #: how long the end of a run may take to learn every unknown order outcome (a venue
+    #: may accept a late request until its expiry, Gate's 60 s) and cancel its orders
+    shutdown_s: float = 90.0
 
 
 class Config(Strict, frozen=True):

@@ -200,6 +200,7 @@ async def run_realtime_async(
         id_prefix=id_prefix,
         resume=state,
         resume_open_orders=resume_open_orders,
+        shutdown_s=cfg.run.shutdown_s,
     )
     error: BaseException | None = None
     reconciled: dict[str, dict[str, str]] = {}

@@ -53,6 +53,7 @@ class Engine:
         id_prefix: str = "x",
         resume: JournalState | None = None,
         resume_open_orders: Literal["cancel", "adopt"] = "cancel",
+        shutdown_s: float = 90.0,
     ):
         self.strategy = strategy
         self.venues = venues
@@ -79,6 +80,8 @@ class Engine:
         self.unresolved: dict[str, OrderRequest] = {}
         self._resolvers: set[asyncio.Task[None]] = set()
         self.shutdown_errors: list[str] = []
+        #: how long the shutdown may take to learn unknown outcomes and cancel orders
+        self.shutdown_s = shutdown_s
         #: what an earlier process of this run left (``--resume``), reconciled at start
         self._resume = resume
         self.resume_open_orders = resume_open_orders
@@ -350,7 +353,7 @@ class Engine:
         positions = {a: float(self.ledger.position(a)) for a in sorted(self.ledger.assets())}
         self.recorder.equity(now, self.ledger.value(marks, quote), net, gross, fees, positions)
 
-    async def _shutdown(self, drain_until: int | None, deadline_s: float = 30.0) -> None:
+    async def _shutdown(self, drain_until: int | None) -> None:
         loop = self.loop
         if drain_until is not None and isinstance(loop, VirtualTimeLoop):
             await loop.sleep_until(drain_until)
@@ -366,10 +369,53 @@ class Engine:
                 t.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-            await self._cancel_own_orders(loop.time() + deadline_s)
             for task in list(self._resolvers):
                 task.cancel()
             await asyncio.gather(*self._resolvers, return_exceptions=True)
+            deadline = loop.time() + self.shutdown_s
+            await self._learn_unknown_outcomes(deadline)
+            await self._cancel_own_orders(deadline)
+
+    async def _learn_unknown_outcomes(self, deadline: float) -> None:
+        """No order of the run is left with an unknown outcome when it ends: every order
+        sent without an answer (its task cancelled, or declared unresolved) is read back
+        from its venue, or known never placed once the venue could no longer accept it;
+        until ``deadline`` (loop time)."""
+        unknown = [
+            o.request()
+            for o in self.recorder.orders()
+            if o.is_open and not o.order_id and self.recorder.sent_at(o.client_order_id)
+        ]
+        for req in unknown:
+            if await self._learn_outcome(req, deadline):
+                self.unresolved.pop(req.client_order_id, None)
+                self.risk.unblock(req.venue, req.client_order_id)
+            else:
+                self.shutdown_errors.append(
+                    f"{req.venue}: order {req.client_order_id}: outcome still unknown"
+                )
+
+    async def _learn_outcome(self, req: OrderRequest, deadline: float) -> bool:
+        """Read an order back, or know it never placed; False when ``deadline`` came."""
+        venue = self.venues[req.venue]
+        sent = self.recorder.sent_at(req.client_order_id)
+        while True:
+            try:
+                order = await self.ctx.fetch_order(req.venue, req.symbol, req.client_order_id)
+            except OrderNotFound:
+                if self.clock.now_ns() - sent >= venue.order_expiry_ns:
+                    err = OrderNotPlaced("not at the venue at the end", code="not_placed")
+                    self.recorder.order_rejected(req, self.clock.now_ns(), err)
+                    self.order_closed(req.client_order_id)
+                    return True
+            except VenueError:
+                pass
+            else:
+                self.merge_order(order)
+                return True
+            if self.loop.time() >= deadline:
+                return False
+            await asyncio.sleep(1.0)
 
     def placed_here(self, client_order_id: str) -> bool:
         """Whether this run placed the order (it sent it, or the id carries one of the
