@@ -351,6 +351,55 @@ def exchange_sim(ctx: click.Context) -> None:
     ctx.exit(simulator(list(ctx.args)))
 
 
+@main.command("record")
+@click.option("--venue", "venues", multiple=True, required=True, help="Venue to record (repeat).")
+@click.option("--symbol", "symbols", multiple=True, required=True, help="BASE/QUOTE (repeat).")
+@click.option(
+    "--catalog",
+    "catalog_path",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Catalog to write (created, or grown by new parts).",
+)
+@click.option("--duration", "duration_s", type=float, help="Seconds (default: until SIGINT).")
+@click.option(
+    "--venue-url",
+    "venue_urls",
+    multiple=True,
+    metavar="NAME=REST_URL,WS_URL",
+    help="Endpoints of one venue (repeatable; default: the real venue's).",
+)
+@click.option("--heartbeat", "heartbeat_s", default=10.0, show_default=True, type=float,
+              help="Seconds between progress lines.")  # fmt: skip
+def record_cmd(
+    venues: tuple[str, ...],
+    symbols: tuple[str, ...],
+    catalog_path: Path,
+    duration_s: float | None,
+    venue_urls: tuple[str, ...],
+    heartbeat_s: float,
+) -> None:
+    """Record the venues' public streams (books, trades) into a Parquet catalog."""
+    from arbsim.app.realtime import parse_venue_url
+    from arbsim.app.record import record
+
+    try:
+        urls = dict(parse_venue_url(u) for u in venue_urls)
+        result = record(
+            venues, symbols, catalog_path, duration_s=duration_s, urls=urls,
+            heartbeat_s=heartbeat_s, say=click.echo,
+        )  # fmt: skip
+    except ArbsimError as e:
+        _fail(str(e))
+        return
+    click.echo(f"recorded {result.seconds:.1f} s into {result.catalog}")
+    for key in sorted(result.book_messages):
+        click.echo(
+            f"  {key:<22} book messages {result.book_messages[key]:,}  "
+            f"trades {result.trades.get(key, 0):,}  resyncs {result.resyncs.get(key, 0)}"
+        )
+
+
 @main.group()
 def data() -> None:
     """Build and inspect Parquet catalogs."""

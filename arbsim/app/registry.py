@@ -23,6 +23,7 @@ from arbsim.core.ports import (
     Clock,
     FeedSpec,
     MarketFeed,
+    MarketRecorder,
     Mode,
     Venue,
     VenueConfig,
@@ -173,6 +174,7 @@ class Registry:
         clock: Clock,
         environ: Mapping[str, str],
         catalog: Path | None = None,
+        recorder: MarketRecorder | None = None,
     ) -> VenueSetup:
         """What venues of a run are built with (rules and feeds resolved here)."""
 
@@ -187,6 +189,7 @@ class Registry:
             catalog=catalog,
             rules=self.rules,
             feed=feed,
+            recorder=recorder,
         )
         return made
 

@@ -158,6 +158,18 @@ class UpdateSink(MarketSink, Protocol):
     def before_update(self, venue: str, update: BookUpdate) -> None: ...
 
 
+class MarketRecorder(Protocol):
+    """Where a feed writes down what it received, as it received it (``arbsim record``
+    and the ``catalog/`` of paper / live runs): each instrument once, each book update
+    just before it is applied, each public trade."""
+
+    def instrument(self, inst: Instrument) -> None: ...
+
+    def update(self, venue: str, update: BookUpdate) -> None: ...
+
+    def trade(self, venue: str, trade: Trade) -> None: ...
+
+
 class MarketFeed(Protocol):
     """The market-data part of a venue (a live adapter without credentials), which the
     paper venue matches against."""
@@ -223,6 +235,8 @@ class VenueSetup:
         rules, else generic) for simulated venues.
     feed:
         The public market data of a venue plug-in (for paper venues).
+    recorder:
+        Where live feeds write down the market data they receive (``None``: nowhere).
     """
 
     mode: Mode
@@ -232,6 +246,7 @@ class VenueSetup:
     catalog: Path | None
     rules: Callable[[str | None, str], VenueRules]
     feed: Callable[[str, FeedSpec], MarketFeed]
+    recorder: MarketRecorder | None = None
 
 
 C = TypeVar("C", bound=VenueConfig)
@@ -285,6 +300,7 @@ __all__ = [
     "Endpoints",
     "FeedSpec",
     "MarketFeed",
+    "MarketRecorder",
     "MarketSink",
     "Mode",
     "ReplaySource",
