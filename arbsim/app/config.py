@@ -24,6 +24,8 @@ from arbsim.runtime.strategy import Strategy
 
 #: the kind of a venue entry that does not name one, per mode (live: the venue's name)
 DEFAULT_KIND: dict[Mode, str | None] = {"backtest": "replay", "paper": "paper", "live": None}
+#: the simulated kinds, whose configs carry over between backtest and paper
+_SIMULATED = frozenset({"replay", "paper"})
 
 
 class Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -138,6 +140,14 @@ def _venue(entry: dict[str, Any], i: int, mode: Mode, reg: Registry, source: str
     if not isinstance(kind, str):
         raise ConfigError(f"{where}.kind`: expected a venue kind name, got {kind!r}")
     plugin = reg.venue_kind(kind, f"{where}.kind`")
+    target = DEFAULT_KIND[mode]
+    if mode not in plugin.modes and kind in _SIMULATED and target in _SIMULATED:
+        # a paper run's config backtests its own recording and vice versa: both venue kinds
+        # simulate fills the same way; only where the market data comes from differs
+        plugin = reg.venue_kind(target, f"{where}.kind`")
+        known = set(plugin.config.__struct_fields__)
+        entry = {k: v for k, v in entry.items() if k in known or k == "kind"}
+        entry["kind"] = kind = target
     if mode not in plugin.modes:
         modes = " / ".join(m for m in MODES if m in plugin.modes)
         raise ConfigError(

@@ -25,6 +25,7 @@ import contextlib
 import datetime as dt
 import os
 import secrets
+import shutil
 import signal
 import time
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ from arbsim.app.config import Config, build_strategy, dump_config
 from arbsim.app.registry import Registry
 from arbsim.core.errors import ArbsimError, ConfigError, StrategyError, VenueError
 from arbsim.core.ports import Endpoints
+from arbsim.data.capture import MarketCapture
 from arbsim.runtime.engine import Engine
 from arbsim.runtime.journal import Journal, JournalRecorder, JournalState
 from arbsim.runtime.loop import WallClock
@@ -155,13 +157,26 @@ async def run_realtime_async(
         strategy = build_strategy(cfg, reg)
     symbols = _symbols(cfg, strategy, None)
     clock = WallClock()
+    if not resume and out_dir.exists() and any(out_dir.iterdir()):
+        raise ConfigError(
+            f"--out {out_dir} exists and is not empty; pick a new run directory (or --resume it)"
+        )
+    # the market data the session receives, as received: its own backtest input
+    capture = MarketCapture(out_dir / "catalog", source=f"received by an arbsim {mode} run")
     setup = reg.setup(
         mode=mode,
         loop=asyncio.get_running_loop(),
         clock=clock,
         environ=os.environ if env is None else env,
+        recorder=capture,
     )
-    venues = build_venues(cfg, reg, setup)
+    try:
+        venues = build_venues(cfg, reg, setup)
+    except ConfigError:
+        capture.close()
+        if not resume:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     state: JournalState | None = None
     if resume:
         if not (out_dir / "journal.sqlite").is_file():
@@ -175,11 +190,6 @@ async def run_realtime_async(
             )
         journal.meta("resumed", dt.datetime.now(dt.UTC).isoformat())
     else:
-        if out_dir.exists() and any(out_dir.iterdir()):
-            raise ConfigError(
-                f"--out {out_dir} exists and is not empty; pick a new run directory "
-                "(or --resume it)"
-            )
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.yaml").write_bytes(dump_config(cfg))
         journal = Journal(out_dir / "journal.sqlite")
@@ -226,6 +236,7 @@ async def run_realtime_async(
         if state is not None:
             summary["resumed"] = engine.resumed
         recorder.write(out_dir, engine.latency.table(), summary, dump_config(cfg))
+        capture.close()
         journal.meta("ended", dt.datetime.now(dt.UTC).isoformat())
         journal.meta("status", summary["status"])
         journal.close()

@@ -108,7 +108,16 @@ def test_a_live_venue_refuses_simulation_settings() -> None:
 def test_a_venue_kind_out_of_its_mode_is_refused() -> None:
     text = b"venues: [{name: mexc, kind: replay, balances: {BTC: '1'}}]"
     with pytest.raises(ConfigError, match=r"venues\[0\].kind`: a 'replay' venue runs in backtest"):
-        parse_config(text, "<t>", "paper")
+        parse_config(text, "<t>", "live")
+
+
+def test_a_paper_config_backtests_its_recording_and_back() -> None:
+    paper = b"venues: [{name: mexc, kind: paper, ws_url: 'ws://x', balances: {BTC: '1'}}]"
+    (v,) = parse_config(paper, "<t>", "backtest").venues
+    assert isinstance(v, ReplayConfig) and v.balances == {"BTC": 1}
+    replay = b"venues: [{name: mexc, kind: replay, balances: {BTC: '1'}}]"
+    (w,) = parse_config(replay, "<t>", "paper").venues
+    assert isinstance(w, PaperConfig) and w.ws_url is None
     with pytest.raises(ConfigError, match=r"unknown venue kind 'binance' \(known: gateio, mexc"):
         parse_config(b"venues: [{name: x, kind: binance}]", "<t>", "live")
 

@@ -261,7 +261,9 @@ async def test_live_run_places_and_cancels_a_simulated_order(
     rows = journal_rows(out / "journal.sqlite", "SELECT event, status FROM orders")
     assert ("sent", "new") in rows and ("update", "canceled") in rows
     # secrets never reach the run directory
-    for f in out.iterdir():
+    for f in out.rglob("*"):
+        if f.is_dir():
+            continue
         data = f.read_bytes()
         assert v.api_secret.encode() not in data and v.api_key.encode() not in data
 
