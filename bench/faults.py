@@ -56,14 +56,16 @@ run: {{drain_s: 0.5, equity_interval_s: 0.5}}
 
 ORDER_PATH = {"mexc": "/api/v3/order", "gateio": "/api/v4/spot/orders"}
 
-#: fault kind -> (seconds between injections, the rules for one venue, venues, Gate order entry)
+#: fault kind -> (seconds between injections, the rules for one venue, venues, Gate order
+#: entry); often enough to hit every part of the order path, seldom enough that the
+#: strategy trades between faults (a venue whose API failed 5 times in 60 s is paused)
 FAULTS: dict[str, tuple[float, Any, tuple[str, ...], str]] = {
-    "drop_ws": (15.0, lambda v: [{"kind": "drop_ws"}], ("mexc", "gateio"), "rest"),
-    "skip_seq": (5.0, lambda v: [{"kind": "skip_seq", "count": 2}], ("mexc", "gateio"), "rest"),
-    "duplicate": (5.0, lambda v: [{"kind": "duplicate", "count": 3}], ("mexc", "gateio"), "rest"),
-    "reorder": (5.0, lambda v: [{"kind": "reorder", "count": 2}], ("mexc", "gateio"), "rest"),
+    "drop_ws": (20.0, lambda v: [{"kind": "drop_ws"}], ("mexc", "gateio"), "rest"),
+    "skip_seq": (10.0, lambda v: [{"kind": "skip_seq", "count": 2}], ("mexc", "gateio"), "rest"),
+    "duplicate": (10.0, lambda v: [{"kind": "duplicate", "count": 3}], ("mexc", "gateio"), "rest"),
+    "reorder": (10.0, lambda v: [{"kind": "reorder", "count": 2}], ("mexc", "gateio"), "rest"),
     "http_5xx_orders": (
-        8.0,
+        20.0,
         lambda v: [
             {
                 "kind": "http_status",
@@ -77,19 +79,19 @@ FAULTS: dict[str, tuple[float, Any, tuple[str, ...], str]] = {
         "rest",
     ),
     "http_429": (
-        8.0,
-        lambda v: [{"kind": "http_status", "status": 429, "count": 3}],
+        20.0,
+        lambda v: [{"kind": "http_status", "status": 429, "count": 2}],
         ("mexc", "gateio"),
         "rest",
     ),
     "timeout": (
-        10.0,
+        30.0,
         lambda v: [{"kind": "timeout", "delay_s": 12.0, "path": ORDER_PATH[v], "method": "POST"}],
         ("mexc", "gateio"),
         "rest",
     ),
-    "lose_ack": (8.0, lambda v: [{"kind": "lose_ack", "status": 0}], ("mexc", "gateio"), "rest"),
-    "lose_ws_reply": (8.0, lambda v: [{"kind": "lose_ws_reply"}], ("gateio",), "ws"),
+    "lose_ack": (15.0, lambda v: [{"kind": "lose_ack", "status": 0}], ("mexc", "gateio"), "rest"),
+    "lose_ws_reply": (15.0, lambda v: [{"kind": "lose_ws_reply"}], ("gateio",), "ws"),
 }
 
 

@@ -102,6 +102,8 @@ async def test_place_partial_fill_fill_cancel_query_balances(
     )
     assert status == 200 and [t["role"] for t in trades] == ["maker", "maker"]
     assert {t["text"] for t in trades} == {"t-sim1"}
+    # REST trade ids are strings, as Gate answers them (the push carries numbers)
+    assert all(isinstance(t["id"], str) and t["id"].isdigit() for t in trades)
 
     body2 = {**body, "text": "t-sim2", "amount": "0.001"}
     status, order2, _ = await gate_call(http, v, "POST", "spot/orders", body=body2)
