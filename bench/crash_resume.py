@@ -126,19 +126,27 @@ def live(sim: Sim, args: list[str], env: dict[str, str]) -> subprocess.Popen[str
 
 
 def in_flight(journal: Path) -> tuple[int, int, bool]:
-    """(orders sent without an answer, arbs started but not finished, whether an
+    """(orders sent without an answer yet, arbs started but not finished, whether an
     unfinished arb had one order answered and another not) in the journal."""
     if not journal.exists():
         return 0, 0, False
     db = sqlite3.connect(journal, timeout=5)
     try:
-        last = dict(
-            db.execute(
-                "SELECT client_order_id, event FROM orders o WHERE seq = (SELECT max(seq) FROM"
-                " orders WHERE client_order_id = o.client_order_id)"
-            ).fetchall()
-        )
-        unanswered = sum(1 for e in last.values() if e == "sent")
+        # an order is between its request and its answer until the venue's answer (acked,
+        # or a refusal) is journalled; private pushes may have come meanwhile
+        events: dict[str, set[str]] = {}
+        status: dict[str, str] = {}
+        for cid, event, state in db.execute(
+            "SELECT client_order_id, event, status FROM orders ORDER BY seq"
+        ):
+            events.setdefault(cid, set()).add(event)
+            status[cid] = state
+        final = {"filled", "canceled", "expired", "rejected"}
+        waiting = {
+            c
+            for c, ev in events.items()
+            if not ev & {"acked", "rejected"} and status[c] not in final
+        }
         records = {
             arb_id: json.loads(record)
             for arb_id, record in db.execute("SELECT arb_id, record FROM arbs ORDER BY seq")
@@ -146,10 +154,9 @@ def in_flight(journal: Path) -> tuple[int, int, bool]:
         done = {r[0] for r in db.execute("SELECT arb_id FROM arbs WHERE event='finished'")}
         open_arbs = [r for a, r in records.items() if a not in done]
         split = any(
-            {last.get(c) == "sent" for c in r["orders"] if c in last} == {True, False}
-            for r in open_arbs
+            {c in waiting for c in r["orders"] if c in events} == {True, False} for r in open_arbs
         )
-        return unanswered, len(open_arbs), split
+        return len(waiting), len(open_arbs), split
     except sqlite3.OperationalError:  # the tables are not there yet
         return 0, 0, False
     finally:
@@ -157,12 +164,13 @@ def in_flight(journal: Path) -> tuple[int, int, bool]:
 
 
 def kill_when(proc: subprocess.Popen[str], journal: Path, mode: str, deadline: float) -> None:
-    """Wait for the moment ``mode`` asks for (``request``: an order sent without an
-    answer; ``legs``: an arb with one order answered and another not; ``random``: the
-    deadline), then SIGKILL; at the deadline in any case."""
+    """Wait for the moment ``mode`` asks for (``request``: an order sent without its
+    answer yet; ``arb``: an arbitrage between its decision and its outcome, its legs or
+    repairs in flight; ``random``: the deadline), then SIGKILL; at the deadline in any
+    case."""
     while time.monotonic() < deadline and mode != "random":
-        unanswered, _, split = in_flight(journal)
-        if (mode == "request" and unanswered) or (mode == "legs" and split):
+        unanswered, arbs_open, _ = in_flight(journal)
+        if (mode == "request" and unanswered) or (mode == "arb" and arbs_open):
             break
         time.sleep(0.005)
     else:
@@ -249,7 +257,7 @@ def main() -> None:
             first = not run.exists()
             proc = live(sim, ["--config", str(cfg), "--out", str(run)] if first
                         else ["--resume", str(run)], env)  # fmt: skip
-            mode = ("random", "request", "legs")[trial % 3]
+            mode = ("random", "request", "arb")[trial % 3]
             started = time.monotonic()
             time.sleep(args.min_s)
             if proc.poll() is not None:
@@ -273,8 +281,8 @@ def main() -> None:
                  summary["fills"], "ok" if not problems else "; ".join(problems))
             )  # fmt: skip
             print(
-                f"trial {trial:2d}: killed at {delay:4.1f}s  in flight: {unanswered} requests, "
-                f"{arbs_open} arbs  read back {rows[-1][4]} orders, {rows[-1][5]} fills found  "
+                f"trial {trial:2d}: {mode:<7} kill at {delay:4.1f}s  in flight: {unanswered} "
+                f"requests, {arbs_open} arbs  read back {rows[-1][4]} orders, {rows[-1][5]} fills found  "
                 f"run {summary['orders']} orders {summary['fills']} fills  -> {rows[-1][8]}",
                 flush=True,
             )
