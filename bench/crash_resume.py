@@ -282,8 +282,8 @@ def main() -> None:
             )  # fmt: skip
             print(
                 f"trial {trial:2d}: {mode:<7} kill at {delay:4.1f}s  in flight: {unanswered} "
-                f"requests, {arbs_open} arbs  read back {rows[-1][4]} orders, {rows[-1][5]} fills found  "
-                f"run {summary['orders']} orders {summary['fills']} fills  -> {rows[-1][8]}",
+                f"requests, {arbs_open} arbs  read back {rows[-1][4]} orders, "
+                f"{rows[-1][5]} fills found  run {summary['orders']} orders {summary['fills']} fills  -> {rows[-1][8]}",
                 flush=True,
             )
     finally:
