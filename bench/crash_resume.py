@@ -283,7 +283,8 @@ def main() -> None:
             print(
                 f"trial {trial:2d}: {mode:<7} kill at {delay:4.1f}s  in flight: {unanswered} "
                 f"requests, {arbs_open} arbs  read back {rows[-1][4]} orders, "
-                f"{rows[-1][5]} fills found  run {summary['orders']} orders {summary['fills']} fills  -> {rows[-1][8]}",
+                f"{rows[-1][5]} fills found  run {summary['orders']} orders "
+                f"{summary['fills']} fills  -> {rows[-1][8]}",
                 flush=True,
             )
     finally:
