@@ -17,7 +17,8 @@ from decimal import Decimal
 
 import msgspec
 
-from exchanges.live.symbols import VenueSymbolInfo
+from exchanges.live.errors import parser
+from exchanges.live.symbols import VenueSymbolInfo, grid
 
 __all__ = [
     "TRADE_STATUS_TRADABLE",
@@ -81,8 +82,9 @@ def from_native(native: str) -> str:
     return f"{base}/{quote}".upper()
 
 
+@parser(VENUE, "currency_pairs")
 def symbol_info(raw: GateCurrencyPair) -> VenueSymbolInfo:
-    """Trading rules of one currency pair."""
+    """Trading rules of one currency pair (:class:`MalformedMessage` when unusable)."""
     fee = Decimal(raw.fee) / _PERCENT
     return VenueSymbolInfo(
         venue=VENUE,
@@ -90,8 +92,8 @@ def symbol_info(raw: GateCurrencyPair) -> VenueSymbolInfo:
         native_symbol=raw.id,
         base=raw.base,
         quote=raw.quote,
-        tick=Decimal(1).scaleb(-raw.precision),
-        step=Decimal(1).scaleb(-raw.amount_precision),
+        tick=grid(raw.precision),
+        step=grid(raw.amount_precision),
         min_qty=Decimal(raw.min_base_amount or "0"),
         min_notional=Decimal(raw.min_quote_amount or "0"),
         maker_fee=fee,

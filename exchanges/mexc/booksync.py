@@ -13,6 +13,8 @@ than the first buffered frame (``lastUpdateId + 1 < fromVersion``) ask for anoth
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import msgspec
 
 from exchanges.live.booksync import BookDiff, BookSnapshot, DiffBookSync, Level, SyncPolicy
@@ -72,6 +74,7 @@ def diff_from_aggre_depth(frame: AggreDepth) -> BookDiff:
     )
 
 
-def new_book_sync(symbol: str) -> DiffBookSync:
-    """A sync machine for one MEXC symbol (feed it the two conversions above)."""
-    return DiffBookSync(AGGRE_DEPTH_POLICY, symbol=symbol)
+def new_book_sync(symbol: str, tick: Decimal | None = None) -> DiffBookSync:
+    """A sync machine for one MEXC symbol (feed it the two conversions above); ``tick``
+    refuses prices off the instrument's grid."""
+    return DiffBookSync(AGGRE_DEPTH_POLICY, symbol=symbol, tick=tick, venue="mexc")

@@ -19,7 +19,8 @@ from decimal import Decimal
 
 import msgspec
 
-from exchanges.live.symbols import VenueSymbolInfo
+from exchanges.live.errors import parser
+from exchanges.live.symbols import VenueSymbolInfo, grid
 
 __all__ = [
     "QUOTE_ASSETS",
@@ -106,16 +107,17 @@ def from_native(native: str, quotes: tuple[str, ...] = QUOTE_ASSETS) -> str:
     raise ValueError(f"no known quote asset at the end of {native!r}")
 
 
+@parser(VENUE, "exchangeInfo")
 def symbol_info(raw: MexcSymbol) -> VenueSymbolInfo:
-    """Trading rules of one exchangeInfo symbol."""
+    """Trading rules of one exchangeInfo symbol (:class:`MalformedMessage` when unusable)."""
     return VenueSymbolInfo(
         venue=VENUE,
         symbol=f"{raw.base_asset}/{raw.quote_asset}",
         native_symbol=raw.symbol,
         base=raw.base_asset,
         quote=raw.quote_asset,
-        tick=Decimal(1).scaleb(-raw.quote_asset_precision),
-        step=Decimal(1).scaleb(-raw.base_asset_precision),
+        tick=grid(raw.quote_asset_precision),
+        step=grid(raw.base_asset_precision),
         min_qty=_dec(raw.base_size_precision),
         min_notional=_dec(raw.quote_amount_precision),
         maker_fee=_dec(raw.maker_commission),
