@@ -261,7 +261,7 @@ class GateMarketDialect:
         if isinstance(msg, ws.Push):
             result = msg.result
             if isinstance(result, ws.OrderBookUpdate):
-                return [DiffEvent(result.symbol, booksync.diff_from_push(result))]
+                return [DiffEvent(result.symbol, booksync.diff_from_push(result), msg.channel)]
             if isinstance(result, ws.Obu):
                 try:
                     pair, _depth = ws.parse_obu_stream(result.stream)
@@ -271,7 +271,7 @@ class GateMarketDialect:
                         venue="gateio",
                         channel=msg.channel,
                     ) from None
-                return [DiffEvent(pair, booksync.diff_from_push(result))]
+                return [DiffEvent(pair, booksync.diff_from_push(result), msg.channel)]
             if isinstance(result, ws.Trade):
                 return [TradeEvent(public_trade(result, self.symbols, ts_local))]
             return []

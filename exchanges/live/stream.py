@@ -118,10 +118,11 @@ class Refused(msgspec.Struct, frozen=True):
 
 
 class DiffEvent(msgspec.Struct, frozen=True):
-    """A book diff for one native symbol."""
+    """A book diff for one native symbol (``channel``: the one it came on)."""
 
     native: str
     diff: BookDiff
+    channel: str = ""
 
 
 class TradeEvent(msgspec.Struct, frozen=True):
@@ -521,10 +522,11 @@ class MarketStream(StreamTask):
             changed = self._apply(native, sync.on_diff(event.diff), ts_local)
         except MalformedMessage as exc:
             exc.symbol = exc.symbol or native
+            exc.channel = exc.channel or event.channel
             self._on_malformed(exc, [native])
             return
         except Exception as exc:  # a bug must not end the stream: count and resync
-            self._on_malformed(unexpected(exc, self.venue), [native])
+            self._on_malformed(unexpected(exc, self.venue, event.channel), [native])
             return
         if changed and self.on_book is not None:
             self.on_book(native, self.books[native])

@@ -180,7 +180,7 @@ class MexcMarketDialect:
                     "depth frame without versions", venue="mexc", channel=frame.channel,
                     symbol=native,
                 )  # fmt: skip
-            return [DiffEvent(native, booksync.diff_from_aggre_depth(frame))]
+            return [DiffEvent(native, booksync.diff_from_aggre_depth(frame), frame.channel)]
         if isinstance(frame, AggreDeals):
             native = _native(frame)
             symbol = self.symbols.get(native, native)

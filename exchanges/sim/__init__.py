@@ -125,8 +125,10 @@ Faults (``FaultRule``)
 29. ``timeout`` holds a request ``delay_s`` then answers 504; ``http_status`` answers a
     plain-text body; ``lose_ack`` processes an accepted order and then aborts the TCP
     connection (``status`` 0) or answers ``status``; ``skip_seq``/``duplicate``/
-    ``reorder`` act on depth channels only; ``pause`` freezes the replay (no gap, no
-    frames); ``drop_ws`` aborts every WebSocket TCP connection.
+    ``reorder``/``garbage`` act on depth channels only (``garbage`` sends, before the
+    update, a copy of it whose first price is the text ``garbage``: a frame a client can
+    decode but must not apply); ``pause`` freezes the replay (no gap, no frames);
+    ``drop_ws`` aborts every WebSocket TCP connection.
 """
 
 from __future__ import annotations
