@@ -400,8 +400,9 @@ class GateUserStream(StreamTask):
                 self._usable()
             return
         if isinstance(msg, ws.Push):
-            for item in msg.result:
-                self._dispatch(msg.channel, item, ts_local)
+            if msg.channel in PRIVATE_CHANNELS:  # a public push here is not ours to read
+                for item in msg.result:
+                    self._dispatch(msg.channel, item, ts_local)
         elif msg.event == "upgrade":
             raise NetworkError("venue asked to reconnect (upgrade)", venue="gateio")
 

@@ -99,6 +99,11 @@ class SyncPolicy(msgspec.Struct, frozen=True, kw_only=True):
         check then asks for a newer snapshot, which is the right outcome).
     check_crossed:
         Ask for a resync when best bid >= best ask after an update.
+    max_stale_run:
+        Stale duplicates in a row, once live, before the book's id is taken to be wrong and
+        a resync is asked for: one bogus id (a far-future ``u``) must not freeze the book.
+        Ten times as many diffs older than a freshly loaded snapshot are allowed (a REST
+        snapshot may be ahead of the stream) before its ``lastUpdateId`` is doubted.
     """
 
     allow_overlap: bool
@@ -106,6 +111,7 @@ class SyncPolicy(msgspec.Struct, frozen=True, kw_only=True):
     resync_action: ResyncAction
     max_buffer: int = 10_000
     check_crossed: bool = True
+    max_stale_run: int = 100
 
 
 class SyncState(Enum):
@@ -254,6 +260,7 @@ class DiffBookSync:
         self.local_id: int | None = None
         self.stale = 0
         """Stale duplicate diffs dropped while live."""
+        self._stale_run = 0
         self._buffer: deque[BookDiff] = deque(maxlen=policy.max_buffer)
 
     @property
@@ -271,6 +278,7 @@ class DiffBookSync:
         self.book.clear()
         self.state = SyncState.WAITING_SNAPSHOT
         self.local_id = None
+        self._stale_run = 0
         self._buffer.clear()
 
     def on_snapshot(self, snapshot: BookSnapshot) -> list[SyncEvent]:
@@ -289,26 +297,30 @@ class DiffBookSync:
         """
         bids = self._levels(snapshot.bids, "bid", keep_buffer=True)
         asks = self._levels(snapshot.asks, "ask", keep_buffer=True)
-        if self._buffer and snapshot.last_id + 1 < self._buffer[0].first_id:
+        after = snapshot.last_id + 1
+        # diffs the snapshot already holds are of no use to it, nor to any later snapshot
+        pending = [d for d in self._buffer if d.last_id >= after]
+        # the first diff that continues the snapshot; buffered diffs before it start later:
+        # out of order or bogus, dropped
+        start = next((i for i, d in enumerate(pending) if d.first_id <= after), None)
+        self._buffer.clear()
+        if start is None and pending:
             # The buffer stays: a newer snapshot will be able to use it.
+            self._buffer.extend(pending)
             return [
                 ResyncNeeded(
                     reason=(
                         f"{self.symbol}: snapshot id {snapshot.last_id} is older than the "
-                        f"first buffered diff ({self._buffer[0].first_id})"
+                        f"buffered diffs ({pending[0].first_id}..)"
                     ),
                     action="snapshot",
                 )
             ]
+        pending = pending[start or 0 :]
         self.state = SyncState.WAITING_FIRST_DIFF
-        events = self._load(
-            snapshot.bids, snapshot.asks, (bids, asks), snapshot.last_id, snapshot.ts_exchange,
-            replace=True,
-        )  # fmt: skip
+        events = self._load((bids, asks), snapshot.last_id, snapshot.ts_exchange, replace=True)
         if isinstance(events[0], ResyncNeeded):
             return events
-        pending = list(self._buffer)
-        self._buffer.clear()
         for i, diff in enumerate(pending):
             # buffered diffs were checked when they arrived
             out = self._apply(diff, self._checked(diff))
@@ -368,8 +380,6 @@ class DiffBookSync:
 
     def _load(
         self,
-        bids: list[Level],
-        asks: list[Level],
         parsed: tuple[list[ParsedLevel], list[ParsedLevel]],
         last_id: int,
         ts_exchange: int,
@@ -377,18 +387,21 @@ class DiffBookSync:
         replace: bool,
     ) -> list[SyncEvent]:
         """Apply levels (onto an emptied book when ``replace``) up to ``last_id``: the
-        change to pass on, or the resync a crossed book calls for."""
+        change to pass on (levels as normalised decimal text), or the resync a crossed book
+        calls for."""
         if replace:
             self.book.clear()
         self.book.apply(*parsed)
         self.local_id = last_id
+        self._stale_run = 0
         crossed = self._crossed_resync()
         if crossed is not None:
             return [crossed]
+        bids, asks = parsed
         return [
             BookChanges(
-                bids=list(bids),
-                asks=list(asks),
+                bids=[(str(p), str(q)) for p, q, _ in bids],
+                asks=[(str(p), str(q)) for p, q, _ in asks],
                 update_id=last_id,
                 ts_exchange=ts_exchange,
                 replace=replace,
@@ -400,9 +413,7 @@ class DiffBookSync:
     ) -> list[SyncEvent]:
         self.state = SyncState.LIVE
         self._buffer.clear()
-        return self._load(
-            diff.bids, diff.asks, parsed, diff.last_id, diff.ts_exchange, replace=True
-        )
+        return self._load(parsed, diff.last_id, diff.ts_exchange, replace=True)
 
     def _apply(
         self, diff: BookDiff, parsed: tuple[list[ParsedLevel], list[ParsedLevel]]
@@ -411,7 +422,7 @@ class DiffBookSync:
         assert local is not None  # only called once a snapshot is loaded
         if self.state is SyncState.WAITING_FIRST_DIFF:
             if diff.last_id <= local:
-                return []
+                return self._old(diff)
             if diff.first_id > local + 1:
                 return self._resync(
                     f"first diff after snapshot {local} starts at {diff.first_id}", diff
@@ -421,14 +432,26 @@ class DiffBookSync:
             if diff.last_id <= local:
                 # a stale duplicate: everything in it is already in the book
                 self.stale += 1
-                return []
+                return self._old(diff)
             if not self.policy.allow_overlap or diff.first_id > local + 1:
                 return self._resync(
                     f"gap: local id {local}, diff {diff.first_id}..{diff.last_id}", diff
                 )
-        return self._load(
-            diff.bids, diff.asks, parsed, diff.last_id, diff.ts_exchange, replace=False
+        return self._load(parsed, diff.last_id, diff.ts_exchange, replace=False)
+
+    def _old(self, diff: BookDiff) -> list[SyncEvent]:
+        """Drop a diff the book already holds; too many in a row mean the book's id is
+        wrong (a bogus id moved it ahead of the venue): resync."""
+        self._stale_run += 1
+        limit = self.policy.max_stale_run
+        if self._stale_run < (limit if self.state is SyncState.LIVE else 10 * limit):
+            return []
+        reason = (
+            f"{self.symbol}: {self._stale_run} diffs in a row at or before local id "
+            f"{self.local_id} (latest {diff.first_id}..{diff.last_id})"
         )
+        self.reset()
+        return [ResyncNeeded(reason=reason, action=self.policy.resync_action)]
 
     def _crossed_resync(self) -> ResyncNeeded | None:
         if not self.policy.check_crossed or not self.book.is_crossed():

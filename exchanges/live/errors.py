@@ -211,7 +211,7 @@ def parse_retry_after(value: str | None) -> float | None:
 def _error_body(spec: ErrorSpec, body: bytes) -> tuple[str | None, str]:
     try:
         data = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         # WAF and proxy errors answer HTML or plain text.
         return None, body[:200].decode(errors="replace")
     if not isinstance(data, dict):

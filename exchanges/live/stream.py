@@ -185,6 +185,9 @@ class MalformedCounter:
         Channel -> messages refused.
     last:
         The last error.
+    internal:
+        How many of them broke a handler in an unforeseen way (``code="internal"``, see
+        :func:`unexpected`): a bug to fix, where the others are the venue's garbage.
     """
 
     def __init__(self, venue: str, role: str) -> None:
@@ -192,6 +195,7 @@ class MalformedCounter:
         self.role = role
         self.counts: dict[str, int] = {}
         self.last: MalformedMessage | None = None
+        self.internal = 0
 
     @property
     def total(self) -> int:
@@ -203,6 +207,8 @@ class MalformedCounter:
         if error.venue is None:
             error.venue = self.venue
         channel = error.channel or "?"
+        if error.code == "internal":
+            self.internal += 1
         seen = self.counts.get(channel, 0)
         self.counts[channel] = seen + 1
         self.last = error
@@ -389,7 +395,9 @@ class MarketStream(StreamTask):
     ping_interval_s:
         Application-level ping period.
     resync_delay_s:
-        Pause before asking for another snapshot after an unusable one.
+        Pause before asking for a snapshot after a resync; a failed or unusable snapshot is
+        asked for again after a pause that starts there (at least 50 ms) and doubles up to
+        5 s.
 
     Notes
     -----
@@ -621,7 +629,8 @@ class MarketStream(StreamTask):
         while True:
             if delay_s:
                 await asyncio.sleep(delay_s)
-            retry = min(5.0, max(self.resync_delay_s, 0.1) * 2 ** min(failures, 6))
+            # an unusable snapshot or a failed request is tried again, less and less often
+            retry = min(5.0, max(self.resync_delay_s, 0.05) * 2 ** min(failures, 7))
             failures += 1
             try:
                 snapshot = await self.dialect.snapshot(native)
@@ -653,7 +662,7 @@ class MarketStream(StreamTask):
                 return
             self.books[native].clear()
             self.resyncs += 1
-            delay_s = self.resync_delay_s
+            delay_s = retry
 
     def _cancel_snapshots(self) -> None:
         for task in self._snapshot_tasks.values():

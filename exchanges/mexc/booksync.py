@@ -18,6 +18,7 @@ from decimal import Decimal
 import msgspec
 
 from exchanges.live.booksync import BookDiff, BookSnapshot, DiffBookSync, Level, SyncPolicy
+from exchanges.live.errors import decode_body
 from exchanges.mexc.messages import AggreDepth
 
 __all__ = [
@@ -49,8 +50,9 @@ _depth_decoder = msgspec.json.Decoder(MexcDepth, strict=False)
 
 
 def decode_depth(body: bytes | str) -> MexcDepth:
-    """Decode a raw ``/api/v3/depth`` answer."""
-    return _depth_decoder.decode(body)
+    """Decode a raw ``/api/v3/depth`` answer (:class:`~arbsim.core.errors.MalformedMessage`
+    when it is not one)."""
+    return decode_body(_depth_decoder, body, venue="mexc", channel="/api/v3/depth")
 
 
 def snapshot_from_depth(depth: MexcDepth) -> BookSnapshot:

@@ -429,3 +429,14 @@ def test_decoders_raise_venue_errors() -> None:
         with pytest.raises(VenueError) as exc:
             case()
         assert exc.value.venue in ("mexc", "gateio")
+
+
+def test_error_answers_always_map_to_venue_errors() -> None:
+    from exchanges.gateio.errors import error_from_response as gate_error
+    from exchanges.mexc.errors import error_from_response as mexc_error
+
+    deep = b"[" * 100_000 + b"]" * 100_000  # deeper than the JSON decoder's recursion limit
+    for mapper in (mexc_error, gate_error):
+        for body in (deep, b"<html>502</html>", b'{"code": [1]}', b""):
+            assert isinstance(mapper(502, body, {}), VenueError)
+            assert isinstance(mapper(400, body, {}, order_request=True), VenueError)
