@@ -283,11 +283,15 @@ def decode_depth_levels(data: bytes) -> DepthLevels | None:
         first, last = _version(d.fromVersion), _version(d.toVersion)
     except ValueError as exc:
         raise _bad_field(pb, exc) from exc
-    # nan/inf/negative parse as floats: refuse them here rather than in a book
+    # nan/inf/negative parse as floats: refuse them here rather than in a book (one sum
+    # is not finite if any value is not; C-level loops keep the fast path fast)
+    total, low = 0.0, 0.0
     for side in (bids, asks):
-        for price, qty in side:
-            if not (0.0 <= price < math.inf and 0.0 <= qty < math.inf):
-                raise _bad_field(pb, ValueError("a level is not two finite non-negative numbers"))
+        if side:
+            total += sum(map(sum, side))
+            low = min(low, min(map(min, side)))
+    if not (math.isfinite(total) and low >= 0.0):
+        raise _bad_field(pb, ValueError("a level is not two finite non-negative numbers"))
     return bids, asks, first, last, pb.sendTime
 
 
