@@ -500,10 +500,12 @@ class OrderBook:
         for t, s in levels:
             i = t - base
             if not 0 <= i < cap:
+                # the touch so far in this message decides what is near (else a stray
+                # price far from the first level would stretch the grid between them)
+                self._bb = bb
                 if not self._fits(t):
                     self._overflow(self._over_bids, t, s)
                     continue
-                self._bb = bb
                 self._regrid(t)
                 arr, base, cap = self._bids, self._base, self._cap
                 bb = self._bb
@@ -524,10 +526,12 @@ class OrderBook:
         for t, s in levels:
             i = t - base
             if not 0 <= i < cap:
+                # the touch so far in this message decides what is near (else a stray
+                # price far from the first level would stretch the grid between them)
+                self._ba = ba
                 if not self._fits(t):
                     self._overflow(self._over_asks, t, s)
                     continue
-                self._ba = ba
                 self._regrid(t)
                 arr, base, cap = self._asks, self._base, self._cap
                 ba = self._ba

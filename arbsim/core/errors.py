@@ -61,6 +61,36 @@ class VenueError(ArbsimError):
         return f"[{' '.join(parts)}] {text}" if parts else text
 
 
+class MalformedMessage(VenueError):
+    """A venue message could not be decoded or used: not JSON or protobuf, a field of the
+    wrong type, a number that is not one, a price off the tick grid, a version range that
+    runs backwards.
+
+    Parameters
+    ----------
+    message:
+        What was wrong (a field, a type), never the message itself: private messages carry
+        account data.
+    channel:
+        Where it came from: a stream channel, a REST path, a WebSocket API channel.
+    symbol:
+        The venue's symbol it concerns, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = "malformed",
+        venue: str | None = None,
+        channel: str = "",
+        symbol: str | None = None,
+    ):
+        super().__init__(message, code=code, venue=venue)
+        self.channel = channel
+        self.symbol = symbol
+
+
 class RetryableError(VenueError):
     """A temporary failure: the same request may succeed later."""
 

@@ -13,6 +13,8 @@ book, ``local = u``) and full pushes may repeat; an incremental applies only if
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from exchanges.gateio.ws import Obu, OrderBookSnapshot, OrderBookUpdate
 from exchanges.live.booksync import BookDiff, BookSnapshot, DiffBookSync, SyncPolicy
 
@@ -57,11 +59,12 @@ def diff_from_push(update: OrderBookUpdate | Obu) -> BookDiff:
     )
 
 
-def new_order_book_update_sync(pair: str) -> DiffBookSync:
-    """Sync machine for ``spot.order_book_update`` + REST snapshots of one pair."""
-    return DiffBookSync(ORDER_BOOK_UPDATE_POLICY, symbol=pair)
+def new_order_book_update_sync(pair: str, tick: Decimal | None = None) -> DiffBookSync:
+    """Sync machine for ``spot.order_book_update`` + REST snapshots of one pair (``tick``
+    refuses prices off the pair's grid)."""
+    return DiffBookSync(ORDER_BOOK_UPDATE_POLICY, symbol=pair, tick=tick, venue="gateio")
 
 
-def new_obu_sync(stream: str) -> DiffBookSync:
+def new_obu_sync(stream: str, tick: Decimal | None = None) -> DiffBookSync:
     """Sync machine for one ``spot.obu`` stream (``ob.BTC_USDT.400``)."""
-    return DiffBookSync(OBU_POLICY, symbol=stream)
+    return DiffBookSync(OBU_POLICY, symbol=stream, tick=tick, venue="gateio")

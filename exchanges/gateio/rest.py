@@ -17,14 +17,17 @@ Decisions
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import TypeVar
 
 import msgspec
 from yarl import URL
 
+from arbsim.core.errors import MalformedMessage
 from arbsim.core.model import (
     Balance,
     Balances,
@@ -40,6 +43,7 @@ from exchanges.gateio.rules import GATEIO_RULES
 from exchanges.gateio.symbols import GateCurrencyPair, symbol_info
 from exchanges.gateio.ws import GateOrder, GateTrade, OrderBookSnapshot, ms_to_ns
 from exchanges.live.credentials import Credentials
+from exchanges.live.errors import decode_body, number, order_answer_error, parser
 from exchanges.live.http import Endpoint, Prepared, RateLimiter, RestTransport
 from exchanges.live.symbols import VenueSymbolInfo
 
@@ -58,6 +62,10 @@ __all__ = [
     "to_order",
     "to_text",
 ]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 VENUE = "gateio"
 BASE_URL = "https://api.gateio.ws/api/v4"
@@ -232,14 +240,17 @@ def order_body(
     return _encoder.encode(body)
 
 
+@parser(VENUE, "order")
 def to_order(raw: GateOrder, symbol: str, *, ts_local: int = 0, venue: str = VENUE) -> Order:
     """A Gate order as an arbsim :class:`Order` snapshot (no fills: see :func:`to_fill`)."""
     order_type = ORDER_TYPES_BACK.get(raw.type, OrderType.LIMIT)
     filled = raw.filled_base()
+    if not filled.is_finite() or filled < 0:
+        raise ValueError("filled quantity is not a quantity")
     status = ORDER_STATUS.get((raw.status, filled > 0), OrderStatus.ACCEPTED)
     created = ms_to_ns(raw.create_time_ms)
     updated = ms_to_ns(raw.update_time_ms) or ts_local
-    qty = Decimal(raw.amount)
+    qty = number(raw.amount, "amount")
     if order_type is OrderType.MARKET and raw.side == "buy":
         qty = filled  # sized in quote: the base quantity is what was bought
     return Order(
@@ -247,15 +258,15 @@ def to_order(raw: GateOrder, symbol: str, *, ts_local: int = 0, venue: str = VEN
         symbol=symbol,
         side=SIDES_BACK[raw.side],
         qty=qty,
-        price=Decimal(raw.price) if order_type is OrderType.LIMIT else None,
+        price=number(raw.price, "price") if order_type is OrderType.LIMIT else None,
         order_type=order_type,
         tif=TIME_IN_FORCE_BACK.get(raw.time_in_force, TimeInForce.GTC),
         client_order_id=from_text(raw.text),
         order_id=raw.id,
         status=status,
         filled_qty=filled,
-        quote_qty=Decimal(raw.filled_total or "0"),
-        fee=Decimal(raw.fee or "0"),
+        quote_qty=number(raw.filled_total or "0", "filled_total"),
+        fee=number(raw.fee or "0", "fee", signed=True),
         fee_asset=raw.fee_currency,
         ts_created=created,
         ts_updated=updated,
@@ -263,6 +274,7 @@ def to_order(raw: GateOrder, symbol: str, *, ts_local: int = 0, venue: str = VEN
     )
 
 
+@parser(VENUE, "trade")
 def to_fill(
     raw: GateTrade, symbol: str, client_order_id: str, *, ts_local: int, venue: str = VENUE
 ) -> Fill:
@@ -274,9 +286,9 @@ def to_fill(
         order_id=raw.order_id,
         trade_id=str(raw.id),
         side=SIDES_BACK[raw.side],
-        price=Decimal(raw.price),
-        qty=Decimal(raw.amount),
-        fee=Decimal(raw.fee or "0"),
+        price=number(raw.price, "price", positive=True),
+        qty=number(raw.amount, "amount", positive=True),
+        fee=number(raw.fee or "0", "fee", signed=True),
         fee_asset=raw.fee_currency,
         liquidity=raw.role or "taker",
         ts_exchange=ms_to_ns(raw.create_time_ms),
@@ -284,6 +296,7 @@ def to_fill(
     )
 
 
+@parser(VENUE, "accounts")
 def to_balances(raw: Sequence[GateAccount], ts: int, venue: str = VENUE) -> Balances:
     """``/spot/accounts`` as arbsim :class:`Balances`."""
     return Balances(
@@ -291,7 +304,9 @@ def to_balances(raw: Sequence[GateAccount], ts: int, venue: str = VENUE) -> Bala
         ts=ts,
         assets={
             a.currency: Balance(
-                asset=a.currency, free=Decimal(a.available), locked=Decimal(a.locked)
+                asset=a.currency,
+                free=number(a.available, "available"),
+                locked=number(a.locked, "locked"),
             )
             for a in raw
         },
@@ -389,14 +404,50 @@ class GateRestClient:
         response = await self.transport.send(endpoint, prepare, path=path, market=market)
         return response.body
 
+    async def _fetch(
+        self,
+        name: str,
+        decoder: msgspec.json.Decoder[T],
+        params: Params = (),
+        *,
+        body: bytes = b"",
+        order_id: str = "",
+        market: str = "",
+    ) -> T:
+        """Call ``name`` and decode its answer. An unreadable answer is
+        :class:`~arbsim.core.errors.MalformedMessage`, or for an order request (whose effect
+        it hides) :class:`~arbsim.core.errors.OutcomeUnknown`."""
+        endpoint = ENDPOINTS[name]
+        raw = await self._call(name, params, body=body, order_id=order_id, market=market)
+        try:
+            return decode_body(decoder, raw, venue=VENUE, channel=endpoint.path)
+        except MalformedMessage as exc:
+            if endpoint.order:
+                raise order_answer_error(exc) from exc
+            raise
+
     # ---------------------------------------------------------------- public
     async def server_time(self) -> int:
         """``GET /spot/time`` -> server time in ms."""
-        return _time_decoder.decode(await self._call("time")).server_time
+        return (await self._fetch("time", _time_decoder)).server_time
 
     async def currency_pairs(self) -> list[VenueSymbolInfo]:
-        """``GET /spot/currency_pairs`` -> trading rules of every pair."""
-        return [symbol_info(p) for p in _pairs_decoder.decode(await self._call("currency_pairs"))]
+        """``GET /spot/currency_pairs`` -> trading rules of every pair (a pair whose rules
+        cannot be read is left out and logged: it cannot be traded)."""
+        infos: list[VenueSymbolInfo] = []
+        unusable: list[str] = []
+        for pair in await self._fetch("currency_pairs", _pairs_decoder):
+            try:
+                infos.append(symbol_info(pair))
+            except MalformedMessage:
+                unusable.append(pair.id)
+        if unusable:
+            log.warning(
+                "gateio: %d currency pairs with unusable rules left out (%s)",
+                len(unusable),
+                ", ".join(unusable[:5]),
+            )
+        return infos
 
     async def order_book(self, pair: str, limit: int | None = 100) -> OrderBookSnapshot:
         """``GET /spot/order_book?currency_pair=..&limit=..&with_id=true``."""
@@ -404,34 +455,34 @@ class GateRestClient:
         if limit is not None:
             params.append(("limit", str(limit)))
         params.append(("with_id", "true"))
-        return _book_decoder.decode(await self._call("order_book", params))
+        return await self._fetch("order_book", _book_decoder, params)
 
     # ---------------------------------------------------------------- trading
     async def place_order(self, pair: str, body: bytes) -> GateOrder:
         """``POST /spot/orders`` with an :func:`order_body` (HTTP 201 + Order)."""
-        return _order_decoder.decode(await self._call("place", body=body, market=pair))
+        return await self._fetch("place", _order_decoder, body=body, market=pair)
 
     async def cancel_order(self, pair: str, order_id: str) -> GateOrder:
         """``DELETE /spot/orders/{id}?account=spot&currency_pair=..`` (id or ``t-`` text)."""
         params = [("account", "spot"), ("currency_pair", pair)]
-        return _order_decoder.decode(await self._call("cancel", params, order_id=order_id))
+        return await self._fetch("cancel", _order_decoder, params, order_id=order_id)
 
     async def get_order(self, pair: str, order_id: str) -> GateOrder:
         """``GET /spot/orders/{id}?account=spot&currency_pair=..`` (id or ``t-`` text)."""
         params = [("account", "spot"), ("currency_pair", pair)]
-        return _order_decoder.decode(await self._call("get_order", params, order_id=order_id))
+        return await self._fetch("get_order", _order_decoder, params, order_id=order_id)
 
     async def open_orders(self, pair: str | None = None) -> list[GateOrder]:
         """``GET /spot/open_orders`` (grouped by pair; filtered to ``pair`` here as well)."""
         params = [("account", "spot")]
         if pair:
             params += [("currency_pair", pair), ("status", "open")]
-        groups = _open_decoder.decode(await self._call("open_orders", params))
+        groups = await self._fetch("open_orders", _open_decoder, params)
         return [o for g in groups if pair is None or g.currency_pair == pair for o in g.orders]
 
     async def accounts(self) -> list[GateAccount]:
         """``GET /spot/accounts``."""
-        return _accounts_decoder.decode(await self._call("accounts"))
+        return await self._fetch("accounts", _accounts_decoder)
 
     async def my_trades(
         self,
@@ -446,4 +497,4 @@ class GateRestClient:
         params = [("currency_pair", pair), ("account", "spot")]
         optional = (("order_id", order_id), ("limit", limit), ("from", from_s), ("to", to_s))
         params.extend((k, str(v)) for k, v in optional if v is not None)
-        return _trades_decoder.decode(await self._call("my_trades", params))
+        return await self._fetch("my_trades", _trades_decoder, params)

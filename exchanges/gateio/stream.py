@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Literal
 
 import aiohttp
 import msgspec
 
-from arbsim.core.errors import AuthError, NetworkError
+from arbsim.core.errors import ArbsimError, AuthError, MalformedMessage, NetworkError
 from arbsim.core.model import Side, Trade
 from exchanges.gateio import booksync, signing, ws
 from exchanges.gateio.rest import GateRestClient
@@ -41,6 +43,7 @@ from exchanges.live.stream import (
     StreamTask,
     SubscriptionRefused,
     TradeEvent,
+    unexpected,
 )
 
 __all__ = [
@@ -87,6 +90,43 @@ _AUTH_FAILED = 4
 
 def _topic(channel: str, pair: str = "") -> str:
     return f"{channel}:{pair}" if pair else channel
+
+
+def public_trade(result: ws.Trade, symbols: Mapping[str, str], ts_local: int) -> Trade:
+    """A ``spot.trades`` result as an arbsim :class:`Trade`.
+
+    Raises
+    ------
+    MalformedMessage
+        The price, amount or time is not a usable number.
+    """
+    pair = result.currency_pair
+    try:
+        price, size = float(result.price), float(result.amount)
+    except ValueError:
+        price = size = math.nan
+    if not (0.0 < price < math.inf and 0.0 < size < math.inf):
+        raise MalformedMessage(
+            f"trade price {result.price[:40]!r} / amount {result.amount[:40]!r} unusable",
+            venue="gateio",
+            channel=TRADES_CHANNEL,
+            symbol=pair,
+        )
+    try:
+        ts_exchange = ws.ms_to_ns(result.create_time_ms)
+    except MalformedMessage as exc:
+        exc.channel, exc.symbol = TRADES_CHANNEL, pair
+        raise
+    return Trade(
+        venue="gateio",
+        symbol=symbols.get(pair, pair),
+        ts_exchange=ts_exchange,
+        ts_local=ts_local,
+        trade_id=result.id,
+        side=TRADE_SIDES.get(result.side, Side.BUY),
+        price=price,
+        size=size,
+    )
 
 
 class GateMarketDialect:
@@ -203,11 +243,14 @@ class GateMarketDialect:
         return ws.ping_request(now_s).decode()
 
     def parse(self, data: str | bytes, ts_local: int) -> list[StreamEvent]:
-        try:
-            msg = ws.decode(data)
-        except msgspec.DecodeError as exc:
-            log.warning("gateio: undecodable frame (%s)", exc)
-            return []
+        """Events of one JSON frame.
+
+        Raises
+        ------
+        MalformedMessage
+            The frame cannot be decoded, or a book or trade push carries unusable values.
+        """
+        msg = ws.decode(data)
         if isinstance(msg, ws.SubscriptionReply):
             if msg.event != "subscribe":
                 return []
@@ -218,38 +261,28 @@ class GateMarketDialect:
         if isinstance(msg, ws.Push):
             result = msg.result
             if isinstance(result, ws.OrderBookUpdate):
-                return [DiffEvent(result.symbol, booksync.diff_from_push(result))]
+                return [DiffEvent(result.symbol, booksync.diff_from_push(result), msg.channel)]
             if isinstance(result, ws.Obu):
                 try:
                     pair, _depth = ws.parse_obu_stream(result.stream)
                 except ValueError:
-                    log.warning("gateio: spot.obu push for %r", result.stream)
-                    return []
-                return [DiffEvent(pair, booksync.diff_from_push(result))]
+                    raise MalformedMessage(
+                        f"spot.obu push for stream {result.stream[:60]!r}",
+                        venue="gateio",
+                        channel=msg.channel,
+                    ) from None
+                return [DiffEvent(pair, booksync.diff_from_push(result), msg.channel)]
             if isinstance(result, ws.Trade):
-                return [
-                    TradeEvent(
-                        Trade(
-                            venue="gateio",
-                            symbol=self.symbols.get(result.currency_pair, result.currency_pair),
-                            ts_exchange=ws.ms_to_ns(result.create_time_ms),
-                            ts_local=ts_local,
-                            trade_id=result.id,
-                            side=TRADE_SIDES.get(result.side, Side.BUY),
-                            price=float(result.price),
-                            size=float(result.amount),
-                        )
-                    )
-                ]
+                return [TradeEvent(public_trade(result, self.symbols, ts_local))]
             return []
         if msg.event == "upgrade":
             return [ReconnectEvent("event: upgrade")]
         return []
 
-    def new_sync(self, native: str) -> DiffBookSync:
+    def new_sync(self, native: str, tick: Decimal | None = None) -> DiffBookSync:
         if self.book.rest_snapshot:
-            return booksync.new_order_book_update_sync(native)
-        return booksync.new_obu_sync(ws.obu_stream(native, self.obu_depth))
+            return booksync.new_order_book_update_sync(native, tick)
+        return booksync.new_obu_sync(ws.obu_stream(native, self.obu_depth), tick)
 
     async def snapshot(self, native: str) -> BookSnapshot:
         return booksync.snapshot_from_rest(await self.rest.order_book(native, self.depth_limit))
@@ -342,11 +375,14 @@ class GateUserStream(StreamTask):
                 self._ws = None
 
     def _on_frame(self, data: str, pending: set[str]) -> None:
+        """Handle one frame. A push that cannot be decoded or applied is counted and
+        dropped (the order tracker and REST reconciliation stay the truth); a refused
+        subscription or the venue's request to reconnect raise."""
         ts_local = self.clock()
         try:
             msg = ws.decode(data)
-        except msgspec.DecodeError as exc:
-            log.warning("gateio: undecodable private frame (%s)", exc)
+        except MalformedMessage as exc:
+            self.malformed.record(exc)
             return
         if isinstance(msg, ws.SubscriptionReply):
             if msg.event != "subscribe" or msg.channel not in pending:
@@ -364,15 +400,36 @@ class GateUserStream(StreamTask):
                 self._usable()
             return
         if isinstance(msg, ws.Push):
-            for item in msg.result:
-                if isinstance(item, ws.GateOrder):
-                    self.on_order(item, ts_local)
-                elif isinstance(item, ws.GateTrade):
-                    self.on_trade(item, ts_local)
-                elif isinstance(item, ws.Balance) and self.on_balance is not None:
-                    self.on_balance(item, ts_local)
+            if msg.channel in PRIVATE_CHANNELS:  # a public push here is not ours to read
+                for item in msg.result:
+                    self._dispatch(msg.channel, item, ts_local)
         elif msg.event == "upgrade":
             raise NetworkError("venue asked to reconnect (upgrade)", venue="gateio")
+
+    def _dispatch(self, channel: str, item: object, ts_local: int) -> None:
+        """Hand one pushed item on; an item that cannot be applied is counted, the
+        others of the push still go through."""
+        try:
+            if isinstance(item, ws.GateOrder):
+                self.on_order(item, ts_local)
+            elif isinstance(item, ws.GateTrade):
+                self.on_trade(item, ts_local)
+            elif isinstance(item, ws.Balance) and self.on_balance is not None:
+                self.on_balance(item, ts_local)
+        except MalformedMessage as exc:
+            exc.channel = exc.channel or channel
+            self.malformed.record(exc)
+        except ArbsimError as exc:  # e.g. a fill the order cannot take
+            self.malformed.record(
+                MalformedMessage(
+                    f"push not applicable: {exc}"[:200],
+                    code="inconsistent",
+                    venue="gateio",
+                    channel=channel,
+                )
+            )
+        except Exception as exc:  # a handler bug must not end the stream
+            self.malformed.record(unexpected(exc, "gateio", channel))
 
     def _now_s(self) -> int:
         return int(self.clock() // 1_000_000_000)

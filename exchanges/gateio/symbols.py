@@ -17,7 +17,8 @@ from decimal import Decimal
 
 import msgspec
 
-from exchanges.live.symbols import VenueSymbolInfo
+from exchanges.live.errors import decode_body, number, parser
+from exchanges.live.symbols import VenueSymbolInfo, grid
 
 __all__ = [
     "TRADE_STATUS_TRADABLE",
@@ -81,19 +82,20 @@ def from_native(native: str) -> str:
     return f"{base}/{quote}".upper()
 
 
+@parser(VENUE, "currency_pairs")
 def symbol_info(raw: GateCurrencyPair) -> VenueSymbolInfo:
-    """Trading rules of one currency pair."""
-    fee = Decimal(raw.fee) / _PERCENT
+    """Trading rules of one currency pair (:class:`MalformedMessage` when unusable)."""
+    fee = number(raw.fee, "fee", signed=True) / _PERCENT
     return VenueSymbolInfo(
         venue=VENUE,
         symbol=f"{raw.base}/{raw.quote}",
         native_symbol=raw.id,
         base=raw.base,
         quote=raw.quote,
-        tick=Decimal(1).scaleb(-raw.precision),
-        step=Decimal(1).scaleb(-raw.amount_precision),
-        min_qty=Decimal(raw.min_base_amount or "0"),
-        min_notional=Decimal(raw.min_quote_amount or "0"),
+        tick=grid(raw.precision),
+        step=grid(raw.amount_precision),
+        min_qty=number(raw.min_base_amount or "0", "min_base_amount"),
+        min_notional=number(raw.min_quote_amount or "0", "min_quote_amount"),
         maker_fee=fee,
         taker_fee=fee,
         tradable=TRADE_STATUS_TRADABLE.get(raw.trade_status, False),
@@ -103,9 +105,10 @@ def symbol_info(raw: GateCurrencyPair) -> VenueSymbolInfo:
 def decode_currency_pairs(data: bytes | str) -> list[GateCurrencyPair]:
     """Decode the raw JSON of ``GET /spot/currency_pairs`` (or one ``/{pair}`` object)."""
     text = data.encode() if isinstance(data, str) else data
+    channel = "/spot/currency_pairs"
     if text.lstrip()[:1] == b"{":
-        return [_pair_decoder.decode(text)]
-    return _pairs_decoder.decode(text)
+        return [decode_body(_pair_decoder, text, venue=VENUE, channel=channel)]
+    return decode_body(_pairs_decoder, text, venue=VENUE, channel=channel)
 
 
 def symbols_from_currency_pairs(data: bytes | str) -> list[VenueSymbolInfo]:

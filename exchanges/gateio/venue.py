@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Literal, Unpack
 
 from arbsim.core.errors import InvalidOrder
@@ -33,6 +32,7 @@ from exchanges.gateio.stream import (
 from exchanges.gateio.symbols import to_native
 from exchanges.gateio.wsapi import GateWsApi, OrderEntry
 from exchanges.live.credentials import Credentials
+from exchanges.live.errors import number, parsing
 from exchanges.live.stream import MarketDialect, StreamTask
 from exchanges.live.symbols import VenueSymbolInfo
 from exchanges.live.venue import LiveOptions, LiveVenue, Send, VenueCodec
@@ -243,8 +243,11 @@ class GateVenue(LiveVenue[rest.GateOrder, rest.GateTrade]):
             return
         if push.event == "finish":
             order = self.tracker.orders[cid]
-            left = Decimal(push.left or "0")
-            filled = Decimal(push.amount or "0") - left
+            with parsing(self.name, "spot.orders", what="amount / left"):
+                left = number(push.left or "0", "left")
+                filled = number(push.amount or "0", "amount") - left
+                if filled < 0:
+                    raise ValueError("left is more than the amount")
             if order.order_type is OrderType.MARKET and order.side is Side.BUY:
                 filled = order.qty if left == 0 else order.filled_qty
             status = FINISH_AS.get(push.finish_as, OrderStatus.CANCELED)

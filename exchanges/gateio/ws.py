@@ -17,6 +17,9 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from arbsim.core.errors import MalformedMessage
+from exchanges.live.errors import decode_body
+
 __all__ = [
     "CHANNEL_RESULTS",
     "URL",
@@ -51,12 +54,28 @@ Millis = int | float | str
 T = TypeVar("T")
 
 
+_MAX_MS = Decimal(2**63 // 1_000_000)
+
+
 def ms_to_ns(value: Millis) -> int:
-    """A Gate millisecond time (int, float or decimal string) as integer nanoseconds."""
-    if isinstance(value, int):
+    """A Gate millisecond time (int, float or decimal string) as integer nanoseconds.
+
+    Raises
+    ------
+    MalformedMessage
+        Not a finite number of milliseconds that fits a 64-bit nanosecond time.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_MS:
         return value * 1_000_000
-    # Decimal, not float: "1605176741123.456" must not pick up binary rounding.
-    return int(Decimal(str(value)) * 1_000_000)
+    try:
+        # Decimal, not float: "1605176741123.456" must not pick up binary rounding.
+        ms = Decimal(str(value))
+        ok = ms.is_finite() and 0 <= ms <= _MAX_MS
+    except ArithmeticError:
+        ok = False
+    if not ok:
+        raise MalformedMessage(f"time {str(value)[:40]!r} is not milliseconds", venue="gateio")
+    return int(ms * 1_000_000)
 
 
 class WsError(msgspec.Struct, frozen=True, kw_only=True):
@@ -278,16 +297,18 @@ def decode(frame: bytes | str) -> GateWsMessage:
 
     Raises
     ------
-    msgspec.DecodeError
-        Not JSON, not an object, or a modelled frame missing required fields.
+    MalformedMessage
+        Not JSON, not an object, or a modelled frame missing required fields or with a
+        field of the wrong type (``channel`` is the frame's, when it could be read).
     """
-    envelope = _envelope_decoder.decode(frame)
+    envelope = decode_body(_envelope_decoder, frame, venue="gateio", channel="")
+    channel = envelope.channel
     if envelope.event in _SUBSCRIPTION_EVENTS:
-        return _reply_decoder.decode(frame)
-    decoder = _push_decoders.get(envelope.channel)
+        return decode_body(_reply_decoder, frame, venue="gateio", channel=channel)
+    decoder = _push_decoders.get(channel)
     if decoder is None or envelope.event != "update":
         return envelope
-    message: Push[Any] = decoder.decode(frame)
+    message: Push[Any] = decode_body(decoder, frame, venue="gateio", channel=channel)
     return message
 
 
@@ -320,7 +341,7 @@ def decode_book_update(frame: bytes) -> BookUpdateLevels | None:
         return None
     try:
         push = _book_update_decoder.decode(frame)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
     if push.channel != "spot.order_book_update" or push.event != "update":
         return None
@@ -328,8 +349,9 @@ def decode_book_update(frame: bytes) -> BookUpdateLevels | None:
 
 
 def decode_order_book_snapshot(body: bytes | str) -> OrderBookSnapshot:
-    """Decode a REST ``/spot/order_book?with_id=true`` answer."""
-    return _snapshot_decoder.decode(body)
+    """Decode a REST ``/spot/order_book?with_id=true`` answer (:class:`MalformedMessage`
+    when it is not one)."""
+    return decode_body(_snapshot_decoder, body, venue="gateio", channel="/spot/order_book")
 
 
 def obu_stream(pair: str, depth: int = 400) -> str:

@@ -40,10 +40,17 @@ from typing import Protocol
 import aiohttp
 import msgspec
 
-from arbsim.core.errors import AuthError, NetworkError, OutcomeUnknown, VenueError
+from arbsim.core.errors import (
+    AuthError,
+    MalformedMessage,
+    NetworkError,
+    OutcomeUnknown,
+    VenueError,
+)
 from exchanges.gateio import errors, signing, ws
 from exchanges.gateio.rest import ENDPOINTS, GateOrder
 from exchanges.live.credentials import Credentials
+from exchanges.live.errors import decode_body, order_answer_error
 from exchanges.live.http import RateLimiter
 from exchanges.live.stream import Backoff, StreamTask
 
@@ -68,6 +75,7 @@ __all__ = [
     "api_request",
     "decode_reply",
     "login_request",
+    "order_result",
     "reply_error",
 ]
 
@@ -220,8 +228,32 @@ def login_request(api_key: str, secret: str, req_id: str, time_s: int) -> bytes:
 
 
 def decode_reply(frame: str | bytes) -> ApiReply:
-    """Decode one frame of the connection (raises ``msgspec.DecodeError``)."""
-    return _reply_decoder.decode(frame)
+    """Decode one frame of the connection.
+
+    Raises
+    ------
+    MalformedMessage
+        Not a JSON object of the reply's shape.
+    """
+    return decode_body(_reply_decoder, frame, venue=VENUE, channel="api")
+
+
+def order_result(channel: str, result: bytes) -> GateOrder:
+    """The order in a reply's ``data.result``.
+
+    Raises
+    ------
+    OutcomeUnknown
+        An order request's result cannot be read: the request may have taken effect.
+    MalformedMessage
+        Another request's result cannot be read.
+    """
+    try:
+        return decode_body(_order_decoder, result, venue=VENUE, channel=channel)
+    except MalformedMessage as exc:
+        if CHANNELS.get(channel, ApiChannel()).order:
+            raise order_answer_error(exc) from exc
+        raise
 
 
 def reply_error(reply: ApiReply, *, order_request: bool) -> VenueError | None:
@@ -351,17 +383,17 @@ class GateWsApi(StreamTask):
             The venue's refusal (label as ``code``); :class:`OutcomeUnknown` when the
             result did not come back (timeout, lost connection, 5xx).
         """
-        return _order_decoder.decode(await self.request(PLACE, body, market=pair))
+        return order_result(PLACE, await self.request(PLACE, body, market=pair))
 
     async def cancel(self, pair: str, order_id: str) -> GateOrder:
         """``spot.order_cancel`` by venue id or ``t-`` text -> the cancelled order."""
         param = _encoder.encode(OrderRef(order_id=order_id, currency_pair=pair))
-        return _order_decoder.decode(await self.request(CANCEL, param, market=pair))
+        return order_result(CANCEL, await self.request(CANCEL, param, market=pair))
 
     async def status(self, pair: str, order_id: str) -> GateOrder:
         """``spot.order_status`` by venue id or ``t-`` text -> the order."""
         param = _encoder.encode(OrderRef(order_id=order_id, currency_pair=pair))
-        return _order_decoder.decode(await self.request(STATUS, param, market=pair))
+        return order_result(STATUS, await self.request(STATUS, param, market=pair))
 
     # The REST client's names (:class:`OrderEntry`): the venue swaps transports as data.
     place_order = place
@@ -513,7 +545,11 @@ class GateWsApi(StreamTask):
             log.error("%s WebSocket API login refused: %s", self.venue, error)
             raise error
         data = reply.data
-        self.uid = _login_decoder.decode(bytes(data.result)).uid if data.has_result else ""
+        self.uid = (
+            decode_body(_login_decoder, bytes(data.result), venue=self.venue, channel=LOGIN).uid
+            if data.has_result
+            else ""
+        )
         self.logins += 1
 
     async def _read(self, conn: aiohttp.ClientWebSocketResponse) -> None:
@@ -527,10 +563,12 @@ class GateWsApi(StreamTask):
             self._fail_pending("connection lost after the request was sent")
 
     def _on_frame(self, data: str) -> None:
+        """Route one reply to its request. A frame that cannot be decoded is counted: a
+        request it answered times out (an order request then is OutcomeUnknown)."""
         try:
             reply = decode_reply(data)
-        except msgspec.DecodeError as exc:
-            log.warning("%s: undecodable WebSocket API frame (%s)", self.venue, exc)
+        except MalformedMessage as exc:
+            self.malformed.record(exc)
             return
         if reply.request_id is None:
             return  # spot.pong and other non-API frames

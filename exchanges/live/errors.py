@@ -1,21 +1,123 @@
 """Venue error answers turned into the arbsim error tree, and the exchange simulator's
 rejections spelled as the venue answers them, both driven by each venue's
-:class:`ErrorSpec` (how it spells codes and messages) rather than per-venue code."""
+:class:`ErrorSpec` (how it spells codes and messages) rather than per-venue code.
+
+Parse failures on the adapter side (a REST body, a WebSocket frame, a push, a conversion
+to arbsim types) all become :class:`~arbsim.core.errors.MalformedMessage` through
+:func:`decode_body`, :func:`parsing` and :func:`parser`, so a caller that handles
+:class:`~arbsim.core.errors.VenueError` handles them too.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
+from typing import ParamSpec, TypeVar
 
 import msgspec
 
 from arbsim.core.errors import (
     ExchangeUnavailable,
+    MalformedMessage,
     NetworkError,
     OutcomeUnknown,
     RateLimited,
     VenueError,
 )
 from arbsim.core.rules import RejectKind
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+PARSE_ERRORS: tuple[type[Exception], ...] = (
+    msgspec.DecodeError,  # incl. ValidationError: not JSON, wrong shape or type
+    ValueError,  # int("x"), float("x"), unknown enum value
+    ArithmeticError,  # decimal.InvalidOperation, OverflowError
+    TypeError,
+    LookupError,  # a value missing from a venue vocabulary table
+    RecursionError,  # absurdly nested JSON decoded as Any
+)
+"""What decoding or converting a venue message raises when the message is malformed."""
+
+
+def describe(exc: BaseException) -> str:
+    """What went wrong, without repeating the message's content (msgspec names the field and
+    the types; other errors only say their kind)."""
+    if isinstance(exc, msgspec.DecodeError):
+        return str(exc)[:200]
+    return type(exc).__name__
+
+
+def decode_body(
+    decoder: msgspec.json.Decoder[T], body: bytes | str, *, venue: str, channel: str
+) -> T:
+    """``decoder.decode(body)``, a failure raised as :class:`MalformedMessage` naming the
+    venue and ``channel`` (the REST path or stream channel)."""
+    try:
+        return decoder.decode(body)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        text = f"{channel}: {describe(exc)}" if channel else describe(exc)
+        raise MalformedMessage(text, venue=venue, channel=channel) from exc
+
+
+@contextlib.contextmanager
+def parsing(
+    venue: str, channel: str, *, what: str = "", symbol: str | None = None
+) -> Iterator[None]:
+    """Turn a parse failure (:data:`PARSE_ERRORS`) inside the block into
+    :class:`MalformedMessage`; ``what`` names the thing being read."""
+    try:
+        yield
+    except PARSE_ERRORS as exc:
+        raise MalformedMessage(
+            f"{channel}: {what or 'message'} unreadable ({describe(exc)})",
+            venue=venue,
+            channel=channel,
+            symbol=symbol,
+        ) from exc
+
+
+def parser(venue: str, what: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """Decorate a conversion of venue data (``to_order``, ``to_fill``...) so that a
+    malformed input raises :class:`MalformedMessage` (``channel`` = ``what``)."""
+
+    def wrap(fn: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(fn)
+        def inner(*args: P.args, **kwargs: P.kwargs) -> T:
+            with parsing(venue, what, what=what):
+                return fn(*args, **kwargs)
+
+        return inner
+
+    return wrap
+
+
+def number(text: str, name: str, *, positive: bool = False, signed: bool = False) -> Decimal:
+    """A decimal field of a venue message: a finite number, not negative unless ``signed``
+    (a fee may be a rebate), above zero when ``positive`` (a price, a fill's quantity).
+
+    Raises
+    ------
+    ValueError, decimal.InvalidOperation
+        Not such a number (:func:`parsing` / :func:`parser` make it
+        :class:`MalformedMessage`).
+    """
+    value = Decimal(text)
+    if not value.is_finite() or (value < 0 and not signed) or (positive and value <= 0):
+        raise ValueError(f"{name} is not a {'positive ' if positive else ''}number")
+    return value
+
+
+def order_answer_error(error: MalformedMessage) -> OutcomeUnknown:
+    """An unreadable answer to an order request (place, cancel): the request may have
+    taken effect, so its outcome is unknown (query the order), never a rejection."""
+    return OutcomeUnknown(
+        f"unreadable answer: {error.args[0] if error.args else ''}",
+        code="malformed_answer",
+        venue=error.venue,
+    )
 
 
 class ErrorSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -109,7 +211,7 @@ def parse_retry_after(value: str | None) -> float | None:
 def _error_body(spec: ErrorSpec, body: bytes) -> tuple[str | None, str]:
     try:
         data = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         # WAF and proxy errors answer HTML or plain text.
         return None, body[:200].decode(errors="replace")
     if not isinstance(data, dict):

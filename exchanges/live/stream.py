@@ -4,6 +4,12 @@ One :class:`MarketStream` loop (connect, subscribe, keep alive, sync books, reco
 :class:`Backoff`) serves both venues; a venue's specifics (topics, frames, snapshots) come
 from its :class:`MarketDialect`. :func:`apply_sync_events` feeds order-book sync output to
 an :class:`arbsim.core.book.OrderBook`.
+
+A frame that cannot be decoded or applied (:class:`~arbsim.core.errors.MalformedMessage`)
+never ends a stream: every :class:`StreamTask` counts it per channel in
+:class:`MalformedCounter` (logged once per venue and channel), and the market stream syncs
+the books it may concern again; ``ready`` is clear until they are synced, so ``up`` tells
+the truth.
 """
 
 from __future__ import annotations
@@ -15,13 +21,14 @@ import logging
 import random
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Protocol
 
 import aiohttp
 import msgspec
 
 from arbsim.core.book import OrderBook
-from arbsim.core.errors import NetworkError, RetryableError, VenueError
+from arbsim.core.errors import MalformedMessage, NetworkError, VenueError
 from arbsim.core.model import Trade
 from exchanges.live.booksync import (
     BookChanges,
@@ -111,10 +118,11 @@ class Refused(msgspec.Struct, frozen=True):
 
 
 class DiffEvent(msgspec.Struct, frozen=True):
-    """A book diff for one native symbol."""
+    """A book diff for one native symbol (``channel``: the one it came on)."""
 
     native: str
     diff: BookDiff
+    channel: str = ""
 
 
 class TradeEvent(msgspec.Struct, frozen=True):
@@ -145,7 +153,9 @@ class MarketDialect(Protocol):
 
     def parse(self, data: str | bytes, ts_local: int) -> list[StreamEvent]: ...
 
-    def new_sync(self, native: str) -> DiffBookSync: ...
+    def new_sync(self, native: str, tick: Decimal | None = None) -> DiffBookSync:
+        """The sync machine of one book (``tick``: the instrument's price grid)."""
+        ...
 
     async def snapshot(self, native: str) -> BookSnapshot: ...
 
@@ -163,6 +173,67 @@ class MarketDialect(Protocol):
 
 class SubscriptionRefused(VenueError):
     """A topic was refused: reconnecting will not help (wrong topic, blocked symbol)."""
+
+
+class MalformedCounter:
+    """Malformed messages of one stream: counted per channel, the last one kept, logged
+    once per venue and channel (a venue that sends garbage would otherwise flood the log).
+
+    Attributes
+    ----------
+    counts:
+        Channel -> messages refused.
+    last:
+        The last error.
+    internal:
+        How many of them broke a handler in an unforeseen way (``code="internal"``, see
+        :func:`unexpected`): a bug to fix, where the others are the venue's garbage.
+    """
+
+    def __init__(self, venue: str, role: str) -> None:
+        self.venue = venue
+        self.role = role
+        self.counts: dict[str, int] = {}
+        self.last: MalformedMessage | None = None
+        self.internal = 0
+
+    @property
+    def total(self) -> int:
+        """Messages refused on every channel."""
+        return sum(self.counts.values())
+
+    def record(self, error: MalformedMessage) -> None:
+        """Count ``error`` (its venue is set when the decoder did not know it)."""
+        if error.venue is None:
+            error.venue = self.venue
+        channel = error.channel or "?"
+        if error.code == "internal":
+            self.internal += 1
+        seen = self.counts.get(channel, 0)
+        self.counts[channel] = seen + 1
+        self.last = error
+        if seen == 0:
+            log.warning(
+                "%s %s: malformed message on %s (%s); counted, later ones on this channel "
+                "are not logged",
+                self.venue,
+                self.role,
+                channel,
+                error.args[0] if error.args else "",
+            )
+        else:
+            log.debug("%s %s: malformed message on %s", self.venue, self.role, channel)
+
+
+def unexpected(error: Exception, venue: str, channel: str = "") -> MalformedMessage:
+    """A message that broke the handler in an unforeseen way, as a malformed message
+    (``code="internal"``): the stream goes on, the count and the log show it."""
+    return MalformedMessage(
+        f"unhandled {type(error).__name__} while reading a message",
+        code="internal",
+        venue=venue,
+        channel=channel,
+    )
 
 
 BookCallback = Callable[[str, OrderBook], None]
@@ -197,6 +268,8 @@ class StreamTask(abc.ABC):
         self.ready = asyncio.Event()
         self.error: BaseException | None = None
         """The error that ended the task (reconnecting would not help), if any."""
+        self.malformed = MalformedCounter(venue, role)
+        """Messages that could not be decoded or used (the stream went on)."""
         self._task: asyncio.Task[None] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
 
@@ -322,7 +395,15 @@ class MarketStream(StreamTask):
     ping_interval_s:
         Application-level ping period.
     resync_delay_s:
-        Pause before asking for another snapshot after an unusable one.
+        Pause before asking for a snapshot after a resync; a failed or unusable snapshot is
+        asked for again after a pause that starts there (at least 50 ms) and doubles up to
+        5 s.
+
+    Notes
+    -----
+    ``ready`` is set once every subscription is acknowledged *and* every book is synced;
+    it is cleared while any book is being synced again (a gap, a crossed book, a malformed
+    message), so ``up`` is false whenever a book cannot be trusted.
     """
 
     def __init__(
@@ -347,12 +428,21 @@ class MarketStream(StreamTask):
         self.on_trade = on_trade
         self.clock = clock
         self.resync_delay_s = resync_delay_s
-        self.syncs: dict[str, DiffBookSync] = {n: dialect.new_sync(n) for n in self.books}
+        self.syncs: dict[str, DiffBookSync] = {
+            n: dialect.new_sync(n, book.scale.tick) for n, book in self.books.items()
+        }
         self.connections = 0
         self.resyncs = 0
         self.snapshots = 0
         self.resubscribes = 0
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
+        self._subscribed = False
+        self._unsynced: set[str] = set(self.books)
+
+    @property
+    def stale(self) -> int:
+        """Stale duplicate depth frames ignored (never a resync)."""
+        return sum(sync.stale for sync in self.syncs.values())
 
     # ---------------------------------------------------------------- loop
     async def run(self) -> None:
@@ -368,9 +458,11 @@ class MarketStream(StreamTask):
             self._cancel_snapshots()
 
     async def _connection(self) -> None:
+        self._subscribed = False
         for native, sync in self.syncs.items():
             sync.reset()
             self.books[native].clear()
+            self._unsynced.add(native)
         async with self._session().ws_connect(self.dialect.url, autoping=True) as ws:
             self._ws = ws
             self.connections += 1
@@ -396,8 +488,19 @@ class MarketStream(StreamTask):
         return int(self.clock() // 1_000_000_000)
 
     def _on_frame(self, data: str | bytes, pending: dict[str, str]) -> None:
+        """Handle one frame. A frame that cannot be decoded is counted and the books it may
+        concern are synced again; only a refused subscription or the venue's request to
+        reconnect leave this method with an error."""
         ts_local = self.clock()
-        for event in self.dialect.parse(data, ts_local):
+        try:
+            events = self.dialect.parse(data, ts_local)
+        except MalformedMessage as exc:
+            self._on_malformed(exc)
+            return
+        except Exception as exc:  # a decoder bug must not end the stream: count and resync
+            self._on_malformed(unexpected(exc, self.venue))
+            return
+        for event in events:
             if isinstance(event, DiffEvent):
                 self._on_diff(event, ts_local)
             elif isinstance(event, TradeEvent):
@@ -405,7 +508,8 @@ class MarketStream(StreamTask):
                     self.on_trade(event.trade)
             elif isinstance(event, Ack):
                 if pending.pop(event.topic, None) is not None and not pending:
-                    self._usable()
+                    self._subscribed = True
+                    self._check_ready()
                 for native in self.books:
                     if native in event.topic:
                         self._request_snapshot(native, delay_s=0.0)
@@ -418,27 +522,79 @@ class MarketStream(StreamTask):
                 raise NetworkError(f"venue asked to reconnect: {event.reason}", venue=self.venue)
 
     def _on_diff(self, event: DiffEvent, ts_local: int) -> None:
-        sync = self.syncs.get(event.native)
+        native = event.native
+        sync = self.syncs.get(native)
         if sync is None:
             return
-        self._apply(event.native, sync.on_diff(event.diff), ts_local)
+        try:
+            changed = self._apply(native, sync.on_diff(event.diff), ts_local)
+        except MalformedMessage as exc:
+            exc.symbol = exc.symbol or native
+            exc.channel = exc.channel or event.channel
+            self._on_malformed(exc, [native])
+            return
+        except Exception as exc:  # a bug must not end the stream: count and resync
+            self._on_malformed(unexpected(exc, self.venue, event.channel), [native])
+            return
+        if changed and self.on_book is not None:
+            self.on_book(native, self.books[native])
 
-    def _apply(self, native: str, events: Sequence[SyncEvent], ts_local: int) -> None:
+    def _apply(self, native: str, events: Sequence[SyncEvent], ts_local: int) -> bool:
+        """Apply a sync machine's output to the book; whether the book changed (and is
+        usable). A resync request, or a book left crossed on its own tick grid, syncs the
+        book again."""
         book = self.books[native]
         applied, resyncs = apply_sync_events(book, events, ts_local)
+        if not resyncs and book.is_crossed:
+            # what the book holds (its tick grid) is the truth, not the sync's decimals
+            resyncs = [ResyncNeeded(reason=f"{native}: crossed book", action="snapshot")]
         if resyncs:
-            self.resyncs += 1
-            log.info("%s %s: resync (%s)", self.venue, native, resyncs[0].reason)
-            # A book that cannot be trusted is emptied rather than left stale.
-            book.clear()
-            if self.dialect.rest_snapshot:
-                self._request_snapshot(native, delay_s=self.resync_delay_s)
-            else:
-                self._start_task(native, self._resubscribe(native))
-        elif applied and self.on_book is not None:
-            self.on_book(native, book)
+            self._resync(native, resyncs[0].reason)
+            return False
+        self._mark(native)
+        return applied > 0
+
+    # ---------------------------------------------------------------- readiness
+    def _mark(self, native: str) -> None:
+        """Record whether ``native``'s book is synced, and whether the stream is ready."""
+        if self.syncs[native].synced:
+            self._unsynced.discard(native)
+            self._check_ready()
+        else:
+            self._unsynced.add(native)
+            self.ready.clear()
+
+    def _check_ready(self) -> None:
+        if self._subscribed and not self._unsynced and not self.ready.is_set():
+            self._usable()
 
     # ---------------------------------------------------------------- resyncs
+    def _on_malformed(self, error: MalformedMessage, natives: Sequence[str] | None = None) -> None:
+        """Count a message that could not be used and sync again the books it may concern:
+        ``natives``, else its symbol's book, else (unknown symbol) every book."""
+        self.malformed.record(error)
+        if natives is None:
+            if error.symbol is None:
+                natives = list(self.books)
+            else:
+                natives = [error.symbol] if error.symbol in self.books else []
+        for native in natives:
+            self._resync(native, f"malformed message: {error.args[0] if error.args else ''}")
+
+    def _resync(self, native: str, reason: str) -> None:
+        """Forget ``native``'s book and sync it again (snapshot or resubscribe)."""
+        self.resyncs += 1
+        log.info("%s %s: resync (%s)", self.venue, native, reason)
+        self.syncs[native].reset()
+        # A book that cannot be trusted is emptied rather than left stale.
+        self.books[native].clear()
+        self._unsynced.add(native)
+        self.ready.clear()
+        if self.dialect.rest_snapshot:
+            self._request_snapshot(native, delay_s=self.resync_delay_s)
+        else:
+            self._start_task(native, self._resubscribe(native))
+
     def _request_snapshot(self, native: str, *, delay_s: float) -> None:
         if self.dialect.rest_snapshot:
             self._start_task(native, self._snapshot(native, delay_s))
@@ -466,26 +622,47 @@ class MarketStream(StreamTask):
         self.resubscribes += 1
 
     async def _snapshot(self, native: str, delay_s: float) -> None:
+        """Fetch snapshots until one loads (a failed request or an unusable snapshot is
+        retried after a pause that grows to a few seconds)."""
         sync = self.syncs[native]
+        failures = 0
         while True:
             if delay_s:
                 await asyncio.sleep(delay_s)
+            # an unusable snapshot or a failed request is tried again, less and less often
+            retry = min(5.0, max(self.resync_delay_s, 0.05) * 2 ** min(failures, 7))
+            failures += 1
             try:
                 snapshot = await self.dialect.snapshot(native)
-            except RetryableError as exc:
+            except MalformedMessage as exc:
+                self.malformed.record(exc)
+                delay_s = retry
+                continue
+            except VenueError as exc:
                 log.warning("%s %s: snapshot failed (%s)", self.venue, native, exc)
-                delay_s = max(self.resync_delay_s, 0.1)
+                delay_s = retry
                 continue
             self.snapshots += 1
-            events = sync.on_snapshot(snapshot)
-            applied, resyncs = apply_sync_events(self.books[native], events, self.clock())
+            try:
+                events = sync.on_snapshot(snapshot)
+                applied, resyncs = apply_sync_events(self.books[native], events, self.clock())
+            except MalformedMessage as exc:
+                exc.symbol = exc.symbol or native
+                self.malformed.record(exc)
+                self.books[native].clear()
+                delay_s = retry
+                continue
+            if not resyncs and self.books[native].is_crossed:
+                sync.reset()
+                resyncs = [ResyncNeeded(reason=f"{native}: crossed book", action="snapshot")]
             if not resyncs:
+                self._mark(native)
                 if applied and self.on_book is not None:
                     self.on_book(native, self.books[native])
                 return
             self.books[native].clear()
             self.resyncs += 1
-            delay_s = self.resync_delay_s
+            delay_s = retry
 
     def _cancel_snapshots(self) -> None:
         for task in self._snapshot_tasks.values():

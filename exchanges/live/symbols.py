@@ -11,6 +11,22 @@ from arbsim.core.book import OrderBook
 from arbsim.core.errors import InvalidSymbol
 from arbsim.core.model import Instrument
 
+MAX_PRECISION = 30
+"""The most decimals a venue's precision field may give a tick or step."""
+
+
+def grid(precision: int) -> Decimal:
+    """``10**-precision``, the tick or step a venue's decimal count describes.
+
+    Raises
+    ------
+    ValueError
+        A precision outside ``0..MAX_PRECISION`` (no real instrument has one).
+    """
+    if not 0 <= precision <= MAX_PRECISION:
+        raise ValueError(f"precision {precision} outside 0..{MAX_PRECISION}")
+    return Decimal(1).scaleb(-precision)
+
 
 class VenueSymbolInfo(msgspec.Struct, frozen=True, kw_only=True):
     """Trading rules of one spot symbol on one venue.

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypedDict, TypeVar
 
 from arbsim.core.book import OrderBook
-from arbsim.core.errors import InvalidSymbol
+from arbsim.core.errors import InvalidSymbol, MalformedMessage
 from arbsim.core.model import Fill, Instrument, Order, OrderRequest, OrderType, TimeInForce
 from arbsim.core.ports import MarketSink, VenueHealth
 from arbsim.runtime.loop import WallClock
 from exchanges.live.credentials import Credentials
+from exchanges.live.errors import order_answer_error
 from exchanges.live.http import RestTransport
 from exchanges.live.orders import OrderTracker, place_tracked, reconcile_remote
 from exchanges.live.stream import Backoff, MarketDialect, MarketStream, StreamTask
@@ -291,12 +292,23 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
             settle=req.tif in _SETTLING or req.order_type is OrderType.MARKET,
             settle_timeout_s=self.settle_timeout_s,
         )  # fmt: skip
-        return order or await self.fetch_order(req.symbol, req.client_order_id)
+        if order is not None:
+            return order
+        try:
+            return await self.fetch_order(req.symbol, req.client_order_id)
+        except MalformedMessage as exc:
+            # the order was sent and may live: never let an unreadable answer read as a
+            # rejection
+            raise order_answer_error(exc) from exc
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> Order:
         native = self.table.native(symbol)
         raw = await self._cancel(native, client_order_id)
-        return await self._reconcile(symbol, native, raw, client_order_id)
+        try:
+            return await self._reconcile(symbol, native, raw, client_order_id)
+        except MalformedMessage as exc:
+            # the cancel reached the venue: what it did is unknown until the order is queried
+            raise order_answer_error(exc) from exc
 
     async def fetch_order(self, symbol: str, client_order_id: str) -> Order:
         native = self.table.native(symbol)

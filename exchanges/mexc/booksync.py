@@ -13,9 +13,12 @@ than the first buffered frame (``lastUpdateId + 1 < fromVersion``) ask for anoth
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import msgspec
 
 from exchanges.live.booksync import BookDiff, BookSnapshot, DiffBookSync, Level, SyncPolicy
+from exchanges.live.errors import decode_body
 from exchanges.mexc.messages import AggreDepth
 
 __all__ = [
@@ -47,8 +50,9 @@ _depth_decoder = msgspec.json.Decoder(MexcDepth, strict=False)
 
 
 def decode_depth(body: bytes | str) -> MexcDepth:
-    """Decode a raw ``/api/v3/depth`` answer."""
-    return _depth_decoder.decode(body)
+    """Decode a raw ``/api/v3/depth`` answer (:class:`~arbsim.core.errors.MalformedMessage`
+    when it is not one)."""
+    return decode_body(_depth_decoder, body, venue="mexc", channel="/api/v3/depth")
 
 
 def snapshot_from_depth(depth: MexcDepth) -> BookSnapshot:
@@ -72,6 +76,7 @@ def diff_from_aggre_depth(frame: AggreDepth) -> BookDiff:
     )
 
 
-def new_book_sync(symbol: str) -> DiffBookSync:
-    """A sync machine for one MEXC symbol (feed it the two conversions above)."""
-    return DiffBookSync(AGGRE_DEPTH_POLICY, symbol=symbol)
+def new_book_sync(symbol: str, tick: Decimal | None = None) -> DiffBookSync:
+    """A sync machine for one MEXC symbol (feed it the two conversions above); ``tick``
+    refuses prices off the instrument's grid."""
+    return DiffBookSync(AGGRE_DEPTH_POLICY, symbol=symbol, tick=tick, venue="mexc")

@@ -15,13 +15,16 @@ Decisions
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import TypeVar
 from urllib.parse import urlencode
 
 import msgspec
 
+from arbsim.core.errors import MalformedMessage
 from arbsim.core.model import (
     Balance,
     Balances,
@@ -33,6 +36,7 @@ from arbsim.core.model import (
     TimeInForce,
 )
 from exchanges.live.credentials import Credentials
+from exchanges.live.errors import decode_body, number, order_answer_error, parser
 from exchanges.live.http import Endpoint, Prepared, RateLimiter, RestTransport
 from exchanges.live.symbols import VenueSymbolInfo
 from exchanges.mexc import errors, signing
@@ -56,6 +60,8 @@ __all__ = [
     "to_fill",
     "to_order",
 ]
+
+log = logging.getLogger(__name__)
 
 VENUE = "mexc"
 BASE_URL = "https://api.mexc.com"
@@ -130,6 +136,7 @@ ORDER_STATUS: dict[str, OrderStatus] = {
 """REST ``status`` -> arbsim status (A3)."""
 
 _MS = 1_000_000
+T = TypeVar("T")
 Id = str | int
 Num = str | int | float
 
@@ -265,18 +272,19 @@ def order_params(
     return params
 
 
+@parser(VENUE, "order")
 def to_order(raw: MexcOrder, symbol: str, *, ts_local: int = 0, venue: str = VENUE) -> Order:
     """A REST order as an arbsim :class:`Order` snapshot (no fills: see :func:`to_fill`)."""
     order_type, tif = ORDER_TYPES_BACK.get(raw.type, (OrderType.LIMIT, TimeInForce.GTC))
-    filled = Decimal(raw.executed_qty or "0")
-    price = Decimal(raw.price) if raw.price else None
+    filled = number(raw.executed_qty or "0", "executedQty")
+    price = number(raw.price, "price") if raw.price else None
     created = raw.time * _MS
     updated = (raw.update_time or raw.time) * _MS
     return Order(
         venue=venue,
         symbol=symbol,
         side=SIDES_BACK[raw.side],
-        qty=Decimal(raw.orig_qty or "0"),
+        qty=number(raw.orig_qty or "0", "origQty"),
         price=price if order_type is OrderType.LIMIT else None,
         order_type=order_type,
         tif=tif,
@@ -284,13 +292,14 @@ def to_order(raw: MexcOrder, symbol: str, *, ts_local: int = 0, venue: str = VEN
         order_id=str(raw.order_id),
         status=ORDER_STATUS.get(raw.status, OrderStatus.ACCEPTED),
         filled_qty=filled,
-        quote_qty=Decimal(raw.cummulative_quote_qty or "0"),
+        quote_qty=number(raw.cummulative_quote_qty or "0", "cummulativeQuoteQty"),
         ts_created=created,
         ts_updated=updated or ts_local,
         ts_accepted=created,
     )
 
 
+@parser(VENUE, "trade")
 def to_fill(
     raw: MexcTrade, symbol: str, client_order_id: str, *, ts_local: int, venue: str = VENUE
 ) -> Fill:
@@ -302,9 +311,9 @@ def to_fill(
         order_id=str(raw.order_id),
         trade_id=str(raw.id),
         side=Side.BUY if raw.is_buyer else Side.SELL,
-        price=Decimal(raw.price),
-        qty=Decimal(raw.qty),
-        fee=Decimal(raw.commission or "0"),
+        price=number(raw.price, "price", positive=True),
+        qty=number(raw.qty, "qty", positive=True),
+        fee=number(raw.commission or "0", "commission", signed=True),
         fee_asset=raw.commission_asset,
         liquidity="maker" if raw.is_maker else "taker",
         ts_exchange=raw.time * _MS,
@@ -312,13 +321,16 @@ def to_fill(
     )
 
 
+@parser(VENUE, "account")
 def to_balances(raw: MexcAccount, ts: int, venue: str = VENUE) -> Balances:
     """``/api/v3/account`` as arbsim :class:`Balances`."""
     return Balances(
         venue=venue,
         ts=ts,
         assets={
-            b.asset: Balance(asset=b.asset, free=Decimal(b.free), locked=Decimal(b.locked))
+            b.asset: Balance(
+                asset=b.asset, free=number(b.free, "free"), locked=number(b.locked, "locked")
+            )
             for b in raw.balances
         },
     )
@@ -400,10 +412,23 @@ class MexcRestClient:
         response = await self.transport.send(endpoint, self._prepare(endpoint, params))
         return response.body
 
+    async def _fetch(self, name: str, decoder: msgspec.json.Decoder[T], params: Params = ()) -> T:
+        """Call ``name`` and decode its answer. An unreadable answer is
+        :class:`~arbsim.core.errors.MalformedMessage`, or for an order request (whose effect
+        it hides) :class:`~arbsim.core.errors.OutcomeUnknown`."""
+        endpoint = ENDPOINTS[name]
+        body = await self._call(name, params)
+        try:
+            return decode_body(decoder, body, venue=VENUE, channel=endpoint.path)
+        except MalformedMessage as exc:
+            if endpoint.order:
+                raise order_answer_error(exc) from exc
+            raise
+
     # ---------------------------------------------------------------- public
     async def server_time(self) -> int:
         """``GET /api/v3/time`` -> server time in ms."""
-        return _time_decoder.decode(await self._call("time")).server_time
+        return (await self._fetch("time", _time_decoder)).server_time
 
     async def exchange_info(self, native_symbols: Sequence[str] = ()) -> list[VenueSymbolInfo]:
         """``GET /api/v3/exchangeInfo`` (``symbol=`` for one, ``symbols=A,B`` for several)."""
@@ -412,20 +437,34 @@ class MexcRestClient:
             params.append(("symbol", native_symbols[0]))
         elif native_symbols:
             params.append(("symbols", ",".join(native_symbols)))
-        info = _info_decoder.decode(await self._call("exchange_info", params))
-        return [symbol_info(s) for s in info.symbols]
+        info = await self._fetch("exchange_info", _info_decoder, params)
+        infos: list[VenueSymbolInfo] = []
+        unusable: list[str] = []
+        for raw in info.symbols:
+            try:
+                infos.append(symbol_info(raw))
+            except MalformedMessage:
+                unusable.append(raw.symbol)
+        if unusable:
+            # a symbol whose rules cannot be read cannot be traded: left out, said once
+            log.warning(
+                "mexc: %d symbols with unusable rules left out (%s)",
+                len(unusable),
+                ", ".join(unusable[:5]),
+            )
+        return infos
 
     async def depth(self, native_symbol: str, limit: int | None = 5000) -> MexcDepth:
         """``GET /api/v3/depth`` (``lastUpdateId`` starts the diff chain)."""
         params = [("symbol", native_symbol)]
         if limit is not None:
             params.append(("limit", str(limit)))
-        return _depth_decoder.decode(await self._call("depth", params))
+        return await self._fetch("depth", _depth_decoder, params)
 
     # ---------------------------------------------------------------- trading
     async def place_order(self, params: Params) -> MexcOrderAck:
         """``POST /api/v3/order`` with :func:`order_params` output."""
-        return _ack_decoder.decode(await self._call("place", params))
+        return await self._fetch("place", _ack_decoder, params)
 
     @staticmethod
     def _id_params(
@@ -449,7 +488,7 @@ class MexcRestClient:
     ) -> MexcOrder:
         """``DELETE /api/v3/order`` by ``orderId`` or ``origClientOrderId``."""
         params = self._id_params(native_symbol, order_id, client_order_id)
-        return _order_decoder.decode(await self._call("cancel", params))
+        return await self._fetch("cancel", _order_decoder, params)
 
     async def query_order(
         self,
@@ -460,16 +499,16 @@ class MexcRestClient:
     ) -> MexcOrder:
         """``GET /api/v3/order`` by ``orderId`` or ``origClientOrderId``."""
         params = self._id_params(native_symbol, order_id, client_order_id)
-        return _order_decoder.decode(await self._call("query", params))
+        return await self._fetch("query", _order_decoder, params)
 
     async def open_orders(self, native_symbol: str | None = None) -> list[MexcOrder]:
         """``GET /api/v3/openOrders`` (one symbol, or all when the venue allows it)."""
         params = [("symbol", native_symbol)] if native_symbol else []
-        return _orders_decoder.decode(await self._call("open_orders", params))
+        return await self._fetch("open_orders", _orders_decoder, params)
 
     async def account(self) -> MexcAccount:
         """``GET /api/v3/account``."""
-        return _account_decoder.decode(await self._call("account"))
+        return await self._fetch("account", _account_decoder)
 
     async def my_trades(
         self,
@@ -489,12 +528,12 @@ class MexcRestClient:
             ("endTime", end_time),
         )
         params.extend((k, str(v)) for k, v in optional if v is not None)
-        return _trades_decoder.decode(await self._call("my_trades", params))
+        return await self._fetch("my_trades", _trades_decoder, params)
 
     # ---------------------------------------------------------------- user data stream
     async def create_listen_key(self) -> str:
         """``POST /api/v3/userDataStream`` -> a listenKey (valid 60 min)."""
-        return _listen_key_decoder.decode(await self._call("listen_key_create")).listen_key
+        return (await self._fetch("listen_key_create", _listen_key_decoder)).listen_key
 
     async def keepalive_listen_key(self, listen_key: str) -> None:
         """``PUT /api/v3/userDataStream`` (extend by 60 min)."""

@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 
 import aiohttp
-import msgspec
 
-from arbsim.core.errors import AuthError, VenueError
+from arbsim.core.errors import ArbsimError, AuthError, MalformedMessage, VenueError
 from arbsim.core.model import Side, Trade
 from exchanges.live.booksync import BookSnapshot, DiffBookSync
 from exchanges.live.stream import (
@@ -32,15 +33,16 @@ from exchanges.live.stream import (
     StreamTask,
     SubscriptionRefused,
     TradeEvent,
+    unexpected,
 )
 from exchanges.mexc import booksync, ws
 from exchanges.mexc.push import (
+    AggreDeal,
     AggreDeals,
     AggreDepth,
     PrivateAccount,
     PrivateDeal,
     PrivateOrder,
-    ProtobufDecodeError,
     decode_push,
 )
 from exchanges.mexc.rest import MexcRestClient
@@ -55,12 +57,45 @@ TRADE_SIDES: dict[int, Side] = {1: Side.BUY, 2: Side.SELL}
 _MS = 1_000_000
 
 
-def parse_control(frame: str | bytes, topics: Sequence[str]) -> list[StreamEvent]:
-    """A JSON control reply as :class:`Ack` / :class:`Refused` events for ``topics``."""
+def _native(frame: AggreDepth | AggreDeals) -> str:
+    return frame.symbol or frame.channel.rsplit("@", 1)[-1]
+
+
+def _trade(deal: AggreDeal, frame: AggreDeals, symbol: str, ts_local: int) -> Trade:
+    """One public trade; a price or quantity that is not a positive number is malformed."""
     try:
-        reply = ws.decode_control(frame)
-    except msgspec.DecodeError:
-        return []
+        price, size = float(deal.price), float(deal.quantity)
+    except ValueError:
+        price = size = math.nan
+    if not (0.0 < price < math.inf and 0.0 < size < math.inf):
+        raise MalformedMessage(
+            f"trade price {deal.price[:40]!r} / quantity {deal.quantity[:40]!r} unusable",
+            venue="mexc",
+            channel=frame.channel,
+            symbol=_native(frame),
+        )
+    trade_id = deal.trade_id
+    return Trade(
+        venue="mexc",
+        symbol=symbol,
+        ts_exchange=deal.time * _MS,
+        ts_local=ts_local,
+        trade_id=int(trade_id) if trade_id.isascii() and trade_id.isdigit() else 0,
+        side=TRADE_SIDES.get(deal.trade_type, Side.BUY),
+        price=price,
+        size=size,
+    )
+
+
+def parse_control(frame: str | bytes, topics: Sequence[str]) -> list[StreamEvent]:
+    """A JSON control reply as :class:`Ack` / :class:`Refused` events for ``topics``.
+
+    Raises
+    ------
+    MalformedMessage
+        The frame is not a control reply.
+    """
+    reply = ws.decode_control(frame)
     events: list[StreamEvent] = []
     for topic in topics:
         result = ws.subscription_result(reply, topic)
@@ -127,38 +162,33 @@ class MexcMarketDialect:
         return ws.ping_frame().decode()
 
     def parse(self, data: str | bytes, ts_local: int) -> list[StreamEvent]:
-        if isinstance(data, str):
+        """Events of one frame (JSON text: control replies; binary: protobuf pushes).
+
+        Raises
+        ------
+        MalformedMessage
+            The frame cannot be decoded, or a depth / trade frame carries unusable values.
+        """
+        if isinstance(data, str) or data[:1] == b"{":
+            # control replies are JSON, whichever frame type carries them
             return parse_control(data, self._topics)
-        try:
-            frame = decode_push(data)
-        except ProtobufDecodeError as exc:
-            log.warning("mexc: undecodable push frame (%s)", exc)
-            return []
+        frame = decode_push(data)
         if isinstance(frame, AggreDepth):
-            native = frame.symbol or frame.channel.rsplit("@", 1)[-1]
-            return [DiffEvent(native, booksync.diff_from_aggre_depth(frame))]
+            native = _native(frame)
+            if not frame.to_version:
+                raise MalformedMessage(
+                    "depth frame without versions", venue="mexc", channel=frame.channel,
+                    symbol=native,
+                )  # fmt: skip
+            return [DiffEvent(native, booksync.diff_from_aggre_depth(frame), frame.channel)]
         if isinstance(frame, AggreDeals):
-            native = frame.symbol or frame.channel.rsplit("@", 1)[-1]
+            native = _native(frame)
             symbol = self.symbols.get(native, native)
-            return [
-                TradeEvent(
-                    Trade(
-                        venue="mexc",
-                        symbol=symbol,
-                        ts_exchange=d.time * _MS,
-                        ts_local=ts_local,
-                        trade_id=int(d.trade_id) if d.trade_id.isdigit() else 0,
-                        side=TRADE_SIDES.get(d.trade_type, Side.BUY),
-                        price=float(d.price),
-                        size=float(d.quantity),
-                    )
-                )
-                for d in frame.deals
-            ]
+            return [TradeEvent(_trade(d, frame, symbol, ts_local)) for d in frame.deals]
         return []
 
-    def new_sync(self, native: str) -> DiffBookSync:
-        return booksync.new_book_sync(native)
+    def new_sync(self, native: str, tick: Decimal | None = None) -> DiffBookSync:
+        return booksync.new_book_sync(native, tick)
 
     async def snapshot(self, native: str) -> BookSnapshot:
         return booksync.snapshot_from_depth(await self.rest.depth(native, self.depth_limit))
@@ -270,7 +300,12 @@ class MexcUserStream(StreamTask):
     def _on_text(self, data: str, pending: set[str]) -> None:
         if ws.is_invalid_listen_key(data):
             raise AuthError("Invalid listen key", code="invalid_listen_key", venue="mexc")
-        for event in parse_control(data, list(pending)):
+        try:
+            events = parse_control(data, list(pending))
+        except MalformedMessage as exc:
+            self.malformed.record(exc)
+            return
+        for event in events:
             if isinstance(event, Refused):
                 raise SubscriptionRefused(event.reason, code="refused", venue="mexc")
             if isinstance(event, Ack):
@@ -279,18 +314,32 @@ class MexcUserStream(StreamTask):
                     self._usable()
 
     def _on_push(self, data: bytes) -> None:
+        """Decode one push and hand it on. A push that cannot be decoded or applied is
+        counted and dropped: the order tracker and REST reconciliation stay the truth."""
         ts_local = self.clock()
+        channel = ""
         try:
             frame = decode_push(data)
-        except ProtobufDecodeError as exc:
-            log.warning("mexc: undecodable private frame (%s)", exc)
-            return
-        if isinstance(frame, PrivateOrder):
-            self.on_order(frame, ts_local)
-        elif isinstance(frame, PrivateDeal):
-            self.on_deal(frame, ts_local)
-        elif isinstance(frame, PrivateAccount) and self.on_account is not None:
-            self.on_account(frame, ts_local)
+            channel = frame.channel
+            if isinstance(frame, PrivateOrder):
+                self.on_order(frame, ts_local)
+            elif isinstance(frame, PrivateDeal):
+                self.on_deal(frame, ts_local)
+            elif isinstance(frame, PrivateAccount) and self.on_account is not None:
+                self.on_account(frame, ts_local)
+        except MalformedMessage as exc:
+            self.malformed.record(exc)
+        except ArbsimError as exc:  # e.g. a fill the order cannot take
+            self.malformed.record(
+                MalformedMessage(
+                    f"push not applicable: {exc}"[:200],
+                    code="inconsistent",
+                    venue="mexc",
+                    channel=channel,
+                )
+            )
+        except Exception as exc:  # a handler bug must not end the stream
+            self.malformed.record(unexpected(exc, "mexc", channel))
 
     async def _keepalive(self, listen_key: str, conn: aiohttp.ClientWebSocketResponse) -> None:
         while True:

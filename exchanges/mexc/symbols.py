@@ -15,11 +15,10 @@ Decisions
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import msgspec
 
-from exchanges.live.symbols import VenueSymbolInfo
+from exchanges.live.errors import decode_body, number, parser
+from exchanges.live.symbols import VenueSymbolInfo, grid
 
 __all__ = [
     "QUOTE_ASSETS",
@@ -80,11 +79,6 @@ class MexcExchangeInfo(msgspec.Struct, frozen=True, kw_only=True, rename="camel"
 _exchange_info_decoder = msgspec.json.Decoder(MexcExchangeInfo)
 
 
-def _dec(value: Number) -> Decimal:
-    # str() first so that a float like 1e-08 becomes Decimal("1E-8"), not its binary value.
-    return Decimal(str(value))
-
-
 def to_native(symbol: str) -> str:
     """``"BTC/USDT"`` -> ``"BTCUSDT"``."""
     base, sep, quote = symbol.partition("/")
@@ -106,27 +100,30 @@ def from_native(native: str, quotes: tuple[str, ...] = QUOTE_ASSETS) -> str:
     raise ValueError(f"no known quote asset at the end of {native!r}")
 
 
+@parser(VENUE, "exchangeInfo")
 def symbol_info(raw: MexcSymbol) -> VenueSymbolInfo:
-    """Trading rules of one exchangeInfo symbol."""
+    """Trading rules of one exchangeInfo symbol (:class:`MalformedMessage` when unusable)."""
     return VenueSymbolInfo(
         venue=VENUE,
         symbol=f"{raw.base_asset}/{raw.quote_asset}",
         native_symbol=raw.symbol,
         base=raw.base_asset,
         quote=raw.quote_asset,
-        tick=Decimal(1).scaleb(-raw.quote_asset_precision),
-        step=Decimal(1).scaleb(-raw.base_asset_precision),
-        min_qty=_dec(raw.base_size_precision),
-        min_notional=_dec(raw.quote_amount_precision),
-        maker_fee=_dec(raw.maker_commission),
-        taker_fee=_dec(raw.taker_commission),
+        tick=grid(raw.quote_asset_precision),
+        step=grid(raw.base_asset_precision),
+        # str() first so that a float like 1e-08 becomes Decimal("1E-8"), not its binary value
+        min_qty=number(str(raw.base_size_precision), "baseSizePrecision"),
+        min_notional=number(str(raw.quote_amount_precision), "quoteAmountPrecision"),
+        maker_fee=number(str(raw.maker_commission), "makerCommission", signed=True),
+        taker_fee=number(str(raw.taker_commission), "takerCommission", signed=True),
         tradable=STATUS_ONLINE.get(raw.status, False) and raw.is_spot_trading_allowed,
     )
 
 
 def decode_exchange_info(data: bytes | str) -> MexcExchangeInfo:
-    """Decode the raw JSON of ``GET /api/v3/exchangeInfo``."""
-    return _exchange_info_decoder.decode(data)
+    """Decode the raw JSON of ``GET /api/v3/exchangeInfo`` (:class:`MalformedMessage` when
+    it is not one)."""
+    return decode_body(_exchange_info_decoder, data, venue=VENUE, channel="/api/v3/exchangeInfo")
 
 
 def symbols_from_exchange_info(data: bytes | str) -> list[VenueSymbolInfo]:

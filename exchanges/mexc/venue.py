@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Unpack
 
 from arbsim.core.model import Balances, Fill, Order, OrderRequest, OrderStatus, OrderType, Side
 from exchanges.live.credentials import Credentials
+from exchanges.live.errors import number, parser, parsing
 from exchanges.live.stream import MarketDialect, StreamTask
 from exchanges.live.symbols import VenueSymbolInfo
 from exchanges.live.venue import LiveOptions, LiveVenue, Send, VenueCodec
@@ -160,7 +160,9 @@ class MexcVenue(LiveVenue[rest.MexcOrder, rest.MexcTrade]):
         if status is OrderStatus.ACCEPTED:
             self.tracker.accepted(cid, push.id, ts_local)
         elif status is OrderStatus.CANCELED:
-            self.tracker.finished(cid, status, Decimal(push.cumulative_quantity or "0"), ts_local)
+            with parsing(self.name, push.channel, what="cumulativeQuantity"):
+                filled = number(push.cumulative_quantity or "0", "cumulativeQuantity")
+            self.tracker.finished(cid, status, filled, ts_local)
         elif status is not None and push.id:
             self.tracker.accepted(cid, push.id, ts_local)
 
@@ -172,6 +174,7 @@ class MexcVenue(LiveVenue[rest.MexcOrder, rest.MexcTrade]):
         )
 
 
+@parser("mexc", "spot@private.deals.v3.api.pb")
 def deal_fill(push: PrivateDeal, order: Order, *, ts_local: int, venue: str) -> Fill:
     """A private deal push of ``order`` as an arbsim :class:`Fill` (fee in ``feeCurrency``)."""
     return Fill(
@@ -181,9 +184,9 @@ def deal_fill(push: PrivateDeal, order: Order, *, ts_local: int, venue: str) -> 
         order_id=push.order_id or order.order_id,
         trade_id=push.trade_id,
         side=order.side,
-        price=Decimal(push.price),
-        qty=Decimal(push.quantity),
-        fee=Decimal(push.fee_amount or "0"),
+        price=number(push.price, "price", positive=True),
+        qty=number(push.quantity, "quantity", positive=True),
+        fee=number(push.fee_amount or "0", "feeAmount", signed=True),
         fee_asset=push.fee_currency,
         liquidity="maker" if push.is_maker else "taker",
         ts_exchange=push.time * _MS,

@@ -15,6 +15,8 @@ from typing import Literal
 
 import msgspec
 
+from exchanges.live.errors import decode_body
+
 __all__ = [
     "MARKET_URL",
     "PRIVATE_URL",
@@ -115,8 +117,18 @@ def ping_frame() -> bytes:
 
 
 def decode_control(frame: str | bytes) -> ControlReply:
-    """Decode a JSON reply frame (raises ``msgspec.DecodeError`` when it is not one)."""
-    return _reply_decoder.decode(frame)
+    """Decode a JSON reply frame.
+
+    Raises
+    ------
+    MalformedMessage
+        Not a JSON object of that shape (``channel`` ``"control"``).
+    """
+    return decode_body(_reply_decoder, frame, venue="mexc", channel=CONTROL_CHANNEL)
+
+
+CONTROL_CHANNEL = "control"
+"""What :class:`~arbsim.core.errors.MalformedMessage` names as the channel of a text frame."""
 
 
 def is_pong(reply: ControlReply) -> bool:

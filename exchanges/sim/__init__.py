@@ -125,11 +125,13 @@ Faults (``FaultRule``)
 29. ``timeout`` holds a request ``delay_s`` then answers 504; ``http_status`` answers a
     plain-text body; ``lose_ack`` processes an accepted order and then aborts the TCP
     connection (``status`` 0) or answers ``status``; ``skip_seq``/``duplicate``/
-    ``reorder`` act on depth channels only; ``pause`` freezes the replay (no gap, no
-    frames); ``drop_ws`` aborts every WebSocket TCP connection; ``slow`` answers a
-    processed request ``delay_s`` late; ``lose_ws_reply`` processes a Gate WebSocket API
-    request and sends no reply. ``GET /_sim/ledger`` (an admin route, not a venue API)
-    returns each account's orders, fills and balances as the simulator keeps them.
+    ``reorder``/``garbage`` act on depth channels only (``garbage`` sends, before the
+    update, a copy of it whose first price is the text ``garbage``: a frame a client can
+    decode but must not apply); ``pause`` freezes the replay (no gap, no frames);
+    ``drop_ws`` aborts every WebSocket TCP connection; ``slow`` answers a processed
+    request ``delay_s`` late; ``lose_ws_reply`` processes a Gate WebSocket API request and
+    sends no reply. ``GET /_sim/ledger`` (an admin route, not a venue API) returns each
+    account's orders, fills and balances as the simulator keeps them.
 """
 
 from __future__ import annotations

@@ -46,6 +46,8 @@ FaultKind = Literal[
     "skip_seq",  # do not send the next `count` depth updates (ids jump: a gap)
     "duplicate",  # send the next `count` depth updates twice
     "reorder",  # swap the next `count` pairs of consecutive depth updates
+    "garbage",  # send a corrupt copy (a price that is not a number) before each of the next
+    #             `count` depth updates: a client must refuse it and resync its book
     "pause",  # stop the market-data replay for `delay_s` seconds (0: until "resume")
     "resume",  # end a pause
     "drop_ws",  # close every WebSocket connection now (abruptly)

@@ -15,7 +15,7 @@ from exchanges.sim.config import FaultKind, FaultRule
 __all__ = ["IMMEDIATE_KINDS", "REST_KINDS", "STREAM_KINDS", "WS_API_KINDS", "FaultState"]
 
 REST_KINDS: frozenset[FaultKind] = frozenset({"http_status", "timeout", "lose_ack", "slow"})
-STREAM_KINDS: frozenset[FaultKind] = frozenset({"skip_seq", "duplicate", "reorder"})
+STREAM_KINDS: frozenset[FaultKind] = frozenset({"skip_seq", "duplicate", "reorder", "garbage"})
 WS_API_KINDS: frozenset[FaultKind] = frozenset({"lose_ws_reply"})
 IMMEDIATE_KINDS: frozenset[FaultKind] = frozenset({"pause", "resume", "drop_ws"})
 

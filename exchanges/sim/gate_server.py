@@ -30,6 +30,7 @@ from exchanges.sim.faults import WS_API_KINDS, FaultState
 from exchanges.sim.hub import (
     Connection,
     Handler,
+    corrupted,
     decimal_param,
     json_response,
 )
@@ -849,16 +850,20 @@ class GateServer(VenueServer):
         subs = self._subscribers("spot.order_book_update", event.symbol)
         obu = self._subscribers("spot.obu", event.symbol)
         if subs or obu:
-            update = self._book_update_frame(event, native)
-            obu_frames = {depth: self._obu_frame(event, native, int(depth)) for _, _, depth in obu}
 
-            def send() -> None:
-                for conn, _, _ in subs:
-                    conn.send(update)
-                for conn, _, depth in obu:
-                    conn.send(obu_frames[depth])
+            def sender(ev: DepthUpdate) -> Callable[[], None]:
+                update = self._book_update_frame(ev, native)
+                obu_frames = {depth: self._obu_frame(ev, native, int(depth)) for _, _, depth in obu}
 
-            self.stream_faults.emit(event.symbol, send)
+                def send() -> None:
+                    for conn, _, _ in subs:
+                        conn.send(update)
+                    for conn, _, depth in obu:
+                        conn.send(obu_frames[depth])
+
+                return send
+
+            self.stream_faults.emit(event.symbol, sender(event), lambda: sender(corrupted(event))())
         ticker_subs = self._subscribers("spot.book_ticker", event.symbol)
         if ticker_subs:
             frame = _dump(

@@ -19,13 +19,14 @@ from exchanges.sim.config import FaultKind, FaultRule
 from exchanges.sim.errors import SimError, SimReject, int_param
 from exchanges.sim.exchange import SimExchange
 from exchanges.sim.faults import REST_KINDS, STREAM_KINDS, FaultState
-from exchanges.sim.market import MarketReplay
+from exchanges.sim.market import DepthUpdate, MarketReplay
 
 __all__ = [
     "Connection",
     "Handler",
     "StreamFaulter",
     "add_admin_routes",
+    "corrupted",
     "decimal_param",
     "fault_middleware",
     "json_response",
@@ -103,21 +104,40 @@ class Connection:
             self._transport.abort()
 
 
+def corrupted(update: DepthUpdate) -> DepthUpdate:
+    """``update`` with its first level's price replaced by text that is not a number (the
+    ``garbage`` fault)."""
+    if update.bids:
+        return msgspec.structs.replace(update, bids=[("garbage", "1"), *update.bids[1:]])
+    if update.asks:
+        return msgspec.structs.replace(update, asks=[("garbage", "1"), *update.asks[1:]])
+    return msgspec.structs.replace(update, bids=[("garbage", "1")])
+
+
 class StreamFaulter:
-    """Applies ``skip_seq`` / ``duplicate`` / ``reorder`` to depth updates of a venue."""
+    """Applies ``skip_seq`` / ``duplicate`` / ``reorder`` / ``garbage`` to depth updates of a
+    venue."""
 
     def __init__(self, faults: FaultState):
         self.faults = faults
         self._held: dict[str, Callable[[], None]] = {}
 
-    def emit(self, symbol: str, send: Callable[[], None]) -> None:
-        """Send one depth update (``send`` pushes it to every subscriber)."""
+    def emit(
+        self,
+        symbol: str,
+        send: Callable[[], None],
+        corrupt: Callable[[], None] | None = None,
+    ) -> None:
+        """Send one depth update (``send`` pushes it to every subscriber; ``corrupt`` pushes
+        a corrupt copy of it, for ``garbage``)."""
         held = self._held.pop(symbol, None)
         rule = self.faults.take(STREAM_KINDS)
         kind = rule.kind if rule is not None else ""
         if kind == "reorder" and held is None:
             self._held[symbol] = send
             return
+        if kind == "garbage" and corrupt is not None:
+            corrupt()
         sends = {"skip_seq": 0, "duplicate": 2}.get(kind, 1)
         for _ in range(sends):
             send()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Unpack
 from urllib.parse import parse_qsl
@@ -39,6 +40,7 @@ from exchanges.sim.exchange import PrivateUpdate, SimExchange, SimOrder
 from exchanges.sim.faults import FaultState
 from exchanges.sim.hub import (
     Connection,
+    corrupted,
     decimal_param,
     json_response,
 )
@@ -656,15 +658,19 @@ class MexcServer(VenueServer):
             return
         subs = self._subscribers("depth", event.symbol)
         if subs:
-            frames = {
-                topic: encode_push(_depth_frame(topic, native, event)) for _, topic, _ in subs
-            }
 
-            def send() -> None:
-                for conn, topic, _ in subs:
-                    conn.send(frames[topic])
+            def sender(ev: DepthUpdate) -> Callable[[], None]:
+                frames = {
+                    topic: encode_push(_depth_frame(topic, native, ev)) for _, topic, _ in subs
+                }
 
-            self.stream_faults.emit(event.symbol, send)
+                def send() -> None:
+                    for conn, topic, _ in subs:
+                        conn.send(frames[topic])
+
+                return send
+
+            self.stream_faults.emit(event.symbol, sender(event), lambda: sender(corrupted(event))())
         for conn, topic, levels in self._subscribers("limit_depth", event.symbol):
             conn.send(encode_push(_limit_frame(topic, native, event, state, int(levels))))
         bid, ask = state.touch()

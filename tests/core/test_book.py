@@ -225,3 +225,16 @@ def test_apply_pairs_equals_apply() -> None:
         assert (a.best_bid_tick, a.best_ask_tick) == (b.best_bid_tick, b.best_ask_tick)
     assert a.levels(Side.BUY, 100) == b.levels(Side.BUY, 100)
     assert a.levels(Side.SELL, 100) == b.levels(Side.SELL, 100)
+
+
+@pytest.mark.parametrize("side", ["bids", "asks"])
+def test_a_stray_price_in_one_message_does_not_stretch_the_grid(side: str) -> None:
+    """A level far from the first one of the same message goes to the overflow: before, the
+    grid was stretched to hold both (a 256 GiB allocation for 1e9 next to 100.2)."""
+    book = OrderBook("x", "BTC/USDT", Decimal("0.05"))
+    levels = ([1e9, 100.2], [1.0, 2.0])
+    args = (*levels, [], []) if side == "bids" else ([], [], *levels)
+    book.apply(*args, ts_exchange=0, ts_local=0, snapshot=True)
+    held = book.bids(5) if side == "bids" else book.asks(5)
+    assert sorted((lv.price, lv.size) for lv in held) == [(100.2, 2.0), (1e9, 1.0)]
+    assert book._cap <= 1 << 16

@@ -166,3 +166,37 @@ async def test_ioc_taker_returns_its_final_state(setup: Setup) -> None:
     )
     assert not order.is_open
     assert order.filled_qty == qty and order.fills and order.fills[0].liquidity == "taker"
+
+
+async def test_corrupt_frame_resyncs_and_duplicates_are_ignored(setup: Setup) -> None:
+    """A corrupt depth frame (simulator fault ``garbage``) is counted, the book is synced
+    again (the stream says "down" meanwhile) and ends equal to the simulator's; duplicated
+    frames (fault ``duplicate``) change nothing and cost no resync."""
+    sim, simv, venue, _sink = setup
+    (state,) = simv.market.symbols.values()
+    book = venue.book("BTC/USDT")
+    market = venue.market
+    assert market is not None
+
+    def in_sync() -> bool:
+        return _levels(book) == _levels(state.book) and book.best_bid is not None
+
+    await until(lambda: in_sync() and market.up)
+    resyncs = market.resyncs
+    simv.inject_fault(sim_config.FaultRule(kind="duplicate", count=3))
+    sim.step(5)
+    await until(lambda: market.stale == 3 and book.seq == state.version)
+    assert in_sync() and market.up
+    assert market.resyncs == resyncs and market.malformed.total == 0
+
+    simv.inject_fault(sim_config.FaultRule(kind="garbage", count=1))
+    sim.step(1)
+    await until(lambda: market.malformed.total == 1)
+    assert not market.up and not venue.health().market  # down until synced again
+    await until(lambda: market.up and in_sync())
+    assert market.resyncs == resyncs + 1
+    assert market.malformed.last is not None and market.malformed.last.venue == venue.name
+    sim.step(5)
+    await until(lambda: book.seq == state.version)
+    assert in_sync() and market.up and venue.health().market
+    assert market.connections == 1  # survived on the same connection

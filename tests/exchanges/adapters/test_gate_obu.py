@@ -151,3 +151,25 @@ def test_obu_dialect_frames_and_parsing() -> None:
     with pytest.raises(ValueError):
         GateMarketDialect(rest, {}, book_channel="obu", obu_depth=100)
     assert ws.obu_stream("BTC_USDT", 400) == "ob.BTC_USDT.400"
+
+
+async def test_obu_corrupt_frame_resubscribes_and_ends_equal_again() -> None:
+    async with obu_venue() as (sim, simv, venue, _sink):
+        (state,) = simv.market.symbols.values()
+        book = venue.book(SYMBOL)
+        market = venue.market
+        assert market is not None
+
+        def in_sync() -> bool:
+            return book.best_bid is not None and levels(book) == levels(state.book)
+
+        await until(in_sync)
+        simv.inject_fault(sim_config.FaultRule(kind="garbage", count=1))
+        sim.step(5)
+        await until(lambda: market.resubscribes >= 1 and market.up and in_sync())
+        assert market.malformed.counts == {"spot.obu": 1}
+        assert market.resyncs == 1 and market.snapshots == 0 and market.connections == 1
+        simv.inject_fault(sim_config.FaultRule(kind="duplicate", count=2))
+        sim.step(5)
+        await until(lambda: book.seq == state.version)
+        assert in_sync() and market.stale == 2 and market.resyncs == 1

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from arbsim.core.errors import MalformedMessage
 from exchanges.gateio import ws
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -105,8 +106,9 @@ def test_crypto_msg_parser_messages() -> None:
         raw = json.loads(line)["raw"]
         if raw.lstrip().startswith("["):
             # REST open-interest arrays: not WebSocket frames.
-            with pytest.raises(msgspec.DecodeError):
+            with pytest.raises(MalformedMessage) as exc:
                 ws.decode(raw)
+            assert exc.value.venue == "gateio" and "got `array`" in str(exc.value)
             continue
         message = ws.decode(raw)
         if isinstance(message, ws.Push):
@@ -145,8 +147,9 @@ def test_hummingbot_private_payloads() -> None:
         templated_levels = '["<bids>"]' in text
         incomplete = var.startswith("incomplete_")
         if templated_levels or incomplete:
-            with pytest.raises(msgspec.ValidationError):
+            with pytest.raises(MalformedMessage) as exc:
                 ws.decode(text)
+            assert isinstance(exc.value.__cause__, msgspec.ValidationError)
             failures += 1
             continue
         message = ws.decode(text)

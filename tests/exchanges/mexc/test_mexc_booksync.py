@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from exchanges.live.booksync import BookChanges, ResyncNeeded, SyncState
+from arbsim.core.errors import MalformedMessage
+from exchanges.live.booksync import BookChanges, DiffBookSync, ResyncNeeded, SyncState
 from exchanges.mexc import booksync, push
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -136,3 +138,67 @@ def test_depth_with_a_string_update_id_decodes() -> None:
 
     d = decode_depth(b'{"lastUpdateId": "20453289489", "bids": [["1.0", "2.0"]], "asks": []}')
     assert d.last_update_id == 20453289489
+
+
+def _live(tick: str | None = "0.01") -> DiffBookSync:
+    sync = booksync.new_book_sync("BTCUSDT", Decimal(tick) if tick else None)
+    sync.on_snapshot(booksync.snapshot_from_depth(depth(100)))
+    (first,) = on_frame(sync, frame(101, 101, bids=[("99.00", "1")]))
+    assert isinstance(first, BookChanges) and sync.state is SyncState.LIVE
+    return sync
+
+
+def test_stale_duplicate_is_dropped_not_resynced() -> None:
+    sync = _live()
+    assert on_frame(sync, frame(102, 103, bids=[("99.10", "1")]))
+    assert on_frame(sync, frame(102, 103, bids=[("99.10", "1")])) == []  # the same again
+    assert on_frame(sync, frame(101, 101)) == []  # an older one
+    assert sync.stale == 2 and sync.state is SyncState.LIVE and sync.local_id == 103
+    (gap,) = on_frame(sync, frame(105, 105))  # a genuine gap still resyncs
+    assert isinstance(gap, ResyncNeeded)
+
+
+def test_off_grid_or_unusable_levels_are_malformed() -> None:
+    bad_levels = [
+        ("100.005", "1"),
+        ("abc", "1"),
+        ("NaN", "1"),
+        ("-1", "1"),
+        ("0", "1"),
+        ("1e999999", "1"),
+        ("99.00", "-1"),
+        ("99.00", "sNaN"),
+        ("99.00", "1e-99"),
+    ]
+    for bad in bad_levels:
+        sync = _live()
+        with pytest.raises(MalformedMessage) as exc:
+            on_frame(sync, frame(102, 102, bids=[bad]))
+        assert exc.value.venue == "mexc" and exc.value.symbol == "BTCUSDT"
+        assert sync.state is SyncState.WAITING_SNAPSHOT and not sync.book.bids  # forgotten
+    # without a tick only the grid is unchecked
+    assert on_frame(_live(None), frame(102, 102, bids=[("100.005", "1")]))
+    with pytest.raises(MalformedMessage, match="backwards"):
+        on_frame(_live(), frame(105, 104))
+
+
+def test_a_bogus_future_id_cannot_freeze_the_book() -> None:
+    sync = _live()
+    assert on_frame(sync, frame(102, 10**15, bids=[("99.20", "1")]))  # contiguous, absurd end
+    events: list[object] = []
+    for v in range(10**15 - 200, 10**15):  # the venue's real ids all look stale now
+        events = on_frame(sync, frame(v, v))
+        if events:
+            break
+    (resync,) = events
+    assert isinstance(resync, ResyncNeeded) and "in a row" in resync.reason
+
+
+def test_snapshot_starts_from_the_diff_that_continues_it() -> None:
+    """A buffered diff from a bogus future does not block every later snapshot."""
+    sync = booksync.new_book_sync("BTCUSDT", Decimal("0.01"))
+    assert on_frame(sync, frame(10**12, 10**12, bids=[("1.00", "1")])) == []  # bogus
+    assert on_frame(sync, frame(101, 102, bids=[("99.00", "1")])) == []
+    events = sync.on_snapshot(booksync.snapshot_from_depth(depth(100)))
+    assert [type(e) for e in events] == [BookChanges, BookChanges]
+    assert sync.local_id == 102 and Decimal("1.00") not in sync.book.bids

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
+from arbsim.core.errors import MalformedMessage, VenueError
 from exchanges.mexc import push
 from exchanges.mexc.messages import (
     AggreBookTicker,
@@ -212,10 +213,11 @@ def test_truncated_frames_raise(cut: int) -> None:
         push.decode_depth_levels(VECTOR[:cut])
 
 
-def test_decode_error_is_a_value_error() -> None:
-    assert issubclass(push.ProtobufDecodeError, ValueError)
-    with pytest.raises(ValueError):
+def test_decode_error_is_a_venue_error() -> None:
+    assert issubclass(push.ProtobufDecodeError, MalformedMessage)
+    with pytest.raises(VenueError) as exc:
         push.decode_push(b"\x0a\x02\xff\xfe")  # channel is not UTF-8
+    assert exc.value.venue == "mexc"
 
 
 def test_optional_presence_negative_ints_and_bools() -> None:

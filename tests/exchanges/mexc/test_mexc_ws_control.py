@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-import msgspec
 import pytest
 
+from arbsim.core.errors import MalformedMessage
 from exchanges.mexc import ws
 
 DEPTH = "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"
@@ -79,5 +79,6 @@ def test_multi_topic_ack_and_listen_key() -> None:
     assert ws.subscription_result(reply, other) == "ack"
     assert ws.is_invalid_listen_key(b"Invalid listen key")
     assert not ws.is_invalid_listen_key("PONG")
-    with pytest.raises(msgspec.DecodeError):
+    with pytest.raises(MalformedMessage) as exc:
         ws.decode_control(b"\x0a\x04test")
+    assert exc.value.venue == "mexc" and exc.value.channel == "control"

@@ -124,6 +124,19 @@ async def test_duplicate_and_reorder(
     assert c.from_version == d.to_version + 1  # the later update came first
 
 
+async def test_garbage_sends_a_corrupt_copy_first(
+    sim: Simulator, depth_ws: aiohttp.ClientWebSocketResponse
+) -> None:
+    v = sim.venues["mexc"]
+    v.inject_fault(FaultRule(kind="garbage"))
+    bad, good = await _depth_frames(depth_ws, v, 1, 2)
+    assert (bad.from_version, bad.to_version) == (good.from_version, good.to_version)
+    assert "garbage" in [p for p, _ in bad.bids + bad.asks]
+    assert "garbage" not in [p for p, _ in good.bids + good.asks]
+    (nxt,) = await _depth_frames(depth_ws, v, 1, 1)
+    assert nxt.from_version == good.to_version + 1  # one corrupt frame only
+
+
 async def test_drop_ws(
     sim: Simulator, http: aiohttp.ClientSession, depth_ws: aiohttp.ClientWebSocketResponse
 ) -> None:
