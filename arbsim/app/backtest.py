@@ -29,8 +29,9 @@ from arbsim.app.config import (
     dump_config,
 )
 from arbsim.app.registry import Registry
+from arbsim.app.rundir import check_writable
 from arbsim.core.book import OrderBook
-from arbsim.core.errors import ConfigError, DataError, StrategyError
+from arbsim.core.errors import ConfigError, DataError, StrategyError, VenueError
 from arbsim.core.ports import Venue, VenueSetup
 from arbsim.data.catalog import Catalog
 from arbsim.data.feed import BookCursor
@@ -74,8 +75,9 @@ def _first_mid(catalog: Catalog, venue: str, symbol: str) -> float:
     raise DataError(f"{catalog.root}: {venue} {symbol} has no two-sided book to price from")
 
 
-def auto_config(catalog: Catalog, registry: Registry | None = None) -> Config:
-    """Pick the catalog's two venues sharing a symbol; explain when that is ambiguous."""
+def catalog_pair(catalog: Catalog) -> tuple[str, list[str]]:
+    """The catalog's symbol held by two venues, and those venues; explains when there is
+    no such pair or more than one."""
     by_symbol: dict[str, list[str]] = {}
     for inst in catalog.instruments():
         by_symbol.setdefault(inst.symbol, []).append(inst.venue)
@@ -93,18 +95,69 @@ def auto_config(catalog: Catalog, registry: Registry | None = None) -> Config:
             f"(--config) naming the venues and strategy.params.symbol. Choices:\n{choices}"
         )
     symbol, names = next(iter(pairs.items()))
+    return symbol, names
+
+
+def catalog_config(
+    catalog: Catalog, base: Config, registry: Registry | None = None
+) -> tuple[Config, str]:
+    """``base`` (the default config) run on ``catalog``'s venue pair: the default's
+    strategy parameters, risk limits, run settings and each venue's latency, fees, queue
+    and other settings, with the catalog's venue names and symbol. Balances are the
+    default venue's when it holds the same assets, else 100,000 quote and that much
+    worth of base at the data's first mid. Returns the config and a sentence saying so.
+    """
+    symbol, names = catalog_pair(catalog)
+    base_venues = list(base.venues)
+    by_name = {v.name: v for v in base_venues}
+    order = [v.name for v in base_venues]
+    names = sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
+    # a catalog venue takes the settings of the default venue of its name, else in order
+    sources = [by_name.get(n) for n in names]
+    spare = [v for v in base_venues if v.name not in names]
+    for i, src in enumerate(sources):
+        if src is None:
+            sources[i] = spare.pop(0) if spare else base_venues[-1]
     venues: list[dict[str, Any]] = []
-    for name in names:
+    mapping: list[str] = []
+    for name, src in zip(names, sources, strict=True):
+        assert src is not None
         inst = catalog.instrument(name, symbol)
-        mid = _first_mid(catalog, name, symbol)
-        base = inst.round_qty(Decimal(100_000) / Decimal(repr(mid)))
-        venues.append({"name": name, "balances": {inst.quote: "100000", inst.base: str(base)}})
+        entry = msgspec.to_builtins(src)
+        assert isinstance(entry, dict)
+        entry["name"] = name
+        balances = entry.get("balances")
+        if isinstance(balances, dict) and not {inst.base, inst.quote} <= set(balances):
+            mid = _first_mid(catalog, name, symbol)
+            base_qty = inst.round_qty(Decimal(100_000) / Decimal(repr(mid)))
+            entry["balances"] = {inst.quote: "100000", inst.base: str(base_qty)}
+        mapping.append(name if src.name == name else f"{name} (as {src.name})")
+        venues.append(entry)
+    params = dict(base.strategy.params)
+    params.update(symbol=symbol, venues=list(names))
     doc = Document(
         venues=venues,
-        strategy=StrategyConfig(params={"symbol": symbol, "venues": names}),
+        strategy=StrategyConfig(
+            name=base.strategy.name, class_=base.strategy.class_, params=params
+        ),
+        risk=base.risk,
         data=DataConfig(catalog=str(catalog.root)),
+        run=base.run,
     )
-    return config_from_document(doc, f"{catalog.root} (auto)", "backtest", registry)
+    cfg = config_from_document(doc, f"{catalog.root} (default config)", "backtest", registry)
+    note = (
+        f"no --config: the default config's strategy, risk and latency "
+        f"({default_config_path()}) on {catalog.root}: venues {', '.join(mapping)}, "
+        f"symbol {symbol}"
+    )
+    return cfg, note
+
+
+def auto_config(catalog: Catalog, registry: Registry | None = None) -> Config:
+    """The default config on ``catalog``'s venue pair (see :func:`catalog_config`)."""
+    from arbsim.app.config import load_config
+
+    return catalog_config(catalog, load_config(default_config_path()), registry)[0]
 
 
 def default_config_path() -> Path:
@@ -114,6 +167,42 @@ def default_config_path() -> Path:
 class BacktestResult(msgspec.Struct, kw_only=True):
     run_dir: str
     summary: dict[str, Any]
+
+
+class _Interrupted(Exception):
+    """The replay was asked to stop (SIGINT / SIGTERM): the run so far is written."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def estimate_events(catalog: Catalog, symbols: dict[str, list[str]], start: int, end: int) -> int:
+    """Rows (book level changes + trades) of the streams between ``start`` and ``end``,
+    from the Parquet row groups' statistics (a row group partly inside counts pro rata):
+    the total a progress bar counts towards."""
+    from arbsim.data.catalog import KINDS, open_parquet
+
+    total = 0.0
+    for name, syms in symbols.items():
+        for sym in syms:
+            for kind in KINDS:
+                for path in catalog.files(name, sym, kind):
+                    meta = open_parquet(path, kind).metadata
+                    col = meta.schema.names.index("ts_local")
+                    for rg in range(meta.num_row_groups):
+                        group = meta.row_group(rg)
+                        st = group.column(col).statistics
+                        if st is None or not st.has_min_max or st.min is None or st.max is None:
+                            total += group.num_rows
+                            continue
+                        lo, hi = int(st.min), int(st.max)
+                        overlap = min(hi, end) - max(lo, start)
+                        if hi <= lo:
+                            total += group.num_rows if start <= lo < end else 0
+                        elif overlap > 0:
+                            total += group.num_rows * overlap / (hi - lo)
+    return round(total)
 
 
 def run_backtest(
@@ -126,9 +215,19 @@ def run_backtest(
     progress: Callable[[float], None] | None = None,
     strategy: Strategy | None = None,
     registry: Registry | None = None,
+    should_stop: Callable[[], str | None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+    config_source: str | None = None,
 ) -> BacktestResult:
     """Run one backtest and write its run directory; raises ConfigError / DataError for
-    bad input (nothing written) and StrategyError after writing what was recorded."""
+    bad input (nothing written, checked before the replay: the data's time range, that
+    ``out_dir`` can be written) and StrategyError after writing what was recorded.
+
+    ``should_stop`` is polled during the replay: when it returns a reason (``"SIGINT"``)
+    the replay stops there and the run so far is written, ``status: interrupted`` in
+    ``summary.json``. ``on_total`` is told the estimated number of events to replay
+    (what ``progress`` fractions are of); ``config_source`` names the config in the
+    summary."""
     reg = registry or Registry.from_entry_points()
     catalog = Catalog(catalog_path)
     info = catalog.info()
@@ -154,6 +253,12 @@ def run_backtest(
         raise ConfigError(f"--end {end} is not after --start {start}")
     if start_ns is not None and start_ns > data_end:
         raise DataError(f"--start {start} is after the data's end {iso(data_end)}")
+    if end_ns is not None and end_ns <= data_start:
+        raise DataError(
+            f"--end {end} is not after the data's start {iso(data_start)} "
+            f"(the data covers {iso(data_start)} -> {iso(data_end)})"
+        )
+    check_writable(out_dir)
     run_start = max(start_ns, data_start) if start_ns is not None else data_start
     run_end = min(end_ns, data_end + 1) if end_ns is not None else data_end + 1
 
@@ -176,12 +281,19 @@ def run_backtest(
         shutdown_s=cfg.run.shutdown_s,
     )
     span = max(1, run_end - run_start)
+    if on_total is not None:
+        on_total(estimate_events(catalog, symbols, run_start, run_end))
 
     def on_progress(ts: int) -> None:
+        if should_stop is not None:
+            reason = should_stop()
+            if reason:
+                raise _Interrupted(reason)
         if progress is not None:
             progress(min(1.0, max(0.0, (ts - run_start) / span)))
 
     error: BaseException | None = None
+    interrupted: str | None = None
     reconciled: dict[str, dict[str, str]] = {}
     t0 = time.perf_counter()
     try:
@@ -197,6 +309,9 @@ def run_backtest(
         loop.run_until_complete(engine.stop_venues())
     except StrategyError as e:
         error = e
+    except _Interrupted as e:
+        interrupted = e.reason
+        run_end = max(run_start, loop.now_ns() + 1)
     finally:
         wall = time.perf_counter() - t0
         _cancel_all(loop)
@@ -204,6 +319,11 @@ def run_backtest(
     summary = build_summary(
         engine, info.synthetic, catalog_path, run_start, run_end, wall, reconciled, error
     )
+    summary["interrupted"] = interrupted is not None
+    if interrupted is not None:
+        summary["status"] = "interrupted"
+        summary["interrupted_by"] = interrupted
+    summary["config"] = config_source
     recorder.write(out_dir, engine.latency.table(), summary, dump_config(cfg))
     if error is not None:
         raise StrategyError(f"{error} (run directory written: {out_dir})") from error
@@ -278,12 +398,23 @@ def build_summary(
     reconciled: dict[str, dict[str, str]],
     error: BaseException | None,
 ) -> dict[str, Any]:
-    markets = {
-        name: sorted({v.instrument(s).market for s in engine.symbols[name]})
-        for name, v in engine.venues.items()
-    }
-    net, fees, gross = engine.pnl() if engine.ledger.start else (0.0, 0.0, 0.0)
-    net_exact, arbs_exact = engine.pnl_exact()
+    markets: dict[str, list[str]] = {}
+    for name, v in engine.venues.items():
+        seen: set[str] = set()
+        for sym in engine.symbols[name]:
+            try:
+                seen.add(v.instrument(sym).market)
+            except VenueError:  # the venue never started: the run's error says why
+                continue
+        markets[name] = sorted(seen)
+    net, fees, gross = 0.0, 0.0, 0.0
+    net_exact, arbs_exact = Decimal(0), Decimal(0)
+    if engine.ledger.start:  # else no venue got as far as its balances: nothing to value
+        try:
+            net, fees, gross = engine.pnl()
+            net_exact, arbs_exact = engine.pnl_exact()
+        except VenueError:  # a venue never started: the run's error says why
+            pass
     outcomes = Counter(a.outcome for a in engine.recorder.arbs)
     fills = engine.recorder.fills
     return {

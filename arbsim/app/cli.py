@@ -6,8 +6,8 @@ Exit codes: 0 ok, 1 the strategy failed during the run (outputs still written),
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+import signal
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -15,10 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from arbsim.core.errors import ArbsimError, ConfigError, DataError
+from arbsim.app.progress import PROGRESS_MODES, ProgressMode, ProgressReport
+from arbsim.app.rundir import new_run_dir, remove_if_empty
+from arbsim.core.errors import ArbsimError, ConfigError, DataError, VenueError
 
 if TYPE_CHECKING:
+    from arbsim.app.config import Config
     from arbsim.app.realtime import RealtimeMode
+    from arbsim.core.ports import Mode
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -26,32 +30,84 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-class _Progress:
-    """A one-line progress bar on stderr, only when stderr is a terminal."""
+class _Options:
+    """The group's options, for every command."""
 
-    def __init__(self) -> None:
-        self.enabled = sys.stderr.isatty()
-        self._last = -1
+    def __init__(self, progress: ProgressMode = "auto", every_s: float = 10.0) -> None:
+        self.progress: ProgressMode = progress
+        self.every_s = every_s
 
-    def __call__(self, frac: float) -> None:
-        pct = int(frac * 100)
-        if not self.enabled or pct == self._last:
-            return
-        self._last = pct
-        bar = "#" * (pct // 4)
-        sys.stderr.write(f"\r[{bar:<25}] {pct:3d}%")
-        sys.stderr.flush()
 
-    def done(self) -> None:
-        if self.enabled and self._last >= 0:
-            sys.stderr.write("\r" + " " * 40 + "\r")
-            sys.stderr.flush()
+def _options() -> _Options:
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(_Options) if ctx is not None else None
+    return obj if obj is not None else _Options()
+
+
+def _progress(what: str, unit: str, total: float | None = None) -> ProgressReport:
+    opts = _options()
+    return ProgressReport(what, unit, total, mode=opts.progress, every_s=opts.every_s)
+
+
+class _Signals:
+    """SIGINT / SIGTERM while a command works. ``stop=True`` (backtest): the first signal
+    asks the work to stop (it writes what it has; :meth:`poll` says which signal), a
+    second one aborts. Otherwise both raise KeyboardInterrupt, so that cleanup code
+    runs (SIGTERM included). Installed explicitly: a command started in the background
+    by a shell (SIGINT ignored) still stops on SIGINT."""
+
+    def __init__(self, stop: bool) -> None:
+        self.stop = stop
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        first = self.signum is None
+        self.signum = self.signum or signum
+        if not self.stop or not first:
+            raise KeyboardInterrupt
+
+    def poll(self) -> str | None:
+        return None if self.signum is None else signal.Signals(self.signum).name
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.signum or signal.SIGINT)
+
+    def __enter__(self) -> _Signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave the signals alone
+                break
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
 @click.group()
 @click.version_option(package_name="arbsim")
-def main() -> None:
+@click.option(
+    "--progress",
+    type=click.Choice(PROGRESS_MODES),
+    default="auto",
+    show_default=True,
+    help="Progress of backtest, data import / synth and report on stderr: a bar on a "
+    "terminal, plain lines otherwise (auto), or as chosen.",
+)
+@click.option(
+    "--progress-every",
+    type=click.FloatRange(min=0.0),
+    default=10.0,
+    show_default=True,
+    help="Seconds between two plain progress lines.",
+)
+@click.pass_context
+def main(ctx: click.Context, progress: ProgressMode, progress_every: float) -> None:
     """arbsim: cross-exchange crypto arbitrage — backtest, paper and live with one strategy."""
+    ctx.obj = _Options(progress, progress_every)
 
 
 @main.command()
@@ -59,22 +115,24 @@ def main() -> None:
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="YAML run configuration (default: the bundled default config).",
+    help="YAML run configuration  [default: arbsim/app/defaults/backtest.yaml]",
 )
 @click.option(
     "--data",
     "data_path",
     type=click.Path(path_type=Path),
-    help="Catalog directory (default: the config's, else the bundled sample).",
+    help="Catalog directory  [default: the config's data.catalog, else the bundled "
+    "sample]. Without --config: the default config's strategy, risk and latency on "
+    "this catalog's two venues.",
 )
 @click.option(
     "--out",
     "out_path",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Run directory to write (default: runs/<run-id>).",
+    help="Run directory to write, new or empty  [default: runs/bt-<time>-<random>]",
 )
-@click.option("--start", help="Start time, ISO-8601 (UTC if no offset).")
-@click.option("--end", help="End time, ISO-8601 (UTC if no offset).")
+@click.option("--start", help="Start time, ISO-8601, UTC if no offset  [default: the data's]")
+@click.option("--end", help="End time, ISO-8601, UTC if no offset  [default: the data's]")
 def backtest(
     config_path: Path | None,
     data_path: Path | None,
@@ -82,10 +140,14 @@ def backtest(
     start: str | None,
     end: str | None,
 ) -> None:
-    """Replay a catalog through the strategy with simulated matching."""
+    """Replay a catalog through the strategy with simulated matching.
+
+    Ctrl-C (SIGINT) or SIGTERM stops the replay and writes the run so far
+    (summary.json: "interrupted": true); exit 130 / 143.
+    """
     from arbsim.app.backtest import (
-        auto_config,
         bundled_sample,
+        catalog_config,
         default_config_path,
         run_backtest,
     )
@@ -93,26 +155,41 @@ def backtest(
     from arbsim.core.errors import StrategyError
     from arbsim.data.catalog import Catalog
 
+    created: Path | None = None
+    signals = _Signals(stop=True)
     try:
         if config_path is not None:
             cfg = load_config(config_path)
+            source = str(config_path)
         elif data_path is not None:
-            cfg = auto_config(Catalog(data_path))
+            cfg, note = catalog_config(Catalog(data_path), load_config(default_config_path()))
+            click.echo(note, err=True)
+            source = f"{default_config_path()} (strategy, risk, latency) + {data_path}'s venues"
         else:
             cfg = load_config(default_config_path())
+            source = str(default_config_path())
         catalog = data_path or (Path(cfg.data.catalog) if cfg.data.catalog else bundled_sample())
-        run_id = dt.datetime.now(dt.UTC).strftime("bt-%Y%m%d-%H%M%S")
-        out = out_path or Path("runs") / run_id
-        if out.exists() and any(out.iterdir()):
-            raise ConfigError(f"--out {out} exists and is not empty; pick a new run directory")
-        progress = _Progress()
-        try:
+        if out_path is None:
+            out = created = new_run_dir("bt")
+        else:
+            out = out_path
+            if out.exists() and (not out.is_dir() or any(out.iterdir())):
+                raise ConfigError(f"--out {out} exists and is not empty; pick a new run directory")
+        with signals, _progress("backtest", "events") as progress:
             result = run_backtest(
-                cfg, catalog_path=catalog, out_dir=out, start=start, end=end, progress=progress
+                cfg,
+                catalog_path=catalog,
+                out_dir=out,
+                start=start,
+                end=end,
+                progress=progress.fraction,
+                on_total=lambda n: progress.update(0, n),
+                should_stop=signals.poll,
+                config_source=source,
             )
-        finally:
-            progress.done()
     except (ConfigError, DataError) as e:
+        if created is not None:
+            remove_if_empty(created)
         _fail(str(e))
         return
     except StrategyError as e:
@@ -121,7 +198,37 @@ def backtest(
     except ArbsimError as e:
         _fail(str(e))
         return
+    except KeyboardInterrupt:
+        if created is not None:
+            remove_if_empty(created)
+        click.echo("aborted (second signal): the run was not written", err=True)
+        sys.exit(signals.exit_code)
     click.echo(format_summary(result.summary, result.run_dir))
+    if result.summary.get("interrupted"):
+        click.echo(
+            f"interrupted by {result.summary.get('interrupted_by')}: the run up to "
+            f"{result.summary['window']['end']} is written in {result.run_dir}",
+            err=True,
+        )
+        sys.exit(signals.exit_code)
+
+
+#: what each outcome of a two-leg arbitrage attempt means (summary table, README)
+OUTCOMES: dict[str, str] = {
+    "completed": "both legs filled in full",
+    "partial": "both legs filled the same smaller quantity",
+    "hedged": "one leg filled short; the rest was bought / sold on the other venue: flat",
+    "unwound": "one leg filled short, hedging failed; the excess was taken back where it "
+    "was opened: flat, usually at a loss",
+    "exposed": "a one-sided position remained after every hedge / unwind round",
+    "missed": "neither leg filled at its limit price (the edge was gone on arrival)",
+    "failed": "a venue error stopped the attempt (e.g. balances unavailable)",
+    "unresolved": "an order's outcome could not be learned; its venue takes no new "
+    "orders until it is",
+    "skipped": "not sent: free balances could not fund the minimum quantity",
+    "denied": "not sent: the risk gate refused a leg (see risk denials)",
+    "pending": "still in flight when the run ended",
+}
 
 
 def _fmt_lat(stats: dict[str, float]) -> str:
@@ -130,56 +237,107 @@ def _fmt_lat(stats: dict[str, float]) -> str:
     return f"p50 {stats['p50']:.2f} / p90 {stats['p90']:.2f} / p99 {stats['p99']:.2f} ms"
 
 
+def _table(rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
+    """Rows as aligned columns (the first row is the header); numbers right-aligned."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = []
+    for r in rows:
+        cells = []
+        for i, cell in enumerate(r):
+            numeric = cell.replace(",", "").replace(".", "").lstrip("-").isdigit()
+            last = i == len(r) - 1
+            cells.append(
+                cell if last else cell.rjust(widths[i]) if numeric else cell.ljust(widths[i])
+            )
+        out.append(indent + "  ".join(cells).rstrip())
+    return out
+
+
 def format_summary(s: dict[str, Any], run_dir: str) -> str:
+    """The backtest summary as a table: what ran on what, then results."""
     arbs = s["arbs"]
     outcome_keys = [k for k in arbs if k not in ("attempted", "decisions")]
-    lines = [
-        "arbsim backtest" + ("  [SYNTHETIC sample data]" if s["synthetic_data"] else ""),
-        f"  data        {s['catalog']}",
-        f"  window      {s['window']['start']} -> {s['window']['end']}",
-        f"  events      {s['events']:,} (L2 level changes + trades; {s['messages']:,} venue "
-        f"messages) in {s['wall_seconds']:.2f} s",
-        f"  arbs        attempted {arbs['attempted']} of {arbs['decisions']} decisions: "
-        + (", ".join(f"{k} {arbs[k]}" for k in outcome_keys) or "none"),
-        f"  pnl         gross {s['pnl']['gross']:.4f}  fees {s['pnl']['fees']:.4f}  "
-        f"net {s['pnl']['net']:.4f} (quote)",
-        "  ledger      "
-        + (
-            "reconciled exactly with venue balances"
-            if s["reconciled_exactly"]
-            else f"NOT reconciled: {s['reconciliation']}"
-        ),
-        f"  orders      {s['orders']} orders, {s['fills']} fills",
+    title = "arbsim backtest" + ("  [SYNTHETIC sample data]" if s["synthetic_data"] else "")
+    if s.get("interrupted"):
+        title += f"  [INTERRUPTED by {s.get('interrupted_by')}: partial run]"
+    rows: list[tuple[str, str]] = [
+        ("config", str(s.get("config") or "-")),
+        ("data", str(s["catalog"])),
+        ("window", f"{s['window']['start']} -> {s['window']['end']}"),
     ]
     markets = {m for v in s["venues"].values() for m in v["markets"]}
     if len(markets) > 1:
-        lines.insert(
-            2,
-            "  markets     "
-            + " vs ".join(f"{n} ({','.join(v['markets'])})" for n, v in s["venues"].items())
-            + ": a basis between spot and perpetual, not a spot-spot spread",
+        rows.append(
+            (
+                "markets",
+                " vs ".join(f"{n} ({','.join(v['markets'])})" for n, v in s["venues"].items())
+                + ": a basis between spot and perpetual, not a spot-spot spread",
+            )
         )
+    rows += [
+        (
+            "events",
+            f"{s['events']:,} (L2 level changes + trades; {s['messages']:,} venue messages) "
+            f"in {s['wall_seconds']:.2f} s"
+            + (f", {s['events_per_s']:,} events/s" if s.get("events_per_s") else ""),
+        ),
+        (
+            "pnl",
+            f"net {s['pnl']['net']:,.4f} = gross {s['pnl']['gross']:,.4f} - fees "
+            f"{s['pnl']['fees']:,.4f} (quote)",
+        ),
+        ("orders", f"{s['orders']:,} orders, {s['fills']:,} fills"),
+        (
+            "ledger",
+            "reconciled exactly with venue balances"
+            if s["reconciled_exactly"]
+            else "not reconciled: the run was interrupted"
+            if s.get("interrupted")
+            else f"NOT reconciled: {s['reconciliation']}",
+        ),
+    ]
     for name, v in s["venues"].items():
-        lines.append(f"  venue       {name}: rules {v['rules']}, queue {v['queue']}")
-        lines.append(f"  latency     {name}: {v['latency']}")
-    lat = s["latency_ms"]
-    for key in sorted(lat):
-        lines.append(f"    {key:<22} {_fmt_lat(lat[key])}")
+        rows.append(("venue", f"{name}: rules {v['rules']}, queue {v['queue']}"))
+        rows.append(("latency", f"{name}: {v['latency']}"))
     denials = s["risk"]["denials"]
-    lines.append(
-        "  risk        denials: "
-        + (", ".join(f"{k} {v}" for k, v in denials.items()) or "none")
-        + (
-            f"; circuit breaker: {s['risk']['circuit_breaker']}"
-            if s["risk"]["circuit_breaker"]
-            else ""
+    rows.append(
+        (
+            "risk",
+            "denials: "
+            + (", ".join(f"{k} {v}" for k, v in denials.items()) or "none")
+            + (
+                f"; circuit breaker: {s['risk']['circuit_breaker']}"
+                if s["risk"]["circuit_breaker"]
+                else ""
+            ),
         )
     )
     rej = s["rejections"]
-    lines.append("  rejections  " + (", ".join(f"{k} {v}" for k, v in rej.items()) or "none"))
+    rows.append(("rejections", ", ".join(f"{k} {v}" for k, v in rej.items()) or "none"))
+    if s.get("unresolved_orders"):
+        rows.append(("unresolved", ", ".join(s["unresolved_orders"])))
     if s["cancelled_at_shutdown"]:
-        lines.append(f"  shutdown    cancelled in flight: {', '.join(s['cancelled_at_shutdown'])}")
-    lines.append(f"  run dir     {run_dir}")
+        rows.append(("shutdown", f"cancelled in flight: {', '.join(s['cancelled_at_shutdown'])}"))
+    rows.append(("run dir", run_dir))
+    lines = [title, *_table([("", ""), *rows])[1:]]
+    lines.append("")
+    lines.append(
+        f"  arbitrage attempts: {arbs['attempted']:,} sent of {arbs['decisions']:,} decisions"
+    )
+    if outcome_keys:
+        table: list[tuple[str, ...]] = [("outcome", "count", "meaning")]
+        for k in outcome_keys:
+            table.append((k, f"{arbs[k]:,}", OUTCOMES.get(k, "")))
+        lines += _table(table, indent="    ")
+    lat = s["latency_ms"]
+    if lat:
+        lines.append("")
+        table = [("latency (ms)", "p50", "p90", "p99")]
+        for key in sorted(lat):
+            st = lat[key]
+            if st:
+                table.append((key, f"{st['p50']:.2f}", f"{st['p90']:.2f}", f"{st['p99']:.2f}"))
+        lines += _table(table)
     return "\n".join(lines)
 
 
@@ -203,30 +361,31 @@ def _realtime_options(fn: Any) -> Any:
         "venue_urls",
         multiple=True,
         metavar="NAME=REST_URL,WS_URL",
-        help="Endpoints of one venue (repeatable; default: the real venue's).",
+        help="Endpoints of one venue (repeatable)  [default: the real venue's]",
     )(fn)
     fn = click.option(
         "--out",
         "out_path",
         type=click.Path(file_okay=False, path_type=Path),
-        help="Run directory to write (default: runs/<run-id>).",
+        help="Run directory to write  [default: runs/<mode>-<time>-<random>]",
     )(fn)
     fn = click.option(
         "--duration",
         "duration_s",
         type=float,
-        help="Seconds to run (default: until SIGINT / SIGTERM).",
-    )(fn)
-    fn = click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="YAML run configuration (default: the bundled default config).",
+        help="Seconds to run  [default: until SIGINT / SIGTERM]",
     )(fn)
     return fn
 
 
 @main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML run configuration  [default: arbsim/app/defaults/backtest.yaml, read as "
+    "a paper config]",
+)
 @_realtime_options
 def paper(
     config_path: Path | None,
@@ -238,12 +397,32 @@ def paper(
 ) -> None:
     """Run the strategy on live market data with simulated fills (no credentials)."""
     _realtime(
-        "paper", config_path, duration_s, out_path, venue_urls, resume_dir, resume_open_orders
+        "paper",
+        config_path,
+        duration_s,
+        out_path,
+        venue_urls,
+        resume_dir,
+        resume_open_orders,
+        yes=True,
     )
 
 
 @main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML run configuration whose venues are live accounts (required; "
+    "`arbsim config new --mode live` writes one).",
+)
 @_realtime_options
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Trade real money without being asked. Without it, when stdin is a terminal "
+    "and a venue uses its real endpoints, arbsim asks first.",
+)
 def live(
     config_path: Path | None,
     duration_s: float | None,
@@ -251,9 +430,74 @@ def live(
     venue_urls: tuple[str, ...],
     resume_dir: Path | None,
     resume_open_orders: str,
+    yes: bool,
 ) -> None:
     """Trade for real; credentials only from ARBSIM_<VENUE>_API_KEY / _API_SECRET."""
-    _realtime("live", config_path, duration_s, out_path, venue_urls, resume_dir, resume_open_orders)
+    _realtime(
+        "live",
+        config_path,
+        duration_s,
+        out_path,
+        venue_urls,
+        resume_dir,
+        resume_open_orders,
+        yes=yes,
+    )
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def real_venues(cfg: Config) -> list[str]:
+    """Venues of ``cfg`` that would reach a real exchange: a venue kind with endpoints
+    left at the real venue's (no URL given), or a kind arbsim cannot tell about."""
+    from arbsim.core.ports import Endpoints
+
+    out = []
+    for v in cfg.venues:
+        if not isinstance(v, Endpoints) or v.rest_url is None or v.ws_url is None:
+            out.append(v.name)
+    return out
+
+
+def confirm_live(cfg: Config, yes: bool, interactive: bool) -> None:
+    """Before live trading on real venues: ``--yes``, or the operator at the terminal
+    types ``yes``; else ConfigError. A run against other endpoints (the local exchange
+    simulator) and a run with no terminal to ask are not held up."""
+    real = real_venues(cfg)
+    if yes or not real or not interactive:
+        return
+    click.echo(
+        f"arbsim live will trade REAL money on {', '.join(real)} (the venues' real "
+        "endpoints), with the credentials in the environment.",
+        err=True,
+    )
+    answer = click.prompt("Type yes to go on", default="no", show_default=False, err=True)
+    if answer.strip().lower() != "yes":
+        raise ConfigError("live trading not confirmed (answer yes, or pass --yes)")
+
+
+def _venue_failure(e: BaseException, out: Path) -> str:
+    """A run's venue error with the venue, its endpoints and what failed there."""
+    cause = e.__cause__ if isinstance(e.__cause__, VenueError) else e
+    text = str(e)
+    if not isinstance(cause, VenueError) or not cause.venue:
+        return text
+    where = ""
+    try:
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        v = summary["venues"][cause.venue]
+        where = f" (REST {v['rest_url']}, WS {v['ws_url']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    detail = []
+    if cause.http_status is not None:
+        detail.append(f"HTTP {cause.http_status}")
+    if cause.request is not None:
+        detail.append(cause.request)
+    failed = f" [{': '.join(detail)}]" if detail else ""
+    return f"venue {cause.venue}{where} failed: {text}{failed}"
 
 
 def _realtime(
@@ -264,12 +508,16 @@ def _realtime(
     venue_urls: tuple[str, ...],
     resume_dir: Path | None,
     resume_open_orders: str,
+    *,
+    yes: bool,
 ) -> None:
     from arbsim.app.backtest import default_config_path
     from arbsim.app.config import load_config
-    from arbsim.app.realtime import parse_venue_url, run_realtime
+    from arbsim.app.realtime import RealtimeError, parse_venue_url, run_realtime, with_urls
     from arbsim.core.errors import StrategyError
 
+    created: Path | None = None
+    out: Path | None = None
     try:
         if resume_dir is not None:
             if config_path is not None or out_path is not None:
@@ -281,12 +529,14 @@ def _realtime(
         if config_path is None and mode == "live":
             raise ConfigError(
                 "arbsim live needs --config: a config whose venues are live accounts "
-                "(kind mexc / gateio; see the README)"
+                "(kind mexc / gateio; `arbsim config new --mode live` writes one)"
             )
         cfg = load_config(config_path or default_config_path(), mode)
         urls = dict(parse_venue_url(u) for u in venue_urls)
-        run_id = dt.datetime.now(dt.UTC).strftime(f"{mode}-%Y%m%d-%H%M%S")
-        out = out_path or Path("runs") / run_id
+        if mode == "live":
+            confirm_live(with_urls(cfg, urls), yes, _stdin_is_terminal())
+        out = out_path or new_run_dir(mode)
+        created = None if out_path else out
         result = run_realtime(
             cfg,
             mode=mode,
@@ -297,7 +547,12 @@ def _realtime(
             resume_open_orders="adopt" if resume_open_orders == "adopt" else "cancel",
         )
     except (ConfigError, DataError) as e:
+        if created is not None:
+            remove_if_empty(created)
         _fail(str(e))
+        return
+    except RealtimeError as e:
+        _fail(_venue_failure(e, out) if out is not None else str(e), code=1)
         return
     except (StrategyError, ArbsimError) as e:
         _fail(str(e), code=1)
@@ -411,7 +666,7 @@ def data() -> None:
     "catalog_path",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="New catalog directory.",
+    help="New catalog directory (written aside and renamed when complete).",
 )
 @click.option("--seed", required=True, type=int, help="Random seed (same seed, same data).")
 @click.option(
@@ -426,14 +681,19 @@ def synth(catalog_path: Path, seed: int, duration_s: float) -> None:
     """Write a synthetic two-venue (mexc, gateio) BTC/USDT catalog."""
     from arbsim.data.synth import generate_synthetic
 
-    if catalog_path.exists() and any(catalog_path.iterdir()):
-        _fail(f"--catalog {catalog_path} exists and is not empty")
     if duration_s <= 0:
         _fail(f"--duration must be > 0, got {duration_s}")
+    signals = _Signals(stop=False)
     try:
-        report = generate_synthetic(catalog_path, seed=seed, duration_s=duration_s)
+        with signals, _progress(f"synth {catalog_path}", "steps") as progress:
+            report = generate_synthetic(
+                catalog_path, seed=seed, duration_s=duration_s, progress=progress.update
+            )
     except (ArbsimError, ValueError, FileExistsError) as e:
         _fail(str(e))
+        return
+    except KeyboardInterrupt:
+        _fail(f"interrupted: {catalog_path} was not written", code=signals.exit_code)
         return
     for line in report.lines():
         click.echo(line)
@@ -460,14 +720,21 @@ def _decimal(value: str | None, name: str) -> Decimal | None:
 @click.option("--venue", required=True, help="Venue name in the catalog, e.g. binance_spot.")
 @click.option("--symbol", required=True, help="BASE/QUOTE, e.g. BTC/USDT.")
 @click.option(
-    "--catalog", "catalog_path", required=True, type=click.Path(file_okay=False, path_type=Path)
+    "--catalog",
+    "catalog_path",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Catalog to write: created, or added to. A venue and symbol it holds already "
+    "are appended to (new data must start after the data there).",
 )
-@click.option("--tick", help="Price tick (default: inferred from the data).")
-@click.option("--lot", help="Quantity step (default: inferred from the data).")
-@click.option("--maker-fee", help="Maker fee rate (default: Binance's base tier for the market).")
-@click.option("--taker-fee", help="Taker fee rate (default: Binance's base tier for the market).")
+@click.option("--tick", help="Price tick  [default: inferred from the data, or the catalog's]")
+@click.option("--lot", help="Quantity step  [default: inferred from the data, or the catalog's]")
+@click.option("--maker-fee", help="Maker fee rate  [default: Binance's base tier for the market]")
+@click.option("--taker-fee", help="Taker fee rate  [default: Binance's base tier for the market]")
 @click.option(
-    "--clock-offset-ms", type=float, help="Shift local times by this much (default: estimated)."
+    "--clock-offset-ms",
+    type=float,
+    help="Shift local times by this much  [default: estimated, or the earlier import's]",
 )
 def import_binance(
     files: tuple[Path, ...],
@@ -489,53 +756,107 @@ def import_binance(
         parse_symbol(symbol)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--symbol") from None
-    if (catalog_path / venue / symbol.replace("/", "-")).exists():
-        _fail(f"{catalog_path} already holds {venue} {symbol}; import into a new catalog")
+    signals = _Signals(stop=False)
     try:
-        report = import_binance_hftbacktest(
-            list(files),
-            catalog=Catalog(catalog_path),
-            venue=venue,
-            symbol=symbol,
-            tick=_decimal(tick, "--tick"),
-            lot=_decimal(lot, "--lot"),
-            maker_fee=_decimal(maker_fee, "--maker-fee"),
-            taker_fee=_decimal(taker_fee, "--taker-fee"),
-            clock_offset_ns=None if clock_offset_ms is None else int(clock_offset_ms * 1e6),
-        )
+        with signals, _progress(f"import {venue} {symbol}", "MB read") as progress:
+            report = import_binance_hftbacktest(
+                list(files),
+                catalog=Catalog(catalog_path),
+                venue=venue,
+                symbol=symbol,
+                tick=_decimal(tick, "--tick"),
+                lot=_decimal(lot, "--lot"),
+                maker_fee=_decimal(maker_fee, "--maker-fee"),
+                taker_fee=_decimal(taker_fee, "--taker-fee"),
+                clock_offset_ns=None if clock_offset_ms is None else int(clock_offset_ms * 1e6),
+                progress=lambda done, total: progress.update(done / 1e6, total / 1e6),
+            )
     except ArbsimError as e:
         _fail(str(e))
+        return
+    except KeyboardInterrupt:
+        _fail(
+            f"interrupted: {catalog_path} may hold part of this import of {venue} {symbol}",
+            code=signals.exit_code,
+        )
         return
     for line in report.lines():
         click.echo(line)
 
 
+def format_catalog(summary: dict[str, Any]) -> str:
+    """``data info`` as a table: one row per venue and symbol."""
+    lines = [
+        f"catalog {summary['root']}" + ("  [SYNTHETIC]" if summary["synthetic"] else ""),
+    ]
+    if summary.get("description"):
+        lines.append(f"  {summary['description']}")
+    rows: list[tuple[str, ...]] = [
+        ("venue", "symbol", "market", "tick", "lot", "book rows", "trades", "start (UTC)",
+         "end (UTC)", "span"),
+    ]  # fmt: skip
+    for st in summary["streams"]:
+        secs = st.get("seconds")
+        span = "-" if secs is None else _duration(secs)
+        rows.append(
+            (
+                st["venue"],
+                st["symbol"],
+                st.get("market", ""),
+                st.get("tick", ""),
+                st.get("lot", ""),
+                f"{st['rows']['book']:,}",
+                f"{st['rows']['trades']:,}",
+                (st.get("start") or "-").replace("T", " "),
+                (st.get("end") or "-").replace("T", " "),
+                span,
+            )
+        )
+    lines += _table(rows)
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    if s < 60:
+        return f"{seconds:.1f} s"
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}h{m:02d}m{sec:02d}s" if h else f"{m}m{sec:02d}s"
+
+
 @data.command("info")
 @click.argument("catalog_path", type=click.Path(path_type=Path))
-def info(catalog_path: Path) -> None:
-    """Print a catalog's instruments, row counts and time ranges as JSON."""
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON (times in ns and ISO-8601) instead."
+)
+def info(catalog_path: Path, as_json: bool) -> None:
+    """Print a catalog's instruments, row counts and time ranges (a table, or JSON)."""
     from arbsim.data.catalog import Catalog, catalog_summary
 
     try:
-        click.echo(json.dumps(catalog_summary(Catalog(catalog_path)), indent=2))
+        summary = catalog_summary(Catalog(catalog_path))
     except ArbsimError as e:
         _fail(str(e))
+        return
+    click.echo(json.dumps(summary, indent=2) if as_json else format_catalog(summary))
 
 
-@click.command("report")
+@main.command("report")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option(
     "--out",
     "out_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="HTML file to write (default: RUN_DIR/report.html).",
+    help="HTML file to write; its directory must exist  [default: RUN_DIR/report.html]",
 )
 def report(run_dir: Path, out_path: Path | None) -> None:
     """Write a self-contained HTML report of a run directory (PnL, fills, slippage, latency)."""
     from arbsim.analysis.report import write_report
 
     try:
-        target = write_report(run_dir, out_path)
+        with _progress(f"report {run_dir}", "sections") as progress:
+            target = write_report(run_dir, out_path, progress=progress.update)
     except ArbsimError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
@@ -545,7 +866,7 @@ def report(run_dir: Path, out_path: Path | None) -> None:
     click.echo(f"report written: {target}")
 
 
-@click.command("compare")
+@main.command("compare")
 @click.argument("run_a", type=click.Path(path_type=Path))
 @click.argument("run_b", type=click.Path(path_type=Path))
 @click.option(
@@ -586,6 +907,106 @@ def compare(run_a: Path, run_b: Path, tolerance_ms: float | None, as_json: bool)
         click.echo(f"error: cannot write {target}: {e}", err=True)
         sys.exit(2)
     click.echo(f"  written     {target}")
+
+
+_MODE = click.Choice(["backtest", "paper", "live"])
+
+
+def config_template(mode: str) -> Path:
+    """The commented starting config of ``mode`` (``arbsim config new``)."""
+    from arbsim.app.backtest import default_config_path
+
+    return default_config_path().with_name(f"{mode}.yaml")
+
+
+@main.group("config")
+def config_group() -> None:
+    """Show, validate and start run configurations."""
+
+
+@config_group.command("show")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML run configuration  [default: the bundled default config of the mode]",
+)
+@click.option("--mode", type=_MODE, default="backtest", show_default=True,
+              help="Read the config for this mode (venue kinds default by mode).")  # fmt: skip
+def config_show(config_path: Path | None, mode: str) -> None:
+    """Print the effective config: every key, defaults filled in, paths resolved."""
+    import msgspec
+
+    from arbsim.app.config import dump_config, load_config, strategy_params
+
+    if config_path is None and mode == "live":
+        _fail("no default live config (it would trade real money): give --config "
+              "(`arbsim config new --mode live` writes one)")  # fmt: skip
+    path = config_path or config_template("backtest" if mode == "backtest" else "paper")
+    try:
+        cfg = load_config(path, _mode(mode))
+        params = strategy_params(cfg)
+    except ArbsimError as e:
+        _fail(str(e))
+        return
+    if params is not None:  # the strategy's parameters with their defaults too
+        full = msgspec.to_builtins(params)
+        strategy = msgspec.structs.replace(cfg.strategy, params=full)
+        cfg = msgspec.structs.replace(cfg, strategy=strategy)
+    click.echo(f"# effective {mode} config of {path}", nl=True)
+    click.echo(dump_config(cfg).decode(), nl=False)
+
+
+def _mode(mode: str) -> Mode:
+    if mode == "paper":
+        return "paper"
+    if mode == "live":
+        return "live"
+    return "backtest"
+
+
+@config_group.command("validate")
+@click.argument("config_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--mode", type=_MODE, default="backtest", show_default=True,
+              help="Validate for this mode.")  # fmt: skip
+def config_validate(config_path: Path, mode: str) -> None:
+    """Check a config: exit 0 and a one-line description, or exit 2 naming the key."""
+    from arbsim.app.backtest import kind_of
+    from arbsim.app.config import load_config
+
+    try:
+        cfg = load_config(config_path, _mode(mode))
+    except ArbsimError as e:
+        _fail(str(e))
+        return
+    venues = ", ".join(f"{v.name} ({kind_of(v)})" for v in cfg.venues)
+    strategy = cfg.strategy.class_ or cfg.strategy.name
+    click.echo(f"{config_path}: valid {mode} config; venues {venues}; strategy {strategy}")
+
+
+@config_group.command("new")
+@click.option("--mode", type=_MODE, required=True, help="The mode the config is for.")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (refused if it exists)  [default: print to stdout]",
+)
+def config_new(mode: str, out_path: Path | None) -> None:
+    """A commented starting config for a mode (it validates as it is)."""
+    text = config_template(mode).read_text(encoding="utf-8")
+    if out_path is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with out_path.open("x", encoding="utf-8") as f:
+            f.write(text)
+    except FileExistsError:
+        _fail(f"--out {out_path} exists; pick another file")
+    except OSError as e:
+        _fail(f"--out {out_path}: cannot write ({e.strerror or e})")
+    click.echo(f"{mode} config written: {out_path} (check it: arbsim config validate "
+               f"{out_path} --mode {mode})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -11,12 +11,16 @@ the strategy's own ``Params`` type. Errors name the file, the key path
 
 from __future__ import annotations
 
+import re
+import types
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import msgspec
 
 from arbsim.app.registry import Registry
+from arbsim.core.checks import ConfigPath, non_negative, positive
 from arbsim.core.errors import ConfigError
 from arbsim.core.ports import MODES, Mode, VenueConfig
 from arbsim.runtime.risk import RiskLimits
@@ -26,6 +30,7 @@ from arbsim.runtime.strategy import Strategy
 DEFAULT_KIND: dict[Mode, str | None] = {"backtest": "replay", "paper": "paper", "live": None}
 #: the simulated kinds, whose configs carry over between backtest and paper
 _SIMULATED = frozenset({"replay", "paper"})
+T = TypeVar("T")
 
 
 class Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -43,7 +48,8 @@ class StrategyConfig(Strict, frozen=True):
 
 
 class DataConfig(Strict, frozen=True):
-    catalog: str | None = None
+    #: relative to the config file
+    catalog: ConfigPath | None = None
     start: str | None = None
     end: str | None = None
 
@@ -55,6 +61,10 @@ class RunConfig(Strict, frozen=True):
     #: how long the end of a run may take to learn every unknown order outcome (a venue
     #: may accept a late request until its expiry, Gate's 60 s) and cancel its orders
     shutdown_s: float = 90.0
+
+    def __post_init__(self) -> None:
+        non_negative(drain_s=self.drain_s, shutdown_s=self.shutdown_s)
+        positive(equity_interval_s=self.equity_interval_s)
 
 
 class Config(Strict, frozen=True):
@@ -75,13 +85,137 @@ class Document(Strict, frozen=True):
     run: RunConfig = RunConfig()
 
 
-def _validation_message(e: msgspec.MsgspecError, prefix: str = "") -> str:
-    """msgspec's message with the key path rooted at ``prefix`` (``$.venues[0]...``)."""
+_AT = re.compile(r"^(?P<text>.*) - at `(?P<path>\$[^`]*)`$", re.S)
+#: a range check's message names its key first (arbsim.core.checks): ``max_qty: ...``
+_KEYED = re.compile(r"^(?P<key>[A-Za-z_][\w]*(?:\.[\w/.-]+)?): (?P<rest>must be .*)$", re.S)
+_STEP = re.compile(r"\.(?P<field>[A-Za-z_]\w*)|\[(?P<index>\d+)\]|\[\.\.\.\]")
+
+
+def _validation_message(
+    e: msgspec.MsgspecError,
+    prefix: str = "",
+    raw: object = None,
+    target: object = None,
+) -> str:
+    """msgspec's message with the key path rooted at ``prefix`` (``$.venues[0]...``).
+    A map key msgspec leaves out (``balances[...]``) is found in ``raw`` (the data that
+    was converted to ``target``) and named with the value it holds; the key of a range
+    check (``max_qty: must be > 0, got -1``, :mod:`arbsim.core.checks`) joins the path."""
     text = str(e)
-    root = f"$.{prefix}" if prefix else "$"
-    if " - at `$" in text:
-        return text.replace(" - at `$", f" - at `{root}")
-    return f"{text} - at `{root}`"
+    match = _AT.match(text)
+    path, what = (match["path"], match["text"]) if match else ("$", text)
+    if "[...]" in path and raw is not None and target is not None:
+        path, value = _locate(raw, target, path)
+        if value is not None:
+            what = f"{what}, got {value!r}"
+    keyed = _KEYED.match(what)
+    if keyed:
+        path = f"{path}.{keyed['key']}"
+        what = keyed["rest"]
+    if prefix:
+        path = f"$.{prefix}{path[1:]}"
+    return f"{what} - at `{path}`"
+
+
+def _locate(raw: object, target: object, path: str) -> tuple[str, object]:
+    """``path`` with its first ``[...]`` replaced by the key whose value ``target`` (the
+    type converted at ``$``) refuses, and that value; ``(path, None)`` if not found."""
+    node, tp = raw, target
+    done = "$"
+    for step in _STEP.finditer(path[1:]):
+        tp = _unwrap(tp, node)
+        if step["field"] is not None:
+            name = step["field"]
+            if not isinstance(node, dict) or not isinstance(tp, type):
+                return path, None
+            node = node.get(name)
+            tp = _field_type(tp, name)
+            done += f".{name}"
+        elif step["index"] is not None:
+            i = int(step["index"])
+            if not isinstance(node, list) or i >= len(node):
+                return path, None
+            node = node[i]
+            tp = typing.get_args(tp)[0] if typing.get_args(tp) else object
+            done += f"[{i}]"
+        else:
+            if not isinstance(node, dict):
+                return path, None
+            value_type = typing.get_args(tp)[-1] if typing.get_args(tp) else object
+            for key, value in node.items():
+                try:
+                    msgspec.convert(value, type=value_type, strict=False)
+                except msgspec.ValidationError:
+                    rest = path[1:][step.end() :]
+                    return f"{done}.{key}{rest}", value
+            return path, None
+    return path, None
+
+
+def _unwrap(tp: object, node: object) -> object:
+    """The member of an Optional / Union / Annotated type that ``node`` goes to."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(tp) if a is not type(None)]
+            structs = [a for a in members if isinstance(a, type) and issubclass(a, msgspec.Struct)]
+            tp = structs[0] if isinstance(node, dict) and structs else members[0]
+        else:
+            return tp
+
+
+def _field_type(struct: type, name: str) -> object:
+    """The annotation of the field a struct encodes as ``name``."""
+    if not issubclass(struct, msgspec.Struct):
+        return object
+    hints = typing.get_type_hints(struct, include_extras=True)
+    for attr, encoded in zip(
+        struct.__struct_fields__, struct.__struct_encode_fields__, strict=True
+    ):
+        if encoded == name:
+            return hints.get(attr, object)
+    return object
+
+
+def resolve_paths(obj: T, base: Path) -> T:
+    """``obj`` (a config struct) with every relative :data:`ConfigPath` value made
+    relative to ``base`` (the config file's directory), at any depth."""
+    if isinstance(obj, msgspec.Struct):
+        hints = typing.get_type_hints(type(obj), include_extras=True)
+        changes: dict[str, Any] = {}
+        for attr in type(obj).__struct_fields__:
+            value = getattr(obj, attr)
+            if isinstance(value, str) and _is_path(hints.get(attr)):
+                p = Path(value).expanduser()
+                if not p.is_absolute():
+                    changes[attr] = str(base / p)
+            else:
+                new = resolve_paths(value, base)
+                if new is not value:
+                    changes[attr] = new
+        return msgspec.structs.replace(obj, **changes) if changes else obj
+    if isinstance(obj, list):
+        items = [resolve_paths(v, base) for v in obj]
+        return cast(T, items) if any(a is not b for a, b in zip(items, obj, strict=True)) else obj
+    if isinstance(obj, dict):
+        values = {k: resolve_paths(v, base) for k, v in obj.items()}
+        changed = any(values[k] is not obj[k] for k in obj)
+        return cast(T, values) if changed else obj
+    return obj
+
+
+def _is_path(tp: object) -> bool:
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return any(
+            isinstance(m, msgspec.Meta) and bool((m.extra or {}).get("config_path"))
+            for m in getattr(tp, "__metadata__", ())
+        )
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_path(a) for a in typing.get_args(tp))
+    return False
 
 
 def load_config(
@@ -93,7 +227,8 @@ def load_config(
         raw = p.read_bytes()
     except OSError as e:
         raise ConfigError(f"{p}: cannot read config ({e.strerror})") from e
-    return parse_config(raw, str(p), mode, registry)
+    # paths in the file (data.catalog, a latency source) are relative to the file
+    return resolve_paths(parse_config(raw, str(p), mode, registry), p.resolve().parent)
 
 
 def parse_config(
@@ -109,7 +244,11 @@ def parse_config(
     try:
         doc = msgspec.yaml.decode(raw, type=Document)
     except msgspec.ValidationError as e:
-        raise ConfigError(f"{source}: {_validation_message(e)}") from e
+        try:
+            data: object = msgspec.yaml.decode(raw)
+        except msgspec.DecodeError:
+            data = None
+        raise ConfigError(f"{source}: {_validation_message(e, raw=data, target=Document)}") from e
     except msgspec.DecodeError as e:
         raise ConfigError(f"{source}: not valid YAML ({e})") from e
     return config_from_document(doc, source, mode, reg)
@@ -157,7 +296,8 @@ def _venue(entry: dict[str, Any], i: int, mode: Mode, reg: Registry, source: str
     try:
         return msgspec.convert(entry, type=plugin.config, strict=False)
     except msgspec.ValidationError as e:
-        raise ConfigError(f"{source}: {_validation_message(e, f'venues[{i}]')}") from e
+        message = _validation_message(e, f"venues[{i}]", raw=entry, target=plugin.config)
+        raise ConfigError(f"{source}: {message}") from e
 
 
 def dump_config(cfg: Config) -> bytes:
@@ -185,7 +325,10 @@ def strategy_params(
     try:
         return msgspec.convert(cfg.strategy.params, type=cls.Params, strict=False)
     except msgspec.ValidationError as e:
-        raise ConfigError(f"{source}: {_validation_message(e, 'strategy.params')}") from e
+        message = _validation_message(
+            e, "strategy.params", raw=cfg.strategy.params, target=cls.Params
+        )
+        raise ConfigError(f"{source}: {message}") from e
 
 
 def build_strategy(cfg: Config, registry: Registry | None = None) -> Strategy:

@@ -50,6 +50,11 @@ class VenueError(ArbsimError):
         The venue name, when known.
     """
 
+    #: the request that failed (``GET https://host/path``, no query: it may be signed)
+    #: and the HTTP status the venue answered with, when the error came from one
+    request: str | None = None
+    http_status: int | None = None
+
     def __init__(self, message: str, *, code: str | None = None, venue: str | None = None):
         super().__init__(message)
         self.code = code

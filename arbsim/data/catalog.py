@@ -87,6 +87,9 @@ class CatalogInfo(msgspec.Struct, kw_only=True):
     description: str = ""
     created_by: str = ""
     notes: list[str] = msgspec.field(default_factory=list)
+    #: ``venue:symbol`` -> the clock offset an importer applied to its receive times
+    #: (an import appended later reuses it: same recorder, same clock)
+    clock_offsets_ns: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 def symbol_dir(symbol: str) -> str:
@@ -306,11 +309,31 @@ def open_parquet(path: Path, kind: Kind) -> pq.ParquetFile:
     return pf
 
 
+def _iso(ts_ns: int) -> str:
+    t = dt.datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=dt.UTC)
+    return f"{t:%Y-%m-%dT%H:%M:%S}.{ts_ns % 1_000_000_000 // 1_000_000:03d}Z"
+
+
 def catalog_summary(catalog: Catalog) -> dict[str, Any]:
-    """A JSON-able description of a catalog (instruments, rows, time ranges)."""
+    """A JSON-able description of a catalog (instruments, rows, time ranges: ``range``
+    in ns since the epoch, ``start`` / ``end`` the same as ISO-8601 UTC).
+
+    Raises DataError for a catalog that holds no instrument (only ``catalog.json``: what
+    an interrupted write leaves), so it is not taken for a usable one."""
     info = catalog.info()
-    out: dict[str, Any] = {"root": str(catalog.root), "synthetic": info.synthetic, "streams": []}
-    for inst in catalog.instruments():
+    out: dict[str, Any] = {
+        "root": str(catalog.root),
+        "synthetic": info.synthetic,
+        "description": info.description,
+        "streams": [],
+    }
+    instruments = catalog.instruments()
+    if not instruments:
+        raise DataError(
+            f"{catalog.root}: holds no data, only catalog.json (an interrupted write?); "
+            "remove it and write the catalog again"
+        )
+    for inst in instruments:
         rows = {
             kind: sum(
                 open_parquet(p, kind).metadata.num_rows
@@ -318,12 +341,19 @@ def catalog_summary(catalog: Catalog) -> dict[str, Any]:
             )
             for kind in KINDS
         }
+        rng = catalog.time_range(inst.venue, inst.symbol)
         out["streams"].append(
             {
                 "venue": inst.venue,
                 "symbol": inst.symbol,
+                "market": inst.market,
+                "tick": str(inst.tick),
+                "lot": str(inst.lot),
                 "rows": rows,
-                "range": catalog.time_range(inst.venue, inst.symbol),
+                "range": rng,
+                "start": None if rng is None else _iso(rng[0]),
+                "end": None if rng is None else _iso(rng[1]),
+                "seconds": None if rng is None else round((rng[1] - rng[0]) / 1e9, 3),
             }
         )
     return out

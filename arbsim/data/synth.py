@@ -32,7 +32,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import shutil
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -639,6 +642,7 @@ def generate_synthetic(
     seed: int,
     duration_s: float = 1200.0,
     start_ns: int = DEFAULT_START_NS,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SynthReport:
     """Write a synthetic mexc + gateio ``BTC/USDT`` catalog at ``root``.
 
@@ -652,6 +656,12 @@ def generate_synthetic(
         Length of the sample in seconds (exchange time).
     start_ns:
         Exchange time of the initial snapshots, ns since the epoch (UTC).
+    progress:
+        Told ``(steps done, steps in all)`` as the venues' books and trades are made
+        and written.
+
+    The catalog is written in a hidden directory beside ``root`` and renamed to
+    ``root`` once complete: an interrupted run leaves no half-written catalog.
 
     Returns
     -------
@@ -665,17 +675,49 @@ def generate_synthetic(
     ValueError
         When ``duration_s`` is below 5 seconds.
     """
-    t0 = time.perf_counter()
     root = Path(root)
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise FileExistsError(f"{root}: exists and is not empty; synth writes a new catalog")
+        if not _only_catalog_json(root):
+            raise FileExistsError(f"{root}: exists and is not empty; synth writes a new catalog")
+        # what an interrupted synth of an older arbsim left: no data, nothing to lose
+        (root / "catalog.json").unlink()
     if duration_s < 5.0:
         raise ValueError(f"duration_s must be at least 5 seconds, got {duration_s}")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+    try:
+        report = _generate(work, root, seed, duration_s, start_ns, progress)
+        if root.exists():
+            root.rmdir()  # empty (checked above)
+        work.rename(root)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def _only_catalog_json(root: Path) -> bool:
+    return root.is_dir() and [p.name for p in root.iterdir()] == ["catalog.json"]
+
+
+def _generate(
+    work: Path,
+    root: Path,
+    seed: int,
+    duration_s: float,
+    start_ns: int,
+    progress: Callable[[int, int], None] | None,
+) -> SynthReport:
+    t0 = time.perf_counter()
+    steps = 1 + 3 * len(VENUES)
+    if progress is not None:
+        progress(0, steps)
     duration_ms = round(duration_s * 1_000)
     streams = np.random.SeedSequence(seed).spawn(1 + 3 * len(VENUES))
     market = _market(np.random.default_rng(streams[0]), duration_ms)
+    if progress is not None:
+        progress(1, steps)
 
-    catalog = Catalog(root)
+    catalog = Catalog(work)
     catalog.create(
         CatalogInfo(
             synthetic=True,
@@ -700,7 +742,11 @@ def generate_synthetic(
             np.random.default_rng(s) for s in streams[1 + 3 * v : 4 + 3 * v]
         )
         book = _simulate_book(rng_book, spec, market, duration_ms)
+        if progress is not None:
+            progress(2 + 3 * v, steps)
         trades = _simulate_trades(rng_trades, spec, market, book, duration_ms)
+        if progress is not None:
+            progress(3 + 3 * v, steps)
 
         # one connection per venue: book and trade messages share the FIFO
         tsx_all = np.concatenate([book.t_ms, trades.t_ms]) * _MS + start_ns
@@ -743,6 +789,8 @@ def generate_synthetic(
             rows[f"{spec.name}/trades"] = w.rows
         messages[f"{spec.name}/book"] = nb
         messages[f"{spec.name}/trades"] = len(trades.t_ms)
+        if progress is not None:
+            progress(4 + 3 * v, steps)
 
     windows = [
         DislocationWindow(
@@ -759,7 +807,7 @@ def generate_synthetic(
             strict=True,
         )
     ]
-    size = sum(p.stat().st_size for p in root.rglob("*.parquet"))
+    size = sum(p.stat().st_size for p in work.rglob("*.parquet"))
     return SynthReport(
         root=str(root),
         seed=seed,

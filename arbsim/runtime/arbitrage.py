@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import msgspec
 
 from arbsim.core.book import OrderBook
+from arbsim.core.checks import non_negative, positive
 from arbsim.core.errors import OrderNotPlaced, OutcomeUnknown, Unresolved, VenueError
 from arbsim.core.model import (
     ZERO,
@@ -52,6 +53,15 @@ class ArbParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     hedge_slippage_bps: float = 30.0
     max_hedge_attempts: int = 2
     cooldown_s: float = 0.25
+
+    def __post_init__(self) -> None:
+        positive(max_qty=self.max_qty, max_levels=self.max_levels, leg_timeout_s=self.leg_timeout_s)
+        non_negative(
+            max_slippage_bps=self.max_slippage_bps,
+            hedge_slippage_bps=self.hedge_slippage_bps,
+            max_hedge_attempts=self.max_hedge_attempts,
+            cooldown_s=self.cooldown_s,
+        )
 
 
 class _Grid(NamedTuple):

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from arbsim.core.checks import ConfigPath, at_least, at_most, non_negative
 from arbsim.core.errors import DataError
 
 #: request kinds a venue distinguishes; ``push`` is an unsolicited private update
@@ -38,15 +39,16 @@ class LatencySpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     entry_ms: float = 10.0
     response_ms: float = 10.0
     sigma: float = 0.25
-    source: str | None = None
+    source: ConfigPath | None = None
     source_kinds: list[str] = msgspec.field(default_factory=lambda: ["place"])
     entry_share: float = 0.5
 
     def __post_init__(self) -> None:
         if self.model == "empirical" and not self.source:
             raise ValueError("model 'empirical' needs `source`")
-        if min(self.entry_ms, self.response_ms, self.sigma) < 0:
-            raise ValueError("latencies and sigma must be >= 0")
+        non_negative(entry_ms=self.entry_ms, response_ms=self.response_ms, sigma=self.sigma)
+        at_least("entry_share", self.entry_share, 0)
+        at_most("entry_share", self.entry_share, 1)
 
 
 class LatencyConfig(LatencySpec, frozen=True):

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import msgspec
 
+from arbsim.core.checks import non_negative, non_negative_map, positive
 from arbsim.core.errors import ArbsimError
 from arbsim.core.ports import VenueHealth
 
@@ -35,6 +36,24 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     #: a venue whose API failed this many times within the window takes no new entries
     api_failures: int = 5
     api_failure_window_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        non_negative_map("max_position", self.max_position)
+        non_negative(
+            max_total_exposure=self.max_total_exposure,
+            max_order_notional=self.max_order_notional,
+            max_open_orders=self.max_open_orders,
+            max_daily_loss=self.max_daily_loss,
+            max_one_sided=self.max_one_sided,
+            request_retries=self.request_retries,
+        )
+        positive(
+            max_orders_per_s=self.max_orders_per_s,
+            stale_data_s=self.stale_data_s,
+            resolve_timeout_s=self.resolve_timeout_s,
+            api_failures=self.api_failures,
+            api_failure_window_s=self.api_failure_window_s,
+        )
 
 
 class RiskDenied(ArbsimError):

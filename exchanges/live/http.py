@@ -361,15 +361,23 @@ class RestTransport:
         except aiohttp.ClientConnectorError as exc:
             # Never connected: the request did not leave this host, even for an order.
             log.warning("%s %s: cannot connect (%s)", self.venue, shown, type(exc).__name__)
-            raise NetworkError(f"cannot connect: {type(exc).__name__}", venue=self.venue) from None
+            error: VenueError = NetworkError(
+                f"cannot connect: {type(exc).__name__} ({exc})", venue=self.venue
+            )
+            error.request = f"{endpoint.method} {self.base_url}{full_path}"
+            raise error from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             kind = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
             log.warning("%s %s: %s", self.venue, shown, kind)
             cls: type[VenueError] = OutcomeUnknown if endpoint.order else NetworkError
-            raise cls(f"request failed: {kind}", code=kind, venue=self.venue) from None
+            error = cls(f"request failed: {kind}", code=kind, venue=self.venue)
+            error.request = f"{endpoint.method} {self.base_url}{full_path}"
+            raise error from None
         elapsed_ms = (time.perf_counter() - started) * 1000
         if status >= 400:
             error = self.error_mapper(status, body, headers, order_request=endpoint.order)
+            error.request = f"{endpoint.method} {self.base_url}{full_path}"
+            error.http_status = status
             if isinstance(error, RateLimited):
                 pause = (
                     error.retry_after

@@ -267,6 +267,8 @@ class StreamTask(abc.ABC):
         self.ping_interval_s = ping_interval_s
         self.ready = asyncio.Event()
         self.error: BaseException | None = None
+        #: why the last connection was lost (told when the stream never gets ready)
+        self.last_loss: str | None = None
         """The error that ended the task (reconnecting would not help), if any."""
         self.malformed = MalformedCounter(venue, role)
         """Messages that could not be decoded or used (the stream went on)."""
@@ -303,6 +305,7 @@ class StreamTask(abc.ABC):
                     raise
                 except (aiohttp.ClientError, TimeoutError, ConnectionError, VenueError) as exc:
                     reason = str(exc) or type(exc).__name__
+                self.last_loss = reason
                 self.ready.clear()
                 if on_loss is not None:
                     on_loss()
@@ -363,7 +366,8 @@ class StreamTask(abc.ABC):
             self._task.result()
         if not self.ready.is_set():
             raise NetworkError(
-                f"{self.venue}: {self.role} not ready in {timeout_s}s",
+                f"{self.venue}: {self.role} not ready in {timeout_s}s"
+                + (f" (last error: {self.last_loss})" if self.last_loss else ""),
                 code="not_ready",
                 venue=self.venue,
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import signal
 from collections.abc import Sequence
@@ -77,6 +78,12 @@ async def _serve(cfg: SimConfig) -> None:
         await stop.wait()
 
 
+class _ListenError(click.ClickException):
+    """The simulator cannot listen where asked: a usage problem, exit 2."""
+
+    exit_code = 2
+
+
 @click.command("exchange-sim")
 @click.option(
     "--venue",
@@ -111,6 +118,13 @@ def exchange_sim(
         asyncio.run(_serve(cfg))
     except ArbsimError as e:
         raise click.ClickException(str(e)) from e
+    except OSError as e:
+        # a port in use (or not ours to bind): one line, exit 2, as for any bad option
+        where = f"{host}:{port}" if port else host
+        reason = e.strerror or str(e)
+        if e.errno == errno.EADDRINUSE:
+            reason = "address already in use (another simulator? pick another --port)"
+        raise _ListenError(f"cannot listen on {where}: {reason} ({e})") from None
     # Stopped (SIGINT / SIGTERM) and closed cleanly; the process ends next. Freezing the
     # heap spares the interpreter's final collection of every simulator object, which is
     # most of the exit time (0.5-2 s with thousands of orders; ~0.1 s frozen).

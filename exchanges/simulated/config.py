@@ -13,6 +13,7 @@ from typing import Literal
 
 import msgspec
 
+from arbsim.core.checks import at_least, at_most, non_negative, non_negative_map, positive
 from arbsim.core.ports import VenueConfig
 from arbsim.runtime.latency import REQUEST_KINDS, LatencyConfig
 
@@ -21,9 +22,20 @@ class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A config section: immutable, unknown keys rejected."""
 
 
+def _check_fees(maker_fee: Decimal | None, taker_fee: Decimal | None) -> None:
+    """A taker pays (0 <= taker < 1); a maker may get a rebate (-1 < maker < 1)."""
+    at_least("taker_fee", taker_fee, 0)
+    at_most("taker_fee", taker_fee, 1, strict=True)
+    at_least("maker_fee", maker_fee, -1, strict=True)
+    at_most("maker_fee", maker_fee, 1, strict=True)
+
+
 class FeeRates(_Section, frozen=True):
     maker_fee: Decimal
     taker_fee: Decimal
+
+    def __post_init__(self) -> None:
+        _check_fees(self.maker_fee, self.taker_fee)
 
 
 class FeeConfig(_Section, frozen=True):
@@ -35,6 +47,7 @@ class FeeConfig(_Section, frozen=True):
     tiers: dict[str, FeeRates] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _check_fees(self.maker_fee, self.taker_fee)
         if self.tier is not None and self.tier not in self.tiers:
             known = ", ".join(self.tiers) or "none defined"
             raise ValueError(f"tier {self.tier!r} is not one of `tiers` ({known})")
@@ -60,6 +73,10 @@ class ImpactConfig(_Section, frozen=True):
     decay_ms: float = 0.0
     levels: int = 10
 
+    def __post_init__(self) -> None:
+        non_negative(bps_per_depth=self.bps_per_depth, decay_ms=self.decay_ms)
+        positive(levels=self.levels)
+
 
 class QueueConfig(_Section, frozen=True):
     """Queue position of resting orders: ``risk_averse`` | ``prob_power`` | ``prob_log``."""
@@ -68,6 +85,9 @@ class QueueConfig(_Section, frozen=True):
     power: float = 2.0
     stochastic: bool = False
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        positive(power=self.power)
 
 
 class FaultConfig(_Section, frozen=True):
@@ -95,12 +115,11 @@ class FaultConfig(_Section, frozen=True):
                         f"{name}: unknown request kind {kind!r} (known: {', '.join(sorted(kinds))})"
                     )
                 if not 0.0 <= prob <= 1.0:
-                    raise ValueError(f"{name}.{kind}: a probability is in [0, 1], got {prob}")
+                    raise ValueError(f"{name}.{kind}: must be in [0, 1], got {prob}")
         for kind in set(self.lost_answer) | set(self.timeout):
             if self.lost_answer.get(kind, 0.0) + self.timeout.get(kind, 0.0) > 1.0:
                 raise ValueError(f"{kind}: lost_answer + timeout exceeds 1")
-        if self.timeout_s <= 0:
-            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+        positive(timeout_s=self.timeout_s)
 
 
 class SimulatedFills(VenueConfig, frozen=True):
@@ -121,6 +140,10 @@ class SimulatedFills(VenueConfig, frozen=True):
     impact: ImpactConfig = ImpactConfig()
     #: unknown outcomes (lost answers, timeouts) to exercise their resolution
     faults: FaultConfig = FaultConfig()
+
+    def __post_init__(self) -> None:
+        non_negative_map("balances", self.balances)
+        positive(max_open_orders=self.max_open_orders)
 
 
 class ReplayConfig(SimulatedFills, frozen=True, tag="replay"):

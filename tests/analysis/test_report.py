@@ -65,6 +65,10 @@ def test_report_is_self_contained(sample_html: Path) -> None:
 def test_report_out_option_and_errors(tmp_path: Path) -> None:
     out = tmp_path / "sub" / "r.html"
     r = CliRunner().invoke(report, [str(make_run(tmp_path / "run")), "--out", str(out)])
+    assert r.exit_code == 2 and "does not exist (create it first)" in r.output
+    assert not out.parent.exists()  # a mistyped directory is not created
+    out.parent.mkdir()
+    r = CliRunner().invoke(report, [str(make_run(tmp_path / "run2")), "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     r = CliRunner().invoke(report, [str(tmp_path / "none")])

@@ -43,7 +43,7 @@ def binance_catalog(realdata: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return cat
 
 
-def test_import_labels_markets_and_fees(binance_catalog: Path) -> None:
+def test_import_labels_markets_and_fees(binance_catalog: Path, realdata: Path) -> None:
     cat = Catalog(binance_catalog)
     spot = cat.instrument("binance_spot", "BTC/USDT")
     perp = cat.instrument("binance_usdm", "BTC/USDT")
@@ -56,7 +56,7 @@ def test_import_labels_markets_and_fees(binance_catalog: Path) -> None:
             "data",
             "import",
             "binance-hftbacktest",
-            str(binance_catalog / "catalog.json"),
+            str(realdata / "binance" / "spot_btcusdt_20240809.gz"),
             "--venue",
             "binance_spot",
             "--symbol",
@@ -65,7 +65,9 @@ def test_import_labels_markets_and_fees(binance_catalog: Path) -> None:
             str(binance_catalog),
         ],
     )
-    assert r.exit_code == 2 and "already holds binance_spot" in r.output
+    # the same day again: appending it would overlap the data already there
+    assert r.exit_code == 2 and "binance_spot BTC/USDT: the new data" in r.output
+    assert "overlaps the data already in the catalog (2024-08-08T23:54" in r.output
 
 
 def test_backtest_on_the_real_two_venue_window(binance_catalog: Path, tmp_path: Path) -> None:

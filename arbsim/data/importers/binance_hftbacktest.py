@@ -58,7 +58,7 @@ import time
 import zlib
 from array import array
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import repeat
@@ -68,6 +68,7 @@ from typing import Literal
 import msgspec
 import numpy as np
 import numpy.typing as npt
+import pyarrow.parquet as pq
 
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import DataError
@@ -220,25 +221,43 @@ def _open(path: Path) -> io.BufferedIOBase:
 
 
 def _read(
-    files: Sequence[Path], code: str, dec: _Decimals | None = None
+    files: Sequence[Path],
+    code: str,
+    dec: _Decimals | None = None,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[Path, int, int, _Msg | None]]:
     """Yield ``(path, line_no, receive_ns, message)`` for every line of ``files`` in order.
 
     ``message`` is None for a stream this importer does not use (counted by the caller);
     blank lines are skipped. Every problem raises :class:`DataError` naming ``path:line``.
-    ``dec``, when given, collects the decimals of prices and sizes.
+    ``dec``, when given, collects the decimals of prices and sizes; ``on_bytes`` is told
+    now and then how many bytes of the files (as stored, compressed) were read.
     """
+    before = 0
     for path in files:
         with _open(path) as f:
+            raw = getattr(f, "fileobj", None) or f
             lineno = 0
             try:
                 for lineno, line in enumerate(f, 1):
+                    if on_bytes is not None and not lineno & 0x1FFF:
+                        on_bytes(before + raw.tell())
                     if not line.strip():
                         continue
                     recv, msg = _parse(line, path, lineno, code, dec)
                     yield path, lineno, recv, msg
             except (OSError, EOFError, zlib.error) as e:
                 raise DataError(f"{path}:{lineno + 1}: unreadable ({e})") from e
+        before += _size(path)
+        if on_bytes is not None:
+            on_bytes(before)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _parse(
@@ -341,6 +360,10 @@ class ImportReport(msgspec.Struct, kw_only=True):
     feed_latency_min_ms: float | None = None
     replay_buffered_diffs: bool = True
     elapsed_s: float = 0.0
+    #: the catalog held this venue and symbol already: the data was appended to it
+    appended: bool = False
+    #: the clock offset is the one the catalog's earlier import of the stream used
+    clock_offset_reused: bool = False
 
     def lines(self) -> list[str]:
         """Human-readable lines saying what the import did (printed by the CLI)."""
@@ -349,9 +372,18 @@ class ImportReport(msgspec.Struct, kw_only=True):
         out = [
             f"{self.venue} {self.symbol} ({kind}): {self.lines_read:,} lines from "
             f"{len(self.files)} file(s): {names}",
-            f"  catalog {self.catalog} ({'created' if self.catalog_created else 'appended to'})",
-            f"  instrument: tick {self.tick} ({_how(self.tick_inferred)}), lot {self.lot} "
-            f"({_how(self.lot_inferred)}), fees maker {self.maker_fee} / taker {self.taker_fee}",
+            f"  catalog {self.catalog} ("
+            + (
+                "created"
+                if self.catalog_created
+                else "appended to the stream already there: new parts, its instrument kept"
+                if self.appended
+                else "added to"
+            )
+            + ")",
+            f"  instrument: tick {self.tick} ({self._how(self.tick_inferred)}), lot {self.lot} "
+            f"({self._how(self.lot_inferred)}), fees maker {self.maker_fee} / taker "
+            f"{self.taker_fee}",
         ]
         sync = (
             "diffs received before each snapshot are re-applied after it (Binance's procedure)"
@@ -380,7 +412,8 @@ class ImportReport(msgspec.Struct, kw_only=True):
                 "the recording clock was behind the exchange)"
             )
         else:
-            out.append(f"  clock: local receive times shifted by {offset_ms:+.3f} ms (given)")
+            how = "the earlier import's, reused" if self.clock_offset_reused else "given"
+            out.append(f"  clock: local receive times shifted by {offset_ms:+.3f} ms ({how})")
         out.append(
             f"  clamped: {self.clamped_ts_exchange} ts_exchange to its ts_local, "
             f"{self.clamped_ts_local} ts_local that went backwards"
@@ -398,9 +431,10 @@ class ImportReport(msgspec.Struct, kw_only=True):
         out.append(f"  took {self.elapsed_s:.2f} s")
         return out
 
-
-def _how(inferred: bool) -> str:
-    return "inferred from the data's decimals" if inferred else "given"
+    def _how(self, inferred: bool) -> str:
+        if inferred:
+            return "inferred from the data's decimals"
+        return "the catalog's" if self.appended else "given"
 
 
 def _iso(ns: int) -> str:
@@ -441,13 +475,19 @@ class _Scan:
     usdm_marks: int = 0
     spot_marks: int = 0
     dec: _Decimals = field(default_factory=_Decimals)
+    first_recv: int | None = None
+    last_recv: int | None = None
 
 
-def _scan(files: Sequence[Path], code: str) -> _Scan:
+def _scan(files: Sequence[Path], code: str, on_bytes: Callable[[int], None] | None = None) -> _Scan:
     """Validate every line and measure what the second pass needs."""
     sc = _Scan()
     lag: int | None = None
-    for _path, _n, recv, msg in _read(files, code, sc.dec):
+    for _path, _n, recv, msg in _read(files, code, sc.dec, on_bytes):
+        if sc.first_recv is None or recv < sc.first_recv:
+            sc.first_recv = recv
+        if sc.last_recv is None or recv > sc.last_recv:
+            sc.last_recv = recv
         tsx: int | None
         if isinstance(msg, _Depth):
             tsx = msg.E
@@ -731,6 +771,39 @@ class _Importer:
         self.r.diffs_without_book += sum(1 for _, state, _ in self.recent if state == _PENDING)
         self.recent.clear()
 
+    def resume(self, catalog: Catalog, venue: str, symbol: str) -> None:
+        """Start from the book the catalog's stream ends with (an appended import whose
+        files continue the update-id chain need not begin with a snapshot)."""
+        last_seq: int | None = None
+        last_tsl = self.last_tsl
+        for _path, batch in catalog.batches(venue, symbol, "book"):
+            seqs = batch.column("seq").to_numpy().tolist()
+            sides = batch.column("side").to_numpy().tolist()
+            prices = batch.column("price").to_numpy().tolist()
+            sizes = batch.column("size").to_numpy().tolist()
+            flags = batch.column("flags").to_numpy().tolist()
+            for seq, side, p, q, fl in zip(seqs, sides, prices, sizes, flags, strict=True):
+                if fl & FLAG_SNAPSHOT_BEGIN:
+                    self.bids.clear()
+                    self.asks.clear()
+                book = self.bids if side > 0 else self.asks
+                if q > 0.0:
+                    book[p] = q
+                else:
+                    book.pop(p, None)
+                last_seq = seq
+            if batch.num_rows:
+                last_tsl = max(last_tsl, int(batch.column("ts_local")[-1].as_py()))
+        if last_seq is None:
+            return
+        self.bid_heap = [-p for p in self.bids]
+        heapq.heapify(self.bid_heap)
+        self.ask_heap = list(self.asks)
+        heapq.heapify(self.ask_heap)
+        self.book_u = last_seq
+        self.chain_start = False
+        self.last_tsl = last_tsl
+
 
 # --------------------------------------------------------------------------- public API
 def import_binance_hftbacktest(
@@ -747,6 +820,7 @@ def import_binance_hftbacktest(
     min_feed_latency_ns: int = 1_000_000,
     description: str = "",
     replay_buffered_diffs: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Import hftbacktest Binance recordings of one venue and symbol into ``catalog``.
 
@@ -757,8 +831,13 @@ def import_binance_hftbacktest(
         continuous stream.
     catalog:
         Target catalog. Created (``synthetic=False``) when it has no ``catalog.json``
-        yet; otherwise a note describing this import is appended to its notes. The
-        catalog must not already hold data for ``venue``/``symbol``.
+        yet; otherwise a note describing this import is appended to its notes. When
+        the catalog already holds ``venue``/``symbol`` the import is *appended* (new
+        parts): its data must start after the data already there (an overlapping or
+        earlier range is refused, naming both ranges), the instrument must agree (its
+        tick, lot and fees are kept unless given), the clock offset of the earlier
+        import is reused unless given, and the book continues from the catalog's last
+        state, so a day file that continues the stream without a new snapshot works.
     venue:
         Venue name in the catalog, e.g. ``"binance_spot"`` or ``"binance_usdm"``.
     symbol:
@@ -790,8 +869,11 @@ def import_binance_hftbacktest(
     ------
     DataError
         A malformed line (naming file and line; nothing of this venue is written then),
-        mixed spot/USD-M input, data already present for ``venue``/``symbol``, prices
-        finer than a given tick, or a synthetic catalog.
+        mixed spot/USD-M input, a range that overlaps (or precedes) the data already
+        present for ``venue``/``symbol``, prices finer than a given tick, or a synthetic
+        catalog.
+
+    ``progress`` is told ``(bytes done, bytes in all)`` of the input over both passes.
     """
     t0 = time.perf_counter()
     paths = [Path(f) for f in files]
@@ -802,12 +884,6 @@ def import_binance_hftbacktest(
         raise ValueError(f"min_feed_latency_ns must be >= 0, got {min_feed_latency_ns}")
     base, quote = parse_symbol(symbol)
     code = f"{base}{quote}".upper()
-    existing = [k for k in KINDS if catalog.files(venue, symbol, k)]
-    if existing:
-        raise DataError(
-            f"{catalog.root}: already holds {'/'.join(existing)} data for {venue} {symbol}; "
-            "import into a new catalog or remove that directory first"
-        )
     info: CatalogInfo | None = None
     if (catalog.root / "catalog.json").exists():
         info = catalog.info()
@@ -815,17 +891,55 @@ def import_binance_hftbacktest(
             raise DataError(
                 f"{catalog.root}: is a synthetic catalog; real recordings go in their own"
             )
+    prior: Instrument | None = None
+    prior_range: tuple[int, int] | None = None
+    reused = False
+    if info is not None and any(catalog.files(venue, symbol, k) for k in KINDS):
+        prior = catalog.instrument(venue, symbol)
+        prior_range = stream_range(catalog, venue, symbol)
+    total_bytes = sum(_size(p) for p in paths)
+
+    def on_pass(first: bool) -> Callable[[int], None] | None:
+        if progress is None:
+            return None
+        done_before = 0 if first else total_bytes
+        return lambda n: progress(done_before + n, 2 * total_bytes)
 
     # pass 1: validate everything and measure, before anything is written
-    sc = _scan(paths, code)
+    sc = _scan(paths, code, on_pass(True))
     if sc.usdm_marks and sc.spot_marks:
         raise DataError(
             f"{paths[0]}: the files mix spot diffs (no 'pu') and USD-M messages "
             "(with 'pu'/'E'); import each venue separately"
         )
     market: Market = "usdm" if sc.usdm_marks else "spot"
-    tick_inferred = tick is None
-    lot_inferred = lot is None
+    if prior is not None:
+        kind = "perpetual" if market == "usdm" else "spot"
+        if prior.market != kind:
+            raise DataError(
+                f"{paths[0]}: {kind} data, but {catalog.root} holds {venue} {symbol} as "
+                f"{prior.market}; import it under another venue name"
+            )
+        for what, given, have in (
+            ("tick", tick, prior.tick),
+            ("lot", lot, prior.lot),
+            ("maker fee", maker_fee, prior.maker_fee),
+            ("taker fee", taker_fee, prior.taker_fee),
+        ):
+            if given is not None and given != have:
+                raise DataError(
+                    f"{catalog.root}: {venue} {symbol} has {what} {have}; an import appended "
+                    f"to it cannot change it to {given}"
+                )
+        tick = prior.tick
+        lot = lot if lot is not None else prior.lot
+        maker_fee = prior.maker_fee
+        taker_fee = prior.taker_fee
+        if clock_offset_ns is None and info is not None:
+            clock_offset_ns = info.clock_offsets_ns.get(prior.key)
+            reused = clock_offset_ns is not None
+    tick_inferred = tick is None and prior is None
+    lot_inferred = lot is None and prior is None
     tick_ = Decimal(1).scaleb(-sc.dec.price) if tick is None else tick
     lot_dp = sc.dec.trade_size if sc.dec.trade_size >= 0 else sc.dec.size
     lot_ = Decimal(1).scaleb(-lot_dp) if lot is None else lot
@@ -846,6 +960,21 @@ def import_binance_hftbacktest(
         offset = 0 if sc.min_lag is None else min_feed_latency_ns - sc.min_lag
     else:
         offset = clock_offset_ns
+    if prior_range is not None and sc.first_recv is not None and sc.last_recv is not None:
+        lo, hi = sc.first_recv + offset, sc.last_recv + offset
+        held = f"{_iso(prior_range[0])} -> {_iso(prior_range[1])}"
+        incoming = f"{_iso(lo)} -> {_iso(hi)}"
+        if lo <= prior_range[1] and hi >= prior_range[0]:
+            raise DataError(
+                f"{catalog.root}: {venue} {symbol}: the new data ({incoming}) overlaps the data "
+                f"already in the catalog ({held}); nothing was written"
+            )
+        if hi < prior_range[0]:
+            raise DataError(
+                f"{catalog.root}: {venue} {symbol}: the new data ({incoming}) comes before the "
+                f"data already in the catalog ({held}); import the days in order (or into "
+                "a new catalog); nothing was written"
+            )
 
     report = ImportReport(
         venue=venue,
@@ -854,6 +983,8 @@ def import_binance_hftbacktest(
         files=[str(p) for p in paths],
         catalog=str(catalog.root),
         catalog_created=info is None,
+        appended=prior is not None,
+        clock_offset_reused=reused,
         tick=tick_,
         lot=lot_,
         tick_inferred=tick_inferred,
@@ -872,20 +1003,21 @@ def import_binance_hftbacktest(
             created_by=_CREATED_BY,
         )
         catalog.create(info)
-    catalog.write_instrument(
-        Instrument(
-            venue=venue,
-            symbol=symbol,
-            base=base,
-            quote=quote,
-            tick=tick_,
-            lot=lot_,
-            min_qty=lot_,
-            maker_fee=maker,
-            taker_fee=taker,
-            market="perpetual" if market == "usdm" else "spot",
+    if prior is None:
+        catalog.write_instrument(
+            Instrument(
+                venue=venue,
+                symbol=symbol,
+                base=base,
+                quote=quote,
+                tick=tick_,
+                lot=lot_,
+                min_qty=lot_,
+                maker_fee=maker,
+                taker_fee=taker,
+                market="perpetual" if market == "usdm" else "spot",
+            )
         )
-    )
 
     # pass 2: stream into the catalog. Should something still fail here (I/O), the
     # writers are closed so that every row already written stays readable.
@@ -894,8 +1026,10 @@ def import_binance_hftbacktest(
     bk = _Columns(book_w, book=True)
     tr = _Columns(trade_w, book=False)
     imp = _Importer(report, bk, tr, offset, replay_buffered_diffs)
+    if prior is not None:
+        imp.resume(catalog, venue, symbol)
     try:
-        for _path, _n, recv, msg in _read(paths, code):
+        for _path, _n, recv, msg in _read(paths, code, None, on_pass(False)):
             report.lines_read += 1
             if isinstance(msg, _Depth):
                 imp.diff(recv, msg)
@@ -936,8 +1070,26 @@ def import_binance_hftbacktest(
     )
     info = catalog.info()
     info.notes.append(note)
+    info.clock_offsets_ns[f"{venue}:{symbol}"] = offset
     catalog.create(info)
     return report
+
+
+def stream_range(catalog: Catalog, venue: str, symbol: str) -> tuple[int, int] | None:
+    """First and last ``ts_local`` over a stream's book and trade rows."""
+    lo: int | None = None
+    hi: int | None = None
+    for kind in KINDS:
+        for path in catalog.files(venue, symbol, kind):
+            meta = pq.ParquetFile(path).metadata
+            col = meta.schema.names.index("ts_local")
+            for rg in range(meta.num_row_groups):
+                st = meta.row_group(rg).column(col).statistics
+                if st is None or not st.has_min_max or st.min is None or st.max is None:
+                    continue
+                lo = int(st.min) if lo is None else min(lo, int(st.min))
+                hi = int(st.max) if hi is None else max(hi, int(st.max))
+    return None if lo is None or hi is None else (lo, hi)
 
 
 def replay_check(files: Sequence[Path], catalog: Catalog, venue: str, symbol: str) -> CheckResult:

@@ -401,9 +401,73 @@ def test_catalog_created_then_appended_and_venue_not_imported_twice(tmp_path: Pa
         Decimal("0"),
         Decimal("0.0004"),
     )
-    with pytest.raises(DataError, match="already holds book/trades data for one"):
+    with pytest.raises(DataError, match=r"one BTC/USDT: the new data .* overlaps the data already"):
         imp([f], cat, venue="one")
     assert any("took" in line for line in r1.lines())
+
+
+def test_a_new_day_is_appended_to_the_stream_already_in_the_catalog(tmp_path: Path) -> None:
+    day = 86_400_000_000_000
+    t1 = [T0 - 2 * 100 * MS + i * 100 * MS for i in range(2)]  # the day before T0's
+    t2 = [T0 + i * 100 * MS for i in range(3)]  # continues the chain, no new snapshot
+    f1 = write(
+        tmp_path / "d1.gz",
+        [
+            (t1[0], snap(100, [("10.00", "1"), ("9.99", "1")], [("10.02", "1")])),
+            (t1[1], depth(ems(t1[1]), 101, 102, b=[("9.98", "1")])),
+            (t1[1] + MS, trade(ems(t1[1] + MS), 1, "10.00", "0.5", False)),
+        ],
+    )
+    f2 = write(
+        tmp_path / "d2.gz",
+        [
+            (t2[0], depth(ems(t2[0]), 103, 104, b=[("10.00", "0")])),
+            (t2[1], depth(ems(t2[1]), 105, 105, a=[("10.01", "2")])),
+            (t2[2], trade(ems(t2[2]), 2, "10.01", "1", True)),
+        ],
+    )
+    cat = Catalog(tmp_path / "cat")
+    first = imp([f1], cat)
+    before = {k: cat.files("bin", SYM, k) for k in KINDS}
+    second = imp([f2], cat)
+    assert second.appended and not second.catalog_created
+    assert second.clock_offset_reused and second.clock_offset_ns == first.clock_offset_ns
+    # the book went on from the catalog's last state: no snapshot needed, no gap
+    assert (second.snapshots, second.diffs_applied, second.gaps) == (0, 2, 0)
+    assert second.diffs_without_book == 0
+    assert any("appended to the stream already there" in line for line in second.lines())
+    for kind, files in before.items():
+        now = cat.files("bin", SYM, kind)
+        assert set(files) < set(now)  # new parts; the old ones untouched
+    r = rows(cat, "bin")
+    assert r["seq"].tolist() == [100, 100, 100, 102, 104, 105]
+    assert (r["ts_local"][1:] >= r["ts_local"][:-1]).all()
+    assert rows(cat, "bin", "trades")["trade_id"].tolist() == [1, 2]
+    info = cat.info()
+    assert len(info.notes) == 2 and info.clock_offsets_ns == {f"bin:{SYM}": first.clock_offset_ns}
+    # the replayed book is the one the two days make together
+    from arbsim.core.book import OrderBook
+    from arbsim.data.feed import BookCursor
+
+    inst = cat.instrument("bin", SYM)
+    book = OrderBook("bin", SYM, inst.tick)
+    cur = BookCursor(cat, "bin", SYM, book.scale)
+    while cur.next():
+        cur.apply(book)
+    assert (book.best_bid, book.best_ask) == (9.99, 10.01)
+    # the same day again overlaps, and an earlier one is refused too: nothing written
+    with pytest.raises(DataError, match=r"the new data \(.*\) overlaps the data already in"):
+        imp([f2], cat)
+    f0 = write(
+        tmp_path / "d0.gz",
+        [(T0 - day, snap(50, [("10.00", "1")], [("10.02", "1")]))],
+    )
+    with pytest.raises(DataError, match="comes before the data already in the catalog"):
+        imp([f0], cat)
+    assert cat.files("bin", SYM, "book") == sorted(set(cat.files("bin", SYM, "book")))
+    with pytest.raises(DataError, match=r"has tick 0\.01; an import appended to it cannot"):
+        imp([write(tmp_path / "d3.gz", [(T0 + day, snap(200, [("10", "1")], []))])], cat,
+            tick=Decimal("0.1"))  # fmt: skip
 
 
 def test_mixed_spot_and_usdm_refused(tmp_path: Path) -> None:
