@@ -14,6 +14,7 @@ Start one in a test::
     async with run_simulator(cfg) as sim:
         mexc = sim.venues["mexc"]      # .base_url .api_url .ws_url .api_key .api_secret
         sim.step(10)                   # speed 0: market data moves only when stepped
+        sim.clock.offset_ns            # exchange time = catalog time + this (see 1a)
         mexc.inject_fault(FaultRule(kind="skip_seq", count=2))
         mexc.exchange.inject_trade("BTC/USDT", Side.SELL, price, qty)   # fills resting orders
 
@@ -24,9 +25,29 @@ Where the simulator differs from the real venues
 ------------------------------------------------
 Market data and matching (both venues)
 
-1. Market data is a catalog replay. Pushed and REST exchange times are the simulator's clock
-   when it applies a message; catalog times only set the pacing (× ``speed``). With
-   ``loop`` the catalog restarts at its end (a full-book diff that deletes stale levels).
+1. Market data is a catalog replay on one clock for all venues (``exchanges/sim/clock.py``):
+   the window's ``start`` (``--start``; default: when every book is first complete) is
+   released at host time ``origin`` and every message at ``origin + (ts - start) / speed``
+   with ``ts`` its ``ts_exchange``, so the catalog's inter-venue timing is kept. With
+   ``pace: local`` (``--pace local``) the book and the matching still move at
+   ``ts_exchange`` but the wire carries each message at its recorded ``ts_local`` (the
+   catalog's feed latency); pushes that show book state (best bid/ask, partial depth, the
+   ``spot.obu`` full book) then show the book as the wire has carried it, REST the
+   venue's current book. Books are built silently up to ``start``; nothing at or after
+   ``--end`` is replayed; with ``loop`` lap ``k`` replays the window ``k × lap_ns`` later and
+   opens with one full-book diff per symbol (deleting stale levels) back to the book of
+   ``start``.
+1a. Exchange times. Every time the simulator emits (pushed and REST market-data times,
+   order create/update, fill and trade times, server time, Gate ``X-In-Time``/
+   ``X-Out-Time`` and envelope times) is on one exchange clock ``exchange = catalog +
+   offset``, ``offset = origin - start`` a whole number of milliseconds: a market-data time
+   is exactly ``ts_exchange // 1 ms + offset_ms + lap × lap_ns / 1 ms``. The clock reads
+   ``origin + speed × (host_now - origin)``: the host clock at speed 1 (to 0.5 ms), ``speed``
+   times as fast otherwise; at speed 0 (stepping) it is the host clock and only
+   market-data times follow the catalog. ``GET /_sim/state`` reports ``clock``: offset,
+   origin, speed, pace, window, lap length and the venue's lap. An order handled at
+   exchange time T meets the book of every message due by T (overdue ones are applied
+   first); fills a market message causes carry that message's time.
 2. Update ids are the simulator's own: one id per level change (at least one per message),
    starting at the catalog's first ``seq``. A catalog snapshot is sent as a diff with
    explicit deletions. Real ids advance by other amounts.
@@ -54,7 +75,9 @@ Market data and matching (both venues)
    other catalog instruments are refused at start.
 9. Order ids are numeric strings from a venue-wide counter (MEXC's real ids look like
    ``C02__...``); trade ids likewise. State is in memory only.
-10. Server time is the host clock; no clock skew or drift is simulated.
+10. Server time is the exchange clock (1a); no skew or drift against it is simulated.
+    Request timestamps are accepted against the exchange clock or the host clock (they
+    differ at speeds other than 1).
 11. Rate limits enforced: the rows of the venue's rate-limit table that count order
     requests (the same rows as the replay venue and the live client): MEXC order + cancel
     per API key (429, ``Retry-After``); Gate place per key and market, cancel per key (429
@@ -125,8 +148,9 @@ Faults (``FaultRule``)
 29. ``timeout`` holds a request ``delay_s`` then answers 504; ``http_status`` answers a
     plain-text body; ``lose_ack`` processes an accepted order and then aborts the TCP
     connection (``status`` 0) or answers ``status``; ``skip_seq``/``duplicate``/
-    ``reorder`` act on depth channels only; ``pause`` freezes the replay (no gap, no
-    frames); ``drop_ws`` aborts every WebSocket TCP connection; ``slow`` answers a
+    ``reorder`` act on depth channels only; ``pause`` holds the venue's replay (no gap, no
+    frames) while the shared clock goes on: on resume the held messages go out at once,
+    with their own times; ``drop_ws`` aborts every WebSocket TCP connection; ``slow`` answers a
     processed request ``delay_s`` late; ``lose_ws_reply`` processes a Gate WebSocket API
     request and sends no reply. ``GET /_sim/ledger`` (an admin route, not a venue API)
     returns each account's orders, fills and balances as the simulator keeps them.

@@ -164,7 +164,7 @@ class SimExchange:
     accounts:
         API keys with their starting balances.
     now_ns:
-        The simulator's clock.
+        The exchange clock (:meth:`exchanges.sim.clock.SimClock.now_ns`).
     first_order_id:
         Where the venue's order ids start.
     """
@@ -260,6 +260,7 @@ class SimExchange:
         ``FOK_NOT_FILL``) instead of an order that ends cancelled (MEXC).
         """
         inst = self.instrument(symbol)
+        self.market.catch_up()
         acct = self.accounts[api_key]
         if client_id:
             prev = acct.by_client.get((symbol, client_id))
@@ -322,6 +323,7 @@ class SimExchange:
     ) -> SimOrder:
         """Cancel an open order; raises :class:`SimReject` when it is unknown or finished."""
         self.instrument(symbol)
+        self.market.catch_up()
         sim = self.find(api_key, symbol, order_id, client_id)
         if sim is None:
             raise SimReject(SimError.CANCEL_UNKNOWN, order_id or client_id or "")

@@ -210,11 +210,11 @@ class GateServer(VenueServer):
 
     @web.middleware
     async def _times(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        t_in = time.time_ns() // 1000
+        t_in = self.now_ns() // 1000
         response = await handler(request)
         if not request.path.startswith("/ws") and not response.prepared:
             response.headers["X-In-Time"] = str(t_in)
-            response.headers["X-Out-Time"] = str(time.time_ns() // 1000)
+            response.headers["X-Out-Time"] = str(self.now_ns() // 1000)
         return response
 
     # ------------------------------------------------------------------ helpers
@@ -231,7 +231,7 @@ class GateServer(VenueServer):
         if acct is None:
             raise SimReject(Rejection.BAD_KEY)
         ts = request.headers["Timestamp"]
-        if not signing.timestamp_acceptable(ts, self.now_ns() / 1e9):
+        if not any(signing.timestamp_acceptable(ts, t / 1e9) for t in self.clock_times_ns()):
             raise SimReject(Rejection.TIMESTAMP_EXPIRED)
         body = await request.read()
         raw_query = request.raw_path.partition("?")[2]
@@ -252,7 +252,7 @@ class GateServer(VenueServer):
         headers: dict[str, str] = {}
         for lim in self.limiter.counted(kind)[:1]:
             remain, reset = self.limiter.remaining(lim, now, account=api_key, market=pair)
-            reset_s = (time.time_ns() + reset - now) // 1_000_000_000
+            reset_s = (self.now_ns() + reset - now) // 1_000_000_000
             headers = {
                 "X-Gate-RateLimit-Requests-Remain": str(remain),
                 "X-Gate-RateLimit-Limit": str(lim.limit),
@@ -678,9 +678,9 @@ class GateServer(VenueServer):
             "t": self.now_ns() // 1_000_000,
             "full": True,
             "s": obu_stream(to_native(symbol), depth),
-            "u": state.version,
-            "b": [list(lv) for lv in state.levels(Side.BUY, depth)],
-            "a": [list(lv) for lv in state.levels(Side.SELL, depth)],
+            "u": state.wire_version,
+            "b": [list(lv) for lv in state.wire_levels(Side.BUY, depth)],
+            "a": [list(lv) for lv in state.wire_levels(Side.SELL, depth)],
         }
         conn.send(_dump(self._envelope("spot.obu", "update", result=result)))
 
@@ -746,7 +746,9 @@ class GateServer(VenueServer):
         acct = self.exchange.accounts.get(p.api_key)
         if acct is None:
             raise _ApiError(401, "INVALID_KEY", "Invalid key provided")
-        if not signing.timestamp_acceptable(p.timestamp, self.now_ns() / 1e9):
+        if not any(
+            signing.timestamp_acceptable(p.timestamp, t / 1e9) for t in self.clock_times_ns()
+        ):
             raise _ApiError(401, "REQUEST_EXPIRED", "Request timestamp expired")
         # sign what is sent; a login without req_param may sign "" (doc) or "{}" (clients)
         candidates = [raw_param.decode()] if raw_param else ["", "{}"]
@@ -1013,7 +1015,7 @@ def _public_trade(t: PublicTrade, native: str) -> dict[str, Any]:
 
 
 def _ticker(ev: DepthUpdate, native: str, state: SymbolState) -> dict[str, Any]:
-    bid, ask = state.touch()
+    bid, ask = state.wire_touch()
     return {
         "t": ev.ts_ms,
         "u": ev.last_id,

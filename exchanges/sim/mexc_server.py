@@ -223,7 +223,9 @@ class MexcServer(VenueServer):
             raise SimReject(SimError.RECV_WINDOW_TOO_LARGE)
         if not signing.verify(acct.secret, raw_query, body):
             raise SimReject(Rejection.BAD_SIGNATURE)
-        if not signing.timestamp_acceptable(ts, self.now_ns() // 1_000_000, window):
+        if not any(
+            signing.timestamp_acceptable(ts, t // 1_000_000, window) for t in self.clock_times_ns()
+        ):
             raise SimReject(Rejection.TIMESTAMP_EXPIRED)
         return api_key, params
 
@@ -667,7 +669,7 @@ class MexcServer(VenueServer):
             self.stream_faults.emit(event.symbol, send)
         for conn, topic, levels in self._subscribers("limit_depth", event.symbol):
             conn.send(encode_push(_limit_frame(topic, native, event, state, int(levels))))
-        bid, ask = state.touch()
+        bid, ask = state.wire_touch()
         for conn, topic, _ in self._subscribers("book_ticker", event.symbol):
             conn.send(
                 encode_push(
@@ -800,8 +802,8 @@ def _limit_frame(
         channel=topic,
         symbol=native,
         send_time=ev.ts_ms,
-        asks=state.levels(Side.SELL, levels),
-        bids=state.levels(Side.BUY, levels),
+        asks=state.wire_levels(Side.SELL, levels),
+        bids=state.wire_levels(Side.BUY, levels),
         event_type=_event_type(topic),
         version=ev.last_id,
     )
