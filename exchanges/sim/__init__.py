@@ -89,9 +89,18 @@ Market data and matching (both venues)
 
 MEXC
 
-13. Not served: ``batchOrders``, ``order/all``, ``aggTrades``, ``historicalTrades``,
-    ``klines``, ``ticker/24hr``, ``ticker/price``, ``avgPrice``, ``tradeFee``,
-    ``capital/*`` and other account endpoints (aiohttp's plain-text 404).
+13. Not served: ``batchOrders``, ``order/all``, ``historicalTrades``, ``klines``,
+    ``tradeFee``, ``capital/*`` but ``capital/config/getall``, other account endpoints,
+    futures (``/api/v1/contract/*``: ccxt's market loading asks for them unless its
+    ``fetch_swap_markets`` is turned off) (aiohttp's plain-text 404). Served from the
+    replay: ``ticker/24hr`` (the trades replayed in the last day of exchange time, counted
+    in whole minutes; ``openTime`` = ``closeTime`` − 24 h, ``prevClosePrice`` =
+    ``openPrice``, ``priceChangePercent`` a fraction cut to 4 places, ``count`` null),
+    ``ticker/price`` (the last replayed trade; before any trade the mid rounded down to
+    the tick; ``symbols`` is ignored, as recorded from the venue), ``avgPrice`` (``mins``
+    5: volume-weighted over the trades of the last 5 whole minutes, else the last price),
+    ``aggTrades`` (one per trade, ``a``/``f``/``l`` null, ``T`` cut to the second, as
+    recorded), ``capital/config/getall`` (the served assets, empty ``networkList``).
 14. Every rejection is HTTP 400 (errors.py decision). Unverified codes: ``-1102`` missing
     parameter, ``-1100`` malformed parameter, ``-1111`` precision, ``-2010`` post-only
     would take and duplicate open ``newClientOrderId``, ``700001`` missing API-key header.
@@ -116,7 +125,10 @@ MEXC
 Gate.io
 
 20. Not served: amend (``PATCH /spot/orders/{id}``), ``price_orders``, ``tickers``,
-    ``candlesticks``, ``unified/*``, ``wallet/*``, ``withdrawals``; WebSocket
+    ``candlesticks``, ``unified/*``, ``wallet/*``, ``withdrawals``, ``margin/*`` but
+    ``margin/currency_pairs`` (answers ``[]``: no pair is open to margin trading here;
+    client libraries ask at start), ``spot/currencies`` is served with ``chains`` empty and
+    deposits and withdrawals disabled; WebSocket
     ``spot.order_amend``, ``spot.order_book`` (snapshot channel), ``spot.tickers``,
     ``spot.candlesticks``; no ``event: upgrade``.
 21. currency_pairs: ``fee`` is the instrument's taker fee in percent (the simulator charges

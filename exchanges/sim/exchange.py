@@ -196,6 +196,10 @@ class SimExchange:
         """Symbol -> instrument of every served symbol."""
         return {s: st.inst for s, st in self.market.symbols.items()}
 
+    def assets(self) -> list[str]:
+        """Every asset of the served symbols, sorted."""
+        return sorted({a for i in self.instruments.values() for a in (i.base, i.quote)})
+
     def instrument(self, symbol: str) -> Instrument:
         """The instrument of ``symbol`` or an INVALID_SYMBOL rejection."""
         state = self.market.symbols.get(symbol)

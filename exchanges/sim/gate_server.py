@@ -194,6 +194,9 @@ class GateServer(VenueServer):
         r.add_get(f"{s}/time", self.time)
         r.add_get(f"{s}/currency_pairs", self.currency_pairs)
         r.add_get(f"{s}/currency_pairs/{{pair}}", self.currency_pair)
+        r.add_get(f"{PREFIX}/margin/currency_pairs", self.margin_currency_pairs)
+        r.add_get(f"{s}/currencies", self.currencies)
+        r.add_get(f"{s}/currencies/{{currency}}", self.currency)
         r.add_get(f"{s}/order_book", self.order_book)
         r.add_get(f"{s}/trades", self.trades)
         r.add_post(f"{s}/orders", self.place)
@@ -378,6 +381,21 @@ class GateServer(VenueServer):
 
     async def currency_pairs(self, request: web.Request) -> web.Response:
         return json_response([currency_pair_json(i) for i in self.exchange.instruments.values()])
+
+    async def margin_currency_pairs(self, request: web.Request) -> web.Response:
+        """The pairs open to margin trading: none (the simulator trades spot only); client
+        libraries ask at start (ccxt merges the answer into its spot markets)."""
+        return json_response([])
+
+    async def currencies(self, request: web.Request) -> web.Response:
+        """The assets of the served pairs (client libraries load them at start)."""
+        return json_response([_currency(a) for a in self.exchange.assets()])
+
+    async def currency(self, request: web.Request) -> web.Response:
+        asset = request.match_info["currency"].upper()
+        if asset not in self.exchange.assets():
+            raise SimReject(SimError.BAD_PARAM, "currency")
+        return json_response(_currency(asset))
 
     async def currency_pair(self, request: web.Request) -> web.Response:
         symbol = self._pair(request.match_info["pair"])
@@ -998,6 +1016,22 @@ _ENCODER = msgspec.json.Encoder(decimal_format="string")
 
 def _dump(data: dict[str, Any]) -> str:
     return _ENCODER.encode(data).decode()
+
+
+def _currency(asset: str) -> dict[str, Any]:
+    """A ``spot/currencies`` element: tradable, no chain (no deposits or withdrawals)."""
+    return {
+        "currency": asset,
+        "name": asset,
+        "delisted": False,
+        "withdraw_disabled": True,
+        "withdraw_delayed": False,
+        "deposit_disabled": True,
+        "trade_disabled": False,
+        "fixed_rate": "",
+        "chain": "",
+        "chains": [],
+    }
 
 
 def _public_trade(t: PublicTrade, native: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -43,6 +44,8 @@ __all__ = [
     "MarketReplay",
     "PublicTrade",
     "SymbolState",
+    "TradeStats",
+    "TradeWindow",
     "format_size",
     "quote_to_base",
 ]
@@ -54,6 +57,8 @@ YIELD_EVERY_S = 0.002
 CATCH_UP_MAX = 1000
 #: recent public trades kept per symbol (REST ``trades``)
 TRADES_KEPT = 1000
+MINUTE_MS = 60_000
+DAY_MS = 86_400_000
 #: a looping replay with this much time before its next message prepares the next lap
 #: (in slices of PREPARE_SLICE_S), so that the lap starts on time
 PREPARE_IF_IDLE_S = 0.010
@@ -127,6 +132,59 @@ def _all_levels(book: OrderBook, side: Side) -> list[tuple[int, float]]:
     return book.levels(side, book.depth(side))
 
 
+class TradeWindow(msgspec.Struct, frozen=True, kw_only=True):
+    """Public trades of a time window, aggregated."""
+
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    quote_volume: Decimal
+    count: int
+
+
+class TradeStats:
+    """Per-minute aggregates of a symbol's public trades over the last day of exchange time
+    (bounded memory, whatever the trade rate); windows start on a minute."""
+
+    def __init__(self) -> None:
+        # [minute, open, high, low, close, volume, quote volume, count]
+        self._minutes: deque[list[Any]] = deque()
+
+    def add(self, ts_ms: int, price: Decimal, qty: Decimal) -> None:
+        """Count one trade."""
+        minute = ts_ms // MINUTE_MS
+        m = self._minutes[-1] if self._minutes else None
+        if m is None or m[0] != minute:
+            self._minutes.append([minute, price, price, price, price, qty, price * qty, 1])
+            while self._minutes[0][0] <= minute - DAY_MS // MINUTE_MS:
+                self._minutes.popleft()
+            return
+        m[2] = max(m[2], price)
+        m[3] = min(m[3], price)
+        m[4] = price
+        m[5] += qty
+        m[6] += price * qty
+        m[7] += 1
+
+    def window(self, now_ms: int, span_ms: int) -> TradeWindow | None:
+        """The trades of the minutes that overlap ``[now - span, now]`` (None: none)."""
+        first = (now_ms - span_ms) // MINUTE_MS
+        ms = [m for m in self._minutes if m[0] >= first]
+        if not ms:
+            return None
+        return TradeWindow(
+            open=ms[0][1],
+            high=max(m[2] for m in ms),
+            low=min(m[3] for m in ms),
+            close=ms[-1][4],
+            volume=sum((m[5] for m in ms), Decimal(0)),
+            quote_volume=sum((m[6] for m in ms), Decimal(0)),
+            count=sum(m[7] for m in ms),
+        )
+
+
 class SymbolState:
     """The simulator's market state of one symbol.
 
@@ -142,8 +200,24 @@ class SymbolState:
         self.wire_book = self.book
         self.wire_version = first_id
         self.trades: deque[PublicTrade] = deque(maxlen=TRADES_KEPT)
+        self.stats = TradeStats()
         self.trade_ids = itertools.count(1)
         self.update_ms = 0
+
+    def add_trade(self, trade: PublicTrade) -> None:
+        """A public trade the venue has made (recent trades, ticker statistics)."""
+        self.trades.append(trade)
+        self.stats.add(trade.ts_ms, Decimal(trade.price), Decimal(trade.qty))
+
+    def last_price(self) -> Decimal | None:
+        """The last trade's price; before any trade, the book's mid rounded down to the tick
+        (None: the book is empty too)."""
+        if self.trades:
+            return Decimal(self.trades[-1].price)
+        mid = self.book.mid
+        if mid is None:
+            return None
+        return self.inst.round_price(mid, Side.SELL)
 
     def price(self, tick: int) -> str:
         """Price of ``tick`` as a decimal string on the tick grid."""
@@ -347,7 +421,7 @@ class MarketReplay:
         clock = self.clock
         for sym, state in self.symbols.items():
             for tsx, side, tick, size in self._warm_trades.pop(sym, ()):
-                state.trades.append(self._trade(state, sym, tsx, side, tick, size))
+                state.add_trade(self._trade(state, sym, tsx, side, tick, size))
             last = self._warm_tsx.pop(sym, None)
             if last is not None:
                 state.update_ms = clock.stamp_ns(last) // MS
@@ -456,7 +530,7 @@ class MarketReplay:
             trade = self._trade(
                 state, cursor.symbol, cursor.ts_exchange, cursor.side, cursor.tick, cursor.size
             )
-            state.trades.append(trade)
+            state.add_trade(trade)
             return trade, wire_key
         assert isinstance(cursor, BookCursor)
         wire_key = cursor.ts_local + lap_shift
