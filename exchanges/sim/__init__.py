@@ -46,8 +46,9 @@ Market data and matching (both venues)
    times as fast otherwise; at speed 0 (stepping) it is the host clock and only
    market-data times follow the catalog. ``GET /_sim/state`` reports ``clock``: offset,
    origin, speed, pace, window, lap length and the venue's lap. An order handled at
-   exchange time T meets the book of every message due by T (overdue ones are applied
-   first); fills a market message causes carry that message's time.
+   exchange time T meets the book of every message due by T (messages a few ms overdue are
+   applied first; a replay further behind schedule is not waited for); fills a market
+   message causes carry that message's time.
 2. Update ids are the simulator's own: one id per level change (at least one per message),
    starting at the catalog's first ``seq``. A catalog snapshot is sent as a diff with
    explicit deletions. Real ids advance by other amounts.

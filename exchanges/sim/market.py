@@ -53,8 +53,10 @@ __all__ = [
 Level = tuple[str, str]
 #: a replay that is behind schedule still yields to the event loop after this much work
 YIELD_EVERY_S = 0.002
-#: at most this many overdue messages are applied before an order is handled
-CATCH_UP_MAX = 1000
+#: before an order is handled, messages overdue by less than this are applied (a timer's
+#: lateness), for at most CATCH_UP_BUDGET_S of work
+CATCH_UP_LAG_S = 0.005
+CATCH_UP_BUDGET_S = 0.002
 #: recent public trades kept per symbol (REST ``trades``)
 TRADES_KEPT = 1000
 MINUTE_MS = 60_000
@@ -301,7 +303,7 @@ class MarketReplay:
         self._running = False
         self._wire: list[tuple[int, int, MarketEvent]] = []  # heap: (wire key, seq, event)
         self._wire_seq = itertools.count()
-        self._wire_floor: dict[str, int] = {}
+        self._wire_floor: dict[tuple[str, bool], int] = {}
         self._prep_it: Iterator[Cursor] | None = None  # the next lap's cursors, being skipped
         self._prep_first: Cursor | None = None  # ... to its first message at or after start
         self._prep_done = False
@@ -459,12 +461,18 @@ class MarketReplay:
 
     def catch_up(self) -> None:
         """Apply the messages already due (the paced replay may wake a little late), so that
-        a request handled now meets the book as of now."""
+        a request handled now meets the book as of now. A replay that is behind schedule
+        (its oldest due message is late by more than :data:`CATCH_UP_LAG_S`) catches up
+        itself: a request does not pay for its backlog."""
         if not self._running or self.paused:
             return
-        for _ in range(CATCH_UP_MAX):
+        deadline = time.perf_counter() + CATCH_UP_BUDGET_S
+        while time.perf_counter() < deadline:
             item = self._peek()
-            if item is None or self.clock.delay_s(self._key(item)) > 0:
+            if item is None:
+                return
+            delay = self.clock.delay_s(self._key(item))
+            if delay > 0 or delay < -CATCH_UP_LAG_S:
                 return
             self._step_one()
 
@@ -480,18 +488,21 @@ class MarketReplay:
             if event is None:
                 continue
             out.append(event)
-            clock.enter(event.ts_ns)
+            clock.enter(event.ts_ns)  # what happens now happens at the message's time
             try:
                 for listener in list(self.listeners):
                     listener(event)
+                if not self.local_pace:
+                    self._deliver(event)
             finally:
                 clock.leave()
             if self.local_pace:
-                key = max(wire_key, self._wire_floor.get(event.symbol, wire_key))
-                self._wire_floor[event.symbol] = key
+                # a stream's messages go out in order (a lap may start before the last
+                # lap's latest ts_local)
+                stream = (event.symbol, isinstance(event, DepthUpdate))
+                key = max(wire_key, self._wire_floor.get(stream, wire_key))
+                self._wire_floor[stream] = key
                 heapq.heappush(self._wire, (key, next(self._wire_seq), event))
-            else:
-                self._deliver(event)
         return out
 
     def _deliver(self, event: MarketEvent) -> None:
