@@ -399,3 +399,39 @@ async def test_loop_replays_the_window_one_lap_later(http: aiohttp.ClientSession
             first_lap[-1].ts_ns - clock["offset_ns"],
             1,
         )
+
+
+async def test_a_paused_venue_holds_its_messages_while_the_clock_goes_on(
+    http: aiohttp.ClientSession,
+) -> None:
+    speed = 2
+    start = parse_time(START, "start")
+    end = start + 3000 * MS
+    cfg = SimConfig(venues=BOTH, speed=speed, start=START, end=iso(end), loop=False)
+    released: dict[str, list[int]] = {"mexc": [], "gateio": []}
+    with no_gc():
+        async with run_simulator(cfg) as sim:
+            for name, v in sim.venues.items():
+                v.market.wire_listeners.append(stamper(released[name]))
+            await asyncio.sleep(0.3)
+            async with http.post(
+                f"{sim.venues['gateio'].base_url}/_sim/faults",
+                json={"kind": "pause", "delay_s": 0.4},
+            ) as r:
+                assert r.status == 200
+            paused, resumed = time.time_ns(), time.time_ns() + 400 * MS
+            await until_ended(sim, 10)
+            origin = sim.clock.origin_ns
+    assert any(paused < t < resumed for t in released["mexc"])  # the other venue goes on
+    truth = catalog_messages("gateio", start, end)
+    assert len(released["gateio"]) == len(truth)
+    on_time = []
+    for m, host in zip(truth, released["gateio"], strict=True):
+        due = origin + (m.key - start) / speed
+        assert not paused + 5 * MS < host < resumed - 5 * MS  # held: nothing went out
+        if due < resumed:
+            assert host < due + 50 * MS or host < resumed + 50 * MS  # the held ones at once
+        elif due > resumed + 50 * MS:
+            on_time.append((host - due) / MS)  # then back on the shared schedule
+    assert on_time
+    assert_on_time(on_time)
