@@ -95,8 +95,9 @@ MEXC
     futures (``/api/v1/contract/*``: ccxt's market loading asks for them unless its
     ``fetch_swap_markets`` is turned off) (aiohttp's plain-text 404). Served from the
     replay: ``ticker/24hr`` (the trades replayed in the last day of exchange time, counted
-    in whole minutes; ``openTime`` = ``closeTime`` − 24 h, ``prevClosePrice`` =
-    ``openPrice``, ``priceChangePercent`` a fraction cut to 4 places, ``count`` null),
+    in whole minutes, of the warm-up before the window only the last 1000; ``openTime`` =
+    ``closeTime`` − 24 h, ``prevClosePrice`` = ``openPrice``, ``priceChangePercent`` a
+    fraction cut to 4 places, ``count`` null),
     ``ticker/price`` (the last replayed trade; before any trade the mid rounded down to
     the tick; ``symbols`` is ignored, as recorded from the venue), ``avgPrice`` (``mins``
     5: volume-weighted over the trades of the last 5 whole minutes, else the last price),

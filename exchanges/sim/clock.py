@@ -11,8 +11,9 @@ replay starts (rounded so that ``offset`` is a whole number of milliseconds)::
     exchange_now    = catalog_now + offset                    (= origin + s * (host_now - origin))
     exchange stamp  = ts_exchange + offset (+ lap * lap_ns)   (every emitted market-data time)
 
-``key`` is a message's ``ts_exchange`` (pace ``exchange``) or, for the wire in pace
-``local``, its ``ts_local``. At speed 1 the exchange clock is the host clock (within the
+``key`` is a message's ``ts_exchange`` (the running maximum over its stream, so that a
+stream never goes back) or, for the wire in pace ``local``, its ``ts_local``; in lap ``k``
+add ``k * lap_ns``. At speed 1 the exchange clock is the host clock (within the
 < 0.5 ms rounding of ``offset``); at speed ``s`` it runs ``s`` times as fast from the
 origin. With ``loop`` lap ``k`` (0 first) replays the window again ``k * lap_ns`` later.
 Speed 0 (manual stepping): the exchange clock is the host clock and only market-data
