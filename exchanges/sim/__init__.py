@@ -14,6 +14,7 @@ Start one in a test::
     async with run_simulator(cfg) as sim:
         mexc = sim.venues["mexc"]      # .base_url .api_url .ws_url .api_key .api_secret
         sim.step(10)                   # speed 0: market data moves only when stepped
+        sim.clock.offset_ns            # exchange time = catalog time + this (see 1a)
         mexc.inject_fault(FaultRule(kind="skip_seq", count=2))
         mexc.exchange.inject_trade("BTC/USDT", Side.SELL, price, qty)   # fills resting orders
 
@@ -24,9 +25,30 @@ Where the simulator differs from the real venues
 ------------------------------------------------
 Market data and matching (both venues)
 
-1. Market data is a catalog replay. Pushed and REST exchange times are the simulator's clock
-   when it applies a message; catalog times only set the pacing (× ``speed``). With
-   ``loop`` the catalog restarts at its end (a full-book diff that deletes stale levels).
+1. Market data is a catalog replay on one clock for all venues (``exchanges/sim/clock.py``):
+   the window's ``start`` (``--start``; default: when every book is first complete) is
+   released at host time ``origin`` and every message at ``origin + (ts - start) / speed``
+   with ``ts`` its ``ts_exchange``, so the catalog's inter-venue timing is kept. With
+   ``pace: local`` (``--pace local``) the book and the matching still move at
+   ``ts_exchange`` but the wire carries each message at its recorded ``ts_local`` (the
+   catalog's feed latency); pushes that show book state (best bid/ask, partial depth, the
+   ``spot.obu`` full book) then show the book as the wire has carried it, REST the
+   venue's current book. Books are built silently up to ``start``; nothing at or after
+   ``--end`` is replayed; with ``loop`` lap ``k`` replays the window ``k × lap_ns`` later and
+   opens with one full-book diff per symbol (deleting stale levels) back to the book of
+   ``start``.
+1a. Exchange times. Every time the simulator emits (pushed and REST market-data times,
+   order create/update, fill and trade times, server time, Gate ``X-In-Time``/
+   ``X-Out-Time`` and envelope times) is on one exchange clock ``exchange = catalog +
+   offset``, ``offset = origin - start`` a whole number of milliseconds: a market-data time
+   is exactly ``ts_exchange // 1 ms + offset_ms + lap × lap_ns / 1 ms``. The clock reads
+   ``origin + speed × (host_now - origin)``: the host clock at speed 1 (to 0.5 ms), ``speed``
+   times as fast otherwise; at speed 0 (stepping) it is the host clock and only
+   market-data times follow the catalog. ``GET /_sim/state`` reports ``clock``: offset,
+   origin, speed, pace, window, lap length and the venue's lap. An order handled at
+   exchange time T meets the book of every message due by T (messages a few ms overdue are
+   applied first; a replay further behind schedule is not waited for); fills a market
+   message causes carry that message's time.
 2. Update ids are the simulator's own: one id per level change (at least one per message),
    starting at the catalog's first ``seq``. A catalog snapshot is sent as a diff with
    explicit deletions. Real ids advance by other amounts.
@@ -54,7 +76,9 @@ Market data and matching (both venues)
    other catalog instruments are refused at start.
 9. Order ids are numeric strings from a venue-wide counter (MEXC's real ids look like
    ``C02__...``); trade ids likewise. State is in memory only.
-10. Server time is the host clock; no clock skew or drift is simulated.
+10. Server time is the exchange clock (1a); no skew or drift against it is simulated.
+    Request timestamps are accepted against the exchange clock or the host clock (they
+    differ at speeds other than 1).
 11. Rate limits enforced: the rows of the venue's rate-limit table that count order
     requests (the same rows as the replay venue and the live client): MEXC order + cancel
     per API key (429, ``Retry-After``); Gate place per key and market, cancel per key (429
@@ -66,9 +90,19 @@ Market data and matching (both venues)
 
 MEXC
 
-13. Not served: ``batchOrders``, ``order/all``, ``aggTrades``, ``historicalTrades``,
-    ``klines``, ``ticker/24hr``, ``ticker/price``, ``avgPrice``, ``tradeFee``,
-    ``capital/*`` and other account endpoints (aiohttp's plain-text 404).
+13. Not served: ``batchOrders``, ``order/all``, ``historicalTrades``, ``klines``,
+    ``tradeFee``, ``capital/*`` but ``capital/config/getall``, other account endpoints,
+    futures (``/api/v1/contract/*``: ccxt's market loading asks for them unless its
+    ``fetch_swap_markets`` is turned off) (aiohttp's plain-text 404). Served from the
+    replay: ``ticker/24hr`` (the trades replayed in the last day of exchange time, counted
+    in whole minutes, of the warm-up before the window only the last 1000; ``openTime`` =
+    ``closeTime`` − 24 h, ``prevClosePrice`` = ``openPrice``, ``priceChangePercent`` a
+    fraction cut to 4 places, ``count`` null),
+    ``ticker/price`` (the last replayed trade; before any trade the mid rounded down to
+    the tick; ``symbols`` is ignored, as recorded from the venue), ``avgPrice`` (``mins``
+    5: volume-weighted over the trades of the last 5 whole minutes, else the last price),
+    ``aggTrades`` (one per trade, ``a``/``f``/``l`` null, ``T`` cut to the second, as
+    recorded), ``capital/config/getall`` (the served assets, empty ``networkList``).
 14. Every rejection is HTTP 400 (errors.py decision). Unverified codes: ``-1102`` missing
     parameter, ``-1100`` malformed parameter, ``-1111`` precision, ``-2010`` post-only
     would take and duplicate open ``newClientOrderId``, ``700001`` missing API-key header.
@@ -93,7 +127,10 @@ MEXC
 Gate.io
 
 20. Not served: amend (``PATCH /spot/orders/{id}``), ``price_orders``, ``tickers``,
-    ``candlesticks``, ``unified/*``, ``wallet/*``, ``withdrawals``; WebSocket
+    ``candlesticks``, ``unified/*``, ``wallet/*``, ``withdrawals``, ``margin/*`` but
+    ``margin/currency_pairs`` (answers ``[]``: no pair is open to margin trading here;
+    client libraries ask at start), ``spot/currencies`` is served with ``chains`` empty and
+    deposits and withdrawals disabled; WebSocket
     ``spot.order_amend``, ``spot.order_book`` (snapshot channel), ``spot.tickers``,
     ``spot.candlesticks``; no ``event: upgrade``.
 21. currency_pairs: ``fee`` is the instrument's taker fee in percent (the simulator charges
@@ -127,11 +164,12 @@ Faults (``FaultRule``)
     connection (``status`` 0) or answers ``status``; ``skip_seq``/``duplicate``/
     ``reorder``/``garbage`` act on depth channels only (``garbage`` sends, before the
     update, a copy of it whose first price is the text ``garbage``: a frame a client can
-    decode but must not apply); ``pause`` freezes the replay (no gap, no frames);
-    ``drop_ws`` aborts every WebSocket TCP connection; ``slow`` answers a processed
-    request ``delay_s`` late; ``lose_ws_reply`` processes a Gate WebSocket API request and
-    sends no reply. ``GET /_sim/ledger`` (an admin route, not a venue API) returns each
-    account's orders, fills and balances as the simulator keeps them.
+    decode but must not apply); ``pause`` holds the venue's replay (no gap, no frames)
+    while the shared clock goes on: on resume the held messages go out at once, with their
+    own times; ``drop_ws`` aborts every WebSocket TCP connection; ``slow`` answers a
+    processed request ``delay_s`` late; ``lose_ws_reply`` processes a Gate WebSocket API
+    request and sends no reply. ``GET /_sim/ledger`` (an admin route, not a venue API)
+    returns each account's orders, fills and balances as the simulator keeps them.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ A config file (YAML or JSON) holds one :class:`SimConfig`::
 
     data: data/sample
     speed: 10
+    start: "2026-01-05T00:02:00Z"   # optional window in catalog time
+    end: "2026-01-05T00:07:00Z"
+    pace: local                     # optional: deliver at the recorded ts_local
     venues:
       - venue: mexc
         port: 18080
@@ -28,6 +31,7 @@ __all__ = [
     "AccountConfig",
     "FaultKind",
     "FaultRule",
+    "Pace",
     "SimConfig",
     "VenueConfig",
     "VenueName",
@@ -36,6 +40,10 @@ __all__ = [
 ]
 
 VenueName = Literal["mexc", "gateio"]
+
+Pace = Literal["exchange", "local"]
+"""What paces the wire: each message's ``ts_exchange``, or its recorded ``ts_local`` (the
+book still moves at ``ts_exchange``)."""
 
 FaultKind = Literal[
     "http_status",  # answer the next `count` matching REST requests with `status` (5xx, 429...)
@@ -132,7 +140,15 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         Replay speed: 1 = real time, 10 = ten times faster; 0 = manual stepping only
         (:meth:`exchanges.sim.runner.Simulator.step`).
     loop:
-        Start the catalog again (with a full-book update) when it ends.
+        Replay the window again (with a full-book update) when it ends.
+    start, end:
+        The window in catalog time (ISO-8601, naive = UTC; "" = the catalog's first full
+        books / its end). Books are built from the catalog up to ``start`` without
+        publishing; messages at or after ``start`` and before ``end`` are published.
+    pace:
+        ``exchange``: each message goes out at its ``ts_exchange``; ``local``: the books
+        (and matching) move at ``ts_exchange`` and the wire carries each message at its
+        recorded ``ts_local``, reproducing the catalog's feed latency.
     host:
         Listening address (127.0.0.1 unless you mean it).
     """
@@ -141,6 +157,9 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     data: str = ""
     speed: float = 1.0
     loop: bool = True
+    start: str = ""
+    end: str = ""
+    pace: Pace = "exchange"
     host: str = "127.0.0.1"
 
     @property

@@ -164,7 +164,7 @@ class SimExchange:
     accounts:
         API keys with their starting balances.
     now_ns:
-        The simulator's clock.
+        The exchange clock (:meth:`exchanges.sim.clock.SimClock.now_ns`).
     first_order_id:
         Where the venue's order ids start.
     """
@@ -195,6 +195,10 @@ class SimExchange:
     def instruments(self) -> dict[str, Instrument]:
         """Symbol -> instrument of every served symbol."""
         return {s: st.inst for s, st in self.market.symbols.items()}
+
+    def assets(self) -> list[str]:
+        """Every asset of the served symbols, sorted."""
+        return sorted({a for i in self.instruments.values() for a in (i.base, i.quote)})
 
     def instrument(self, symbol: str) -> Instrument:
         """The instrument of ``symbol`` or an INVALID_SYMBOL rejection."""
@@ -260,6 +264,7 @@ class SimExchange:
         ``FOK_NOT_FILL``) instead of an order that ends cancelled (MEXC).
         """
         inst = self.instrument(symbol)
+        self.market.catch_up()
         acct = self.accounts[api_key]
         if client_id:
             prev = acct.by_client.get((symbol, client_id))
@@ -322,6 +327,7 @@ class SimExchange:
     ) -> SimOrder:
         """Cancel an open order; raises :class:`SimReject` when it is unknown or finished."""
         self.instrument(symbol)
+        self.market.catch_up()
         sim = self.find(api_key, symbol, order_id, client_id)
         if sim is None:
             raise SimReject(SimError.CANCEL_UNKNOWN, order_id or client_id or "")

@@ -195,6 +195,9 @@ class GateServer(VenueServer):
         r.add_get(f"{s}/time", self.time)
         r.add_get(f"{s}/currency_pairs", self.currency_pairs)
         r.add_get(f"{s}/currency_pairs/{{pair}}", self.currency_pair)
+        r.add_get(f"{PREFIX}/margin/currency_pairs", self.margin_currency_pairs)
+        r.add_get(f"{s}/currencies", self.currencies)
+        r.add_get(f"{s}/currencies/{{currency}}", self.currency)
         r.add_get(f"{s}/order_book", self.order_book)
         r.add_get(f"{s}/trades", self.trades)
         r.add_post(f"{s}/orders", self.place)
@@ -211,11 +214,11 @@ class GateServer(VenueServer):
 
     @web.middleware
     async def _times(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        t_in = time.time_ns() // 1000
+        t_in = self.now_ns() // 1000
         response = await handler(request)
         if not request.path.startswith("/ws") and not response.prepared:
             response.headers["X-In-Time"] = str(t_in)
-            response.headers["X-Out-Time"] = str(time.time_ns() // 1000)
+            response.headers["X-Out-Time"] = str(self.now_ns() // 1000)
         return response
 
     # ------------------------------------------------------------------ helpers
@@ -232,7 +235,7 @@ class GateServer(VenueServer):
         if acct is None:
             raise SimReject(Rejection.BAD_KEY)
         ts = request.headers["Timestamp"]
-        if not signing.timestamp_acceptable(ts, self.now_ns() / 1e9):
+        if not any(signing.timestamp_acceptable(ts, t / 1e9) for t in self.clock_times_ns()):
             raise SimReject(Rejection.TIMESTAMP_EXPIRED)
         body = await request.read()
         raw_query = request.raw_path.partition("?")[2]
@@ -253,7 +256,7 @@ class GateServer(VenueServer):
         headers: dict[str, str] = {}
         for lim in self.limiter.counted(kind)[:1]:
             remain, reset = self.limiter.remaining(lim, now, account=api_key, market=pair)
-            reset_s = (time.time_ns() + reset - now) // 1_000_000_000
+            reset_s = (self.now_ns() + reset - now) // 1_000_000_000
             headers = {
                 "X-Gate-RateLimit-Requests-Remain": str(remain),
                 "X-Gate-RateLimit-Limit": str(lim.limit),
@@ -379,6 +382,21 @@ class GateServer(VenueServer):
 
     async def currency_pairs(self, request: web.Request) -> web.Response:
         return json_response([currency_pair_json(i) for i in self.exchange.instruments.values()])
+
+    async def margin_currency_pairs(self, request: web.Request) -> web.Response:
+        """The pairs open to margin trading: none (the simulator trades spot only); client
+        libraries ask at start (ccxt merges the answer into its spot markets)."""
+        return json_response([])
+
+    async def currencies(self, request: web.Request) -> web.Response:
+        """The assets of the served pairs (client libraries load them at start)."""
+        return json_response([_currency(a) for a in self.exchange.assets()])
+
+    async def currency(self, request: web.Request) -> web.Response:
+        asset = request.match_info["currency"].upper()
+        if asset not in self.exchange.assets():
+            raise SimReject(SimError.BAD_PARAM, "currency")
+        return json_response(_currency(asset))
 
     async def currency_pair(self, request: web.Request) -> web.Response:
         symbol = self._pair(request.match_info["pair"])
@@ -679,9 +697,9 @@ class GateServer(VenueServer):
             "t": self.now_ns() // 1_000_000,
             "full": True,
             "s": obu_stream(to_native(symbol), depth),
-            "u": state.version,
-            "b": [list(lv) for lv in state.levels(Side.BUY, depth)],
-            "a": [list(lv) for lv in state.levels(Side.SELL, depth)],
+            "u": state.wire_version,
+            "b": [list(lv) for lv in state.wire_levels(Side.BUY, depth)],
+            "a": [list(lv) for lv in state.wire_levels(Side.SELL, depth)],
         }
         conn.send(_dump(self._envelope("spot.obu", "update", result=result)))
 
@@ -747,7 +765,9 @@ class GateServer(VenueServer):
         acct = self.exchange.accounts.get(p.api_key)
         if acct is None:
             raise _ApiError(401, "INVALID_KEY", "Invalid key provided")
-        if not signing.timestamp_acceptable(p.timestamp, self.now_ns() / 1e9):
+        if not any(
+            signing.timestamp_acceptable(p.timestamp, t / 1e9) for t in self.clock_times_ns()
+        ):
             raise _ApiError(401, "REQUEST_EXPIRED", "Request timestamp expired")
         # sign what is sent; a login without req_param may sign "" (doc) or "{}" (clients)
         candidates = [raw_param.decode()] if raw_param else ["", "{}"]
@@ -1003,6 +1023,22 @@ def _dump(data: dict[str, Any]) -> str:
     return _ENCODER.encode(data).decode()
 
 
+def _currency(asset: str) -> dict[str, Any]:
+    """A ``spot/currencies`` element: tradable, no chain (no deposits or withdrawals)."""
+    return {
+        "currency": asset,
+        "name": asset,
+        "delisted": False,
+        "withdraw_disabled": True,
+        "withdraw_delayed": False,
+        "deposit_disabled": True,
+        "trade_disabled": False,
+        "fixed_rate": "",
+        "chain": "",
+        "chains": [],
+    }
+
+
 def _public_trade(t: PublicTrade, native: str) -> dict[str, Any]:
     return {
         "id": t.trade_id,
@@ -1018,7 +1054,7 @@ def _public_trade(t: PublicTrade, native: str) -> dict[str, Any]:
 
 
 def _ticker(ev: DepthUpdate, native: str, state: SymbolState) -> dict[str, Any]:
-    bid, ask = state.touch()
+    bid, ask = state.wire_touch()
     return {
         "t": ev.ts_ms,
         "u": ev.last_id,

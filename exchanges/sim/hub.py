@@ -218,7 +218,9 @@ def add_admin_routes(
     - ``POST /_sim/step?n=N``: apply the next N catalog messages now;
     - ``POST /_sim/trade``: ``{"symbol":"BTC/USDT","side":"sell","price":..,"qty":..}``, a
       public trade that only the matching engine sees (fills resting orders);
-    - ``GET /_sim/state``: books' update ids and account balances.
+    - ``GET /_sim/state``: the replay clock (offset, origin, speed, pace, window, lap:
+      ``exchange_ms = ts_exchange_ns // 1e6 + offset_ms + lap * lap_ns // 1e6``), books'
+      update ids and account balances.
     """
 
     async def get_faults(request: web.Request) -> web.Response:
@@ -261,6 +263,7 @@ def add_admin_routes(
                 "venue": exchange.venue,
                 "paused": market.paused,
                 "messages": market.messages,
+                "clock": {**market.clock.state(), "lap": market.lap},
                 "books": {
                     s: {"update_id": st.version, "bid": st.book.best_bid, "ask": st.book.best_ask}
                     for s, st in market.symbols.items()

@@ -12,7 +12,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Unpack
 from urllib.parse import parse_qsl
 
@@ -44,7 +44,7 @@ from exchanges.sim.hub import (
     decimal_param,
     json_response,
 )
-from exchanges.sim.market import DepthUpdate, MarketEvent, PublicTrade, SymbolState
+from exchanges.sim.market import DAY_MS, DepthUpdate, MarketEvent, PublicTrade, SymbolState
 from exchanges.sim.server import ServerOptions, VenueServer, decimal_places, decimal_text
 
 __all__ = [
@@ -121,6 +121,8 @@ PRIVATE_TOPICS: dict[str, str] = {
 SIGNED_ORDER_PATHS = frozenset({("POST", f"{PREFIX}/order")})
 LISTEN_KEY_TTL_S = 3600.0
 MAX_DEPTH = 5000
+AVG_PRICE_MINS = 5
+_PCT = Decimal("0.0001")  # priceChangePercent is a fraction with 4 places, cut (recorded)
 
 
 def mexc_status(o: SimOrder) -> str:
@@ -181,6 +183,11 @@ class MexcServer(VenueServer):
         r.add_get(f"{PREFIX}/depth", self.depth)
         r.add_get(f"{PREFIX}/trades", self.trades)
         r.add_get(f"{PREFIX}/ticker/bookTicker", self.book_ticker)
+        r.add_get(f"{PREFIX}/ticker/24hr", self.ticker_24hr)
+        r.add_get(f"{PREFIX}/ticker/price", self.ticker_price)
+        r.add_get(f"{PREFIX}/avgPrice", self.avg_price)
+        r.add_get(f"{PREFIX}/aggTrades", self.agg_trades)
+        r.add_get(f"{PREFIX}/capital/config/getall", self.coins)
         r.add_post(f"{PREFIX}/order", self.place)
         r.add_post(f"{PREFIX}/order/test", self.place_test)
         r.add_delete(f"{PREFIX}/order", self.cancel)
@@ -225,7 +232,9 @@ class MexcServer(VenueServer):
             raise SimReject(SimError.RECV_WINDOW_TOO_LARGE)
         if not signing.verify(acct.secret, raw_query, body):
             raise SimReject(Rejection.BAD_SIGNATURE)
-        if not signing.timestamp_acceptable(ts, self.now_ns() // 1_000_000, window):
+        if not any(
+            signing.timestamp_acceptable(ts, t // 1_000_000, window) for t in self.clock_times_ns()
+        ):
             raise SimReject(Rejection.TIMESTAMP_EXPIRED)
         return api_key, params
 
@@ -325,6 +334,38 @@ class MexcServer(VenueServer):
         ]
         return json_response(out)
 
+    async def agg_trades(self, request: web.Request) -> web.Response:
+        """Recent trades, newest first, one per trade (``a``/``f``/``l`` null and ``T`` to
+        the second, as recorded from the venue)."""
+        q = request.query
+        symbol = self._symbol(dict(q))
+        limit = min(int_param(q, "limit", 500, minimum=1), 1000)
+        start = int_param(q, "startTime", 0)
+        end = int_param(q, "endTime", 2**62)
+        out = [
+            {
+                "a": None,
+                "f": None,
+                "l": None,
+                "p": t.price,
+                "q": t.qty,
+                "T": t.ts_ms // 1000 * 1000,
+                "m": t.side is Side.SELL,
+                "M": True,
+            }
+            for t in reversed(self.market.symbols[symbol].trades)
+            if start <= t.ts_ms <= end
+        ]
+        return json_response(out[:limit])
+
+    async def coins(self, request: web.Request) -> web.Response:
+        """``capital/config/getall`` (signed): the assets of the served symbols, with no
+        network (no deposits or withdrawals here); client libraries load it at start."""
+        await self._signed(request)
+        return json_response(
+            [{"coin": a, "name": a, "networkList": []} for a in self.exchange.assets()]
+        )
+
     def _ticker(self, symbol: str) -> dict[str, Any]:
         bid, ask = self.market.symbols[symbol].touch()
         return {
@@ -339,6 +380,64 @@ class MexcServer(VenueServer):
         if "symbol" in request.query:
             return json_response(self._ticker(self._symbol(dict(request.query))))
         return json_response([self._ticker(s) for s in self.market.symbols])
+
+    def _one_or_all(
+        self, request: web.Request, make: Callable[[str], dict[str, Any]]
+    ) -> web.Response:
+        """``symbol`` given: its object; otherwise a list over every symbol (MEXC ignores
+        ``symbols`` on these endpoints: the list answers it)."""
+        if "symbol" in request.query:
+            return json_response(make(self._symbol(dict(request.query))))
+        return json_response([make(s) for s in self.market.symbols])
+
+    def _24hr(self, symbol: str) -> dict[str, Any]:
+        state = self.market.symbols[symbol]
+        now = self.now_ns() // 1_000_000
+        day = state.stats.window(now, DAY_MS)
+        last = state.last_price() or ZERO
+        open_ = day.open if day is not None else last
+        change = last - open_
+        pct = (change / open_).quantize(_PCT, ROUND_DOWN) if open_ else ZERO
+        bid, ask = state.touch()
+        return {
+            "symbol": to_native(symbol),
+            "priceChange": decimal_text(change),
+            "priceChangePercent": decimal_text(pct),
+            "prevClosePrice": decimal_text(open_),
+            "lastPrice": decimal_text(last),
+            "bidPrice": bid[0] if bid else None,
+            "bidQty": bid[1] if bid else None,
+            "askPrice": ask[0] if ask else None,
+            "askQty": ask[1] if ask else None,
+            "openPrice": decimal_text(open_),
+            "highPrice": decimal_text(day.high if day is not None else last),
+            "lowPrice": decimal_text(day.low if day is not None else last),
+            "volume": decimal_text(day.volume if day is not None else ZERO),
+            "quoteVolume": decimal_text(day.quote_volume if day is not None else ZERO),
+            "openTime": now - DAY_MS,
+            "closeTime": now,
+            "count": None,
+        }
+
+    async def ticker_24hr(self, request: web.Request) -> web.Response:
+        return self._one_or_all(request, self._24hr)
+
+    def _price(self, symbol: str) -> dict[str, Any]:
+        last = self.market.symbols[symbol].last_price()
+        return {"symbol": to_native(symbol), "price": decimal_text(last or ZERO)}
+
+    async def ticker_price(self, request: web.Request) -> web.Response:
+        return self._one_or_all(request, self._price)
+
+    async def avg_price(self, request: web.Request) -> web.Response:
+        symbol = self._symbol(dict(request.query))
+        state = self.market.symbols[symbol]
+        window = state.stats.window(self.now_ns() // 1_000_000, AVG_PRICE_MINS * 60_000)
+        if window is not None and window.volume:
+            price = (window.quote_volume / window.volume).quantize(state.inst.tick)
+        else:
+            price = state.last_price() or ZERO
+        return json_response({"mins": AVG_PRICE_MINS, "price": decimal_text(price)})
 
     # ------------------------------------------------------------------ trading REST
     def _parse_order(self, params: dict[str, str]) -> dict[str, Any]:
@@ -673,7 +772,7 @@ class MexcServer(VenueServer):
             self.stream_faults.emit(event.symbol, sender(event), lambda: sender(corrupted(event))())
         for conn, topic, levels in self._subscribers("limit_depth", event.symbol):
             conn.send(encode_push(_limit_frame(topic, native, event, state, int(levels))))
-        bid, ask = state.touch()
+        bid, ask = state.wire_touch()
         for conn, topic, _ in self._subscribers("book_ticker", event.symbol):
             conn.send(
                 encode_push(
@@ -806,8 +905,8 @@ def _limit_frame(
         channel=topic,
         symbol=native,
         send_time=ev.ts_ms,
-        asks=state.levels(Side.SELL, levels),
-        bids=state.levels(Side.BUY, levels),
+        asks=state.wire_levels(Side.SELL, levels),
+        bids=state.wire_levels(Side.BUY, levels),
         event_type=_event_type(topic),
         version=ev.last_id,
     )

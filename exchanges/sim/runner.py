@@ -1,4 +1,5 @@
-"""Start and stop the simulator: one aiohttp server per venue, one replay per venue.
+"""Start and stop the simulator: one aiohttp server per venue, one replay per venue, all
+on one clock (:mod:`exchanges.sim.clock`).
 
 In tests::
 
@@ -25,6 +26,16 @@ from arbsim.core.rules import VenueRules
 from arbsim.data.catalog import Catalog
 from exchanges.gateio.rules import GATEIO_RULES
 from exchanges.mexc.rules import MEXC_RULES
+from exchanges.sim.clock import (
+    MS,
+    Extent,
+    SimClock,
+    catalog_extent,
+    check_window,
+    iso,
+    lap_length,
+    parse_time,
+)
 from exchanges.sim.config import FaultRule, SimConfig, VenueConfig
 from exchanges.sim.exchange import SimExchange
 from exchanges.sim.faults import FaultState
@@ -117,11 +128,12 @@ class SimVenue:
 
 
 class Simulator:
-    """All venues of one simulator run."""
+    """All venues of one simulator run, on one clock."""
 
-    def __init__(self, config: SimConfig, venues: dict[str, SimVenue]):
+    def __init__(self, config: SimConfig, venues: dict[str, SimVenue], clock: SimClock):
         self.config = config
         self.venues = venues
+        self.clock = clock
         self.tasks: list[asyncio.Task[None]] = []
 
     def step(self, n: int = 1, venue: str | None = None) -> int:
@@ -142,31 +154,66 @@ class Simulator:
                 f"api_key={v.api_key} api_secret={v.api_secret}  "
                 f"admin {v.base_url}/_sim/faults"
             )
+        c = self.clock
+        end = iso(c.end_ns) if c.end_ns is not None else "the catalog's end"
+        lines.append(
+            f"window {iso(c.start_ns)} .. {end} ({'looping, ' if c.loop else ''}pace {c.pace}); "
+            f"exchange time = catalog ts_exchange + {c.offset_ns // MS} ms"
+        )
         return "\n".join(lines)
 
 
-def _build_venue(cfg: VenueConfig, config: SimConfig, now_ns: Callable[[], int]) -> SimVenue:
+def _markets(config: SimConfig, clock: SimClock) -> dict[str, MarketReplay]:
     catalog = Catalog(config.catalog_path)
-    instruments = [
-        msgspec.structs.replace(i, venue=cfg.venue)
-        for i in catalog.instruments()
-        if i.venue == cfg.source
-    ]
-    if not instruments:
-        raise ConfigError(f"{catalog.root}: no instruments of venue {cfg.source!r}")
-    market = MarketReplay(catalog, cfg.source, instruments, now_ns, loop=config.loop)
+    out: dict[str, MarketReplay] = {}
+    for cfg in config.venues:
+        if cfg.venue in out:
+            raise ConfigError(f"venue {cfg.venue} configured twice")
+        instruments = [
+            msgspec.structs.replace(i, venue=cfg.venue)
+            for i in catalog.instruments()
+            if i.venue == cfg.source
+        ]
+        if not instruments:
+            raise ConfigError(f"{catalog.root}: no instruments of venue {cfg.source!r}")
+        out[cfg.venue] = MarketReplay(catalog, cfg.source, instruments, clock)
+    return out
+
+
+def _plan(config: SimConfig, markets: dict[str, MarketReplay], clock: SimClock) -> None:
+    """Check the window, build the books up to its start (silently) and set the clock's
+    window."""
+    start = parse_time(config.start, "start") if config.start else None
+    end = parse_time(config.end, "end") if config.end else None
+    extent = Extent.union(catalog_extent(m.catalog, m.source, m.symbols) for m in markets.values())
+    check_window(extent, start, end, str(config.catalog_path))
+    if start is None:
+        # the first moment every symbol has a book: prime each venue, then the others up
+        # to there too (one window for all venues)
+        primed = [k for k in (m.prime() for m in markets.values()) if k is not None]
+        start = max(primed) + 1 if primed else (extent.first_exchange if extent else 0)
+    for m in markets.values():
+        m.warm(start)
+    clock.set_window(start, end, lap_length(extent, start, end, config.pace))
+
+
+def _build_venue(
+    cfg: VenueConfig, market: MarketReplay, clock: SimClock, host_ns: Callable[[], int]
+) -> SimVenue:
     spec = VENUE_SERVERS[cfg.venue]
     exchange = SimExchange(
         cfg.venue,
         market,
         cfg.effective_accounts(),
-        now_ns,
+        clock.now_ns,
         rules=spec.rules,
         first_order_id=spec.first_order_id,
     )
     faults = FaultState()
     try:
-        server = spec.factory(exchange, faults, rate_limits=cfg.rate_limits, now_ns=now_ns)
+        server = spec.factory(
+            exchange, faults, rate_limits=cfg.rate_limits, now_ns=clock.now_ns, host_ns=host_ns
+        )
     except ValueError as e:
         raise ConfigError(f"{cfg.venue}: {e}") from e
 
@@ -179,7 +226,6 @@ def _build_venue(cfg: VenueConfig, config: SimConfig, now_ns: Callable[[], int])
         actions[rule.kind]()
 
     faults.on_immediate = immediate
-    market.prime()
     return SimVenue(cfg, market, exchange, faults, server)
 
 
@@ -194,14 +240,16 @@ async def run_simulator(
     config:
         The simulator configuration (``speed=0`` for manual stepping in tests).
     now_ns:
-        The venues' clock (server time, timestamp checks, pushed event times).
+        The host clock. The venues' exchange clock (server time, pushed and REST times)
+        is derived from it (:class:`exchanges.sim.clock.SimClock`).
     """
-    venues: dict[str, SimVenue] = {}
-    for cfg in config.venues:
-        if cfg.venue in venues:
-            raise ConfigError(f"venue {cfg.venue} configured twice")
-        venues[cfg.venue] = _build_venue(cfg, config, now_ns)
-    sim = Simulator(config, venues)
+    clock = SimClock(config.speed, config.pace, loop=config.loop, host_ns=now_ns)
+    markets = _markets(config, clock)
+    _plan(config, markets, clock)
+    venues: dict[str, SimVenue] = {
+        cfg.venue: _build_venue(cfg, markets[cfg.venue], clock, now_ns) for cfg in config.venues
+    }
+    sim = Simulator(config, venues, clock)
     try:
         for v in venues.values():
             runner = web.AppRunner(v.server.app(), shutdown_timeout=_SHUTDOWN_S, access_log=None)
@@ -213,8 +261,13 @@ async def run_simulator(
             v.base_url = f"http://{config.host}:{port}"
             for rule in v.cfg.faults:
                 v.faults.add(rule)
-            if config.speed > 0:
-                sim.tasks.append(asyncio.create_task(v.market.run(config.speed)))
+        # one origin for every venue: catalog time `start` is now
+        clock.start()
+        for v in venues.values():
+            v.market.start()
+        if config.speed > 0:
+            for v in venues.values():
+                sim.tasks.append(asyncio.create_task(v.market.run()))
         yield sim
     finally:
         for task in sim.tasks:

@@ -50,6 +50,7 @@ class ServerOptions(TypedDict, total=False):
 
     rate_limits: bool
     now_ns: Callable[[], int]
+    host_ns: Callable[[], int]
 
 
 class VenueServer(abc.ABC):
@@ -64,7 +65,10 @@ class VenueServer(abc.ABC):
     rate_limits:
         Enforce the venue's request limits.
     now_ns:
-        The venue's clock.
+        The venue's clock: every time the venue emits (the simulator's exchange clock).
+    host_ns:
+        The host's clock; request timestamps are accepted against either clock (they
+        differ at speeds other than 1).
     """
 
     venue: ClassVar[str]
@@ -79,17 +83,19 @@ class VenueServer(abc.ABC):
         *,
         rate_limits: bool = True,
         now_ns: Callable[[], int] = time.time_ns,
+        host_ns: Callable[[], int] = time.time_ns,
     ):
         self.exchange = exchange
         self.market = exchange.market
         self.faults = faults
         self.now_ns = now_ns
+        self.host_ns = host_ns
         # the rows of exchange.rules (exchanges/<venue>/rules.py) that count order requests
         self.limiter = RequestLimiter(exchange.rules.rate_limits, enforce=rate_limits)
         self.connections: set[Connection] = set()
         self.stream_faults = StreamFaulter(faults)
         self.natives = {self.to_native(s): s for s in self.market.symbols}
-        self.market.listeners.append(self.on_market)
+        self.market.wire_listeners.append(self.on_market)
         exchange.listeners.append(self.on_private)
         for inst in exchange.instruments.values():
             self.describe(inst)  # refuse instruments the venue cannot describe, at start
@@ -168,6 +174,12 @@ class VenueServer(abc.ABC):
             conn.drop()
 
     # ------------------------------------------------------------------ helpers
+    def clock_times_ns(self) -> tuple[int, ...]:
+        """The times a request timestamp may be judged against: the exchange clock and,
+        when it differs, the host's."""
+        now, host = self.now_ns(), self.host_ns()
+        return (now,) if abs(now - host) < 1_000_000 else (now, host)
+
     def _started(self, native: str | None, param: str) -> str:
         """The simulated symbol of the native name sent as ``param``."""
         if not native:
