@@ -6,9 +6,11 @@ both timestamps and the venue's update id) and each public trade, buffers them p
 ``(venue, symbol)`` and writes them as catalog rows: a snapshot's rows are flagged
 ``FLAG_SNAPSHOT_BEGIN`` / ``FLAG_SNAPSHOT_END``; a snapshot after the first one of a
 stream (a resync: a gap in the update-id chain, a reconnect, a resubscription) is also
-flagged ``FLAG_GAP``. Buffers are flushed every ``flush_rows`` rows or ``flush_s``
-seconds of data (memory stays bounded); parts are rotated every ``rotate_s`` seconds of
-data or ``rotate_rows`` rows, so a killed recorder loses at most the part it was writing;
+flagged ``FLAG_GAP``. A row stamped by the venue after its receipt (the clocks a little
+apart) gets its receipt time as exchange time, and is counted. Buffers are flushed every
+``flush_rows`` rows or ``flush_s`` seconds of data (memory stays bounded); parts are
+rotated every ``rotate_s`` seconds of data or ``rotate_rows`` rows, so a killed recorder
+loses at most the part it was writing;
 :meth:`MarketCapture.close` flushes and closes every part (the catalog is readable).
 """
 
@@ -46,6 +48,9 @@ class _Stream:
     part_rows: int = 0
 
     last_ts: int = -(2**63)
+    #: rows whose exchange time was after their receipt time (clocks a little apart)
+    clamped: int = 0
+    max_ahead_ns: int = 0
 
     def add(self, row: dict[str, float | int]) -> None:
         # receipt times come from the wall clock, which may step back a little (NTP):
@@ -53,6 +58,13 @@ class _Stream:
         ts = max(int(row["ts_local"]), self.last_ts)
         row["ts_local"] = ts
         self.last_ts = ts
+        ahead = int(row["ts_exchange"]) - ts
+        if ahead > 0:
+            # the venue's clock ahead of ours: a message cannot arrive before it was sent,
+            # so its exchange time is taken as its receipt time (counted, not hidden)
+            row["ts_exchange"] = ts
+            self.clamped += 1
+            self.max_ahead_ns = max(self.max_ahead_ns, ahead)
         for k, v in row.items():
             self.columns.setdefault(k, []).append(v)
         self.rows += 1
@@ -69,6 +81,9 @@ class CaptureStats:
     book_messages: dict[str, int] = field(default_factory=dict)
     trades: dict[str, int] = field(default_factory=dict)
     resyncs: dict[str, int] = field(default_factory=dict)
+    #: rows whose exchange time was after the receipt time, and by how much at most
+    clamped_rows: int = 0
+    max_clock_ahead_ms: float = 0.0
 
 
 class MarketCapture:
@@ -213,6 +228,10 @@ class MarketCapture:
     def flush(self) -> None:
         for stream in self._streams.values():
             self._flush(stream)
+        self.stats.clamped_rows = sum(s.clamped for s in self._streams.values())
+        self.stats.max_clock_ahead_ms = max(
+            (s.max_ahead_ns / 1e6 for s in self._streams.values()), default=0.0
+        )
 
     def close(self) -> None:
         """Flush every buffer and close every part: the catalog is readable."""

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from arbsim.core.ports import FeedSpec, MarketFeed, Venue, VenueConfig, VenuePlugin, VenueSetup
+from arbsim.core.ports import (
+    FeedSpec,
+    MarketFeed,
+    MarketRecorder,
+    Venue,
+    VenueConfig,
+    VenuePlugin,
+    VenueSetup,
+)
 from arbsim.runtime.loop import WallClock
 from exchanges.gateio.rules import GATEIO_RULES
 from exchanges.live.credentials import Credentials
@@ -37,6 +45,7 @@ def _venue(
     rest_url: str | None,
     ws_url: str | None,
     credentials: Credentials | None,
+    recorder: MarketRecorder | None,
     order_entry: Literal["rest", "ws"] = "rest",
     book_channel: Literal["order_book_update", "obu"] = "order_book_update",
 ) -> GateVenue:
@@ -52,16 +61,19 @@ def _venue(
         clock=WallClock(),
         order_entry=order_entry,
         book_channel=book_channel,
+        recorder=recorder,
     )
 
 
 def build(cfg: GateConfig, setup: VenueSetup) -> Venue:
     creds = Credentials.from_env(setup.environ, cfg.api_key_env, cfg.api_secret_env, cfg.name)
-    return _venue(cfg.name, cfg.rest_url, cfg.ws_url, creds, cfg.order_entry, cfg.book_channel)
+    return _venue(
+        cfg.name, cfg.rest_url, cfg.ws_url, creds, setup.recorder, cfg.order_entry, cfg.book_channel
+    )
 
 
 def feed(spec: FeedSpec, setup: VenueSetup) -> MarketFeed:
-    return _venue(spec.name, spec.rest_url, spec.ws_url, None)
+    return _venue(spec.name, spec.rest_url, spec.ws_url, None, setup.recorder)
 
 
 def plugin() -> VenuePlugin[GateConfig]:

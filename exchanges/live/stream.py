@@ -30,6 +30,7 @@ import msgspec
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import MalformedMessage, NetworkError, VenueError
 from arbsim.core.model import Trade
+from arbsim.core.ports import BookUpdate
 from exchanges.live.booksync import (
     BookChanges,
     BookDiff,
@@ -75,9 +76,13 @@ class Backoff:
 
 
 def apply_sync_events(
-    book: OrderBook, events: Sequence[SyncEvent], ts_local: int
+    book: OrderBook,
+    events: Sequence[SyncEvent],
+    ts_local: int,
+    before: Callable[[BookUpdate], None] | None = None,
 ) -> tuple[int, list[ResyncNeeded]]:
-    """Apply a sync machine's output to ``book``.
+    """Apply a sync machine's output to ``book``; ``before`` sees each update just before
+    it is applied (a recorder, the paper venue's exchange side).
 
     Returns
     -------
@@ -88,11 +93,23 @@ def apply_sync_events(
     resyncs: list[ResyncNeeded] = []
     for event in events:
         if isinstance(event, BookChanges):
-            book.apply(
-                [float(p) for p, _ in event.bids],
-                [float(s) for _, s in event.bids],
-                [float(p) for p, _ in event.asks],
-                [float(s) for _, s in event.asks],
+            bids = [(float(p), float(s)) for p, s in event.bids]
+            asks = [(float(p), float(s)) for p, s in event.asks]
+            if before is not None:
+                before(
+                    BookUpdate(
+                        symbol=book.symbol,
+                        ts_exchange=event.ts_exchange,
+                        ts_local=ts_local,
+                        seq=event.update_id,
+                        bids=bids,
+                        asks=asks,
+                        snapshot=event.replace,
+                    )
+                )
+            book.apply_pairs(
+                bids,
+                asks,
                 ts_exchange=event.ts_exchange,
                 ts_local=ts_local,
                 seq=event.update_id,
@@ -419,6 +436,7 @@ class MarketStream(StreamTask):
         venue: str,
         on_book: BookCallback | None = None,
         on_trade: TradeCallback | None = None,
+        on_update: Callable[[BookUpdate], None] | None = None,
         clock: Callable[[], int] = time.time_ns,
         backoff: Backoff | None = None,
         ping_interval_s: float = 15.0,
@@ -429,6 +447,8 @@ class MarketStream(StreamTask):
         self._session = session
         self.books = dict(books)
         self.on_book = on_book
+        #: sees each book update just before it is applied
+        self.on_update = on_update
         self.on_trade = on_trade
         self.clock = clock
         self.resync_delay_s = resync_delay_s
@@ -548,7 +568,7 @@ class MarketStream(StreamTask):
         usable). A resync request, or a book left crossed on its own tick grid, syncs the
         book again."""
         book = self.books[native]
-        applied, resyncs = apply_sync_events(book, events, ts_local)
+        applied, resyncs = apply_sync_events(book, events, ts_local, self.on_update)
         if not resyncs and book.is_crossed:
             # what the book holds (its tick grid) is the truth, not the sync's decimals
             resyncs = [ResyncNeeded(reason=f"{native}: crossed book", action="snapshot")]
@@ -649,7 +669,9 @@ class MarketStream(StreamTask):
             self.snapshots += 1
             try:
                 events = sync.on_snapshot(snapshot)
-                applied, resyncs = apply_sync_events(self.books[native], events, self.clock())
+                applied, resyncs = apply_sync_events(
+                    self.books[native], events, self.clock(), self.on_update
+                )
             except MalformedMessage as exc:
                 exc.symbol = exc.symbol or native
                 self.malformed.record(exc)

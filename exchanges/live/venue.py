@@ -20,8 +20,8 @@ from typing import Generic, Protocol, TypedDict, TypeVar
 
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import InvalidSymbol, MalformedMessage
-from arbsim.core.model import Fill, Instrument, Order, OrderRequest, OrderType, TimeInForce
-from arbsim.core.ports import MarketSink, VenueHealth
+from arbsim.core.model import Fill, Instrument, Order, OrderRequest, OrderType, TimeInForce, Trade
+from arbsim.core.ports import BookUpdate, MarketRecorder, MarketSink, UpdateSink, VenueHealth
 from arbsim.runtime.loop import WallClock
 from exchanges.live.credentials import Credentials
 from exchanges.live.errors import order_answer_error
@@ -104,6 +104,7 @@ class LiveOptions(TypedDict, total=False):
     """Keyword arguments every live venue takes (defaults: :class:`LiveVenue`)."""
 
     clock: WallClock | None
+    recorder: MarketRecorder | None
     backoff_seed: int | None
     backoff_base_s: float
     ping_interval_s: float
@@ -162,6 +163,7 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
         ws_url: str,
         depth_limit: int,
         clock: WallClock | None = None,
+        recorder: MarketRecorder | None = None,
         backoff_seed: int | None = None,
         backoff_base_s: float = 0.5,
         ping_interval_s: float = 15.0,
@@ -172,6 +174,7 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
         self.codec = codec
         self.name = name
         self.clock = clock or WallClock()
+        self.recorder = recorder
         self.credentials = credentials
         self.rest_url = rest_url
         self.ws_url = ws_url
@@ -234,14 +237,18 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
             info = infos.get(native)
             if info is None:
                 raise InvalidSymbol(f"{symbol} ({native}) is not listed", venue=self.name)
-            self.table.add(symbol, native, info.to_instrument(self.name))
+            inst = info.to_instrument(self.name)
+            self.table.add(symbol, native, inst)
+            if self.recorder is not None:
+                self.recorder.instrument(inst)
         self.market = MarketStream(
             self._dialect(),
             lambda: self.rest.transport.session,
             self.table.books,
             venue=self.name,
             on_book=lambda native, book: sink.on_book(self.name, book),
-            on_trade=lambda trade: sink.on_trade(self.name, trade),
+            on_trade=self._trade_handler(sink),
+            on_update=self._update_handler(sink),
             clock=self.clock.now_ns,
             backoff=self.new_backoff(),
             ping_interval_s=self.ping_interval_s,
@@ -251,6 +258,35 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
         for stream in self._streams():
             stream.start()
             await stream.wait_ready(self.ready_timeout_s)
+
+    def _update_handler(self, sink: MarketSink) -> Callable[[BookUpdate], None] | None:
+        """Who sees each book update before it is applied: the recorder, and a sink that
+        sequences by it (the paper venue)."""
+        hooks: list[Callable[[BookUpdate], None]] = []
+        if self.recorder is not None:
+            recorder = self.recorder
+            hooks.append(lambda u: recorder.update(self.name, u))
+        if isinstance(sink, UpdateSink):
+            hooks.append(lambda u: sink.before_update(self.name, u))
+        if not hooks:
+            return None
+
+        def each(update: BookUpdate) -> None:
+            for hook in hooks:
+                hook(update)
+
+        return each
+
+    def _trade_handler(self, sink: MarketSink) -> Callable[[Trade], None]:
+        recorder = self.recorder
+        if recorder is None:
+            return lambda trade: sink.on_trade(self.name, trade)
+
+        def both(trade: Trade) -> None:
+            recorder.trade(self.name, trade)
+            sink.on_trade(self.name, trade)
+
+        return both
 
     async def stop(self) -> None:
         """Close the streams and the HTTP session."""

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from arbsim.core.ports import FeedSpec, MarketFeed, Venue, VenueConfig, VenuePlugin, VenueSetup
+from arbsim.core.ports import (
+    FeedSpec,
+    MarketFeed,
+    MarketRecorder,
+    Venue,
+    VenueConfig,
+    VenuePlugin,
+    VenueSetup,
+)
 from arbsim.runtime.loop import WallClock
 from exchanges.live.credentials import Credentials
 from exchanges.mexc.rules import MEXC_RULES
@@ -30,7 +38,11 @@ class MexcConfig(VenueConfig, frozen=True, tag="mexc"):
 
 
 def _venue(
-    name: str, rest_url: str | None, ws_url: str | None, credentials: Credentials | None
+    name: str,
+    rest_url: str | None,
+    ws_url: str | None,
+    credentials: Credentials | None,
+    recorder: MarketRecorder | None,
 ) -> MexcVenue:
     # imported here: a backtest that only needs MEXC's rules never loads the network stack
     from exchanges.mexc import rest, ws
@@ -45,16 +57,17 @@ def _venue(
         ws_url=ws_url or ws.MARKET_URL,
         private_ws_url=private,
         clock=WallClock(),
+        recorder=recorder,
     )
 
 
 def build(cfg: MexcConfig, setup: VenueSetup) -> Venue:
     creds = Credentials.from_env(setup.environ, cfg.api_key_env, cfg.api_secret_env, cfg.name)
-    return _venue(cfg.name, cfg.rest_url, cfg.ws_url, creds)
+    return _venue(cfg.name, cfg.rest_url, cfg.ws_url, creds, setup.recorder)
 
 
 def feed(spec: FeedSpec, setup: VenueSetup) -> MarketFeed:
-    return _venue(spec.name, spec.rest_url, spec.ws_url, None)
+    return _venue(spec.name, spec.rest_url, spec.ws_url, None, setup.recorder)
 
 
 def plugin() -> VenuePlugin[MexcConfig]:
