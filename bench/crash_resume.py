@@ -64,11 +64,11 @@ def free_port() -> int:
 class Sim:
     """`arbsim exchange-sim` as a subprocess; its URLs and demo credentials."""
 
-    def __init__(self, speed: float) -> None:
+    def __init__(self, speed: float, *extra: str) -> None:
         port = free_port()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "arbsim.app.cli", "exchange-sim", "--port", str(port),
-             "--speed", str(speed)],
+             "--speed", str(speed), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         self.venues: dict[str, dict[str, str]] = {}

@@ -10,13 +10,14 @@ flagged ``FLAG_GAP``. A row stamped by the venue after its receipt (the clocks a
 apart) gets its receipt time as exchange time, and is counted. Buffers are flushed every
 ``flush_rows`` rows or ``flush_s`` seconds of data (memory stays bounded); parts are
 rotated every ``rotate_s`` seconds of data or ``rotate_rows`` rows, so a killed recorder
-loses at most the part it was writing;
+loses at most the part it was writing; writes run on a worker thread, off the feeds' loop;
 :meth:`MarketCapture.close` flushes and closes every part (the catalog is readable).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,6 +127,10 @@ class MarketCapture:
         self.rotate_rows = rotate_rows
         self.rotate_ns = int(rotate_s * _SECOND)
         self._streams: dict[tuple[str, str, str], _Stream] = {}
+        # Parquet writes happen on one worker thread, in order: a feed's event loop is
+        # never held up by compression or the disk
+        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture")
+        self._pending: list[Future[None]] = []
         self._snapshots_seen: set[tuple[str, str]] = set()
         self._instruments: set[str] = set()
         self.stats = CaptureStats()
@@ -213,17 +218,28 @@ class MarketCapture:
         if not stream.rows:
             return
         cols = {k: np.asarray(v) for k, v in stream.columns.items()}
-        stream.writer.write(cols)
         stream.part_rows += stream.rows
         last = int(cols["ts_local"][-1])
         stream.columns.clear()
         stream.rows = 0
         stream.first_ts = None
         assert stream.part_start_ts is not None
-        if stream.part_rows >= self.rotate_rows or last - stream.part_start_ts >= self.rotate_ns:
-            stream.writer.close()  # the next write starts a new part
+        rotate = (
+            stream.part_rows >= self.rotate_rows or last - stream.part_start_ts >= self.rotate_ns
+        )
+        if rotate:
             stream.part_rows = 0
             stream.part_start_ts = None
+        self._pending.append(self._writes.submit(self._write, stream.writer, cols, rotate))
+        self._pending = [f for f in self._pending if not f.done() or f.exception()]
+        for done in [f for f in self._pending if f.done()]:
+            done.result()  # a failed write is not lost silently
+
+    @staticmethod
+    def _write(writer: PartitionWriter, cols: dict[str, np.ndarray], rotate: bool) -> None:
+        writer.write(cols)
+        if rotate:
+            writer.close()  # the next write starts a new part
 
     def flush(self) -> None:
         for stream in self._streams.values():
@@ -239,5 +255,8 @@ class MarketCapture:
             return
         self.flush()
         for stream in self._streams.values():
-            stream.writer.close()
+            self._pending.append(self._writes.submit(stream.writer.close))
+        self._writes.shutdown(wait=True)
         self.closed = True
+        for f in self._pending:
+            f.result()

@@ -11,8 +11,9 @@ The two timelines of a backtest (DESIGN §3) are kept on the wall clock:
   exchange holds. A request sent at wall time ``t`` reaches the exchange at exchange time
   ``T = t + entry``; it is matched against the book *as of T*: only once the feed has
   delivered everything stamped ``ts_exchange <= T`` — i.e. just before the first update
-  stamped after ``T`` is applied, or, when the venue has nothing new, after a bounded wait
-  (``max_feed_wait_ms``) with the book taken as unchanged. Trades reach resting orders in
+  stamped after ``T`` is applied, or, when the venue has nothing new, once the wall clock
+  passed ``T`` plus the largest recent feed latency (at most ``max_feed_wait_ms``), with
+  the book taken as unchanged. Trades reach resting orders in
   the same order. The answer is due at ``T + response`` and a resting order's fill made by
   data stamped ``x`` is pushed at ``x + push latency`` (at once when that is already past).
   This is the ordering the replay venue gets from its virtual clock: the order entry both
@@ -99,17 +100,33 @@ class _Lane:
 
 class _ExchangeLane(_Lane):
     """Runs order arrivals at exchange time: an arrival stamped ``T`` runs just before the
-    first market update stamped after ``T`` is applied (:meth:`before`), or once the wall
-    clock passed ``T + max_wait`` with no such update. FIFO; ``T`` strictly increases."""
+    first market update stamped after ``T`` is applied (:meth:`before`), or, when the venue
+    is quiet, once the wall clock passed ``T`` plus the largest feed latency seen lately
+    (its 99th percentile: by then anything stamped up to ``T`` would have arrived; at most
+    ``max_wait_ns``).
+    FIFO; ``T`` strictly increases."""
+
+    #: feed latencies remembered for the bounded wait, and the margin added to their max
+    WINDOW = 256
+    MARGIN_NS = 2_000_000
 
     def __init__(self, name: str, clock: Clock, max_wait_ns: int):
         super().__init__(name, clock, delay_ns=max_wait_ns)
-        #: arrivals released by data, and those that waited their bounded time
+        self.max_wait_ns = max_wait_ns
+        self._latencies: collections.deque[int] = collections.deque(maxlen=self.WINDOW)
+        #: arrivals released by data (the others waited their bounded time)
         self.by_data = 0
 
-    def before(self, ts_exchange: int) -> None:
-        """Market data stamped ``ts_exchange`` is about to be applied: every arrival
-        stamped before it meets the book as it is now."""
+    def before(self, ts_exchange: int, ts_local: int, *, sample: bool = True) -> None:
+        """Market data stamped ``ts_exchange``, received at ``ts_local``, is about to be
+        applied: every arrival stamped before it meets the book as it is now. ``sample``:
+        its delay is a feed latency (a REST snapshot's is not)."""
+        if sample:
+            self._latencies.append(max(0, ts_local - ts_exchange))
+            if len(self._latencies) % 16 == 1:
+                ranked = sorted(self._latencies)
+                p99 = ranked[min(len(ranked) - 1, int(0.99 * len(ranked)))]
+                self.delay_ns = min(self.max_wait_ns, p99 + self.MARGIN_NS)
         while self._queue and self._queue[0][0] < ts_exchange:
             _, fn, args = self._queue.popleft()
             self.by_data += 1
@@ -151,8 +168,9 @@ class PaperVenue(SimulatedOrderEntry):
     clock:
         Wall clock (tests may pass another ``Clock`` running on real time).
     max_feed_wait_ms:
-        How long an order that reached the exchange waits for the feed to show the
-        exchange past its arrival time; after it, the book is taken as unchanged.
+        The longest an order that reached the exchange waits for the feed to show the
+        exchange past its arrival time (normally the largest recent feed latency);
+        after it, the book is taken as unchanged.
 
     The constructor does no I/O.
     """
@@ -248,7 +266,7 @@ class PaperVenue(SimulatedOrderEntry):
     # ---------------------------------------------------------------- market data
     def _before_update(self, update: BookUpdate) -> None:
         # the exchange is past every arrival stamped before this update
-        self._arrivals.before(update.ts_exchange)
+        self._arrivals.before(update.ts_exchange, update.ts_local, sample=not update.snapshot)
         view = self._views.get(update.symbol)
         if view is not None:
             due = update.ts_local + self.fills.feed_offset_ns
@@ -275,7 +293,7 @@ class PaperVenue(SimulatedOrderEntry):
             self.sink.on_book(self.name, book)
 
     def _on_trade(self, trade: Trade) -> None:
-        self._arrivals.before(trade.ts_exchange)
+        self._arrivals.before(trade.ts_exchange, trade.ts_local)
         engine = self._engines.get(trade.symbol)
         if engine is not None and engine.resting:
             tick = engine.book.scale.tick_of(trade.price)

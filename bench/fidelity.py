@@ -1,0 +1,137 @@
+"""Backtest against paper: does a backtest of a paper session's own recording predict it?
+
+On 127.0.0.1: the simulator replays a window of the bundled sample at speed 1 (both
+venues on one clock); `arbsim paper` trades the cross-exchange strategy against it with
+the default config (recording what it receives into RUN/catalog); then `arbsim backtest
+--data RUN/catalog --config RUN/config.yaml` replays that recording with the same config,
+and the two runs are compared decision by decision. Printed per run:
+
+- decisions in common at 100 ms (matched / the larger count);
+- fill ratio of each run;
+- matched legs filled within one tick (both runs filled the leg; average prices at most
+  one tick apart);
+- same outcome (matched decisions that ended alike);
+- the net PnL gap relative to the paper run.
+
+``--noise`` also runs a second paper session on the same window and compares the two
+paper runs: the floor the backtest cannot be expected to beat.
+
+    python bench/fidelity.py --runs 3 --noise
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from crash_resume import Sim
+
+from arbsim.analysis import load_run
+from arbsim.analysis.compare import compare_runs, match_arbs
+from arbsim.app.backtest import default_config_path
+from arbsim.data.catalog import Catalog
+
+DAY = "2026-01-05"
+
+
+def arbsim(*args: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "arbsim.app.cli", *args], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"arbsim {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+
+
+def paper(work: Path, name: str, start: str, end: str, seconds: float) -> Path:
+    sim = Sim(1.0, "--start", start, "--end", end, "--no-loop")
+    try:
+        run = work / name
+        urls = [f"--venue-url={n}={v['rest']},{v['ws']}" for n, v in sim.venues.items()]
+        arbsim("paper", "--config", str(default_config_path()), "--out", str(run),
+               "--duration", str(seconds), *urls)  # fmt: skip
+        return run
+    finally:
+        sim.stop()
+
+
+def within_tick(a: Path, b: Path, tolerance_ms: float) -> tuple[int, int]:
+    """(matched legs both runs filled, those whose average prices are <= 1 tick apart)."""
+    ra, rb = load_run(a), load_run(b)
+    pairs = match_arbs(ra.arbs, rb.arbs, int(tolerance_ms * 1e6))
+    ia, ib = ra.arbs.set_index("arb_id"), rb.arbs.set_index("arb_id")
+    catalog = Catalog(a / "catalog") if (a / "catalog").exists() else Catalog(b / "catalog")
+    both = close = 0
+    for _, pair in pairs.iterrows():
+        x, y = ia.loc[pair["arb_id_a"]], ib.loc[pair["arb_id_b"]]
+        for leg, venue in (("buy", x["buy_venue"]), ("sell", x["sell_venue"])):
+            if Decimal(x[f"{leg}_filled"]) > 0 and Decimal(y[f"{leg}_filled"]) > 0:
+                both += 1
+                tick = float(catalog.instrument(venue, x["symbol"]).tick)
+                close += abs(x[f"{leg}_avg"] - y[f"{leg}_avg"]) <= tick + 1e-9
+    return both, close
+
+
+def measure(a: Path, b: Path) -> dict[str, Any]:
+    c = compare_runs(load_run(a), load_run(b), tolerance_ms=100.0)
+    d = c["decisions"]
+    same = sum(n for out_a, row in c["outcomes"].items() for out_b, n in row.items()
+               if out_a == out_b)  # fmt: skip
+    legs, close = within_tick(a, b, 100.0)
+    net_b = c["pnl"]["net_b"]
+    return {
+        "decisions": (d["a"], d["b"]),
+        "in_common": d["matched"] / max(d["a"], d["b"], 1),
+        "fill_ratio": (c["fill_ratio"]["a"], c["fill_ratio"]["b"]),
+        "legs_within_tick": close / legs if legs else float("nan"),
+        "legs": legs,
+        "same_outcome": same / d["matched"] if d["matched"] else float("nan"),
+        "pnl": (c["pnl"]["net_a"], net_b),
+        "pnl_gap": abs(c["pnl"]["gap"]) / abs(net_b) if net_b else float("nan"),
+    }
+
+
+def show(label: str, m: dict[str, Any]) -> None:
+    print(
+        f"{label:<22} decisions {m['decisions'][0]:>4} / {m['decisions'][1]:>4}  "
+        f"in common {m['in_common']:6.1%}  fill ratio {m['fill_ratio'][0]:.3f} / "
+        f"{m['fill_ratio'][1]:.3f}  legs within a tick {m['legs_within_tick']:6.1%} "
+        f"(of {m['legs']})  same outcome {m['same_outcome']:6.1%}  net "
+        f"{m['pnl'][0]:,.2f} / {m['pnl'][1]:,.2f}  gap {m['pnl_gap']:6.1%}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--minutes", type=float, default=4.0, help="length of each window")
+    ap.add_argument("--noise", action="store_true", help="also paper against paper")
+    ap.add_argument("--keep", help="directory for the runs (default: a temporary one)")
+    args = ap.parse_args()
+    work = Path(args.keep or tempfile.mkdtemp(prefix="arbsim-fidelity-"))
+    work.mkdir(parents=True, exist_ok=True)
+    for i in range(args.runs):
+        m0 = 1 + i * (args.minutes + 0.5)
+        start = f"{DAY}T00:{int(m0):02d}:{int(m0 % 1 * 60):02d}Z"
+        m1 = m0 + args.minutes
+        end = f"{DAY}T00:{int(m1):02d}:{int(m1 % 1 * 60):02d}Z"
+        seconds = args.minutes * 60 + 2
+        run = paper(work, f"paper{i}", start, end, seconds)
+        bt = work / f"backtest{i}"
+        arbsim("backtest", "--data", str(run / "catalog"), "--config",
+               str(run / "config.yaml"), "--out", str(bt))  # fmt: skip
+        show(f"window {start[11:16]}-{end[11:16]}", measure(bt, run))
+        if args.noise and i == 0:
+            again = paper(work, "paper0-again", start, end, seconds)
+            show("  noise: paper/paper", measure(again, run))
+    print(f"runs in {work}")
+
+
+if __name__ == "__main__":
+    main()
