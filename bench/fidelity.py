@@ -3,8 +3,10 @@
 On 127.0.0.1: the simulator replays a window of the bundled sample at speed 1 (both
 venues on one clock); `arbsim paper` trades the cross-exchange strategy against it with
 the default config (recording what it receives into RUN/catalog); then `arbsim backtest
---data RUN/catalog --config RUN/config.yaml` replays that recording with the same config,
-and the two runs are compared decision by decision. Printed per run:
+--data RUN/catalog --config RUN/config.yaml --latency-from RUN` replays that recording
+with the same config and the session's measured latencies, and the two runs are compared
+decision by decision. The same backtest without ``--latency-from`` (the config's latency
+model alone) is shown beside it. Printed per run:
 
 - decisions in common at 100 ms (matched / the larger count);
 - fill ratio of each run;
@@ -22,9 +24,11 @@ paper runs: the floor the backtest cannot be expected to beat.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crash_resume import Sim
 
-from arbsim.analysis import load_run
+from arbsim.analysis import Run, load_run
 from arbsim.analysis.compare import compare_runs, match_arbs
 from arbsim.app.backtest import default_config_path
 from arbsim.data.catalog import Catalog
@@ -48,24 +52,27 @@ def arbsim(*args: str) -> None:
         raise SystemExit(f"arbsim {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
 
-def paper(work: Path, name: str, start: str, end: str, seconds: float) -> Path:
+def paper(work: Path, name: str, start: str, end: str, seconds: float) -> tuple[Path, int]:
+    """A paper session on the simulator's window; its run and the simulator's clock offset
+    (exchange time = catalog time + offset)."""
     sim = Sim(1.0, "--start", start, "--end", end, "--no-loop")
     try:
+        with urllib.request.urlopen(f"{sim.venues['mexc']['admin']}/_sim/state") as r:
+            offset = int(json.loads(r.read())["clock"]["offset_ns"])
         run = work / name
         urls = [f"--venue-url={n}={v['rest']},{v['ws']}" for n, v in sim.venues.items()]
         arbsim("paper", "--config", str(default_config_path()), "--out", str(run),
                "--duration", str(seconds), *urls)  # fmt: skip
-        return run
+        return run, offset
     finally:
         sim.stop()
 
 
-def within_tick(a: Path, b: Path, tolerance_ms: float) -> tuple[int, int]:
+def within_tick(ra: Run, rb: Run, tolerance_ms: float) -> tuple[int, int]:
     """(matched legs both runs filled, those whose average prices are <= 1 tick apart)."""
-    ra, rb = load_run(a), load_run(b)
     pairs = match_arbs(ra.arbs, rb.arbs, int(tolerance_ms * 1e6))
     ia, ib = ra.arbs.set_index("arb_id"), rb.arbs.set_index("arb_id")
-    catalog = Catalog(a / "catalog") if (a / "catalog").exists() else Catalog(b / "catalog")
+    catalog = Catalog(rb.path / "catalog")
     both = close = 0
     for _, pair in pairs.iterrows():
         x, y = ia.loc[pair["arb_id_a"]], ib.loc[pair["arb_id_b"]]
@@ -77,8 +84,9 @@ def within_tick(a: Path, b: Path, tolerance_ms: float) -> tuple[int, int]:
     return both, close
 
 
-def measure(a: Path, b: Path) -> dict[str, Any]:
-    c = compare_runs(load_run(a), load_run(b), tolerance_ms=100.0)
+def measure(a: Run, b: Run) -> dict[str, Any]:
+    """B (a paper session) against A (its backtest, or another session)."""
+    c = compare_runs(a, b, tolerance_ms=100.0)
     d = c["decisions"]
     same = sum(n for out_a, row in c["outcomes"].items() for out_b, n in row.items()
                if out_a == out_b)  # fmt: skip
@@ -122,14 +130,19 @@ def main() -> None:
         m1 = m0 + args.minutes
         end = f"{DAY}T00:{int(m1):02d}:{int(m1 % 1 * 60):02d}Z"
         seconds = args.minutes * 60 + 2
-        run = paper(work, f"paper{i}", start, end, seconds)
-        bt = work / f"backtest{i}"
+        run, offset = paper(work, f"paper{i}", start, end, seconds)
+        bt, bt_cfg = work / f"backtest{i}", work / f"backtest{i}-config-latency"
         arbsim("backtest", "--data", str(run / "catalog"), "--config",
-               str(run / "config.yaml"), "--out", str(bt))  # fmt: skip
-        show(f"window {start[11:16]}-{end[11:16]}", measure(bt, run))
+               str(run / "config.yaml"), "--latency-from", str(run), "--out", str(bt))  # fmt: skip
+        arbsim("backtest", "--data", str(run / "catalog"), "--config",
+               str(run / "config.yaml"), "--out", str(bt_cfg))  # fmt: skip
+        show(f"window {start[11:16]}-{end[11:16]}", measure(load_run(bt), load_run(run)))
+        show("  config latency only", measure(load_run(bt_cfg), load_run(run)))
         if args.noise and i == 0:
-            again = paper(work, "paper0-again", start, end, seconds)
-            show("  noise: paper/paper", measure(again, run))
+            again, offset2 = paper(work, "paper0-again", start, end, seconds)
+            # the second session ran later: move it onto the first one's exchange time
+            moved = load_run(again).shifted(offset - offset2)
+            show("  noise: paper/paper", measure(moved, load_run(run)))
     print(f"runs in {work}")
 
 

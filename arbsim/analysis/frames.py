@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -135,6 +135,40 @@ class Run:
                     f"{self.path / 'config.yaml'}: venue {v['name']!r} has unreadable balances"
                 ) from None
         return out
+
+    def shifted(self, ns: int) -> Run:
+        """This run with every time moved by ``ns`` (``ts*`` columns, ``time``, the window).
+
+        Two sessions on the same window of a simulator replay ran at different wall times:
+        shifting one by the difference of the simulator's clock offsets (``GET
+        /_sim/state``) puts both in one exchange time, so :func:`compare_runs` can line
+        them up.
+        """
+
+        def move(df: pd.DataFrame) -> pd.DataFrame:
+            out = df.copy()
+            for col in out.columns:
+                if col.startswith("ts") and pd.api.types.is_integer_dtype(out[col]):
+                    out[col] = out[col] + ns
+            if "time" in out.columns:
+                out["time"] = out["time"] + pd.Timedelta(ns, unit="ns")
+            return out
+
+        summary = dict(self.summary)
+        start, end = self.window_ns()
+        window = dict(summary.get("window") or {})
+        for key, t in (("start", start + ns), ("end", end - 999_999 + ns)):
+            window[key] = pd.Timestamp(t, unit="ns", tz="UTC").isoformat()
+        summary["window"] = window
+        return replace(
+            self,
+            orders=move(self.orders),
+            fills=move(self.fills),
+            arbs=move(self.arbs),
+            latency=move(self.latency),
+            equity=move(self.equity),
+            summary=summary,
+        )
 
     def window_ns(self) -> tuple[int, int]:
         """The run's time window ``(start, end)`` in ns: from the summary, else the data."""

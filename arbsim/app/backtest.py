@@ -153,6 +153,26 @@ def catalog_config(
     return cfg, note
 
 
+def session_latency(cfg: Config, run_dir: Path) -> Config:
+    """``cfg`` with every venue's latency replayed from a paper or live session's
+    measurements (``model: session``, :class:`arbsim.runtime.latency.SessionLatency`).
+
+    Raises ConfigError when ``run_dir`` is not a run directory or a venue has no
+    latency settings (a live venue config)."""
+    from arbsim.runtime.latency import LatencyConfig
+
+    if not (run_dir / "orders.parquet").is_file():
+        raise ConfigError(f"--latency-from {run_dir}: not a run directory (no orders.parquet)")
+    venues = []
+    for v in cfg.venues:
+        old = getattr(v, "latency", None)
+        if not isinstance(old, LatencyConfig):
+            raise ConfigError(f"--latency-from: venue {v.name!r} has no simulated latency")
+        new = LatencyConfig(model="session", source=str(run_dir), entry_share=old.entry_share)
+        venues.append(msgspec.structs.replace(v, latency=new))
+    return msgspec.structs.replace(cfg, venues=venues)
+
+
 def auto_config(catalog: Catalog, registry: Registry | None = None) -> Config:
     """The default config on ``catalog``'s venue pair (see :func:`catalog_config`)."""
     from arbsim.app.config import load_config

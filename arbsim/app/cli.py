@@ -133,12 +133,20 @@ def main(ctx: click.Context, progress: ProgressMode, progress_every: float) -> N
 )
 @click.option("--start", help="Start time, ISO-8601, UTC if no offset  [default: the data's]")
 @click.option("--end", help="End time, ISO-8601, UTC if no offset  [default: the data's]")
+@click.option(
+    "--latency-from",
+    "latency_run",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A paper or live run directory: replay its measured order latencies in order "
+    "(every venue's latency becomes `model: session`).",
+)
 def backtest(
     config_path: Path | None,
     data_path: Path | None,
     out_path: Path | None,
     start: str | None,
     end: str | None,
+    latency_run: Path | None,
 ) -> None:
     """Replay a catalog through the strategy with simulated matching.
 
@@ -150,6 +158,7 @@ def backtest(
         catalog_config,
         default_config_path,
         run_backtest,
+        session_latency,
     )
     from arbsim.app.config import load_config
     from arbsim.core.errors import StrategyError
@@ -168,6 +177,9 @@ def backtest(
         else:
             cfg = load_config(default_config_path())
             source = str(default_config_path())
+        if latency_run is not None:
+            cfg = session_latency(cfg, latency_run)
+            source += f" + latencies of {latency_run}"
         catalog = data_path or (Path(cfg.data.catalog) if cfg.data.catalog else bundled_sample())
         if out_path is None:
             out = created = new_run_dir("bt")
@@ -677,9 +689,21 @@ def data() -> None:
     type=float,
     help="Seconds of market data to generate.",
 )
-def synth(catalog_path: Path, seed: int, duration_s: float) -> None:
-    """Write a synthetic two-venue (mexc, gateio) BTC/USDT catalog."""
-    from arbsim.data.synth import generate_synthetic
+@click.option(
+    "--symbol",
+    "symbols",
+    multiple=True,
+    help="Market to write on both venues (repeatable): BTC/USDT (default), ETH/USDT, SOL/USDT.",
+)
+def synth(catalog_path: Path, seed: int, duration_s: float, symbols: tuple[str, ...]) -> None:
+    """Write a synthetic two-venue (mexc, gateio) catalog, BTC/USDT unless --symbol says."""
+    from arbsim.data.synth import SYMBOL, SYMBOLS, generate_synthetic
+
+    for x in symbols:
+        if x not in SYMBOLS:
+            raise click.BadParameter(
+                f"{x!r}: the generator knows {', '.join(SYMBOLS)}", param_hint="--symbol"
+            )
 
     if duration_s <= 0:
         _fail(f"--duration must be > 0, got {duration_s}")
@@ -687,7 +711,11 @@ def synth(catalog_path: Path, seed: int, duration_s: float) -> None:
     try:
         with signals, _progress(f"synth {catalog_path}", "steps") as progress:
             report = generate_synthetic(
-                catalog_path, seed=seed, duration_s=duration_s, progress=progress.update
+                catalog_path,
+                seed=seed,
+                duration_s=duration_s,
+                progress=progress.update,
+                symbols=list(dict.fromkeys(symbols)) or [SYMBOL],
             )
     except (ArbsimError, ValueError, FileExistsError) as e:
         _fail(str(e))

@@ -35,8 +35,8 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -195,6 +195,57 @@ GATEIO = VenueSpec(
 VENUES: tuple[VenueSpec, ...] = (MEXC, GATEIO)
 
 
+@dataclass(frozen=True)
+class SymbolSpec:
+    """A market the generator can write besides ``BTC/USDT``.
+
+    ``price`` is the starting mid; level and trade sizes are the BTC ones times
+    ``size_scale`` (about the same notional); ``ticks_per_unit`` gives each venue's tick.
+    """
+
+    symbol: str
+    price: float
+    size_scale: float
+    ticks_per_unit: dict[str, int]
+
+
+SYMBOLS: dict[str, SymbolSpec] = {
+    SYMBOL: SymbolSpec(SYMBOL, 60_000.0, 1.0, {"mexc": 100, "gateio": 10}),
+    "ETH/USDT": SymbolSpec("ETH/USDT", 3_000.0, 20.0, {"mexc": 100, "gateio": 100}),
+    "SOL/USDT": SymbolSpec("SOL/USDT", 150.0, 400.0, {"mexc": 100, "gateio": 100}),
+}
+"""Symbols :func:`generate_synthetic` knows how to draw."""
+
+
+def _venue_specs(sym: SymbolSpec, index: int) -> tuple[VenueSpec, ...]:
+    """The venues' specs for one symbol (``BTC/USDT``: :data:`VENUES` unchanged)."""
+    if sym.symbol == SYMBOL:
+        return VENUES
+    base, quote = sym.symbol.split("/")
+    out = []
+    for spec in VENUES:
+        tpu = sym.ticks_per_unit[spec.name]
+        inst = spec.instrument
+        out.append(
+            replace(
+                spec,
+                instrument=msgspec.structs.replace(
+                    inst,
+                    symbol=sym.symbol,
+                    base=base,
+                    quote=quote,
+                    tick=Decimal(1) / Decimal(tpu),
+                ),
+                ticks_per_unit=tpu,
+                size0=spec.size0 * sym.size_scale,
+                trade_median=spec.trade_median * sym.size_scale,
+                seq0=spec.seq0 + index * 7_000_000_000,
+                trade_id0=spec.trade_id0 + index * 500_000_000,
+            )
+        )
+    return tuple(out)
+
+
 class DislocationWindow(msgspec.Struct, frozen=True, kw_only=True):
     """One generated arbitrage window, in exchange time.
 
@@ -205,6 +256,7 @@ class DislocationWindow(msgspec.Struct, frozen=True, kw_only=True):
     start_ns: int
     end_ns: int
     bps: float
+    symbol: str = SYMBOL
 
 
 class SynthReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -223,6 +275,7 @@ class SynthReport(msgspec.Struct, frozen=True, kw_only=True):
     windows: list[DislocationWindow]
     bytes_on_disk: int
     elapsed_s: float
+    symbols: list[str] = msgspec.field(default_factory=lambda: [SYMBOL])
 
     @property
     def n_windows(self) -> int:
@@ -232,7 +285,7 @@ class SynthReport(msgspec.Struct, frozen=True, kw_only=True):
         """Human-readable summary, one line per item, for the CLI."""
         out = [
             f"synthetic catalog {self.root} (seed {self.seed}, {self.duration_s:g} s, "
-            f"{SYMBOL} on {', '.join(v.name for v in VENUES)})",
+            f"{', '.join(self.symbols)} on {', '.join(v.name for v in VENUES)})",
         ]
         for key in sorted(self.rows):
             msgs = self.messages.get(key)
@@ -270,7 +323,7 @@ class _Market:
         return np.where(active, j, -1).astype(np.int64)
 
 
-def _market(rng: np.random.Generator, duration_ms: int) -> _Market:
+def _market(rng: np.random.Generator, duration_ms: int, price: float) -> _Market:
     n = duration_ms + _PRE_MS + 1
     # volatility regimes: exponential durations, multipliers normalised to unit RMS
     # so the long-run volatility stays near _ANNUAL_VOL
@@ -284,7 +337,7 @@ def _market(rng: np.random.Generator, duration_ms: int) -> _Market:
     vol_mult = np.repeat(mult[states], lengths)[:n]
     sigma_ms = _ANNUAL_VOL / math.sqrt(_YEAR_MS)
     steps = rng.standard_normal(n) * sigma_ms * vol_mult
-    log0 = math.log(60_000.0) + 0.02 * float(rng.standard_normal())
+    log0 = math.log(price) + 0.02 * float(rng.standard_normal())
     log_mid = log0 + np.cumsum(steps)
 
     # dislocations: a renewal process with at least 2 s between windows, so that one
@@ -325,7 +378,9 @@ def _basis(rng: np.random.Generator, duration_ms: int, bps: float, t: I64) -> F6
     return np.interp(t / 1_000.0, np.arange(n, dtype=np.float64), x) * 1e-4
 
 
-def _schedule(rng: np.random.Generator, spec: VenueSpec, market: _Market, duration_ms: int) -> I64:
+def _schedule(
+    rng: np.random.Generator, spec: VenueSpec, me: int, market: _Market, duration_ms: int
+) -> I64:
     """Message times (ms, sorted, unique, > 0) of one venue's book stream.
 
     Regular pushes every ``msg_ms`` (drawn per message when it is a range, e.g. Gate's
@@ -341,7 +396,7 @@ def _schedule(rng: np.random.Generator, spec: VenueSpec, market: _Market, durati
         nb = int(rng.poisson(spec.bursts_per_min * duration_ms / 60_000))
         b0 = rng.uniform(0, duration_ms, nb)
         b1 = b0 + rng.uniform(200, 600, nb)
-        mine = market.w_venue == VENUES.index(spec)
+        mine = market.w_venue == me
         jumps = market.w_start[mine].astype(np.float64)
         b0 = np.concatenate([b0, jumps - 30])
         b1 = np.concatenate([b1, jumps + 300])
@@ -492,10 +547,11 @@ class _BookStream:
 def _simulate_book(
     rng: np.random.Generator,
     spec: VenueSpec,
+    me: int,
     market: _Market,
     duration_ms: int,
 ) -> _BookStream:
-    times = np.concatenate([[0], _schedule(rng, spec, market, duration_ms)]).astype(np.int64)
+    times = np.concatenate([[0], _schedule(rng, spec, me, market, duration_ms)]).astype(np.int64)
     n = len(times)
     # the engine lag wanders slowly (1 s knots): a per-message draw would make the
     # venue's mid jitter back and forth in time, churning the book for nothing
@@ -505,7 +561,7 @@ def _simulate_book(
     mid = np.exp(market.log_mid[times - lag + _PRE_MS])
     mid = mid * (1.0 + _basis(rng, duration_ms, spec.basis_bps, times))
     w = market.window_at(times)
-    mine = (w >= 0) & (market.w_venue[np.maximum(w, 0)] == VENUES.index(spec))
+    mine = (w >= 0) & (market.w_venue[np.maximum(w, 0)] == me)
     wi = np.maximum(w, 0)
     frac = (times - market.w_start[wi]) / np.maximum(1, market.w_end[wi] - market.w_start[wi])
     off = np.where(mine, market.w_bps[wi] * 1e-4 * (1.0 - _DISLOC_DECAY * frac), 0.0)
@@ -567,11 +623,11 @@ class _Trades:
 def _simulate_trades(
     rng: np.random.Generator,
     spec: VenueSpec,
+    me: int,
     market: _Market,
     book: _BookStream,
     duration_ms: int,
 ) -> _Trades:
-    me = VENUES.index(spec)
     burst = 5.0  # trade rate multiplier while any venue is dislocated
     peak = spec.trades_per_s * float(market.vol_mult.max()) * burst
     # thinning of a Poisson process with a time-varying rate
@@ -643,8 +699,9 @@ def generate_synthetic(
     duration_s: float = 1200.0,
     start_ns: int = DEFAULT_START_NS,
     progress: Callable[[int, int], None] | None = None,
+    symbols: Sequence[str] = (SYMBOL,),
 ) -> SynthReport:
-    """Write a synthetic mexc + gateio ``BTC/USDT`` catalog at ``root``.
+    """Write a synthetic mexc + gateio catalog (``BTC/USDT`` by default) at ``root``.
 
     Parameters
     ----------
@@ -659,6 +716,10 @@ def generate_synthetic(
     progress:
         Told ``(steps done, steps in all)`` as the venues' books and trades are made
         and written.
+    symbols:
+        Markets to write, each on both venues (keys of :data:`SYMBOLS`). Every symbol has
+        its own price path, dislocations and random streams; ``BTC/USDT`` is drawn
+        exactly as when it is alone, so adding symbols never changes its rows.
 
     The catalog is written in a hidden directory beside ``root`` and renamed to
     ``root`` once complete: an interrupted run leaves no half-written catalog.
@@ -673,9 +734,14 @@ def generate_synthetic(
     FileExistsError
         When ``root`` exists and is not an empty directory.
     ValueError
-        When ``duration_s`` is below 5 seconds.
+        When ``duration_s`` is below 5 seconds or a symbol is unknown or repeated.
     """
     root = Path(root)
+    unknown = [x for x in symbols if x not in SYMBOLS]
+    if unknown or not symbols or len(set(symbols)) != len(symbols):
+        raise ValueError(
+            f"symbols {list(symbols)!r}: expected distinct symbols out of {', '.join(SYMBOLS)}"
+        )
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         if not _only_catalog_json(root):
             raise FileExistsError(f"{root}: exists and is not empty; synth writes a new catalog")
@@ -686,7 +752,7 @@ def generate_synthetic(
     root.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
     try:
-        report = _generate(work, root, seed, duration_s, start_ns, progress)
+        report = _generate(work, root, seed, duration_s, start_ns, progress, list(symbols))
         if root.exists():
             root.rmdir()  # empty (checked above)
         work.rename(root)
@@ -706,29 +772,28 @@ def _generate(
     duration_s: float,
     start_ns: int,
     progress: Callable[[int, int], None] | None,
+    symbols: list[str],
 ) -> SynthReport:
     t0 = time.perf_counter()
-    steps = 1 + 3 * len(VENUES)
+    per_symbol = 1 + 3 * len(VENUES)
+    steps = per_symbol * len(symbols)
     if progress is not None:
         progress(0, steps)
     duration_ms = round(duration_s * 1_000)
-    streams = np.random.SeedSequence(seed).spawn(1 + 3 * len(VENUES))
-    market = _market(np.random.default_rng(streams[0]), duration_ms)
-    if progress is not None:
-        progress(1, steps)
-
+    names = ", ".join(symbols)
+    option = "".join(f" --symbol {x}" for x in symbols) if symbols != [SYMBOL] else ""
     catalog = Catalog(work)
     catalog.create(
         CatalogInfo(
             synthetic=True,
             description=(
-                f"synthetic {SYMBOL} on mexc and gateio, {duration_s:g} s from "
+                f"synthetic {names} on mexc and gateio, {duration_s:g} s from "
                 f"{_iso(start_ns)}: geometric random walk (~{_ANNUAL_VOL:.0%} annualised, "
                 f"volatility regimes), per-venue lag, ~{_DISLOC_PER_MIN:g}/min dislocations "
                 f"of {_DISLOC_BPS[0]:g}-{_DISLOC_BPS[1]:g} bps for "
                 f"{_DISLOC_MS[0] / 1e3:g}-{_DISLOC_MS[1] / 1e3:g} s"
             ),
-            created_by=f"arbsim data synth --catalog {root} --seed {seed}",
+            created_by=f"arbsim data synth --catalog {root} --seed {seed}{option}",
             notes=[
                 "seq grows by the number of level changes in each message",
                 "dislocation windows are the only taker-taker arbitrage opportunities",
@@ -737,76 +802,50 @@ def _generate(
     )
     rows: dict[str, int] = {}
     messages: dict[str, int] = {}
-    for v, spec in enumerate(VENUES):
-        rng_book, rng_trades, rng_net = (
-            np.random.default_rng(s) for s in streams[1 + 3 * v : 4 + 3 * v]
-        )
-        book = _simulate_book(rng_book, spec, market, duration_ms)
-        if progress is not None:
-            progress(2 + 3 * v, steps)
-        trades = _simulate_trades(rng_trades, spec, market, book, duration_ms)
-        if progress is not None:
-            progress(3 + 3 * v, steps)
+    windows: list[DislocationWindow] = []
+    for k, symbol in enumerate(symbols):
+        sym = SYMBOLS[symbol]
+        index = list(SYMBOLS).index(symbol)
+        done = k * per_symbol
 
-        # one connection per venue: book and trade messages share the FIFO
-        tsx_all = np.concatenate([book.t_ms, trades.t_ms]) * _MS + start_ns
-        order = np.argsort(tsx_all, kind="stable")
-        tsl_sorted = _receive_times(rng_net, spec, tsx_all[order])
-        tsl_all = np.empty_like(tsl_sorted)
-        tsl_all[order] = tsl_sorted
-        nb = len(book.t_ms)
-        book_tsx, book_tsl = tsx_all[:nb], tsl_all[:nb]
-        trade_tsx, trade_tsl = tsx_all[nb:], tsl_all[nb:]
+        def step(n: int, done: int = done) -> None:
+            if progress is not None:
+                progress(done + n, steps)
 
-        flags = np.zeros(int(book.n_rows.sum()), np.uint8)
-        flags[: book.n_rows[0]] = FLAG_SNAPSHOT_BEGIN | FLAG_SNAPSHOT_END
-        catalog.write_instrument(spec.instrument)
-        with catalog.writer(spec.name, SYMBOL, "book") as w:
-            w.write(
-                {
-                    "ts_exchange": np.repeat(book_tsx, book.n_rows),
-                    "ts_local": np.repeat(book_tsl, book.n_rows),
-                    "seq": np.repeat(book.seq, book.n_rows),
-                    "side": book.row_side,
-                    # integer ticks divided by the per-unit count: exact on the grid
-                    "price": book.row_ticks / spec.ticks_per_unit,
-                    "size": book.row_units / LOT_UNITS,
-                    "flags": flags,
-                }
+        # BTC/USDT keeps the streams it has always had: adding symbols changes no row of it
+        entropy: int | list[int] = seed if index == 0 else [seed, index]
+        streams = np.random.SeedSequence(entropy).spawn(1 + 3 * len(VENUES))
+        market = _market(np.random.default_rng(streams[0]), duration_ms, sym.price)
+        step(1)
+        for v, spec in enumerate(_venue_specs(sym, index)):
+            rng_book, rng_trades, rng_net = (
+                np.random.default_rng(s) for s in streams[1 + 3 * v : 4 + 3 * v]
             )
-            rows[f"{spec.name}/book"] = w.rows
-        with catalog.writer(spec.name, SYMBOL, "trades") as w:
-            w.write(
-                {
-                    "ts_exchange": trade_tsx,
-                    "ts_local": trade_tsl,
-                    "trade_id": trades.trade_id,
-                    "side": trades.side,
-                    "price": trades.ticks / spec.ticks_per_unit,
-                    "size": trades.units / LOT_UNITS,
-                }
+            book = _simulate_book(rng_book, spec, v, market, duration_ms)
+            step(2 + 3 * v)
+            trades = _simulate_trades(rng_trades, spec, v, market, book, duration_ms)
+            step(3 + 3 * v)
+            key = spec.name if symbol == SYMBOL else f"{spec.name} {symbol}"
+            nb = _write_venue(catalog, spec, symbol, start_ns, book, trades, rng_net, rows, key)
+            messages[f"{key}/book"] = nb
+            messages[f"{key}/trades"] = len(trades.t_ms)
+            step(4 + 3 * v)
+        windows += [
+            DislocationWindow(
+                venue=VENUES[int(v)].name,
+                start_ns=start_ns + int(a) * _MS,
+                end_ns=start_ns + int(b) * _MS,
+                bps=round(float(x), 2),
+                symbol=symbol,
             )
-            rows[f"{spec.name}/trades"] = w.rows
-        messages[f"{spec.name}/book"] = nb
-        messages[f"{spec.name}/trades"] = len(trades.t_ms)
-        if progress is not None:
-            progress(4 + 3 * v, steps)
-
-    windows = [
-        DislocationWindow(
-            venue=VENUES[int(v)].name,
-            start_ns=start_ns + int(a) * _MS,
-            end_ns=start_ns + int(b) * _MS,
-            bps=round(float(x), 2),
-        )
-        for a, b, v, x in zip(
-            market.w_start[:-1],
-            market.w_end[:-1],
-            market.w_venue[:-1],
-            market.w_bps[:-1],
-            strict=True,
-        )
-    ]
+            for a, b, v, x in zip(
+                market.w_start[:-1],
+                market.w_end[:-1],
+                market.w_venue[:-1],
+                market.w_bps[:-1],
+                strict=True,
+            )
+        ]
     size = sum(p.stat().st_size for p in work.rglob("*.parquet"))
     return SynthReport(
         root=str(root),
@@ -818,4 +857,59 @@ def _generate(
         windows=windows,
         bytes_on_disk=size,
         elapsed_s=round(time.perf_counter() - t0, 3),
+        symbols=symbols,
     )
+
+
+def _write_venue(
+    catalog: Catalog,
+    spec: VenueSpec,
+    symbol: str,
+    start_ns: int,
+    book: _BookStream,
+    trades: _Trades,
+    rng_net: np.random.Generator,
+    rows: dict[str, int],
+    key: str,
+) -> int:
+    """Write one venue's book and trades of one symbol; return its book messages."""
+    # one connection per venue and symbol: book and trade messages share the FIFO
+    tsx_all = np.concatenate([book.t_ms, trades.t_ms]) * _MS + start_ns
+    order = np.argsort(tsx_all, kind="stable")
+    tsl_sorted = _receive_times(rng_net, spec, tsx_all[order])
+    tsl_all = np.empty_like(tsl_sorted)
+    tsl_all[order] = tsl_sorted
+    nb = len(book.t_ms)
+    book_tsx, book_tsl = tsx_all[:nb], tsl_all[:nb]
+    trade_tsx, trade_tsl = tsx_all[nb:], tsl_all[nb:]
+
+    flags = np.zeros(int(book.n_rows.sum()), np.uint8)
+    flags[: book.n_rows[0]] = FLAG_SNAPSHOT_BEGIN | FLAG_SNAPSHOT_END
+    catalog.write_instrument(spec.instrument)
+    with catalog.writer(spec.name, symbol, "book") as w:
+        w.write(
+            {
+                "ts_exchange": np.repeat(book_tsx, book.n_rows),
+                "ts_local": np.repeat(book_tsl, book.n_rows),
+                "seq": np.repeat(book.seq, book.n_rows),
+                "side": book.row_side,
+                # integer ticks divided by the per-unit count: exact on the grid
+                "price": book.row_ticks / spec.ticks_per_unit,
+                "size": book.row_units / LOT_UNITS,
+                "flags": flags,
+            }
+        )
+        rows[f"{key}/book"] = w.rows
+    with catalog.writer(spec.name, symbol, "trades") as w:
+        w.write(
+            {
+                "ts_exchange": trade_tsx,
+                "ts_local": trade_tsl,
+                "trade_id": trades.trade_id,
+                "side": trades.side,
+                "price": trades.ticks / spec.ticks_per_unit,
+                "size": trades.units / LOT_UNITS,
+            }
+        )
+        rows[f"{key}/trades"] = w.rows
+    return nb

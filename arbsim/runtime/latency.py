@@ -32,10 +32,12 @@ REQUEST_KINDS = ("place", "cancel", "fetch_order", "fetch_balances", "open_order
 class LatencySpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One latency model. ``constant``: ``entry_ms`` / ``response_ms`` exactly;
     ``lognormal``: those are the medians and ``sigma`` the shape; ``empirical``: round
-    trips resampled from ``source`` (a run's latency.parquet, rows of ``source_kinds``,
-    or a CSV with a latency_ms column), split by ``entry_share``."""
+    trips resampled from ``source`` (a run's latency.parquet, this venue's rows of
+    ``source_kinds``, or a CSV with a latency_ms column), split by ``entry_share``;
+    ``session``: the latencies a paper or live session measured (``source``: its run
+    directory), replayed in order (:class:`SessionLatency`)."""
 
-    model: Literal["constant", "lognormal", "empirical"] = "constant"
+    model: Literal["constant", "lognormal", "empirical", "session"] = "constant"
     entry_ms: float = 10.0
     response_ms: float = 10.0
     sigma: float = 0.25
@@ -44,8 +46,8 @@ class LatencySpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     entry_share: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.model == "empirical" and not self.source:
-            raise ValueError("model 'empirical' needs `source`")
+        if self.model in ("empirical", "session") and not self.source:
+            raise ValueError(f"model {self.model!r} needs `source`")
         non_negative(entry_ms=self.entry_ms, response_ms=self.response_ms, sigma=self.sigma)
         at_least("entry_share", self.entry_share, 0)
         at_most("entry_share", self.entry_share, 1)
@@ -237,10 +239,15 @@ class EmpiricalLatency:
 
     @classmethod
     def from_file(
-        cls, path: Path, kinds: tuple[str, ...], entry_share: float, seed: int
+        cls,
+        path: Path,
+        kinds: tuple[str, ...],
+        entry_share: float,
+        seed: int,
+        venue: str | None = None,
     ) -> EmpiricalLatency:
-        """Recorded round trips from a run's ``latency.parquet`` (rows of the given kinds)
-        or from a CSV with a ``latency_ms`` column."""
+        """Recorded round trips from a run's ``latency.parquet`` (rows of the given kinds,
+        and of ``venue`` when given) or from a CSV with a ``latency_ms`` column."""
         if not path.is_file():
             raise DataError(f"{path}: latency source file not found")
         try:
@@ -255,7 +262,16 @@ class EmpiricalLatency:
                 if missing:
                     raise DataError(f"{path}: not a run's latency.parquet (missing {missing})")
                 kind = table.column("kind").to_numpy(zero_copy_only=False)
-                values = table.column("latency_ns").to_numpy()[np.isin(kind, list(kinds))]
+                keep = np.isin(kind, list(kinds))
+                if venue is not None and "venue" in table.column_names:
+                    venues = table.column("venue").to_numpy(zero_copy_only=False)
+                    if not (venues == venue).any():
+                        raise DataError(
+                            f"{path}: no latencies of venue {venue!r} "
+                            f"(it has {', '.join(sorted(set(map(str, venues))))})"
+                        )
+                    keep &= venues == venue
+                values = table.column("latency_ns").to_numpy()[keep]
         except (OSError, pa.ArrowException) as e:
             raise DataError(f"{path}: cannot read latency samples ({e})") from e
         return cls(values, entry_share, seed, str(path))
@@ -271,6 +287,98 @@ class EmpiricalLatency:
             f"empirical({len(self.round_trips)} round trips from {self.source}, "
             f"median {p50:g}ms, entry share {self.entry_share:g})"
         )
+
+
+class SessionLatency:
+    """What a paper or live session measured, replayed in order, per request kind.
+
+    ``place``: one ``(entry, response)`` per order of this venue, in the order they were
+    sent (``orders.parquet``): entry = accepted - sent, response = first answer -
+    accepted; an arbitrage's entry legs also carry the session's own processing, which a
+    backtest, deciding at the event itself and sending at once, does not spend: from the
+    market event that triggered the arbitrage to the decision (compute time, the wait for
+    the event loop) and from the legs' last check to their leaving (the journal write).
+    The balance requests in between are replayed as ``fetch_balances``. Without an accepted time
+    (a live venue that reports none) the round trip is split by ``entry_share``.
+    Other kinds: this venue's round trips of that kind from ``latency.parquet``, split
+    by ``entry_share``; a kind the session never measured uses the ``place`` ones.
+    When the backtest asks for more than the session measured, the replay starts over.
+
+    A backtest of the session's own recording (``arbsim backtest --data RUN/catalog
+    --config RUN/config.yaml --latency-from RUN``) then meets every order at the
+    exchange time the session's order met, as long as both place the same orders.
+    """
+
+    def __init__(self, samples: dict[str, list[tuple[int, int]]], source: str, venue: str) -> None:
+        if not samples.get("place"):
+            raise ValueError(f"{source}: venue {venue!r} placed no order to replay")
+        self.samples = samples
+        self.source = source
+        self.venue = venue
+        self._next: dict[str, int] = {}
+
+    @classmethod
+    def from_run(cls, run_dir: Path, venue: str, entry_share: float) -> SessionLatency:
+        """Read a run directory's ``orders.parquet``, ``arbs.parquet`` and
+        ``latency.parquet`` (DataError naming the file when one is missing or unreadable)."""
+
+        def read(name: str, columns: list[str]) -> pa.Table:
+            path = run_dir / name
+            if not path.is_file():
+                raise DataError(f"{path}: missing; `session` latency needs a run directory")
+            try:
+                return pq.read_table(path, columns=columns)
+            except (OSError, pa.ArrowException, KeyError) as e:
+                raise DataError(f"{path}: cannot read {', '.join(columns)} ({e})") from e
+
+        orders = read(
+            "orders.parquet", ["client_order_id", "venue", "ts_sent", "ts_accepted", "ts_ack"]
+        ).to_pylist()
+        arbs = read("arbs.parquet", ["ts_trigger", "ts_decision", "orders"]).to_pylist()
+        lat = read("latency.parquet", ["ts", "kind", "venue", "latency_ns"]).to_pylist()
+        # tick_to_trade rows: (trigger -> the legs' last check) at the time of that check
+        checked = {
+            int(r["ts"]) - int(r["latency_ns"]): int(r["ts"])
+            for r in lat
+            if r["kind"] == "tick_to_trade"
+        }
+        entry_legs = {
+            cid: (int(a["ts_trigger"]), int(a["ts_decision"]))
+            for a in arbs
+            for cid in (a["orders"] or [])[:2]
+        }
+        place: list[tuple[int, int, int]] = []
+        for o in orders:
+            sent, ack = o["ts_sent"] or 0, o["ts_ack"] or 0
+            if o["venue"] != venue or not sent or not ack or ack < sent:
+                continue
+            extra = 0
+            if o["client_order_id"] in entry_legs:
+                trigger, decision = entry_legs[o["client_order_id"]]
+                extra = max(0, decision - trigger) + max(0, sent - checked.get(trigger, sent))
+            accepted = o["ts_accepted"] or 0
+            entry = accepted - sent if sent <= accepted <= ack else int((ack - sent) * entry_share)
+            place.append((sent, extra + entry, ack - sent - entry))
+        samples: dict[str, list[tuple[int, int]]] = {"place": [(e, r) for _, e, r in sorted(place)]}
+        for row in sorted(lat, key=lambda r: int(r["ts"])):
+            kind = str(row["kind"])
+            if row["venue"] != venue or kind not in REQUEST_KINDS or kind == "place":
+                continue
+            rt = max(0, int(row["latency_ns"]))
+            entry = int(rt * entry_share)
+            samples.setdefault(kind, []).append((entry, rt - entry))
+        return cls(samples, str(run_dir), venue)
+
+    def sample(self, kind: str) -> tuple[int, int]:
+        key = kind if self.samples.get(kind) else "place"
+        got = self.samples[key]
+        i = self._next.get(key, 0)
+        self._next[key] = i + 1
+        return got[i % len(got)]
+
+    def describe(self) -> str:
+        n = ", ".join(f"{len(v)} {k}" for k, v in sorted(self.samples.items()))
+        return f"session({self.venue} latencies of {self.source} replayed in order: {n})"
 
 
 class PerKindLatency:
@@ -290,8 +398,11 @@ class PerKindLatency:
         return f"{self.default.describe()}; {extra}"
 
 
-def build_latency(cfg: LatencyConfig) -> LatencyModel:
-    """The latency model a venue config describes (seeded: same config, same draws)."""
+def build_latency(cfg: LatencyConfig, venue: str | None = None) -> LatencyModel:
+    """The latency model a venue config describes (seeded: same config, same draws).
+
+    ``venue``: whose rows a recorded source (``empirical``, ``session``) provides;
+    ``session`` needs it."""
 
     def one(spec: LatencySpec, seed: int) -> LatencyModel:
         if spec.model == "constant":
@@ -301,8 +412,12 @@ def build_latency(cfg: LatencyConfig) -> LatencyModel:
                 int(spec.entry_ms * 1e6), int(spec.response_ms * 1e6), spec.sigma, seed
             )
         assert spec.source is not None
+        if spec.model == "session":
+            if venue is None:
+                raise ValueError("model 'session' needs the venue's name")
+            return SessionLatency.from_run(Path(spec.source), venue, spec.entry_share)
         return EmpiricalLatency.from_file(
-            Path(spec.source), tuple(spec.source_kinds), spec.entry_share, seed
+            Path(spec.source), tuple(spec.source_kinds), spec.entry_share, seed, venue
         )
 
     per_kind = {

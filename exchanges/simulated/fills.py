@@ -85,7 +85,7 @@ class FillModel:
     def from_config(cls, cfg: SimulatedFills, rules: VenueRules) -> FillModel:
         """The fill model a venue config describes (ConfigError naming the venue)."""
         try:
-            latency = build_latency(cfg.latency)
+            latency = build_latency(cfg.latency, cfg.name)
         except ValueError as e:
             raise ConfigError(f"venue {cfg.name}: latency: {e}") from e
         q = cfg.queue

@@ -284,3 +284,38 @@ def test_sample_across_midnight_splits_partitions(tmp_path: Path) -> None:
         n += 1
     assert n == report.messages["mexc/book"] + report.messages["gateio/book"]
     assert all(b.crossed_updates == 0 for b in books.values())
+
+
+def test_more_symbols_leave_btc_unchanged(tmp_path: Path) -> None:
+    alone = generate_synthetic(tmp_path / "a", seed=3, duration_s=20.0)
+    both = generate_synthetic(tmp_path / "b", seed=3, duration_s=20.0, symbols=[SYMBOL, "ETH/USDT"])
+    for venue in VENUES:
+        for kind in ("book", "trades"):
+            assert _table(tmp_path / "a", venue, kind).equals(_table(tmp_path / "b", venue, kind))
+    assert [w for w in both.windows if w.symbol == SYMBOL] == alone.windows
+    assert any(w.symbol == "ETH/USDT" for w in both.windows)
+    cat = Catalog(tmp_path / "b")
+    assert {i.key for i in cat.instruments()} == {
+        f"{v}:{s}" for v in VENUES for s in (SYMBOL, "ETH/USDT")
+    }
+    assert "--symbol ETH/USDT" in cat.info().created_by
+    for venue in VENUES:
+        inst = cat.instrument(venue, "ETH/USDT")
+        assert (inst.base, inst.quote, inst.tick) == ("ETH", "USDT", Decimal("0.01"))
+        book = OrderBook(venue, "ETH/USDT", inst.tick)
+        cursor = BookCursor(cat, venue, "ETH/USDT", book.scale)
+        n = 0
+        while cursor.next():
+            cursor.apply(book)
+            n += 1
+        assert n == both.messages[f"{venue} ETH/USDT/book"] and book.crossed_updates == 0
+        bid, ask = book.best_bid, book.best_ask
+        assert bid is not None and ask is not None and 2_000 < bid < ask < 4_500, (bid, ask)
+    text = "\n".join(both.lines())
+    assert "BTC/USDT, ETH/USDT on mexc, gateio" in text and "mexc ETH/USDT/book" in text
+
+
+def test_unknown_symbol_is_refused_before_writing(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="DOGE/USDT"):
+        generate_synthetic(tmp_path / "c", seed=1, duration_s=10.0, symbols=["DOGE/USDT"])
+    assert not (tmp_path / "c").exists()
