@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crash_resume import Sim
 
 from arbsim.analysis import Run, load_run
-from arbsim.analysis.compare import compare_runs, match_arbs
+from arbsim.analysis.compare import compare_runs
 from arbsim.app.backtest import default_config_path
-from arbsim.data.catalog import Catalog
 
 DAY = "2026-01-05"
 
@@ -68,37 +66,18 @@ def paper(work: Path, name: str, start: str, end: str, seconds: float) -> tuple[
         sim.stop()
 
 
-def within_tick(ra: Run, rb: Run, tolerance_ms: float) -> tuple[int, int]:
-    """(matched legs both runs filled, those whose average prices are <= 1 tick apart)."""
-    pairs = match_arbs(ra.arbs, rb.arbs, int(tolerance_ms * 1e6))
-    ia, ib = ra.arbs.set_index("arb_id"), rb.arbs.set_index("arb_id")
-    catalog = Catalog(rb.path / "catalog")
-    both = close = 0
-    for _, pair in pairs.iterrows():
-        x, y = ia.loc[pair["arb_id_a"]], ib.loc[pair["arb_id_b"]]
-        for leg, venue in (("buy", x["buy_venue"]), ("sell", x["sell_venue"])):
-            if Decimal(x[f"{leg}_filled"]) > 0 and Decimal(y[f"{leg}_filled"]) > 0:
-                both += 1
-                tick = float(catalog.instrument(venue, x["symbol"]).tick)
-                close += abs(x[f"{leg}_avg"] - y[f"{leg}_avg"]) <= tick + 1e-9
-    return both, close
-
-
 def measure(a: Run, b: Run) -> dict[str, Any]:
     """B (a paper session) against A (its backtest, or another session)."""
     c = compare_runs(a, b, tolerance_ms=100.0)
-    d = c["decisions"]
-    same = sum(n for out_a, row in c["outcomes"].items() for out_b, n in row.items()
-               if out_a == out_b)  # fmt: skip
-    legs, close = within_tick(a, b, 100.0)
+    d, tick = c["decisions"], c["fill_prices"]["within_one_tick"]
     net_b = c["pnl"]["net_b"]
     return {
         "decisions": (d["a"], d["b"]),
-        "in_common": d["matched"] / max(d["a"], d["b"], 1),
-        "fill_ratio": (c["fill_ratio"]["a"], c["fill_ratio"]["b"]),
-        "legs_within_tick": close / legs if legs else float("nan"),
-        "legs": legs,
-        "same_outcome": same / d["matched"] if d["matched"] else float("nan"),
+        "in_common": d["share_of_larger"] or 0.0,
+        "fill_ratio": (c["fill_ratio"]["a"] or 0.0, c["fill_ratio"]["b"] or 0.0),
+        "legs_within_tick": tick["share"] if tick["share"] is not None else float("nan"),
+        "legs": tick["legs"],
+        "same_outcome": d["same_outcome_share"] or float("nan"),
         "pnl": (c["pnl"]["net_a"], net_b),
         "pnl_gap": abs(c["pnl"]["gap"]) / abs(net_b) if net_b else float("nan"),
     }

@@ -139,6 +139,25 @@ def _f(x: Any) -> float | None:
     return None if math.isnan(v) or math.isinf(v) else v
 
 
+def _ticks(*runs: Run) -> dict[tuple[str, str], float]:
+    """Instrument ticks by (venue, symbol), from the runs' catalogs: a session's own
+    recording (``RUN/catalog``) or the catalog a backtest read (``summary.catalog``)."""
+    from pathlib import Path
+
+    from arbsim.core.errors import DataError
+    from arbsim.data.catalog import Catalog
+
+    for run in runs:
+        for root in (run.path / "catalog", run.summary.get("catalog")):
+            if root is None or not (Path(root) / "catalog.json").is_file():
+                continue
+            try:
+                return {(i.venue, i.symbol): float(i.tick) for i in Catalog(root).instruments()}
+            except DataError:
+                continue
+    return {}
+
+
 def derived_tolerance_ms(run_a: Run, run_b: Run) -> tuple[float, str]:
     """The default matching tolerance: twice the median feed latency the runs measured
     (two runs of the same data decide at most about one feed latency apart), between
@@ -203,11 +222,23 @@ def compare_runs(run_a: Run, run_b: Run, *, tolerance_ms: float | None = None) -
 
     # -- fill prices of matched pairs where both runs filled the leg
     fill_prices: dict[str, Any] = {}
+    ticks = _ticks(run_b, run_a)
+    legs_both = legs_close = 0
     for leg, side in (("buy", 1.0), ("sell", -1.0)):
         fa = pa_[f"{leg}_avg"].to_numpy(dtype=np.float64)
         fb = pb_[f"{leg}_avg"].to_numpy(dtype=np.float64)
         both = (pa_[f"{leg}_filled_f"].to_numpy() > 0) & (pb_[f"{leg}_filled_f"].to_numpy() > 0)
         bps = side * (fb[both] - fa[both]) / fa[both] * 1e4
+        if ticks:
+            tick = np.array(
+                [
+                    ticks.get((v, sym), np.nan)
+                    for v, sym in zip(pa_[f"{leg}_venue"], pa_["symbol"], strict=True)
+                ],
+                dtype=np.float64,
+            )
+            legs_both += int(both.sum())
+            legs_close += int((np.abs(fb - fa)[both] <= tick[both] * (1 + 1e-9)).sum())
         fill_prices[leg] = {
             "pairs_both_filled": int(both.sum()),
             "mean_bps": _f(bps.mean()) if bps.size else None,
@@ -270,6 +301,12 @@ def compare_runs(run_a: Run, run_b: Run, *, tolerance_ms: float | None = None) -
         both = np.minimum(att["buy_filled_f"], att["sell_filled_f"])
         return _f(float(both.sum()) / tgt) if tgt > 0 else None
 
+    same = int((pa_["outcome"].to_numpy() == pb_["outcome"].to_numpy()).sum()) if n_m else 0
+    fill_prices["within_one_tick"] = {
+        "legs": legs_both,
+        "within": legs_close,
+        "share": _f(legs_close / legs_both) if legs_both else None,
+    }
     dt_ms = pairs["dt_ns"].to_numpy(dtype=np.float64) / 1e6
     return {
         "runs": {"a": str(run_a.path), "b": str(run_b.path)},
@@ -291,6 +328,9 @@ def compare_runs(run_a: Run, run_b: Run, *, tolerance_ms: float | None = None) -
             "share_of_a": _f(n_m / n_a) if n_a else None,
             "share_of_b": _f(n_m / n_b) if n_b else None,
             "share_in_common": _f(n_m / (n_a + n_b - n_m)) if n_a + n_b else None,
+            "share_of_larger": _f(n_m / max(n_a, n_b)) if n_a + n_b else None,
+            "same_outcome": same,
+            "same_outcome_share": _f(same / n_m) if n_m else None,
         },
         "timing": {
             "mean_dt_ms": _f(dt_ms.mean()) if n_m else None,
@@ -351,12 +391,21 @@ def format_comparison(result: dict[str, Any]) -> str:
         f"  {'mean decision offset B-A (ms)':<36}"
         f"{num(result['timing']['mean_dt_ms'], '{:.3f}'):>14}",
         "",
+        f"  {'same outcome (of matched)':<36}{num(d.get('same_outcome_share'), '{:.1%}'):>14}",
+        "",
         "  fill prices of matched legs, B vs A (bps, positive = B worse)",
     ]
-    for leg, v in result["fill_prices"].items():
+    for leg in ("buy", "sell"):
+        v = result["fill_prices"][leg]
         lines.append(
             f"    {leg:<6} pairs {v['pairs_both_filled']:>5}  mean {num(v['mean_bps']):>9}  "
             f"median {num(v['median_bps']):>9}  max |.| {num(v['max_abs_bps']):>9}"
+        )
+    tick = result["fill_prices"].get("within_one_tick") or {}
+    if tick.get("legs"):
+        lines.append(
+            f"    legs both runs filled within one tick: {tick['within']} of {tick['legs']} "
+            f"({num(tick['share'], '{:.1%}')})"
         )
     lines += [
         "",

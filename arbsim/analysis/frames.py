@@ -39,6 +39,7 @@ __all__ = [
     "LEG_KINDS",
     "Run",
     "arb_edges",
+    "bundled_session",
     "fill_ratios",
     "inventory",
     "latency_percentiles",
@@ -228,6 +229,14 @@ def _decimal_floats(col: pd.Series, path: Path, name: str) -> pd.Series:
             f"{path}: column {name} holds non-decimal values, e.g. {text[bad].iloc[0]!r}"
         )
     return out
+
+
+def bundled_session() -> Path:
+    """The paper session kept with arbsim (``data/paper-session``, see ``data/README.md``):
+    the cross-exchange strategy in ``arbsim paper`` against ``arbsim exchange-sim``
+    replaying two minutes of the bundled sample, with the market data it received in
+    its ``catalog/``."""
+    return Path(__file__).resolve().parents[2] / "data" / "paper-session"
 
 
 def load_run(path: str | Path) -> Run:

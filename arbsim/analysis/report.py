@@ -54,7 +54,40 @@ _SECTIONS = (
     ("fills", "Fill ratio and time to fill"),
     ("latency", "Latency"),
     ("risk", "Risk denials and rejections"),
+    ("against", "Backtest vs paper"),
 )
+
+#: what each cause of a PnL gap between a backtest (A) and a session (B) usually means
+_CAUSE_MEANING = {
+    "fill prices (latency / slippage)": (
+        "both runs traded the same decisions but at different prices: their orders met the "
+        "book at different exchange times (the order latency, or the feed latency that "
+        "sets when a decision is taken) or met it differently (depth consumed, impact)."
+    ),
+    "fill ratio (queue / depth)": (
+        "both runs traded the same decisions but different quantities: the queue model of "
+        "resting orders, or liquidity the other run's earlier orders had taken."
+    ),
+    "rejections / denials": (
+        "one run's attempt was refused (a venue rejection or a risk limit) where the other "
+        "traded: look at the runs' rejection and denial counts."
+    ),
+    "balance skips (inventory)": (
+        "one run skipped an arbitrage for lack of balance: its inventory had drifted "
+        "differently after an earlier difference."
+    ),
+    "decisions not in common": (
+        "one run decided an arbitrage the other did not (or more than the tolerance "
+        "later). In a chain of attempts (each waits for the last one to finish plus the "
+        "cool-down) a few milliseconds of extra order latency move the next decision onto "
+        "a later market update: compare each venue's order round trips below; a backtest "
+        "with --latency-from SESSION replays the session's own."
+    ),
+    "other (marking, outside the common window)": (
+        "the rest: inventory marked to market at different prices, and activity outside "
+        "the window both runs cover."
+    ),
+}
 
 # matplotlib's default cycle, named so that outcomes keep their colour across plots
 _OUTCOME_COLOURS = {
@@ -462,7 +495,100 @@ def _risk(run: Run) -> str:
     return "".join(parts)
 
 
-def render_report(run: Run, progress: Callable[[int, int], None] | None = None) -> str:
+def _against(run: Run, other: Run | None) -> str:
+    """Backtest (``other``, A) against the session (``run``, B); without ``other``, how
+    to get the comparison."""
+    if other is None:
+        if (run.path / "catalog").is_dir():
+            p = str(run.path)
+            return (
+                '<p class="note">This session recorded the market data it received in '
+                f"{_esc(p)}/catalog. Backtest that recording with this run's config and its "
+                "measured latencies, then report this run against it:</p><pre>"
+                f"arbsim backtest --data {_esc(p)}/catalog --config {_esc(p)}/config.yaml "
+                f"--latency-from {_esc(p)} --out BACKTEST\narbsim report {_esc(p)} --against "
+                "BACKTEST</pre>"
+            )
+        return (
+            '<p class="note">A backtest predicts a session: to check it, run a paper session '
+            "on the same data (the simulator replays a catalog at speed 1) and report the "
+            "session with <code>--against</code> this run.</p>"
+        )
+    import numpy as np
+    import pandas as pd
+
+    from arbsim.analysis.compare import compare_runs, match_arbs
+
+    c = compare_runs(other, run)
+    d, p, tick = c["decisions"], c["pnl"], c["fill_prices"]["within_one_tick"]
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1%}"
+
+    gap_share = abs(p["gap"]) / abs(p["net_b"]) if p["net_b"] else None
+    rows: list[tuple[str, object]] = [
+        ("A (backtest)", c["runs"]["a"]),
+        ("B (this run)", c["runs"]["b"]),
+        ("common window", f"{c['window']['start']} → {c['window']['end']}"),
+        ("tolerance", f"{c['tolerance_ms']:g} ms ({c['tolerance_from']})"),
+        ("decisions A / B / matched", f"{d['a']} / {d['b']} / {d['matched']}"),
+        ("decisions in common (of the larger count)", pct(d["share_of_larger"])),
+        ("same outcome (of matched)", pct(d["same_outcome_share"])),
+        ("fill ratio A / B", f"{pct(c['fill_ratio']['a'])} / {pct(c['fill_ratio']['b'])}"),
+        (
+            "matched legs filled within one tick",
+            f"{tick['within']} of {tick['legs']} ({pct(tick['share'])})"
+            if tick["legs"]
+            else "- (no catalog with the instruments' ticks)",
+        ),
+        ("net PnL A / B", f"{p['net_a']:,.4f} / {p['net_b']:,.4f}"),
+        ("gap B - A", f"{p['gap']:,.4f} ({pct(gap_share)} of B)"),
+    ]
+    parts = [_dict_table(rows, ("", ""))]
+    causes = pd.Series(p["causes"], dtype=np.float64)
+    fig = _figure(cols=2, height=3.2)
+    ax1, ax2 = fig.axes
+    ax1.barh(list(causes.index), causes.to_numpy(), color="#1f77b4")
+    ax1.axvline(0.0, color="black", lw=0.6)
+    ax1.set_title("net PnL gap B - A by cause", fontsize="small")
+    ax1.tick_params(axis="y", labelsize="x-small")
+    pairs = match_arbs(other.arbs, run.arbs, int(c["tolerance_ms"] * 1e6))
+    if len(pairs):
+        ax2.hist(pairs["dt_ns"].to_numpy(dtype=np.float64) / 1e6, bins=40, color="#ff7f0e")
+    ax2.set_title("decision time B - A of matched decisions", fontsize="small")
+    ax2.set_xlabel("ms")
+    parts.append(_img(fig, "PnL gap by cause; decision-time offsets of matched decisions"))
+    main = p["main_cause"]
+    cause_rows: list[tuple[str, object]] = [
+        (str(k), f"{v:,.4f}" + ("  (main)" if k == main else "")) for k, v in causes.items()
+    ]
+    parts.append("<h3>The gap by cause</h3>" + _dict_table(cause_rows, ("cause", "B - A")))
+    if main is not None:
+        parts.append(
+            f"<p><b>Main cause: {_esc(main)}</b> ({p['causes'][main]:,.4f} of "
+            f"{p['gap']:,.4f}): {_esc(_CAUSE_MEANING.get(main, ''))}</p>"
+        )
+    ctx_rows: list[tuple[str, object]] = []
+    for key, label in (("a", "A"), ("b", "B")):
+        ctx = c["context"][key]
+        for venue, model in (ctx["venues"] or {}).items():
+            p50 = ctx["place_p50_ms"].get(venue)
+            measured = "-" if p50 is None else f"{p50:.2f} ms"
+            ctx_rows.append(
+                (f"{label} {venue}", f"latency {model}; place round trip p50 {measured}")
+            )
+        ctx_rows.append(
+            (f"{label} refusals", f"rejections {ctx['rejections']}, denials {ctx['risk_denials']}")
+        )
+    parts.append("<h3>What each run assumed and measured</h3>" + _dict_table(ctx_rows, ("", "")))
+    return "".join(parts)
+
+
+def render_report(
+    run: Run,
+    progress: Callable[[int, int], None] | None = None,
+    against: Run | None = None,
+) -> str:
     """The report of ``run`` as one self-contained HTML document.
 
     Parameters
@@ -471,6 +597,10 @@ def render_report(run: Run, progress: Callable[[int, int], None] | None = None) 
         A run loaded with :func:`arbsim.analysis.frames.load_run`.
     progress:
         Told ``(sections done, sections in all)`` as each is rendered.
+    against:
+        A backtest of the same market window (typically of this session's recording):
+        the "Backtest vs paper" section compares the two decision by decision and
+        explains the PnL gap; without it, the section says how to make one.
 
     Returns
     -------
@@ -485,6 +615,7 @@ def render_report(run: Run, progress: Callable[[int, int], None] | None = None) 
         "fills": _fills,
         "latency": _latency,
         "risk": _risk,
+        "against": lambda r: _against(r, against),
     }
     body = [_header(run)]
     for i, (key, title) in enumerate(_SECTIONS):
@@ -507,6 +638,7 @@ def write_report(
     run_dir: str | Path,
     out: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    against: str | Path | None = None,
 ) -> Path:
     """Load ``run_dir``, render its report and write it.
 
@@ -519,6 +651,8 @@ def write_report(
         exist (a mistyped path is refused, not created).
     progress:
         Told ``(sections done, sections in all)``.
+    against:
+        A backtest run directory to compare this run with (see :func:`render_report`).
 
     Returns
     -------
@@ -542,6 +676,7 @@ def write_report(
                 f"--out {target}: directory {target.parent} does not exist (create it first)"
             )
     run = load_run(run_dir)
-    text = render_report(run, progress)
+    other = load_run(against) if against is not None else None
+    text = render_report(run, progress, other)
     target.write_text(text, encoding="utf-8")
     return target

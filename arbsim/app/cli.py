@@ -878,13 +878,20 @@ def info(catalog_path: Path, as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="HTML file to write; its directory must exist  [default: RUN_DIR/report.html]",
 )
-def report(run_dir: Path, out_path: Path | None) -> None:
+@click.option(
+    "--against",
+    "against",
+    type=click.Path(path_type=Path),
+    help="A backtest of the same window (e.g. of this session's RUN_DIR/catalog): the "
+    "report compares the two decision by decision and explains the PnL gap.",
+)
+def report(run_dir: Path, out_path: Path | None, against: Path | None) -> None:
     """Write a self-contained HTML report of a run directory (PnL, fills, slippage, latency)."""
     from arbsim.analysis.report import write_report
 
     try:
         with _progress(f"report {run_dir}", "sections") as progress:
-            target = write_report(run_dir, out_path, progress=progress.update)
+            target = write_report(run_dir, out_path, progress=progress.update, against=against)
     except ArbsimError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from builders import instrument
 from click.testing import CliRunner
 from test_analysis import MS, T0, arb, make_run
 
 from arbsim import analysis as an
-from arbsim.analysis.compare import CAUSES, compare_runs, derived_tolerance_ms, match_arbs
+from arbsim.analysis.compare import (
+    CAUSES,
+    compare_runs,
+    derived_tolerance_ms,
+    format_comparison,
+    match_arbs,
+)
 from arbsim.app.cli import compare
+from arbsim.data.catalog import Catalog, CatalogInfo
 from arbsim.runtime.recorder import ArbRecord
 
 
@@ -134,6 +143,33 @@ def test_compare_runs(two_runs: tuple[Path, Path]) -> None:
     assert res["pnl"]["main_cause"] == CAUSES[-1]
     assert res["outcomes"]["completed"] == {"completed": 2, "denied": 1, "skipped": 1}
     json.dumps(res, allow_nan=False)
+
+
+def test_legs_within_one_tick_use_the_sessions_catalog(two_runs: tuple[Path, Path]) -> None:
+    a, b = two_runs
+    res = compare_runs(an.load_run(a), an.load_run(b))
+    assert res["decisions"]["same_outcome"] == 2  # arbs 1, 2; not 3 (denied), 7 (skipped)
+    assert res["decisions"]["same_outcome_share"] == pytest.approx(0.5)
+    assert res["fill_prices"]["within_one_tick"] == {"legs": 0, "within": 0, "share": None}
+    # B's recording says venue a trades in cents: its 0.1 worse buy is ten ticks away
+    cat = Catalog(b / "catalog")
+    cat.create(CatalogInfo(synthetic=True, description="session recording"))
+    cat.write_instrument(instrument("a", tick=Decimal("0.01")))
+    cat.write_instrument(instrument("b"))
+    res = compare_runs(an.load_run(a), an.load_run(b))
+    assert res["fill_prices"]["within_one_tick"] == {"legs": 4, "within": 3, "share": 0.75}
+    assert "within one tick: 3 of 4 (75.0%)" in format_comparison(res)
+    assert "same outcome (of matched)                    50.0%" in format_comparison(res)
+
+
+def test_a_shifted_run_lines_up_again(two_runs: tuple[Path, Path]) -> None:
+    a, b = an.load_run(two_runs[0]), an.load_run(two_runs[1])
+    later = b.shifted(3_600 * 10**9)  # the same session an hour later
+    assert compare_runs(a, later)["decisions"]["matched"] == 0
+    assert later.arbs["ts_decision"].iloc[0] == b.arbs["ts_decision"].iloc[0] + 3_600 * 10**9
+    assert later.window_ns() == tuple(t + 3_600 * 10**9 for t in b.window_ns())
+    back = later.shifted(-3_600 * 10**9)
+    assert compare_runs(a, back) == compare_runs(a, b)
 
 
 def test_cli_table_and_json_file(two_runs: tuple[Path, Path]) -> None:

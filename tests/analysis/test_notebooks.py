@@ -9,6 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from arbsim.analysis import bundled_session
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NAMES = ["fills_and_slippage", "latency", "backtest_vs_paper"]
@@ -76,8 +79,14 @@ def test_committed_without_outputs(name: str) -> None:
 def test_notebook_runs(
     name: str, sample_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the kernel inherits this environment: the first cell uses the fresh run
-    monkeypatch.setenv("ARBSIM_RUN", str(sample_run))
+    # the kernel inherits this environment: the first cell uses the fresh run; the
+    # backtest-vs-paper notebook its default, the paper session kept with arbsim
+    if name == "backtest_vs_paper":
+        monkeypatch.delenv("ARBSIM_RUN", raising=False)
+        run = bundled_session()
+    else:
+        monkeypatch.setenv("ARBSIM_RUN", str(sample_run))
+        run = sample_run
     monkeypatch.delenv("ARBSIM_RUN_B", raising=False)
     nb = _execute(NOTEBOOKS / f"{name}.ipynb", tmp_path)
     assert _problems(nb) == []
@@ -88,7 +97,18 @@ def test_notebook_runs(
         if o["output_type"] == "display_data" and "image/png" in o.get("data", {})
     )
     assert images >= 2, f"{name}: {images} plots"
-    assert str(sample_run) in "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    assert str(run) in "".join(o.get("text", "") for o in nb.cells[1].outputs)
+
+
+def test_backtest_vs_paper_refuses_a_run_without_recording(
+    sample_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARBSIM_RUN", str(sample_run))  # a backtest: it records nothing
+    nb: nbformat.NotebookNode = nbformat.read(NOTEBOOKS / "backtest_vs_paper.ipynb", 4)
+    first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    nb.cells = nb.cells[: first + 1]
+    with pytest.raises(CellExecutionError, match="has no catalog/: point ARBSIM_RUN at a paper"):
+        NotebookClient(nb, timeout=120, kernel_name="python3").execute()
 
 
 def test_default_run_is_a_fresh_backtest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import re
 import subprocess
 import sys
@@ -16,10 +17,22 @@ import pytest
 from click.testing import CliRunner
 from test_analysis import make_run
 
+from arbsim.analysis import bundled_session, load_run
+from arbsim.analysis.compare import compare_runs
 from arbsim.app.cli import report
 
 CHROMIUM = Path("/usr/bin/chromium")
-SECTIONS = ("summary", "pnl", "inventory", "arbs", "slippage", "fills", "latency", "risk")
+SECTIONS = (
+    "summary",
+    "pnl",
+    "inventory",
+    "arbs",
+    "slippage",
+    "fills",
+    "latency",
+    "risk",
+    "against",
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +73,49 @@ def test_report_is_self_contained(sample_html: Path) -> None:
     assert text.count("<table") >= 10
     for label in ("delay_bps", "impact_bps", "fill_ratio", "p99", "reconciled exactly"):
         assert label in text
+
+
+@pytest.fixture(scope="module")
+def session_backtest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The backtest of the kept paper session's recording, with its latencies."""
+    run = bundled_session()
+    out = tmp_path_factory.mktemp("report") / "bt"
+    subprocess.run(
+        [sys.executable, "-m", "arbsim.app.cli", "backtest", "--data", str(run / "catalog"),
+         "--config", str(run / "config.yaml"), "--latency-from", str(run), "--out", str(out)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return out
+
+
+def test_backtest_vs_paper_section(session_backtest: Path, tmp_path: Path) -> None:
+    run = bundled_session()
+    r = CliRunner().invoke(
+        report, [str(run), "--against", str(session_backtest), "--out", str(tmp_path / "r.html")]
+    )
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "r.html").read_text(encoding="utf-8")
+    section = text[text.index('id="against"') :]
+    c = compare_runs(load_run(session_backtest), load_run(run))
+    d, tick = c["decisions"], c["fill_prices"]["within_one_tick"]
+    assert d["a"] > 10 and d["matched"] > 0 and tick["legs"] > 0
+    assert f"<td>{d['a']} / {d['b']} / {d['matched']}</td>" in section
+    assert f"{tick['within']} of {tick['legs']}" in section
+    assert f"<b>Main cause: {html.escape(c['pnl']['main_cause'])}</b>" in section
+    assert section.count("<img") == 1
+    assert "place round trip p50" in section and "session(" in section
+    # without --against: how to make the comparison, or (a backtest) what to compare with
+    r = CliRunner().invoke(report, [str(run), "--out", str(tmp_path / "s.html")])
+    assert r.exit_code == 0, r.output
+    alone = (tmp_path / "s.html").read_text(encoding="utf-8")
+    assert f"--latency-from {run} --out BACKTEST" in alone
+    assert not (run / "report.html").exists()
+    r = CliRunner().invoke(report, [str(session_backtest), "--out", str(tmp_path / "b.html")])
+    assert "report the session with <code>--against</code>" in (tmp_path / "b.html").read_text()
+    r = CliRunner().invoke(
+        report, [str(run), "--against", str(tmp_path / "none"), "--out", str(tmp_path / "x.html")]
+    )
+    assert r.exit_code == 2 and f"{tmp_path / 'none'}: run directory does not exist" in r.output
 
 
 def test_report_out_option_and_errors(tmp_path: Path) -> None:

@@ -77,6 +77,43 @@ def test_two_identical_runs_write_identical_fills(tmp_path: Path) -> None:
         assert tables[0][f].equals(tables[1][f]), f
 
 
+def test_latency_from_a_run_replays_its_latencies(tmp_path: Path) -> None:
+    """A backtest's own timings (no compute time, no journal) replayed give it back."""
+    args = ["backtest", "--end", SHORT]
+    first = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    again = [*args, "--latency-from", str(tmp_path / "a"), "--out", str(tmp_path / "b")]
+    second = CliRunner().invoke(main, again)
+    assert second.exit_code == 0, second.output
+    config = (tmp_path / "b" / "config.yaml").read_text()
+    assert "model: session" in config and f"source: {tmp_path / 'a'}" in config
+    for f in ("orders.parquet", "fills.parquet", "arbs.parquet"):
+        assert pq.read_table(tmp_path / "a" / f).equals(pq.read_table(tmp_path / "b" / f)), f
+    assert pq.read_table(tmp_path / "a" / "orders.parquet").num_rows > 0
+    # replaying other timings changes the run
+    (tmp_path / "c.yaml").write_text(
+        (tmp_path / "a" / "config.yaml").read_text().replace("entry_ms: 8.0", "entry_ms: 30.0")
+    )
+    slow = CliRunner().invoke(
+        main, [*args, "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "c")]
+    )
+    assert slow.exit_code == 0, slow.output
+    replayed = CliRunner().invoke(
+        main, [*args, "--latency-from", str(tmp_path / "c"), "--out", str(tmp_path / "d")]
+    )
+    assert replayed.exit_code == 0, replayed.output
+    c, d = (pq.read_table(tmp_path / x / "orders.parquet") for x in "cd")
+    assert c.column("ts_accepted").equals(d.column("ts_accepted"))
+    assert not c.column("ts_accepted").equals(
+        pq.read_table(tmp_path / "a" / "orders.parquet").column("ts_accepted")
+    )
+    bad = CliRunner().invoke(
+        main, [*args, "--latency-from", str(tmp_path), "--out", str(tmp_path / "e")]
+    )
+    assert bad.exit_code == 2 and "not a run directory (no orders.parquet)" in bad.output
+    assert not (tmp_path / "e").exists()
+
+
 def test_window_flags_limit_the_replay(tmp_path: Path) -> None:
     r = CliRunner().invoke(
         main,

@@ -73,6 +73,104 @@ def test_empirical_resamples_recorded_round_trips(tmp_path: Path) -> None:
         EmpiricalLatency.from_file(tmp_path / "latency.parquet", ("fetch_order",), 0.5, seed=1)
 
 
+def test_empirical_reads_only_its_venues_rows(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "ts": [1, 2],
+            "kind": ["place", "place"],
+            "venue": ["a", "b"],
+            "latency_ns": [10_000_000, 30_000_000],
+        }
+    )
+    pq.write_table(table, tmp_path / "latency.parquet")
+    m = EmpiricalLatency.from_file(tmp_path / "latency.parquet", ("place",), 0.5, 1, venue="b")
+    assert {m.sample("place") for _ in range(50)} == {(15_000_000, 15_000_000)}
+    with pytest.raises(DataError, match=r"no latencies of venue 'c' \(it has a, b\)"):
+        EmpiricalLatency.from_file(tmp_path / "latency.parquet", ("place",), 0.5, 1, venue="c")
+
+
+def _session(tmp_path: Path) -> Path:
+    """A run directory as a session writes it: two arbs' legs, a hedge, measured latencies."""
+    ms = 1_000_000
+    orders = [
+        # client id, venue, sent, accepted, ack
+        ("o1", "a", 1_000 * ms, 1_008 * ms, 1_020 * ms),
+        ("o2", "b", 1_000 * ms, 1_015 * ms, 1_031 * ms),
+        ("o3", "a", 1_040 * ms, 1_049 * ms, 1_058 * ms),  # a hedge: no decision before it
+        ("o4", "a", 2_000 * ms, 0, 2_010 * ms),  # no accepted time: split by entry_share
+        ("o5", "b", 2_000 * ms, 2_020 * ms, 2_041 * ms),
+        ("o6", "a", 0, 0, 0),  # seen only as an update: never sent by the session
+    ]
+    pq.write_table(
+        pa.table(
+            {
+                "client_order_id": [o[0] for o in orders],
+                "venue": [o[1] for o in orders],
+                "ts_sent": [o[2] for o in orders],
+                "ts_accepted": [o[3] for o in orders],
+                "ts_ack": [o[4] for o in orders],
+            }
+        ),
+        tmp_path / "orders.parquet",
+    )
+    # arb 1 was triggered at 960 ms, decided at 962 ms; its legs were checked at 999 ms
+    pq.write_table(
+        pa.table(
+            {
+                "ts_trigger": [960 * ms, 1_960 * ms],
+                "ts_decision": [962 * ms, 1_961 * ms],
+                "orders": [["o1", "o2", "o3"], ["o4", "o5"]],
+            }
+        ),
+        tmp_path / "arbs.parquet",
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "ts": [962 * ms, 962 * ms, 999 * ms, 1_961 * ms, 1_999 * ms, 3_000 * ms],
+                "kind": [
+                    "fetch_balances",
+                    "fetch_balances",
+                    "tick_to_trade",
+                    "fetch_balances",
+                    "tick_to_trade",
+                    "cancel",
+                ],
+                "venue": ["a", "b", "a", "a", "a", "a"],
+                "latency_ns": [30 * ms, 36 * ms, 39 * ms, 37 * ms, 39 * ms, 6 * ms],
+            }
+        ),
+        tmp_path / "latency.parquet",
+    )
+    return tmp_path
+
+
+def test_session_latency_replays_each_order_in_order(tmp_path: Path) -> None:
+    run = _session(tmp_path)
+    ms = 1_000_000
+    a = build_latency(LatencyConfig(model="session", source=str(run), entry_share=0.5), "a")
+    # o1: entry 8 ms + compute 2 ms + the wait from the last check to leaving 1 ms
+    assert a.sample("place") == (11 * ms, 12 * ms)
+    assert a.sample("place") == (9 * ms, 9 * ms)  # the hedge: as measured
+    # o4: no accepted time, 10 ms split in half, plus compute 1 ms and 1 ms of journal
+    assert a.sample("place") == (7 * ms, 5 * ms)
+    assert a.sample("place") == (11 * ms, 12 * ms)  # then again from the start
+    assert a.sample("fetch_balances") == (15 * ms, 15 * ms)
+    assert a.sample("fetch_balances") == (18_500_000, 18_500_000)
+    assert a.sample("cancel") == (3 * ms, 3 * ms)
+    assert a.sample("fetch_order") == (9 * ms, 9 * ms)  # never measured: the place ones
+    b = build_latency(LatencyConfig(model="session", source=str(run)), "b")
+    assert b.sample("place") == (18 * ms, 16 * ms)  # the legs' last check was on venue a
+    assert "replayed in order: 1 fetch_balances, 2 place" in b.describe()
+    with pytest.raises(ValueError, match="venue 'c' placed no order"):
+        build_latency(LatencyConfig(model="session", source=str(run)), "c")
+    with pytest.raises(ValueError, match="needs the venue"):
+        build_latency(LatencyConfig(model="session", source=str(run)))
+    (run / "arbs.parquet").unlink()
+    with pytest.raises(DataError, match=r"arbs.parquet: missing"):
+        build_latency(LatencyConfig(model="session", source=str(run)), "a")
+
+
 def test_latency_config_errors_name_the_key() -> None:
     base = 'venues:\n  - name: a\n    balances: {USDT: "1"}\n    latency: '
     with pytest.raises(
