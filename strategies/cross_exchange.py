@@ -65,7 +65,10 @@ class CrossExchangeArb(Strategy):
         if self._last_top.get(venue) == top:
             return
         self._last_top[venue] = top
-        if self.busy or ctx.now_ns() < self.cooldown_until:
+        # the cool-down is counted in received data: an update received before it ended
+        # is not acted on however late it is processed (a backtest, processing each
+        # update at its receive time, gates the same updates)
+        if self.busy or book.ts_local < self.cooldown_until:
             return
         self.checks += 1
         (ba, bb), (ia, ib) = self._books, self._insts

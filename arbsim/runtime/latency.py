@@ -11,6 +11,7 @@ value dropped) whenever the buffer fills. Memory stays constant however long the
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -294,11 +295,11 @@ class SessionLatency:
 
     ``place``: one ``(entry, response)`` per order of this venue, in the order they were
     sent (``orders.parquet``): entry = accepted - sent, response = first answer -
-    accepted; an arbitrage's entry legs also carry the session's own processing, which a
-    backtest, deciding at the event itself and sending at once, does not spend: from the
-    market event that triggered the arbitrage to the decision (compute time, the wait for
-    the event loop) and from the legs' last check to their leaving (the journal write).
-    The balance requests in between are replayed as ``fetch_balances``. Without an accepted time
+    accepted. A backtest decides at the market event that triggered an arbitrage and acts
+    at once; the session spent time there (compute, waits for the event loop, the journal
+    write). So a request an arbitrage made before its legs (its balance fetches) carries
+    the session's time from the trigger to the request leaving, and each entry leg the
+    time from the last of those answers to the leg leaving. Without an accepted time
     (a live venue that reports none) the round trip is split by ``entry_share``.
     Other kinds: this venue's round trips of that kind from ``latency.parquet``, split
     by ``entry_share``; a kind the session never measured uses the ``place`` ones.
@@ -334,39 +335,61 @@ class SessionLatency:
         orders = read(
             "orders.parquet", ["client_order_id", "venue", "ts_sent", "ts_accepted", "ts_ack"]
         ).to_pylist()
-        arbs = read("arbs.parquet", ["ts_trigger", "ts_decision", "orders"]).to_pylist()
+        arbs = read("arbs.parquet", ["ts_trigger", "ts_done", "orders"]).to_pylist()
         lat = read("latency.parquet", ["ts", "kind", "venue", "latency_ns"]).to_pylist()
-        # tick_to_trade rows: (trigger -> the legs' last check) at the time of that check
-        checked = {
-            int(r["ts"]) - int(r["latency_ns"]): int(r["ts"])
-            for r in lat
-            if r["kind"] == "tick_to_trade"
-        }
-        entry_legs = {
-            cid: (int(a["ts_trigger"]), int(a["ts_decision"]))
+        sent_of = {o["client_order_id"]: int(o["ts_sent"] or 0) for o in orders}
+        # each arbitrage from its trigger to its legs leaving (to its end without legs):
+        # the backtest does at the trigger what the session did in that span
+        spans = sorted(
+            (
+                int(a["ts_trigger"]),
+                min(
+                    [sent_of[c] for c in (a["orders"] or [])[:2] if sent_of.get(c)]
+                    or [int(a["ts_done"] or a["ts_trigger"])]
+                ),
+            )
             for a in arbs
-            for cid in (a["orders"] or [])[:2]
-        }
+        )
+        triggers = [t for t, _ in spans]
+
+        def lead(ts: int) -> tuple[int, int] | None:
+            """(trigger, ts - trigger) when ``ts`` falls in an arbitrage's span."""
+            k = bisect.bisect_right(triggers, ts) - 1
+            if k >= 0 and ts <= spans[k][1]:
+                return triggers[k], ts - triggers[k]
+            return None
+
+        # requests other than orders: one that an arbitrage made before its legs is
+        # replayed from the trigger, so it carries the session's time up to its start
+        samples: dict[str, list[tuple[int, int]]] = {}
+        answered: dict[int, int] = {}  # trigger -> when its last such request was answered
+        for row in sorted(lat, key=lambda r: int(r["ts"])):
+            kind = str(row["kind"])
+            if kind not in REQUEST_KINDS or kind == "place":
+                continue
+            ts, rt = int(row["ts"]), max(0, int(row["latency_ns"]))
+            span = lead(ts)
+            if span is not None:
+                answered[span[0]] = max(answered.get(span[0], 0), ts + rt)
+            if row["venue"] != venue:
+                continue
+            entry = int(rt * entry_share)
+            samples.setdefault(kind, []).append((entry + (span[1] if span else 0), rt - entry))
+        trigger_of = {c: int(a["ts_trigger"]) for a in arbs for c in (a["orders"] or [])[:2]}
         place: list[tuple[int, int, int]] = []
         for o in orders:
             sent, ack = o["ts_sent"] or 0, o["ts_ack"] or 0
             if o["venue"] != venue or not sent or not ack or ack < sent:
                 continue
             extra = 0
-            if o["client_order_id"] in entry_legs:
-                trigger, decision = entry_legs[o["client_order_id"]]
-                extra = max(0, decision - trigger) + max(0, sent - checked.get(trigger, sent))
+            trigger = trigger_of.get(o["client_order_id"])
+            if trigger is not None and trigger <= sent:
+                # the backtest sends the legs once its replayed requests are answered
+                extra = max(0, sent - answered.get(trigger, trigger))
             accepted = o["ts_accepted"] or 0
             entry = accepted - sent if sent <= accepted <= ack else int((ack - sent) * entry_share)
             place.append((sent, extra + entry, ack - sent - entry))
-        samples: dict[str, list[tuple[int, int]]] = {"place": [(e, r) for _, e, r in sorted(place)]}
-        for row in sorted(lat, key=lambda r: int(r["ts"])):
-            kind = str(row["kind"])
-            if row["venue"] != venue or kind not in REQUEST_KINDS or kind == "place":
-                continue
-            rt = max(0, int(row["latency_ns"]))
-            entry = int(rt * entry_share)
-            samples.setdefault(kind, []).append((entry, rt - entry))
+        samples["place"] = [(e, r) for _, e, r in sorted(place)]
         return cls(samples, str(run_dir), venue)
 
     def sample(self, kind: str) -> tuple[int, int]:

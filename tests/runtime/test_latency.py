@@ -113,12 +113,13 @@ def _session(tmp_path: Path) -> Path:
         ),
         tmp_path / "orders.parquet",
     )
-    # arb 1 was triggered at 960 ms, decided at 962 ms; its legs were checked at 999 ms
+    # arb 1 was triggered at 960 ms and fetched balances at 962 ms (answered at 992 and
+    # 998 ms); its legs left at 1,000 ms
     pq.write_table(
         pa.table(
             {
                 "ts_trigger": [960 * ms, 1_960 * ms],
-                "ts_decision": [962 * ms, 1_961 * ms],
+                "ts_done": [1_058 * ms, 2_041 * ms],
                 "orders": [["o1", "o2", "o3"], ["o4", "o5"]],
             }
         ),
@@ -149,18 +150,20 @@ def test_session_latency_replays_each_order_in_order(tmp_path: Path) -> None:
     run = _session(tmp_path)
     ms = 1_000_000
     a = build_latency(LatencyConfig(model="session", source=str(run), entry_share=0.5), "a")
-    # o1: entry 8 ms + compute 2 ms + the wait from the last check to leaving 1 ms
-    assert a.sample("place") == (11 * ms, 12 * ms)
+    # o1: entry 8 ms + the 2 ms from the last balance answer (998 ms) to leaving
+    assert a.sample("place") == (10 * ms, 12 * ms)
     assert a.sample("place") == (9 * ms, 9 * ms)  # the hedge: as measured
-    # o4: no accepted time, 10 ms split in half, plus compute 1 ms and 1 ms of journal
+    # o4: no accepted time, 10 ms split in half, plus 2 ms after its balances
     assert a.sample("place") == (7 * ms, 5 * ms)
-    assert a.sample("place") == (11 * ms, 12 * ms)  # then again from the start
-    assert a.sample("fetch_balances") == (15 * ms, 15 * ms)
-    assert a.sample("fetch_balances") == (18_500_000, 18_500_000)
-    assert a.sample("cancel") == (3 * ms, 3 * ms)
+    assert a.sample("place") == (10 * ms, 12 * ms)  # then again from the start
+    # balance fetches carry the time from their arbitrage's trigger to leaving (2, 1 ms)
+    assert a.sample("fetch_balances") == (17 * ms, 15 * ms)
+    assert a.sample("fetch_balances") == (19_500_000, 18_500_000)
+    assert a.sample("cancel") == (3 * ms, 3 * ms)  # outside any arbitrage: as measured
     assert a.sample("fetch_order") == (9 * ms, 9 * ms)  # never measured: the place ones
     b = build_latency(LatencyConfig(model="session", source=str(run)), "b")
-    assert b.sample("place") == (18 * ms, 16 * ms)  # the legs' last check was on venue a
+    assert b.sample("place") == (17 * ms, 16 * ms)  # 15 ms + 2 ms after the balances
+    assert b.sample("fetch_balances") == (20 * ms, 18 * ms)
     assert "replayed in order: 1 fetch_balances, 2 place" in b.describe()
     with pytest.raises(ValueError, match="venue 'c' placed no order"):
         build_latency(LatencyConfig(model="session", source=str(run)), "c")
