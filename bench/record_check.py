@@ -32,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crash_resume import Sim
 
+from arbsim.app.backtest import default_config_path
 from arbsim.core.book import OrderBook
 from arbsim.data.catalog import FLAG_GAP, FLAG_SNAPSHOT_BEGIN, FLAG_SNAPSHOT_END, Catalog
 from arbsim.data.feed import BookCursor
@@ -140,9 +141,10 @@ def main() -> None:
         sim.stop()
     print(run("data", "info", str(recorded)).rstrip())
     bt = work / "backtest"
-    run("backtest", "--data", str(recorded), "--out", str(bt))
+    run("backtest", "--config", str(default_config_path()), "--data", str(recorded),
+        "--out", str(bt))  # fmt: skip
     summary = json.loads((bt / "summary.json").read_text())
-    print(f"backtest of the recording: {summary['events']['total']:,} events")
+    print(f"backtest of the recording: {summary['events']:,} events")
     ok = check(source, recorded, offset) and rec.returncode == 0
     print("record check:", "OK" if ok else "FAIL")
     raise SystemExit(0 if ok else 1)
