@@ -20,6 +20,7 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -208,6 +209,14 @@ def health_report(
 
 
 # -------------------------------------------------------------------- telemetry
+@dataclass(frozen=True)
+class _VenueMetrics:
+    books: PromCounter
+    trades: PromCounter
+    decode: Histogram
+    feed: Histogram
+
+
 class Telemetry:
     """Metrics, events, order logs, heartbeats and alerts of one session."""
 
@@ -241,6 +250,7 @@ class Telemetry:
         #: local receipt time of each venue's last market message
         self.last_message_ns: dict[str, int] = {}
         self.messages: Counter[str] = Counter()
+        self._per_venue: dict[str, _VenueMetrics] = {}
 
         reg = self.registry = CollectorRegistry(auto_describe=True)
         Info("arbsim_run", "The session: mode and run id", registry=reg).info(
@@ -391,18 +401,31 @@ class Telemetry:
             if n != before.get(name, 0):
                 self.m_alerts.labels(name).inc(n - before.get(name, 0))
 
+    def _market(self, venue: str) -> _VenueMetrics:
+        """A venue's per-message metrics, their labels resolved once."""
+        m = self._per_venue.get(venue)
+        if m is None:
+            m = self._per_venue[venue] = _VenueMetrics(
+                books=self.m_messages.labels(venue, "book"),
+                trades=self.m_messages.labels(venue, "trade"),
+                decode=self.m_decode.labels(venue),
+                feed=self.m_feed.labels(venue),
+            )
+        return m
+
     def book(self, venue: str, book: OrderBook) -> None:
         now = time.time_ns()
+        m = self._market(venue)
         self.messages[venue] += 1
         self.last_message_ns[venue] = book.ts_local
-        self.m_messages.labels(venue, "book").inc()
-        self.m_decode.labels(venue).observe(max(0, now - book.ts_local) / 1e9)
-        self.m_feed.labels(venue).observe(max(0, book.ts_local - book.ts_exchange) / 1e9)
+        m.books.inc()
+        m.decode.observe(max(0, now - book.ts_local) / 1e9)
+        m.feed.observe(max(0, book.ts_local - book.ts_exchange) / 1e9)
 
     def trade(self, venue: str, trade: Trade) -> None:
         self.messages[venue] += 1
         self.last_message_ns[venue] = max(self.last_message_ns.get(venue, 0), trade.ts_local)
-        self.m_messages.labels(venue, "trade").inc()
+        self._market(venue).trades.inc()
 
     def denial(self, denial: Denial) -> None:
         self.m_denials.labels(denial.reason).inc()

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -257,6 +258,16 @@ async def test_metrics_and_events_of_a_paper_run_match_its_outputs(
     assert m["arbsim_run_info"] == {
         (("mode", "paper"), ("run_id", "run")): 1.0,
     }
+    # every metric the README lists is served
+    families = {f.name for f in text_string_to_metric_families(text)}
+    readme = (ROOT / "README.md").read_text()
+    listed = {
+        name.removesuffix("_total")
+        for row in readme.splitlines()
+        if row.startswith("| `arbsim_")
+        for name in re.findall(r"`(arbsim_\w+)`", row.split("|")[1])
+    }
+    assert len(listed) > 20 and listed <= families, listed - families
     # (the simulator's clock runs 20 times as fast as ours: /health may say so)
     assert set(health["venues"]) == {"mexc", "gateio"}
     for v in health["venues"].values():

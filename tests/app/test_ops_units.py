@@ -8,6 +8,8 @@ import asyncio
 import json
 import logging
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -327,3 +329,21 @@ async def test_record_serves_metrics_and_health_and_logs_to_the_catalog(tmp_path
     records = [json.loads(x) for x in log_file.read_text().splitlines()]
     assert any(r.get("event") == "heartbeat" and r["rates"]["mexc"] > 0 for r in records)
     assert all(r["run_id"] == log_file.stem for r in records)
+
+
+def test_a_backtest_loads_no_operations_code(tmp_path: Path) -> None:
+    """The backtest path stays free of the server, the HTTP client and the metrics."""
+    code = f"""
+import sys
+from click.testing import CliRunner
+from arbsim.app.cli import main
+r = CliRunner().invoke(main, ["backtest", "--out", {str(tmp_path / "bt")!r},
+                              "--end", "2026-01-05T00:01:00Z"])
+assert r.exit_code == 0, r.output
+loaded = [m for m in sys.modules if m.split(".")[0] in ("aiohttp", "prometheus_client")
+          or m in ("arbsim.app.ops", "arbsim.app.telemetry", "arbsim.app.alerts")]
+print(loaded)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['arbsim.app.alerts']"  # the config's alerts section
