@@ -139,10 +139,13 @@ class Alerts:
         run_id: str = "",
         emit: Callable[[dict[str, Any]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        raised: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self.run_id = run_id
         self.emit = emit
+        #: told the name of every alert raised, sent or held back (the metrics count them)
+        self.raised = raised
         self.clock = clock
         self._last: dict[tuple[str, ...], float] = {}
         self._held: dict[tuple[str, ...], int] = {}
@@ -218,6 +221,8 @@ class Alerts:
         than ``repeat_s`` ago; True when it went out."""
         key = (name, str(fields.get("venue", "")), str(fields.get("kind", "")))
         self.counts[name] = self.counts.get(name, 0) + 1
+        if self.raised is not None:
+            self.raised(name)
         now = self.clock()
         last = self._last.get(key)
         if last is not None and now - last < self.config.repeat_s:

@@ -236,7 +236,9 @@ class Telemetry:
         self.started = time.monotonic()
         self.events = EventHub(run_id, keep=events_kept)
         self.webhook = webhook
-        self.alerts = Alerts(alerts or AlertConfig(), run_id=run_id, emit=self._alerted)
+        self.alerts = Alerts(
+            alerts or AlertConfig(), run_id=run_id, emit=self._alerted, raised=self._raised
+        )
         #: venue -> its health now (the session's venues, or the recorder's feeds)
         self.health_of: dict[str, Callable[[], VenueHealth]] = {}
         self.engine: Engine | None = None
@@ -386,20 +388,14 @@ class Telemetry:
             return
         if kind in REQUEST_KINDS:
             self.m_request.labels(venue, kind).observe(seconds)
-            before = dict(self.alerts.counts)
             self.alerts.request(kind, venue, latency_ns)
-            self._count_alerts(before)
 
     def api_failure(self, venue: str, error: Exception) -> None:
         self.m_failures.labels(venue).inc()
-        before = dict(self.alerts.counts)
         self.alerts.failure(venue, error)
-        self._count_alerts(before)
 
-    def _count_alerts(self, before: dict[str, int]) -> None:
-        for name, n in self.alerts.counts.items():
-            if n != before.get(name, 0):
-                self.m_alerts.labels(name).inc(n - before.get(name, 0))
+    def _raised(self, name: str) -> None:
+        self.m_alerts.labels(name).inc()
 
     def _market(self, venue: str) -> _VenueMetrics:
         """A venue's per-message metrics, their labels resolved once."""
@@ -438,9 +434,7 @@ class Telemetry:
         self._breaker = True
         self.m_breaker.set(1)
         self.events.publish("risk", kind="circuit_breaker", reason=reason, at=ts)
-        before = dict(self.alerts.counts)
         self.alerts.breaker(ts, reason)
-        self._count_alerts(before)
 
     # ------------------------------------------------------------ the recorder's events
     def order_new(self, order: Order) -> None:

@@ -289,8 +289,8 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
         limit = min(self.timeout_s, max(1.0, self.probe_interval_s))
         try:
             server_ms = await asyncio.wait_for(self.rest.server_time(), limit)
-        except (VenueError, TimeoutError) as exc:
-            reason = str(exc) or type(exc).__name__
+        except Exception as exc:  # any failure is REST not answering, never the venue's end
+            reason = str(exc) if isinstance(exc, VenueError) and str(exc) else type(exc).__name__
             if self.rest_ok is not False:
                 log.warning(
                     "%s REST API not answering (%s)", self.name, reason,
