@@ -95,8 +95,8 @@ async def record_async(
     duration ends or ``stop_event`` is set.
 
     ``metrics_port``: where ``/metrics``, ``/health``, ``/events`` are served (0: an
-    ephemeral port, None: nowhere); ``on_ops`` is told the URL. Each heartbeat is a log
-    record, and a line to ``say`` too with ``echo_heartbeat``."""
+    ephemeral port, None: nowhere); ``on_ops`` is told the URL. The start and each
+    heartbeat are log records, and lines to ``say`` too with ``echo_heartbeat``."""
     if not venues:
         raise ConfigError("--venue: name at least one venue to record")
     if not symbols:
@@ -145,7 +145,8 @@ async def record_async(
                     await feed.start(list(symbols), sink)
                     started.append(feed)
                 telemetry.ready = True
-                say(f"recording {', '.join(symbols)} from {', '.join(venues)} into {catalog}")
+                if echo_heartbeat:
+                    say(f"recording {', '.join(symbols)} from {', '.join(venues)} into {catalog}")
                 log.info(
                     "recording %s from %s into %s", ", ".join(symbols), ", ".join(venues),
                     catalog, extra={"event": "session_start", "mode": "record"},
@@ -182,7 +183,7 @@ async def record_async(
                         snap = telemetry.snapshot()
                         telemetry.events.publish("heartbeat", rates=rate, resyncs=resyncs, **snap)
                         logging.getLogger("arbsim.heartbeat").info(
-                            "heartbeat:" + line,
+                            "heartbeat: " + " ".join(line.split()),
                             extra={"event": "heartbeat", "rates": rate, "resyncs": resyncs,
                                    **snap},
                         )  # fmt: skip
