@@ -461,14 +461,14 @@ async def test_health_turns_503_when_the_stream_drops_and_200_after(
                 t1 = time.monotonic()
                 body = await until(s, 200, 20)
                 seen["up_after_s"] = time.monotonic() - t1
-                assert body["venues"]["mexc"]["reconnects"] == 1
+                assert body["venues"]["mexc"]["reconnects"] >= 1
                 # again, with the market data paused as well: down, then up once it resumes
                 await fault(slow_sim, {"kind": "pause", "delay_s": 0})
                 await fault(slow_sim, {"kind": "drop_ws"})
                 await until(s, 503, 5)
                 await fault(slow_sim, {"kind": "resume"})
                 body = await until(s, 200, 20)
-                assert body["venues"]["mexc"]["reconnects"] == 2
+                assert body["venues"]["mexc"]["reconnects"] >= 2
                 await asyncio.sleep(0.7)  # the health watch sees the recovery
         finally:
             stop.set()
