@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from arbsim.app.logs import LOG_FORMATS, LOG_LEVELS, LogFormat, setup_logging
 from arbsim.app.progress import PROGRESS_MODES, ProgressMode, ProgressReport
 from arbsim.app.rundir import new_run_dir, remove_if_empty
 from arbsim.core.errors import ArbsimError, ConfigError, DataError, VenueError
@@ -104,10 +105,69 @@ class _Signals:
     show_default=True,
     help="Seconds between two plain progress lines.",
 )
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="info",
+    show_default=True,
+    help="Log records at this level and above (paper / live / record also write INFO and "
+    "above to RUN_DIR/log.jsonl).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default="text",
+    show_default=True,
+    help="text: one readable line per record; json: one JSON object per line (time, "
+    "level, component, venue, symbol, run_id and the event's fields).",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the log to this file (appended) instead of stderr  [default: stderr]",
+)
 @click.pass_context
-def main(ctx: click.Context, progress: ProgressMode, progress_every: float) -> None:
+def main(
+    ctx: click.Context,
+    progress: ProgressMode,
+    progress_every: float,
+    log_level: str,
+    log_format: LogFormat,
+    log_file: Path | None,
+) -> None:
     """arbsim: cross-exchange crypto arbitrage — backtest, paper and live with one strategy."""
     ctx.obj = _Options(progress, progress_every)
+    try:
+        setup_logging(log_level.lower(), log_format, log_file)
+    except OSError as e:
+        _fail(f"--log-file {log_file}: cannot write ({e.strerror or e})")
+
+
+class _Port(click.ParamType):  # type: ignore[type-arg]
+    """A TCP port (0: an ephemeral one) or ``off``."""
+
+    name = "PORT|off"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text == "off":
+            return "off"
+        try:
+            port = int(text)
+        except ValueError:
+            self.fail(f"{value!r} is not a port number (0-65535) or 'off'", param, ctx)
+        if not 0 <= port <= 65535:
+            self.fail(f"{port} is not a port number (0-65535)", param, ctx)
+        return port
+
+
+PORT = _Port()
+
+
+def _say_ops(url: str) -> None:
+    click.echo(f"operations: {url}/metrics  {url}/health  {url}/events", err=True)
 
 
 @main.command()
@@ -355,6 +415,15 @@ def format_summary(s: dict[str, Any], run_dir: str) -> str:
 
 def _realtime_options(fn: Any) -> Any:
     fn = click.option(
+        "--metrics-port",
+        type=PORT,
+        metavar="PORT|off",
+        default=None,
+        help="Serve /metrics, /health and /events on this port of ops.host (127.0.0.1 "
+        "unless the config says otherwise); 0: an ephemeral port, printed at start; off: "
+        "no server  [default: the config's ops.port, 0]",
+    )(fn)
+    fn = click.option(
         "--resume-open-orders",
         type=click.Choice(["cancel", "adopt"]),
         default="cancel",
@@ -406,6 +475,7 @@ def paper(
     venue_urls: tuple[str, ...],
     resume_dir: Path | None,
     resume_open_orders: str,
+    metrics_port: int | str | None,
 ) -> None:
     """Run the strategy on live market data with simulated fills (no credentials)."""
     _realtime(
@@ -417,6 +487,7 @@ def paper(
         resume_dir,
         resume_open_orders,
         yes=True,
+        metrics_port=metrics_port,
     )
 
 
@@ -442,6 +513,7 @@ def live(
     venue_urls: tuple[str, ...],
     resume_dir: Path | None,
     resume_open_orders: str,
+    metrics_port: int | str | None,
     yes: bool,
 ) -> None:
     """Trade for real; credentials only from ARBSIM_<VENUE>_API_KEY / _API_SECRET."""
@@ -454,6 +526,7 @@ def live(
         resume_dir,
         resume_open_orders,
         yes=yes,
+        metrics_port=metrics_port,
     )
 
 
@@ -522,7 +595,10 @@ def _realtime(
     resume_open_orders: str,
     *,
     yes: bool,
+    metrics_port: int | str | None = None,
 ) -> None:
+    import msgspec
+
     from arbsim.app.backtest import default_config_path
     from arbsim.app.config import load_config
     from arbsim.app.realtime import RealtimeError, parse_venue_url, run_realtime, with_urls
@@ -544,6 +620,9 @@ def _realtime(
                 "(kind mexc / gateio; `arbsim config new --mode live` writes one)"
             )
         cfg = load_config(config_path or default_config_path(), mode)
+        if metrics_port is not None:
+            port = None if metrics_port == "off" else int(metrics_port)
+            cfg = msgspec.structs.replace(cfg, ops=msgspec.structs.replace(cfg.ops, port=port))
         urls = dict(parse_venue_url(u) for u in venue_urls)
         if mode == "live":
             confirm_live(with_urls(cfg, urls), yes, _stdin_is_terminal())
@@ -557,6 +636,7 @@ def _realtime(
             urls=urls,
             resume=resume_dir is not None,
             resume_open_orders="adopt" if resume_open_orders == "adopt" else "cancel",
+            on_ops=_say_ops,
         )
     except (ConfigError, DataError) as e:
         if created is not None:
@@ -636,8 +716,23 @@ def exchange_sim(ctx: click.Context) -> None:
     metavar="NAME=REST_URL,WS_URL",
     help="Endpoints of one venue (repeatable; default: the real venue's).",
 )
-@click.option("--heartbeat", "heartbeat_s", default=10.0, show_default=True, type=float,
-              help="Seconds between progress lines.")  # fmt: skip
+@click.option(
+    "--heartbeat",
+    "heartbeat_s",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True),
+    help="Seconds between heartbeat log records (messages/s, resyncs, streams).",
+)
+@click.option(
+    "--metrics-port",
+    type=PORT,
+    metavar="PORT|off",
+    default="0",
+    show_default=True,
+    help="Serve /metrics, /health and /events on this port of 127.0.0.1; 0: an ephemeral "
+    "port, printed at start; off: no server.",
+)
 def record_cmd(
     venues: tuple[str, ...],
     symbols: tuple[str, ...],
@@ -645,8 +740,10 @@ def record_cmd(
     duration_s: float | None,
     venue_urls: tuple[str, ...],
     heartbeat_s: float,
+    metrics_port: int | str,
 ) -> None:
-    """Record the venues' public streams (books, trades) into a Parquet catalog."""
+    """Record the venues' public streams (books, trades) into a Parquet catalog; the
+    session's log goes to CATALOG/logs/<run id>.jsonl too."""
     from arbsim.app.realtime import parse_venue_url
     from arbsim.app.record import record
 
@@ -654,7 +751,8 @@ def record_cmd(
         urls = dict(parse_venue_url(u) for u in venue_urls)
         result = record(
             venues, symbols, catalog_path, duration_s=duration_s, urls=urls,
-            heartbeat_s=heartbeat_s, say=click.echo,
+            heartbeat_s=heartbeat_s, say=click.echo, echo_heartbeat=False,
+            metrics_port=None if metrics_port == "off" else int(metrics_port), on_ops=_say_ops,
         )  # fmt: skip
     except ArbsimError as e:
         _fail(str(e))

@@ -19,8 +19,9 @@ from typing import Any, TypeVar, cast
 
 import msgspec
 
+from arbsim.app.alerts import AlertConfig
 from arbsim.app.registry import Registry
-from arbsim.core.checks import ConfigPath, non_negative, positive
+from arbsim.core.checks import ConfigPath, at_most, non_negative, positive
 from arbsim.core.errors import ConfigError
 from arbsim.core.ports import MODES, Mode, VenueConfig
 from arbsim.runtime.risk import RiskLimits
@@ -61,10 +62,35 @@ class RunConfig(Strict, frozen=True):
     #: how long the end of a run may take to learn every unknown order outcome (a venue
     #: may accept a late request until its expiry, Gate's 60 s) and cancel its orders
     shutdown_s: float = 90.0
+    #: paper / live: seconds between heartbeat log records (0: none)
+    heartbeat_s: float = 10.0
 
     def __post_init__(self) -> None:
-        non_negative(drain_s=self.drain_s, shutdown_s=self.shutdown_s)
+        non_negative(drain_s=self.drain_s, shutdown_s=self.shutdown_s, heartbeat_s=self.heartbeat_s)
         positive(equity_interval_s=self.equity_interval_s)
+
+
+class OpsConfig(Strict, frozen=True):
+    """Paper / live: the operations server (``/metrics``, ``/health``, ``/events``)."""
+
+    #: where it listens (127.0.0.1: this host only)
+    host: str = "127.0.0.1"
+    #: its port; 0: an ephemeral port (printed at start); null: no server
+    port: int | None = 0
+    #: how often each venue's REST API is asked for the server time (REST up, clock
+    #: skew); 0: never
+    probe_interval_s: float = 5.0
+    #: a venue whose clock is further than this from ours (ms) is unhealthy
+    max_clock_skew_ms: float = 1000.0
+    #: events kept for followers of /events that connect late or reconnect
+    events_kept: int = 10_000
+
+    def __post_init__(self) -> None:
+        if not self.host.strip():
+            raise ValueError(f"host: must be an address, got {self.host!r}")
+        non_negative(port=self.port, probe_interval_s=self.probe_interval_s)
+        at_most("port", self.port, 65535)
+        positive(max_clock_skew_ms=self.max_clock_skew_ms, events_kept=self.events_kept)
 
 
 class Config(Strict, frozen=True):
@@ -73,6 +99,8 @@ class Config(Strict, frozen=True):
     risk: RiskLimits = RiskLimits()
     data: DataConfig = DataConfig()
     run: RunConfig = RunConfig()
+    ops: OpsConfig = OpsConfig()
+    alerts: AlertConfig = AlertConfig()
 
 
 class Document(Strict, frozen=True):
@@ -83,6 +111,8 @@ class Document(Strict, frozen=True):
     risk: RiskLimits = RiskLimits()
     data: DataConfig = DataConfig()
     run: RunConfig = RunConfig()
+    ops: OpsConfig = OpsConfig()
+    alerts: AlertConfig = AlertConfig()
 
 
 _AT = re.compile(r"^(?P<text>.*) - at `(?P<path>\$[^`]*)`$", re.S)
@@ -265,7 +295,10 @@ def config_from_document(
     names = [v.name for v in venues]
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: `$.venues` names must be unique, got {names}")
-    cfg = Config(venues=venues, strategy=doc.strategy, risk=doc.risk, data=doc.data, run=doc.run)
+    cfg = Config(
+        venues=venues, strategy=doc.strategy, risk=doc.risk, data=doc.data, run=doc.run,
+        ops=doc.ops, alerts=doc.alerts,
+    )  # fmt: skip
     strategy_params(cfg, reg, source)
     return cfg
 

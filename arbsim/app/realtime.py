@@ -15,7 +15,11 @@ Endpoints default to the real venues' (each venue package knows its own) and are
 overridden per venue with ``--venue-url NAME=REST_URL,WS_URL``.
 
 The run directory is a backtest's (config, orders, fills, arbs, latency, equity,
-summary) plus ``journal.sqlite`` (:class:`~arbsim.runtime.journal.Journal`, DESIGN §8).
+summary) plus ``journal.sqlite`` (:class:`~arbsim.runtime.journal.Journal`, DESIGN §8),
+``catalog/`` (the market data received) and ``log.jsonl`` (the session's log as JSON
+lines). While it runs, the session serves ``/metrics``, ``/health`` and ``/events``
+(:mod:`arbsim.app.ops`, config ``ops``), logs a heartbeat every ``run.heartbeat_s`` and
+raises the alerts of the config's ``alerts`` section (:mod:`arbsim.app.alerts`).
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import os
 import secrets
 import shutil
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,16 +41,21 @@ import msgspec
 
 from arbsim.app.backtest import _symbols, build_summary, build_venues
 from arbsim.app.config import Config, build_strategy, dump_config
+from arbsim.app.logs import run_log
+from arbsim.app.ops import operations
 from arbsim.app.registry import Registry
+from arbsim.app.telemetry import ObservedRecorder, Telemetry
 from arbsim.core.errors import ArbsimError, ConfigError, StrategyError, VenueError
 from arbsim.core.ports import Endpoints
 from arbsim.data.capture import MarketCapture
 from arbsim.runtime.engine import Engine
-from arbsim.runtime.journal import Journal, JournalRecorder, JournalState
+from arbsim.runtime.journal import Journal, JournalState
 from arbsim.runtime.loop import WallClock
 from arbsim.runtime.strategy import Strategy
 
 RealtimeMode = Literal["paper", "live"]
+
+log = logging.getLogger("arbsim.session")
 
 
 class VenueUrls(msgspec.Struct, frozen=True):
@@ -136,9 +146,12 @@ async def run_realtime_async(
     registry: Registry | None = None,
     resume: bool = False,
     resume_open_orders: Literal["cancel", "adopt"] = "cancel",
+    on_ops: Callable[[str], None] | None = None,
 ) -> RealtimeResult:
     """Run ``cfg`` in ``mode`` on the running loop until ``duration_s`` elapses or
     ``stop_event`` is set; write the run directory (also when the strategy fails).
+
+    ``on_ops`` is told the operations server's base URL once it listens (``cfg.ops``).
 
     ``resume``: ``out_dir`` is a run of this mode whose process ended (or was killed);
     its journal is read back and reconciled with every venue before trading (see
@@ -156,6 +169,8 @@ async def run_realtime_async(
     if strategy is None:
         strategy = build_strategy(cfg, reg)
     symbols = _symbols(cfg, strategy, None)
+    environ = os.environ if env is None else env
+    webhook = cfg.alerts.webhook(environ)
     clock = WallClock()
     if not resume and out_dir.exists() and any(out_dir.iterdir()):
         raise ConfigError(
@@ -167,8 +182,9 @@ async def run_realtime_async(
         mode=mode,
         loop=asyncio.get_running_loop(),
         clock=clock,
-        environ=os.environ if env is None else env,
+        environ=environ,
         recorder=capture,
+        probe_interval_s=cfg.ops.probe_interval_s,
     )
     try:
         venues = build_venues(cfg, reg, setup)
@@ -197,7 +213,15 @@ async def run_realtime_async(
         journal.meta("started", dt.datetime.now(dt.UTC).isoformat())
     id_prefix = f"{cfg.run.id_prefix}{run_token()}"
     journal.add_prefix(id_prefix)
-    recorder = JournalRecorder(journal)
+    run_id = out_dir.resolve().name
+    telemetry = Telemetry(
+        mode=mode,
+        run_id=run_id,
+        alerts=cfg.alerts,
+        max_skew_ms=cfg.ops.max_clock_skew_ms,
+        events_kept=cfg.ops.events_kept,
+    )
+    recorder = ObservedRecorder(journal, telemetry)
     engine = Engine(
         strategy=strategy,
         venues=venues,
@@ -211,7 +235,57 @@ async def run_realtime_async(
         resume=state,
         resume_open_orders=resume_open_orders,
         shutdown_s=cfg.run.shutdown_s,
+        observer=telemetry,
     )
+    telemetry.attach(engine)
+    started = False
+    try:
+        with run_log(out_dir / "log.jsonl", run_id):
+            async with operations(
+                telemetry,
+                host=cfg.ops.host,
+                port=cfg.ops.port,
+                webhook_url=webhook,
+                webhook_timeout_s=cfg.alerts.webhook_timeout_s,
+                heartbeat_s=cfg.run.heartbeat_s,
+                on_listen=on_ops,
+            ):
+                started = True
+                log.info(
+                    "%s run %s started%s", mode, run_id, " (resumed)" if resume else "",
+                    extra={"event": "session_start", "mode": mode, "out": str(out_dir)},
+                )  # fmt: skip
+                return await _session(
+                    engine, cfg, mode, out_dir, duration_s, stop_event, state, recorder,
+                    capture, journal, telemetry,
+                )  # fmt: skip
+    except ConfigError:
+        if started:
+            raise
+        # the operations server could not listen: nothing ran
+        journal.close()
+        capture.close()
+        if not resume:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    raise AssertionError("unreachable")
+
+
+async def _session(
+    engine: Engine,
+    cfg: Config,
+    mode: RealtimeMode,
+    out_dir: Path,
+    duration_s: float | None,
+    stop_event: asyncio.Event | None,
+    state: JournalState | None,
+    recorder: ObservedRecorder,
+    capture: MarketCapture,
+    journal: Journal,
+    telemetry: Telemetry,
+) -> RealtimeResult:
+    """Run the engine and write the run directory (also when the run fails)."""
+    clock = engine.clock
     error: BaseException | None = None
     reconciled: dict[str, dict[str, str]] = {}
     run_start = clock.now_ns()
@@ -240,6 +314,14 @@ async def run_realtime_async(
         journal.meta("ended", dt.datetime.now(dt.UTC).isoformat())
         journal.meta("status", summary["status"])
         journal.close()
+        telemetry.heartbeat()
+        end = {k: summary.get(k) for k in ("status", "error", "orders", "fills", "pnl")}
+        telemetry.events.publish("session", event="end", run_dir=str(out_dir), **end)
+        log.log(
+            logging.INFO if summary["status"] == "ok" else logging.ERROR,
+            "%s run %s ended: %s", mode, telemetry.run_id, summary["status"],
+            extra={"event": "session_end", **end},
+        )  # fmt: skip
     if isinstance(error, StrategyError):
         raise StrategyError(f"{error} (run directory written: {out_dir})") from error
     if isinstance(error, ArbsimError):
@@ -259,6 +341,7 @@ def run_realtime(
     handle_signals: bool = True,
     resume: bool = False,
     resume_open_orders: Literal["cancel", "adopt"] = "cancel",
+    on_ops: Callable[[str], None] | None = None,
 ) -> RealtimeResult:
     """:func:`run_realtime_async` on a new event loop; SIGINT / SIGTERM request a clean
     stop (drain, on_stop, cancel in-flight work and resting orders, write the run)."""
@@ -284,6 +367,7 @@ def run_realtime(
                 strategy=strategy,
                 resume=resume,
                 resume_open_orders=resume_open_orders,
+                on_ops=on_ops,
             )
         finally:
             for sig in installed:

@@ -175,6 +175,7 @@ class Registry:
         environ: Mapping[str, str],
         catalog: Path | None = None,
         recorder: MarketRecorder | None = None,
+        probe_interval_s: float = 0.0,
     ) -> VenueSetup:
         """What venues of a run are built with (rules and feeds resolved here)."""
 
@@ -190,6 +191,7 @@ class Registry:
             rules=self.rules,
             feed=feed,
             recorder=recorder,
+            probe_interval_s=probe_interval_s,
         )
         return made
 

@@ -50,14 +50,27 @@ class MarketSink(Protocol):
 
 
 class VenueHealth(msgspec.Struct, frozen=True, kw_only=True):
-    """Whether a venue's streams are up (a venue with one down takes no new entries)."""
+    """Whether a venue's streams are up (a venue with one down takes no new entries),
+    and what operators watch besides: its REST API, its clock and its reconnects.
+
+    ``rest`` and ``clock_skew_ms`` come from a venue that checks its API now and then
+    (live venues and their public feeds, when the run asks them to: ``VenueSetup.
+    probe_interval_s``); ``None`` skew: not measured. ``clock_skew_ms`` is the venue's
+    clock minus ours (positive: the venue is ahead). ``reconnects`` counts lost stream
+    connections since the start, ``resyncs`` books synchronised again.
+    """
 
     market: bool = True
     private: bool = True
     detail: str = ""
+    rest: bool = True
+    clock_skew_ms: float | None = None
+    reconnects: int = 0
+    resyncs: int = 0
 
     @property
     def ok(self) -> bool:
+        """The streams are up: what the risk gate asks before an order."""
         return self.market and self.private
 
 
@@ -237,6 +250,11 @@ class VenueSetup:
         The public market data of a venue plug-in (for paper venues).
     recorder:
         Where live feeds write down the market data they receive (``None``: nowhere).
+    probe_interval_s:
+        How often a live venue (or public feed) asks its REST API for the server time:
+        whether REST answers and how far the venue's clock is from ours
+        (:class:`VenueHealth`); 0: never (paper / live runs with the operations server
+        set it).
     """
 
     mode: Mode
@@ -247,6 +265,7 @@ class VenueSetup:
     rules: Callable[[str | None, str], VenueRules]
     feed: Callable[[str, FeedSpec], MarketFeed]
     recorder: MarketRecorder | None = None
+    probe_interval_s: float = 0.0
 
 
 C = TypeVar("C", bound=VenueConfig)

@@ -31,6 +31,7 @@ from arbsim.runtime.journal import JournalState
 from arbsim.runtime.latency import LatencyRecorder
 from arbsim.runtime.ledger import Ledger
 from arbsim.runtime.loop import VirtualTimeLoop
+from arbsim.runtime.observe import ObservedLatency, RunObserver
 from arbsim.runtime.recorder import RunRecorder
 from arbsim.runtime.risk import RiskLimits, RiskManager
 from arbsim.runtime.strategy import Strategy
@@ -54,15 +55,18 @@ class Engine:
         resume: JournalState | None = None,
         resume_open_orders: Literal["cancel", "adopt"] = "cancel",
         shutdown_s: float = 90.0,
+        observer: RunObserver | None = None,
     ):
         self.strategy = strategy
         self.venues = venues
         self.symbols = symbols
         self.loop = loop
         self.clock = clock
-        self.risk = RiskManager(risk_limits)
+        #: the operations layer of a real-time run (None in a backtest: no work for it)
+        self.observer = observer
+        self.risk = RiskManager(risk_limits, listener=observer)
         self.ledger = Ledger()
-        self.latency = LatencyRecorder()
+        self.latency = LatencyRecorder() if observer is None else ObservedLatency(observer)
         self.recorder = recorder
         self.equity_interval_s = equity_interval_s
         self.id_prefix = id_prefix
@@ -138,6 +142,8 @@ class Engine:
     # ---------------------------------------------------------------- venue health
     def api_failure(self, venue: str, ts: int, error: Exception) -> None:
         self.risk.api_failure(venue, ts)
+        if self.observer is not None:
+            self.observer.api_failure(venue, error)
 
     def order_unresolved(self, req: OrderRequest, cause: Exception) -> None:
         """No answer and no record yet: close the venue to new entries and keep asking
@@ -587,6 +593,7 @@ class _GuardedSink:
         self.engine = engine
         self.stop = stop
         self.messages = 0
+        self.observer = engine.observer
 
     def _failed(self, exc: Exception) -> None:
         if self.engine.failure is None:
@@ -595,6 +602,8 @@ class _GuardedSink:
 
     def on_book(self, venue: str, book: OrderBook) -> None:
         self.messages += 1
+        if self.observer is not None:
+            self.observer.book(venue, book)
         try:
             self.engine.on_book(venue, book)
         except Exception as e:
@@ -602,6 +611,8 @@ class _GuardedSink:
 
     def on_trade(self, venue: str, trade: Trade) -> None:
         self.messages += 1
+        if self.observer is not None:
+            self.observer.trade(venue, trade)
         try:
             self.engine.on_trade(venue, trade)
         except Exception as e:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from decimal import Decimal
+from typing import Protocol
 
 import msgspec
 
@@ -71,6 +72,15 @@ class Denial(msgspec.Struct, frozen=True):
     detail: str
 
 
+class RiskListener(Protocol):
+    """Who hears of each denial and of the breaker tripping (the operations layer of a
+    paper / live run; a backtest has none)."""
+
+    def denial(self, denial: Denial) -> None: ...
+
+    def tripped(self, ts: int, reason: str) -> None: ...
+
+
 class RiskState(msgspec.Struct, kw_only=True):
     """What the risk gate must remember across a restart."""
 
@@ -87,8 +97,9 @@ class RiskManager:
     ledger (fresh from fills), so the manager never caches venue state itself.
     """
 
-    def __init__(self, limits: RiskLimits):
+    def __init__(self, limits: RiskLimits, listener: RiskListener | None = None):
         self.limits = limits
+        self.listener = listener
         self.denials: list[Denial] = []
         self.counts: Counter[str] = Counter()
         self.breaker_reason: str | None = None
@@ -109,6 +120,8 @@ class RiskManager:
         d = Denial(ts, reason, detail)
         self.denials.append(d)
         self.counts[reason] += 1
+        if self.listener is not None:
+            self.listener.denial(d)
         return d
 
     def trip(self, ts: int, reason: str) -> None:
@@ -116,6 +129,8 @@ class RiskManager:
         if self.breaker_reason is None:
             self.breaker_reason = reason
             self.breaker_ts = ts
+            if self.listener is not None:
+                self.listener.tripped(ts, reason)
 
     # ------------------------------------------------------------ venue health
     def api_failure(self, venue: str, ts: int) -> None:

@@ -48,6 +48,7 @@ def _venue(
     recorder: MarketRecorder | None,
     order_entry: Literal["rest", "ws"] = "rest",
     book_channel: Literal["order_book_update", "obu"] = "order_book_update",
+    probe_interval_s: float = 0.0,
 ) -> GateVenue:
     # imported here: a backtest that only needs Gate's rules never loads the network stack
     from exchanges.gateio import rest, ws
@@ -62,18 +63,23 @@ def _venue(
         order_entry=order_entry,
         book_channel=book_channel,
         recorder=recorder,
+        probe_interval_s=probe_interval_s,
     )
 
 
 def build(cfg: GateConfig, setup: VenueSetup) -> Venue:
     creds = Credentials.from_env(setup.environ, cfg.api_key_env, cfg.api_secret_env, cfg.name)
     return _venue(
-        cfg.name, cfg.rest_url, cfg.ws_url, creds, setup.recorder, cfg.order_entry, cfg.book_channel
-    )
+        cfg.name, cfg.rest_url, cfg.ws_url, creds, setup.recorder, cfg.order_entry,
+        cfg.book_channel, setup.probe_interval_s,
+    )  # fmt: skip
 
 
 def feed(spec: FeedSpec, setup: VenueSetup) -> MarketFeed:
-    return _venue(spec.name, spec.rest_url, spec.ws_url, None, setup.recorder)
+    return _venue(
+        spec.name, spec.rest_url, spec.ws_url, None, setup.recorder,
+        probe_interval_s=setup.probe_interval_s,
+    )  # fmt: skip
 
 
 def plugin() -> VenuePlugin[GateConfig]:

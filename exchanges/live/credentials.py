@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from arbsim.core.errors import ConfigError
+from arbsim.core.redact import register_secret
 
 
 class Credentials:
-    """API key and secret; ``repr`` never shows them."""
+    """API key and secret; ``repr`` never shows them, and both are registered as secrets
+    (:mod:`arbsim.core.redact`): every log record of the process masks them."""
 
     __slots__ = ("api_key", "api_secret")
 
     def __init__(self, api_key: str, api_secret: str) -> None:
         self.api_key = api_key
         self.api_secret = api_secret
+        register_secret(api_key)
+        register_secret(api_secret)
 
     def __repr__(self) -> str:
         return "Credentials(api_key=***, api_secret=***)"

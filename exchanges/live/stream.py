@@ -289,6 +289,8 @@ class StreamTask(abc.ABC):
         """The error that ended the task (reconnecting would not help), if any."""
         self.malformed = MalformedCounter(venue, role)
         """Messages that could not be decoded or used (the stream went on)."""
+        #: connections lost since the start (each is followed by a reconnect)
+        self.losses = 0
         self._task: asyncio.Task[None] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
 
@@ -323,13 +325,15 @@ class StreamTask(abc.ABC):
                 except (aiohttp.ClientError, TimeoutError, ConnectionError, VenueError) as exc:
                     reason = str(exc) or type(exc).__name__
                 self.last_loss = reason
+                self.losses += 1
                 self.ready.clear()
                 if on_loss is not None:
                     on_loss()
                 delay = self.backoff.next_delay()
                 log.warning(
-                    "%s %s lost (%s); reconnect in %.3fs", self.venue, self.role, reason, delay
-                )
+                    "%s %s lost (%s); reconnect in %.3fs", self.venue, self.role, reason, delay,
+                    extra={"venue": self.venue, "event": "stream_lost", "stream": self.role},
+                )  # fmt: skip
                 await asyncio.sleep(delay)
         except asyncio.CancelledError:
             raise

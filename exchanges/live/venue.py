@@ -14,12 +14,15 @@ the private stream, and how an order is sent, cancelled, queried and listed.
 from __future__ import annotations
 
 import abc
+import asyncio
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypedDict, TypeVar
 
 from arbsim.core.book import OrderBook
-from arbsim.core.errors import InvalidSymbol, MalformedMessage
+from arbsim.core.errors import InvalidSymbol, MalformedMessage, VenueError
 from arbsim.core.model import Fill, Instrument, Order, OrderRequest, OrderType, TimeInForce, Trade
 from arbsim.core.ports import BookUpdate, MarketRecorder, MarketSink, UpdateSink, VenueHealth
 from arbsim.runtime.loop import WallClock
@@ -31,6 +34,8 @@ from exchanges.live.stream import Backoff, MarketDialect, MarketStream, StreamTa
 from exchanges.live.symbols import SymbolTable, VenueSymbolInfo
 
 __all__ = ["LiveOptions", "LiveRest", "LiveVenue", "Send", "VenueCodec"]
+
+log = logging.getLogger(__name__)
 
 RawOrder = TypeVar("RawOrder")
 RawTrade = TypeVar("RawTrade")
@@ -95,6 +100,10 @@ class LiveRest(Protocol[RawTrade_co]):
 
     async def close(self) -> None: ...
 
+    async def server_time(self) -> int:
+        """The venue's clock, in ms."""
+        ...
+
     async def my_trades(
         self, native: str, /, *, order_id: str | None = None
     ) -> Sequence[RawTrade_co]: ...
@@ -111,6 +120,7 @@ class LiveOptions(TypedDict, total=False):
     settle_timeout_s: float
     ready_timeout_s: float
     timeout_s: float
+    probe_interval_s: float
 
 
 class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
@@ -141,6 +151,9 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
         How long ``start`` waits for each stream.
     timeout_s:
         Total time of a REST request.
+    probe_interval_s:
+        How often the venue's server time is asked for (0: never): whether REST answers
+        and the venue's clock skew, in :meth:`health`.
 
     Notes
     -----
@@ -170,6 +183,7 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
         settle_timeout_s: float = 2.0,
         ready_timeout_s: float = 10.0,
         timeout_s: float = 10.0,
+        probe_interval_s: float = 0.0,
     ) -> None:
         self.codec = codec
         self.name = name
@@ -185,6 +199,12 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
         self.settle_timeout_s = settle_timeout_s
         self.ready_timeout_s = ready_timeout_s
         self.timeout_s = timeout_s
+        self.probe_interval_s = probe_interval_s
+        #: the last REST probe: answered (None before the first), why not, clock skew
+        self.rest_ok: bool | None = None
+        self.rest_error = ""
+        self.clock_skew_ms: float | None = None
+        self._probe_task: asyncio.Task[None] | None = None
         self.tracker = OrderTracker(name, self.clock.now_ns)
         self.market: MarketStream | None = None
         self.user: StreamTask | None = None
@@ -258,6 +278,39 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
         for stream in self._streams():
             stream.start()
             await stream.wait_ready(self.ready_timeout_s)
+        if self.probe_interval_s > 0:
+            await self.probe()
+            self._probe_task = asyncio.create_task(self._probe_forever(), name=f"{self.name}-probe")
+
+    async def probe(self) -> None:
+        """Ask the venue for its server time: REST answers or not, and the skew of its
+        clock against ours (the server time minus the midpoint of the request)."""
+        t0 = self.clock.now_ns()
+        limit = min(self.timeout_s, max(1.0, self.probe_interval_s))
+        try:
+            server_ms = await asyncio.wait_for(self.rest.server_time(), limit)
+        except Exception as exc:  # any failure is REST not answering, never the venue's end
+            reason = str(exc) if isinstance(exc, VenueError) and str(exc) else type(exc).__name__
+            if self.rest_ok is not False:
+                log.warning(
+                    "%s REST API not answering (%s)", self.name, reason,
+                    extra={"venue": self.name, "event": "rest_down"},
+                )  # fmt: skip
+            self.rest_ok, self.rest_error = False, reason
+            return
+        t1 = self.clock.now_ns()
+        if self.rest_ok is False:
+            log.info(
+                "%s REST API answers again", self.name,
+                extra={"venue": self.name, "event": "rest_up"},
+            )  # fmt: skip
+        self.rest_ok, self.rest_error = True, ""
+        self.clock_skew_ms = server_ms - (t0 + t1) / 2 / 1e6
+
+    async def _probe_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.probe_interval_s)
+            await self.probe()
 
     def _update_handler(self, sink: MarketSink) -> Callable[[BookUpdate], None] | None:
         """Who sees each book update before it is applied: the recorder, and a sink that
@@ -290,6 +343,11 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
 
     async def stop(self) -> None:
         """Close the streams and the HTTP session."""
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._probe_task
+            self._probe_task = None
         for stream in self._streams():
             await stream.stop()
         await self.rest.close()
@@ -298,8 +356,19 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
     def health(self) -> VenueHealth:
         market = self.market is not None and self.market.up
         private = self.credentials is None or (self.user is not None and self.user.up)
+        rest = self.rest_ok is not False
         down = [n for n, ok in (("market stream", market), ("private stream", private)) if not ok]
-        return VenueHealth(market=market, private=private, detail=", ".join(down))
+        if not rest:
+            down.append(f"REST ({self.rest_error})")
+        return VenueHealth(
+            market=market,
+            private=private,
+            detail=", ".join(down),
+            rest=rest,
+            clock_skew_ms=self.clock_skew_ms,
+            reconnects=sum(s.losses for s in self._streams()),
+            resyncs=self.market.resyncs if self.market is not None else 0,
+        )
 
     def describe(self) -> dict[str, str | float]:
         return {

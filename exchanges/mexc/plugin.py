@@ -43,6 +43,7 @@ def _venue(
     ws_url: str | None,
     credentials: Credentials | None,
     recorder: MarketRecorder | None,
+    probe_interval_s: float = 0.0,
 ) -> MexcVenue:
     # imported here: a backtest that only needs MEXC's rules never loads the network stack
     from exchanges.mexc import rest, ws
@@ -58,16 +59,19 @@ def _venue(
         private_ws_url=private,
         clock=WallClock(),
         recorder=recorder,
+        probe_interval_s=probe_interval_s,
     )
 
 
 def build(cfg: MexcConfig, setup: VenueSetup) -> Venue:
     creds = Credentials.from_env(setup.environ, cfg.api_key_env, cfg.api_secret_env, cfg.name)
-    return _venue(cfg.name, cfg.rest_url, cfg.ws_url, creds, setup.recorder)
+    return _venue(cfg.name, cfg.rest_url, cfg.ws_url, creds, setup.recorder, setup.probe_interval_s)
 
 
 def feed(spec: FeedSpec, setup: VenueSetup) -> MarketFeed:
-    return _venue(spec.name, spec.rest_url, spec.ws_url, None, setup.recorder)
+    return _venue(
+        spec.name, spec.rest_url, spec.ws_url, None, setup.recorder, setup.probe_interval_s
+    )
 
 
 def plugin() -> VenuePlugin[MexcConfig]:

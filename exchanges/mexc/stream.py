@@ -23,6 +23,7 @@ import aiohttp
 
 from arbsim.core.errors import ArbsimError, AuthError, MalformedMessage, VenueError
 from arbsim.core.model import Side, Trade
+from arbsim.core.redact import register_secret
 from exchanges.live.booksync import BookSnapshot, DiffBookSync
 from exchanges.live.stream import (
     Ack,
@@ -265,6 +266,7 @@ class MexcUserStream(StreamTask):
     async def _connection(self) -> None:
         if self.listen_key is None:
             self.listen_key = await self.rest.create_listen_key()
+            register_secret(self.listen_key)  # it is in the private stream's URL
             self.keys_created += 1
         listen_key = self.listen_key
         try:

@@ -234,7 +234,7 @@ def test_progress_lines_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
     r = CliRunner().invoke(
         main, ["--progress", "lines", "--progress-every", "0", "report", str(tmp_path / "r")]
     )
-    assert r.exit_code == 0 and re.search(r"report .*: 100\.0% \(7 / 7 sections\)", r.output)
+    assert r.exit_code == 0 and re.search(r"report .*: 100\.0% \((\d+) / \1 sections\)", r.output)
     r = CliRunner().invoke(
         main, ["--progress", "off", "backtest", "--out", str(tmp_path / "q"), "--end", SHORT]
     )
