@@ -27,7 +27,7 @@ from typing import Literal
 import aiohttp
 import msgspec
 
-from arbsim.core.errors import ArbsimError, AuthError, MalformedMessage, NetworkError
+from arbsim.core.errors import AuthError, MalformedMessage, NetworkError
 from arbsim.core.model import Side, Trade
 from exchanges.gateio import booksync, signing, ws
 from exchanges.gateio.rest import GateRestClient
@@ -43,7 +43,6 @@ from exchanges.live.stream import (
     StreamTask,
     SubscriptionRefused,
     TradeEvent,
-    unexpected,
 )
 
 __all__ = [
@@ -416,20 +415,8 @@ class GateUserStream(StreamTask):
                 self.on_trade(item, ts_local)
             elif isinstance(item, ws.Balance) and self.on_balance is not None:
                 self.on_balance(item, ts_local)
-        except MalformedMessage as exc:
-            exc.channel = exc.channel or channel
-            self.malformed.record(exc)
-        except ArbsimError as exc:  # e.g. a fill the order cannot take
-            self.malformed.record(
-                MalformedMessage(
-                    f"push not applicable: {exc}"[:200],
-                    code="inconsistent",
-                    venue="gateio",
-                    channel=channel,
-                )
-            )
-        except Exception as exc:  # a handler bug must not end the stream
-            self.malformed.record(unexpected(exc, "gateio", channel))
+        except Exception as exc:  # counted; a handler bug must not end the stream
+            self.malformed.record_push_failure(exc, channel)
 
     def _now_s(self) -> int:
         return int(self.clock() // 1_000_000_000)

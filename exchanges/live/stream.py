@@ -28,7 +28,7 @@ import aiohttp
 import msgspec
 
 from arbsim.core.book import OrderBook
-from arbsim.core.errors import MalformedMessage, NetworkError, VenueError
+from arbsim.core.errors import ArbsimError, MalformedMessage, NetworkError, VenueError
 from arbsim.core.model import Trade
 from arbsim.core.ports import BookUpdate
 from exchanges.live.booksync import (
@@ -218,6 +218,25 @@ class MalformedCounter:
     def total(self) -> int:
         """Messages refused on every channel."""
         return sum(self.counts.values())
+
+    def record_push_failure(self, error: Exception, channel: str) -> None:
+        """Count a private push that could not be applied: a malformed one as it is, one
+        the order tracker refused (e.g. a fill the order cannot take) as
+        ``inconsistent``, any other error as ``internal`` (the stream goes on)."""
+        if isinstance(error, MalformedMessage):
+            error.channel = error.channel or channel
+            self.record(error)
+        elif isinstance(error, ArbsimError):
+            self.record(
+                MalformedMessage(
+                    f"push not applicable: {error}"[:200],
+                    code="inconsistent",
+                    venue=self.venue,
+                    channel=channel,
+                )
+            )
+        else:
+            self.record(unexpected(error, self.venue, channel))
 
     def record(self, error: MalformedMessage) -> None:
         """Count ``error`` (its venue is set when the decoder did not know it)."""

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import aiohttp
 
-from arbsim.core.errors import ArbsimError, AuthError, MalformedMessage, VenueError
+from arbsim.core.errors import AuthError, MalformedMessage, VenueError
 from arbsim.core.model import Side, Trade
 from arbsim.core.redact import register_secret
 from exchanges.live.booksync import BookSnapshot, DiffBookSync
@@ -34,7 +34,6 @@ from exchanges.live.stream import (
     StreamTask,
     SubscriptionRefused,
     TradeEvent,
-    unexpected,
 )
 from exchanges.mexc import booksync, ws
 from exchanges.mexc.push import (
@@ -329,19 +328,8 @@ class MexcUserStream(StreamTask):
                 self.on_deal(frame, ts_local)
             elif isinstance(frame, PrivateAccount) and self.on_account is not None:
                 self.on_account(frame, ts_local)
-        except MalformedMessage as exc:
-            self.malformed.record(exc)
-        except ArbsimError as exc:  # e.g. a fill the order cannot take
-            self.malformed.record(
-                MalformedMessage(
-                    f"push not applicable: {exc}"[:200],
-                    code="inconsistent",
-                    venue="mexc",
-                    channel=channel,
-                )
-            )
-        except Exception as exc:  # a handler bug must not end the stream
-            self.malformed.record(unexpected(exc, "mexc", channel))
+        except Exception as exc:  # counted; a handler bug must not end the stream
+            self.malformed.record_push_failure(exc, channel)
 
     async def _keepalive(self, listen_key: str, conn: aiohttp.ClientWebSocketResponse) -> None:
         while True:

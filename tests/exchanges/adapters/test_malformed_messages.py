@@ -371,11 +371,21 @@ async def test_mexc_private_stream_survives_malformed_pushes() -> None:
 
     stream._on_push(deal("abc", "0.1", "t1"))  # not a price
     stream._on_push(deal("100", "5", "t2"))  # more than the order's quantity
+    last = stream.malformed.last
+    assert last is not None and last.code == "inconsistent"
+    assert last.channel == "spot@private.deals.v3.api.pb"
     stream._on_push(b"\x0a\xff")  # not protobuf
     stream._on_push(deal("100", "0.25", "t3"))  # a good one still applies
     order = venue.tracker.orders["c1"]
     assert order.filled_qty == Decimal("0.25") and order.status is OrderStatus.PARTIALLY_FILLED
-    assert stream.malformed.total == 3
+    assert stream.malformed.total == 3 and stream.malformed.internal == 0
+
+    def broken_handler(frame: object, ts_local: int) -> None:
+        raise KeyError("a bug in a handler")
+
+    stream.on_deal = broken_handler
+    stream._on_push(deal("100", "0.1", "t4"))  # counted as internal, the stream goes on
+    assert stream.malformed.total == 4 and stream.malformed.internal == 1
     await venue.rest.close()
 
 
