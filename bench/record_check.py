@@ -11,6 +11,10 @@ Then:
 - every recorded update carries the simulator's exchange time (catalog time + the offset
   ``GET /_sim/state`` reports) and the simulator's book (top 20 levels) after it; every
   recorded state (snapshots included) is the simulator's book at some message, in order.
+  A REST snapshot holds the venue's top N levels (Gate.io: the 100 arbsim asks for), so a
+  level deeper than the last snapshot reached that no update has touched since is unknown
+  to any client: when a sweep lifts such a level into the top 20, the books are compared
+  above that depth, and the count of those updates is printed.
 
 Printed: messages, gaps and resyncs per stream, updates checked, mismatches.
 
@@ -34,12 +38,14 @@ from crash_resume import Sim
 
 from arbsim.app.backtest import default_config_path
 from arbsim.core.book import OrderBook
+from arbsim.core.model import BookLevel
 from arbsim.data.catalog import FLAG_GAP, FLAG_SNAPSHOT_BEGIN, FLAG_SNAPSHOT_END, Catalog
 from arbsim.data.feed import BookCursor
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
 VENUES = ("mexc", "gateio")
-State = tuple[object, object]
+State = tuple[list[BookLevel], list[BookLevel]]
+Cover = tuple[float, float]
 
 
 def run(*args: str) -> str:
@@ -51,16 +57,35 @@ def run(*args: str) -> str:
     return done.stdout
 
 
-def replay(root: Path, venue: str, symbol: str) -> list[tuple[int, int, State]]:
-    """(ts_exchange, flags, top 20 levels) after every message of one stream."""
+def replay(root: Path, venue: str, symbol: str) -> list[tuple[int, int, State, Cover]]:
+    """(ts_exchange, flags, top 20 levels, depth of the last snapshot) after every message
+    of one stream."""
     catalog = Catalog(root)
     book = OrderBook(venue, symbol, catalog.instrument(venue, symbol).tick)
     cursor = BookCursor(catalog, venue, symbol, book.scale, key="exchange")
     out = []
+    cover: Cover = (float("-inf"), float("inf"))
     while cursor.next():
         cursor.apply(book)
-        out.append((cursor.ts_exchange, cursor.flags, (book.bids(20), book.asks(20))))
+        if cursor.flags & FLAG_SNAPSHOT_END:
+            # a snapshot holds the venue's top N levels only: a deeper level that no
+            # update has touched since is one no client of the venue can know
+            bids, asks = book.bids(10**6), book.asks(10**6)
+            cover = (
+                bids[-1].price if bids else float("-inf"),
+                asks[-1].price if asks else float("inf"),
+            )
+        out.append((cursor.ts_exchange, cursor.flags, (book.bids(20), book.asks(20)), cover))
     return out
+
+
+def known(state: State, cover: Cover) -> State:
+    """The levels of ``state`` within the depth the last snapshot covered."""
+    bids, asks = state
+    return (
+        [lv for lv in bids if lv.price >= cover[0]],
+        [lv for lv in asks if lv.price <= cover[1]],
+    )
 
 
 def fault(sim: Sim, kind: str, **extra: object) -> None:
@@ -80,25 +105,29 @@ def check(source: Path, recorded: Path, offset: int) -> bool:
     for venue in VENUES:
         for symbol in SYMBOLS:
             src = replay(source, venue, symbol)
-            at = {ts + offset: state for ts, _, state in src}
+            at = {ts + offset: state for ts, _, state, _ in src}
             rec = replay(recorded, venue, symbol)
-            timed = wrong = snaps = gaps = 0
-            for ts, flags, state in rec:
+            timed = wrong = snaps = gaps = deep = 0
+            for ts, flags, state, cover in rec:
                 gaps += bool(flags & FLAG_GAP)
                 if flags & (FLAG_SNAPSHOT_BEGIN | FLAG_SNAPSHOT_END | FLAG_GAP):
                     snaps += 1
                     continue
                 timed += 1
-                wrong += at.get(ts) != state
-            it = iter(state for _, _, state in src)
-            shown = [s for _, _, s in rec if s != ((), ())]
-            in_order = all(any(s == r for r in it) for s in shown)
+                theirs = at.get(ts)
+                wrong_here = theirs is None or known(theirs, cover) != known(state, cover)
+                wrong += wrong_here
+                deep += theirs is not None and theirs != state and not wrong_here
+            it = iter(state for _, _, state, _ in src)
+            shown = [(s, c) for _, _, s, c in rec if s != ([], [])]
+            in_order = all(any(known(r, c) == known(s, c) for r in it) for s, c in shown)
             good = wrong == 0 and in_order and gaps > 0 and timed > 0
             ok &= good
             print(
                 f"  {venue:<7} {symbol:<9} {len(rec):>7,} messages  {timed:>7,} updates "
-                f"checked, {wrong} differ from the simulator's book; {snaps} snapshot "
-                f"messages, {gaps} flagged as gaps; states in order: {in_order}"
+                f"checked, {wrong} differ from the simulator's book (and {deep} only in levels "
+                f"deeper than the last snapshot reached); {snaps} snapshot messages, "
+                f"{gaps} flagged as gaps; states in order: {in_order}"
                 f"  {'OK' if good else 'FAIL'}"
             )
     return ok
