@@ -34,6 +34,7 @@ import yaml
 
 from arbsim.core.errors import DataError
 from arbsim.core.records import ARBS, FILLS, ORDERS, RecordSchema, twin
+from arbsim.runtime.stats import ArbResult, arb_stats, curve_stats
 
 __all__ = [
     "LEG_KINDS",
@@ -47,6 +48,7 @@ __all__ = [
     "load_run",
     "order_legs",
     "pnl_over_time",
+    "session_stats",
     "slippage_summary",
     "time_to_fill",
 ]
@@ -709,4 +711,44 @@ def pnl_over_time(run: Run) -> pd.DataFrame:
     idx = np.searchsorted(a[done_col].to_numpy(), out["ts"].to_numpy(), side="right")
     out["arb_realized"] = cum[idx]
     out["time"] = pd.to_datetime(out["ts"], unit="ns", utc=True)
+    return out
+
+
+def session_stats(run: Run) -> dict[str, Any]:
+    """The run's session statistics (:mod:`arbsim.runtime.stats`): return on capital,
+    maximum drawdown, Sharpe and Sortino of the net PnL curve, win rate and profit factor
+    of the arbitrages, turnover, positions per venue and asset.
+
+    Runs write them into ``summary.json``; for a run made before they were, the curve and
+    arbitrage figures are computed from its equity samples and arbs (capital: the first
+    equity sample) and ``positions`` is empty.
+    """
+    st = run.summary.get("stats")
+    if isinstance(st, dict):
+        return st
+    e = run.equity.sort_values("ts")
+    capital = float(e["equity"].iloc[0]) if len(e) else 0.0
+    out: dict[str, Any] = curve_stats(
+        [int(t) for t in e["ts"]], [float(v) for v in e["net_pnl"]], capital
+    )
+    a = run.arbs
+    cols = ["buy_filled_f", "sell_filled_f", "realized_pnl", "expected_pnl"]
+    cols += ["expected_edge_bps", "realized_edge_bps"]
+    out["arbs"] = arb_stats(
+        ArbResult(
+            traded=bf > 0 or sf > 0,
+            pnl=pnl,
+            expected_pnl=exp,
+            expected_edge_bps=exp_bps,
+            realized_edge_bps=bps,
+        )
+        for bf, sf, pnl, exp, exp_bps, bps in zip(
+            *(a[c].astype(float).tolist() for c in cols), strict=True
+        )
+    )
+    f = run.fills
+    notional = float((f["price_f"] * f["qty_f"]).sum()) if len(f) else 0.0
+    out["filled_notional"] = notional
+    out["turnover"] = notional / capital if capital > 0 else None
+    out["positions"] = []
     return out

@@ -48,6 +48,7 @@ nav a { margin-right: 1em; }
 
 _SECTIONS = (
     ("pnl", "PnL over time"),
+    ("stats", "Session statistics"),
     ("inventory", "Inventory per venue"),
     ("arbs", "Arbs: expected vs realised edge"),
     ("slippage", "Slippage per leg and venue"),
@@ -259,6 +260,63 @@ def _pnl(run: Run) -> str:
         + _img(fig, "PnL over time: gross, fees, net")
         + _table(tab, index=False, digits=4)
     )
+
+
+def _stats(run: Run) -> str:
+    import pandas as pd
+
+    from arbsim.analysis.frames import session_stats
+
+    st = session_stats(run)
+    a = st["arbs"]
+
+    def num(v: object, fmt: str, none: str = "n/a") -> str:
+        return none if v is None else format(v, fmt)
+
+    rows: list[tuple[str, object]] = [
+        ("starting capital (quote)", num(st["capital"], ",.2f")),
+        ("return on capital", num(st["return_on_capital"], ".3%")),
+        ("max drawdown (quote)", num(st["max_drawdown"], ",.4f")),
+        ("max drawdown, share of equity at its peak", num(st["max_drawdown_pct"], ".4%")),
+        (
+            "max drawdown duration",
+            f"{st['max_drawdown_duration_s']:,.1f} s"
+            + ("" if st["max_drawdown_recovered"] else " (not recovered by the end)"),
+        ),
+        ("Sharpe (annualised)", num(st["sharpe"], ",.2f")),
+        ("Sortino (annualised)", num(st["sortino"], ",.2f")),
+        ("PnL samples, interval", f"{st['samples']:,}, {num(st['sample_interval_s'], 'g')} s"),
+        ("arbitrages that traded", f"{a['traded']:,} ({a['wins']:,} won, {a['losses']:,} lost)"),
+        ("win rate", num(a["win_rate"], ".1%")),
+        ("profit factor", num(a["profit_factor"], ",.2f", "no losing arbitrage")),
+        ("average PnL per traded arbitrage", num(a["avg_pnl"], ",.4f")),
+        (
+            "edge expected / captured (bps)",
+            f"{num(a['avg_expected_edge_bps'], '.2f')} / {num(a['avg_captured_edge_bps'], '.2f')}",
+        ),
+        ("captured share of the expected PnL", num(a["edge_capture"], ".1%")),
+        ("turnover (filled notional / capital)", num(st["turnover"], ",.2f")),
+    ]
+    for asset, qty in sorted((st.get("inventory_drift") or {}).items()):
+        rows.append((f"largest net {asset} excursion", f"{qty:,.8g}"))
+    html = (
+        '<p class="note">The ratios are computed on the net PnL curve (balances changed since '
+        "the start, valued at each sample's marks: the starting inventory's price moves are "
+        "left out) and annualised from its sampling interval; the drawdown is a share of "
+        "the equity at the peak it fell from.</p>" + _dict_table(rows, ("statistic", "value"))
+    )
+    held = st.get("positions") or []
+    if held:
+        df = pd.DataFrame(held)[
+            ["venue", "asset", "qty_start", "qty", "avg_price", "mark", "realized", "unrealized"]
+        ]
+        html += (
+            '<p class="note">Positions at average cost: the starting inventory enters at '
+            "its first mark of the run; realised plus unrealised PnL of all positions is the "
+            "change of the account's value from the start marks to the end marks.</p>"
+            + _table(df, index=False, digits=6)
+        )
+    return html
 
 
 def _inventory(run: Run) -> str:
@@ -609,6 +667,7 @@ def render_report(
     """
     makers: dict[str, Callable[[Run], str]] = {
         "pnl": _pnl,
+        "stats": _stats,
         "inventory": _inventory,
         "arbs": _arbs,
         "slippage": _slippage,

@@ -435,6 +435,12 @@ def build_summary(
             net_exact, arbs_exact = engine.pnl_exact()
         except VenueError:  # a venue never started: the run's error says why
             pass
+    session: dict[str, Any] | None = None
+    if engine.ledger.start:
+        try:
+            session = engine.session_stats()
+        except VenueError:  # a venue never started: the run's error says why
+            session = None
     outcomes = Counter(a.outcome for a in engine.recorder.arbs)
     fills = engine.recorder.fills
     return {
@@ -467,6 +473,7 @@ def build_summary(
             "net_exact": str(net_exact),
             "arbs_net_exact": str(arbs_exact),
         },
+        "stats": session,
         "unresolved_orders": sorted(engine.unresolved),
         "shutdown_errors": engine.shutdown_errors,
         "reconciliation": reconciled,

@@ -325,6 +325,44 @@ def _table(rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
     return out
 
 
+def _num(v: object, fmt: str, none: str = "n/a") -> str:
+    return none if v is None else format(v, fmt)
+
+
+def _stats_rows(st: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The session statistics of a summary as table rows (none without statistics)."""
+    if not st:
+        return []
+    dd = (
+        f"max drawdown {st['max_drawdown']:,.2f} ({_num(st['max_drawdown_pct'], '.3%')} of "
+        f"equity, {st['max_drawdown_duration_s']:,.0f} s"
+        + (", recovered)" if st["max_drawdown_recovered"] else ", not recovered)")
+    )
+    a = st["arbs"]
+    return [
+        (
+            "return",
+            f"{_num(st['return_on_capital'], '.3%')} on capital {st['capital']:,.2f}; {dd}",
+        ),
+        (
+            "ratios",
+            f"Sharpe {_num(st['sharpe'], ',.1f')}, Sortino {_num(st['sortino'], ',.1f')} "
+            f"(annualised from {_num(st['sample_interval_s'], 'g')} s samples of net PnL)",
+        ),
+        (
+            "arbitrages",
+            f"{a['traded']:,} traded: win rate {_num(a['win_rate'], '.1%')}, profit factor "
+            f"{_num(a['profit_factor'], ',.2f', 'no loss')}, edge expected "
+            f"{_num(a['avg_expected_edge_bps'], '.2f')} bps / captured "
+            f"{_num(a['avg_captured_edge_bps'], '.2f')} bps",
+        ),
+        (
+            "turnover",
+            f"{_num(st['turnover'], ',.2f')}x capital ({st['filled_notional']:,.2f} quote filled)",
+        ),
+    ]
+
+
 def format_summary(s: dict[str, Any], run_dir: str) -> str:
     """The backtest summary as a table: what ran on what, then results."""
     arbs = s["arbs"]
@@ -358,6 +396,7 @@ def format_summary(s: dict[str, Any], run_dir: str) -> str:
             f"net {s['pnl']['net']:,.4f} = gross {s['pnl']['gross']:,.4f} - fees "
             f"{s['pnl']['fees']:,.4f} (quote)",
         ),
+        *_stats_rows(s.get("stats")),
         ("orders", f"{s['orders']:,} orders, {s['fills']:,} fills"),
         (
             "ledger",

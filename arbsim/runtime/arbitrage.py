@@ -45,6 +45,8 @@ class ArbParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     symbol: str = "BTC/USDT"
     venues: list[str] = msgspec.field(default_factory=list)
     min_edge_bps: float = 5.0
+    #: the least PnL (quote, after fees) an arbitrage must expect, next to min_edge_bps
+    min_profit_quote: float = 0.0
     max_qty: Decimal = Decimal("0.5")
     max_levels: int = 20
     max_slippage_bps: float = 25.0
@@ -58,6 +60,7 @@ class ArbParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         positive(max_qty=self.max_qty, max_levels=self.max_levels, leg_timeout_s=self.leg_timeout_s)
         non_negative(
             max_slippage_bps=self.max_slippage_bps,
+            min_profit_quote=self.min_profit_quote,
             hedge_slippage_bps=self.hedge_slippage_bps,
             max_hedge_attempts=self.max_hedge_attempts,
             cooldown_s=self.cooldown_s,
@@ -113,7 +116,8 @@ def find_opportunity(
 
     The quantity grows level by level while the *marginal* unit still earns
     ``min_edge_bps`` after both taker fees, up to ``max_qty``; it is then snapped to
-    both venues' lot grids and checked against their minimums and the slippage cap.
+    both venues' lot grids and checked against their minimums, the slippage cap and
+    ``min_profit_quote`` (the PnL expected after fees, in quote).
     """
     ask_t = buy_book.best_ask_tick
     bid_t = sell_book.best_bid_tick
@@ -173,6 +177,8 @@ def find_opportunity(
         return None
     qf = float(q)
     pnl = qf * (sell_avg * (1.0 - fs) - buy_avg * (1.0 + fb))
+    if p.min_profit_quote > 0 and pnl < p.min_profit_quote:
+        return None
     return Opportunity(
         symbol=buy_inst.symbol,
         buy_venue=buy_inst.venue,

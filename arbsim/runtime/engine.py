@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import json
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any, Literal
@@ -26,6 +27,7 @@ from arbsim.core.errors import (
 )
 from arbsim.core.model import ZERO, Order, OrderRequest, Trade, to_decimal
 from arbsim.core.ports import Clock, ReplaySource, ReplayVenue, Venue
+from arbsim.runtime import stats
 from arbsim.runtime.context import Context
 from arbsim.runtime.journal import JournalState
 from arbsim.runtime.latency import LatencyRecorder
@@ -92,6 +94,8 @@ class Engine:
         self.resumed: dict[str, Any] = {}
         self._prefixes = [id_prefix, *(resume.prefixes if resume is not None else [])]
         self._risk_state = self.risk.state()
+        #: each asset's first mark of the run (the starting inventory's entry price)
+        self.first_marks: dict[str, float] = {}
 
     # ---------------------------------------------------------------- MarketSink
     def on_book(self, venue: str, book: OrderBook) -> None:
@@ -345,12 +349,61 @@ class Engine:
             arbs += Decimal(rec.quote_flow) + Decimal(rec.base_flow) * dec.get(base, ZERO)
         return net, arbs
 
+    def session_stats(self) -> dict[str, Any]:
+        """The run's statistics (:mod:`arbsim.runtime.stats`): PnL curve, arbitrages,
+        turnover, inventory drift, and positions per venue and asset."""
+        marks, quote = self.marks()
+        for asset, mark in marks.items():
+            self.first_marks.setdefault(asset, mark)
+        start_marks = {a: to_decimal(m) for a, m in self.first_marks.items()}
+        capital = self.ledger.value(self.first_marks, quote, which="start")
+        samples = self.recorder.equity_samples()
+        curve = stats.curve_stats(
+            [int(e["ts"]) for e in samples], [float(e["net_pnl"]) for e in samples], capital
+        )
+        arbs = stats.arb_stats(
+            stats.ArbResult(
+                traded=Decimal(a.buy_filled) > 0 or Decimal(a.sell_filled) > 0,
+                pnl=a.realized_pnl,
+                expected_pnl=a.expected_pnl,
+                expected_edge_bps=a.expected_edge_bps,
+                realized_edge_bps=a.realized_edge_bps,
+            )
+            for a in self.recorder.arbs
+        )
+        fills = self.recorder.fills
+        notional = sum((f.price * f.qty for f in fills), ZERO)
+        assets: dict[str, tuple[str, str]] = {}
+        for venue, symbols in self.symbols.items():
+            for sym in symbols:
+                inst = self.venues[venue].instrument(sym)
+                assets[f"{venue} {sym}"] = (inst.base, inst.quote)
+        held = stats.positions(
+            self.ledger.start,
+            ((f, *assets[f"{f.venue} {f.symbol}"]) for f in fills),
+            quote,
+            start_marks,
+            {a: to_decimal(m) for a, m in marks.items()},
+        )
+        return {
+            **curve,
+            "arbs": arbs,
+            "filled_notional": float(notional),
+            "turnover": float(notional) / capital if capital > 0 else None,
+            "inventory_drift": stats.inventory_drift(json.loads(e["positions"]) for e in samples),
+            "positions": [p.as_dict() for p in held],
+            "marks": {"start": dict(self.first_marks), "end": marks},
+            "positions_pnl": float(sum((p.realized + p.unrealized for p in held), ZERO)),
+        }
+
     def sample_equity(self) -> None:
         if not self.ledger.start:
             return
         now = self.clock.now_ns()
         net, fees, gross = self.pnl()
         marks, quote = self.marks()
+        for asset, mark in marks.items():
+            self.first_marks.setdefault(asset, mark)
         self.risk.on_pnl(now, net)
         state = self.risk.state()
         if state != self._risk_state:

@@ -175,6 +175,10 @@ class RunRecorder:
         rows = [ARBS.row(a) for a in self.arbs]
         return pa.Table.from_pylist(rows, schema=arrow_schema(ARBS))
 
+    def equity_samples(self) -> list[dict[str, Any]]:
+        """The equity samples so far (ts, equity, net_pnl, gross_pnl, fees, positions)."""
+        return list(self._equity)
+
     def equity_table(self) -> pa.Table:
         schema = pa.schema(
             _fields(
