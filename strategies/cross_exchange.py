@@ -1,15 +1,20 @@
 """Cross-exchange spot arbitrage: buy where it is cheap, sell where it is dear.
 
-The strategy is thin: it watches top-of-book changes on two venues and hands any
-opportunity (found by :func:`arbsim.runtime.arbitrage.find_opportunity`) to the
-:class:`arbsim.runtime.arbitrage.ArbExecutor`, one attempt at a time, with a short cool-down.
-It runs unchanged in backtest, paper and live modes.
+The strategy is thin: it watches top-of-book changes of every configured symbol on every
+configured venue (two or more) and hands the best opportunity between the venue that
+moved and each other venue (found by :func:`arbsim.runtime.arbitrage.find_opportunity`)
+to an :class:`arbsim.runtime.arbitrage.ArbExecutor`. Each symbol runs one attempt at a
+time with a short cool-down; attempts on different symbols run concurrently. It runs
+unchanged in backtest, paper and live modes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+import msgspec
 
 from arbsim.core.book import OrderBook
 from arbsim.core.model import Instrument
@@ -19,76 +24,106 @@ from arbsim.runtime.context import Context
 from arbsim.runtime.strategy import Strategy
 
 
+class _Market:
+    """One symbol across the venues: books, instruments, its executor and its state."""
+
+    def __init__(
+        self, ctx: Context, params: ArbParams, venues: Sequence[str], ids: Iterator[int]
+    ) -> None:
+        self.p = params
+        self.venues = list(venues)
+        self.books = {v: ctx.book(v, params.symbol) for v in venues}
+        self.insts: dict[str, Instrument] = {v: ctx.instrument(v, params.symbol) for v in venues}
+        self.executor = ArbExecutor(ctx, params, ids)
+        self.busy = False
+        self.cooldown_until = 0
+
+    def best(self, venue: str, ts: int) -> Opportunity | None:
+        """The opportunity with the largest expected PnL between ``venue`` and each other
+        venue (each pair in config order: buy on the first, else on the second)."""
+        best: Opportunity | None = None
+        for a, b in itertools.combinations(self.venues, 2):
+            if venue not in (a, b):
+                continue
+            ba, bb, ia, ib = self.books[a], self.books[b], self.insts[a], self.insts[b]
+            opp = find_opportunity(ba, bb, ia, ib, self.p, ts) or find_opportunity(
+                bb, ba, ib, ia, self.p, ts
+            )
+            if opp is not None and (best is None or opp.exp_pnl > best.exp_pnl):
+                best = opp
+        return best
+
+
 class CrossExchangeArb(Strategy):
     name = "cross_exchange"
     Params = ArbParams
 
     def __init__(self, params: ArbParams):
         self.p = params
-        self.busy = False
-        self.cooldown_until = 0
         self.checks = 0
         self.found = 0
-        self._pair: tuple[str, str] = ("", "")
-        self._books: tuple[OrderBook, OrderBook] | None = None
-        self._insts: tuple[Instrument, Instrument] | None = None
-        self._last_top: dict[str, tuple[int | None, int | None, float, float]] = {}
-        self._executor: ArbExecutor | None = None
+        self._markets: dict[str, _Market] = {}
+        self._last_top: dict[tuple[str, str], tuple[int | None, int | None, float, float]] = {}
 
     def subscriptions(self, venues: Sequence[str]) -> dict[str, list[str]]:
-        return {v: [self.p.symbol] for v in (self.p.venues or venues)}
+        return {v: list(self.p.all_symbols) for v in (self.p.venues or venues)}
 
     async def on_start(self, ctx: Context) -> None:
         names = self.p.venues or sorted(ctx.venues)
-        if len(names) != 2:
-            raise ValueError(f"cross_exchange needs exactly two venues, got {names}")
-        a, b = names
-        self._pair = (a, b)
-        self._books = (ctx.book(a, self.p.symbol), ctx.book(b, self.p.symbol))
-        self._insts = (ctx.instrument(a, self.p.symbol), ctx.instrument(b, self.p.symbol))
-        self._executor = ArbExecutor(ctx, self.p)
+        if len(names) < 2:
+            raise ValueError(f"cross_exchange needs two or more venues, got {names}")
+        ids = itertools.count(1)  # one numbering for every symbol's attempts
+        for symbol in self.p.all_symbols:
+            params = msgspec.structs.replace(
+                self.p, symbol=symbol, max_qty=self.p.max_qty_by_symbol.get(symbol, self.p.max_qty)
+            )
+            self._markets[symbol] = _Market(ctx, params, names, ids)
+
+    @property
+    def busy(self) -> bool:
+        """An attempt is in flight on some symbol."""
+        return any(m.busy for m in self._markets.values())
 
     async def on_resume(self, ctx: Context, in_flight: list[ArbRecord]) -> None:
         """Attempts a crashed process left in flight are repaired before trading on."""
-        assert self._executor is not None
-        self.busy = True
-        try:
-            for rec in in_flight:
-                await self._executor.complete(rec)
-        finally:
-            self.busy = False
+        for rec in in_flight:
+            market = self._markets.get(rec.symbol)
+            if market is None:
+                raise ValueError(f"an attempt on {rec.symbol} was in flight; it is not traded now")
+            market.busy = True
+            try:
+                await market.executor.complete(rec)
+            finally:
+                market.busy = False
 
     def on_book(self, ctx: Context, venue: str, book: OrderBook) -> None:
-        if self._books is None or self._insts is None or book.symbol != self.p.symbol:
+        market = self._markets.get(book.symbol)
+        if market is None or venue not in market.books:
             return
         top = (book.best_bid_tick, book.best_ask_tick, book.best_bid_size, book.best_ask_size)
-        if self._last_top.get(venue) == top:
+        key = (venue, book.symbol)
+        if self._last_top.get(key) == top:
             return
-        self._last_top[venue] = top
+        self._last_top[key] = top
         # the cool-down is counted in received data: an update received before it ended
         # is not acted on however late it is processed (a backtest, processing each
         # update at its receive time, gates the same updates)
-        if self.busy or book.ts_local < self.cooldown_until:
+        if market.busy or book.ts_local < market.cooldown_until:
             return
         self.checks += 1
-        (ba, bb), (ia, ib) = self._books, self._insts
-        ts = book.ts_local
-        opp = find_opportunity(ba, bb, ia, ib, self.p, ts) or find_opportunity(
-            bb, ba, ib, ia, self.p, ts
-        )
+        opp = market.best(venue, book.ts_local)
         if opp is None or ctx.risk.tripped:
             return
         self.found += 1
-        self.busy = True
-        ctx.spawn(self._attempt(ctx, opp), name=f"arb-{self.found}")
+        market.busy = True
+        ctx.spawn(self._attempt(ctx, market, opp), name=f"arb-{self.found}")
 
-    async def _attempt(self, ctx: Context, opp: Opportunity) -> None:
-        assert self._executor is not None
+    async def _attempt(self, ctx: Context, market: _Market, opp: Opportunity) -> None:
         try:
-            await self._executor.execute(opp)
+            await market.executor.execute(opp)
         finally:
-            self.busy = False
-            self.cooldown_until = ctx.now_ns() + int(self.p.cooldown_s * 1e9)
+            market.busy = False
+            market.cooldown_until = ctx.now_ns() + int(market.p.cooldown_s * 1e9)
 
     def summary(self) -> dict[str, Any]:
         return {"top_of_book_checks": self.checks, "opportunities": self.found}

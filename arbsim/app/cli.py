@@ -830,17 +830,38 @@ def data() -> None:
     "--symbol",
     "symbols",
     multiple=True,
-    help="Market to write on both venues (repeatable): BTC/USDT (default), ETH/USDT, SOL/USDT.",
+    help="Market to write on every venue (repeatable): BTC/USDT (default), ETH/USDT, SOL/USDT.",
 )
-def synth(catalog_path: Path, seed: int, duration_s: float, symbols: tuple[str, ...]) -> None:
-    """Write a synthetic two-venue (mexc, gateio) catalog, BTC/USDT unless --symbol says."""
-    from arbsim.data.synth import SYMBOL, SYMBOLS, generate_synthetic
+@click.option(
+    "--venue",
+    "venues",
+    multiple=True,
+    help="Venue to write (repeatable, two or more): mexc, gateio (the default pair), third "
+    "(a synthetic venue of its own).",
+)
+def synth(
+    catalog_path: Path,
+    seed: int,
+    duration_s: float,
+    symbols: tuple[str, ...],
+    venues: tuple[str, ...],
+) -> None:
+    """Write a synthetic catalog: BTC/USDT on mexc and gateio unless --symbol / --venue say."""
+    from arbsim.data.synth import SYMBOL, SYMBOLS, VENUE_SPECS, VENUES, generate_synthetic
 
     for x in symbols:
         if x not in SYMBOLS:
             raise click.BadParameter(
                 f"{x!r}: the generator knows {', '.join(SYMBOLS)}", param_hint="--symbol"
             )
+    for x in venues:
+        if x not in VENUE_SPECS:
+            raise click.BadParameter(
+                f"{x!r}: the generator knows {', '.join(VENUE_SPECS)}", param_hint="--venue"
+            )
+    names = list(dict.fromkeys(venues)) or [v.name for v in VENUES]
+    if len(names) < 2:
+        raise click.BadParameter(f"{names}: name two or more venues", param_hint="--venue")
 
     if duration_s <= 0:
         _fail(f"--duration must be > 0, got {duration_s}")
@@ -853,6 +874,7 @@ def synth(catalog_path: Path, seed: int, duration_s: float, symbols: tuple[str, 
                 duration_s=duration_s,
                 progress=progress.update,
                 symbols=list(dict.fromkeys(symbols)) or [SYMBOL],
+                venues=names,
             )
     except (ArbsimError, ValueError, FileExistsError) as e:
         _fail(str(e))

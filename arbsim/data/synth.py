@@ -192,7 +192,42 @@ GATEIO = VenueSpec(
     trade_sigma=1.2,
 )
 
+THIRD = VenueSpec(
+    instrument=_instrument("third", "0.01", "0.00001", "5", "0.0008", "0.0008"),
+    ticks_per_unit=100,
+    depth=150,
+    depth_slack=25,
+    gap0=10.0,
+    gap1=0.06,
+    size0=0.035,
+    size_rank=10.0,
+    size_sigma=0.9,
+    spreads=(1, 2, 3, 4),
+    spread_p=(0.75, 0.15, 0.07, 0.03),
+    msg_ms=(100, 150),
+    msg_jitter_ms=2,
+    bursts_per_min=1.0,
+    lag_ms=(60, 140),
+    basis_bps=-1.0,
+    feed_median_ms=45.0,
+    feed_sigma=0.35,
+    mods_per_msg=4.5,
+    inserts_per_msg=1.8,
+    delete_frac=0.15,
+    seq0=3_000_000_000,
+    trade_id0=4_400_000_000,
+    trade_id_gap=1.0,
+    trades_per_s=3.0,
+    trade_median=0.0018,
+    trade_sigma=1.2,
+)
+"""A third synthetic venue (no real exchange's tick, fees or feed: its own)."""
+
 VENUES: tuple[VenueSpec, ...] = (MEXC, GATEIO)
+"""The venues of a catalog written without ``venues`` (the bundled sample's)."""
+
+VENUE_SPECS: dict[str, VenueSpec] = {v.name: v for v in (MEXC, GATEIO, THIRD)}
+"""Venues :func:`generate_synthetic` knows how to draw."""
 
 
 @dataclass(frozen=True)
@@ -210,22 +245,27 @@ class SymbolSpec:
 
 
 SYMBOLS: dict[str, SymbolSpec] = {
-    SYMBOL: SymbolSpec(SYMBOL, 60_000.0, 1.0, {"mexc": 100, "gateio": 10}),
-    "ETH/USDT": SymbolSpec("ETH/USDT", 3_000.0, 20.0, {"mexc": 100, "gateio": 100}),
-    "SOL/USDT": SymbolSpec("SOL/USDT", 150.0, 400.0, {"mexc": 100, "gateio": 100}),
+    SYMBOL: SymbolSpec(SYMBOL, 60_000.0, 1.0, {"mexc": 100, "gateio": 10, "third": 100}),
+    "ETH/USDT": SymbolSpec("ETH/USDT", 3_000.0, 20.0, {"mexc": 100, "gateio": 100, "third": 100}),
+    "SOL/USDT": SymbolSpec("SOL/USDT", 150.0, 400.0, {"mexc": 100, "gateio": 100, "third": 1000}),
 }
 """Symbols :func:`generate_synthetic` knows how to draw."""
 
 
-def _venue_specs(sym: SymbolSpec, index: int) -> tuple[VenueSpec, ...]:
-    """The venues' specs for one symbol (``BTC/USDT``: :data:`VENUES` unchanged)."""
+def _venue_specs(
+    sym: SymbolSpec, index: int, venues: Sequence[VenueSpec] = VENUES
+) -> tuple[VenueSpec, ...]:
+    """The venues' specs for one symbol (``BTC/USDT``: the specs unchanged)."""
     if sym.symbol == SYMBOL:
-        return VENUES
+        return tuple(venues)
     base, quote = sym.symbol.split("/")
     out = []
-    for spec in VENUES:
+    btc_price = SYMBOLS[SYMBOL].price
+    for spec in venues:
         tpu = sym.ticks_per_unit[spec.name]
         inst = spec.instrument
+        # level gaps keep their BTC width relative to the price (at least one tick)
+        ratio = sym.price * tpu / (btc_price * spec.ticks_per_unit)
         out.append(
             replace(
                 spec,
@@ -237,6 +277,8 @@ def _venue_specs(sym: SymbolSpec, index: int) -> tuple[VenueSpec, ...]:
                     tick=Decimal(1) / Decimal(tpu),
                 ),
                 ticks_per_unit=tpu,
+                gap0=max(1.0, spec.gap0 * ratio),
+                gap1=spec.gap1 * ratio,
                 size0=spec.size0 * sym.size_scale,
                 trade_median=spec.trade_median * sym.size_scale,
                 seq0=spec.seq0 + index * 7_000_000_000,
@@ -276,6 +318,7 @@ class SynthReport(msgspec.Struct, frozen=True, kw_only=True):
     bytes_on_disk: int
     elapsed_s: float
     symbols: list[str] = msgspec.field(default_factory=lambda: [SYMBOL])
+    venues: list[str] = msgspec.field(default_factory=lambda: [v.name for v in VENUES])
 
     @property
     def n_windows(self) -> int:
@@ -285,7 +328,7 @@ class SynthReport(msgspec.Struct, frozen=True, kw_only=True):
         """Human-readable summary, one line per item, for the CLI."""
         out = [
             f"synthetic catalog {self.root} (seed {self.seed}, {self.duration_s:g} s, "
-            f"{', '.join(self.symbols)} on {', '.join(v.name for v in VENUES)})",
+            f"{', '.join(self.symbols)} on {', '.join(self.venues)})",
         ]
         for key in sorted(self.rows):
             msgs = self.messages.get(key)
@@ -323,7 +366,9 @@ class _Market:
         return np.where(active, j, -1).astype(np.int64)
 
 
-def _market(rng: np.random.Generator, duration_ms: int, price: float) -> _Market:
+def _market(
+    rng: np.random.Generator, duration_ms: int, price: float, n_venues: int = len(VENUES)
+) -> _Market:
     n = duration_ms + _PRE_MS + 1
     # volatility regimes: exponential durations, multipliers normalised to unit RMS
     # so the long-run volatility stays near _ANNUAL_VOL
@@ -348,7 +393,7 @@ def _market(rng: np.random.Generator, duration_ms: int, price: float) -> _Market
     lo, hi = math.log(_DISLOC_MS[0]), math.log(_DISLOC_MS[1])
     durs = np.exp(rng.uniform(lo, hi, m))
     bps = rng.uniform(*_DISLOC_BPS, m) * rng.choice(np.array([-1.0, 1.0]), m)
-    venue = rng.integers(0, len(VENUES), m)
+    venue = rng.integers(0, n_venues, m)
     starts = np.cumsum(gaps + np.concatenate([[0.0], durs[:-1]]))
     ends = starts + durs
     keep = ends < duration_ms - 1_000
@@ -700,8 +745,9 @@ def generate_synthetic(
     start_ns: int = DEFAULT_START_NS,
     progress: Callable[[int, int], None] | None = None,
     symbols: Sequence[str] = (SYMBOL,),
+    venues: Sequence[str] = ("mexc", "gateio"),
 ) -> SynthReport:
-    """Write a synthetic mexc + gateio catalog (``BTC/USDT`` by default) at ``root``.
+    """Write a synthetic catalog (``BTC/USDT`` on mexc and gateio by default) at ``root``.
 
     Parameters
     ----------
@@ -720,6 +766,10 @@ def generate_synthetic(
         Markets to write, each on both venues (keys of :data:`SYMBOLS`). Every symbol has
         its own price path, dislocations and random streams; ``BTC/USDT`` is drawn
         exactly as when it is alone, so adding symbols never changes its rows.
+    venues:
+        Venues to write every symbol on, two or more (keys of :data:`VENUE_SPECS`:
+        ``mexc``, ``gateio`` and ``third``, a venue of its own). Each symbol's
+        dislocations fall on one of these venues at a time.
 
     The catalog is written in a hidden directory beside ``root`` and renamed to
     ``root`` once complete: an interrupted run leaves no half-written catalog.
@@ -734,13 +784,20 @@ def generate_synthetic(
     FileExistsError
         When ``root`` exists and is not an empty directory.
     ValueError
-        When ``duration_s`` is below 5 seconds or a symbol is unknown or repeated.
+        When ``duration_s`` is below 5 seconds, a symbol or venue is unknown or
+        repeated, or fewer than two venues are named.
     """
     root = Path(root)
     unknown = [x for x in symbols if x not in SYMBOLS]
     if unknown or not symbols or len(set(symbols)) != len(symbols):
         raise ValueError(
             f"symbols {list(symbols)!r}: expected distinct symbols out of {', '.join(SYMBOLS)}"
+        )
+    bad = [x for x in venues if x not in VENUE_SPECS]
+    if bad or len(venues) < 2 or len(set(venues)) != len(venues):
+        raise ValueError(
+            f"venues {list(venues)!r}: expected two or more distinct venues out of "
+            f"{', '.join(VENUE_SPECS)}"
         )
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         if not _only_catalog_json(root):
@@ -752,7 +809,8 @@ def generate_synthetic(
     root.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
     try:
-        report = _generate(work, root, seed, duration_s, start_ns, progress, list(symbols))
+        specs = [VENUE_SPECS[x] for x in venues]
+        report = _generate(work, root, seed, duration_s, start_ns, progress, list(symbols), specs)
         if root.exists():
             root.rmdir()  # empty (checked above)
         work.rename(root)
@@ -773,21 +831,25 @@ def _generate(
     start_ns: int,
     progress: Callable[[int, int], None] | None,
     symbols: list[str],
+    specs: list[VenueSpec],
 ) -> SynthReport:
     t0 = time.perf_counter()
-    per_symbol = 1 + 3 * len(VENUES)
+    per_symbol = 1 + 3 * len(specs)
     steps = per_symbol * len(symbols)
     if progress is not None:
         progress(0, steps)
     duration_ms = round(duration_s * 1_000)
     names = ", ".join(symbols)
     option = "".join(f" --symbol {x}" for x in symbols) if symbols != [SYMBOL] else ""
+    if specs != list(VENUES):
+        option += "".join(f" --venue {v.name}" for v in specs)
+    on = " and ".join([", ".join(v.name for v in specs[:-1]), specs[-1].name])
     catalog = Catalog(work)
     catalog.create(
         CatalogInfo(
             synthetic=True,
             description=(
-                f"synthetic {names} on mexc and gateio, {duration_s:g} s from "
+                f"synthetic {names} on {on}, {duration_s:g} s from "
                 f"{_iso(start_ns)}: geometric random walk (~{_ANNUAL_VOL:.0%} annualised, "
                 f"volatility regimes), per-venue lag, ~{_DISLOC_PER_MIN:g}/min dislocations "
                 f"of {_DISLOC_BPS[0]:g}-{_DISLOC_BPS[1]:g} bps for "
@@ -814,10 +876,10 @@ def _generate(
 
         # BTC/USDT keeps the streams it has always had: adding symbols changes no row of it
         entropy: int | list[int] = seed if index == 0 else [seed, index]
-        streams = np.random.SeedSequence(entropy).spawn(1 + 3 * len(VENUES))
-        market = _market(np.random.default_rng(streams[0]), duration_ms, sym.price)
+        streams = np.random.SeedSequence(entropy).spawn(1 + 3 * len(specs))
+        market = _market(np.random.default_rng(streams[0]), duration_ms, sym.price, len(specs))
         step(1)
-        for v, spec in enumerate(_venue_specs(sym, index)):
+        for v, spec in enumerate(_venue_specs(sym, index, specs)):
             rng_book, rng_trades, rng_net = (
                 np.random.default_rng(s) for s in streams[1 + 3 * v : 4 + 3 * v]
             )
@@ -832,7 +894,7 @@ def _generate(
             step(4 + 3 * v)
         windows += [
             DislocationWindow(
-                venue=VENUES[int(v)].name,
+                venue=specs[int(v)].name,
                 start_ns=start_ns + int(a) * _MS,
                 end_ns=start_ns + int(b) * _MS,
                 bps=round(float(x), 2),
@@ -858,6 +920,7 @@ def _generate(
         bytes_on_disk=size,
         elapsed_s=round(time.perf_counter() - t0, 3),
         symbols=symbols,
+        venues=[v.name for v in specs],
     )
 
 

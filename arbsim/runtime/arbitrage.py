@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
 from arbsim.core.book import OrderBook
-from arbsim.core.checks import non_negative, positive
+from arbsim.core.checks import non_negative, positive, positive_map
 from arbsim.core.errors import OrderNotPlaced, OutcomeUnknown, Unresolved, VenueError
 from arbsim.core.model import (
     ZERO,
@@ -43,11 +44,15 @@ class ArbParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     """Parameters of the cross-exchange arbitrage (config ``strategy.params``)."""
 
     symbol: str = "BTC/USDT"
+    #: every symbol to trade (each on every venue); empty: ``symbol`` alone
+    symbols: list[str] = msgspec.field(default_factory=list)
     venues: list[str] = msgspec.field(default_factory=list)
     min_edge_bps: float = 5.0
     #: the least PnL (quote, after fees) an arbitrage must expect, next to min_edge_bps
     min_profit_quote: float = 0.0
     max_qty: Decimal = Decimal("0.5")
+    #: per symbol, in its base asset, instead of ``max_qty``
+    max_qty_by_symbol: dict[str, Decimal] = msgspec.field(default_factory=dict)
     max_levels: int = 20
     max_slippage_bps: float = 25.0
     leg_timeout_s: float = 2.0
@@ -56,8 +61,19 @@ class ArbParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     max_hedge_attempts: int = 2
     cooldown_s: float = 0.25
 
+    @property
+    def all_symbols(self) -> list[str]:
+        """The symbols traded: ``symbols``, else ``symbol``."""
+        return list(self.symbols) or [self.symbol]
+
     def __post_init__(self) -> None:
         positive(max_qty=self.max_qty, max_levels=self.max_levels, leg_timeout_s=self.leg_timeout_s)
+        positive_map("max_qty_by_symbol", self.max_qty_by_symbol)
+        if len(set(self.symbols)) != len(self.symbols):
+            raise ValueError(f"symbols {self.symbols}: a symbol is named twice")
+        unknown = sorted(set(self.max_qty_by_symbol) - set(self.all_symbols))
+        if unknown:
+            raise ValueError(f"max_qty_by_symbol names {unknown}, not among the symbols traded")
         non_negative(
             max_slippage_bps=self.max_slippage_bps,
             min_profit_quote=self.min_profit_quote,
@@ -210,10 +226,12 @@ class _Leg(msgspec.Struct, kw_only=True):
 class ArbExecutor:
     """Executes opportunities as two-leg attempts and records each one."""
 
-    def __init__(self, ctx: Context, params: ArbParams):
+    def __init__(self, ctx: Context, params: ArbParams, ids: Iterator[int] | None = None) -> None:
+        """``ids``: the attempt numbers, shared by the executors of one strategy (one per
+        symbol) so that every attempt of a run has its own."""
         self.ctx = ctx
         self.p = params
-        self._ids = itertools.count(1)
+        self._ids = ids if ids is not None else itertools.count(1)
 
     # ------------------------------------------------------------ legs
     async def _leg(self, req: OrderRequest, *, reducing: bool = False) -> _Leg:

@@ -156,11 +156,21 @@ class Context:
             denial = risk.check_data(now, book.ts_local, req.venue)
         if denial is None:
             mark = book.mid if book.mid is not None else float(price)
-            exposure = Decimal(repr(abs(float(after)) * mark))
+            exposure = Decimal(repr(abs(float(after)) * mark + self._other_exposure(inst.base)))
             denial = risk.check_trade(
                 now, asset=inst.base, position_after=after, exposure_after=exposure
             )
         return denial
+
+    def _other_exposure(self, base: str) -> float:
+        """The value (quote, at the marks) of the net positions in every traded base
+        asset but ``base``: the total-exposure limit counts every symbol of the run."""
+        marks, _ = self._engine.marks()
+        total = 0.0
+        for asset, mark in marks.items():
+            if asset != base:
+                total += abs(float(self.ledger.position(asset))) * mark
+        return total
 
     async def place_order(self, req: OrderRequest, *, reducing: bool = False) -> Order:
         """Send an order through the risk gate; records it, its latency and its outcome.

@@ -79,7 +79,8 @@ class Engine:
         self.events = 0
         self.messages = 0
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._fills_seen: set[tuple[str, str]] = set()
+        #: (venue, symbol, trade id) of every fill counted: venues number trades per symbol
+        self._fills_seen: set[tuple[str, str, str]] = set()
         self._open_ids: set[str] = set()
         self.cancelled: list[str] = []
         #: orders whose outcome is still unknown (client order id -> request)
@@ -116,11 +117,15 @@ class Engine:
     def on_order(self, order: Order) -> None:
         """An order changed: fills not applied yet go to the ledger and the records (each
         fill once, however many times the venue reports it), then the strategy is told."""
-        fresh = [f for f in order.fills if (order.venue, f.trade_id) not in self._fills_seen]
+        fresh = [
+            f
+            for f in order.fills
+            if (order.venue, order.symbol, f.trade_id) not in self._fills_seen
+        ]
         if fresh:
             inst = self.venues[order.venue].instrument(order.symbol)
             for fill in fresh:
-                self._fills_seen.add((order.venue, fill.trade_id))
+                self._fills_seen.add((order.venue, order.symbol, fill.trade_id))
                 self.ledger.apply(inst, fill)
                 self.recorder.fill(fill)
         self.recorder.order_update(order, self.clock.now_ns())
@@ -139,7 +144,9 @@ class Engine:
             known is None
             or known.status is not order.status
             or known.filled_qty != order.filled_qty
-            or any((order.venue, f.trade_id) not in self._fills_seen for f in order.fills)
+            or any(
+                (order.venue, order.symbol, f.trade_id) not in self._fills_seen for f in order.fills
+            )
         ):
             self.on_order(order)
 
@@ -249,8 +256,9 @@ class Engine:
             self.ledger.start[venue] = dict(start)
             self.ledger.balances[venue].update(start)
         for fill in state.fills:
-            if fill.venue in self.venues and (fill.venue, fill.trade_id) not in self._fills_seen:
-                self._fills_seen.add((fill.venue, fill.trade_id))
+            key = (fill.venue, fill.symbol, fill.trade_id)
+            if fill.venue in self.venues and key not in self._fills_seen:
+                self._fills_seen.add(key)
                 self.ledger.apply(self.venues[fill.venue].instrument(fill.symbol), fill)
         self.recorder.restore(state.orders, state.fills, state.arbs, state.equity)
         self.risk.restore(state.risk)

@@ -319,3 +319,38 @@ def test_unknown_symbol_is_refused_before_writing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="DOGE/USDT"):
         generate_synthetic(tmp_path / "c", seed=1, duration_s=10.0, symbols=["DOGE/USDT"])
     assert not (tmp_path / "c").exists()
+
+
+def test_a_third_venue_and_every_symbol_replay_uncrossed_near_their_price(tmp_path: Path) -> None:
+    symbols = [SYMBOL, "ETH/USDT", "SOL/USDT"]
+    venues = ["mexc", "gateio", "third"]
+    report = generate_synthetic(tmp_path / "c", seed=4, duration_s=30.0, symbols=symbols,
+                                venues=venues)  # fmt: skip
+    assert report.venues == venues and "on mexc, gateio, third" in report.lines()[0]
+    cat = Catalog(tmp_path / "c")
+    assert "--venue third" in cat.info().created_by
+    assert {w.venue for w in report.windows} <= set(venues)
+    price = {SYMBOL: 60_000.0, "ETH/USDT": 3_000.0, "SOL/USDT": 150.0}
+    for venue in venues:
+        for sym in symbols:
+            inst = cat.instrument(venue, sym)
+            book = OrderBook(venue, sym, inst.tick)
+            cursor = BookCursor(cat, venue, sym, book.scale)
+            lowest = float("inf")
+            while cursor.next():
+                cursor.apply(book)
+                levels = book.bids(10**6)
+                lowest = min(lowest, levels[-1].price if levels else lowest)
+            bid, ask = book.best_bid, book.best_ask
+            assert book.crossed_updates == 0, (venue, sym)
+            assert bid is not None and ask is not None
+            assert 0.8 * price[sym] < bid < ask < 1.2 * price[sym], (venue, sym, bid, ask)
+            # the deepest level stays near the price: gaps scale with it
+            assert lowest > 0.9 * price[sym], (venue, sym, lowest)
+
+
+@pytest.mark.parametrize("venues", [["mexc"], ["mexc", "mexc"], ["mexc", "kraken"]])
+def test_venues_are_two_or_more_known_ones(tmp_path: Path, venues: list[str]) -> None:
+    with pytest.raises(ValueError, match="two or more distinct venues"):
+        generate_synthetic(tmp_path / "d", seed=1, duration_s=10.0, venues=venues)
+    assert not (tmp_path / "d").exists()
