@@ -164,3 +164,50 @@ def test_the_total_exposure_limit_counts_every_symbol(catalog: Path, tmp_path: P
     assert probe.probed["own_below_cap"] is True
     assert probe.probed["below"] == "exposure"
     assert probe.probed["above"] is None
+
+
+PAPER = """
+strategy:
+  name: cross_exchange
+  params:
+    symbols: [BTC/USDT, ETH/USDT]
+    venues: [mexc, gateio]
+    max_qty: "0.25"
+    max_qty_by_symbol: {ETH/USDT: "5"}
+venues:
+  - {name: mexc, balances: {BTC: "1.5", ETH: "30", USDT: "150000"},
+     latency: {entry_ms: 8.0, response_ms: 8.0}}
+  - {name: gateio, balances: {BTC: "1.5", ETH: "30", USDT: "150000"},
+     latency: {entry_ms: 15.0, response_ms: 15.0}}
+risk: {max_position: {BTC: "0.5", ETH: "10"}, max_total_exposure: "100000"}
+run: {drain_s: 0.5, equity_interval_s: 1.0}
+"""
+
+
+async def test_paper_trades_two_symbols_against_the_simulator(tmp_path: Path) -> None:
+    from arbsim.app.realtime import VenueUrls, run_realtime_async
+    from exchanges.sim import SimConfig, run_simulator
+    from exchanges.sim import VenueConfig as SimVenueConfig
+
+    data = tmp_path / "cat"
+    generate_synthetic(data, seed=8, duration_s=200.0, symbols=["BTC/USDT", "ETH/USDT"])
+    sim_cfg = SimConfig(
+        data=str(data),
+        venues=[SimVenueConfig(venue="mexc"), SimVenueConfig(venue="gateio")],
+        speed=8,
+    )
+    async with run_simulator(sim_cfg) as sim:
+        urls = {
+            name: VenueUrls(v.base_url if name == "mexc" else v.api_url, v.ws_url)
+            for name, v in sim.venues.items()
+        }
+        cfg = parse_config(PAPER.encode(), "<test>", "paper")
+        result = await run_realtime_async(
+            cfg, mode="paper", out_dir=tmp_path / "run", duration_s=20.0, urls=urls, env={}
+        )
+    s = result.summary
+    assert s["status"] == "ok" and s["reconciled_exactly"] is True
+    arbs = pq.read_table(tmp_path / "run" / "arbs.parquet").to_pandas()
+    traded = arbs[arbs.outcome.isin(["completed", "partial", "hedged", "unwound"])]
+    assert set(traded.symbol) == {"BTC/USDT", "ETH/USDT"}, arbs.outcome.value_counts()
+    assert s["stats"]["arbs"]["traded"] == len(traded)
