@@ -32,6 +32,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from decimal import Decimal
@@ -61,6 +62,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Drain:
+    """Reads a child's output as it comes: a pipe nobody reads fills up, and the child's
+    next write (a log line) then blocks its event loop, trading and all."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._thread.start()
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        if proc.stdout is not None:
+            for line in proc.stdout:
+                self.lines.append(line)
+
+    def text(self, timeout_s: float = 10.0) -> str:
+        """Everything the child wrote (waits for the end of its output, bounded)."""
+        self._thread.join(timeout_s)
+        return "".join(self.lines)
+
+
+_DRAINS: dict[int, Drain] = {}
+
+
+def output(proc: subprocess.Popen[str]) -> str:
+    """What a child started by :func:`live` wrote (stdout and stderr)."""
+    return _DRAINS[proc.pid].text()
+
+
 class Sim:
     """`arbsim exchange-sim` as a subprocess; its URLs and demo credentials."""
 
@@ -84,6 +113,7 @@ class Sim:
                 break
         if set(self.venues) != {"mexc", "gateio"}:
             raise SystemExit(f"simulator did not start: {self.venues}")
+        self.drain = Drain(self.proc)  # the rest of its log
 
     def slow_orders(self, delay_s: float) -> None:
         """Order requests are answered late (processed at once; Gate's twice as late as
@@ -119,10 +149,12 @@ def sim_env(sim: Sim) -> dict[str, str]:
 
 def live(sim: Sim, args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     urls = [f"--venue-url={n}={v['rest']},{v['ws']}" for n, v in sim.venues.items()]
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "arbsim.app.cli", "live", *args, *urls],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    _DRAINS[proc.pid] = Drain(proc)
+    return proc
 
 
 def in_flight(journal: Path) -> tuple[int, int, bool]:
@@ -261,14 +293,16 @@ def main() -> None:
             started = time.monotonic()
             time.sleep(args.min_s)
             if proc.poll() is not None:
-                out = proc.stdout.read() if proc.stdout else ""
-                raise SystemExit(f"trial {trial}: arbsim live ended before the kill:\n{out}")
+                raise SystemExit(
+                    f"trial {trial}: arbsim live ended before the kill:\n{output(proc)}"
+                )
             limit = started + (rng.uniform(args.min_s, args.max_s) if mode == "random" else 20)
             kill_when(proc, run / "journal.sqlite", mode, limit)
             delay = time.monotonic() - started
             unanswered, arbs_open, _ = in_flight(run / "journal.sqlite")
             check = live(sim, ["--resume", str(run), "--duration", str(args.verify_s)], env)
-            out, _ = check.communicate(timeout=120)
+            check.wait(timeout=120)
+            out = output(check)
             if check.returncode != 0:
                 raise SystemExit(f"trial {trial}: resume failed ({check.returncode}):\n{out}")
             summary = json.loads((run / "summary.json").read_text())

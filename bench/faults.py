@@ -35,7 +35,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from crash_resume import Sim, live, sim_env
+from crash_resume import Sim, live, output, sim_env
 
 MAX_ONE_SIDED = Decimal("0.5")
 
@@ -131,7 +131,7 @@ def one_fault(kind: str, seconds: float, speed: float, work: Path) -> dict[str, 
                         injected += 1
                 next_at = now + every
             time.sleep(0.05)
-        out = proc.stdout.read() if proc.stdout else ""
+        out = output(proc)
         return judge(kind, sim, run, proc.returncode, out, injected)
     finally:
         if proc.poll() is None:

@@ -34,7 +34,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from crash_resume import Sim
+from crash_resume import Drain, Sim
 
 from arbsim.app.backtest import default_config_path
 from arbsim.core.book import OrderBook
@@ -156,6 +156,7 @@ def main() -> None:
              "--catalog", str(recorded), "--heartbeat", "30", *urls],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
+        drained = Drain(rec)
         t0 = time.monotonic()
         step = seconds / (2 * args.faults + 1)
         for i in range(2 * args.faults):
@@ -163,8 +164,8 @@ def main() -> None:
             fault(sim, *(("skip_seq",) if i % 2 == 0 else ("drop_ws",)), count=3)
         time.sleep(max(0.0, t0 + seconds - time.monotonic()))
         rec.send_signal(signal.SIGINT)
-        out, _ = rec.communicate(timeout=60)
-        print(out.rstrip())
+        rec.wait(timeout=60)
+        print(drained.text().rstrip())
         print(f"arbsim record exited {rec.returncode}")
     finally:
         sim.stop()

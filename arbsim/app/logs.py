@@ -7,6 +7,10 @@ secrets redacted from every record.
 - :func:`run_log` adds, for the length of a paper / live / record session, a JSON-lines
   file in its run directory (``RUN_DIR/log.jsonl``) at the chosen level or INFO, whichever
   says more, and tags every record with the run id.
+- During a session the event loop never waits for a log destination: every handler is
+  fed through its own bounded queue by a thread of its own (:class:`_Queued`), so a
+  stderr that nobody reads (a full pipe) or a slow disk cannot stall trading; a record
+  that finds its queue full is dropped and counted, and the count is logged at the end.
 - Every handler carries a :class:`RedactingFilter`: the message, its arguments, the
   extra fields and the traceback of each record are passed through
   :func:`arbsim.core.redact.redact` (registered API keys, secrets, listen keys;
@@ -23,7 +27,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import logging.handlers
+import queue
 import sys
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -209,6 +216,62 @@ def setup_logging(level: str = "info", fmt: LogFormat = "text", file: Path | Non
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+#: records a session's log destination may lag behind before new ones are dropped
+QUEUE_RECORDS = 20_000
+
+
+class _Queued(logging.handlers.QueueHandler):
+    """Hands records to one target handler's thread; never blocks the caller."""
+
+    def __init__(self, target: logging.Handler) -> None:
+        self.records: queue.Queue[logging.LogRecord | None] = queue.Queue(QUEUE_RECORDS)
+        super().__init__(self.records)
+        self.setLevel(target.level)
+        self.target = target
+        self.dropped = 0
+        self.listener = logging.handlers.QueueListener(
+            self.records, target, respect_handler_level=True
+        )
+        self.listener.start()
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        # the message is fixed now (its arguments may change later); the record stays
+        # in this process, so the traceback and the event's fields travel as they are
+        out = logging.makeLogRecord(record.__dict__)
+        out.msg = record.getMessage()
+        out.args = None
+        if not getattr(out, "run_id", ""):
+            out.run_id = _run_id
+        return out
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self.records.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+    def finish(self, timeout_s: float = 5.0) -> bool:
+        """Let the thread write what is queued, for at most ``timeout_s`` (a
+        destination that never takes them again does not hold the process); True when
+        it did."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self.records.put_nowait(None)  # the listener's end mark
+                break
+            except queue.Full:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.01)
+        thread = self.listener._thread
+        if thread is not None:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                return False
+            self.listener._thread = None
+        return True
+
+
 @contextlib.contextmanager
 def run_log(path: Path, run_id: str) -> Iterator[logging.Handler]:
     """For the length of a session: every record at the chosen level or INFO, whichever
@@ -222,13 +285,37 @@ def run_log(path: Path, run_id: str) -> Iterator[logging.Handler]:
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     old_level, old_id = root.level, _run_id
-    root.addHandler(handler)
+    process = _State.handler if _State.handler in root.handlers else None
+    if process is not None:
+        root.removeHandler(process)
+    queued = [_Queued(h) for h in (process, handler) if h is not None]
+    for q in queued:
+        root.addHandler(q)
     if root.getEffectiveLevel() > level:
         root.setLevel(level)
     _run_id = run_id
     try:
         yield handler
     finally:
+        for q in queued:
+            root.removeHandler(q)
+        done = [q.finish() for q in queued]
+        if process is not None:
+            root.addHandler(process)
+        for q, finished in zip(queued, done, strict=True):
+            if q.dropped and finished:
+                q.target.handle(
+                    logging.makeLogRecord(
+                        {
+                            "name": __name__,
+                            "levelno": logging.WARNING,
+                            "levelname": "WARNING",
+                            "msg": f"{q.dropped} log records were dropped: this log's "
+                            "destination did not keep up (is stderr read?)",
+                            "run_id": run_id,
+                        }
+                    )
+                )
         _run_id = old_id
         root.removeHandler(handler)
         handler.close()

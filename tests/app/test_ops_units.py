@@ -5,11 +5,16 @@ thresholds and their repeat limit, the event hub, the CLI's options and the conf
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
+import re
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +24,7 @@ import pytest
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
+from arbsim.app import logs
 from arbsim.app.alerts import AlertConfig, Alerts
 from arbsim.app.cli import main
 from arbsim.app.logs import JsonFormatter, RedactingFilter, TextFormatter, run_log, setup_logging
@@ -114,6 +120,88 @@ def test_run_log_records_info_even_when_the_terminal_shows_warnings(
     assert "order x" not in (tmp_path / "terminal.log").read_text()
     (rec,) = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert rec["event"] == "order" and rec["run_id"] == "r"
+
+
+def _blocked_stderr(monkeypatch: pytest.MonkeyPatch) -> tuple[int, Any]:
+    """A stderr that is a pipe nobody reads: it takes 64 KiB, then every write waits."""
+    r, w = os.pipe()
+    stream = os.fdopen(w, "w", buffering=1)
+    monkeypatch.setattr(sys, "stderr", stream)
+    return r, stream
+
+
+def _unblock(r: int, stream: Any) -> None:
+    """Read the pipe until the log's thread has written everything it held, then close."""
+    got = [0]
+
+    def read() -> None:
+        while chunk := os.read(r, 1 << 16):
+            got[0] += len(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    seen = -1
+    while seen != got[0]:  # quiet for a while: the queue is empty
+        seen = got[0]
+        time.sleep(0.5)
+    with contextlib.suppress(OSError):
+        stream.close()
+    reader.join(5)
+    os.close(r)
+
+
+def _session(path: Path, n: int) -> threading.Event:
+    done = threading.Event()
+    log = logging.getLogger("arbsim.orders")
+
+    def run() -> None:
+        with run_log(path, "r1"):
+            for i in range(n):
+                log.info("order %d: filled", i, extra={"event": "order"})
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    return done
+
+
+def test_a_session_never_waits_for_a_stderr_nobody_reads(
+    tmp_path: Path, fresh_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r, stream = _blocked_stderr(monkeypatch)
+    try:
+        setup_logging("info", "text")
+        n = 5_000  # ~150 KB of text: far more than the pipe takes
+        done = _session(tmp_path / "log.jsonl", n)
+        assert done.wait(30), "the session waited for a full stderr pipe"
+        lines = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+        # the run's own log has its own thread: it got every record, in order
+        assert [x["message"] for x in lines] == [f"order {i}: filled" for i in range(n)]
+        assert {x["run_id"] for x in lines} == {"r1"}
+    finally:
+        _unblock(r, stream)
+        setup_logging("info", "text")
+
+
+def test_records_a_log_cannot_keep_are_dropped_and_counted(
+    tmp_path: Path, fresh_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # queues of 50 records: a loop logging as fast as it can outruns the writers
+    monkeypatch.setattr(logs, "QUEUE_RECORDS", 50)
+    try:
+        setup_logging("info", "text", tmp_path / "terminal.log")
+        n = 20_000
+        done = _session(tmp_path / "log.jsonl", n)
+        assert done.wait(60)
+        total_dropped = 0
+        for path in (tmp_path / "log.jsonl", tmp_path / "terminal.log"):
+            text = path.read_text()
+            kept = text.count("order ")
+            dropped = sum(int(d) for d in re.findall(r"(\d+) log records were dropped", text))
+            assert kept + dropped == n and kept > 0, (path, kept, dropped)
+            total_dropped += dropped
+        assert total_dropped > 0
+    finally:
+        setup_logging("info", "text")
 
 
 # ---------------------------------------------------------------------- alerts
