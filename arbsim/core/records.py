@@ -36,9 +36,11 @@ import msgspec
 from arbsim.core.model import Fill, Order
 
 __all__ = [
+    "ALGOS",
     "ARBS",
     "FILLS",
     "ORDERS",
+    "AlgoRecord",
     "ArbRecord",
     "Column",
     "ColumnSpec",
@@ -612,4 +614,44 @@ class ArbRecord(msgspec.Struct, kw_only=True):
 
 ARBS: RecordSchema[ArbRecord] = struct_schema(
     "arbs", "One row per two-leg attempt, in the order they were decided.", ArbRecord
+)
+
+
+class AlgoRecord(msgspec.Struct, kw_only=True):
+    """One execution-algorithm order (TWAP, VWAP, iceberg), the parent of its child
+    orders (a row of ``algos.parquet``). Slippage is a cost in bps: positive when the
+    fills were worse for the order's side than the benchmark."""
+
+    algo_id: Annotated[int, col(_INT, "the parent order's number in the run, from 1")]
+    kind: Annotated[str, col(_STR, "twap, vwap or iceberg")]
+    venue: Annotated[str, col(_STR, "the venue it trades on")]
+    symbol: Annotated[str, col(_STR, "the instrument, BASE/QUOTE")]
+    side: Annotated[int, col(Kind.SIDE, "+1 buy, -1 sell")]
+    qty: Annotated[str, col(_DEC, "the base quantity to execute")]
+    ts_start: Annotated[int, col(_TS, "when it started", row_time=True)]
+    ts_done: Annotated[int, col(_TS, "when it ended", required=False)] = 0
+    filled: Annotated[str, col(_DEC, "the base quantity its children filled")] = "0"
+    avg_price: Annotated[float, col(_FLOAT, "the average fill price (0 without fills)")] = 0.0
+    fees_quote: Annotated[float, col(_FLOAT, "its children's fees valued in quote")] = 0.0
+    arrival_price: Annotated[float, col(_FLOAT, "the mid when it started")] = 0.0
+    interval_vwap: Annotated[
+        float,
+        col(_FLOAT, "the market's VWAP on the venue while it ran (0 without trades)"),
+    ] = 0.0
+    market_qty: Annotated[float, col(_FLOAT, "the market volume traded while it ran")] = 0.0
+    slippage_arrival_bps: Annotated[
+        float, col(_FLOAT, "avg_price against arrival_price, as a cost in bps")
+    ] = 0.0
+    slippage_vwap_bps: Annotated[
+        float, col(_FLOAT, "avg_price against interval_vwap, as a cost in bps")
+    ] = 0.0
+    children: Annotated[
+        list[str], col(Kind.STRINGS, "its child orders' client order ids, in order")
+    ] = msgspec.field(default_factory=list)
+    outcome: Annotated[str, col(_STR, "done, partial (time ran out) or failed")] = "pending"
+    reason: Annotated[str, col(_STR, "why it ended short; empty when done")] = ""
+
+
+ALGOS: RecordSchema[AlgoRecord] = struct_schema(
+    "algos", "One row per execution-algorithm parent order, in the order they started.", AlgoRecord
 )

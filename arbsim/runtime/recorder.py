@@ -17,7 +17,16 @@ import pyarrow.parquet as pq
 
 from arbsim.core.errors import VenueError
 from arbsim.core.model import Fill, Order, OrderRequest, OrderStatus
-from arbsim.core.records import ARBS, FILLS, ORDERS, Kind, OrderRecord, RecordSchema
+from arbsim.core.records import (
+    ALGOS,
+    ARBS,
+    FILLS,
+    ORDERS,
+    AlgoRecord,
+    Kind,
+    OrderRecord,
+    RecordSchema,
+)
 from arbsim.core.records import ArbRecord as ArbRecord  # re-exported: it was defined here
 from arbsim.runtime.risk import RiskState
 
@@ -56,6 +65,8 @@ class RunRecorder:
         self._orders: dict[str, OrderRecord] = {}
         self._fills: list[Fill] = []
         self.arbs: list[ArbRecord] = []
+        #: execution-algorithm parents (``algos.parquet``, written when there are any)
+        self.algos: list[AlgoRecord] = []
         self._equity: list[dict[str, Any]] = []
         self.rejections: dict[str, int] = {}
 
@@ -202,6 +213,10 @@ class RunRecorder:
         pq.write_table(self.orders_table(), out / "orders.parquet")
         pq.write_table(self.fills_table(), out / "fills.parquet")
         pq.write_table(self.arbs_table(), out / "arbs.parquet")
+        if self.algos:
+            rows = [ALGOS.row(a) for a in self.algos]
+            table = pa.Table.from_pylist(rows, schema=arrow_schema(ALGOS))
+            pq.write_table(table, out / "algos.parquet")
         pq.write_table(latency, out / "latency.parquet")
         pq.write_table(self.equity_table(), out / "equity.parquet")
         (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
