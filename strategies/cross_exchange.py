@@ -10,17 +10,26 @@ unchanged in backtest, paper and live modes.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 
 from arbsim.core.book import OrderBook
-from arbsim.core.model import Instrument
+from arbsim.core.model import ZERO, Instrument, Trade
 from arbsim.core.records import ArbRecord
-from arbsim.runtime.arbitrage import ArbExecutor, ArbParams, Opportunity, find_opportunity
+from arbsim.runtime.arbitrage import (
+    ArbExecutor,
+    ArbParams,
+    Opportunity,
+    RebalanceParams,
+    find_opportunity,
+)
 from arbsim.runtime.context import Context
+from arbsim.runtime.execution import AlgoParams, ExecAlgo
 from arbsim.runtime.strategy import Strategy
 
 
@@ -54,6 +63,86 @@ class _Market:
         return best
 
 
+class _Rebalancer:
+    """Inventory rebalancing by trades: when a symbol's base balance on some venue drifted
+    more than the band from its start, every venue of that symbol is traded back to its
+    start (sold where long, bought where short, TWAPs at once). With ``flatten``, a net
+    position an attempt left one-sided (every venue within its band) is closed too, on
+    the venue that holds it."""
+
+    def __init__(self, ctx: Context, params: RebalanceParams, markets: dict[str, _Market]):
+        self.ctx = ctx
+        self.p = params
+        self.markets = markets
+        self.ids = itertools.count(1)
+        self.running: dict[str, list[ExecAlgo]] = {}
+        self.started = 0
+
+    def check(self) -> None:
+        ctx = self.ctx
+        if ctx.risk.tripped:
+            return
+        band = Decimal(repr(self.p.band))
+        for symbol, market in self.markets.items():
+            if symbol in self.running:
+                continue
+            base = market.insts[market.venues[0]].base
+            targets = {v: ctx.ledger.start.get(v, {}).get(base, ZERO) for v in market.venues}
+            excess = {v: self._excess(v, base) for v in market.venues}
+            if any(abs(excess[v]) > t * band for v, t in targets.items() if t > 0):
+                moves = excess  # every venue back to its start
+            else:
+                # a residual position an attempt left one-sided: closed where it sits
+                net = sum(excess.values(), ZERO)
+                lot = max(i.lot for i in market.insts.values())
+                if not self.p.flatten or abs(net) < lot:
+                    continue
+                where = max(market.venues, key=lambda v: excess[v] * (1 if net > 0 else -1))
+                moves = {where: net}
+            algos = []
+            for v, move in moves.items():
+                lot = market.insts[v].lot
+                qty = (abs(move) // lot) * lot
+                if qty <= 0:
+                    continue
+                side = "sell" if move > 0 else "buy"
+                params = self._twap(v, symbol, side, qty)
+                algos.append(ExecAlgo(ctx, params, next(self.ids), "rebalance"))
+            if not algos:
+                continue
+            self.running[symbol] = algos
+            self.started += 1
+            ctx.spawn(self._work(symbol, algos), name=f"rebalance-{symbol}-{self.started}")
+
+    def _excess(self, venue: str, base: str) -> Decimal:
+        ledger = self.ctx.ledger
+        target = ledger.start.get(venue, {}).get(base, ZERO)
+        return ledger.balances.get(venue, {}).get(base, ZERO) - target
+
+    def _twap(self, venue: str, symbol: str, side: str, qty: Decimal) -> AlgoParams:
+        return AlgoParams(
+            kind="twap",
+            venue=venue,
+            symbol=symbol,
+            side="buy" if side == "buy" else "sell",
+            qty=qty,
+            duration_s=self.p.duration_s,
+            slices=self.p.slices,
+            limit_offset_bps=self.p.limit_offset_bps,
+        )
+
+    async def _work(self, symbol: str, algos: list[ExecAlgo]) -> None:
+        try:
+            await asyncio.gather(*(a.run() for a in algos))
+        finally:
+            self.running.pop(symbol, None)
+
+    def on_trade(self, venue: str, trade: Trade) -> None:
+        for algos in self.running.values():
+            for algo in algos:
+                algo.on_trade(venue, trade)
+
+
 class CrossExchangeArb(Strategy):
     name = "cross_exchange"
     Params = ArbParams
@@ -63,6 +152,7 @@ class CrossExchangeArb(Strategy):
         self.checks = 0
         self.found = 0
         self._markets: dict[str, _Market] = {}
+        self._rebalancer: _Rebalancer | None = None
         self._last_top: dict[tuple[str, str], tuple[int | None, int | None, float, float]] = {}
 
     def subscriptions(self, venues: Sequence[str]) -> dict[str, list[str]]:
@@ -78,6 +168,9 @@ class CrossExchangeArb(Strategy):
                 self.p, symbol=symbol, max_qty=self.p.max_qty_by_symbol.get(symbol, self.p.max_qty)
             )
             self._markets[symbol] = _Market(ctx, params, names, ids)
+        if self.p.rebalance is not None:
+            self._rebalancer = _Rebalancer(ctx, self.p.rebalance, self._markets)
+            ctx.every(self.p.rebalance.every_s, self._rebalancer.check)
 
     @property
     def busy(self) -> bool:
@@ -125,5 +218,12 @@ class CrossExchangeArb(Strategy):
             market.busy = False
             market.cooldown_until = ctx.now_ns() + int(market.p.cooldown_s * 1e9)
 
+    def on_trade(self, ctx: Context, venue: str, trade: Trade) -> None:
+        if self._rebalancer is not None:
+            self._rebalancer.on_trade(venue, trade)
+
     def summary(self) -> dict[str, Any]:
-        return {"top_of_book_checks": self.checks, "opportunities": self.found}
+        out: dict[str, Any] = {"top_of_book_checks": self.checks, "opportunities": self.found}
+        if self._rebalancer is not None:
+            out["rebalances"] = self._rebalancer.started
+        return out

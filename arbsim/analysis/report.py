@@ -297,6 +297,12 @@ def _stats(run: Run) -> str:
         ("captured share of the expected PnL", num(a["edge_capture"], ".1%")),
         ("turnover (filled notional / capital)", num(st["turnover"], ",.2f")),
     ]
+    if st.get("rebalance_orders"):
+        rows.append(("inventory rebalancing orders", f"{st['rebalance_orders']:,}"))
+    if "other_pnl" in st:
+        rows.append(
+            ("PnL outside arbitrages (rebalancing, algorithms)", num(st["other_pnl"], ",.4f"))
+        )
     for asset, qty in sorted((st.get("inventory_drift") or {}).items()):
         rows.append((f"largest net {asset} excursion", f"{qty:,.8g}"))
     html = (

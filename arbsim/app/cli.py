@@ -360,6 +360,17 @@ def _stats_rows(st: dict[str, Any] | None) -> list[tuple[str, str]]:
             "turnover",
             f"{_num(st['turnover'], ',.2f')}x capital ({st['filled_notional']:,.2f} quote filled)",
         ),
+        *(
+            [
+                (
+                    "rebalancing",
+                    f"{st['rebalance_orders']:,} orders; PnL outside arbitrages "
+                    f"{st['other_pnl']:,.4f} (quote)",
+                )
+            ]
+            if st.get("rebalance_orders")
+            else []
+        ),
     ]
 
 

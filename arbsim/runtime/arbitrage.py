@@ -40,6 +40,26 @@ if TYPE_CHECKING:
     from arbsim.runtime.context import Context
 
 
+class RebalanceParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Inventory rebalancing by trades (config ``strategy.params.rebalance``): every
+    ``every_s`` each symbol's base balance on each venue is compared with its start; when
+    one drifts more than ``band`` of it, the excess is sold where it is long and bought
+    where it is short, as TWAPs of ``slices`` IOC children over ``duration_s`` (every venue
+    back to its start); ``flatten`` also closes a net one-sided position an attempt left."""
+
+    every_s: float = 10.0
+    band: float = 0.25
+    duration_s: float = 5.0
+    slices: int = 5
+    limit_offset_bps: float = 10.0
+    #: also close a net position of a lot or more that an attempt left one-sided
+    flatten: bool = True
+
+    def __post_init__(self) -> None:
+        positive(every_s=self.every_s, band=self.band, slices=self.slices)
+        non_negative(duration_s=self.duration_s, limit_offset_bps=self.limit_offset_bps)
+
+
 class ArbParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Parameters of the cross-exchange arbitrage (config ``strategy.params``)."""
 
@@ -60,6 +80,8 @@ class ArbParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     hedge_slippage_bps: float = 30.0
     max_hedge_attempts: int = 2
     cooldown_s: float = 0.25
+    #: inventory rebalancing by trades (off when absent)
+    rebalance: RebalanceParams | None = None
 
     @property
     def all_symbols(self) -> list[str]:

@@ -365,6 +365,7 @@ class Engine:
             self.first_marks.setdefault(asset, mark)
         start_marks = {a: to_decimal(m) for a, m in self.first_marks.items()}
         capital = self.ledger.value(self.first_marks, quote, which="start")
+        net_exact, arbs_exact = self.pnl_exact()
         samples = self.recorder.equity_samples()
         curve = stats.curve_stats(
             [int(e["ts"]) for e in samples], [float(e["net_pnl"]) for e in samples], capital
@@ -399,6 +400,11 @@ class Engine:
             "filled_notional": float(notional),
             "turnover": float(notional) / capital if capital > 0 else None,
             "inventory_drift": stats.inventory_drift(json.loads(e["positions"]) for e in samples),
+            # fills outside arbitrages (inventory rebalancing, execution algorithms)
+            "other_pnl": float(net_exact - arbs_exact),
+            "rebalance_orders": sum(
+                1 for o in self.recorder.orders() if o.tag.startswith("rebalance-")
+            ),
             "positions": [p.as_dict() for p in held],
             "marks": {"start": dict(self.first_marks), "end": marks},
             "positions_pnl": float(sum((p.realized + p.unrealized for p in held), ZERO)),

@@ -99,9 +99,12 @@ class ExecAlgo:
     the interval VWAP need them); :meth:`run` works the order and returns its record.
     """
 
-    def __init__(self, ctx: Context, params: AlgoParams, algo_id: int) -> None:
+    def __init__(self, ctx: Context, params: AlgoParams, algo_id: int, tag: str = "algo") -> None:
+        """``tag``: the children's tag is ``<tag>-<algo_id>`` (``rebalance`` for the
+        cross-exchange strategy's inventory trades)."""
         self.ctx = ctx
         self.p = params
+        self.tag = tag
         self.rec = AlgoRecord(
             algo_id=algo_id,
             kind=params.kind,
@@ -147,7 +150,7 @@ class ExecAlgo:
         return self.rec
 
     def _child_ids(self) -> str:
-        return f"algo-{self.rec.algo_id}"
+        return f"{self.tag}-{self.rec.algo_id}"
 
     def _account(self, order: Order | None) -> None:
         if order is None:
@@ -173,12 +176,16 @@ class ExecAlgo:
         req = msgspec.structs.replace(
             req, client_order_id=self.ctx.new_client_order_id(), tag=self._child_ids()
         )
-        self.rec.children.append(req.client_order_id)
+        cid = req.client_order_id
+        self.rec.children.append(cid)
         try:
             return await self.ctx.place_order(req)
         except ArbsimError as e:  # a rejection or a risk denial: the schedule goes on
-            self._failures.append(f"{req.client_order_id}: {e}"[:200])
-            return self.ctx.recorder.order(req.client_order_id)
+            self._failures.append(f"{cid}: {e}"[:200])
+            order = self.ctx.recorder.order(cid)
+            if order is None:  # never sent (the risk gate): no child order to list
+                self.rec.children.remove(cid)
+            return order
 
     async def _schedule(self) -> None:
         ctx, p = self.ctx, self.p
