@@ -16,7 +16,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 from arbsim.core.errors import ConfigError
 from arbsim.core.ports import (
@@ -57,6 +57,15 @@ class VenueKind(Protocol):
     def feed(self) -> Callable[[FeedSpec, VenueSetup], MarketFeed] | None: ...
 
     def build_venue(self, config: VenueConfig, setup: VenueSetup) -> Venue: ...
+
+
+def _unloaded(found: object) -> TypeGuard[EntryPoint]:
+    """An entry point not loaded yet: the standard library's, or the importlib_metadata
+    backport's, which ``entry_points()`` returns once that package is imported (dask
+    imports it and installs its finder ahead of the standard one)."""
+    return isinstance(found, EntryPoint) or (
+        type(found).__name__ == "EntryPoint" and callable(getattr(found, "load", None))
+    )
 
 
 def _load(ep: EntryPoint) -> object:
@@ -129,7 +138,7 @@ class Registry:
 
     def _kind(self, name: str) -> VenueKind | None:
         found = self._venues.get(name)
-        if isinstance(found, EntryPoint):
+        if _unloaded(found):
             found = self._venues[name] = _venue_kind(found)
         return found
 
@@ -220,7 +229,7 @@ class Registry:
                 f"{where}: unknown strategy {name!r} (registered: {known}; or name a "
                 "Strategy subclass with `class: module:Class`)"
             )
-        if isinstance(found, EntryPoint):
+        if _unloaded(found):
             found = self._strategies[name or ""] = _strategy_class(
                 _load(found), f"entry point {STRATEGY_GROUP}:{found.name}"
             )
