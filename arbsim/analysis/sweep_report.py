@@ -54,11 +54,11 @@ def _ok(df: pd.DataFrame) -> pd.DataFrame:
 def _header(df: pd.DataFrame, params: Sequence[str], objective: str, direction: str) -> str:
     ok = _ok(df)
     failed = len(df) - len(ok)
-    windows = df[["start", "end"]].drop_duplicates() if {"start", "end"} <= set(df) else []
+    windows = len(df[["start", "end"]].drop_duplicates()) if {"start", "end"} <= set(df) else 1
     rows = [
         ("cells", f"{len(df):,} ({len(ok):,} ok, {failed:,} failed)"),
         ("parameters", ", ".join(params)),
-        ("windows", f"{len(windows)}"),
+        ("windows", f"{windows}"),
         ("objective", f"{direction} {objective}"),
     ]
     if "events" in ok and "wall_seconds" in ok and ok["wall_seconds"].sum() > 0:
@@ -152,8 +152,7 @@ def _versus(df: pd.DataFrame, params: Sequence[str]) -> str:
         for ax in axes[len(metrics) :]:
             ax.set_visible(False)
         out.append(
-            f"<h3>metrics vs {_esc(p)}</h3>{_img(fig, f'metrics vs {p}')}"
-            f"{_table(means.head(40))}"
+            f"<h3>metrics vs {_esc(p)}</h3>{_img(fig, f'metrics vs {p}')}{_table(means.head(40))}"
         )
     return "".join(out)
 
@@ -175,7 +174,11 @@ def render_sweep_report(
         ("versus", "Metrics vs each parameter", _versus(df, params)),
     ]
     nav = " ".join(f'<a href="#{key}">{_esc(name)}</a>' for key, name, _ in sections)
-    body = [f"<h1>{_esc(title)}</h1>", _header(df, params, objective, direction), f"<nav>{nav}</nav>"]
+    body = [
+        f"<h1>{_esc(title)}</h1>",
+        _header(df, params, objective, direction),
+        f"<nav>{nav}</nav>",
+    ]
     body += [f'<h2 id="{key}">{_esc(name)}</h2>{html}' for key, name, html in sections]
     return html_page(title, "".join(body), "arbsim sweep")
 

@@ -16,7 +16,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Protocol, TypeGuard
+from typing import Protocol
 
 from arbsim.core.errors import ConfigError
 from arbsim.core.ports import (
@@ -59,13 +59,10 @@ class VenueKind(Protocol):
     def build_venue(self, config: VenueConfig, setup: VenueSetup) -> Venue: ...
 
 
-def _unloaded(found: object) -> TypeGuard[EntryPoint]:
-    """An entry point not loaded yet: the standard library's, or the importlib_metadata
-    backport's, which ``entry_points()`` returns once that package is imported (dask
-    imports it and installs its finder ahead of the standard one)."""
-    return isinstance(found, EntryPoint) or (
-        type(found).__name__ == "EntryPoint" and callable(getattr(found, "load", None))
-    )
+def _standard(ep: EntryPoint) -> EntryPoint:
+    """The standard library's entry point: once the importlib_metadata backport is
+    imported (dask does), ``entry_points()`` returns the backport's own objects."""
+    return ep if type(ep) is EntryPoint else EntryPoint(ep.name, ep.value, ep.group)
 
 
 def _load(ep: EntryPoint) -> object:
@@ -124,8 +121,8 @@ class Registry:
     def from_entry_points(cls) -> Registry:
         """Everything installed packages register (arbsim's own plug-ins included)."""
         return cls(
-            venues={ep.name: ep for ep in entry_points(group=VENUE_GROUP)},
-            strategies={ep.name: ep for ep in entry_points(group=STRATEGY_GROUP)},
+            venues={ep.name: _standard(ep) for ep in entry_points(group=VENUE_GROUP)},
+            strategies={ep.name: _standard(ep) for ep in entry_points(group=STRATEGY_GROUP)},
         )
 
     @property
@@ -138,7 +135,7 @@ class Registry:
 
     def _kind(self, name: str) -> VenueKind | None:
         found = self._venues.get(name)
-        if _unloaded(found):
+        if isinstance(found, EntryPoint):
             found = self._venues[name] = _venue_kind(found)
         return found
 
@@ -229,7 +226,7 @@ class Registry:
                 f"{where}: unknown strategy {name!r} (registered: {known}; or name a "
                 "Strategy subclass with `class: module:Class`)"
             )
-        if _unloaded(found):
+        if isinstance(found, EntryPoint):
             found = self._strategies[name or ""] = _strategy_class(
                 _load(found), f"entry point {STRATEGY_GROUP}:{found.name}"
             )

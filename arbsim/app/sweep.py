@@ -35,9 +35,11 @@ from arbsim.app.sweep_grid import Cell, Choices, Distribution, Param, Range, Swe
 from arbsim.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    import optuna
     import pandas as pd
     from distributed import Client, Future
+    from optuna import Study
+    from optuna.distributions import BaseDistribution
+    from optuna.trial import Trial
 
 Keep = Literal["run", "summary"]
 #: seconds between two rewrites of results.parquet while a sweep runs
@@ -109,7 +111,7 @@ class ResultStore:
 class _Trial:
     """An optuna trial in flight: its cells still running and the objectives so far."""
 
-    trial: optuna.trial.Trial
+    trial: Trial
     pending: set[str]
     values: list[float] = field(default_factory=list)
     failed: bool = False
@@ -171,6 +173,7 @@ def run_sweep(
         _optuna_distributions(sweep.params)  # a value optuna cannot hold fails now
     else:
         cells = sweep.cells()
+    _require("distributed", *(["optuna"] if sweep.mode == "optuna" else []))
     if workers is not None and scheduler is not None:
         raise ConfigError("--workers and --scheduler: give one or the other")
     if workers is not None and workers < 1:
@@ -217,8 +220,60 @@ def run_sweep(
             direction=sweep.objective.direction,
             title=f"sweep {root.name}: {sweep.base_path.name} x {sweep.grid_path.name}",
         )
-    df.attrs.update(sweep_dir=str(root), interrupted=interrupted)
+    df.attrs.update(
+        sweep_dir=str(root),
+        interrupted=interrupted,
+        params=[p.path for p in sweep.params],
+        objective=sweep.objective.expression,
+        direction=sweep.objective.direction,
+    )
     return df
+
+
+def _require(*modules: str) -> None:
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(
+            f"arbsim sweep needs {' and '.join(missing)}: pip install 'arbsim[sweep]'"
+        )
+
+
+def best(df: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+    """The ``n`` best cells that finished ok, by the sweep's objective (``df`` as
+    :func:`run_sweep` returns it)."""
+    if df.empty or "status" not in df:
+        return df.iloc[0:0]
+    ok = df[df["status"] == "ok"]
+    ascending = df.attrs.get("direction") == "minimize"
+    return ok.sort_values("objective", ascending=ascending, na_position="last").head(n)
+
+
+def format_sweep(df: pd.DataFrame) -> str:
+    """What a finished (or interrupted) sweep printed: counts, the best cells, where
+    the results and the report are."""
+    root = Path(str(df.attrs.get("sweep_dir", ".")))
+    params = list(df.attrs.get("params", []))
+    ok = int((df["status"] == "ok").sum()) if "status" in df else 0
+    lines = [
+        f"arbsim sweep: {len(df):,} cells, {ok:,} ok, {len(df) - ok:,} failed"
+        + (f"  [INTERRUPTED by {df.attrs['interrupted']}]" if df.attrs.get("interrupted") else ""),
+        f"  objective  {df.attrs.get('direction', 'maximize')} {df.attrs.get('objective', '')}",
+    ]
+    top = best(df)
+    if not top.empty:
+        lines.append("  best cells:")
+        for _, row in top.iterrows():
+            values = ", ".join(f"{p}={row[p]}" for p in params)
+            window = f" [{row['start']} -> {row['end']}]" if row.get("start") else ""
+            lines.append(
+                f"    {row['objective']:>12,.4f}  net {row['net_pnl']:,.4f}  {values}{window}"
+            )
+    lines.append(f"  results    {root / 'results.parquet'}")
+    if (root / "report.html").is_file():
+        lines.append(f"  report     {root / 'report.html'}")
+    return "\n".join(lines)
 
 
 def _sweep_dir(out: Path | None, resume: bool) -> Path:
@@ -243,6 +298,10 @@ def _client(workers: int | None, scheduler: str | None) -> Iterator[Client]:
 
     from distributed import Client, LocalCluster
 
+    # the cluster's start and stop are not news on the sweep's log (unless debugging)
+    quiet = logging.getLogger("distributed")
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        quiet.setLevel(max(quiet.getEffectiveLevel(), logging.WARNING))
     if scheduler is not None:
         client = Client(scheduler, set_as_default=False)
         try:
@@ -300,7 +359,7 @@ class _Runner:
         self.should_stop = should_stop or (lambda: None)
         self.done = 0
         self.total = 0
-        self.futures: dict[Future, Cell] = {}
+        self.futures: dict[Future[dict[str, Any]], Cell] = {}
 
     # ------------------------------------------------------------- one cell
     def submit(self, client: Client, cell: Cell) -> None:
@@ -365,7 +424,9 @@ class _Runner:
             self.futures.clear()
 
     # ------------------------------------------------------------- grid, random
-    def cells(self, client: Client, cells: Sequence[Cell], tell: Callable[[str], None]) -> str | None:
+    def cells(
+        self, client: Client, cells: Sequence[Cell], tell: Callable[[str], None]
+    ) -> str | None:
         finished = self.store.finished()
         todo = [c for c in cells if c.key not in finished]
         if len(todo) < len(cells):
@@ -440,9 +501,7 @@ class _Runner:
                         study.tell(state.trial, sum(state.values) / len(state.values))
         return None
 
-    def _resume_trials(
-        self, study: optuna.Study, dists: Mapping[str, optuna.distributions.BaseDistribution]
-    ) -> int:
+    def _resume_trials(self, study: Study, dists: Mapping[str, BaseDistribution]) -> int:
         """Tell the study the trials a resumed sweep finished (each with all its cells
         ``ok``): they count towards ``trials`` and guide the sampler."""
         import optuna
@@ -469,7 +528,7 @@ class _Runner:
 
 def _optuna_distributions(
     params: Sequence[Param],
-) -> dict[str, optuna.distributions.BaseDistribution]:
+) -> dict[str, BaseDistribution]:
     """Each parameter's search space for optuna (ConfigError for one it cannot hold)."""
     from optuna.distributions import (
         CategoricalDistribution,
@@ -477,7 +536,7 @@ def _optuna_distributions(
         IntDistribution,
     )
 
-    out: dict[str, optuna.distributions.BaseDistribution] = {}
+    out: dict[str, BaseDistribution] = {}
     for p in params:
         d = p.domain
         if isinstance(d, Choices):

@@ -18,8 +18,8 @@ no backtest and imports neither dask nor optuna.
 from __future__ import annotations
 
 import ast
-import datetime as dt
 import copy
+import datetime as dt
 import hashlib
 import itertools
 import json
@@ -120,12 +120,6 @@ class Range:
         if self.form == "int":
             return int(d)
         return float(d)
-
-    def _unused_snap(self, x: float) -> Any:
-        """The grid value nearest ``x`` (an optuna suggestion), exactly."""
-        values = self.decimals
-        i = round((Decimal(repr(x)) - self.start) / self.step)
-        return self.render(values[max(0, min(len(values) - 1, int(i)))])
 
     @property
     def values(self) -> tuple[Any, ...]:
@@ -309,6 +303,10 @@ _BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
     ast.Pow: operator.pow,
 }
 _FUNCTIONS: dict[str, Callable[..., float]] = {"min": min, "max": max, "abs": abs}
+_ALLOWED = (
+    ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load, ast.Call,
+    ast.operator, ast.unaryop,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -324,15 +322,16 @@ class Objective:
         try:
             tree = ast.parse(spec.expression, mode="eval")
         except SyntaxError as e:
-            raise ConfigError(f"{where}: {spec.expression!r} is not an expression ({e.msg})")
+            raise ConfigError(
+                f"{where}: {spec.expression!r} is not an expression ({e.msg})"
+            ) from None
         for node in ast.walk(tree):
             if isinstance(node, ast.Name) and node.id not in METRICS and node.id not in _FUNCTIONS:
                 raise ConfigError(
                     f"{where}: unknown metric {node.id!r} in {spec.expression!r} "
                     f"(metrics: {', '.join(METRICS)})"
                 )
-            allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load)
-            ok = isinstance(node, allowed) or isinstance(node, ast.operator | ast.unaryop)
+            ok = isinstance(node, _ALLOWED)
             if isinstance(node, ast.Call):
                 ok = isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS
             if isinstance(node, ast.BinOp):
@@ -354,7 +353,7 @@ class Objective:
         def ev(node: ast.AST) -> float:
             if isinstance(node, ast.Expression):
                 return ev(node.body)
-            if isinstance(node, ast.Constant):
+            if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
                 return float(node.value)
             if isinstance(node, ast.Name):
                 v = metrics.get(node.id)
@@ -595,7 +594,8 @@ def load_sweep(
         raise ConfigError(f"{grid_path}: `samples` (how many draws) is needed in random mode")
     if grid.mode == "optuna" and not grid.trials:
         raise ConfigError(f"{grid_path}: `trials` (how many) is needed in optuna mode")
-    for name, value, mode in (("samples", grid.samples, "random"), ("trials", grid.trials, "optuna")):
+    counts = (("samples", grid.samples, "random"), ("trials", grid.trials, "optuna"))
+    for name, value, mode in counts:
         if value is not None and grid.mode != mode:
             raise ConfigError(f"{grid_path}: `{name}` is for {mode} mode, not {grid.mode}")
         if value is not None and value <= 0:
@@ -666,7 +666,6 @@ def _check_data(
                     f"{where} ({start} -> {end}) is outside the data of {path} "
                     f"({iso(first)} -> {iso(last)})"
                 )
-
 
 
 def _iso_text(t: dt.datetime) -> str:
