@@ -9,13 +9,17 @@ neither dask nor optuna: a worker only needs arbsim.
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+if TYPE_CHECKING:
+    from arbsim.app.registry import Registry
 
 #: the arbitrage outcomes counted per cell (see `arbsim backtest`'s summary)
 OUTCOMES = (
@@ -60,6 +64,15 @@ class CellTask(msgspec.Struct, frozen=True, kw_only=True):
     out_dir: str | None
 
 
+@functools.cache
+def _registry() -> Registry:
+    """The plug-ins, found once per worker process: scanning the installed packages'
+    entry points takes about as long as replaying a one-minute cell."""
+    from arbsim.app.registry import Registry
+
+    return Registry.from_entry_points()
+
+
 def run_cell(task: bytes) -> dict[str, Any]:
     """Run one cell (``task``: a msgpack-encoded :class:`CellTask`) and return
     ``{key, status, error, metrics, summary}``. A failing cell is an ``error`` status
@@ -75,7 +88,7 @@ def run_cell(task: bytes) -> dict[str, Any]:
         # a cell re-run after an interrupted sweep starts from an empty directory
         if cell.out_dir is not None and run_dir.exists():
             shutil.rmtree(run_dir)
-        cfg = parse_config(cell.config_text, f"cell {cell.key}")
+        cfg = parse_config(cell.config_text, f"cell {cell.key}", registry=_registry())
         if cfg.data.catalog is None:
             raise ValueError("the cell's config names no data.catalog")
         result = run_backtest(
@@ -83,6 +96,7 @@ def run_cell(task: bytes) -> dict[str, Any]:
             catalog_path=Path(cfg.data.catalog),
             out_dir=run_dir,
             config_source=f"sweep cell {cell.key}",
+            registry=_registry(),
         )
         out["summary"] = result.summary
         out["metrics"] = cell_metrics(result.summary, run_dir)

@@ -559,7 +559,8 @@ def load_sweep(
     except OSError as e:
         raise ConfigError(f"--grid {grid_path}: cannot read ({e.strerror or e})") from None
     try:
-        grid = msgspec.yaml.decode(raw_grid, type=GridFile)
+        # strict=False: a quoted time is read as a time (YAML reads a bare one as one)
+        grid = msgspec.yaml.decode(raw_grid, type=GridFile, strict=False)
     except msgspec.ValidationError as e:
         raise ConfigError(f"{grid_path}: {e}") from None
     except msgspec.DecodeError as e:
