@@ -319,6 +319,8 @@ def _client(workers: int | None, scheduler: str | None) -> Iterator[Client]:
         dashboard_address="127.0.0.1:0",
         scheduler_kwargs={"dashboard": False},
         silence_logs=logging.ERROR,
+        # each worker ignores SIGINT (Ctrl-C reaches it too): this process stops them
+        preload=["arbsim.app.sweep_cell"],
     )
     try:
         client = Client(cluster, set_as_default=False)

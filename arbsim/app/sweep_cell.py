@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,15 @@ class CellTask(msgspec.Struct, frozen=True, kw_only=True):
     config_text: bytes
     #: the cell's run directory; None: a temporary one, only the summary is kept
     out_dir: str | None
+
+
+def dask_setup(worker: object) -> None:
+    """Run by each worker of a sweep's own LocalCluster as it starts (its ``preload``).
+
+    Ctrl-C in a terminal signals the whole process group: the sweep process cancels
+    the cells and closes the cluster itself, so a worker ignores SIGINT instead of
+    dying with a traceback (and having its cells recomputed elsewhere)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @functools.cache

@@ -5,6 +5,11 @@ interruption, failing cells, optuna, the report and the command."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -227,3 +232,30 @@ def test_the_command_runs_a_sweep_on_its_own_local_cluster(tmp_path: Path) -> No
     bad = _grid(tmp_path, "params:\n  venues[okx].fees.taker_fee: ['0.001']\n", "bad.yaml")
     r = CliRunner().invoke(main, ["sweep", "--config", str(BASE), "--grid", str(bad)])
     assert r.exit_code == 2 and "no item named 'okx'" in r.stderr
+
+
+def test_ctrl_c_stops_the_command_cleanly_keeping_finished_cells(tmp_path: Path) -> None:
+    values = ", ".join(f'"{q / 100:.2f}"' for q in range(5, 29))
+    window = "{start: 2026-01-05T00:00:00Z, end: 2026-01-05T00:01:00Z}"
+    grid = _grid(tmp_path, f"params:\n  strategy.params.max_qty: [{values}]\nwindows: [{window}]\n")
+    out = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "arbsim.app.cli", "sweep", "--config", str(BASE)]
+    proc = subprocess.Popen(
+        [*cmd, "--grid", str(grid), "--out", str(out), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 120
+    while not (results.is_file() and results.read_text().count("\n") >= 1):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the sweep and its workers
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "INTERRUPTED by SIGINT" in stdout
+    done = results.read_text().splitlines()
+    assert 1 <= len(done) < 24
+    assert len(pd.read_parquet(out / "results.parquet")) == len(done)
