@@ -113,14 +113,19 @@ def _heatmaps(df: pd.DataFrame, params: Sequence[str], objective: str) -> str:
         ax.set_xlabel(x)
         ax.set_ylabel(y)
         if values.size <= 150:
+            finite = values[np.isfinite(values)]
+            middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
             for (i, j), v in np.ndenumerate(values):
                 if np.isfinite(v):
-                    ax.text(j, i, f"{v:,.1f}", ha="center", va="center", fontsize=7, color="w")
+                    # dark text on the bright end of viridis, light on the dark end
+                    colour = "k" if v > middle else "w"
+                    ax.text(j, i, f"{v:,.1f}", ha="center", va="center", fontsize=8, color=colour)
         fig.colorbar(image, ax=ax, label=f"mean {objective}")
-        ax.set_title(f"{objective}: {y} vs {x} (mean over windows and other parameters)")
         table = grid.rename_axis(index=y, columns=x)
         out.append(
-            f"<h3>{_esc(y)} vs {_esc(x)}</h3>{_img(fig, f'heatmap {y} vs {x}')}{_table(table)}"
+            f"<h3>{_esc(y)} vs {_esc(x)}</h3>"
+            f'<p class="note">mean {_esc(objective)} over windows and other parameters</p>'
+            f"{_img(fig, f'heatmap {y} vs {x}')}{_table(table)}"
         )
     return "".join(out)
 

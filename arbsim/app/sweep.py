@@ -270,6 +270,17 @@ def format_sweep(df: pd.DataFrame) -> str:
             lines.append(
                 f"    {row['objective']:>12,.4f}  net {row['net_pnl']:,.4f}  {values}{window}"
             )
+    if "trial" in df and df["trial"].notna().any() and not top.empty:
+        # an optuna trial's objective is the mean over its cells (windows, catalogs, seeds)
+        trials = df[df["status"] == "ok"].groupby("trial")["objective"].mean()
+        order = trials.sort_values(ascending=df.attrs.get("direction") == "minimize")
+        best_trial = int(order.index[0])
+        row = df[df["trial"] == best_trial].iloc[0]
+        values = ", ".join(f"{p}={row[p]}" for p in params)
+        lines.append(
+            f"  best trial {best_trial} of {df['trial'].nunique()}: objective "
+            f"{float(order.iloc[0]):,.4f} (mean of its cells), {values}"
+        )
     lines.append(f"  results    {root / 'results.parquet'}")
     if (root / "report.html").is_file():
         lines.append(f"  report     {root / 'report.html'}")
@@ -510,21 +521,27 @@ class _Runner:
 
         per_trial = len(self.sweep.catalogs) * len(self.sweep.windows) * len(self.sweep.seeds)
         by_trial: dict[int, list[dict[str, Any]]] = {}
-        for row in self.store.finished().values():
+        for row in {r["cell"]: r for r in self.store.rows}.values():
             if row.get("trial") is not None:
                 by_trial.setdefault(int(row["trial"]), []).append(row)
         told = 0
         for _, rows in sorted(by_trial.items()):
-            values = [r["objective"] for r in rows]
-            if len(rows) < per_trial or any(v is None or math.isnan(v) for v in values):
-                continue
+            values = [r["objective"] for r in rows if r.get("status") == "ok"]
             params = {p.path: _to_optuna(p, rows[0][p.path]) for p in self.sweep.params}
+            complete = len(values) == per_trial and not any(math.isnan(v) for v in values)
+            # a trial that failed or was cut short is told as failed: the new trials'
+            # numbers (and cell keys) follow the old ones, and it runs no more
             study.add_trial(
                 optuna.trial.create_trial(
-                    params=params, distributions=dict(dists), value=sum(values) / len(values)
+                    params=params,
+                    distributions=dict(dists),
+                    value=sum(values) / len(values) if complete else None,
+                    state=optuna.trial.TrialState.COMPLETE
+                    if complete
+                    else optuna.trial.TrialState.FAIL,
                 )
             )
-            told += 1
+            told += complete
         return told
 
 

@@ -121,9 +121,10 @@ def run_cell(task: bytes) -> dict[str, Any]:
 
 def cell_metrics(summary: dict[str, Any], run_dir: Path) -> dict[str, float]:
     """The :data:`METRICS` of one run: the summary's figures, the fill ratio (filled over
-    ordered quantity, every order) and the equity curve's maximum drawdown (quote) and
-    Sharpe ratio (mean over standard deviation of the per-interval returns, annualised
-    from the sampling interval; NaN for a flat or too short curve)."""
+    ordered quantity, every order) and the maximum drawdown (quote) and Sharpe ratio
+    (mean over standard deviation of the per-interval returns, annualised from the
+    sampling interval; NaN for a flat or too short curve) of the strategy's equity
+    curve: starting capital plus net PnL, sampled as ``equity.parquet``."""
     import numpy as np
     import pyarrow.parquet as pq
 
@@ -146,11 +147,16 @@ def cell_metrics(summary: dict[str, Any], run_dir: Path) -> dict[str, float]:
     qty = np.asarray(orders.column("qty").to_pylist(), dtype=np.float64)
     filled = np.asarray(orders.column("filled_qty").to_pylist(), dtype=np.float64)
     metrics["fill_ratio"] = float(filled.sum() / qty.sum()) if qty.sum() > 0 else math.nan
-    equity_table = pq.read_table(run_dir / "equity.parquet", columns=["ts", "equity"])
-    equity = equity_table.column("equity").to_numpy().astype(np.float64)
-    ts = equity_table.column("ts").to_numpy().astype(np.int64)
-    metrics["max_drawdown"] = max_drawdown(equity)
-    metrics["sharpe"] = sharpe(equity, ts)
+    table = pq.read_table(run_dir / "equity.parquet", columns=["ts", "equity", "net_pnl"])
+    ts = table.column("ts").to_numpy().astype(np.int64)
+    equity = table.column("equity").to_numpy().astype(np.float64)
+    net = table.column("net_pnl").to_numpy().astype(np.float64)
+    # the strategy's equity: the starting capital plus its net PnL. The marked equity
+    # also moves with the price of the inventory held from the start, a market move
+    # that would swamp an arbitrage's drawdown and Sharpe ratio
+    curve = equity[0] - net[0] + net if equity.size else equity
+    metrics["max_drawdown"] = max_drawdown(curve)
+    metrics["sharpe"] = sharpe(curve, ts)
     return metrics
 
 

@@ -388,7 +388,7 @@ class Param:
 class Cell:
     """One backtest of a sweep: its parameters, data and validated config."""
 
-    #: a digest of the cell's config (which holds its catalog and window)
+    #: a digest of the cell's config (which holds its catalog and window) and trial
     key: str
     params: dict[str, Any]
     catalog: str
@@ -462,9 +462,11 @@ class Sweep:
             self.catalogs, self.windows, self.seeds
         ):
             text = self.config_text(values, catalog, start, end, seed)
+            # two optuna trials may ask the same values: each has its own cells
+            salt = b"" if trial is None else f"\ntrial {trial}".encode()
             cells.append(
                 Cell(
-                    key=hashlib.sha256(text).hexdigest()[:16],
+                    key=hashlib.sha256(text + salt).hexdigest()[:16],
                     params=dict(values),
                     catalog=str(catalog),
                     start=start,

@@ -196,8 +196,16 @@ objective: {{expression: net_pnl - 0.5 * max_drawdown, direction: maximize}}
     per_trial = df.groupby("trial")["objective"].mean()
     top = best(df, 1).iloc[0]
     assert top["objective"] == df["objective"].max()
-    assert "best cells" in format_sweep(df) and per_trial.notna().all()
+    text = format_sweep(df)
+    best_trial = int(per_trial.sort_values().index[-1])
+    assert f"best trial {best_trial} of 6: objective {per_trial.max():,.4f}" in text
     assert "heatmap" in (tmp_path / "sweep" / "report.html").read_text()
+
+    # resumed with more trials: the finished ones are told to the study, not run again
+    grid.write_text(grid.read_text().replace("trials: 6", "trials: 8"))
+    again = run_sweep(BASE, grid, out=tmp_path / "sweep", scheduler=scheduler, resume=True)
+    assert len(again) == 16 and sorted(again["trial"].unique()) == list(range(8))
+    assert len((tmp_path / "sweep" / "results.jsonl").read_text().splitlines()) == 16
 
 
 def test_a_bad_value_fails_before_any_work(tmp_path: Path) -> None:
