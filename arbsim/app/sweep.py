@@ -331,7 +331,7 @@ def _client(workers: int | None, scheduler: str | None) -> Iterator[Client]:
         scheduler_kwargs={"dashboard": False},
         silence_logs=logging.ERROR,
         # each worker ignores SIGINT (Ctrl-C reaches it too): this process stops them
-        preload=["arbsim.app.sweep_cell"],
+        preload=[run_cell.__module__],  # its dask_setup
     )
     try:
         client = Client(cluster, set_as_default=False)
