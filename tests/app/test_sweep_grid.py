@@ -172,3 +172,12 @@ def test_drawdown_and_sharpe_of_an_equity_curve() -> None:
     sd = math.sqrt(sum((r - mean) ** 2 for r in returns) / 2)
     assert sharpe(curve, ts) == pytest.approx(mean / sd * math.sqrt(365 * 24 * 3600))
     assert math.isnan(sharpe([100.0, 100.0, 100.0], ts[:3]))
+
+
+def test_the_readme_grid_example_validates(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## `arbsim sweep`") :]
+    start = section.index("```yaml\n") + len("```yaml\n")
+    example = section[start : section.index("```", start)]
+    cells = load_sweep(BASE, _grid(tmp_path, example)).cells()
+    assert len(cells) == 3 * 3 * 3 * 2 * 2
