@@ -488,8 +488,21 @@ class _Runner:
                 try:
                     cells = sweep.cells_for(values, trial=trial.number)
                 except ConfigError as e:
+                    # values the config refuses (the ends of each range were checked
+                    # before the sweep started): a failed trial, recorded as one row
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                    tell(f"trial {trial.number}: {e}")
+                    invalid = Cell(
+                        key=f"trial-{trial.number}-invalid",
+                        params=values,
+                        catalog="",
+                        start=None,
+                        end=None,
+                        seed=None,
+                        config_text=b"",
+                        trial=trial.number,
+                    )
+                    self.total -= per_trial - 1
+                    self.record(invalid, {"status": "error", "error": f"ConfigError: {e}"})
                     continue
                 running[trial.number] = _Trial(trial, {c.key for c in cells})
                 for cell in cells:
