@@ -35,6 +35,10 @@ OUTCOMES = (
     "skipped",
     "denied",
 )
+#: of the summary's session statistics (``stats``): the net PnL curve's, in quote
+#: (drawdown) or as ratios, and the arbitrages'
+_CURVE_STATS = ("max_drawdown", "sharpe", "sortino", "return_on_capital", "turnover")
+_ARB_STATS = ("win_rate", "profit_factor", "edge_capture")
 #: the numeric result of each cell: a column of results.parquet, a name an objective uses
 METRICS = (
     "net_pnl",
@@ -46,13 +50,12 @@ METRICS = (
     "orders",
     "fills",
     "fill_ratio",
-    "max_drawdown",
-    "sharpe",
+    *_CURVE_STATS,
+    *_ARB_STATS,
     "events",
     "events_per_s",
     "wall_seconds",
 )
-_SECONDS_PER_YEAR = 365.0 * 24 * 3600
 
 
 class CellTask(msgspec.Struct, frozen=True, kw_only=True):
@@ -120,16 +123,21 @@ def run_cell(task: bytes) -> dict[str, Any]:
 
 
 def cell_metrics(summary: dict[str, Any], run_dir: Path) -> dict[str, float]:
-    """The :data:`METRICS` of one run: the summary's figures, the fill ratio (filled over
-    ordered quantity, every order) and the maximum drawdown (quote) and Sharpe ratio
-    (mean over standard deviation of the per-interval returns, annualised from the
-    sampling interval; NaN for a flat or too short curve) of the strategy's equity
-    curve: starting capital plus net PnL, sampled as ``equity.parquet``."""
+    """The :data:`METRICS` of one run: the summary's figures and session statistics
+    (``stats``: drawdown, Sharpe and Sortino of the net PnL curve, return on capital,
+    turnover, the arbitrages' win rate, profit factor and edge capture; NaN where
+    undefined) and the fill ratio (filled over ordered quantity, every order)."""
     import numpy as np
     import pyarrow.parquet as pq
 
     arbs = summary.get("arbs") or {}
     pnl = summary.get("pnl") or {}
+    stats = summary.get("stats") or {}
+    arb_stats = stats.get("arbs") or {}
+
+    def number(value: object) -> float:
+        return math.nan if value is None else float(str(value))
+
     metrics: dict[str, float] = {
         "net_pnl": float(pnl.get("net", 0.0)),
         "gross_pnl": float(pnl.get("gross", 0.0)),
@@ -139,6 +147,8 @@ def cell_metrics(summary: dict[str, Any], run_dir: Path) -> dict[str, float]:
         **{k: float(arbs.get(k, 0)) for k in OUTCOMES},
         "orders": float(summary.get("orders", 0)),
         "fills": float(summary.get("fills", 0)),
+        **{k: number(stats.get(k)) for k in _CURVE_STATS},
+        **{k: number(arb_stats.get(k)) for k in _ARB_STATS},
         "events": float(summary.get("events", 0)),
         "events_per_s": float(summary.get("events_per_s") or 0.0),
         "wall_seconds": float(summary.get("wall_seconds", 0.0)),
@@ -147,42 +157,4 @@ def cell_metrics(summary: dict[str, Any], run_dir: Path) -> dict[str, float]:
     qty = np.asarray(orders.column("qty").to_pylist(), dtype=np.float64)
     filled = np.asarray(orders.column("filled_qty").to_pylist(), dtype=np.float64)
     metrics["fill_ratio"] = float(filled.sum() / qty.sum()) if qty.sum() > 0 else math.nan
-    table = pq.read_table(run_dir / "equity.parquet", columns=["ts", "equity", "net_pnl"])
-    ts = table.column("ts").to_numpy().astype(np.int64)
-    equity = table.column("equity").to_numpy().astype(np.float64)
-    net = table.column("net_pnl").to_numpy().astype(np.float64)
-    # the strategy's equity: the starting capital plus its net PnL. The marked equity
-    # also moves with the price of the inventory held from the start, a market move
-    # that would swamp an arbitrage's drawdown and Sharpe ratio
-    curve = equity[0] - net[0] + net if equity.size else equity
-    metrics["max_drawdown"] = max_drawdown(curve)
-    metrics["sharpe"] = sharpe(curve, ts)
     return metrics
-
-
-def max_drawdown(equity: Any) -> float:
-    """The largest fall of ``equity`` from an earlier peak (0 for an empty curve)."""
-    import numpy as np
-
-    values = np.asarray(equity, dtype=np.float64)
-    if values.size == 0:
-        return 0.0
-    return float(np.max(np.maximum.accumulate(values) - values))
-
-
-def sharpe(equity: Any, ts_ns: Any) -> float:
-    """Annualised Sharpe ratio of an equity curve sampled at ``ts_ns`` (NaN when it has
-    fewer than three points or does not move)."""
-    import numpy as np
-
-    values = np.asarray(equity, dtype=np.float64)
-    if values.size < 3:
-        return math.nan
-    returns = np.diff(values) / values[:-1]
-    sd = float(np.std(returns, ddof=1))
-    if not sd > 0:
-        return math.nan
-    interval_s = float(np.median(np.diff(np.asarray(ts_ns, dtype=np.int64)))) / 1e9
-    if not interval_s > 0:
-        return math.nan
-    return float(np.mean(returns) / sd * math.sqrt(_SECONDS_PER_YEAR / interval_s))

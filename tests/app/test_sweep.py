@@ -91,6 +91,7 @@ def test_grid_cells_run_as_plain_backtests_and_resume_skips_them(
     assert plain.summary["pnl"] == summary["pnl"]
     assert plain.summary["pnl"]["net"] == row["net_pnl"]
     assert plain.summary["arbs"]["attempted"] == row["attempts"]
+    assert plain.summary["stats"]["max_drawdown"] == row["max_drawdown"]
     for name in ("orders.parquet", "fills.parquet", "arbs.parquet", "equity.parquet"):
         assert (cell_dir / name).read_bytes() == (tmp_path / "plain" / name).read_bytes(), name
     assert best(df).iloc[0]["cell"] == row["cell"]

@@ -13,7 +13,6 @@ import pytest
 from arbsim.app.backtest import default_config_path
 from arbsim.app.config import parse_config
 from arbsim.app.registry import Registry
-from arbsim.app.sweep_cell import max_drawdown, sharpe
 from arbsim.app.sweep_grid import Objective, ObjectiveSpec, load_sweep
 from arbsim.core.errors import ConfigError
 
@@ -160,18 +159,6 @@ def test_the_registry_loads_plugins_once_dask_installed_importlib_metadata() -> 
     assert reg.strategy("cross_exchange", None, "x").name == "cross_exchange"
     cfg = parse_config(default_config_path().read_bytes(), registry=reg)
     assert [v.name for v in cfg.venues] == ["mexc", "gateio"]
-
-
-def test_drawdown_and_sharpe_of_an_equity_curve() -> None:
-    assert max_drawdown([100.0, 110.0, 104.0, 120.0, 101.0, 115.0]) == 19.0
-    assert max_drawdown([]) == 0.0
-    ts = [i * 1_000_000_000 for i in range(4)]  # one sample a second
-    curve = [100.0, 101.0, 100.5, 102.0]
-    returns = [0.01, -0.5 / 101, 1.5 / 100.5]
-    mean = sum(returns) / 3
-    sd = math.sqrt(sum((r - mean) ** 2 for r in returns) / 2)
-    assert sharpe(curve, ts) == pytest.approx(mean / sd * math.sqrt(365 * 24 * 3600))
-    assert math.isnan(sharpe([100.0, 100.0, 100.0], ts[:3]))
 
 
 def test_the_readme_grid_example_validates(tmp_path: Path) -> None:
