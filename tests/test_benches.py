@@ -35,3 +35,12 @@ def test_replay_bench_runs(extra: list[str]) -> None:
 def test_mexc_decode_bench_runs() -> None:
     out = bench("bench/decode_mexc.py", "0.05")
     assert "decode_push" in out and "msg/s" in out
+
+
+def test_sweep_bench_runs() -> None:
+    out = bench(
+        "bench/sweep.py", "--cells", "2", "--window-s", "10", "--workers", "1", "--no-warmup",
+        "--json",
+    )  # fmt: skip
+    (row,) = json.loads(out)
+    assert row["cells"] == 2 and row["failed"] == 0 and row["events_per_s"] > 0

@@ -285,6 +285,101 @@ def backtest(
         sys.exit(signals.exit_code)
 
 
+@main.command("sweep")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The base run configuration (YAML) every cell starts from.",
+)
+@click.option(
+    "--grid",
+    "grid_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The grid file: config keys by path and their values, windows, catalogs, mode "
+    "(grid | random | optuna) and objective (see README).",
+)
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    help="Catalog, when the grid names no `catalogs`  [default: the config's "
+    "data.catalog, else the bundled sample]",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Sweep directory, new or empty, or the one to --resume  "
+    "[default: runs/sweep-<time>-<random>]",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Worker processes of the LocalCluster on 127.0.0.1, one thread each  "
+    "[default: one per core]",
+)
+@click.option(
+    "--scheduler",
+    help="An existing Dask scheduler (tcp://HOST:8786) instead of a LocalCluster; its "
+    "workers must see the catalog and the sweep directory at the same paths.",
+)
+@click.option("--resume", is_flag=True, help="Skip the cells of --out that finished ok.")
+@click.option(
+    "--keep",
+    type=click.Choice(["run", "summary"]),
+    default="run",
+    show_default=True,
+    help="Each cell's run directory in SWEEP_DIR/cells/<cell>, or only its summary.json.",
+)
+def sweep(
+    config_path: Path,
+    grid_path: Path,
+    data_path: Path | None,
+    out_path: Path | None,
+    workers: int | None,
+    scheduler: str | None,
+    resume: bool,
+    keep: str,
+) -> None:
+    """Backtest every cell of a parameter grid (or a random / Optuna search) on Dask.
+
+    Writes SWEEP_DIR/results.parquet (a row per cell), the cells' runs and report.html.
+    Ctrl-C (SIGINT) or SIGTERM cancels the running cells and keeps the finished ones
+    (--resume goes on from there); exit 130 / 143.
+    """
+    from arbsim.app.sweep import format_sweep, run_sweep
+
+    signals = _Signals(stop=True)
+    try:
+        with signals, _progress("sweep", "cells") as progress:
+            df = run_sweep(
+                config_path,
+                grid_path,
+                data=data_path,
+                out=out_path,
+                workers=workers,
+                scheduler=scheduler,
+                resume=resume,
+                keep="summary" if keep == "summary" else "run",
+                progress=lambda done, total: progress.update(done, total),
+                should_stop=signals.poll,
+                say=lambda text: click.echo(text, err=True),
+            )
+    except ArbsimError as e:
+        _fail(str(e))
+        return
+    except KeyboardInterrupt:
+        click.echo("aborted (second signal): finished cells are in results.jsonl", err=True)
+        sys.exit(signals.exit_code)
+    click.echo(format_sweep(df))
+    if df.attrs.get("interrupted"):
+        click.echo("interrupted: finished cells are kept; --resume runs the rest", err=True)
+        sys.exit(signals.exit_code)
+
+
 #: what each outcome of a two-leg arbitrage attempt means (summary table, README)
 OUTCOMES: dict[str, str] = {
     "completed": "both legs filled in full",

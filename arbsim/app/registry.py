@@ -59,6 +59,12 @@ class VenueKind(Protocol):
     def build_venue(self, config: VenueConfig, setup: VenueSetup) -> Venue: ...
 
 
+def _standard(ep: EntryPoint) -> EntryPoint:
+    """The standard library's entry point: once the importlib_metadata backport is
+    imported (dask does), ``entry_points()`` returns the backport's own objects."""
+    return ep if type(ep) is EntryPoint else EntryPoint(ep.name, ep.value, ep.group)
+
+
 def _load(ep: EntryPoint) -> object:
     try:
         return ep.load()
@@ -115,8 +121,8 @@ class Registry:
     def from_entry_points(cls) -> Registry:
         """Everything installed packages register (arbsim's own plug-ins included)."""
         return cls(
-            venues={ep.name: ep for ep in entry_points(group=VENUE_GROUP)},
-            strategies={ep.name: ep for ep in entry_points(group=STRATEGY_GROUP)},
+            venues={ep.name: _standard(ep) for ep in entry_points(group=VENUE_GROUP)},
+            strategies={ep.name: _standard(ep) for ep in entry_points(group=STRATEGY_GROUP)},
         )
 
     @property
