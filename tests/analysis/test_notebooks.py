@@ -125,3 +125,23 @@ def test_default_run_is_a_fresh_backtest(tmp_path: Path, monkeypatch: pytest.Mon
     assert "SYNTHETIC sample data" in text
     runs = list(tmp_path.glob("arbsim-*/sample/summary.json"))
     assert len(runs) == 1
+
+
+def test_the_sweep_notebook_runs_on_a_two_worker_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = NOTEBOOKS / "parameter_sweep.ipynb"
+    committed: nbformat.NotebookNode = nbformat.read(path, as_version=4)
+    assert all(not c.outputs for c in committed.cells if c.cell_type == "code")
+    monkeypatch.setenv("ARBSIM_SWEEP", str(tmp_path / "out"))
+    try:
+        nb = _execute(path, tmp_path)
+    except CellExecutionError as e:
+        pytest.fail(f"parameter_sweep: {e}")
+    assert _problems(nb) == []
+    import pandas as pd
+
+    results = pd.read_parquet(tmp_path / "out" / "sweep" / "results.parquet")
+    assert len(results) == 12 and (results.status == "ok").all()
+    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert images, "the heatmap was not drawn"
