@@ -982,6 +982,99 @@ def import_binance(
         click.echo(line)
 
 
+@import_.command("tardis")
+@click.option(
+    "--book",
+    "book_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Tardis incremental_book_L2 CSV (.csv or .csv.gz).",
+)
+@click.option(
+    "--trades",
+    "trades_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Tardis trades CSV of the same symbol.",
+)
+@click.option(
+    "--snapshots",
+    "snapshots_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Tardis book_snapshot_25 CSV: checks the rebuilt book, removes stale levels.",
+)
+@click.option("--venue", required=True, help="Venue name in the catalog, e.g. gateio.")
+@click.option("--symbol", required=True, help="BASE/QUOTE, e.g. BTC/USDT.")
+@click.option(
+    "--catalog",
+    "catalog_path",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Catalog to write: created, or added to (a stream it holds is appended to).",
+)
+@click.option("--tick", help="Price tick  [default: inferred from the data, or the catalog's]")
+@click.option("--lot", help="Quantity step  [default: inferred from the data, or the catalog's]")
+@click.option("--maker-fee", help="Maker fee rate  [default: 0.001]")
+@click.option("--taker-fee", help="Taker fee rate  [default: 0.001]")
+@click.option(
+    "--market", type=click.Choice(["spot", "perpetual"]), default="spot", show_default=True
+)
+@click.option(
+    "--clock-offset-ms",
+    type=float,
+    help="Shift local times by this much  [default: none, or estimated when a timestamp "
+    "is after its local_timestamp, or the earlier import's]",
+)
+def import_tardis_cmd(
+    book_file: Path,
+    trades_file: Path | None,
+    snapshots_file: Path | None,
+    venue: str,
+    symbol: str,
+    catalog_path: Path,
+    tick: str | None,
+    lot: str | None,
+    maker_fee: str | None,
+    taker_fee: str | None,
+    market: str,
+    clock_offset_ms: float | None,
+) -> None:
+    """Import Tardis.dev CSV files (incremental_book_L2, trades, book_snapshot_25)."""
+    from arbsim.core.model import parse_symbol
+    from arbsim.data.catalog import Catalog
+    from arbsim.data.importers.tardis import import_tardis
+
+    try:
+        parse_symbol(symbol)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--symbol") from None
+    signals = _Signals(stop=False)
+    try:
+        with signals, _progress(f"import {venue} {symbol}", "MB read") as progress:
+            report = import_tardis(
+                book_file,
+                trades_file=trades_file,
+                snapshots_file=snapshots_file,
+                catalog=Catalog(catalog_path),
+                venue=venue,
+                symbol=symbol,
+                tick=_decimal(tick, "--tick"),
+                lot=_decimal(lot, "--lot"),
+                maker_fee=_decimal(maker_fee, "--maker-fee"),
+                taker_fee=_decimal(taker_fee, "--taker-fee"),
+                market=market,
+                clock_offset_ns=None if clock_offset_ms is None else int(clock_offset_ms * 1e6),
+                progress=lambda done, total: progress.update(done / 1e6, total / 1e6),
+            )
+    except ArbsimError as e:
+        _fail(str(e))
+        return
+    except KeyboardInterrupt:
+        _fail(f"interrupted: nothing of this import was kept in {catalog_path}", signals.exit_code)
+        return
+    for line in report.lines():
+        click.echo(line)
+
+
 def format_catalog(summary: dict[str, Any]) -> str:
     """``data info`` as a table: one row per venue and symbol."""
     lines = [
