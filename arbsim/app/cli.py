@@ -1075,6 +1075,48 @@ def import_tardis_cmd(
         click.echo(line)
 
 
+@import_.command("cryptofeed")
+@click.argument("prefix", type=click.Path(path_type=Path))
+@click.option(
+    "--venue", required=True, help="The recorded venue (an importer plug-in for it), e.g. gateio."
+)
+@click.option("--symbol", "symbols", multiple=True, help="BASE/QUOTE (repeat; default: all).")
+@click.option(
+    "--catalog",
+    "catalog_path",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Catalog to write: created, or added to (a stream it holds is appended to).",
+)
+def import_cryptofeed_cmd(
+    prefix: Path, venue: str, symbols: tuple[str, ...], catalog_path: Path
+) -> None:
+    """Import a cryptofeed raw capture (PREFIX.0, PREFIX.http.*, PREFIX.ws.*), synced by the
+    venue adapter's own book-sync code (a plug-in: entry points arbsim.importers)."""
+    from arbsim.app.registry import Registry
+    from arbsim.data.catalog import Catalog
+
+    signals = _Signals(stop=False)
+    try:
+        plugin = Registry.from_entry_points().importer("cryptofeed", venue)
+        with signals, _progress(f"import {venue} {prefix.name}", "MB read") as progress:
+            report = plugin.run(
+                prefix,
+                catalog=Catalog(catalog_path),
+                venue=venue,
+                symbols=list(dict.fromkeys(symbols)),
+                progress=lambda done, total: progress.update(done / 1e6, total / 1e6),
+            )
+    except ArbsimError as e:
+        _fail(str(e))
+        return
+    except KeyboardInterrupt:
+        _fail(f"interrupted: nothing of this import was kept in {catalog_path}", signals.exit_code)
+        return
+    for line in report.lines():
+        click.echo(line)
+
+
 def format_catalog(summary: dict[str, Any]) -> str:
     """``data info`` as a table: one row per venue and symbol."""
     lines = [

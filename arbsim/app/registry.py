@@ -31,6 +31,7 @@ from arbsim.core.ports import (
     VenueSetup,
 )
 from arbsim.core.rules import GENERIC_RULES, VenueRules
+from arbsim.data.importers.plugin import IMPORTER_GROUP, ImporterPlugin
 from arbsim.runtime.strategy import Strategy
 
 VENUE_GROUP = "arbsim.venues"
@@ -205,6 +206,30 @@ class Registry:
             return _as_command(fn)
         raise ConfigError(
             f"no package provides the command {name!r} (entry points {COMMAND_GROUP})"
+        )
+
+    # ---------------------------------------------------------------- importers
+    def importer(self, fmt: str, venue: str) -> ImporterPlugin:
+        """The importer of ``fmt`` recordings of ``venue`` (entry point
+        ``arbsim.importers: <fmt>.<venue>``)."""
+        name = f"{fmt}.{venue}"
+        for ep in entry_points(group=IMPORTER_GROUP, name=name):
+            fn = _load(ep)
+            plugin = fn() if callable(fn) else None
+            if not isinstance(plugin, ImporterPlugin) or plugin.name != name:
+                raise ConfigError(
+                    f"entry point {ep.group}:{ep.name} ({ep.value}) is not a function "
+                    f"returning the ImporterPlugin {name!r}"
+                )
+            return plugin
+        known = sorted(
+            ep.name.partition(".")[2]
+            for ep in entry_points(group=IMPORTER_GROUP)
+            if ep.name.startswith(fmt + ".")
+        )
+        raise ConfigError(
+            f"no importer of {fmt} recordings for venue {venue!r} (entry points "
+            f"{IMPORTER_GROUP}; {fmt} importers for: {', '.join(known) or 'none'})"
         )
 
     # ---------------------------------------------------------------- strategies
