@@ -215,7 +215,8 @@ class PairChain(msgspec.Struct, kw_only=True):
     snapshot_ids: list[int] = msgspec.field(default_factory=list)
     diffs: int = 0
     applied: int = 0
-    first_applied: tuple[int, int] | None = None  # U, u of the first diff after a snapshot
+    #: per snapshot a diff continued: (snapshot id, U, u of the first diff applied on it)
+    continued: list[tuple[int, int, int]] = msgspec.field(default_factory=list)
     last_id: int | None = None
     gaps: int = 0
     gap_at: list[str] = msgspec.field(default_factory=list)
@@ -224,11 +225,8 @@ class PairChain(msgspec.Struct, kw_only=True):
 
     @property
     def continues_snapshot(self) -> bool:
-        """The first applied diff straddles the snapshot's id + 1 (or none was newer)."""
-        if self.first_applied is None or not self.snapshot_ids:
-            return True
-        first, last = self.first_applied
-        return first <= self.snapshot_ids[0] + 1 <= last
+        """Every snapshot's first applied diff straddles its id + 1."""
+        return all(first <= sid + 1 <= last for sid, first, last in self.continued)
 
 
 class CryptofeedReport(msgspec.Struct, kw_only=True):
@@ -263,12 +261,10 @@ class CryptofeedReport(msgspec.Struct, kw_only=True):
             f"(at most {self.max_clock_ahead_ms:.3f} ms ahead)",
         ]
         for p in self.pairs:
-            first = (
-                "-" if p.first_applied is None else f"{p.first_applied[0]}..{p.first_applied[1]}"
-            )
+            first = ", ".join(f"{a}..{b}" for _, a, b in p.continued) or "-"
             out.append(
                 f"  {p.symbol:<12} snapshot id {p.snapshot_ids or '-'}; diffs {p.diffs}, "
-                f"applied {p.applied} (first {first}, "
+                f"applied {p.applied} (first after a snapshot {first}: "
                 f"{'continues' if p.continues_snapshot else 'does NOT continue'} the snapshot), "
                 f"last id {p.last_id}; gaps {p.gaps}; crossed {p.crossed}; trades {p.trades}"
             )
@@ -455,7 +451,7 @@ class _Replay:
                     self.pending_first.discard(pair)
                     first = self.ids[pair].get(event.update_id)
                     if first is not None:
-                        chain.first_applied = (first, event.update_id)
+                        chain.continued.append((chain.snapshot_ids[-1], first, event.update_id))
                     self.ids[pair].clear()
                 chain.last_id = event.update_id
             elif isinstance(event, BookChanges):
