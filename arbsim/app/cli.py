@@ -1146,6 +1146,14 @@ def format_catalog(summary: dict[str, Any]) -> str:
             )
         )
     lines += _table(rows)
+    for st in summary["streams"]:
+        if len(st.get("ranges", [])) > 1:
+            lines.append(f"  {st['venue']} {st['symbol']}: {len(st['ranges'])} ranges, gaps:")
+            lines += [
+                f"    {g['after'].replace('T', ' ')} -> {g['before'].replace('T', ' ')} "
+                f"({_duration(g['seconds'])})"
+                for g in st["gaps"]
+            ]
     return "\n".join(lines)
 
 

@@ -30,6 +30,7 @@ from arbsim.data.catalog import (
     FLAG_SNAPSHOT_END,
     Catalog,
     PartitionWriter,
+    catalog_summary,
 )
 from arbsim.data.feed import BookCursor
 from arbsim.data.importers.binance_hftbacktest import import_binance_hftbacktest
@@ -223,6 +224,18 @@ def test_append_a_second_day_and_refuse_overlap(tmp_path: Path) -> None:
     r = rows(cat, "bn")
     assert r["seq"].tolist() == [1, 1, 1, 1, 2, 2, 3, 4, 4, 4, 4, 5, 5, 6]
     assert len(cat.files("bn", SYM, "book")) == 2
+    (st,) = catalog_summary(cat)["streams"]
+    assert [r["range"] for r in st["ranges"]] == [
+        [(T0 + 100) * 1000, (T0 + 300) * 1000],
+        [(T0 + day + 100) * 1000, (T0 + day + 300) * 1000],
+    ]
+    assert st["gaps"] == [
+        {"after": "2024-08-09T00:00:00.000Z", "before": "2024-08-10T00:00:00.000Z",
+         "seconds": 86_400.0},
+    ]  # fmt: skip
+    res = CliRunner().invoke(main, ["data", "info", str(cat.root)])
+    assert "bn BTC/USDT: 2 ranges, gaps:" in res.output, res.output
+    assert "2024-08-09 00:00:00.000Z -> 2024-08-10 00:00:00.000Z (24h00m00s)" in res.output
     with pytest.raises(DataError, match="overlaps the data already in the catalog"):
         import_tardis(tmp_path / "d2.csv", catalog=cat, venue="bn", symbol=SYM)
     assert len(cat.files("bn", SYM, "book")) == 2
