@@ -48,11 +48,13 @@ import gzip
 import io
 import math
 import time
+import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import IO, Any, Literal, cast
 
 import msgspec
 import numpy as np
@@ -207,7 +209,7 @@ def _batches(
         if kind == "snapshots"
         else list(BOOK_COLUMNS if kind == "book" else TRADE_COLUMNS)
     )
-    read = pacsv.ReadOptions(column_names=head, skip_rows=1, block_size=_BLOCK, use_threads=False)
+    read = pacsv.ReadOptions(column_names=head, use_threads=False, block_size=2 * _BLOCK)
     # empty lines are rows too (malformed ones): line numbers stay exact
     parse = pacsv.ParseOptions(ignore_empty_lines=False, newlines_in_values=False)
     convert = pacsv.ConvertOptions(
@@ -218,33 +220,45 @@ def _batches(
         true_values=["true", "True", "TRUE"],
         false_values=["false", "False", "FALSE"],
     )
-    raw = pa.OSFile(str(path), "rb")
-    stream: pa.NativeFile = pa.CompressedInputStream(raw, "gzip") if _is_gzip(path) else raw
     line = 2
-    try:
+    # Whole lines, _BLOCK bytes at a time, each parsed on its own: memory is one block
+    # (pyarrow's streaming reader reads ahead, and holds more the longer the file).
+    with _binary(path) as f:
+        raw: Any = getattr(f, "fileobj", None) or f
         try:
-            # a NativeFile is accepted (C++ reads it); the stubs do not say so
-            source = cast(Any, stream)
-            reader = pacsv.open_csv(
-                source, read_options=read, parse_options=parse, convert_options=convert
-            )
-            for rb in reader:
+            f.readline()  # the header, checked above
+            while chunk := f.read(_BLOCK):
+                if not chunk.endswith(b"\n"):
+                    chunk += f.readline()
+                try:
+                    table = pacsv.read_csv(
+                        # parsed in place (C++); the stubs list only Python file types
+                        pa.BufferReader(chunk),  # type: ignore[arg-type]
+                        read_options=read,
+                        parse_options=parse,
+                        convert_options=convert,
+                    )
+                except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+                    raise _locate(path, head, use, kind, e) from None
                 if on_bytes is not None:
                     on_bytes(raw.tell())
-                if not rb.num_rows:
-                    continue
-                cols = {
-                    name: rb.column(name).to_numpy(zero_copy_only=False) for name in rb.schema.names
-                }
-                yield _Batch(path, line, cols)
-                line += rb.num_rows
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-            raise _locate(path, head, use, kind, e) from None
-        except (OSError, EOFError) as e:
+                for rb in table.to_batches():
+                    if rb.num_rows:
+                        cols = {
+                            name: rb.column(name).to_numpy(zero_copy_only=False)
+                            for name in rb.schema.names
+                        }
+                        yield _Batch(path, line, cols)
+                    line += rb.num_rows
+        except (OSError, EOFError, zlib.error) as e:
             raise DataError(f"{path}:{line}: unreadable ({e})") from e
-    finally:
-        stream.close()
-        raw.close()
+
+
+@contextmanager
+def _binary(path: Path) -> Iterator[IO[bytes]]:
+    gz = _is_gzip(path)  # raises DataError naming the file when it cannot be opened
+    with gzip.open(path, "rb") if gz else path.open("rb") as f:
+        yield cast(IO[bytes], f)
 
 
 def _locate(path: Path, head: list[str], use: list[str], kind: FileKind, e: Exception) -> DataError:
@@ -542,6 +556,8 @@ class _BookPass:
         self.carry: dict[str, npt.NDArray[Any]] | None = None
         self.last_tsl = -(2**63)
         self.latency: list[npt.NDArray[np.int64]] = []
+        self.lat_stride = 1
+        self.lat_kept = 0
 
     def batch(self, cols: dict[str, npt.NDArray[Any]], final: bool = False) -> None:
         """Take a batch; write every message that is complete (the last one may continue
@@ -718,6 +734,16 @@ class _BookPass:
                 _, rows, r_tsl, r_seq = repairs[j]
                 self._repair_rows(rows, r_tsl, r_seq)
 
+    def _sample(self, lat: npt.NDArray[np.int64]) -> None:
+        """Keep a bounded, evenly decimated sample of feed latencies (memory stays flat)."""
+        self.latency.append(lat[:: self.lat_stride].copy())
+        self.lat_kept += len(self.latency[-1])
+        if self.lat_kept > _LATENCY_SAMPLES:
+            kept = np.concatenate(self.latency)[::2]
+            self.latency = [kept]
+            self.lat_kept = len(kept)
+            self.lat_stride *= 2
+
     def _repair_rows(self, rows: list[tuple[int, int, float, float]], tsl: int, seq: int) -> None:
         tsl = max(tsl, self.last_tsl)
         k = len(rows)
@@ -752,7 +778,7 @@ class _BookPass:
         c.size.frombytes(size.astype(np.float64).tobytes())
         c.flags.frombytes(flags.astype(np.uint8).tobytes())
         self.last_tsl = int(tsl[-1])
-        self.latency.append((tsl - tsx)[:: max(1, len(tsl) // 64)])
+        self._sample(tsl - tsx)
         if self.r.first_ts_local is None:
             self.r.first_ts_local = int(tsl[0])
         self.r.last_ts_local = max(self.r.last_ts_local or 0, int(tsl[-1]))
@@ -760,7 +786,8 @@ class _BookPass:
             c.flush()
 
 
-_FLUSH_ROWS = 262_144
+_FLUSH_ROWS = 65_536
+_LATENCY_SAMPLES = 200_000
 
 
 def _trade_rows(
