@@ -67,6 +67,29 @@ def _rows(catalog: Catalog, venue: str, symbol: str, kind: str) -> Iterator[dict
         yield {name: batch.column(name).to_numpy() for name in batch.schema.names}
 
 
+def _write(
+    path: Path,
+    head: list[str],
+    rows: Iterator[list[str | int]],
+    header: bool,
+) -> int:
+    n = 0
+    with _open(path) if header else _append(path) as f:
+        w = csv.writer(f, lineterminator="\n")
+        if header:
+            w.writerow(head)
+        for row in rows:
+            w.writerow(row)
+            n += 1
+    return n
+
+
+def _append(path: Path) -> IO[str]:
+    if path.suffix == ".gz":
+        return gzip.open(path, "at", newline="", compresslevel=1)
+    return path.open("a", newline="")
+
+
 def write_book(
     path: Path,
     catalog: Catalog,
@@ -83,43 +106,21 @@ def write_book(
 
     ``shift_us`` moves every time (a later copy of the same data); ``header=False``
     appends to ``path`` without a header (to make a longer file of shifted copies)."""
-    snap = FLAG_SNAPSHOT_BEGIN | FLAG_SNAPSHOT_END
-    n = 0
-    mode_open = _open(path) if header else _append(path)
-    with mode_open as f:
-        w = csv.writer(f, lineterminator="\n")
-        if header:
-            w.writerow(BOOK_HEADER)
+
+    def rows() -> Iterator[list[str | int]]:
         in_snapshot = False
         for c in _rows(catalog, venue, symbol, "book"):
             tsx = c["ts_exchange"] // 1000 + shift_us
             tsl = (c["ts_local"] - offset_ns) // 1000 + shift_us
             for i in range(len(tsl)):
                 fl = int(c["flags"][i])
-                if fl & FLAG_SNAPSHOT_BEGIN:
-                    in_snapshot = True
-                w.writerow(
-                    [
-                        exchange,
-                        code,
-                        int(tsx[i]),
-                        int(tsl[i]),
-                        "true" if in_snapshot else "false",
-                        "bid" if c["side"][i] > 0 else "ask",
-                        num(float(c["price"][i])),
-                        num(float(c["size"][i])),
-                    ]
-                )
-                if fl & snap & FLAG_SNAPSHOT_END:
-                    in_snapshot = False
-                n += 1
-    return n
+                in_snapshot = in_snapshot or bool(fl & FLAG_SNAPSHOT_BEGIN)
+                side = "bid" if c["side"][i] > 0 else "ask"
+                yield [exchange, code, int(tsx[i]), int(tsl[i]), "true" if in_snapshot else "false",
+                       side, num(float(c["price"][i])), num(float(c["size"][i]))]  # fmt: skip
+                in_snapshot = in_snapshot and not fl & FLAG_SNAPSHOT_END
 
-
-def _append(path: Path) -> IO[str]:
-    if path.suffix == ".gz":
-        return gzip.open(path, "at", newline="", compresslevel=1)
-    return path.open("a", newline="")
+    return _write(path, BOOK_HEADER, rows(), header)
 
 
 def write_trades(
@@ -135,29 +136,17 @@ def write_trades(
     header: bool = True,
 ) -> int:
     """``trades`` rows of a catalog stream; the number of rows written."""
-    n = 0
-    with _open(path) if header else _append(path) as f:
-        w = csv.writer(f, lineterminator="\n")
-        if header:
-            w.writerow(TRADE_HEADER)
+
+    def rows() -> Iterator[list[str | int]]:
         for c in _rows(catalog, venue, symbol, "trades"):
             tsx = c["ts_exchange"] // 1000 + shift_us
             tsl = (c["ts_local"] - offset_ns) // 1000 + shift_us
             for i in range(len(tsl)):
-                w.writerow(
-                    [
-                        exchange,
-                        code,
-                        int(tsx[i]),
-                        int(tsl[i]),
-                        int(c["trade_id"][i]),
-                        "buy" if c["side"][i] > 0 else "sell",
-                        num(float(c["price"][i])),
-                        num(float(c["size"][i])),
-                    ]
-                )
-                n += 1
-    return n
+                side = "buy" if c["side"][i] > 0 else "sell"
+                yield [exchange, code, int(tsx[i]), int(tsl[i]), int(c["trade_id"][i]), side,
+                       num(float(c["price"][i])), num(float(c["size"][i]))]  # fmt: skip
+
+    return _write(path, TRADE_HEADER, rows(), header)
 
 
 def write_snapshots(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -902,6 +903,10 @@ def import_() -> None:
     """Import recordings into a catalog."""
 
 
+#: told ``(done, total)`` bytes of an import's input
+Progress = Callable[[int, int], None]
+
+
 def _decimal(value: str | None, name: str) -> Decimal | None:
     if value is None:
         return None
@@ -954,29 +959,36 @@ def import_binance(
         parse_symbol(symbol)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--symbol") from None
+    _import(
+        f"import {venue} {symbol}",
+        lambda progress: import_binance_hftbacktest(
+            list(files),
+            catalog=Catalog(catalog_path),
+            venue=venue,
+            symbol=symbol,
+            tick=_decimal(tick, "--tick"),
+            lot=_decimal(lot, "--lot"),
+            maker_fee=_decimal(maker_fee, "--maker-fee"),
+            taker_fee=_decimal(taker_fee, "--taker-fee"),
+            clock_offset_ns=None if clock_offset_ms is None else int(clock_offset_ms * 1e6),
+            progress=progress,
+        ),
+        f"interrupted: {catalog_path} may hold part of this import of {venue} {symbol}",
+    )
+
+
+def _import(what: str, run: Callable[[Progress], Any], interrupted: str) -> None:
+    """Run an import with its progress shown; print its report, or fail (exit 2, or
+    128 + signal when interrupted)."""
     signals = _Signals(stop=False)
     try:
-        with signals, _progress(f"import {venue} {symbol}", "MB read") as progress:
-            report = import_binance_hftbacktest(
-                list(files),
-                catalog=Catalog(catalog_path),
-                venue=venue,
-                symbol=symbol,
-                tick=_decimal(tick, "--tick"),
-                lot=_decimal(lot, "--lot"),
-                maker_fee=_decimal(maker_fee, "--maker-fee"),
-                taker_fee=_decimal(taker_fee, "--taker-fee"),
-                clock_offset_ns=None if clock_offset_ms is None else int(clock_offset_ms * 1e6),
-                progress=lambda done, total: progress.update(done / 1e6, total / 1e6),
-            )
+        with signals, _progress(what, "MB read") as progress:
+            report = run(lambda done, total: progress.update(done / 1e6, total / 1e6))
     except ArbsimError as e:
         _fail(str(e))
         return
     except KeyboardInterrupt:
-        _fail(
-            f"interrupted: {catalog_path} may hold part of this import of {venue} {symbol}",
-            code=signals.exit_code,
-        )
+        _fail(interrupted, code=signals.exit_code)
         return
     for line in report.lines():
         click.echo(line)
@@ -1047,32 +1059,25 @@ def import_tardis_cmd(
         parse_symbol(symbol)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--symbol") from None
-    signals = _Signals(stop=False)
-    try:
-        with signals, _progress(f"import {venue} {symbol}", "MB read") as progress:
-            report = import_tardis(
-                book_file,
-                trades_file=trades_file,
-                snapshots_file=snapshots_file,
-                catalog=Catalog(catalog_path),
-                venue=venue,
-                symbol=symbol,
-                tick=_decimal(tick, "--tick"),
-                lot=_decimal(lot, "--lot"),
-                maker_fee=_decimal(maker_fee, "--maker-fee"),
-                taker_fee=_decimal(taker_fee, "--taker-fee"),
-                market=market,
-                clock_offset_ns=None if clock_offset_ms is None else int(clock_offset_ms * 1e6),
-                progress=lambda done, total: progress.update(done / 1e6, total / 1e6),
-            )
-    except ArbsimError as e:
-        _fail(str(e))
-        return
-    except KeyboardInterrupt:
-        _fail(f"interrupted: nothing of this import was kept in {catalog_path}", signals.exit_code)
-        return
-    for line in report.lines():
-        click.echo(line)
+    _import(
+        f"import {venue} {symbol}",
+        lambda progress: import_tardis(
+            book_file,
+            trades_file=trades_file,
+            snapshots_file=snapshots_file,
+            catalog=Catalog(catalog_path),
+            venue=venue,
+            symbol=symbol,
+            tick=_decimal(tick, "--tick"),
+            lot=_decimal(lot, "--lot"),
+            maker_fee=_decimal(maker_fee, "--maker-fee"),
+            taker_fee=_decimal(taker_fee, "--taker-fee"),
+            market=market,
+            clock_offset_ns=None if clock_offset_ms is None else int(clock_offset_ms * 1e6),
+            progress=progress,
+        ),
+        f"interrupted: nothing of this import was kept in {catalog_path}",
+    )
 
 
 @import_.command("cryptofeed")
@@ -1096,25 +1101,22 @@ def import_cryptofeed_cmd(
     from arbsim.app.registry import Registry
     from arbsim.data.catalog import Catalog
 
-    signals = _Signals(stop=False)
     try:
         plugin = Registry.from_entry_points().importer("cryptofeed", venue)
-        with signals, _progress(f"import {venue} {prefix.name}", "MB read") as progress:
-            report = plugin.run(
-                prefix,
-                catalog=Catalog(catalog_path),
-                venue=venue,
-                symbols=list(dict.fromkeys(symbols)),
-                progress=lambda done, total: progress.update(done / 1e6, total / 1e6),
-            )
     except ArbsimError as e:
         _fail(str(e))
         return
-    except KeyboardInterrupt:
-        _fail(f"interrupted: nothing of this import was kept in {catalog_path}", signals.exit_code)
-        return
-    for line in report.lines():
-        click.echo(line)
+    _import(
+        f"import {venue} {prefix.name}",
+        lambda progress: plugin.run(
+            prefix,
+            catalog=Catalog(catalog_path),
+            venue=venue,
+            symbols=list(dict.fromkeys(symbols)),
+            progress=progress,
+        ),
+        f"interrupted: nothing of this import was kept in {catalog_path}",
+    )
 
 
 def format_catalog(summary: dict[str, Any]) -> str:

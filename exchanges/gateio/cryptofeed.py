@@ -60,8 +60,10 @@ from arbsim.data.importers.common import (
 from arbsim.data.importers.plugin import ImporterPlugin
 from exchanges.gateio import booksync, ws
 from exchanges.gateio.stream import public_trade
+from exchanges.gateio.symbols import from_native, symbols_from_currency_pairs, to_native
 from exchanges.live.booksync import BookChanges, BookSnapshot, DiffBookSync, ResyncNeeded
 from exchanges.live.stream import apply_sync_events
+from exchanges.live.symbols import VenueSymbolInfo
 
 __all__ = ["CryptofeedReport", "PairChain", "import_cryptofeed", "plugin"]
 
@@ -70,23 +72,8 @@ _S = Decimal(1_000_000_000)
 _BOOK_PATH = "/spot/order_book"
 _PAIRS_PATH = "/spot/currency_pairs"
 _CREATED_BY = __name__
+_DEFAULT_FEE = Decimal("0.002")  # Gate's base spot tier, when no currency_pairs was recorded
 _MAX_IDS = 10_000
-
-
-class _Pair(msgspec.Struct, kw_only=True):
-    """One element of ``GET /spot/currency_pairs`` (the fields an instrument needs)."""
-
-    id: str
-    base: str
-    quote: str
-    fee: str = "0"
-    min_base_amount: str | None = None
-    min_quote_amount: str | None = None
-    amount_precision: int
-    precision: int
-
-
-_pairs_decoder = msgspec.json.Decoder(list[_Pair])
 
 
 @dataclass(slots=True)
@@ -179,9 +166,9 @@ def capture_files(prefix: Path) -> tuple[Path | None, list[Path], list[Path]]:
     return (start if start.is_file() else None), http, sockets
 
 
-def _startup(path: Path | None) -> tuple[dict[str, _Pair], list[str]]:
+def _startup(path: Path | None) -> tuple[dict[str, VenueSymbolInfo], list[str]]:
     """Pairs of the ``currency_pairs`` answer and the recorded L2 symbols of ``PREFIX.0``."""
-    pairs: dict[str, _Pair] = {}
+    pairs: dict[str, VenueSymbolInfo] = {}
     books: list[str] = []
     if path is None:
         return pairs, books
@@ -199,8 +186,8 @@ def _startup(path: Path | None) -> tuple[dict[str, _Pair], list[str]]:
                 continue
             body = rest.partition(b": ")[2]
             try:
-                pairs = {p.id: p for p in _pairs_decoder.decode(body)}
-            except msgspec.DecodeError as e:
+                pairs = {p.native_symbol: p for p in symbols_from_currency_pairs(body)}
+            except MalformedMessage as e:
                 raise DataError(f"{path}:{n}: currency_pairs answer: {e}") from None
     return pairs, books
 
@@ -277,14 +264,10 @@ class CryptofeedReport(msgspec.Struct, kw_only=True):
 
 # --------------------------------------------------------------------------- import
 def _native(symbol: str) -> str:
-    base, sep, quote = symbol.partition("/")
-    if not sep or not base or not quote:
-        raise DataError(f"symbol {symbol!r} is not of the form BASE/QUOTE")
-    return f"{base}_{quote}".upper()
-
-
-def _unified(native: str) -> str:
-    return native.replace("_", "/")
+    try:
+        return to_native(symbol)
+    except ValueError as e:
+        raise DataError(str(e)) from None
 
 
 def _decimals(text: str) -> int:
@@ -341,27 +324,25 @@ def _scan(http: list[Path], sockets: list[Path]) -> _Scan:
     return sc
 
 
-def _instrument(venue: str, native: str, known: _Pair | None, sc: _Scan) -> Instrument:
-    symbol = _unified(native)
+def _instrument(venue: str, native: str, known: VenueSymbolInfo | None, sc: _Scan) -> Instrument:
+    symbol = from_native(native)
     base, _, quote = symbol.partition("/")
+    data_tick = Decimal(1).scaleb(-sc.price_dp.get(native, 0))
     if known is not None:
-        fee = Decimal(known.fee) / 100  # Gate gives percent
-        lot = Decimal(1).scaleb(-known.amount_precision)
         # Resting orders placed before the venue made a pair's precision coarser keep
         # their finer prices (ZKS_ETH: precision 6, a bid at 0.00001063): the book's grid
         # is the finer of the two.
-        dp = max(known.precision, sc.price_dp.get(native, 0))
         return Instrument(
             venue=venue,
             symbol=symbol,
             base=base,
             quote=quote,
-            tick=Decimal(1).scaleb(-dp),
-            lot=lot,
-            min_qty=Decimal(known.min_base_amount) if known.min_base_amount else lot,
-            min_notional=Decimal(known.min_quote_amount or "0"),
-            maker_fee=fee,
-            taker_fee=fee,
+            tick=min(known.tick, data_tick),
+            lot=known.step,
+            min_qty=known.min_qty or known.step,
+            min_notional=known.min_notional,
+            maker_fee=known.maker_fee,
+            taker_fee=known.taker_fee,
         )
     lot = Decimal(1).scaleb(-sc.size_dp.get(native, 0))
     return Instrument(
@@ -369,11 +350,11 @@ def _instrument(venue: str, native: str, known: _Pair | None, sc: _Scan) -> Inst
         symbol=symbol,
         base=base,
         quote=quote,
-        tick=Decimal(1).scaleb(-sc.price_dp.get(native, 0)),
+        tick=data_tick,
         lot=lot,
         min_qty=lot,
-        maker_fee=Decimal("0.002"),
-        taker_fee=Decimal("0.002"),
+        maker_fee=_DEFAULT_FEE,
+        taker_fee=_DEFAULT_FEE,
     )
 
 
@@ -519,8 +500,8 @@ def import_cryptofeed(
     missing = [n for n in natives if n not in sc.seen and n not in recorded]
     if missing:
         raise DataError(
-            f"{prefix}: the capture holds no {', '.join(_unified(m) for m in missing)} "
-            f"(it holds {', '.join(_unified(n) for n in sorted(sc.seen)) or 'nothing'})"
+            f"{prefix}: the capture holds no {', '.join(from_native(m) for m in missing)} "
+            f"(it holds {', '.join(from_native(n) for n in sorted(sc.seen)) or 'nothing'})"
         )
     instruments = {n: _instrument(venue, n, known.get(n), sc) for n in natives}
     held = {n: existing_stream(catalog, venue, i.symbol) for n, i in instruments.items()}

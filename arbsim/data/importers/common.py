@@ -7,14 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow.parquet as pq
 
 from arbsim.core.errors import DataError
 from arbsim.core.model import Instrument
@@ -60,19 +60,8 @@ def file_size(path: Path) -> int:
 
 def stream_range(catalog: Catalog, venue: str, symbol: str) -> tuple[int, int] | None:
     """First and last ``ts_local`` over a stream's book and trade rows."""
-    lo: int | None = None
-    hi: int | None = None
-    for kind in KINDS:
-        for path in catalog.files(venue, symbol, kind):
-            meta = pq.ParquetFile(path).metadata
-            col = meta.schema.names.index("ts_local")
-            for rg in range(meta.num_row_groups):
-                st = meta.row_group(rg).column(col).statistics
-                if st is None or not st.has_min_max or st.min is None or st.max is None:
-                    continue
-                lo = int(st.min) if lo is None else min(lo, int(st.min))
-                hi = int(st.max) if hi is None else max(hi, int(st.max))
-    return None if lo is None or hi is None else (lo, hi)
+    spans = catalog.ranges(venue, symbol)
+    return (spans[0][0], spans[-1][1]) if spans else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +142,17 @@ def rollback_on_failure(catalog: Catalog, streams: list[tuple[str, str]]) -> Ite
         raise
 
 
+_DTYPES = {
+    "tsx": np.int64,
+    "tsl": np.int64,
+    "key": np.int64,
+    "side": np.int8,
+    "price": np.float64,
+    "size": np.float64,
+    "flags": np.uint8,
+}
+
+
 class Columns:
     """Row buffer of one catalog stream, flushed to its writer in chunks."""
 
@@ -172,6 +172,13 @@ class Columns:
 
     def __len__(self) -> int:
         return len(self.tsl)
+
+    def extend(self, rows: Mapping[str, npt.NDArray[Any]]) -> None:
+        """Append rows given as arrays named like the buffer's fields (``flags`` for book
+        streams only)."""
+        for name, dtype in _DTYPES.items():
+            if name in rows:
+                getattr(self, name).frombytes(np.ascontiguousarray(rows[name], dtype).tobytes())
 
     def flush(self) -> None:
         if not len(self.tsl):

@@ -622,9 +622,9 @@ class _BookPass:
         for k, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
             t_us = int(tsl[a])
             for s_us, bid, ask in self.snaps.before(t_us):
-                rows = self._check_snapshot(s_us, bid, ask)
-                if rows:
-                    out_at.append((a, rows, s_us * _US + self.offset, self.seq))
+                fixes = self._check_snapshot(s_us, bid, ask)
+                if fixes:
+                    out_at.append((a, fixes, s_us * _US + self.offset, self.seq))
             is_snap = bool(snap[a])
             if is_snap:
                 self.r.snapshots += 1
@@ -659,8 +659,16 @@ class _BookPass:
             )
             if book.is_crossed:
                 self.r.crossed_states += 1
-        row_seq = np.repeat(seqs, counts)
-        self._emit(row_tsx, row_tsl, row_seq, side, c["price"], size, flags, keep, out_at)
+        rows = {
+            "tsx": row_tsx,
+            "tsl": row_tsl,
+            "key": np.repeat(seqs, counts),
+            "side": side,
+            "price": c["price"],
+            "size": size,
+            "flags": flags,
+        }
+        self._emit(rows, keep, out_at)
 
     def _check_snapshot(
         self, tsl_us: int, bid: float, ask: float
@@ -675,64 +683,41 @@ class _BookPass:
         if not math.isnan(bid):
             limit = self.scale.tick_of(bid)
             while (t := book.best_bid_tick) is not None and t > limit:
-                rows.append((1, t, self.scale.price(t), 0.0))
-                book.apply_ticks(
-                    np.array([t]),
-                    np.zeros(1),
-                    np.empty(0, np.int64),
-                    np.empty(0),
-                    0,
-                    0,
-                    book.seq,
-                    False,
-                )
+                rows.append(self._remove(1, t))
         if not math.isnan(ask):
             limit = self.scale.tick_of(ask)
             while (t := book.best_ask_tick) is not None and t < limit:
-                rows.append((-1, t, self.scale.price(t), 0.0))
-                book.apply_ticks(
-                    np.empty(0, np.int64),
-                    np.empty(0),
-                    np.array([t]),
-                    np.zeros(1),
-                    0,
-                    0,
-                    book.seq,
-                    False,
-                )
+                rows.append(self._remove(-1, t))
         if rows:
             self.r.snapshots_disagreeing += 1
             self.r.repairs += len(rows)
         return rows
 
+    def _remove(self, side: int, tick: int) -> tuple[int, int, float, float]:
+        """Delete one level of the rebuilt book; its repair row."""
+        none, gone = np.empty(0, np.int64), np.array([tick])
+        bids, asks = (gone, none) if side > 0 else (none, gone)
+        book = self.book
+        book.apply_ticks(
+            bids, np.zeros(len(bids)), asks, np.zeros(len(asks)), 0, 0, book.seq, False
+        )
+        return side, tick, self.scale.price(tick), 0.0
+
     def _emit(
         self,
-        tsx: npt.NDArray[np.int64],
-        tsl: npt.NDArray[np.int64],
-        seq: npt.NDArray[np.int64],
-        side: npt.NDArray[np.int8],
-        price: npt.NDArray[np.float64],
-        size: npt.NDArray[np.float64],
-        flags: npt.NDArray[np.uint8],
+        rows: dict[str, npt.NDArray[Any]],
         keep: npt.NDArray[np.bool_],
         repairs: list[tuple[int, list[tuple[int, int, float, float]], int, int]],
     ) -> None:
-        bounds = [0, *[at for at, *_ in repairs], len(tsl)]
+        """Write a chunk's rows (those kept), with the repair rows at their places."""
+        bounds = [0, *[at for at, *_ in repairs], len(keep)]
         for j in range(len(bounds) - 1):
             a, b = bounds[j], bounds[j + 1]
             m = keep[a:b]
-            self._put(
-                tsx[a:b][m],
-                tsl[a:b][m],
-                seq[a:b][m],
-                side[a:b][m],
-                price[a:b][m],
-                size[a:b][m],
-                flags[a:b][m],
-            )
+            self._put({k: v[a:b][m] for k, v in rows.items()})
             if j < len(repairs):
-                _, rows, r_tsl, r_seq = repairs[j]
-                self._repair_rows(rows, r_tsl, r_seq)
+                _, fixes, r_tsl, r_seq = repairs[j]
+                self._repair_rows(fixes, r_tsl, r_seq)
 
     def _sample(self, lat: npt.NDArray[np.int64]) -> None:
         """Keep a bounded, evenly decimated sample of feed latencies (memory stays flat)."""
@@ -748,37 +733,25 @@ class _BookPass:
         tsl = max(tsl, self.last_tsl)
         k = len(rows)
         self._put(
-            np.full(k, tsl, np.int64),
-            np.full(k, tsl, np.int64),
-            np.full(k, seq, np.int64),
-            np.array([r[0] for r in rows], np.int8),
-            np.array([r[2] for r in rows], np.float64),
-            np.zeros(k),
-            np.full(k, FLAG_REPAIR, np.uint8),
+            {
+                "tsx": np.full(k, tsl, np.int64),
+                "tsl": np.full(k, tsl, np.int64),
+                "key": np.full(k, seq, np.int64),
+                "side": np.array([r[0] for r in rows], np.int8),
+                "price": np.array([r[2] for r in rows], np.float64),
+                "size": np.zeros(k),
+                "flags": np.full(k, FLAG_REPAIR, np.uint8),
+            }
         )
 
-    def _put(
-        self,
-        tsx: npt.NDArray[np.int64],
-        tsl: npt.NDArray[np.int64],
-        seq: npt.NDArray[np.int64],
-        side: npt.NDArray[np.int8],
-        price: npt.NDArray[np.float64],
-        size: npt.NDArray[np.float64],
-        flags: npt.NDArray[np.uint8],
-    ) -> None:
+    def _put(self, rows: dict[str, npt.NDArray[Any]]) -> None:
+        tsl = rows["tsl"]
         if not len(tsl):
             return
         c = self.cols
-        c.tsx.frombytes(tsx.astype(np.int64).tobytes())
-        c.tsl.frombytes(tsl.astype(np.int64).tobytes())
-        c.key.frombytes(seq.astype(np.int64).tobytes())
-        c.side.frombytes(side.astype(np.int8).tobytes())
-        c.price.frombytes(price.astype(np.float64).tobytes())
-        c.size.frombytes(size.astype(np.float64).tobytes())
-        c.flags.frombytes(flags.astype(np.uint8).tobytes())
+        c.extend(rows)
         self.last_tsl = int(tsl[-1])
-        self._sample(tsl - tsx)
+        self._sample(tsl - rows["tsx"])
         if self.r.first_ts_local is None:
             self.r.first_ts_local = int(tsl[0])
         self.r.last_ts_local = max(self.r.last_ts_local or 0, int(tsl[-1]))
@@ -812,12 +785,16 @@ def _trade_rows(
     next_id += len(tsl)
     k = int(keep.sum())
     if k:
-        cols.tsx.frombytes(tsx[keep].tobytes())
-        cols.tsl.frombytes(tsl[keep].tobytes())
-        cols.key.frombytes(ids[keep].tobytes())
-        cols.side.frombytes(sign[keep].tobytes())
-        cols.price.frombytes(c["price"].astype(np.float64)[keep].tobytes())
-        cols.size.frombytes(c["amount"].astype(np.float64)[keep].tobytes())
+        cols.extend(
+            {
+                "tsx": tsx[keep],
+                "tsl": tsl[keep],
+                "key": ids[keep],
+                "side": sign[keep],
+                "price": c["price"][keep],
+                "size": c["amount"][keep],
+            }
+        )
         r.trades += k
         t0, t1 = int(tsl[keep][0]), int(tsl[keep][-1])
         r.first_ts_local = t0 if r.first_ts_local is None else min(r.first_ts_local, t0)
