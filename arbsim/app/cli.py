@@ -916,13 +916,7 @@ def _decimal(value: str | None, name: str) -> Decimal | None:
         raise click.BadParameter(f"{value!r} is not a decimal number", param_hint=name) from None
 
 
-@import_.command("binance-hftbacktest")
-@click.argument(
-    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
-@click.option("--venue", required=True, help="Venue name in the catalog, e.g. binance_spot.")
-@click.option("--symbol", required=True, help="BASE/QUOTE, e.g. BTC/USDT.")
-@click.option(
+_CATALOG_OPTION = click.option(
     "--catalog",
     "catalog_path",
     required=True,
@@ -930,15 +924,44 @@ def _decimal(value: str | None, name: str) -> Decimal | None:
     help="Catalog to write: created, or added to. A venue and symbol it holds already "
     "are appended to (new data must start after the data there).",
 )
-@click.option("--tick", help="Price tick  [default: inferred from the data, or the catalog's]")
-@click.option("--lot", help="Quantity step  [default: inferred from the data, or the catalog's]")
-@click.option("--maker-fee", help="Maker fee rate  [default: Binance's base tier for the market]")
-@click.option("--taker-fee", help="Taker fee rate  [default: Binance's base tier for the market]")
-@click.option(
-    "--clock-offset-ms",
-    type=float,
-    help="Shift local times by this much  [default: estimated, or the earlier import's]",
+
+
+def _import_options(fees: str, offset: str) -> Callable[[Any], Any]:
+    """--catalog, --tick, --lot, --maker-fee, --taker-fee, --clock-offset-ms."""
+
+    def add(fn: Any) -> Any:
+        for option in reversed(
+            [
+                _CATALOG_OPTION,
+                click.option(
+                    "--tick", help="Price tick  [default: inferred from the data, or the catalog's]"
+                ),
+                click.option(
+                    "--lot",
+                    help="Quantity step  [default: inferred from the data, or the catalog's]",
+                ),
+                click.option("--maker-fee", help=f"Maker fee rate  [default: {fees}]"),
+                click.option("--taker-fee", help=f"Taker fee rate  [default: {fees}]"),
+                click.option(
+                    "--clock-offset-ms",
+                    type=float,
+                    help=f"Shift local times by this much  [default: {offset}]",
+                ),
+            ]
+        ):
+            fn = option(fn)
+        return fn
+
+    return add
+
+
+@import_.command("binance-hftbacktest")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
+@click.option("--venue", required=True, help="Venue name in the catalog, e.g. binance_spot.")
+@click.option("--symbol", required=True, help="BASE/QUOTE, e.g. BTC/USDT.")
+@_import_options("Binance's base tier for the market", "estimated, or the earlier import's")
 def import_binance(
     files: tuple[Path, ...],
     venue: str,
@@ -1016,25 +1039,12 @@ def _import(what: str, run: Callable[[Progress], Any], interrupted: str) -> None
 )
 @click.option("--venue", required=True, help="Venue name in the catalog, e.g. gateio.")
 @click.option("--symbol", required=True, help="BASE/QUOTE, e.g. BTC/USDT.")
-@click.option(
-    "--catalog",
-    "catalog_path",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Catalog to write: created, or added to (a stream it holds is appended to).",
+@_import_options(
+    "0.001",
+    "none, or estimated when a timestamp is after its local_timestamp, or the earlier import's",
 )
-@click.option("--tick", help="Price tick  [default: inferred from the data, or the catalog's]")
-@click.option("--lot", help="Quantity step  [default: inferred from the data, or the catalog's]")
-@click.option("--maker-fee", help="Maker fee rate  [default: 0.001]")
-@click.option("--taker-fee", help="Taker fee rate  [default: 0.001]")
 @click.option(
     "--market", type=click.Choice(["spot", "perpetual"]), default="spot", show_default=True
-)
-@click.option(
-    "--clock-offset-ms",
-    type=float,
-    help="Shift local times by this much  [default: none, or estimated when a timestamp "
-    "is after its local_timestamp, or the earlier import's]",
 )
 def import_tardis_cmd(
     book_file: Path,
@@ -1086,13 +1096,7 @@ def import_tardis_cmd(
     "--venue", required=True, help="The recorded venue (an importer plug-in for it), e.g. gateio."
 )
 @click.option("--symbol", "symbols", multiple=True, help="BASE/QUOTE (repeat; default: all).")
-@click.option(
-    "--catalog",
-    "catalog_path",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Catalog to write: created, or added to (a stream it holds is appended to).",
-)
+@_CATALOG_OPTION
 def import_cryptofeed_cmd(
     prefix: Path, venue: str, symbols: tuple[str, ...], catalog_path: Path
 ) -> None:

@@ -82,6 +82,7 @@ from arbsim.data.feed import BookCursor
 from arbsim.data.importers.common import (
     Columns,
     check_new_range,
+    check_same_instrument,
     existing_stream,
     file_size,
     grid_dp,
@@ -851,17 +852,7 @@ def import_binance_hftbacktest(
                 f"{paths[0]}: {kind} data, but {catalog.root} holds {venue} {symbol} as "
                 f"{prior.market}; import it under another venue name"
             )
-        for what, given, have in (
-            ("tick", tick, prior.tick),
-            ("lot", lot, prior.lot),
-            ("maker fee", maker_fee, prior.maker_fee),
-            ("taker fee", taker_fee, prior.taker_fee),
-        ):
-            if given is not None and given != have:
-                raise DataError(
-                    f"{catalog.root}: {venue} {symbol} has {what} {have}; an import appended "
-                    f"to it cannot change it to {given}"
-                )
+        check_same_instrument(catalog, prior, tick, lot, maker_fee, taker_fee)
         tick = prior.tick
         lot = lot if lot is not None else prior.lot
         maker_fee = prior.maker_fee

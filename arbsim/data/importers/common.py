@@ -10,6 +10,7 @@ from array import array
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "Columns",
     "Existing",
     "check_new_range",
+    "check_same_instrument",
     "existing_stream",
     "file_size",
     "grid_dp",
@@ -86,6 +88,29 @@ def existing_stream(catalog: Catalog, venue: str, symbol: str) -> Existing:
     if not any(catalog.files(venue, symbol, k) for k in KINDS):
         return Existing(info, None, None)
     return Existing(info, catalog.instrument(venue, symbol), stream_range(catalog, venue, symbol))
+
+
+def check_same_instrument(
+    catalog: Catalog,
+    prior: Instrument,
+    tick: Decimal | None,
+    lot: Decimal | None,
+    maker_fee: Decimal | None,
+    taker_fee: Decimal | None,
+) -> None:
+    """An import appended to a stream keeps its instrument: a given value that differs
+    is refused."""
+    for what, given, have in (
+        ("tick", tick, prior.tick),
+        ("lot", lot, prior.lot),
+        ("maker fee", maker_fee, prior.maker_fee),
+        ("taker fee", taker_fee, prior.taker_fee),
+    ):
+        if given is not None and given != have:
+            raise DataError(
+                f"{catalog.root}: {prior.venue} {prior.symbol} has {what} {have}; an import "
+                f"appended to it cannot change it to {given}"
+            )
 
 
 def check_new_range(

@@ -77,6 +77,7 @@ from arbsim.data.feed import BookCursor
 from arbsim.data.importers.common import (
     Columns,
     check_new_range,
+    check_same_instrument,
     existing_stream,
     file_size,
     grid_dp,
@@ -880,17 +881,7 @@ def import_tardis(
     held = existing_stream(catalog, venue, symbol)
     prior = held.instrument
     if prior is not None:
-        for what, given, have in (
-            ("tick", tick, prior.tick),
-            ("lot", lot, prior.lot),
-            ("maker fee", maker_fee, prior.maker_fee),
-            ("taker fee", taker_fee, prior.taker_fee),
-        ):
-            if given is not None and given != have:
-                raise DataError(
-                    f"{catalog.root}: {venue} {symbol} has {what} {have}; an import appended "
-                    f"to it cannot change it to {given}"
-                )
+        check_same_instrument(catalog, prior, tick, lot, maker_fee, taker_fee)
         tick, lot = prior.tick, prior.lot
         maker_fee, taker_fee = prior.maker_fee, prior.taker_fee
     if tick is not None and tick <= 0:
