@@ -996,7 +996,7 @@ def import_binance(
             clock_offset_ns=None if clock_offset_ms is None else int(clock_offset_ms * 1e6),
             progress=progress,
         ),
-        f"interrupted: {catalog_path} may hold part of this import of {venue} {symbol}",
+        f"interrupted: nothing of this import was kept in {catalog_path}",
     )
 
 

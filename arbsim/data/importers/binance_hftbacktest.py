@@ -87,6 +87,7 @@ from arbsim.data.importers.common import (
     file_size,
     grid_dp,
     iso,
+    rollback_on_failure,
 )
 
 __all__ = [
@@ -907,82 +908,84 @@ def import_binance_hftbacktest(
         min_feed_latency_ns=min_feed_latency_ns,
         replay_buffered_diffs=replay_buffered_diffs,
     )
-    if info is None:
-        info = CatalogInfo(
-            synthetic=False,
-            description=description or "Real Binance L2 recordings (hftbacktest collector format)",
-            created_by=_CREATED_BY,
-        )
-        catalog.create(info)
-    if prior is None:
-        catalog.write_instrument(
-            Instrument(
-                venue=venue,
-                symbol=symbol,
-                base=base,
-                quote=quote,
-                tick=tick_,
-                lot=lot_,
-                min_qty=lot_,
-                maker_fee=maker,
-                taker_fee=taker,
-                market="perpetual" if market == "usdm" else "spot",
+    with rollback_on_failure(catalog, [(venue, symbol)]):
+        if info is None:
+            info = CatalogInfo(
+                synthetic=False,
+                description=description
+                or "Real Binance L2 recordings (hftbacktest collector format)",
+                created_by=_CREATED_BY,
             )
+            catalog.create(info)
+        if prior is None:
+            catalog.write_instrument(
+                Instrument(
+                    venue=venue,
+                    symbol=symbol,
+                    base=base,
+                    quote=quote,
+                    tick=tick_,
+                    lot=lot_,
+                    min_qty=lot_,
+                    maker_fee=maker,
+                    taker_fee=taker,
+                    market="perpetual" if market == "usdm" else "spot",
+                )
+            )
+
+        # pass 2: stream into the catalog. Should something still fail here (I/O, an
+        # interrupt), what this import wrote is removed: a re-run finds the catalog as it was.
+        book_w = catalog.writer(venue, symbol, "book")
+        trade_w = catalog.writer(venue, symbol, "trades")
+        bk = Columns(book_w, book=True)
+        tr = Columns(trade_w, book=False)
+        imp = _Importer(report, bk, tr, offset, replay_buffered_diffs)
+        if prior is not None:
+            imp.resume(catalog, venue, symbol)
+        try:
+            for _path, _n, recv, msg in _read(paths, code, None, on_pass(False)):
+                report.lines_read += 1
+                if isinstance(msg, _Depth):
+                    imp.diff(recv, msg)
+                elif isinstance(msg, _Ticker):
+                    imp.ticker(recv, msg)
+                elif isinstance(msg, _Trade):
+                    imp.trade(recv, msg)
+                elif isinstance(msg, _Envelope):
+                    imp.snapshot(recv, msg)
+                else:
+                    report.ignored_lines += 1
+            imp.finish()
+            bk.flush()
+            tr.flush()
+        finally:
+            book_w.close()
+            trade_w.close()
+        report.book_rows = book_w.rows
+        report.trade_rows = trade_w.rows
+        if len(imp.latency):
+            lat = np.frombuffer(imp.latency, np.int64) / 1e6
+            report.feed_latency_min_ms = float(lat.min())
+            report.feed_latency_p50_ms = float(np.percentile(lat, 50))
+            report.feed_latency_p99_ms = float(np.percentile(lat, 99))
+        report.elapsed_s = time.perf_counter() - t0
+
+        how = (
+            f"estimated so that the minimum feed latency is {min_feed_latency_ns / 1e6:g} ms"
+            if report.clock_offset_estimated
+            else "given"
         )
-
-    # pass 2: stream into the catalog. Should something still fail here (I/O), the
-    # writers are closed so that every row already written stays readable.
-    book_w = catalog.writer(venue, symbol, "book")
-    trade_w = catalog.writer(venue, symbol, "trades")
-    bk = Columns(book_w, book=True)
-    tr = Columns(trade_w, book=False)
-    imp = _Importer(report, bk, tr, offset, replay_buffered_diffs)
-    if prior is not None:
-        imp.resume(catalog, venue, symbol)
-    try:
-        for _path, _n, recv, msg in _read(paths, code, None, on_pass(False)):
-            report.lines_read += 1
-            if isinstance(msg, _Depth):
-                imp.diff(recv, msg)
-            elif isinstance(msg, _Ticker):
-                imp.ticker(recv, msg)
-            elif isinstance(msg, _Trade):
-                imp.trade(recv, msg)
-            elif isinstance(msg, _Envelope):
-                imp.snapshot(recv, msg)
-            else:
-                report.ignored_lines += 1
-        imp.finish()
-        bk.flush()
-        tr.flush()
-    finally:
-        book_w.close()
-        trade_w.close()
-    report.book_rows = book_w.rows
-    report.trade_rows = trade_w.rows
-    if len(imp.latency):
-        lat = np.frombuffer(imp.latency, np.int64) / 1e6
-        report.feed_latency_min_ms = float(lat.min())
-        report.feed_latency_p50_ms = float(np.percentile(lat, 50))
-        report.feed_latency_p99_ms = float(np.percentile(lat, 99))
-    report.elapsed_s = time.perf_counter() - t0
-
-    how = (
-        f"estimated so that the minimum feed latency is {min_feed_latency_ns / 1e6:g} ms"
-        if report.clock_offset_estimated
-        else "given"
-    )
-    note = (
-        f"{venue} {symbol}: imported by {_CREATED_BY} from "
-        f"{', '.join(p.name for p in paths)} (Binance {market}, hftbacktest collector "
-        f"format); clock offset {offset / 1e6:+.3f} ms "
-        f"({how}); "
-        f"{report.gaps} gap(s), {report.repairs} level(s) repaired from bookTicker"
-    )
-    info = catalog.info()
-    info.notes.append(note)
-    info.clock_offsets_ns[f"{venue}:{symbol}"] = offset
-    catalog.create(info)
+        note = (
+            f"{venue} {symbol}: imported by {_CREATED_BY} from "
+            f"{', '.join(p.name for p in paths)} (Binance {market}, hftbacktest collector "
+            f"format); clock offset {offset / 1e6:+.3f} ms "
+            f"({how}); "
+            f"{report.gaps} gap(s), {report.repairs} level(s) repaired from bookTicker"
+        )
+        info = catalog.info()
+        info.notes.append(note)
+        info.clock_offsets_ns[f"{venue}:{symbol}"] = offset
+        catalog.create(info)
     return report
 
 
