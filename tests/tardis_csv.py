@@ -101,11 +101,14 @@ def write_book(
     code: str = "BTCUSDT",
     shift_us: int = 0,
     header: bool = True,
+    local_us: tuple[int, int] = (0, 2**62),
 ) -> int:
     """``incremental_book_L2`` rows of a catalog stream; the number of rows written.
 
     ``shift_us`` moves every time (a later copy of the same data); ``header=False``
-    appends to ``path`` without a header (to make a longer file of shifted copies)."""
+    appends to ``path`` without a header (to make a longer file of shifted copies);
+    ``local_us`` keeps the rows with ``lo <= local_timestamp < hi`` (one day of a
+    longer recording: a day after the first then starts without a snapshot)."""
 
     def rows() -> Iterator[list[str | int]]:
         in_snapshot = False
@@ -113,6 +116,8 @@ def write_book(
             tsx = c["ts_exchange"] // 1000 + shift_us
             tsl = (c["ts_local"] - offset_ns) // 1000 + shift_us
             for i in range(len(tsl)):
+                if not local_us[0] <= tsl[i] < local_us[1]:
+                    continue
                 fl = int(c["flags"][i])
                 in_snapshot = in_snapshot or bool(fl & FLAG_SNAPSHOT_BEGIN)
                 side = "bid" if c["side"][i] > 0 else "ask"
@@ -134,14 +139,17 @@ def write_trades(
     code: str = "BTCUSDT",
     shift_us: int = 0,
     header: bool = True,
+    local_us: tuple[int, int] = (0, 2**62),
 ) -> int:
-    """``trades`` rows of a catalog stream; the number of rows written."""
+    """``trades`` rows of a catalog stream (``local_us`` as :func:`write_book`)."""
 
     def rows() -> Iterator[list[str | int]]:
         for c in _rows(catalog, venue, symbol, "trades"):
             tsx = c["ts_exchange"] // 1000 + shift_us
             tsl = (c["ts_local"] - offset_ns) // 1000 + shift_us
             for i in range(len(tsl)):
+                if not local_us[0] <= tsl[i] < local_us[1]:
+                    continue
                 side = "buy" if c["side"][i] > 0 else "sell"
                 yield [exchange, code, int(tsx[i]), int(tsl[i]), int(c["trade_id"][i]), side,
                        num(float(c["price"][i])), num(float(c["size"][i]))]  # fmt: skip

@@ -8,6 +8,7 @@ and compare the imported book with the hftbacktest importer's; skipped when it i
 from __future__ import annotations
 
 import gzip
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -389,3 +390,54 @@ def test_real_binance_as_tardis_matches_hftbacktest_import(realdata: Path, tmp_p
     assert result.messages > 4_000
     assert result.ratio >= 0.99, result
     assert result.crossed == 0
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_real_second_day_appended_backtests_across_midnight(realdata: Path, tmp_path: Path) -> None:
+    b = realdata / "binance"
+    midnight_us = 1_723_161_600_000_000  # 2024-08-09T00:00:00Z on the recorder's clock
+    files: dict[str, list[Path]] = {}
+    for venue, recs, days in (
+        ("binance_spot", ["spot_btcusdt_20240808.gz", "spot_btcusdt_20240809.gz"], 2),
+        ("binance_usdm", ["usdm_btcusdt_20240808.gz"], 1),
+    ):
+        ref = Catalog(tmp_path / f"ref_{venue}")
+        import_binance_hftbacktest([b / r for r in recs], catalog=ref, venue="src", symbol=SYM)
+        off = ref.info().clock_offsets_ns[f"src:{SYM}"]
+        bounds = [(0, midnight_us), (midnight_us, 2**62)] if days == 2 else [(0, 2**62)]
+        for day, span in enumerate(bounds):
+            book = tmp_path / f"{venue}_{day}_book.csv.gz"
+            trades = tmp_path / f"{venue}_{day}_trades.csv.gz"
+            tardis_csv.write_book(book, ref, "src", SYM, off, local_us=span)
+            tardis_csv.write_trades(trades, ref, "src", SYM, off, local_us=span)
+            files.setdefault(venue, []).extend([book, trades])
+    cat = tmp_path / "cat"
+    runner = CliRunner()
+    said = []
+    for venue, paths in files.items():
+        for book, trades in zip(paths[::2], paths[1::2], strict=True):
+            res = runner.invoke(main, [
+                "--progress", "off", "data", "import", "tardis", "--book", str(book),
+                "--trades", str(trades), "--venue", venue, "--symbol", SYM,
+                "--catalog", str(cat),
+                "--market", "perpetual" if "usdm" in venue else "spot",
+            ])  # fmt: skip
+            assert res.exit_code == 0, res.output
+            said.append(res.output)
+    # the second spot day was appended: no snapshot of its own, the book continued
+    assert "appended to the stream already there" in said[1]
+    assert "0 snapshot(s)" in said[1] and "0 delta rows before any snapshot" in said[1]
+    assert "crossed states: 0" in said[1]
+    streams = {st["venue"]: st for st in catalog_summary(Catalog(cat))["streams"]}
+    assert len(streams["binance_spot"]["ranges"]) == 1  # contiguous: no gap at midnight
+    out = tmp_path / "run"
+    res = runner.invoke(
+        main, ["--progress", "off", "backtest", "--data", str(cat), "--out", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    s = json.loads((out / "summary.json").read_text())
+    assert s["window"]["start"].startswith("2024-08-08T23:54")
+    assert s["window"]["end"].startswith("2024-08-09T00:0")
+    assert s["events"] == sum(st["rows"]["book"] + st["rows"]["trades"] for st in streams.values())
+    assert s["reconciled_exactly"] is True
