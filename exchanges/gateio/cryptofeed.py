@@ -225,6 +225,7 @@ class CryptofeedReport(msgspec.Struct, kw_only=True):
     catalog: str
     catalog_created: bool
     pairs: list[PairChain]
+    #: REST snapshots and received frames replayed (connection and sent lines not counted)
     lines_read: int = 0
     frames_ignored: int = 0
     book_rows: int = 0
@@ -239,7 +240,8 @@ class CryptofeedReport(msgspec.Struct, kw_only=True):
     def lines(self) -> list[str]:
         out = [
             f"{self.venue}: cryptofeed capture {self.prefix} ({len(self.files)} files, "
-            f"{self.lines_read:,} lines; {self.frames_ignored:,} frames of other channels "
+            f"{self.lines_read:,} snapshots and received frames; {self.frames_ignored:,} "
+            "frames of other channels "
             "or acks not used)",
             f"  catalog {self.catalog} ({'created' if self.catalog_created else 'added to'}); "
             f"instruments {self.instruments_from}",
