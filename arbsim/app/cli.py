@@ -1044,7 +1044,15 @@ def _import(what: str, run: Callable[[Progress], Any], interrupted: str) -> None
     "none, or estimated when a timestamp is after its local_timestamp, or the earlier import's",
 )
 @click.option(
-    "--market", type=click.Choice(["spot", "perpetual"]), default="spot", show_default=True
+    "--market",
+    type=click.Choice(["spot", "perpetual"]),
+    help="[default: the instrument file's type, else spot]",
+)
+@click.option(
+    "--instrument",
+    "instrument_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Tardis instrument metadata JSON (priceIncrement, amountIncrement, fees, type).",
 )
 def import_tardis_cmd(
     book_file: Path,
@@ -1057,8 +1065,9 @@ def import_tardis_cmd(
     lot: str | None,
     maker_fee: str | None,
     taker_fee: str | None,
-    market: str,
     clock_offset_ms: float | None,
+    market: str | None,
+    instrument_file: Path | None,
 ) -> None:
     """Import Tardis.dev CSV files (incremental_book_L2, trades, book_snapshot_25)."""
     from arbsim.core.model import parse_symbol
@@ -1083,6 +1092,7 @@ def import_tardis_cmd(
             maker_fee=_decimal(maker_fee, "--maker-fee"),
             taker_fee=_decimal(taker_fee, "--taker-fee"),
             market=market,
+            instrument_file=instrument_file,
             clock_offset_ns=None if clock_offset_ms is None else int(clock_offset_ms * 1e6),
             progress=progress,
         ),

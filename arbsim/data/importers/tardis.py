@@ -64,7 +64,7 @@ import pyarrow.csv as pacsv
 
 from arbsim.core.book import OrderBook, TickScale
 from arbsim.core.errors import DataError
-from arbsim.core.model import Instrument, parse_symbol
+from arbsim.core.model import Instrument, parse_symbol, to_decimal
 from arbsim.data.catalog import (
     FLAG_GAP,
     FLAG_REPAIR,
@@ -375,6 +375,50 @@ def _scan(
     return sc
 
 
+class _TardisInstrument(msgspec.Struct, rename="camel", kw_only=True):
+    """The fields used of Tardis's instrument metadata (``/v1/instruments``)."""
+
+    id: str = ""
+    type: str = "spot"
+    price_increment: float
+    amount_increment: float
+    min_trade_amount: float | None = None
+    maker_fee: float | None = None
+    taker_fee: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Meta:
+    tick: Decimal
+    lot: Decimal
+    min_qty: Decimal | None
+    maker_fee: Decimal | None
+    taker_fee: Decimal | None
+    market: str
+
+
+def _instrument_meta(path: Path) -> _Meta:
+    """Tick, lot, minimum, fees and market of a Tardis instrument metadata file."""
+    try:
+        raw = msgspec.json.decode(path.read_bytes(), type=_TardisInstrument)
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e})") from e
+    except msgspec.DecodeError as e:
+        raise DataError(f"{path}: not Tardis instrument metadata ({e})") from None
+
+    def dec(x: float | None) -> Decimal | None:
+        return None if x is None else to_decimal(x)
+
+    tick, lot = to_decimal(raw.price_increment), to_decimal(raw.amount_increment)
+    if tick <= 0 or lot <= 0:
+        raise DataError(f"{path}: priceIncrement {tick} / amountIncrement {lot} not positive")
+    if raw.type not in ("spot", "perpetual"):
+        raise DataError(f"{path}: instrument type {raw.type!r} (spot or perpetual here)")
+    return _Meta(
+        tick, lot, dec(raw.min_trade_amount), dec(raw.maker_fee), dec(raw.taker_fee), raw.type
+    )
+
+
 def _integer_ids(ids: npt.NDArray[Any]) -> npt.NDArray[np.int64] | None:
     try:
         return np.asarray(pa.array(ids, pa.string()).cast(pa.int64()), dtype=np.int64)
@@ -400,6 +444,8 @@ class TardisReport(msgspec.Struct, kw_only=True):
     lot: Decimal
     tick_inferred: bool
     lot_inferred: bool
+    tick_source: str = "given"
+    lot_source: str = "given"
     maker_fee: Decimal
     taker_fee: Decimal
     book_rows_read: int = 0
@@ -452,8 +498,9 @@ class TardisReport(msgspec.Struct, kw_only=True):
                 else "added to"
             )
             + ")",
-            f"  instrument: tick {self.tick} ({self._how(self.tick_inferred)}), lot {self.lot} "
-            f"({self._how(self.lot_inferred)}), fees maker {self.maker_fee} / taker "
+            f"  instrument: tick {self.tick} ({self._how(self.tick_inferred, self.tick_source)}), "
+            f"lot {self.lot} ({self._how(self.lot_inferred, self.lot_source)}), fees maker "
+            f"{self.maker_fee} / taker "
             f"{self.taker_fee}",
             f"  book: {self.messages:,} messages (rows sharing a local_timestamp); "
             f"{self.snapshots} snapshot(s), {self.resyncs} of them after deltas (resyncs, "
@@ -492,10 +539,10 @@ class TardisReport(msgspec.Struct, kw_only=True):
         out.append(f"  took {self.elapsed_s:.2f} s ({self.rows_per_s:,.0f} rows/s)")
         return out
 
-    def _how(self, inferred: bool) -> str:
+    def _how(self, inferred: bool, source: str) -> str:
         if inferred:
             return "inferred from the data's decimals"
-        return "the catalog's" if self.appended else "given"
+        return "the catalog's" if self.appended else source
 
 
 # --------------------------------------------------------------------------- pass 2
@@ -826,7 +873,8 @@ def import_tardis(
     lot: Decimal | None = None,
     maker_fee: Decimal | None = None,
     taker_fee: Decimal | None = None,
-    market: str = "spot",
+    market: str | None = None,
+    instrument_file: Path | None = None,
     clock_offset_ns: int | None = None,
     min_feed_latency_ns: int = 1_000_000,
     progress: Callable[[int, int], None] | None = None,
@@ -855,7 +903,13 @@ def import_tardis(
     maker_fee, taker_fee:
         Fee rates (default 0.001 each, a common base tier).
     market:
-        ``"spot"`` or ``"perpetual"`` (said wherever two venues are compared).
+        ``"spot"`` or ``"perpetual"`` (said wherever two venues are compared); default
+        the instrument file's type, else spot.
+    instrument_file:
+        Tardis instrument metadata (the JSON object of ``GET /v1/instruments/<exchange>/
+        <symbol>``): ``priceIncrement``, ``amountIncrement``, ``minTradeAmount``,
+        ``makerFee``, ``takerFee`` and ``type`` give tick, lot, minimum, fees and market
+        where not given explicitly.
     clock_offset_ns:
         Added to every ``local_timestamp``; see the module docstring when None.
     min_feed_latency_ns:
@@ -871,6 +925,20 @@ def import_tardis(
     """
     t0 = time.perf_counter()
     base, quote = parse_symbol(symbol)
+    sources = {"tick": "given", "lot": "given"}
+    min_qty: Decimal | None = None
+    if instrument_file is not None:
+        meta = _instrument_meta(Path(instrument_file))
+        for name, value in (("tick", tick), ("lot", lot)):
+            if value is None:
+                sources[name] = "from the instrument file"
+        tick = tick if tick is not None else meta.tick
+        lot = lot if lot is not None else meta.lot
+        maker_fee = maker_fee if maker_fee is not None else meta.maker_fee
+        taker_fee = taker_fee if taker_fee is not None else meta.taker_fee
+        market = market or meta.market
+        min_qty = meta.min_qty
+    market = market or "spot"
     if market not in ("spot", "perpetual"):
         raise DataError(f"market must be spot or perpetual, got {market!r}")
     files: list[tuple[Path, FileKind]] = [(Path(book_file), "book")]
@@ -961,6 +1029,8 @@ def import_tardis(
         lot=lot_,
         tick_inferred=tick is None,
         lot_inferred=lot is None,
+        tick_source=sources["tick"],
+        lot_source=sources["lot"],
         maker_fee=maker,
         taker_fee=taker,
         book_rows_read=bs.rows,
@@ -989,7 +1059,7 @@ def import_tardis(
                     quote=quote,
                     tick=tick_,
                     lot=lot_,
-                    min_qty=lot_,
+                    min_qty=min_qty or lot_,
                     maker_fee=maker,
                     taker_fee=taker,
                     market=market,

@@ -441,3 +441,41 @@ def test_real_second_day_appended_backtests_across_midnight(realdata: Path, tmp_
     assert s["window"]["end"].startswith("2024-08-09T00:0")
     assert s["events"] == sum(st["rows"]["book"] + st["rows"]["trades"] for st in streams.values())
     assert s["reconciled_exactly"] is True
+
+
+def test_instrument_file_gives_tick_lot_fees_and_market(tmp_path: Path) -> None:
+    meta = tmp_path / "instrument.json"
+    meta.write_text(json.dumps({
+        "id": "BTCUSDT", "exchange": "binance-futures", "baseCurrency": "BTC",
+        "quoteCurrency": "USDT", "type": "perpetual", "active": True, "priceIncrement": 0.05,
+        "amountIncrement": 0.001, "minTradeAmount": 0.002, "makerFee": 0.0002,
+        "takerFee": 0.0005,
+    }))  # fmt: skip
+    cat = Catalog(tmp_path / "cat")
+    rep = import_tardis(
+        write(tmp_path / "b.csv", HEAD, BOOK), catalog=cat, venue="bn",
+        symbol=SYM, instrument_file=meta, lot=Decimal("0.0001"),
+    )  # fmt: skip
+    inst = cat.instrument("bn", SYM)
+    assert (inst.tick, inst.lot, inst.min_qty) == (
+        Decimal("0.05"),
+        Decimal("0.0001"),
+        Decimal("0.002"),
+    )
+    assert (inst.maker_fee, inst.taker_fee, inst.market) == (
+        Decimal("0.0002"), Decimal("0.0005"), "perpetual",
+    )  # fmt: skip
+    assert "tick 0.05 (from the instrument file), lot 0.0001 (given)" in "\n".join(rep.lines())
+    # a price off the instrument file's 0.05 grid is refused with its line
+    off = [*BOOK, brow(350, 400, False, "bid", "100.33", "1")]
+    with pytest.raises(DataError, match=r"b2\.csv:9: price 100\.33 is off the tick grid 0\.05"):
+        import_tardis(
+            write(tmp_path / "b2.csv", HEAD, off), catalog=Catalog(tmp_path / "c2"), venue="bn",
+            symbol=SYM, instrument_file=meta,
+        )  # fmt: skip
+    meta.write_text('{"id": "X"}')
+    with pytest.raises(DataError, match=r"instrument\.json: not Tardis instrument metadata"):
+        import_tardis(
+            write(tmp_path / "b.csv", HEAD, BOOK), catalog=Catalog(tmp_path / "c3"), venue="bn",
+            symbol=SYM, instrument_file=meta,
+        )  # fmt: skip
