@@ -16,7 +16,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from arbsim.core.errors import ConfigError
 from arbsim.core.ports import (
@@ -31,8 +31,10 @@ from arbsim.core.ports import (
     VenueSetup,
 )
 from arbsim.core.rules import GENERIC_RULES, VenueRules
-from arbsim.data.importers.plugin import IMPORTER_GROUP, ImporterPlugin
 from arbsim.runtime.strategy import Strategy
+
+if TYPE_CHECKING:
+    from arbsim.data.importers.plugin import ImporterPlugin
 
 VENUE_GROUP = "arbsim.venues"
 STRATEGY_GROUP = "arbsim.strategies"
@@ -212,6 +214,9 @@ class Registry:
     def importer(self, fmt: str, venue: str) -> ImporterPlugin:
         """The importer of ``fmt`` recordings of ``venue`` (entry point
         ``arbsim.importers: <fmt>.<venue>``)."""
+        # imported here: a run that imports nothing does not load the importers
+        from arbsim.data.importers.plugin import IMPORTER_GROUP, ImporterPlugin
+
         name = f"{fmt}.{venue}"
         for ep in entry_points(group=IMPORTER_GROUP, name=name):
             fn = _load(ep)
