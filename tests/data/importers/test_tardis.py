@@ -34,6 +34,7 @@ from arbsim.data.catalog import (
     catalog_summary,
 )
 from arbsim.data.feed import BookCursor
+from arbsim.data.importers import tardis as tardis_mod
 from arbsim.data.importers.binance_hftbacktest import import_binance_hftbacktest
 from arbsim.data.importers.tardis import import_tardis
 
@@ -478,4 +479,32 @@ def test_instrument_file_gives_tick_lot_fees_and_market(tmp_path: Path) -> None:
         import_tardis(
             write(tmp_path / "b.csv", HEAD, BOOK), catalog=Catalog(tmp_path / "c3"), venue="bn",
             symbol=SYM, instrument_file=meta,
+        )  # fmt: skip
+
+
+def test_small_blocks_give_the_same_catalog_and_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a snapshot run over several local times is one message, also when the reader's
+    # blocks cut it (and every other message) in pieces
+    book = [
+        brow(0, 90, True, "bid", "100.00", "1.5"),
+        brow(0, 95, True, "bid", "99.55", "2"),
+        *BOOK[2:],
+        *later(BOOK[4:], 1_000),
+    ]
+    path = write(tmp_path / "b.csv", HEAD, book)
+    whole = import_tardis(path, catalog=Catalog(tmp_path / "a"), venue="bn", symbol=SYM)
+    monkeypatch.setattr(tardis_mod, "_BLOCK", 64)  # about one row per block
+    cut = import_tardis(path, catalog=Catalog(tmp_path / "b"), venue="bn", symbol=SYM)
+    assert (whole.messages, whole.snapshots) == (cut.messages, cut.snapshots) == (5, 1)
+    ra, rb = rows(Catalog(tmp_path / "a"), "bn"), rows(Catalog(tmp_path / "b"), "bn")
+    for name in ra:
+        assert ra[name].tolist() == rb[name].tolist(), name
+    assert ra["ts_local"][:4].tolist() == [(T0 + 90) * 1000] * 4  # the run's first local time
+    bad = [*book[:-1], brow(1250, 1250, False, "ask", "x", "1")]
+    with pytest.raises(DataError, match=r"bad\.csv:11: price 'x' is not a double"):
+        import_tardis(
+            write(tmp_path / "bad.csv", HEAD, bad), catalog=Catalog(tmp_path / "c"),
+            venue="bn", symbol=SYM,
         )  # fmt: skip
