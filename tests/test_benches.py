@@ -44,3 +44,15 @@ def test_sweep_bench_runs() -> None:
     )  # fmt: skip
     (row,) = json.loads(out)
     assert row["cells"] == 2 and row["failed"] == 0 and row["events_per_s"] > 0
+
+
+@pytest.mark.realdata
+def test_import_tardis_bench_runs(realdata: Path) -> None:
+    out = bench(
+        "bench/import_tardis.py", "--recording",
+        str(realdata / "binance" / "spot_btcusdt_20240808.gz"), "--copies", "1,2", "--json",
+    )  # fmt: skip
+    one, two = json.loads(out)
+    assert two["rows"] == 2 * one["rows"] and one["rows_per_s"] > 0 and one["peak_rss_mb"] > 0
+    # the second copy starts with its own snapshot, after the first copy's deltas
+    assert (one["resyncs"], two["resyncs"], two["crossed_states"]) == (0, 1, 0)

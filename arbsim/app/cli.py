@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -997,6 +998,10 @@ def import_() -> None:
     """Import recordings into a catalog."""
 
 
+#: told ``(done, total)`` bytes of an import's input
+Progress = Callable[[int, int], None]
+
+
 def _decimal(value: str | None, name: str) -> Decimal | None:
     if value is None:
         return None
@@ -1006,13 +1011,7 @@ def _decimal(value: str | None, name: str) -> Decimal | None:
         raise click.BadParameter(f"{value!r} is not a decimal number", param_hint=name) from None
 
 
-@import_.command("binance-hftbacktest")
-@click.argument(
-    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
-@click.option("--venue", required=True, help="Venue name in the catalog, e.g. binance_spot.")
-@click.option("--symbol", required=True, help="BASE/QUOTE, e.g. BTC/USDT.")
-@click.option(
+_CATALOG_OPTION = click.option(
     "--catalog",
     "catalog_path",
     required=True,
@@ -1020,15 +1019,44 @@ def _decimal(value: str | None, name: str) -> Decimal | None:
     help="Catalog to write: created, or added to. A venue and symbol it holds already "
     "are appended to (new data must start after the data there).",
 )
-@click.option("--tick", help="Price tick  [default: inferred from the data, or the catalog's]")
-@click.option("--lot", help="Quantity step  [default: inferred from the data, or the catalog's]")
-@click.option("--maker-fee", help="Maker fee rate  [default: Binance's base tier for the market]")
-@click.option("--taker-fee", help="Taker fee rate  [default: Binance's base tier for the market]")
-@click.option(
-    "--clock-offset-ms",
-    type=float,
-    help="Shift local times by this much  [default: estimated, or the earlier import's]",
+
+
+def _import_options(fees: str, offset: str) -> Callable[[Any], Any]:
+    """--catalog, --tick, --lot, --maker-fee, --taker-fee, --clock-offset-ms."""
+
+    def add(fn: Any) -> Any:
+        for option in reversed(
+            [
+                _CATALOG_OPTION,
+                click.option(
+                    "--tick", help="Price tick  [default: inferred from the data, or the catalog's]"
+                ),
+                click.option(
+                    "--lot",
+                    help="Quantity step  [default: inferred from the data, or the catalog's]",
+                ),
+                click.option("--maker-fee", help=f"Maker fee rate  [default: {fees}]"),
+                click.option("--taker-fee", help=f"Taker fee rate  [default: {fees}]"),
+                click.option(
+                    "--clock-offset-ms",
+                    type=float,
+                    help=f"Shift local times by this much  [default: {offset}]",
+                ),
+            ]
+        ):
+            fn = option(fn)
+        return fn
+
+    return add
+
+
+@import_.command("binance-hftbacktest")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
+@click.option("--venue", required=True, help="Venue name in the catalog, e.g. binance_spot.")
+@click.option("--symbol", required=True, help="BASE/QUOTE, e.g. BTC/USDT.")
+@_import_options("Binance's base tier for the market", "estimated, or the earlier import's")
 def import_binance(
     files: tuple[Path, ...],
     venue: str,
@@ -1049,32 +1077,155 @@ def import_binance(
         parse_symbol(symbol)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--symbol") from None
+    _import(
+        f"import {venue} {symbol}",
+        lambda progress: import_binance_hftbacktest(
+            list(files),
+            catalog=Catalog(catalog_path),
+            venue=venue,
+            symbol=symbol,
+            tick=_decimal(tick, "--tick"),
+            lot=_decimal(lot, "--lot"),
+            maker_fee=_decimal(maker_fee, "--maker-fee"),
+            taker_fee=_decimal(taker_fee, "--taker-fee"),
+            clock_offset_ns=None if clock_offset_ms is None else int(clock_offset_ms * 1e6),
+            progress=progress,
+        ),
+        f"interrupted: nothing of this import was kept in {catalog_path}",
+    )
+
+
+def _import(what: str, run: Callable[[Progress], Any], interrupted: str) -> None:
+    """Run an import with its progress shown; print its report, or fail (exit 2, or
+    128 + signal when interrupted)."""
     signals = _Signals(stop=False)
     try:
-        with signals, _progress(f"import {venue} {symbol}", "MB read") as progress:
-            report = import_binance_hftbacktest(
-                list(files),
-                catalog=Catalog(catalog_path),
-                venue=venue,
-                symbol=symbol,
-                tick=_decimal(tick, "--tick"),
-                lot=_decimal(lot, "--lot"),
-                maker_fee=_decimal(maker_fee, "--maker-fee"),
-                taker_fee=_decimal(taker_fee, "--taker-fee"),
-                clock_offset_ns=None if clock_offset_ms is None else int(clock_offset_ms * 1e6),
-                progress=lambda done, total: progress.update(done / 1e6, total / 1e6),
-            )
+        with signals, _progress(what, "MB read") as progress:
+            report = run(lambda done, total: progress.update(done / 1e6, total / 1e6))
     except ArbsimError as e:
         _fail(str(e))
         return
     except KeyboardInterrupt:
-        _fail(
-            f"interrupted: {catalog_path} may hold part of this import of {venue} {symbol}",
-            code=signals.exit_code,
-        )
+        _fail(interrupted, code=signals.exit_code)
         return
     for line in report.lines():
         click.echo(line)
+
+
+@import_.command("tardis")
+@click.option(
+    "--book",
+    "book_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Tardis incremental_book_L2 CSV (.csv or .csv.gz).",
+)
+@click.option(
+    "--trades",
+    "trades_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Tardis trades CSV of the same symbol.",
+)
+@click.option(
+    "--snapshots",
+    "snapshots_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Tardis book_snapshot_25 CSV: checks the rebuilt book, removes stale levels.",
+)
+@click.option("--venue", required=True, help="Venue name in the catalog, e.g. gateio.")
+@click.option("--symbol", required=True, help="BASE/QUOTE, e.g. BTC/USDT.")
+@_import_options(
+    "0.001",
+    "none, or estimated when a timestamp is after its local_timestamp, or the earlier import's",
+)
+@click.option(
+    "--market",
+    type=click.Choice(["spot", "perpetual"]),
+    help="[default: the instrument file's type, else spot]",
+)
+@click.option(
+    "--instrument",
+    "instrument_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Tardis instrument metadata JSON (priceIncrement, amountIncrement, fees, type).",
+)
+def import_tardis_cmd(
+    book_file: Path,
+    trades_file: Path | None,
+    snapshots_file: Path | None,
+    venue: str,
+    symbol: str,
+    catalog_path: Path,
+    tick: str | None,
+    lot: str | None,
+    maker_fee: str | None,
+    taker_fee: str | None,
+    clock_offset_ms: float | None,
+    market: str | None,
+    instrument_file: Path | None,
+) -> None:
+    """Import Tardis.dev CSV files (incremental_book_L2, trades, book_snapshot_25)."""
+    from arbsim.core.model import parse_symbol
+    from arbsim.data.catalog import Catalog
+    from arbsim.data.importers.tardis import import_tardis
+
+    try:
+        parse_symbol(symbol)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--symbol") from None
+    _import(
+        f"import {venue} {symbol}",
+        lambda progress: import_tardis(
+            book_file,
+            trades_file=trades_file,
+            snapshots_file=snapshots_file,
+            catalog=Catalog(catalog_path),
+            venue=venue,
+            symbol=symbol,
+            tick=_decimal(tick, "--tick"),
+            lot=_decimal(lot, "--lot"),
+            maker_fee=_decimal(maker_fee, "--maker-fee"),
+            taker_fee=_decimal(taker_fee, "--taker-fee"),
+            market=market,
+            instrument_file=instrument_file,
+            clock_offset_ns=None if clock_offset_ms is None else int(clock_offset_ms * 1e6),
+            progress=progress,
+        ),
+        f"interrupted: nothing of this import was kept in {catalog_path}",
+    )
+
+
+@import_.command("cryptofeed")
+@click.argument("prefix", type=click.Path(path_type=Path))
+@click.option(
+    "--venue", required=True, help="The recorded venue (an importer plug-in for it), e.g. gateio."
+)
+@click.option("--symbol", "symbols", multiple=True, help="BASE/QUOTE (repeat; default: all).")
+@_CATALOG_OPTION
+def import_cryptofeed_cmd(
+    prefix: Path, venue: str, symbols: tuple[str, ...], catalog_path: Path
+) -> None:
+    """Import a cryptofeed raw capture (PREFIX.0, PREFIX.http.*, PREFIX.ws.*), synced by the
+    venue adapter's own book-sync code (a plug-in: entry points arbsim.importers)."""
+    from arbsim.app.registry import Registry
+    from arbsim.data.catalog import Catalog
+
+    try:
+        plugin = Registry.from_entry_points().importer("cryptofeed", venue)
+    except ArbsimError as e:
+        _fail(str(e))
+        return
+    _import(
+        f"import {venue} {prefix.name}",
+        lambda progress: plugin.run(
+            prefix,
+            catalog=Catalog(catalog_path),
+            venue=venue,
+            symbols=list(dict.fromkeys(symbols)),
+            progress=progress,
+        ),
+        f"interrupted: nothing of this import was kept in {catalog_path}",
+    )
 
 
 def format_catalog(summary: dict[str, Any]) -> str:
@@ -1106,6 +1257,14 @@ def format_catalog(summary: dict[str, Any]) -> str:
             )
         )
     lines += _table(rows)
+    for st in summary["streams"]:
+        if len(st.get("ranges", [])) > 1:
+            lines.append(f"  {st['venue']} {st['symbol']}: {len(st['ranges'])} ranges, gaps:")
+            lines += [
+                f"    {g['after'].replace('T', ' ')} -> {g['before'].replace('T', ' ')} "
+                f"({_duration(g['seconds'])})"
+                for g in st["gaps"]
+            ]
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from arbsim.core.errors import ConfigError
 from arbsim.core.ports import (
@@ -32,6 +32,9 @@ from arbsim.core.ports import (
 )
 from arbsim.core.rules import GENERIC_RULES, VenueRules
 from arbsim.runtime.strategy import Strategy
+
+if TYPE_CHECKING:
+    from arbsim.data.importers.plugin import ImporterPlugin
 
 VENUE_GROUP = "arbsim.venues"
 STRATEGY_GROUP = "arbsim.strategies"
@@ -211,6 +214,33 @@ class Registry:
             return _as_command(fn)
         raise ConfigError(
             f"no package provides the command {name!r} (entry points {COMMAND_GROUP})"
+        )
+
+    # ---------------------------------------------------------------- importers
+    def importer(self, fmt: str, venue: str) -> ImporterPlugin:
+        """The importer of ``fmt`` recordings of ``venue`` (entry point
+        ``arbsim.importers: <fmt>.<venue>``)."""
+        # imported here: a run that imports nothing does not load the importers
+        from arbsim.data.importers.plugin import IMPORTER_GROUP, ImporterPlugin
+
+        name = f"{fmt}.{venue}"
+        for ep in entry_points(group=IMPORTER_GROUP, name=name):
+            fn = _load(ep)
+            plugin = fn() if callable(fn) else None
+            if not isinstance(plugin, ImporterPlugin) or plugin.name != name:
+                raise ConfigError(
+                    f"entry point {ep.group}:{ep.name} ({ep.value}) is not a function "
+                    f"returning the ImporterPlugin {name!r}"
+                )
+            return plugin
+        known = sorted(
+            ep.name.partition(".")[2]
+            for ep in entry_points(group=IMPORTER_GROUP)
+            if ep.name.startswith(fmt + ".")
+        )
+        raise ConfigError(
+            f"no importer of {fmt} recordings for venue {venue!r} (entry points "
+            f"{IMPORTER_GROUP}; {fmt} importers for: {', '.join(known) or 'none'})"
         )
 
     # ---------------------------------------------------------------- strategies

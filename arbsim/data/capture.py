@@ -249,6 +249,10 @@ class MarketCapture:
             (s.max_ahead_ns / 1e6 for s in self._streams.values()), default=0.0
         )
 
+    def rows(self, kind: str) -> int:
+        """Rows of ``kind`` (book / trades) written so far, over every stream."""
+        return sum(s.writer.rows for (_, _, k), s in self._streams.items() if k == kind)
+
     def close(self) -> None:
         """Flush every buffer and close every part: the catalog is readable."""
         if self.closed:

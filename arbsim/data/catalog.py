@@ -101,6 +101,8 @@ def dir_symbol(name: str) -> str:
 
 
 _DAY_NS = 86_400_000_000_000
+#: a stream with no row for this long between two parts has a gap (``Catalog.ranges``)
+GAP_NS = 60_000_000_000
 
 
 def _date_of(ts_ns: int) -> str:
@@ -260,6 +262,28 @@ class Catalog:
                 hi = int(st.max) if hi is None else max(hi, int(st.max))
         return None if lo is None or hi is None else (lo, hi)
 
+    def ranges(self, venue: str, symbol: str, max_gap_ns: int = GAP_NS) -> list[tuple[int, int]]:
+        """The stream's stretches of data: the ``ts_local`` ranges of its book and trade
+        parts (from Parquet statistics), merged where less than ``max_gap_ns`` apart.
+        Several ranges mean gaps between them (e.g. days imported with days missing)."""
+        spans: list[tuple[int, int]] = []
+        for kind in KINDS:
+            for path in self.files(venue, symbol, kind):
+                meta = open_parquet(path, kind).metadata
+                col = meta.schema.names.index("ts_local")
+                for rg in range(meta.num_row_groups):
+                    st = meta.row_group(rg).column(col).statistics
+                    if st is None or not st.has_min_max or st.min is None or st.max is None:
+                        continue
+                    spans.append((int(st.min), int(st.max)))
+        out: list[tuple[int, int]] = []
+        for lo, hi in sorted(spans):
+            if out and lo - out[-1][1] < max_gap_ns:
+                out[-1] = (out[-1][0], max(out[-1][1], hi))
+            else:
+                out.append((lo, hi))
+        return out
+
     def batches(
         self, venue: str, symbol: str, kind: Kind, batch_size: int = 65_536
     ) -> Iterator[tuple[Path, pa.RecordBatch]]:
@@ -316,7 +340,8 @@ def _iso(ts_ns: int) -> str:
 
 def catalog_summary(catalog: Catalog) -> dict[str, Any]:
     """A JSON-able description of a catalog (instruments, rows, time ranges: ``range``
-    in ns since the epoch, ``start`` / ``end`` the same as ISO-8601 UTC).
+    in ns since the epoch, ``start`` / ``end`` the same as ISO-8601 UTC; ``ranges``: the
+    stretches of data of a stream that grew by appends, ``gaps``: the holes between them).
 
     Raises DataError for a catalog that holds no instrument (only ``catalog.json``: what
     an interrupted write leaves), so it is not taken for a usable one."""
@@ -342,6 +367,7 @@ def catalog_summary(catalog: Catalog) -> dict[str, Any]:
             for kind in KINDS
         }
         rng = catalog.time_range(inst.venue, inst.symbol)
+        ranges = catalog.ranges(inst.venue, inst.symbol)
         out["streams"].append(
             {
                 "venue": inst.venue,
@@ -354,6 +380,17 @@ def catalog_summary(catalog: Catalog) -> dict[str, Any]:
                 "start": None if rng is None else _iso(rng[0]),
                 "end": None if rng is None else _iso(rng[1]),
                 "seconds": None if rng is None else round((rng[1] - rng[0]) / 1e9, 3),
+                "ranges": [
+                    {"start": _iso(lo), "end": _iso(hi), "range": [lo, hi]} for lo, hi in ranges
+                ],
+                "gaps": [
+                    {
+                        "after": _iso(a[1]),
+                        "before": _iso(b[0]),
+                        "seconds": round((b[0] - a[1]) / 1e9, 3),
+                    }
+                    for a, b in itertools.pairwise(ranges)
+                ],
             }
         )
     return out

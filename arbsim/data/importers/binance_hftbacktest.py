@@ -49,7 +49,6 @@ What the importer does, and why (DESIGN §3, §6):
 
 from __future__ import annotations
 
-import datetime as dt
 import gzip
 import heapq
 import io
@@ -67,8 +66,6 @@ from typing import Literal
 
 import msgspec
 import numpy as np
-import numpy.typing as npt
-import pyarrow.parquet as pq
 
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import DataError
@@ -78,12 +75,20 @@ from arbsim.data.catalog import (
     FLAG_REPAIR,
     FLAG_SNAPSHOT_BEGIN,
     FLAG_SNAPSHOT_END,
-    KINDS,
     Catalog,
     CatalogInfo,
-    PartitionWriter,
 )
 from arbsim.data.feed import BookCursor
+from arbsim.data.importers.common import (
+    Columns,
+    check_new_range,
+    check_same_instrument,
+    existing_stream,
+    file_size,
+    grid_dp,
+    iso,
+    rollback_on_failure,
+)
 
 __all__ = [
     "DEFAULT_FEES",
@@ -115,7 +120,6 @@ _CREATED_BY = __name__
 # float(str): checked on every level of the recordings).
 Level = tuple[float, float]
 _INF = math.inf
-_MAX_DP = 12
 
 
 # --------------------------------------------------------------------------- wire types
@@ -188,18 +192,8 @@ class _Decimals:
     def levels(self, levels: list[Level]) -> None:
         if levels:
             arr = np.array(levels, dtype=np.float64)
-            self.price = _grid_dp(arr[:, 0], self.price)
-            self.size = _grid_dp(arr[:, 1], self.size)
-
-
-def _grid_dp(values: npt.NDArray[np.float64], d: int) -> int:
-    """Smallest ``n >= d`` with every value a multiple of ``10**-n`` (up to float noise)."""
-    while d < _MAX_DP:
-        y = values * 10.0**d
-        if bool(np.all(np.abs(y - np.rint(y)) <= 1e-6 + np.abs(y) * 1e-14)):
-            return d
-        d += 1
-    return d
+            self.price = grid_dp(arr[:, 0], self.price)
+            self.size = grid_dp(arr[:, 1], self.size)
 
 
 def _check_levels(levels: list[Level], where: str) -> None:
@@ -248,16 +242,9 @@ def _read(
                     yield path, lineno, recv, msg
             except (OSError, EOFError, zlib.error) as e:
                 raise DataError(f"{path}:{lineno + 1}: unreadable ({e})") from e
-        before += _size(path)
+        before += file_size(path)
         if on_bytes is not None:
             on_bytes(before)
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 def _parse(
@@ -304,8 +291,8 @@ def _parse(
             if not (0.0 < tr.p < _INF and 0.0 < tr.q < _INF):
                 raise DataError(f"{path}:{lineno}: trade with price {tr.p} size {tr.q}")
             if dec is not None:
-                dec.price = _grid_dp(np.array([tr.p]), dec.price)
-                dec.trade_size = _grid_dp(np.array([tr.q]), max(dec.trade_size, 0))
+                dec.price = grid_dp(np.array([tr.p]), dec.price)
+                dec.trade_size = grid_dp(np.array([tr.q]), max(dec.trade_size, 0))
             return recv, tr
         return recv, None
     except msgspec.DecodeError as e:
@@ -425,9 +412,7 @@ class ImportReport(msgspec.Struct, kw_only=True):
                 f"{self.feed_latency_p99_ms:.3f} ms"
             )
         if self.first_ts_local is not None and self.last_ts_local is not None:
-            out.append(
-                f"  ts_local range: {_iso(self.first_ts_local)} -> {_iso(self.last_ts_local)}"
-            )
+            out.append(f"  ts_local range: {iso(self.first_ts_local)} -> {iso(self.last_ts_local)}")
         out.append(f"  took {self.elapsed_s:.2f} s")
         return out
 
@@ -435,11 +420,6 @@ class ImportReport(msgspec.Struct, kw_only=True):
         if inferred:
             return "inferred from the data's decimals"
         return "the catalog's" if self.appended else "given"
-
-
-def _iso(ns: int) -> str:
-    t = dt.datetime.fromtimestamp(ns // 1_000_000_000, tz=dt.UTC)
-    return f"{t:%Y-%m-%dT%H:%M:%S}.{ns % 1_000_000_000 // 1_000_000:03d}Z"
 
 
 class CheckResult(msgspec.Struct, kw_only=True):
@@ -512,45 +492,6 @@ def _scan(files: Sequence[Path], code: str, on_bytes: Callable[[int], None] | No
 
 
 # --------------------------------------------------------------------------- pass 2
-class _Columns:
-    """Row buffer of one catalog stream, flushed to its writer in chunks."""
-
-    def __init__(self, writer: PartitionWriter, book: bool):
-        self.writer = writer
-        self.book = book
-        self._reset()
-
-    def _reset(self) -> None:
-        self.tsx = array("q")
-        self.tsl = array("q")
-        self.key = array("q")  # seq (book) or trade_id (trades)
-        self.side = array("b")
-        self.price = array("d")
-        self.size = array("d")
-        self.flags = array("B")
-
-    def __len__(self) -> int:
-        return len(self.tsl)
-
-    def flush(self) -> None:
-        if not len(self.tsl):
-            return
-        cols = {
-            "ts_exchange": np.frombuffer(self.tsx, np.int64),
-            "ts_local": np.frombuffer(self.tsl, np.int64),
-            "side": np.frombuffer(self.side, np.int8),
-            "price": np.frombuffer(self.price, np.float64),
-            "size": np.frombuffer(self.size, np.float64),
-        }
-        if self.book:
-            cols["seq"] = np.frombuffer(self.key, np.int64)
-            cols["flags"] = np.frombuffer(self.flags, np.uint8)
-        else:
-            cols["trade_id"] = np.frombuffer(self.key, np.int64)
-        self.writer.write(cols)
-        self._reset()
-
-
 _PENDING = 0  # received while there was no book: neither applied nor counted yet
 _HANDLED = 1  # applied to (or dropped from) a book already
 
@@ -561,8 +502,8 @@ class _Importer:
     def __init__(
         self,
         report: ImportReport,
-        book_cols: _Columns,
-        trade_cols: _Columns,
+        book_cols: Columns,
+        trade_cols: Columns,
         offset: int,
         replay_buffered: bool,
     ):
@@ -884,20 +825,12 @@ def import_binance_hftbacktest(
         raise ValueError(f"min_feed_latency_ns must be >= 0, got {min_feed_latency_ns}")
     base, quote = parse_symbol(symbol)
     code = f"{base}{quote}".upper()
-    info: CatalogInfo | None = None
-    if (catalog.root / "catalog.json").exists():
-        info = catalog.info()
-        if info.synthetic:
-            raise DataError(
-                f"{catalog.root}: is a synthetic catalog; real recordings go in their own"
-            )
-    prior: Instrument | None = None
-    prior_range: tuple[int, int] | None = None
+    held = existing_stream(catalog, venue, symbol)
+    info = held.info
+    prior = held.instrument
+    prior_range = held.range
     reused = False
-    if info is not None and any(catalog.files(venue, symbol, k) for k in KINDS):
-        prior = catalog.instrument(venue, symbol)
-        prior_range = stream_range(catalog, venue, symbol)
-    total_bytes = sum(_size(p) for p in paths)
+    total_bytes = sum(file_size(p) for p in paths)
 
     def on_pass(first: bool) -> Callable[[int], None] | None:
         if progress is None:
@@ -920,17 +853,7 @@ def import_binance_hftbacktest(
                 f"{paths[0]}: {kind} data, but {catalog.root} holds {venue} {symbol} as "
                 f"{prior.market}; import it under another venue name"
             )
-        for what, given, have in (
-            ("tick", tick, prior.tick),
-            ("lot", lot, prior.lot),
-            ("maker fee", maker_fee, prior.maker_fee),
-            ("taker fee", taker_fee, prior.taker_fee),
-        ):
-            if given is not None and given != have:
-                raise DataError(
-                    f"{catalog.root}: {venue} {symbol} has {what} {have}; an import appended "
-                    f"to it cannot change it to {given}"
-                )
+        check_same_instrument(catalog, prior, tick, lot, maker_fee, taker_fee)
         tick = prior.tick
         lot = lot if lot is not None else prior.lot
         maker_fee = prior.maker_fee
@@ -960,21 +883,10 @@ def import_binance_hftbacktest(
         offset = 0 if sc.min_lag is None else min_feed_latency_ns - sc.min_lag
     else:
         offset = clock_offset_ns
-    if prior_range is not None and sc.first_recv is not None and sc.last_recv is not None:
-        lo, hi = sc.first_recv + offset, sc.last_recv + offset
-        held = f"{_iso(prior_range[0])} -> {_iso(prior_range[1])}"
-        incoming = f"{_iso(lo)} -> {_iso(hi)}"
-        if lo <= prior_range[1] and hi >= prior_range[0]:
-            raise DataError(
-                f"{catalog.root}: {venue} {symbol}: the new data ({incoming}) overlaps the data "
-                f"already in the catalog ({held}); nothing was written"
-            )
-        if hi < prior_range[0]:
-            raise DataError(
-                f"{catalog.root}: {venue} {symbol}: the new data ({incoming}) comes before the "
-                f"data already in the catalog ({held}); import the days in order (or into "
-                "a new catalog); nothing was written"
-            )
+    if sc.first_recv is not None and sc.last_recv is not None:
+        check_new_range(
+            catalog, venue, symbol, prior_range, sc.first_recv + offset, sc.last_recv + offset
+        )
 
     report = ImportReport(
         venue=venue,
@@ -996,100 +908,85 @@ def import_binance_hftbacktest(
         min_feed_latency_ns=min_feed_latency_ns,
         replay_buffered_diffs=replay_buffered_diffs,
     )
-    if info is None:
-        info = CatalogInfo(
-            synthetic=False,
-            description=description or "Real Binance L2 recordings (hftbacktest collector format)",
-            created_by=_CREATED_BY,
-        )
-        catalog.create(info)
-    if prior is None:
-        catalog.write_instrument(
-            Instrument(
-                venue=venue,
-                symbol=symbol,
-                base=base,
-                quote=quote,
-                tick=tick_,
-                lot=lot_,
-                min_qty=lot_,
-                maker_fee=maker,
-                taker_fee=taker,
-                market="perpetual" if market == "usdm" else "spot",
+    with rollback_on_failure(catalog, [(venue, symbol)]):
+        if info is None:
+            info = CatalogInfo(
+                synthetic=False,
+                description=description
+                or "Real Binance L2 recordings (hftbacktest collector format)",
+                created_by=_CREATED_BY,
             )
+            catalog.create(info)
+        if prior is None:
+            catalog.write_instrument(
+                Instrument(
+                    venue=venue,
+                    symbol=symbol,
+                    base=base,
+                    quote=quote,
+                    tick=tick_,
+                    lot=lot_,
+                    min_qty=lot_,
+                    maker_fee=maker,
+                    taker_fee=taker,
+                    market="perpetual" if market == "usdm" else "spot",
+                )
+            )
+
+        # pass 2: stream into the catalog. Should something still fail here (I/O, an
+        # interrupt), what this import wrote is removed: a re-run finds the catalog as it was.
+        book_w = catalog.writer(venue, symbol, "book")
+        trade_w = catalog.writer(venue, symbol, "trades")
+        bk = Columns(book_w, book=True)
+        tr = Columns(trade_w, book=False)
+        imp = _Importer(report, bk, tr, offset, replay_buffered_diffs)
+        if prior is not None:
+            imp.resume(catalog, venue, symbol)
+        try:
+            for _path, _n, recv, msg in _read(paths, code, None, on_pass(False)):
+                report.lines_read += 1
+                if isinstance(msg, _Depth):
+                    imp.diff(recv, msg)
+                elif isinstance(msg, _Ticker):
+                    imp.ticker(recv, msg)
+                elif isinstance(msg, _Trade):
+                    imp.trade(recv, msg)
+                elif isinstance(msg, _Envelope):
+                    imp.snapshot(recv, msg)
+                else:
+                    report.ignored_lines += 1
+            imp.finish()
+            bk.flush()
+            tr.flush()
+        finally:
+            book_w.close()
+            trade_w.close()
+        report.book_rows = book_w.rows
+        report.trade_rows = trade_w.rows
+        if len(imp.latency):
+            lat = np.frombuffer(imp.latency, np.int64) / 1e6
+            report.feed_latency_min_ms = float(lat.min())
+            report.feed_latency_p50_ms = float(np.percentile(lat, 50))
+            report.feed_latency_p99_ms = float(np.percentile(lat, 99))
+        report.elapsed_s = time.perf_counter() - t0
+
+        how = (
+            f"estimated so that the minimum feed latency is {min_feed_latency_ns / 1e6:g} ms"
+            if report.clock_offset_estimated
+            else "given"
         )
-
-    # pass 2: stream into the catalog. Should something still fail here (I/O), the
-    # writers are closed so that every row already written stays readable.
-    book_w = catalog.writer(venue, symbol, "book")
-    trade_w = catalog.writer(venue, symbol, "trades")
-    bk = _Columns(book_w, book=True)
-    tr = _Columns(trade_w, book=False)
-    imp = _Importer(report, bk, tr, offset, replay_buffered_diffs)
-    if prior is not None:
-        imp.resume(catalog, venue, symbol)
-    try:
-        for _path, _n, recv, msg in _read(paths, code, None, on_pass(False)):
-            report.lines_read += 1
-            if isinstance(msg, _Depth):
-                imp.diff(recv, msg)
-            elif isinstance(msg, _Ticker):
-                imp.ticker(recv, msg)
-            elif isinstance(msg, _Trade):
-                imp.trade(recv, msg)
-            elif isinstance(msg, _Envelope):
-                imp.snapshot(recv, msg)
-            else:
-                report.ignored_lines += 1
-        imp.finish()
-        bk.flush()
-        tr.flush()
-    finally:
-        book_w.close()
-        trade_w.close()
-    report.book_rows = book_w.rows
-    report.trade_rows = trade_w.rows
-    if len(imp.latency):
-        lat = np.frombuffer(imp.latency, np.int64) / 1e6
-        report.feed_latency_min_ms = float(lat.min())
-        report.feed_latency_p50_ms = float(np.percentile(lat, 50))
-        report.feed_latency_p99_ms = float(np.percentile(lat, 99))
-    report.elapsed_s = time.perf_counter() - t0
-
-    how = (
-        f"estimated so that the minimum feed latency is {min_feed_latency_ns / 1e6:g} ms"
-        if report.clock_offset_estimated
-        else "given"
-    )
-    note = (
-        f"{venue} {symbol}: imported by {_CREATED_BY} from "
-        f"{', '.join(p.name for p in paths)} (Binance {market}, hftbacktest collector "
-        f"format); clock offset {offset / 1e6:+.3f} ms "
-        f"({how}); "
-        f"{report.gaps} gap(s), {report.repairs} level(s) repaired from bookTicker"
-    )
-    info = catalog.info()
-    info.notes.append(note)
-    info.clock_offsets_ns[f"{venue}:{symbol}"] = offset
-    catalog.create(info)
+        note = (
+            f"{venue} {symbol}: imported by {_CREATED_BY} from "
+            f"{', '.join(p.name for p in paths)} (Binance {market}, hftbacktest collector "
+            f"format); clock offset {offset / 1e6:+.3f} ms "
+            f"({how}); "
+            f"{report.gaps} gap(s), {report.repairs} level(s) repaired from bookTicker"
+        )
+        info = catalog.info()
+        info.notes.append(note)
+        info.clock_offsets_ns[f"{venue}:{symbol}"] = offset
+        catalog.create(info)
     return report
-
-
-def stream_range(catalog: Catalog, venue: str, symbol: str) -> tuple[int, int] | None:
-    """First and last ``ts_local`` over a stream's book and trade rows."""
-    lo: int | None = None
-    hi: int | None = None
-    for kind in KINDS:
-        for path in catalog.files(venue, symbol, kind):
-            meta = pq.ParquetFile(path).metadata
-            col = meta.schema.names.index("ts_local")
-            for rg in range(meta.num_row_groups):
-                st = meta.row_group(rg).column(col).statistics
-                if st is None or not st.has_min_max or st.min is None or st.max is None:
-                    continue
-                lo = int(st.min) if lo is None else min(lo, int(st.min))
-                hi = int(st.max) if hi is None else max(hi, int(st.max))
-    return None if lo is None or hi is None else (lo, hi)
 
 
 def replay_check(files: Sequence[Path], catalog: Catalog, venue: str, symbol: str) -> CheckResult:

@@ -26,6 +26,7 @@ from arbsim.data.catalog import (
     KINDS,
     Catalog,
     Kind,
+    PartitionWriter,
 )
 from arbsim.data.importers import ImportReport, import_binance_hftbacktest, replay_check
 
@@ -618,3 +619,26 @@ def test_real_0809_needs_0808(realdata: Path, tmp_path: Path) -> None:
     )
     assert (rep.snapshots, rep.diffs_without_book, rep.book_rows) == (0, 3_044, 0)
     assert rep.trade_rows == 10_147
+
+
+def test_failure_while_writing_leaves_the_catalog_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = write(
+        tmp_path / "spot.txt",
+        [
+            (T0, snap(100, [("10.00", "1")], [("10.02", "1")])),
+            (T0 + MS, depth(ems(T0 + MS), 101, 101, b=[("9.99", "2")])),
+        ],
+    )
+    cat = Catalog(tmp_path / "cat")
+
+    def broken(self: PartitionWriter, columns: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(PartitionWriter, "write", broken)
+    with pytest.raises(OSError, match="disk full"):
+        imp([f], cat)
+    assert not cat.root.exists()  # the catalog this import created is gone too
+    monkeypatch.undo()
+    assert imp([f], cat).diffs_applied == 1  # a re-run works
