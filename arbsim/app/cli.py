@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from arbsim.app import signals
 from arbsim.app.logs import LOG_FORMATS, LOG_LEVELS, LogFormat, setup_logging
 from arbsim.app.progress import PROGRESS_MODES, ProgressMode, ProgressReport
 from arbsim.app.rundir import new_run_dir, remove_if_empty
@@ -62,6 +63,7 @@ class _Signals:
         self.stop = stop
         self.signum: int | None = None
         self._old: dict[int, Any] = {}
+        self._mask: set[int] = set()
 
     def _handle(self, signum: int, frame: object) -> None:
         first = self.signum is None
@@ -82,11 +84,15 @@ class _Signals:
                 self._old[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not the main thread: leave the signals alone
                 break
+        if self._old:  # a blocked signal is never delivered, whatever the handler
+            self._mask = signals.unblock(self._old)
         return self
 
     def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
+        if self._old:
+            signals.restore(self._mask)
 
 
 @click.group()

@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from arbsim.app import signals
 from arbsim.app.backtest import _symbols, build_summary, build_venues
 from arbsim.app.config import Config, build_strategy, dump_config
 from arbsim.app.logs import run_log
@@ -355,6 +356,7 @@ def run_realtime(
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.add_signal_handler(sig, stop.set)
                     installed.append(sig)
+        mask = signals.unblock(installed) if installed else None
         try:
             return await run_realtime_async(
                 cfg,
@@ -370,6 +372,8 @@ def run_realtime(
                 on_ops=on_ops,
             )
         finally:
+            if mask is not None:
+                signals.restore(mask)
             for sig in installed:
                 loop.remove_signal_handler(sig)
 

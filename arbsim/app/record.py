@@ -28,6 +28,7 @@ from pathlib import Path
 
 import msgspec
 
+from arbsim.app import signals
 from arbsim.app.logs import run_log
 from arbsim.app.ops import operations
 from arbsim.app.realtime import VenueUrls, run_token
@@ -227,6 +228,7 @@ def record(
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, stop.set)
                 installed.append(sig)
+        mask = signals.unblock(installed) if installed else None
         try:
             return await record_async(
                 venues, symbols, catalog, duration_s=duration_s, urls=urls,
@@ -234,6 +236,8 @@ def record(
                 echo_heartbeat=echo_heartbeat, on_ops=on_ops,
             )  # fmt: skip
         finally:
+            if mask is not None:
+                signals.restore(mask)
             for sig in installed:
                 loop.remove_signal_handler(sig)
 

@@ -62,8 +62,14 @@ def slow_config(tmp_path: Path) -> Path:
     return path
 
 
+def blocked() -> None:
+    """What a parent that blocks the stop signals around a spawn leaves a child with: a
+    blocked signal is never delivered, whatever handler the child installs."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 def start_backtest(
-    tmp_path: Path, *, ignore_sigint: bool = False
+    tmp_path: Path, *, ignore_sigint: bool = False, block: bool = False
 ) -> tuple[subprocess.Popen[str], Path]:
     """A slow backtest in a subprocess, once its replay has started."""
     out = tmp_path / "run"
@@ -80,7 +86,7 @@ def start_backtest(
         stderr=subprocess.PIPE,
         text=True,
         env={**ENV, "ARBSIM_TEST_STARTED": str(started)},
-        preexec_fn=background if ignore_sigint else None,
+        preexec_fn=blocked if block else background if ignore_sigint else None,
     )
     end = time.monotonic() + 60
     while not started.exists():
@@ -94,14 +100,19 @@ def start_backtest(
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("sig", "code", "background"),
-    [(signal.SIGINT, 130, False), (signal.SIGTERM, 143, False), (signal.SIGINT, 130, True)],
-    ids=["ctrl-c", "sigterm", "sigint-in-background"],
+    ("sig", "code", "background", "block"),
+    [
+        (signal.SIGINT, 130, False, False),
+        (signal.SIGTERM, 143, False, False),
+        (signal.SIGINT, 130, True, False),
+        (signal.SIGTERM, 143, False, True),
+    ],
+    ids=["ctrl-c", "sigterm", "sigint-in-background", "sigterm-started-blocked"],
 )
 def test_an_interrupted_backtest_writes_the_partial_run(
-    tmp_path: Path, sig: signal.Signals, code: int, background: bool
+    tmp_path: Path, sig: signal.Signals, code: int, background: bool, block: bool
 ) -> None:
-    proc, out = start_backtest(tmp_path, ignore_sigint=background)
+    proc, out = start_backtest(tmp_path, ignore_sigint=background, block=block)
     proc.send_signal(sig)
     try:
         stdout, stderr = proc.communicate(timeout=60)
@@ -320,7 +331,10 @@ def test_a_wrong_secret_names_the_venue_and_what_it_answered(
 
 # ----------------------------------------------------------------- data
 @pytest.mark.slow
-def test_an_interrupted_synth_leaves_nothing_that_blocks_a_rerun(tmp_path: Path) -> None:
+@pytest.mark.parametrize("block", [False, True], ids=["plain", "started-with-signals-blocked"])
+def test_an_interrupted_synth_leaves_nothing_that_blocks_a_rerun(
+    tmp_path: Path, block: bool
+) -> None:
     target = tmp_path / "cat"
     cmd = [sys.executable, "-m", "arbsim.app.cli", "data", "synth", "--catalog", str(target)]
     proc = subprocess.Popen(
@@ -329,6 +343,7 @@ def test_an_interrupted_synth_leaves_nothing_that_blocks_a_rerun(tmp_path: Path)
         stderr=subprocess.PIPE,
         text=True,
         env=ENV,
+        preexec_fn=blocked if block else None,
     )
     end = time.monotonic() + 120
     # the catalog (or the directory it is written in) exists: the writing has begun
@@ -336,7 +351,10 @@ def test_an_interrupted_synth_leaves_nothing_that_blocks_a_rerun(tmp_path: Path)
         assert proc.poll() is None and time.monotonic() < end, proc.communicate()
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert not target.exists() or not any(target.iterdir())

@@ -453,3 +453,34 @@ def test_journal_records_each_arb_when_decided_and_when_done(tmp_path: Path) -> 
     assert '"reason":"one leg short"' in rows[1][3]
     assert rec.arbs == [arb]
     journal.close()
+
+
+def test_record_stops_on_sigterm_even_when_started_with_it_blocked(
+    sim_thread: dict[str, dict[str, VenueUrls]], tmp_path: Path
+) -> None:
+    """A service manager's SIGTERM ends a session whose parent had the stop signals
+    blocked (the mask is inherited, and a blocked signal is never delivered)."""
+    u = sim_thread["urls"]["mexc"]
+    catalog = tmp_path / "cat"
+
+    def blocked() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arbsim.app.cli", "record", "--venue", "mexc",
+         "--symbol", "BTC/USDT", "--catalog", str(catalog), "--duration", "60",
+         "--metrics-port", "off", "--venue-url", f"mexc={u.rest},{u.ws}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=blocked,
+    )  # fmt: skip
+    try:
+        end = time.monotonic() + 30
+        while not list(catalog.glob("*/*/book/*/*.parquet")) and time.monotonic() < end:
+            assert proc.poll() is None
+            time.sleep(0.1)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert code == 0 and time.monotonic() - started < 20
+    assert list(catalog.glob("mexc/BTC-USDT/book/*/*.parquet"))
