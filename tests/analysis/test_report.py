@@ -25,6 +25,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 SECTIONS = (
     "summary",
     "pnl",
+    "stats",
     "inventory",
     "arbs",
     "slippage",
