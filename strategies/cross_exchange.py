@@ -14,7 +14,7 @@ import asyncio
 import itertools
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -105,8 +105,7 @@ class _Rebalancer:
                 qty = (abs(move) // lot) * lot
                 if qty <= 0:
                     continue
-                side = "sell" if move > 0 else "buy"
-                params = self._twap(v, symbol, side, qty)
+                params = self._twap(v, symbol, "sell" if move > 0 else "buy", qty)
                 algos.append(ExecAlgo(ctx, params, next(self.ids), "rebalance"))
             if not algos:
                 continue
@@ -119,12 +118,14 @@ class _Rebalancer:
         target = ledger.start.get(venue, {}).get(base, ZERO)
         return ledger.balances.get(venue, {}).get(base, ZERO) - target
 
-    def _twap(self, venue: str, symbol: str, side: str, qty: Decimal) -> AlgoParams:
+    def _twap(
+        self, venue: str, symbol: str, side: Literal["buy", "sell"], qty: Decimal
+    ) -> AlgoParams:
         return AlgoParams(
             kind="twap",
             venue=venue,
             symbol=symbol,
-            side="buy" if side == "buy" else "sell",
+            side=side,
             qty=qty,
             duration_s=self.p.duration_s,
             slices=self.p.slices,

@@ -382,14 +382,14 @@ class Engine:
         )
         fills = self.recorder.fills
         notional = sum((f.price * f.qty for f in fills), ZERO)
-        assets: dict[str, tuple[str, str]] = {}
+        assets: dict[tuple[str, str], tuple[str, str]] = {}
         for venue, symbols in self.symbols.items():
             for sym in symbols:
                 inst = self.venues[venue].instrument(sym)
-                assets[f"{venue} {sym}"] = (inst.base, inst.quote)
+                assets[venue, sym] = (inst.base, inst.quote)
         held = stats.positions(
             self.ledger.start,
-            ((f, *assets[f"{f.venue} {f.symbol}"]) for f in fills),
+            ((f, *assets[f.venue, f.symbol]) for f in fills),
             quote,
             start_marks,
             {a: to_decimal(m) for a, m in marks.items()},

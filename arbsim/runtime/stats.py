@@ -204,8 +204,8 @@ def positions(
 
     Quote-asset fees are realised on the traded asset's position; a fee in the traded
     asset reduces it at its average cost. A first fill before any mark of its asset sets
-    the starting inventory's price. Fills in another quote currency than ``quote`` are
-    outside this accounting (raises ValueError)."""
+    the starting inventory's price. Fills in another quote currency than ``quote`` (a
+    run mixing quote currencies) are left out of this accounting."""
     book: dict[tuple[str, str], Position] = {}
 
     def get(venue: str, asset: str, price: Decimal) -> Position:
@@ -224,7 +224,7 @@ def positions(
                 get(venue, asset, start_marks[asset])
     for fill, base, fill_quote in fills:
         if fill_quote != quote:
-            raise ValueError(f"{fill.venue} {fill.symbol}: quote {fill_quote}, not {quote}")
+            continue
         pos = get(fill.venue, base, fill.price)
         pos.trade(fill.side, fill.qty, fill.price)
         if fill.fee_asset == quote:

@@ -158,3 +158,12 @@ def test_min_profit_quote_drops_smaller_opportunities(tmp_path: Path, sample_run
     base = pq.read_table(sample_run / "arbs.parquet").to_pandas()
     assert len(arbs) > 0 and arbs.expected_pnl.min() >= 60.0
     assert (base.expected_pnl < 60.0).any() and len(arbs) < len(base)
+
+
+def test_fills_in_another_quote_currency_are_left_out_of_the_positions() -> None:
+    eth_btc = Fill(venue="a", symbol="ETH/BTC", client_order_id="c", order_id="o",
+                   trade_id="t", side=Side.BUY, price=D("0.05"), qty=D("1"), fee=D("0"),
+                   fee_asset="BTC", liquidity="taker", ts_exchange=0, ts_local=0)  # fmt: skip
+    held = positions({"a": {"BTC": D("1")}}, [(eth_btc, "ETH", "BTC")], "USDT",
+                     {"BTC": D("100")}, {"BTC": D("110")})  # fmt: skip
+    assert [(p.asset, p.qty, p.unrealized) for p in held] == [("BTC", D("1"), D("10"))]
