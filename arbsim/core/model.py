@@ -330,6 +330,85 @@ class Balances(msgspec.Struct, frozen=True, kw_only=True):
         return b.total if b else ZERO
 
 
+class TransferStatus(enum.StrEnum):
+    """Where a withdrawal is: asked for, on its way, credited, or refused / cancelled."""
+
+    PENDING = "pending"
+    """Accepted by the source venue, not yet sent (funds already held there)."""
+    SENT = "sent"
+    """Left the source venue: debited there, in flight, not yet credited."""
+    ARRIVED = "arrived"
+    """Credited to the destination account."""
+    FAILED = "failed"
+    """Refused or cancelled after acceptance; the source venue gave the funds back."""
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (TransferStatus.ARRIVED, TransferStatus.FAILED)
+
+
+class WithdrawalTerms(msgspec.Struct, frozen=True, kw_only=True):
+    """What moving ``asset`` off a venue over ``network`` costs and needs."""
+
+    venue: str
+    asset: str
+    network: str
+    fee: Decimal
+    """Charged by the source venue on top of the amount sent, in ``asset``."""
+    minimum: Decimal
+    """The smallest ``amount`` the venue accepts."""
+    step: Decimal = Decimal("1e-8")
+    """Amounts are whole multiples of this."""
+    enabled: bool = True
+
+
+class WithdrawRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A withdrawal: ``amount`` arrives at ``address``; the source pays ``amount + fee``.
+
+    ``client_id`` is ours: a venue keeps it with the withdrawal (MEXC
+    ``withdrawOrderId``, Gate.io ``withdraw_order_id``), so a withdrawal whose answer
+    was lost can be found again instead of being sent twice.
+    """
+
+    client_id: str
+    asset: str
+    amount: Decimal
+    network: str
+    address: str
+    memo: str | None = None
+
+
+class Transfer(msgspec.Struct, kw_only=True):
+    """A withdrawal as the source venue reports it (every mode)."""
+
+    client_id: str
+    venue: str
+    asset: str
+    amount: Decimal
+    fee: Decimal
+    network: str
+    address: str
+    status: TransferStatus
+    ts_requested: int
+    ts_updated: int
+    venue_id: str | None = None
+    tx_id: str | None = None
+    memo: str | None = None
+
+
+class Deposit(msgspec.Struct, frozen=True, kw_only=True):
+    """Funds credited (or on their way) to a venue account."""
+
+    venue: str
+    asset: str
+    amount: Decimal
+    network: str
+    address: str
+    tx_id: str
+    credited: bool
+    ts: int
+
+
 class BookLevel(msgspec.Struct, frozen=True, array_like=True):
     price: float
     size: float

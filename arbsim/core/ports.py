@@ -23,7 +23,17 @@ from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
 import msgspec
 
 from arbsim.core.book import OrderBook
-from arbsim.core.model import Balances, Instrument, Order, OrderRequest, Trade
+from arbsim.core.model import (
+    Balances,
+    Deposit,
+    Instrument,
+    Order,
+    OrderRequest,
+    Trade,
+    Transfer,
+    WithdrawalTerms,
+    WithdrawRequest,
+)
 from arbsim.core.rules import VenueRules
 
 Mode = Literal["backtest", "paper", "live"]
@@ -127,6 +137,41 @@ class Venue(Protocol):
     async def fetch_order(self, symbol: str, client_order_id: str) -> Order: ...
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]: ...
+
+
+@runtime_checkable
+class TransferVenue(Venue, Protocol):
+    """A venue that can move funds to another account: withdrawals and deposits.
+
+    Optional: a venue kind that cannot (or whose config does not allow it) is a plain
+    :class:`Venue`. Amounts are exact Decimals; a withdrawal debits ``amount + fee`` at
+    the source when it is sent and credits ``amount`` at the destination when it arrives.
+    """
+
+    async def withdrawal_terms(self, asset: str, network: str) -> WithdrawalTerms:
+        """The venue's current fee, minimum and step for ``asset`` on ``network``."""
+        ...
+
+    async def deposit_address(self, asset: str, network: str) -> str:
+        """This account's deposit address for ``asset`` on ``network``."""
+        ...
+
+    async def withdraw(self, req: WithdrawRequest) -> Transfer:
+        """Ask for a withdrawal; returns it as the venue acknowledged it.
+
+        Raises :class:`~arbsim.core.errors.InvalidOrder`-like errors when the venue
+        refuses it and :class:`~arbsim.core.errors.OutcomeUnknown` when the answer was
+        lost (then :meth:`fetch_withdrawal` by ``req.client_id`` tells).
+        """
+        ...
+
+    async def fetch_withdrawal(self, client_id: str) -> Transfer:
+        """The withdrawal with our ``client_id``, as the venue reports it now."""
+        ...
+
+    async def fetch_deposits(self, asset: str | None, since_ns: int) -> list[Deposit]:
+        """Deposits to this account since ``since_ns`` (credited or on their way)."""
+        ...
 
 
 class ReplaySource(Protocol):
