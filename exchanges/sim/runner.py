@@ -42,6 +42,7 @@ from exchanges.sim.faults import FaultState
 from exchanges.sim.gate_server import GateServer
 from exchanges.sim.market import MarketReplay
 from exchanges.sim.mexc_server import MexcServer
+from exchanges.sim.transfers import TransferNetwork
 
 __all__ = ["VENUE_SERVERS", "SimVenue", "Simulator", "run_simulator"]
 
@@ -135,6 +136,14 @@ class Simulator:
         self.venues = venues
         self.clock = clock
         self.tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def transfers(self) -> TransferNetwork:
+        """The transfer network the venues share."""
+        network = next(iter(self.venues.values())).exchange.transfers
+        if network is None:
+            raise RuntimeError("the simulator has not started its transfer network")
+        return network
 
     def step(self, n: int = 1, venue: str | None = None) -> int:
         """Apply the next ``n`` catalog messages of one venue (or each venue); returns how
@@ -249,6 +258,11 @@ async def run_simulator(
     venues: dict[str, SimVenue] = {
         cfg.venue: _build_venue(cfg, markets[cfg.venue], clock, now_ns) for cfg in config.venues
     }
+    # one transfer network for every venue: an address of one is a destination of another
+    transfers = TransferNetwork(config.transfers, clock.now_ns, seed=config.transfer_seed)
+    for v in venues.values():
+        transfers.register(v.name, {k: a.account for k, a in v.exchange.accounts.items()})
+        v.exchange.transfers = transfers
     sim = Simulator(config, venues, clock)
     try:
         for v in venues.values():
