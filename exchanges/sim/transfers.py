@@ -329,9 +329,9 @@ class TransferNetwork:
                     "asset": w.asset,
                     "network": w.network,
                     "address": w.address,
-                    "amount": str(w.amount),
-                    "fee": str(w.fee),
-                    "received": str(w.received),
+                    "amount": _text(w.amount),
+                    "fee": _text(w.fee),
+                    "received": _text(w.received),
                     "stage": w.stage,
                     "destination": (
                         f"{w.dest_venue}:{_masked(w.dest_key)}" if w.dest_venue else "external"
@@ -349,7 +349,7 @@ class TransferNetwork:
                     "asset": d.asset,
                     "network": d.network,
                     "address": d.address,
-                    "amount": str(d.amount),
+                    "amount": _text(d.amount),
                     "credited": d.credited,
                     "tx_id": d.tx_id,
                     "withdrawal": str(d.wid),
@@ -367,6 +367,11 @@ class TransferNetwork:
             (w.received for w in self.withdrawals if w.stage == "sent" and w.asset == asset),
             ZERO,
         )
+
+
+def _text(d: Decimal) -> str:
+    """A decimal as the ledger writes it: plain, without trailing zeros."""
+    return format(d.normalize(), "f") if d else "0"
 
 
 def _masked(api_key: str | None) -> str:
