@@ -408,11 +408,14 @@ def to_balances(raw: Sequence[GateAccount], ts: int, venue: str = VENUE) -> Bala
 # Client
 # --------------------------------------------------------------------------------------------
 
-# Wallet. Gate's withdrawal ``amount`` includes the fee: a withdrawal record carries the
-# ``amount`` sent and its ``fee`` (the answer to POST /withdrawals its ``fee_amount``), and
-# the address receives ``amount - fee`` (client libraries subtract it the same way);
-# ``withdraw_amount_mini`` bounds that same amount. arbsim's convention
-# (``WithdrawRequest.amount`` = what arrives) is converted here and in ``GateVenue``.
+# Wallet. Gate's withdrawal ``amount`` includes the fee: the address receives
+# ``amount - fee``. The API reference does not say it in words; its withdrawal record
+# (WithdrawalRecord) carries ``amount`` ("Currency amount") with a separate read-only
+# ``fee``, the answer to POST /withdrawals a ``fee_amount``, and client libraries of the
+# venue subtract the fee from ``amount`` for what arrived. ``withdraw_amount_mini`` bounds
+# that same amount (recorded: ``withdraw_fix`` 900, ``withdraw_amount_mini`` 900.1).
+# arbsim's convention (``WithdrawRequest.amount`` = what arrives, the account pays
+# ``amount + fee``) is converted here and in ``GateVenue``.
 
 WITHDRAW_STATUS: dict[str, TransferStatus] = {
     "REQUEST": TransferStatus.PENDING,

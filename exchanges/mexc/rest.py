@@ -442,11 +442,13 @@ def to_balances(raw: MexcAccount, ts: int, venue: str = VENUE) -> Balances:
 
 
 # Wallet. MEXC's withdrawal ``amount`` includes the fee: the address receives
-# ``amount - transactionFee`` (withdraw-history records show the amount sent with its
-# ``transactionFee``: "amount": "2", "transactionFee": "1" for 1 received; client
-# libraries subtract the fee to get the amount received). ``withdrawMin`` bounds that
-# same amount. arbsim's convention (``WithdrawRequest.amount`` = what arrives) is converted
-# here and in ``MexcVenue``.
+# ``amount - transactionFee``. The API reference does not say it in words; its
+# withdraw-history records carry the amount with its ``transactionFee`` (recorded example:
+# "amount": "2", "transactionFee": "1", status 7) and client libraries of the venue
+# subtract the fee from ``amount`` to get what arrived ("mexc withdrawal amount includes
+# the fee"). ``withdrawMin`` bounds that same amount. arbsim's convention
+# (``WithdrawRequest.amount`` = what arrives, the account pays ``amount + fee``) is
+# converted here and in ``MexcVenue``.
 
 WITHDRAW_STATUS: dict[int, TransferStatus] = {
     1: TransferStatus.PENDING,  # APPLY

@@ -176,7 +176,9 @@ class MexcVenue(LiveVenue[rest.MexcOrder, rest.MexcTrade]):
         return rest.to_terms(await self.rest.coins(), asset, network, venue=self.name)
 
     async def deposit_address(self, asset: str, network: str) -> str:
-        for entry in await self.rest.deposit_addresses(asset, network):
+        # every network of the coin: MEXC's ``network`` query parameter takes the long
+        # name ("BNB Smart Chain(BEP20)"), arbsim the withdrawal's ``netWork`` ("BSC")
+        for entry in await self.rest.deposit_addresses(asset):
             if network in (entry.net_work, entry.network) and entry.address:
                 return entry.address
         raise VenueError(

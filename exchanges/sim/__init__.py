@@ -205,7 +205,8 @@ Transfers (both venues; ``exchanges/sim/transfers.py``)
     maximum, no address whitelist, memo or KYC checks; ``withdrawMax`` and Gate's limits
     are fixed texts. A client id (``withdrawOrderId``, ``withdraw_order_id``) is used once
     per account: a second use is the bad-parameter rejection (the venues' answer is not
-    documented).
+    documented). Gate requires ``chain``; MEXC uses the coin's first route without
+    ``netWork`` / ``network``.
 33. Statuses: MEXC withdrawals 1 APPLY (held) -> 6 WAIT_CONFIRM (sent) -> 7 SUCCESS, 9
     CANCEL; deposits 4 PENDING -> 5 SUCCESS. Gate withdrawals REQUEST -> EXTPEND -> DONE,
     CANCEL; deposits PEND -> DONE. The other statuses (review, packaging, manual,

@@ -627,6 +627,9 @@ class GateServer(VenueServer):
         currency = _s(req.get("currency")).upper()
         if not currency:
             raise SimReject(SimError.MISSING_PARAM, "currency")
+        chain = _s(req.get("chain"))
+        if not chain:
+            raise SimReject(SimError.MISSING_PARAM, "chain")  # required on Gate
         order_id = _s(req.get("withdraw_order_id"))
         if order_id and not _WITHDRAW_ORDER_ID.match(order_id):
             raise SimReject(SimError.BAD_PARAM, "withdraw_order_id")
@@ -634,7 +637,7 @@ class GateServer(VenueServer):
             VENUE,
             api_key,
             asset=currency,
-            network=_s(req.get("chain")) or network.default_network(currency),
+            network=chain,
             address=_s(req.get("address")),
             amount=decimal_param(_s(req.get("amount")) or None, "amount"),
             memo=_s(req.get("memo")),

@@ -163,6 +163,14 @@ class Simulator:
                 f"api_key={v.api_key} api_secret={v.api_secret}  "
                 f"admin {v.base_url}/_sim/faults"
             )
+        network = self.transfers
+        for v in self.venues.values():
+            for (asset, chain), route in network.routes.items():
+                lines.append(
+                    f"{v.name}: deposit {asset} on {chain} to "
+                    f"{network.address(v.name, v.api_key, asset, chain)} "
+                    f"(withdrawal fee {route.fee}, minimum {route.minimum})"
+                )
         c = self.clock
         end = iso(c.end_ns) if c.end_ns is not None else "the catalog's end"
         lines.append(

@@ -183,6 +183,7 @@ async def test_mexc_cancel_coins_and_addresses(world: World) -> None:
         http, mexc, "GET", "capital/deposit/address", [("coin", "BTC"), ("network", "BSC")]
     )
     assert [(a["netWork"], a["address"]) for a in addrs] == [("BSC", address(sim, "mexc", "BSC"))]
+    assert f"deposit BTC on BSC to {address(sim, 'mexc', 'BSC')}" in sim.banner()
 
 
 async def test_rejections_in_each_venue_spelling(world: World) -> None:
@@ -202,6 +203,9 @@ async def test_rejections_in_each_venue_spelling(world: World) -> None:
                 "chain": "BTC"}  # fmt: skip
         status, err, _ = await gate_call(http, gate, "POST", "withdrawals", body=body)
         assert (status, err["label"]) == (400, label), amount
+    body = {"amount": "1", "currency": "BTC", "address": "x"}
+    status, err, _ = await gate_call(http, gate, "POST", "withdrawals", body=body)
+    assert (status, err["label"]) == (400, "MISSING_REQUIRED_PARAM")  # chain is required
     body = {"amount": "1", "currency": "DOGE", "address": "x", "chain": "DOGE"}
     status, err, _ = await gate_call(http, gate, "POST", "withdrawals", body=body)
     assert (status, err["label"]) == (400, "INVALID_CURRENCY")
