@@ -27,7 +27,7 @@ from typing import TypeVar
 import msgspec
 from yarl import URL
 
-from arbsim.core.errors import MalformedMessage
+from arbsim.core.errors import InvalidOrder, MalformedMessage
 from arbsim.core.model import (
     Balance,
     Balances,
@@ -452,13 +452,18 @@ def to_terms(
     """``withdraw_status`` of ``asset`` as :class:`WithdrawalTerms` on ``network`` (the
     chain's fixed fee; ``withdraw_amount_mini`` bounds the amount with the fee, so the
     minimum received is ``withdraw_amount_mini - fee``). A percentage fee cannot be told
-    exactly in advance: refused (``ValueError``)."""
+    exactly in advance: refused (:class:`InvalidOrder`), as an unknown currency is."""
     for raw in raws:
         if raw.currency != asset:
             continue
         percent = raw.withdraw_percent_on_chains.get(network, raw.withdraw_percent)
         if percent.strip() not in _PERCENT_ZERO:
-            raise ValueError(f"percentage withdrawal fee {percent} on {network}")
+            raise InvalidOrder(
+                f"{asset} on {network} has a percentage withdrawal fee ({percent}): the "
+                "amount that arrives cannot be told exactly in advance, refused",
+                code="percentage_fee",
+                venue=venue,
+            )
         fee = number(raw.withdraw_fix_on_chains.get(network, raw.withdraw_fix), "withdraw_fix")
         return WithdrawalTerms(
             venue=venue,
@@ -467,7 +472,9 @@ def to_terms(
             fee=fee,
             minimum=net_minimum(number(raw.withdraw_amount_mini, "withdraw_amount_mini"), fee),
         )
-    raise LookupError(f"{asset} is not in withdraw_status")
+    raise InvalidOrder(
+        f"the venue offers no withdrawal of {asset}", code="unknown_network", venue=venue
+    )
 
 
 @parser(VENUE, "wallet/withdrawals")

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 import msgspec
 
-from arbsim.core.errors import MalformedMessage
+from arbsim.core.errors import InvalidOrder, MalformedMessage
 from arbsim.core.model import (
     Balance,
     Balances,
@@ -498,7 +498,13 @@ def to_terms(
                     step=step if step else Decimal("1e-8"),
                     enabled=net.withdraw_enable,
                 )
-    raise LookupError(f"{asset} on {network} is not in the coin list")
+    offered = [n.net_work or n.network for c in coins if c.coin == asset for n in c.network_list]
+    raise InvalidOrder(
+        f"the venue offers no withdrawal of {asset} on {network} "
+        f"(its networks for {asset}: {', '.join(offered) or 'none'})",
+        code="unknown_network",
+        venue=venue,
+    )
 
 
 @parser(VENUE, "capital/withdraw/history")
