@@ -229,8 +229,8 @@ class GateWithdrawal(msgspec.Struct, frozen=True, kw_only=True):
     fee_amount: str | None = None
     txid: str | None = None
     withdraw_order_id: str | None = None
-    timestamp: int = 0
-    timestamp2: str | None = None
+    timestamp: str | int | float = 0
+    timestamp2: str | int | float | None = None
     memo: str | None = None
 
 
@@ -241,7 +241,7 @@ class GateDeposit(msgspec.Struct, frozen=True, kw_only=True):
     currency: str
     amount: str
     status: str
-    timestamp: int
+    timestamp: str | int | float
     address: str = ""
     chain: str = ""
     txid: str | None = None
@@ -445,6 +445,11 @@ DEP_CREDITED... are not yet)."""
 _PERCENT_ZERO = frozenset({"", "0", "0%", "0.0%"})
 
 
+def _seconds_ns(value: str | int | float, name: str) -> int:
+    """A Gate time (seconds: ``1596531048``, ``"1596531048"``, ``"1596531048.285"``) in ns."""
+    return int(number(str(value), name) * 1_000_000_000)
+
+
 @parser(VENUE, "wallet/withdraw_status")
 def to_terms(
     raws: Sequence[GateWithdrawStatus], asset: str, network: str, venue: str = VENUE
@@ -482,8 +487,8 @@ def to_transfer(raw: GateWithdrawal, *, venue: str = VENUE) -> Transfer:
     """A withdrawal record as a :class:`Transfer` (amount received, fee apart)."""
     gross = number(raw.amount, "amount")
     fee = number(raw.fee or raw.fee_amount or "0", "fee")
-    ts = raw.timestamp * 1_000_000_000
-    final = raw.timestamp2 or ""
+    ts = _seconds_ns(raw.timestamp, "timestamp")
+    final = raw.timestamp2
     return Transfer(
         client_id=raw.withdraw_order_id or "",
         venue=venue,
@@ -494,7 +499,7 @@ def to_transfer(raw: GateWithdrawal, *, venue: str = VENUE) -> Transfer:
         address=raw.address,
         status=WITHDRAW_STATUS[raw.status],
         ts_requested=ts,
-        ts_updated=int(final) * 1_000_000_000 if final.isdigit() else ts,
+        ts_updated=_seconds_ns(final, "timestamp2") if final not in (None, "") else ts,
         venue_id=raw.id,
         tx_id=raw.txid or None,
         memo=raw.memo or None,
@@ -512,7 +517,7 @@ def to_deposit(raw: GateDeposit, *, venue: str = VENUE) -> Deposit:
         address=raw.address,
         tx_id=raw.txid or "",
         credited=raw.status == DEPOSIT_CREDITED,
-        ts=raw.timestamp * 1_000_000_000,
+        ts=_seconds_ns(raw.timestamp, "timestamp"),
     )
 
 

@@ -43,6 +43,11 @@ def test_withdrawal_record_is_the_amount_received_with_its_fee() -> None:
     assert (t.client_id, t.asset, t.network) == ("order_123456", "USDT", "TRX")
     assert (t.amount, t.fee) == (Decimal("222.60"), Decimal("0.01"))
     assert t.status is TransferStatus.ARRIVED and t.ts_requested == 1542000000 * 1_000_000_000
+    # Gate writes times as numbers or strings, with decimals or not
+    raw = msgspec.json.decode(WITHDRAWAL, type=rest.GateWithdrawal, strict=False)
+    fractional = msgspec.structs.replace(raw, timestamp="1596531048.285", timestamp2=1596531050)
+    t = rest.to_transfer(fractional)
+    assert (t.ts_requested, t.ts_updated) == (1596531048285000000, 1596531050000000000)
 
 
 def test_withdraw_answer_carries_fee_amount() -> None:
