@@ -7,9 +7,10 @@ config's allow-list for the asset and network (``withdraw_addresses``).
 
 :class:`WithdrawalLog` remembers, per client id, whether a withdrawal was acknowledged or
 its outcome is unknown (a 5xx, a timeout, a lost answer). A venue finds a withdrawal by our
-id (MEXC ``withdrawOrderId``, Gate ``withdraw_order_id``); a client id already used is never
-sent again: the venue's record is returned, or, when the venue does not list it and the
-earlier outcome was unknown, :class:`~arbsim.core.errors.OutcomeUnknown` again.
+id (MEXC ``withdrawOrderId``, Gate ``withdraw_order_id``) and ``LiveVenue.withdraw`` asks
+it first, so a client id already used is never sent again: the venue's record is returned,
+or, when the venue does not list it and this process's earlier attempt had no known
+outcome, :class:`~arbsim.core.errors.OutcomeUnknown` again.
 """
 
 from __future__ import annotations

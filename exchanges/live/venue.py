@@ -504,17 +504,20 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
 
         Refused locally, before any request, unless the config allows withdrawals and
         lists the address (:class:`~exchanges.live.transfers.WithdrawPolicy`). A client id
-        already used is not sent again: the venue's record of it is returned, or, if the
-        venue does not list it, :class:`OutcomeUnknown` again. A lost answer (5xx,
+        already used is not sent again: the venue's history is asked first and its record
+        returned (also after a restart), and an id this process sent without a known
+        outcome that the venue does not list is :class:`OutcomeUnknown` again. A lost answer (5xx,
         timeout, broken connection, unreadable body) is :class:`OutcomeUnknown`; then
         :meth:`fetch_withdrawal` finds the withdrawal by ``req.client_id``.
         """
         self.withdraw_policy.check(req, self.name)
+        # the venue's history first: a withdrawal with this id (sent by this process, or
+        # before a restart) is returned, never sent again
+        found = await self._find_withdrawal(req.client_id, req.asset)
+        if found is not None:
+            return found
         earlier = self.withdrawal_log.seen(req.client_id)
         if earlier is not None:
-            found = await self._find_withdrawal(req.client_id, req.asset)
-            if found is not None:
-                return found
             raise OutcomeUnknown(
                 f"withdrawal {req.client_id} was sent before ({earlier}) and the venue does "
                 "not list it: not sent again (ask fetch_withdrawal, or use a new client id)",

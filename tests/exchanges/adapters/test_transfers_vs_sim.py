@@ -238,7 +238,9 @@ async def test_lost_ack_is_found_by_client_id_and_never_sent_twice(world: World,
     address = world.address(OTHER[name])
     before = await world.btc(name)
     path = WITHDRAW_PATH[name]
-    world.sim.venues[name].inject_fault(FaultRule(kind="lose_ack", status=0, path=path))
+    world.sim.venues[name].inject_fault(
+        FaultRule(kind="lose_ack", status=0, path=path, method="POST")
+    )
     req = request("lost-1", "0.25", address)
     with pytest.raises(OutcomeUnknown):
         await venue.withdraw(req)
@@ -253,11 +255,24 @@ async def test_lost_ack_is_found_by_client_id_and_never_sent_twice(world: World,
 
 
 @pytest.mark.parametrize("name", ["mexc", "gateio"])
+async def test_a_used_client_id_is_not_sent_again_after_a_restart(world: World, name: str) -> None:
+    req = request("once-1", "0.1", world.address(OTHER[name]))
+    first = await world.venue(name).withdraw(req)
+    # a new process: its own memory is empty, the venue's history is not
+    again = await world.venue(name).withdraw(req)
+    assert again.venue_id == first.venue_id and again.client_id == "once-1"
+    assert (await world.requests(name))[f"POST {WITHDRAW_PATH[name]}"] == 1
+    assert len((await world.ledger(name))["withdrawals"]) == 1
+
+
+@pytest.mark.parametrize("name", ["mexc", "gateio"])
 async def test_unanswered_withdrawal_is_not_sent_again(world: World, name: str) -> None:
     venue = world.venue(name)
     path = WITHDRAW_PATH[name]
     # a 503 before the venue handled it: nothing exists, but the client cannot know that
-    world.sim.venues[name].inject_fault(FaultRule(kind="http_status", status=503, path=path))
+    world.sim.venues[name].inject_fault(
+        FaultRule(kind="http_status", status=503, path=path, method="POST")
+    )
     req = request("gone-1", "0.25", world.address(OTHER[name]))
     with pytest.raises(OutcomeUnknown):
         await venue.withdraw(req)
