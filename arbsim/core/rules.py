@@ -70,6 +70,9 @@ class SimError(StrEnum):
     INVALID_CLIENT_ID = "invalid_client_id"
     INVALID_LISTEN_KEY = "invalid_listen_key"
     BAD_BODY = "bad_body"
+    UNKNOWN_ASSET = "unknown_asset"
+    WITHDRAWAL_NOT_FOUND = "withdrawal_not_found"
+    WITHDRAWAL_NOT_CANCELLABLE = "withdrawal_not_cancellable"
 
 
 RejectKind = Rejection | SimError

@@ -55,6 +55,13 @@ ERROR_LABELS: dict[str, type[VenueError]] = {
     "FOK_NOT_FILL": InvalidOrder,
     "INVALID_CLIENT_ORDER_ID": InvalidOrder,
     "TOO_MANY_REQUESTS": RateLimited,
+    # wallet (withdrawals)
+    "INVALID_CURRENCY": InvalidOrder,
+    "INVALID_WITHDRAW_ID": OrderNotFound,
+    "INVALID_WITHDRAW_CANCEL_STATUS": InvalidOrder,
+    "ADDRESS_NOT_USED": InvalidOrder,
+    "WITHDRAWAL_OVER_LIMIT": InvalidOrder,
+    "API_WITHDRAW_DISABLED": InvalidOrder,
 }
 """Body ``label`` -> error class."""
 
@@ -85,6 +92,13 @@ REJECTIONS: dict[RejectKind, tuple[int, str, str]] = {
     SimError.FOK_NOT_FILLED: (400, "FOK_NOT_FILL", "FOK order cannot be filled completely"),
     SimError.INVALID_CLIENT_ID: (400, "INVALID_CLIENT_ORDER_ID", "Invalid client order id: {}"),
     SimError.INVALID_LISTEN_KEY: (401, "INVALID_KEY", "Invalid key provided"),
+    SimError.UNKNOWN_ASSET: (400, "INVALID_CURRENCY", "Invalid currency: {}"),
+    SimError.WITHDRAWAL_NOT_FOUND: (400, "INVALID_WITHDRAW_ID", "Invalid withdrawal id: {}"),
+    SimError.WITHDRAWAL_NOT_CANCELLABLE: (
+        400,
+        "INVALID_WITHDRAW_CANCEL_STATUS",
+        "Withdrawal cannot be cancelled in its status: {}",
+    ),
 }
 """Rejection kind -> (HTTP status, Gate label, message) the simulator answers with
 (``{}``: the request's detail)."""

@@ -27,16 +27,21 @@ from typing import TypeVar
 import msgspec
 from yarl import URL
 
-from arbsim.core.errors import MalformedMessage
+from arbsim.core.errors import InvalidOrder, MalformedMessage
 from arbsim.core.model import (
     Balance,
     Balances,
+    Deposit,
     Fill,
     Order,
     OrderStatus,
     OrderType,
     Side,
     TimeInForce,
+    Transfer,
+    TransferStatus,
+    WithdrawalTerms,
+    WithdrawRequest,
 )
 from exchanges.gateio import errors, signing
 from exchanges.gateio.rules import GATEIO_RULES
@@ -46,6 +51,7 @@ from exchanges.live.credentials import Credentials
 from exchanges.live.errors import decode_body, number, order_answer_error, parser
 from exchanges.live.http import Endpoint, Prepared, RateLimiter, RestTransport
 from exchanges.live.symbols import VenueSymbolInfo
+from exchanges.live.transfers import net_minimum
 
 __all__ = [
     "BASE_URL",
@@ -58,9 +64,13 @@ __all__ = [
     "from_text",
     "order_body",
     "to_balances",
+    "to_deposit",
     "to_fill",
     "to_order",
+    "to_terms",
     "to_text",
+    "to_transfer",
+    "withdraw_body",
 ]
 
 log = logging.getLogger(__name__)
@@ -100,6 +110,22 @@ ENDPOINTS: dict[str, Endpoint] = {
     "accounts": Endpoint(method="GET", path="/spot/accounts", costs=(("private", 1),), signed=True),
     "my_trades": Endpoint(
         method="GET", path="/spot/my_trades", costs=(("private", 1),), signed=True
+    ),
+    # wallet; a withdrawal's unknown outcome is OutcomeUnknown, as for an order
+    "withdraw": Endpoint(
+        method="POST", path="/withdrawals", costs=(("private", 1),), signed=True, order=True
+    ),
+    "withdrawals": Endpoint(
+        method="GET", path="/wallet/withdrawals", costs=(("private", 1),), signed=True
+    ),
+    "deposits": Endpoint(
+        method="GET", path="/wallet/deposits", costs=(("private", 1),), signed=True
+    ),
+    "deposit_address": Endpoint(
+        method="GET", path="/wallet/deposit_address", costs=(("private", 1),), signed=True
+    ),
+    "withdraw_status": Endpoint(
+        method="GET", path="/wallet/withdraw_status", costs=(("private", 1),), signed=True
     ),
 }
 """Endpoint table (B2), paths below ``/api/v4``; ``costs`` name families of
@@ -187,6 +213,71 @@ _open_decoder = msgspec.json.Decoder(list[GateOpenOrders], strict=False)
 _trades_decoder = msgspec.json.Decoder(list[GateTrade], strict=False)
 _accounts_decoder = msgspec.json.Decoder(list[GateAccount], strict=False)
 _encoder = msgspec.json.Encoder()
+
+
+class GateWithdrawal(msgspec.Struct, frozen=True, kw_only=True):
+    """A ``/wallet/withdrawals`` record, or the ``POST /withdrawals`` answer (which carries
+    ``fee_amount`` instead of ``fee``)."""
+
+    id: str
+    currency: str
+    amount: str
+    status: str = "REQUEST"
+    address: str = ""
+    chain: str = ""
+    fee: str | None = None
+    fee_amount: str | None = None
+    txid: str | None = None
+    withdraw_order_id: str | None = None
+    timestamp: str | int | float = 0
+    timestamp2: str | int | float | None = None
+    memo: str | None = None
+
+
+class GateDeposit(msgspec.Struct, frozen=True, kw_only=True):
+    """A ``/wallet/deposits`` record."""
+
+    id: str
+    currency: str
+    amount: str
+    status: str
+    timestamp: str | int | float
+    address: str = ""
+    chain: str = ""
+    txid: str | None = None
+
+
+class GateChainAddress(msgspec.Struct, frozen=True, kw_only=True):
+    chain: str
+    address: str
+    payment_id: str = ""
+    obtain_failed: int = 0
+
+
+class GateDepositAddress(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /wallet/deposit_address``."""
+
+    currency: str
+    address: str = ""
+    multichain_addresses: list[GateChainAddress] = []
+
+
+class GateWithdrawStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """One ``/wallet/withdraw_status`` element (fees and limits of a currency)."""
+
+    currency: str
+    withdraw_fix: str = "0"
+    withdraw_amount_mini: str = "0"
+    withdraw_percent: str = "0%"
+    withdraw_fix_on_chains: dict[str, str] = {}
+    withdraw_percent_on_chains: dict[str, str] = {}
+
+
+_withdrawal_decoder = msgspec.json.Decoder(GateWithdrawal, strict=False)
+_withdrawals_decoder = msgspec.json.Decoder(list[GateWithdrawal], strict=False)
+_deposits_decoder = msgspec.json.Decoder(list[GateDeposit], strict=False)
+_address_decoder = msgspec.json.Decoder(GateDepositAddress, strict=False)
+_withdraw_status_decoder = msgspec.json.Decoder(list[GateWithdrawStatus], strict=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -316,6 +407,134 @@ def to_balances(raw: Sequence[GateAccount], ts: int, venue: str = VENUE) -> Bala
 # --------------------------------------------------------------------------------------------
 # Client
 # --------------------------------------------------------------------------------------------
+
+# Wallet. Gate's withdrawal ``amount`` includes the fee: the address receives
+# ``amount - fee``. The API reference does not say it in words; its withdrawal record
+# (WithdrawalRecord) carries ``amount`` ("Currency amount") with a separate read-only
+# ``fee``, the answer to POST /withdrawals a ``fee_amount``, and client libraries of the
+# venue subtract the fee from ``amount`` for what arrived. ``withdraw_amount_mini`` bounds
+# that same amount (recorded: ``withdraw_fix`` 900, ``withdraw_amount_mini`` 900.1).
+# arbsim's convention (``WithdrawRequest.amount`` = what arrives, the account pays
+# ``amount + fee``) is converted here and in ``GateVenue``.
+
+WITHDRAW_STATUS: dict[str, TransferStatus] = {
+    "REQUEST": TransferStatus.PENDING,
+    "MANUAL": TransferStatus.PENDING,
+    "VERIFY": TransferStatus.PENDING,
+    "FVERIFY": TransferStatus.PENDING,
+    "PROCES": TransferStatus.PENDING,
+    "PEND": TransferStatus.PENDING,
+    "DMOVE": TransferStatus.PENDING,
+    "SPLITPEND": TransferStatus.PENDING,
+    "LOCKED": TransferStatus.PENDING,
+    "REVIEW": TransferStatus.PENDING,
+    "CANCELPEND": TransferStatus.PENDING,
+    "EXTPEND": TransferStatus.SENT,  # sent, waiting for confirmation
+    "DONE": TransferStatus.ARRIVED,
+    "BCODE": TransferStatus.ARRIVED,  # GateCode: settled inside Gate
+    "CANCEL": TransferStatus.FAILED,
+    "FAIL": TransferStatus.FAILED,
+    "INVALID": TransferStatus.FAILED,
+}
+"""Withdrawal ``status`` -> arbsim transfer status."""
+
+DEPOSIT_CREDITED = "DONE"
+"""Deposit ``status`` of funds credited to the spot account (PEND, TRACK, REVIEW, MANUAL,
+DEP_CREDITED... are not yet)."""
+
+_PERCENT_ZERO = frozenset({"", "0", "0%", "0.0%"})
+
+
+def _seconds_ns(value: str | int | float, name: str) -> int:
+    """A Gate time (seconds: ``1596531048``, ``"1596531048"``, ``"1596531048.285"``) in ns."""
+    return int(number(str(value), name) * 1_000_000_000)
+
+
+@parser(VENUE, "wallet/withdraw_status")
+def to_terms(
+    raws: Sequence[GateWithdrawStatus], asset: str, network: str, venue: str = VENUE
+) -> WithdrawalTerms:
+    """``withdraw_status`` of ``asset`` as :class:`WithdrawalTerms` on ``network`` (the
+    chain's fixed fee; ``withdraw_amount_mini`` bounds the amount with the fee, so the
+    minimum received is ``withdraw_amount_mini - fee``). A percentage fee cannot be told
+    exactly in advance: refused (:class:`InvalidOrder`), as an unknown currency is."""
+    for raw in raws:
+        if raw.currency != asset:
+            continue
+        percent = raw.withdraw_percent_on_chains.get(network, raw.withdraw_percent)
+        if percent.strip() not in _PERCENT_ZERO:
+            raise InvalidOrder(
+                f"{asset} on {network} has a percentage withdrawal fee ({percent}): the "
+                "amount that arrives cannot be told exactly in advance, refused",
+                code="percentage_fee",
+                venue=venue,
+            )
+        fee = number(raw.withdraw_fix_on_chains.get(network, raw.withdraw_fix), "withdraw_fix")
+        return WithdrawalTerms(
+            venue=venue,
+            asset=asset,
+            network=network,
+            fee=fee,
+            minimum=net_minimum(number(raw.withdraw_amount_mini, "withdraw_amount_mini"), fee),
+        )
+    raise InvalidOrder(
+        f"the venue offers no withdrawal of {asset}", code="unknown_network", venue=venue
+    )
+
+
+@parser(VENUE, "wallet/withdrawals")
+def to_transfer(raw: GateWithdrawal, *, venue: str = VENUE) -> Transfer:
+    """A withdrawal record as a :class:`Transfer` (amount received, fee apart)."""
+    gross = number(raw.amount, "amount")
+    fee = number(raw.fee or raw.fee_amount or "0", "fee")
+    ts = _seconds_ns(raw.timestamp, "timestamp")
+    final = raw.timestamp2
+    return Transfer(
+        client_id=raw.withdraw_order_id or "",
+        venue=venue,
+        asset=raw.currency.upper(),
+        amount=gross - fee,
+        fee=fee,
+        network=raw.chain,
+        address=raw.address,
+        status=WITHDRAW_STATUS[raw.status],
+        ts_requested=ts,
+        ts_updated=_seconds_ns(final, "timestamp2") if final not in (None, "") else ts,
+        venue_id=raw.id,
+        tx_id=raw.txid or None,
+        memo=raw.memo or None,
+    )
+
+
+@parser(VENUE, "wallet/deposits")
+def to_deposit(raw: GateDeposit, *, venue: str = VENUE) -> Deposit:
+    """A deposit record as a :class:`Deposit`."""
+    return Deposit(
+        venue=venue,
+        asset=raw.currency.upper(),
+        amount=number(raw.amount, "amount"),
+        network=raw.chain,
+        address=raw.address,
+        tx_id=raw.txid or "",
+        credited=raw.status == DEPOSIT_CREDITED,
+        ts=_seconds_ns(raw.timestamp, "timestamp"),
+    )
+
+
+def withdraw_body(req: WithdrawRequest, amount: Decimal) -> bytes:
+    """``POST /withdrawals`` body: ``withdraw_order_id, amount, currency, address, memo,
+    chain`` (``amount`` with the fee)."""
+    body: dict[str, str] = {
+        "withdraw_order_id": req.client_id,
+        "amount": _fmt(amount),
+        "currency": req.asset,
+        "address": req.address,
+    }
+    if req.memo:
+        body["memo"] = req.memo
+    body["chain"] = req.network
+    return _encoder.encode(body)
+
 
 Params = Sequence[tuple[str, str]]
 
@@ -498,3 +717,43 @@ class GateRestClient:
         optional = (("order_id", order_id), ("limit", limit), ("from", from_s), ("to", to_s))
         params.extend((k, str(v)) for k, v in optional if v is not None)
         return await self._fetch("my_trades", _trades_decoder, params)
+
+    # ---------------------------------------------------------------- wallet
+    async def withdraw(self, body: bytes) -> GateWithdrawal:
+        """``POST /withdrawals`` with a :func:`withdraw_body`."""
+        return await self._fetch("withdraw", _withdrawal_decoder, body=body)
+
+    async def withdrawals(
+        self,
+        currency: str | None = None,
+        *,
+        withdraw_order_id: str | None = None,
+        from_s: int | None = None,
+        limit: int = 100,
+    ) -> list[GateWithdrawal]:
+        """``GET /wallet/withdrawals`` (currency, withdraw_order_id, from, limit)."""
+        optional = (
+            ("currency", currency),
+            ("withdraw_order_id", withdraw_order_id),
+            ("from", from_s),
+            ("limit", limit),
+        )
+        params = [(k, str(v)) for k, v in optional if v is not None]
+        return await self._fetch("withdrawals", _withdrawals_decoder, params)
+
+    async def deposits(
+        self, currency: str | None = None, *, from_s: int | None = None, limit: int = 500
+    ) -> list[GateDeposit]:
+        """``GET /wallet/deposits`` (currency, from, limit: at most 500)."""
+        optional = (("currency", currency), ("from", from_s), ("limit", limit))
+        params = [(k, str(v)) for k, v in optional if v is not None]
+        return await self._fetch("deposits", _deposits_decoder, params)
+
+    async def deposit_address(self, currency: str) -> GateDepositAddress:
+        """``GET /wallet/deposit_address?currency=``."""
+        return await self._fetch("deposit_address", _address_decoder, [("currency", currency)])
+
+    async def withdraw_status(self, currency: str | None = None) -> list[GateWithdrawStatus]:
+        """``GET /wallet/withdraw_status`` (one currency, or all)."""
+        params = [("currency", currency)] if currency else []
+        return await self._fetch("withdraw_status", _withdraw_status_decoder, params)

@@ -12,16 +12,33 @@ WebSocket API (:class:`~exchanges.gateio.wsapi.GateWsApi`: ``spot.login``,
 Order and the same error labels, so the Venue behaves identically; balances, open orders
 and fills (``my_trades``) stay on REST. The book channel is a choice too
 (``book_channel``: ``spot.order_book_update`` + REST snapshots, or ``spot.obu``).
+
+Transfers (:class:`~arbsim.core.ports.TransferVenue`): ``wallet/withdraw_status`` gives
+the terms, ``wallet/deposit_address`` the address, ``POST /withdrawals`` sends (Gate's
+``amount`` includes the fee: ``amount + fee`` of arbsim's request is sent, our client id
+as ``withdraw_order_id``), ``wallet/withdrawals?withdraw_order_id=`` finds it again,
+``wallet/deposits`` lists deposits.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Literal, Unpack
 
-from arbsim.core.errors import InvalidOrder
-from arbsim.core.model import Balances, OrderRequest, OrderStatus, OrderType, Side
+from arbsim.core.errors import InvalidOrder, VenueError
+from arbsim.core.model import (
+    Balances,
+    Deposit,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    Transfer,
+    WithdrawalTerms,
+    WithdrawRequest,
+)
 from exchanges.gateio import rest, ws
 from exchanges.gateio.stream import (
     BOOK_CHANNELS,
@@ -235,6 +252,34 @@ class GateVenue(LiveVenue[rest.GateOrder, rest.GateTrade]):
         raws = await self.rest.open_orders(native)
         symbols = self.table.symbols
         return [(symbols[r.currency_pair], r) for r in raws if r.currency_pair in symbols]
+
+    # ---------------------------------------------------------------- transfers
+    async def withdrawal_terms(self, asset: str, network: str) -> WithdrawalTerms:
+        return rest.to_terms(await self.rest.withdraw_status(asset), asset, network, self.name)
+
+    async def deposit_address(self, asset: str, network: str) -> str:
+        answer = await self.rest.deposit_address(asset)
+        for entry in answer.multichain_addresses:
+            if entry.chain == network and entry.address and not entry.obtain_failed:
+                return entry.address
+        raise VenueError(
+            f"no deposit address for {asset} on {network}", code="no_address", venue=self.name
+        )
+
+    async def _send_withdrawal(self, req: WithdrawRequest, amount: Decimal) -> str:
+        return (await self.rest.withdraw(rest.withdraw_body(req, amount))).id
+
+    async def _withdrawals(self, asset: str | None, client_id: str) -> list[Transfer]:
+        # Gate looks a withdrawal up by our id (withdraw_order_id), whatever its age
+        raws = await self.rest.withdrawals(asset, withdraw_order_id=client_id or None)
+        return [rest.to_transfer(raw, venue=self.name) for raw in raws]
+
+    async def fetch_deposits(self, asset: str | None, since_ns: int) -> list[Deposit]:
+        raws = await self.rest.deposits(asset, from_s=since_ns // 1_000_000_000)
+        deposits = [rest.to_deposit(raw, venue=self.name) for raw in raws]
+        # Gate's times are whole seconds: keep what is not before since_ns's second
+        floor = since_ns // 1_000_000_000 * 1_000_000_000
+        return [d for d in deposits if d.ts >= floor and (asset is None or d.asset == asset)]
 
     # ---------------------------------------------------------------- pushes
     def _on_push_order(self, push: ws.GateOrder, ts_local: int) -> None:

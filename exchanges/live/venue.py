@@ -19,11 +19,32 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Generic, Protocol, TypedDict, TypeVar
 
 from arbsim.core.book import OrderBook
-from arbsim.core.errors import InvalidSymbol, MalformedMessage, VenueError
-from arbsim.core.model import Fill, Instrument, Order, OrderRequest, OrderType, TimeInForce, Trade
+from arbsim.core.errors import (
+    InvalidOrder,
+    InvalidSymbol,
+    MalformedMessage,
+    OrderNotFound,
+    OutcomeUnknown,
+    VenueError,
+)
+from arbsim.core.model import (
+    Deposit,
+    Fill,
+    Instrument,
+    Order,
+    OrderRequest,
+    OrderType,
+    TimeInForce,
+    Trade,
+    Transfer,
+    TransferStatus,
+    WithdrawalTerms,
+    WithdrawRequest,
+)
 from arbsim.core.ports import BookUpdate, MarketRecorder, MarketSink, UpdateSink, VenueHealth
 from arbsim.runtime.loop import WallClock
 from exchanges.live.credentials import Credentials
@@ -32,6 +53,7 @@ from exchanges.live.http import RestTransport
 from exchanges.live.orders import OrderTracker, place_tracked, reconcile_remote
 from exchanges.live.stream import Backoff, MarketDialect, MarketStream, StreamTask
 from exchanges.live.symbols import SymbolTable, VenueSymbolInfo
+from exchanges.live.transfers import WithdrawalLog, WithdrawPolicy
 
 __all__ = ["LiveOptions", "LiveRest", "LiveVenue", "Send", "VenueCodec"]
 
@@ -121,6 +143,7 @@ class LiveOptions(TypedDict, total=False):
     ready_timeout_s: float
     timeout_s: float
     probe_interval_s: float
+    withdraw_policy: WithdrawPolicy
 
 
 class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
@@ -154,6 +177,8 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
     probe_interval_s:
         How often the venue's server time is asked for (0: never): whether REST answers
         and the venue's clock skew, in :meth:`health`.
+    withdraw_policy:
+        Whether withdrawals are allowed and to which addresses (default: none).
 
     Notes
     -----
@@ -184,6 +209,7 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
         ready_timeout_s: float = 10.0,
         timeout_s: float = 10.0,
         probe_interval_s: float = 0.0,
+        withdraw_policy: WithdrawPolicy | None = None,
     ) -> None:
         self.codec = codec
         self.name = name
@@ -209,6 +235,8 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
         self.market: MarketStream | None = None
         self.user: StreamTask | None = None
         self.table = SymbolTable(name)
+        self.withdraw_policy = withdraw_policy or WithdrawPolicy()
+        self.withdrawal_log = WithdrawalLog()
 
     # ---------------------------------------------------------------- hooks
     @abc.abstractmethod
@@ -238,6 +266,27 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
     @abc.abstractmethod
     async def _open_orders(self, symbol: str | None) -> list[tuple[str, RawOrder]]:
         """Open orders (of ``symbol``, else of every started symbol) with their symbols."""
+
+    @abc.abstractmethod
+    async def withdrawal_terms(self, asset: str, network: str) -> WithdrawalTerms:
+        """Fee, minimum (of the amount received) and step of a withdrawal."""
+
+    @abc.abstractmethod
+    async def deposit_address(self, asset: str, network: str) -> str:
+        """This account's deposit address for ``asset`` on ``network``."""
+
+    @abc.abstractmethod
+    async def fetch_deposits(self, asset: str | None, since_ns: int) -> list[Deposit]:
+        """Deposits since ``since_ns`` (credited or on their way)."""
+
+    @abc.abstractmethod
+    async def _send_withdrawal(self, req: WithdrawRequest, amount: Decimal) -> str:
+        """Send a withdrawal whose venue ``amount`` includes the fee; the venue's id."""
+
+    @abc.abstractmethod
+    async def _withdrawals(self, asset: str | None, client_id: str) -> list[Transfer]:
+        """Recent withdrawals (of ``asset``, else all) as the venue reports them; a venue
+        that can look one up by our id (``client_id``) may list only that one."""
 
     # ---------------------------------------------------------------- lifecycle
     def new_backoff(self) -> Backoff:
@@ -448,6 +497,95 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
             return [f for f in converted if f.order_id == remote.order_id]
 
         return await reconcile_remote(self.tracker, remote, client_order_id, fills)
+
+    # ---------------------------------------------------------------- transfers
+    async def withdraw(self, req: WithdrawRequest) -> Transfer:
+        """Withdraw ``req.amount`` to ``req.address`` (the account pays ``amount + fee``).
+
+        Refused locally, before any request, unless the config allows withdrawals and
+        lists the address (:class:`~exchanges.live.transfers.WithdrawPolicy`). A client id
+        already used is not sent again: the venue's history is asked first and its record
+        returned (also after a restart), and an id this process sent without a known
+        outcome that the venue does not list is :class:`OutcomeUnknown` again. A lost answer (5xx,
+        timeout, broken connection, unreadable body) is :class:`OutcomeUnknown`; then
+        :meth:`fetch_withdrawal` finds the withdrawal by ``req.client_id``.
+        """
+        self.withdraw_policy.check(req, self.name)
+        # the venue's history first: a withdrawal with this id (sent by this process, or
+        # before a restart) is returned, never sent again
+        found = await self._find_withdrawal(req.client_id, req.asset)
+        if found is not None:
+            return found
+        earlier = self.withdrawal_log.seen(req.client_id)
+        if earlier is not None:
+            raise OutcomeUnknown(
+                f"withdrawal {req.client_id} was sent before ({earlier}) and the venue does "
+                "not list it: not sent again (ask fetch_withdrawal, or use a new client id)",
+                code="withdrawal_unresolved",
+                venue=self.name,
+            )
+        terms = await self.withdrawal_terms(req.asset, req.network)
+        if not terms.enabled:
+            raise InvalidOrder(
+                f"withdrawals of {req.asset} on {req.network} are suspended by the venue",
+                code="withdraw_disabled",
+                venue=self.name,
+            )
+        self.withdrawal_log.sending(req)
+        try:
+            venue_id = await self._send_withdrawal(req, req.amount + terms.fee)
+        except MalformedMessage as exc:
+            self.withdrawal_log.unknown(req.client_id)
+            raise order_answer_error(exc) from exc
+        except OutcomeUnknown:
+            self.withdrawal_log.unknown(req.client_id)
+            raise
+        except VenueError:
+            # refused, or never left this host: nothing was created
+            self.withdrawal_log.refused(req.client_id)
+            raise
+        except BaseException:
+            # cancelled while the request was on its way: the venue may have it
+            self.withdrawal_log.unknown(req.client_id)
+            raise
+        self.withdrawal_log.acknowledged(req.client_id)
+        now = self.clock.now_ns()
+        log.info(
+            "%s withdrawal %s accepted (id %s): %s %s on %s to %s, fee %s",
+            self.name, req.client_id, venue_id, req.amount, req.asset, req.network,
+            req.address, terms.fee, extra={"venue": self.name, "event": "withdrawal"},
+        )  # fmt: skip
+        return Transfer(
+            client_id=req.client_id,
+            venue=self.name,
+            asset=req.asset,
+            amount=req.amount,
+            fee=terms.fee,
+            network=req.network,
+            address=req.address,
+            status=TransferStatus.PENDING,
+            ts_requested=now,
+            ts_updated=now,
+            venue_id=venue_id,
+            memo=req.memo,
+        )
+
+    async def fetch_withdrawal(self, client_id: str) -> Transfer:
+        """The withdrawal with our ``client_id`` as the venue reports it now
+        (:class:`OrderNotFound` when the venue does not list it)."""
+        found = await self._find_withdrawal(client_id, self.withdrawal_log.asset_of(client_id))
+        if found is None:
+            raise OrderNotFound(
+                f"no withdrawal with client id {client_id} in the venue's history",
+                venue=self.name,
+            )
+        return found
+
+    async def _find_withdrawal(self, client_id: str, asset: str | None) -> Transfer | None:
+        for transfer in await self._withdrawals(asset, client_id):
+            if transfer.client_id == client_id:
+                return transfer
+        return None
 
     # ---------------------------------------------------------------- pushes
     def _on_push_fill(

@@ -61,6 +61,11 @@ ERROR_CODES: dict[str, type[VenueError]] = {
     "-1111": PrecisionError,  # ⚠ Binance-compatible, unverified on MEXC
     "-2010": PostOnlyWouldTake,  # ⚠ Binance-compatible, unverified on MEXC
     "429": RateLimited,
+    # wallet (withdrawals): codes as clients of the venue list them
+    "10232": InvalidOrder,  # currency does not exist
+    "10212": InvalidOrder,  # withdrawal address not on the address list
+    "10100": InvalidOrder,  # this currency transfer is not supported
+    "10265": InvalidOrder,  # withdrawal unavailable (risk control)
 }
 """Body ``code`` -> error class."""
 
@@ -114,6 +119,11 @@ REJECTIONS: dict[RejectKind, tuple[int, int, str]] = {
     SimError.FOK_NOT_FILLED: (400, 30016, "FOK order could not be filled."),
     SimError.INVALID_CLIENT_ID: (400, -1100, "Illegal characters found in parameter '{}'."),
     SimError.INVALID_LISTEN_KEY: (400, 700001, "Invalid listen key"),
+    # wallet: 10232 is the code clients of the venue list for an unknown currency; the
+    # two withdrawal-lookup answers are the simulator's (⚠ MEXC documents none)
+    SimError.UNKNOWN_ASSET: (400, 10232, "currency does not exist: {}"),
+    SimError.WITHDRAWAL_NOT_FOUND: (400, -2013, "Withdrawal does not exist: {}"),
+    SimError.WITHDRAWAL_NOT_CANCELLABLE: (400, -2011, "Withdrawal can no longer be cancelled: {}"),
 }
 """Rejection kind -> (HTTP status, MEXC code, message) the simulator answers with
 (``{}``: the request's detail)."""

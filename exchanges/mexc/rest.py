@@ -24,21 +24,27 @@ from urllib.parse import urlencode
 
 import msgspec
 
-from arbsim.core.errors import MalformedMessage
+from arbsim.core.errors import InvalidOrder, MalformedMessage
 from arbsim.core.model import (
     Balance,
     Balances,
+    Deposit,
     Fill,
     Order,
     OrderStatus,
     OrderType,
     Side,
     TimeInForce,
+    Transfer,
+    TransferStatus,
+    WithdrawalTerms,
+    WithdrawRequest,
 )
 from exchanges.live.credentials import Credentials
 from exchanges.live.errors import decode_body, number, order_answer_error, parser
 from exchanges.live.http import Endpoint, Prepared, RateLimiter, RestTransport
 from exchanges.live.symbols import VenueSymbolInfo
+from exchanges.live.transfers import net_minimum
 from exchanges.mexc import errors, signing
 from exchanges.mexc.booksync import MexcDepth
 from exchanges.mexc.rules import MEXC_RULES
@@ -49,6 +55,7 @@ __all__ = [
     "ENDPOINTS",
     "ORDER_STATUS",
     "ORDER_TYPES",
+    "WITHDRAW_STATUS",
     "MexcAccount",
     "MexcOrder",
     "MexcOrderAck",
@@ -57,8 +64,12 @@ __all__ = [
     "format_decimal",
     "order_params",
     "to_balances",
+    "to_deposit",
     "to_fill",
     "to_order",
+    "to_terms",
+    "to_transfer",
+    "withdraw_params",
 ]
 
 log = logging.getLogger(__name__)
@@ -100,6 +111,23 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
     "listen_key_delete": Endpoint(
         method="DELETE", path="/api/v3/userDataStream", costs=(("ip", 1),), signed=True
+    ),
+    # wallet (weights as the venue's endpoint list gives them); a withdrawal's unknown
+    # outcome is OutcomeUnknown, as for an order
+    "coins": Endpoint(
+        method="GET", path="/api/v3/capital/config/getall", costs=(("ip", 10),), signed=True
+    ),
+    "withdraw": Endpoint(
+        method="POST", path="/api/v3/capital/withdraw", costs=(("ip", 1),), signed=True, order=True
+    ),
+    "withdraw_history": Endpoint(
+        method="GET", path="/api/v3/capital/withdraw/history", costs=(("ip", 1),), signed=True
+    ),
+    "deposit_history": Endpoint(
+        method="GET", path="/api/v3/capital/deposit/hisrec", costs=(("ip", 10),), signed=True
+    ),
+    "deposit_address": Endpoint(
+        method="GET", path="/api/v3/capital/deposit/address", costs=(("ip", 10),), signed=True
     ),
 }
 """Endpoint table (A2); ``costs`` name families of :data:`MEXC_RULES`."""
@@ -215,6 +243,78 @@ class MexcListenKey(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     listen_key: str
 
 
+Text = str | int | float | None
+
+
+class MexcNetwork(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """One ``networkList`` element of ``capital/config/getall``."""
+
+    coin: str
+    network: str = ""
+    net_work: str | None = None
+    withdraw_enable: bool = True
+    withdraw_fee: Text = "0"
+    withdraw_min: Text = "0"
+    withdraw_integer_multiple: Text = None
+
+
+class MexcCoin(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """One ``capital/config/getall`` element."""
+
+    coin: str
+    network_list: list[MexcNetwork] = []
+
+
+class MexcWithdrawAck(msgspec.Struct, frozen=True, kw_only=True):
+    """``POST capital/withdraw`` answer."""
+
+    id: str
+
+
+class MexcWithdrawal(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """One ``capital/withdraw/history`` element (numbers arrive as strings)."""
+
+    id: str
+    coin: str
+    amount: str
+    status: int
+    apply_time: int
+    address: str = ""
+    network: str = ""
+    net_work: str | None = None
+    transaction_fee: str = "0"
+    tx_id: str | None = None
+    trans_hash: str | None = None
+    memo: str | None = None
+    remark: str | None = None
+    update_time: int | None = None
+    withdraw_order_id: str | None = None
+
+
+class MexcDeposit(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """One ``capital/deposit/hisrec`` element."""
+
+    coin: str
+    amount: str
+    status: int
+    insert_time: int
+    address: str = ""
+    network: str = ""
+    net_work: str | None = None
+    tx_id: str | None = None
+    trans_hash: str | None = None
+
+
+class MexcDepositAddress(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """One ``capital/deposit/address`` element."""
+
+    coin: str
+    address: str
+    network: str = ""
+    net_work: str | None = None
+    memo: str | None = None
+
+
 # strict=False: recorded answers send some numbers as strings ("lastUpdateId": "2045...").
 _time_decoder = msgspec.json.Decoder(MexcServerTime, strict=False)
 _info_decoder = msgspec.json.Decoder(MexcExchangeInfo, strict=False)
@@ -225,6 +325,11 @@ _orders_decoder = msgspec.json.Decoder(list[MexcOrder], strict=False)
 _trades_decoder = msgspec.json.Decoder(list[MexcTrade], strict=False)
 _account_decoder = msgspec.json.Decoder(MexcAccount, strict=False)
 _listen_key_decoder = msgspec.json.Decoder(MexcListenKey, strict=False)
+_coins_decoder = msgspec.json.Decoder(list[MexcCoin], strict=False)
+_withdraw_ack_decoder = msgspec.json.Decoder(MexcWithdrawAck, strict=False)
+_withdrawals_decoder = msgspec.json.Decoder(list[MexcWithdrawal], strict=False)
+_deposits_decoder = msgspec.json.Decoder(list[MexcDeposit], strict=False)
+_addresses_decoder = msgspec.json.Decoder(list[MexcDepositAddress], strict=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,6 +439,126 @@ def to_balances(raw: MexcAccount, ts: int, venue: str = VENUE) -> Balances:
             for b in raw.balances
         },
     )
+
+
+# Wallet. MEXC's withdrawal ``amount`` includes the fee: the address receives
+# ``amount - transactionFee``. The API reference does not say it in words; its
+# withdraw-history records carry the amount with its ``transactionFee`` (recorded example:
+# "amount": "2", "transactionFee": "1", status 7) and client libraries of the venue
+# subtract the fee from ``amount`` to get what arrived ("mexc withdrawal amount includes
+# the fee"). ``withdrawMin`` bounds that same amount. arbsim's convention
+# (``WithdrawRequest.amount`` = what arrives, the account pays ``amount + fee``) is
+# converted here and in ``MexcVenue``.
+
+WITHDRAW_STATUS: dict[int, TransferStatus] = {
+    1: TransferStatus.PENDING,  # APPLY
+    2: TransferStatus.PENDING,  # AUDITING
+    3: TransferStatus.PENDING,  # WAIT
+    4: TransferStatus.PENDING,  # PROCESSING
+    5: TransferStatus.PENDING,  # WAIT_PACKAGING
+    6: TransferStatus.SENT,  # WAIT_CONFIRM: on chain, waiting for confirmations
+    7: TransferStatus.ARRIVED,  # SUCCESS
+    8: TransferStatus.FAILED,  # FAILED
+    9: TransferStatus.FAILED,  # CANCEL
+    10: TransferStatus.PENDING,  # MANUAL (review)
+}
+"""Withdraw-history ``status`` -> arbsim transfer status."""
+
+DEPOSIT_CREDITED = 5
+"""Deposit ``status`` SUCCESS (1 SMALL, 2 TIME_DELAY, 3 LARGE_DELAY, 4 PENDING, 5 SUCCESS,
+6 AUDITING, 7 REJECTED)."""
+
+
+def _coin(raw: str) -> str:
+    """``"USDC-TRX"`` -> ``"USDC"``: history records name the coin with its network."""
+    return raw.partition("-")[0]
+
+
+@parser(VENUE, "capital/config/getall")
+def to_terms(
+    coins: Sequence[MexcCoin], asset: str, network: str, venue: str = VENUE
+) -> WithdrawalTerms:
+    """The ``networkList`` entry of ``asset`` on ``network`` as :class:`WithdrawalTerms`
+    (fee; ``withdrawMin`` bounds the amount with the fee, so the minimum received is
+    ``withdrawMin - withdrawFee``)."""
+    for coin in coins:
+        if coin.coin != asset:
+            continue
+        for net in coin.network_list:
+            if network in (net.net_work, net.network):
+                fee = number(str(net.withdraw_fee or "0"), "withdrawFee")
+                step_text = str(net.withdraw_integer_multiple or "")
+                step = number(step_text, "withdrawIntegerMultiple") if step_text else None
+                return WithdrawalTerms(
+                    venue=venue,
+                    asset=asset,
+                    network=network,
+                    fee=fee,
+                    minimum=net_minimum(number(str(net.withdraw_min or "0"), "withdrawMin"), fee),
+                    step=step if step else Decimal("1e-8"),
+                    enabled=net.withdraw_enable,
+                )
+    offered = [n.net_work or n.network for c in coins if c.coin == asset for n in c.network_list]
+    raise InvalidOrder(
+        f"the venue offers no withdrawal of {asset} on {network} "
+        f"(its networks for {asset}: {', '.join(offered) or 'none'})",
+        code="unknown_network",
+        venue=venue,
+    )
+
+
+@parser(VENUE, "capital/withdraw/history")
+def to_transfer(raw: MexcWithdrawal, *, venue: str = VENUE) -> Transfer:
+    """A withdraw-history record as a :class:`Transfer` (amount received, fee apart; our
+    client id is the ``withdrawOrderId``, else the ``remark``)."""
+    gross = number(raw.amount, "amount")
+    fee = number(raw.transaction_fee or "0", "transactionFee")
+    return Transfer(
+        client_id=raw.withdraw_order_id or raw.remark or "",
+        venue=venue,
+        asset=_coin(raw.coin),
+        amount=gross - fee,
+        fee=fee,
+        network=raw.net_work or raw.network,
+        address=raw.address,
+        status=WITHDRAW_STATUS[raw.status],
+        ts_requested=raw.apply_time * _MS,
+        ts_updated=(raw.update_time or raw.apply_time) * _MS,
+        venue_id=raw.id,
+        tx_id=raw.trans_hash or raw.tx_id,
+        memo=raw.memo,
+    )
+
+
+@parser(VENUE, "capital/deposit/hisrec")
+def to_deposit(raw: MexcDeposit, *, venue: str = VENUE) -> Deposit:
+    """A deposit record as a :class:`Deposit`."""
+    return Deposit(
+        venue=venue,
+        asset=_coin(raw.coin),
+        amount=number(raw.amount, "amount"),
+        network=raw.net_work or raw.network,
+        address=raw.address,
+        tx_id=raw.trans_hash or raw.tx_id or "",
+        credited=raw.status == DEPOSIT_CREDITED,
+        ts=raw.insert_time * _MS,
+    )
+
+
+def withdraw_params(req: WithdrawRequest, amount: Decimal) -> list[tuple[str, str]]:
+    """``POST capital/withdraw`` parameters in the documented order: ``coin,
+    withdrawOrderId, netWork, address, memo, amount, remark`` (``amount`` with the fee; our
+    client id also as ``remark``)."""
+    params = [
+        ("coin", req.asset),
+        ("withdrawOrderId", req.client_id),
+        ("netWork", req.network),
+        ("address", req.address),
+    ]
+    if req.memo:
+        params.append(("memo", req.memo))
+    params += [("amount", format_decimal(amount)), ("remark", req.client_id)]
+    return params
 
 
 # --------------------------------------------------------------------------------------------
@@ -542,3 +767,41 @@ class MexcRestClient:
     async def delete_listen_key(self, listen_key: str) -> None:
         """``DELETE /api/v3/userDataStream``."""
         await self._call("listen_key_delete", [("listenKey", listen_key)])
+
+    # ---------------------------------------------------------------- wallet
+    async def coins(self) -> list[MexcCoin]:
+        """``GET capital/config/getall``: every coin with its networks (fees, minimums)."""
+        return await self._fetch("coins", _coins_decoder)
+
+    async def withdraw(self, params: Params) -> str:
+        """``POST capital/withdraw`` with :func:`withdraw_params` output -> the venue's id."""
+        return (await self._fetch("withdraw", _withdraw_ack_decoder, params)).id
+
+    async def withdraw_history(
+        self, coin: str | None = None, *, start_time: int | None = None, limit: int = 1000
+    ) -> list[MexcWithdrawal]:
+        """``GET capital/withdraw/history`` (``coin, limit, startTime``), newest first."""
+        params = [("coin", coin)] if coin else []
+        params.append(("limit", str(limit)))
+        if start_time is not None:
+            params.append(("startTime", str(start_time)))
+        return await self._fetch("withdraw_history", _withdrawals_decoder, params)
+
+    async def deposit_history(
+        self, coin: str | None = None, *, start_time: int | None = None, limit: int = 1000
+    ) -> list[MexcDeposit]:
+        """``GET capital/deposit/hisrec`` (``coin, limit, startTime``), newest first."""
+        params = [("coin", coin)] if coin else []
+        params.append(("limit", str(limit)))
+        if start_time is not None:
+            params.append(("startTime", str(start_time)))
+        return await self._fetch("deposit_history", _deposits_decoder, params)
+
+    async def deposit_addresses(
+        self, coin: str, network: str | None = None
+    ) -> list[MexcDepositAddress]:
+        """``GET capital/deposit/address`` (``coin``, optional ``network``)."""
+        params = [("coin", coin)]
+        if network:
+            params.append(("network", network))
+        return await self._fetch("deposit_address", _addresses_decoder, params)

@@ -5,15 +5,35 @@ A :class:`~exchanges.live.venue.LiveVenue` with MEXC's protocol:
 and :class:`~exchanges.mexc.stream.MexcUserStream` (protobuf private orders and deals; the
 listenKey lives with the stream). Orders are found by ``orderId`` or
 ``origClientOrderId``; open orders are listed symbol by symbol.
+
+Transfers (:class:`~arbsim.core.ports.TransferVenue`): ``capital/config/getall`` gives the
+terms, ``capital/deposit/address`` the address, ``POST capital/withdraw`` sends (MEXC's
+``amount`` includes the fee: ``amount + fee`` of arbsim's request is sent; our client id as
+``withdrawOrderId`` and ``remark``), ``capital/withdraw/history`` finds a withdrawal by it,
+``capital/deposit/hisrec`` lists deposits.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Unpack
 
-from arbsim.core.model import Balances, Fill, Order, OrderRequest, OrderStatus, OrderType, Side
+from arbsim.core.errors import VenueError
+from arbsim.core.model import (
+    Balances,
+    Deposit,
+    Fill,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    Transfer,
+    WithdrawalTerms,
+    WithdrawRequest,
+)
 from exchanges.live.credentials import Credentials
 from exchanges.live.errors import number, parser, parsing
 from exchanges.live.stream import MarketDialect, StreamTask
@@ -150,6 +170,35 @@ class MexcVenue(LiveVenue[rest.MexcOrder, rest.MexcTrade]):
             for sym in symbols
             for raw in await self.rest.open_orders(self.table.native(sym))
         ]
+
+    # ---------------------------------------------------------------- transfers
+    async def withdrawal_terms(self, asset: str, network: str) -> WithdrawalTerms:
+        return rest.to_terms(await self.rest.coins(), asset, network, venue=self.name)
+
+    async def deposit_address(self, asset: str, network: str) -> str:
+        # every network of the coin: MEXC's ``network`` query parameter takes the long
+        # name ("BNB Smart Chain(BEP20)"), arbsim the withdrawal's ``netWork`` ("BSC")
+        for entry in await self.rest.deposit_addresses(asset):
+            if network in (entry.net_work, entry.network) and entry.address:
+                return entry.address
+        raise VenueError(
+            f"no deposit address for {asset} on {network} (create one on the venue)",
+            code="no_address",
+            venue=self.name,
+        )
+
+    async def _send_withdrawal(self, req: WithdrawRequest, amount: Decimal) -> str:
+        return await self.rest.withdraw(rest.withdraw_params(req, amount))
+
+    async def _withdrawals(self, asset: str | None, client_id: str) -> list[Transfer]:
+        # MEXC's history is listed per coin, newest first: the caller picks ours out
+        raws = await self.rest.withdraw_history(asset)
+        return [rest.to_transfer(raw, venue=self.name) for raw in raws]
+
+    async def fetch_deposits(self, asset: str | None, since_ns: int) -> list[Deposit]:
+        raws = await self.rest.deposit_history(asset, start_time=since_ns // _MS)
+        deposits = [rest.to_deposit(raw, venue=self.name) for raw in raws]
+        return [d for d in deposits if d.ts >= since_ns and (asset is None or d.asset == asset)]
 
     # ---------------------------------------------------------------- pushes
     def _on_push_order(self, push: PrivateOrder, ts_local: int) -> None:

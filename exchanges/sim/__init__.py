@@ -91,7 +91,9 @@ Market data and matching (both venues)
 MEXC
 
 13. Not served: ``batchOrders``, ``order/all``, ``historicalTrades``, ``klines``,
-    ``tradeFee``, ``capital/*`` but ``capital/config/getall``, other account endpoints,
+    ``tradeFee``, ``capital/*`` but the wallet endpoints of 30 (``config/getall``,
+    ``withdraw``, ``withdraw/apply``, ``withdraw`` DELETE, ``withdraw/history``,
+    ``deposit/hisrec``, ``deposit/address``), other account endpoints,
     futures (``/api/v1/contract/*``: ccxt's market loading asks for them unless its
     ``fetch_swap_markets`` is turned off) (aiohttp's plain-text 404). Served from the
     replay: ``ticker/24hr`` (the trades replayed in the last day of exchange time, counted
@@ -102,7 +104,8 @@ MEXC
     the tick; ``symbols`` is ignored, as recorded from the venue), ``avgPrice`` (``mins``
     5: volume-weighted over the trades of the last 5 whole minutes, else the last price),
     ``aggTrades`` (one per trade, ``a``/``f``/``l`` null, ``T`` cut to the second, as
-    recorded), ``capital/config/getall`` (the served assets, empty ``networkList``).
+    recorded), ``capital/config/getall`` (the served assets and those of the transfer routes; a
+    ``networkList`` entry per route, see 30).
 14. Every rejection is HTTP 400 (errors.py decision). Unverified codes: ``-1102`` missing
     parameter, ``-1100`` malformed parameter, ``-1111`` precision, ``-2010`` post-only
     would take and duplicate open ``newClientOrderId``, ``700001`` missing API-key header.
@@ -127,7 +130,8 @@ MEXC
 Gate.io
 
 20. Not served: amend (``PATCH /spot/orders/{id}``), ``price_orders``, ``tickers``,
-    ``candlesticks``, ``unified/*``, ``wallet/*``, ``withdrawals``, ``margin/*`` but
+    ``candlesticks``, ``unified/*``, ``wallet/*`` but the wallet endpoints of 30,
+    ``withdrawals/push``, ``margin/*`` but
     ``margin/currency_pairs`` (answers ``[]``: no pair is open to margin trading here;
     client libraries ask at start), ``spot/currencies`` is served with ``chains`` empty and
     deposits and withdrawals disabled; WebSocket
@@ -169,7 +173,61 @@ Faults (``FaultRule``)
     own times; ``drop_ws`` aborts every WebSocket TCP connection; ``slow`` answers a
     processed request ``delay_s`` late; ``lose_ws_reply`` processes a Gate WebSocket API
     request and sends no reply. ``GET /_sim/ledger`` (an admin route, not a venue API)
-    returns each account's orders, fills and balances as the simulator keeps them.
+    returns each account's orders, fills, balances, withdrawals and deposits as the
+    simulator keeps them; ``GET /_sim/requests`` counts the venue requests received per
+    method and path.
+
+Transfers (both venues; ``exchanges/sim/transfers.py``)
+
+30. Served: MEXC ``POST capital/withdraw`` (``netWork``) and ``capital/withdraw/apply``
+    (``network``) -> ``{"id"}``, ``DELETE capital/withdraw?id=``, ``GET
+    capital/withdraw/history``, ``capital/deposit/hisrec``, ``capital/deposit/address``,
+    ``capital/config/getall``; Gate ``POST /withdrawals``, ``DELETE
+    /withdrawals/{id}``, ``GET /wallet/withdrawals``, ``/wallet/deposits``,
+    ``/wallet/deposit_address``, ``/wallet/withdraw_status``. Not served: MEXC deposit
+    address generation (``POST capital/deposit/address``), internal transfers, withdraw
+    address lists; Gate ``withdrawals/push``, ``wallet/transfers``, sub-accounts, saved
+    addresses; ``spot/currencies`` still shows no chains.
+31. One transfer network per simulator: the ``transfers`` routes of the config (asset,
+    network, fee, minimum, step, ``send_s``, delay fixed / uniform / lognormal drawn from
+    one generator seeded by ``transfer_seed``) hold on every venue, under the same network
+    name on both (the real venues name chains differently). Every account has one deposit
+    address per route (``sim<network><32 hex>``, a digest; no memo); an account's own
+    address is refused as a destination.
+32. A withdrawal's ``amount`` includes the fee (as on both venues): ``amount`` is held at
+    once, debited when it leaves (``send_s`` later), ``amount - fee`` is credited at the
+    destination after the delay; in between the funds are in neither account. ``amount``
+    must be at least ``minimum`` and above the fee (else below-minimum: MEXC ``30002``
+    (⚠ unverified for withdrawals), Gate ``AMOUNT_TOO_LITTLE``), on the route's ``step``
+    (precision: MEXC ``-1111``, Gate ``INVALID_PRECISION``, both unverified), covered by
+    the free balance (MEXC ``10101``, Gate ``BALANCE_NOT_ENOUGH``); an unknown coin or
+    network is MEXC ``10232`` / Gate ``INVALID_CURRENCY``. No daily or per-withdrawal
+    maximum, no address whitelist, memo or KYC checks; ``withdrawMax`` and Gate's limits
+    are fixed texts. A client id (``withdrawOrderId``, ``withdraw_order_id``) is used once
+    per account: a second use is the bad-parameter rejection (the venues' answer is not
+    documented). Gate requires ``chain``; MEXC uses the coin's first route without
+    ``netWork`` / ``network``.
+33. Statuses: MEXC withdrawals 1 APPLY (held) -> 6 WAIT_CONFIRM (sent) -> 7 SUCCESS, 9
+    CANCEL; deposits 4 PENDING -> 5 SUCCESS. Gate withdrawals REQUEST -> EXTPEND -> DONE,
+    CANCEL; deposits PEND -> DONE. The other statuses (review, packaging, manual,
+    failures) never occur. Only a held withdrawal can be cancelled (MEXC ``-2011``, Gate
+    ``INVALID_WITHDRAW_CANCEL_STATUS`` otherwise; an unknown id MEXC ``-2013``, Gate
+    ``INVALID_WITHDRAW_ID``: the MEXC codes are the simulator's).
+34. A withdrawal to an address no simulated account owns leaves the source and ends
+    SUCCESS / DONE after the delay without arriving anywhere (an external wallet).
+35. Answers: numbers and times as strings as recorded (MEXC ``status``, ``applyTime``;
+    ``coin`` as ``COIN-NETWORK`` in both histories, a ``coin`` filter in either
+    spelling); MEXC withdrawal ids are numeric strings (real: 32 hex digits) and its
+    history carries ``withdrawOrderId`` (real examples do not show it); Gate ids are
+    ``w<n>`` / ``d<n>``, ``POST /withdrawals`` answers 200 with ``fee_amount``;
+    ``withdraw_amount_mini`` (one per currency on Gate) is the largest of the currency's
+    route minimums, percentage fees are 0. Default time windows: MEXC 90 days, Gate 7
+    days (``withdraw_id`` ignores it). Confirmations are not counted.
+36. State moves lazily on the exchange clock: every request (admin routes too) first
+    applies the steps due; no private push reports transfer balance changes. Wallet
+    endpoints are not rate limited by the simulator (the client still counts MEXC's
+    weights); ``lose_ack`` acts on the two withdrawal POSTs as on new orders, the other
+    REST faults on every wallet route.
 """
 
 from __future__ import annotations

@@ -14,10 +14,15 @@ A config file (YAML or JSON) holds one :class:`SimConfig`::
           - {api_key: k, api_secret: s, balances: {USDT: "100000", BTC: "1"}}
         faults:
           - {kind: http_status, status: 503, count: 2, path: /api/v3/order}
+    transfers:                      # withdrawals between the simulated accounts
+      - {asset: BTC, network: BTC, fee: "0.0002", minimum: "0.001",
+         delay: {kind: lognormal, median_s: 30, sigma: 0.5}}
 """
 
 from __future__ import annotations
 
+import math
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -29,10 +34,12 @@ __all__ = [
     "DEFAULT_BALANCES",
     "DEMO_CREDENTIALS",
     "AccountConfig",
+    "DelayConfig",
     "FaultKind",
     "FaultRule",
     "Pace",
     "SimConfig",
+    "TransferRoute",
     "VenueConfig",
     "VenueName",
     "default_catalog",
@@ -127,6 +134,67 @@ class VenueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         return [AccountConfig(api_key=key, api_secret=secret)]
 
 
+DelayKind = Literal["fixed", "uniform", "lognormal"]
+
+
+class DelayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How long a withdrawal is on its way (exchange-clock seconds), drawn per withdrawal
+    from the simulator's seeded generator.
+
+    ``fixed``: ``seconds``; ``uniform``: between ``low_s`` and ``high_s``; ``lognormal``:
+    median ``median_s``, shape ``sigma`` (the log's standard deviation).
+    """
+
+    kind: DelayKind = "fixed"
+    seconds: float = 1.0
+    low_s: float = 0.0
+    high_s: float = 1.0
+    median_s: float = 1.0
+    sigma: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("seconds", "low_s", "high_s", "median_s", "sigma"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if self.high_s < self.low_s:
+            raise ValueError(f"high_s ({self.high_s}) is below low_s ({self.low_s})")
+        if self.kind == "lognormal" and self.median_s <= 0:
+            raise ValueError("a lognormal delay needs median_s > 0")
+
+
+class TransferRoute(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a withdrawal of ``asset`` over ``network`` costs and takes, on every simulated
+    venue.
+
+    ``fee`` and ``minimum`` are in the venues' own convention: the ``amount`` of a
+    withdrawal request includes the fee, the address receives ``amount - fee``, and
+    ``amount`` must be at least ``minimum`` (and above the fee). ``step``: amounts are
+    whole multiples of it. ``send_s``: how long the venue holds an accepted withdrawal
+    before it leaves (cancellable meanwhile); ``delay``: how long it is then on its way.
+    """
+
+    asset: str
+    network: str
+    fee: Decimal = Decimal(0)
+    minimum: Decimal = Decimal(0)
+    step: Decimal = Decimal("0.00000001")
+    send_s: float = 0.0
+    delay: DelayConfig = msgspec.field(default_factory=DelayConfig)
+
+    def __post_init__(self) -> None:
+        if not self.asset or not self.network:
+            raise ValueError("asset and network must not be empty")
+        for name in ("fee", "minimum"):
+            value = getattr(self, name)
+            if not value.is_finite() or value < 0:
+                raise ValueError(f"{name} must be a decimal >= 0, got {value}")
+        if not self.step.is_finite() or self.step <= 0:
+            raise ValueError(f"step must be a decimal > 0, got {self.step}")
+        if not math.isfinite(self.send_s) or self.send_s < 0:
+            raise ValueError(f"send_s must be a finite number >= 0, got {self.send_s}")
+
+
 class SimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole simulator.
 
@@ -151,6 +219,11 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         recorded ``ts_local``, reproducing the catalog's feed latency.
     host:
         Listening address (127.0.0.1 unless you mean it).
+    transfers:
+        The withdrawal routes (asset, network) every venue serves, with fee, minimum and
+        delay (:class:`TransferRoute`); none: no deposits or withdrawals.
+    transfer_seed:
+        Seed of the generator the withdrawal delays are drawn from.
     """
 
     venues: list[VenueConfig]
@@ -161,6 +234,16 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     end: str = ""
     pace: Pace = "exchange"
     host: str = "127.0.0.1"
+    transfers: list[TransferRoute] = msgspec.field(default_factory=list)
+    transfer_seed: int = 0
+
+    def __post_init__(self) -> None:
+        seen: set[tuple[str, str]] = set()
+        for route in self.transfers:
+            key = (route.asset, route.network)
+            if key in seen:
+                raise ValueError(f"transfer route {route.asset} on {route.network} given twice")
+            seen.add(key)
 
     @property
     def catalog_path(self) -> Path:

@@ -39,6 +39,7 @@ from arbsim.core.rules import Rejection, VenueRules
 from exchanges.sim.config import AccountConfig
 from exchanges.sim.errors import SimError, SimReject, kind_of
 from exchanges.sim.market import DepthUpdate, MarketEvent, MarketReplay, quote_to_base
+from exchanges.sim.transfers import TransferNetwork
 from exchanges.simulated.matching import Account, ExecEvent, MatchingEngine
 
 __all__ = [
@@ -188,7 +189,15 @@ class SimExchange:
         self._cids = itertools.count(1)
         self._trade_ids = itertools.count(first_order_id * 3)
         self.listeners: list[Callable[[PrivateUpdate], None]] = []
+        #: the transfer network the simulator's venues share (set by the runner)
+        self.transfers: TransferNetwork | None = None
         market.listeners.insert(0, self.on_market)
+
+    def settle(self) -> None:
+        """Apply the withdrawal and deposit steps due by now (before any request reads or
+        changes balances)."""
+        if self.transfers is not None:
+            self.transfers.advance()
 
     # ------------------------------------------------------------------ lookups
     @property
@@ -265,6 +274,7 @@ class SimExchange:
         """
         inst = self.instrument(symbol)
         self.market.catch_up()
+        self.settle()
         acct = self.accounts[api_key]
         if client_id:
             prev = acct.by_client.get((symbol, client_id))

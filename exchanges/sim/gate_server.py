@@ -36,6 +36,7 @@ from exchanges.sim.hub import (
 )
 from exchanges.sim.market import DepthUpdate, MarketEvent, PublicTrade, SymbolState
 from exchanges.sim.server import ServerOptions, VenueServer, decimal_places, decimal_text
+from exchanges.sim.transfers import SimDeposit, SimWithdrawal, Stage, TransferNetwork
 
 __all__ = ["GateServer", "currency_pair_json", "gate_finish_as", "gate_status"]
 
@@ -76,7 +77,24 @@ EXPIRED_FINISH_AS: dict[TimeInForce, str] = {
     TimeInForce.POST_ONLY: "poc",
     TimeInForce.GTC: "cancelled",
 }
-ORDER_PATHS = frozenset({("POST", f"{PREFIX}/spot/orders")})
+ORDER_PATHS = frozenset({("POST", f"{PREFIX}/spot/orders"), ("POST", f"{PREFIX}/withdrawals")})
+"""Requests that create something (orders, withdrawals): ``lose_ack`` faults act on them."""
+
+WITHDRAW_STATUS: dict[Stage, str] = {
+    "held": "REQUEST",
+    "sent": "EXTPEND",
+    "arrived": "DONE",
+    "cancelled": "CANCEL",
+}
+"""Withdrawal stage -> Gate ``status`` (REQUEST: requesting; EXTPEND: sent, waiting for
+confirmation; DONE: completed; CANCEL: cancelled)."""
+
+DEPOSIT_STATUS: dict[bool, str] = {False: "PEND", True: "DONE"}
+"""Credited -> Gate deposit ``status`` (PEND: processing; DONE: credited to spot)."""
+
+_WITHDRAW_ORDER_ID = re.compile(r"[0-9A-Za-z_.\-]{1,32}$")
+_WEEK_S = 7 * 86_400
+WITHDRAW_LIMIT = "1000000"
 PUBLIC_CHANNELS = frozenset(
     {"spot.order_book_update", "spot.obu", "spot.trades", "spot.book_ticker"}
 )
@@ -210,6 +228,12 @@ class GateServer(VenueServer):
         r.add_get(f"{s}/my_trades", self.my_trades)
         r.add_post(f"{s}/batch_orders", self.batch_orders)
         r.add_post(f"{s}/cancel_batch_orders", self.cancel_batch)
+        r.add_post(f"{PREFIX}/withdrawals", self.withdraw)
+        r.add_delete(f"{PREFIX}/withdrawals/{{withdrawal_id}}", self.cancel_withdraw)
+        r.add_get(f"{PREFIX}/wallet/withdrawals", self.withdrawals)
+        r.add_get(f"{PREFIX}/wallet/deposits", self.deposits)
+        r.add_get(f"{PREFIX}/wallet/deposit_address", self.deposit_address)
+        r.add_get(f"{PREFIX}/wallet/withdraw_status", self.withdraw_status)
         r.add_get("/ws/v4/", self.websocket)
 
     @web.middleware
@@ -580,6 +604,181 @@ class GateServer(VenueServer):
             and start <= t.ts_ms <= end
         ]
         return json_response(out[:limit])
+
+    # ------------------------------------------------------------------ wallet
+    def _network(self) -> TransferNetwork:
+        network = self.exchange.transfers
+        if network is None:
+            raise SimReject(SimError.UNKNOWN_ASSET, "no transfer network")
+        return network
+
+    async def withdraw(self, request: web.Request) -> web.Response:
+        """``POST /withdrawals`` (JSON ``currency, amount, address, memo, chain,
+        withdraw_order_id``): the withdrawal record, status ``REQUEST``. ``amount``
+        includes the fee."""
+        api_key, body = await self._signed(request)
+        try:
+            req = msgspec.json.decode(body) if body else None
+        except msgspec.DecodeError:
+            raise SimReject(SimError.BAD_BODY, "body") from None
+        if not isinstance(req, dict):
+            raise SimReject(SimError.BAD_BODY, "body")
+        network = self._network()
+        currency = _s(req.get("currency")).upper()
+        if not currency:
+            raise SimReject(SimError.MISSING_PARAM, "currency")
+        chain = _s(req.get("chain"))
+        if not chain:
+            raise SimReject(SimError.MISSING_PARAM, "chain")  # required on Gate
+        order_id = _s(req.get("withdraw_order_id"))
+        if order_id and not _WITHDRAW_ORDER_ID.match(order_id):
+            raise SimReject(SimError.BAD_PARAM, "withdraw_order_id")
+        w = network.withdraw(
+            VENUE,
+            api_key,
+            asset=currency,
+            network=chain,
+            address=_s(req.get("address")),
+            amount=decimal_param(_s(req.get("amount")) or None, "amount"),
+            memo=_s(req.get("memo")),
+            client_id=order_id or None,
+        )
+        out = _withdrawal_json(w)
+        return json_response(
+            {
+                k: out[k]
+                for k in (
+                    "id",
+                    "txid",
+                    "withdraw_order_id",
+                    "timestamp",
+                    "amount",
+                    "currency",
+                    "address",
+                    "memo",
+                    "status",
+                    "chain",
+                )
+            }
+            | {"fee_amount": out["fee"]}
+        )
+
+    async def cancel_withdraw(self, request: web.Request) -> web.Response:
+        """``DELETE /withdrawals/{withdrawal_id}`` (``w<digits>``): the record, ``CANCEL``."""
+        api_key, _ = await self._signed(request)
+        wid = request.match_info["withdrawal_id"]
+        if not (wid.startswith("w") and wid[1:].isdigit()):
+            raise SimReject(SimError.WITHDRAWAL_NOT_FOUND, wid)
+        w = self._network().cancel(VENUE, api_key, int(wid[1:]))
+        return json_response(_withdrawal_json(w))
+
+    def _window(self, q: Any, *, most: int) -> tuple[int, int, int, int]:
+        now_s = self.now_ns() // 1_000_000_000
+        start = int_param(q, "from", now_s - _WEEK_S)
+        end = int_param(q, "to", now_s + 1)
+        limit = min(int_param(q, "limit", 100, minimum=1), most)
+        offset = int_param(q, "offset", 0)
+        return start, end, limit, offset
+
+    async def withdrawals(self, request: web.Request) -> web.Response:
+        """``GET /wallet/withdrawals`` (``currency, withdraw_id, withdraw_order_id, from,
+        to, limit, offset``), newest first; ``withdraw_id`` ignores the time window."""
+        api_key, _ = await self._signed(request)
+        q = request.query
+        start, end, limit, offset = self._window(q, most=1000)
+        currency = q.get("currency", "").upper()
+        wid = q.get("withdraw_id", "")
+        order_id = q.get("withdraw_order_id", "")
+        out = []
+        for w in reversed(self._network().of(VENUE, api_key)):
+            if currency and w.asset != currency:
+                continue
+            if wid:
+                if f"w{w.wid}" == wid:
+                    out.append(_withdrawal_json(w))
+                continue
+            if order_id and w.client_id != order_id:
+                continue
+            if start <= w.ts_apply // 1_000_000_000 <= end:
+                out.append(_withdrawal_json(w))
+        return json_response(out[offset : offset + limit])
+
+    async def deposits(self, request: web.Request) -> web.Response:
+        """``GET /wallet/deposits`` (``currency, from, to, limit`` (at most 500),
+        ``offset``), newest first."""
+        api_key, _ = await self._signed(request)
+        q = request.query
+        start, end, limit, offset = self._window(q, most=500)
+        currency = q.get("currency", "").upper()
+        out = [
+            _deposit_json(d)
+            for d in reversed(self._network().deposits_of(VENUE, api_key))
+            if (not currency or d.asset == currency) and start <= d.ts_seen // 1_000_000_000 <= end
+        ]
+        return json_response(out[offset : offset + limit])
+
+    async def deposit_address(self, request: web.Request) -> web.Response:
+        """``GET /wallet/deposit_address?currency=``: the address of every chain
+        (``multichain_addresses``); ``address`` is the first chain's."""
+        api_key, _ = await self._signed(request)
+        network = self._network()
+        currency = request.query.get("currency", "").upper()
+        if not currency:
+            raise SimReject(SimError.MISSING_PARAM, "currency")
+        routes = network.networks(currency)
+        if not routes:
+            raise SimReject(SimError.UNKNOWN_ASSET, currency)
+        chains = [
+            {
+                "chain": r.network,
+                "address": network.address(VENUE, api_key, currency, r.network),
+                "payment_id": "",
+                "payment_name": "",
+                "obtain_failed": 0,
+            }
+            for r in routes
+        ]
+        return json_response(
+            {
+                "currency": currency,
+                "address": chains[0]["address"],
+                "min_deposit_amount": "0",
+                "multichain_addresses": chains,
+            }
+        )
+
+    async def withdraw_status(self, request: web.Request) -> web.Response:
+        """``GET /wallet/withdraw_status`` (optional ``currency``): fees per chain
+        (``withdraw_fix_on_chains``) and the currency's minimum (``withdraw_amount_mini``:
+        one per currency on Gate; the largest of its routes' minimums here)."""
+        await self._signed(request)
+        network = self._network()
+        wanted = request.query.get("currency", "").upper()
+        assets = sorted({a for a, _ in network.routes})
+        if wanted:
+            if wanted not in assets:
+                raise SimReject(SimError.UNKNOWN_ASSET, wanted)
+            assets = [wanted]
+        out = []
+        for a in assets:
+            routes = network.networks(a)
+            out.append(
+                {
+                    "currency": a,
+                    "name": a,
+                    "name_cn": a,
+                    "deposit": "0",
+                    "withdraw_percent": "0%",
+                    "withdraw_fix": decimal_text(routes[0].fee),
+                    "withdraw_day_limit": WITHDRAW_LIMIT,
+                    "withdraw_amount_mini": decimal_text(max(r.minimum for r in routes)),
+                    "withdraw_day_limit_remain": WITHDRAW_LIMIT,
+                    "withdraw_eachtime_limit": WITHDRAW_LIMIT,
+                    "withdraw_fix_on_chains": {r.network: decimal_text(r.fee) for r in routes},
+                    "withdraw_percent_on_chains": {r.network: "0%" for r in routes},
+                }
+            )
+        return json_response(out)
 
     # ------------------------------------------------------------------ WebSocket
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
@@ -1036,6 +1235,44 @@ def _currency(asset: str) -> dict[str, Any]:
         "fixed_rate": "",
         "chain": "",
         "chains": [],
+    }
+
+
+def _withdrawal_json(w: SimWithdrawal) -> dict[str, Any]:
+    """A ``/wallet/withdrawals`` record (times in seconds, as strings)."""
+    sent = w.stage in ("sent", "arrived")
+    final = w.stage in ("arrived", "cancelled")
+    return {
+        "id": f"w{w.wid}",
+        "txid": w.tx_id if sent else "",
+        "block_number": str(w.wid) if w.stage == "arrived" else "0",
+        "withdraw_order_id": w.client_id or "",
+        "timestamp": str(w.ts_apply // 1_000_000_000),
+        "amount": decimal_text(w.amount),
+        "fee": decimal_text(w.fee),
+        "currency": w.asset,
+        "address": w.address,
+        "type": "withdraw",
+        "fail_reason": "",
+        "timestamp2": str(w.ts_updated // 1_000_000_000) if final else "",
+        "memo": w.memo,
+        "status": WITHDRAW_STATUS[w.stage],
+        "chain": w.network,
+    }
+
+
+def _deposit_json(d: SimDeposit) -> dict[str, Any]:
+    """A ``/wallet/deposits`` record."""
+    return {
+        "id": f"d{d.did}",
+        "txid": d.tx_id,
+        "timestamp": str(d.ts_seen // 1_000_000_000),
+        "amount": decimal_text(d.amount),
+        "currency": d.asset,
+        "address": d.address,
+        "memo": d.memo,
+        "status": DEPOSIT_STATUS[d.credited],
+        "chain": d.network,
     }
 
 

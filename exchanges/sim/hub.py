@@ -209,6 +209,7 @@ def add_admin_routes(
     exchange: SimExchange,
     market: MarketReplay,
     faults: FaultState,
+    requests: dict[str, int] | None = None,
 ) -> None:
     """``/_sim`` endpoints (not part of any venue API).
 
@@ -220,7 +221,11 @@ def add_admin_routes(
       public trade that only the matching engine sees (fills resting orders);
     - ``GET /_sim/state``: the replay clock (offset, origin, speed, pace, window, lap:
       ``exchange_ms = ts_exchange_ns // 1e6 + offset_ms + lap * lap_ns // 1e6``), books'
-      update ids and account balances.
+      update ids and account balances;
+    - ``GET /_sim/ledger``: every account's orders, fills, balances, withdrawals and
+      deposits as the venue keeps them;
+    - ``GET /_sim/requests``: how many requests each venue route received
+      (``"POST /api/v3/capital/withdraw": 1``).
     """
 
     async def get_faults(request: web.Request) -> web.Response:
@@ -283,8 +288,9 @@ def add_admin_routes(
 
     async def ledger(request: web.Request) -> web.Response:
         """The simulator's own record of every account: each order as the venue keeps it
-        (client id, order id, status, quantities) and each fill with its trade id, so a
-        client's records can be judged against the venue's."""
+        (client id, order id, status, quantities), each fill with its trade id, and each
+        withdrawal and deposit (amount, fee, stage, times), so a client's records can be
+        judged against the venue's."""
         return json_response(
             {
                 key: {
@@ -314,10 +320,19 @@ def add_admin_routes(
                         for f in o.fills
                     ],
                     "balances": {a: [str(f), str(lk)] for a, (f, lk) in acct.balances().items()},
+                    **(
+                        exchange.transfers.ledger(exchange.venue, key)
+                        if exchange.transfers is not None
+                        else {"withdrawals": [], "deposits": []}
+                    ),
                 }
                 for key, acct in exchange.accounts.items()
             }
         )
 
+    async def request_counts(request: web.Request) -> web.Response:
+        return json_response(dict(requests or {}))
+
     app.router.add_get("/_sim/state", state)
     app.router.add_get("/_sim/ledger", ledger)
+    app.router.add_get("/_sim/requests", request_counts)

@@ -46,6 +46,7 @@ from exchanges.sim.hub import (
 )
 from exchanges.sim.market import DAY_MS, DepthUpdate, MarketEvent, PublicTrade, SymbolState
 from exchanges.sim.server import ServerOptions, VenueServer, decimal_places, decimal_text
+from exchanges.sim.transfers import SimDeposit, SimWithdrawal, Stage, TransferNetwork
 
 __all__ = [
     "ORDER_TYPES",
@@ -119,6 +120,22 @@ PRIVATE_TOPICS: dict[str, str] = {
 }
 
 SIGNED_ORDER_PATHS = frozenset({("POST", f"{PREFIX}/order")})
+WITHDRAW_PATHS = frozenset(
+    {("POST", f"{PREFIX}/capital/withdraw"), ("POST", f"{PREFIX}/capital/withdraw/apply")}
+)
+"""The withdrawal requests: ``lose_ack`` faults act on them as on new orders."""
+
+WITHDRAW_STATUS: dict[Stage, int] = {"held": 1, "sent": 6, "arrived": 7, "cancelled": 9}
+"""Withdrawal stage -> MEXC withdraw-history ``status`` (1 APPLY, 2 AUDITING, 3 WAIT,
+4 PROCESSING, 5 WAIT_PACKAGING, 6 WAIT_CONFIRM, 7 SUCCESS, 8 FAILED, 9 CANCEL, 10 MANUAL):
+APPLY while held, WAIT_CONFIRM on its way, SUCCESS when it arrived."""
+
+DEPOSIT_STATUS: dict[bool, int] = {False: 4, True: 5}
+"""Credited -> MEXC deposit ``status`` (1 SMALL, 2 TIME_DELAY, 3 LARGE_DELAY, 4 PENDING,
+5 SUCCESS, 6 AUDITING, 7 REJECTED)."""
+
+_DAY_MS = 86_400_000
+WITHDRAW_MAX = "1000000"
 LISTEN_KEY_TTL_S = 3600.0
 MAX_DEPTH = 5000
 AVG_PRICE_MINS = 5
@@ -165,7 +182,7 @@ class MexcServer(VenueServer):
     """The aiohttp application of the simulated MEXC."""
 
     venue = VENUE
-    order_paths = SIGNED_ORDER_PATHS
+    order_paths = SIGNED_ORDER_PATHS | WITHDRAW_PATHS
     to_native = staticmethod(to_native)
 
     def __init__(self, exchange: SimExchange, faults: FaultState, **options: Unpack[ServerOptions]):
@@ -188,6 +205,12 @@ class MexcServer(VenueServer):
         r.add_get(f"{PREFIX}/avgPrice", self.avg_price)
         r.add_get(f"{PREFIX}/aggTrades", self.agg_trades)
         r.add_get(f"{PREFIX}/capital/config/getall", self.coins)
+        r.add_post(f"{PREFIX}/capital/withdraw", self.withdraw)
+        r.add_post(f"{PREFIX}/capital/withdraw/apply", self.withdraw)
+        r.add_delete(f"{PREFIX}/capital/withdraw", self.cancel_withdraw)
+        r.add_get(f"{PREFIX}/capital/withdraw/history", self.withdraw_history)
+        r.add_get(f"{PREFIX}/capital/deposit/hisrec", self.deposit_history)
+        r.add_get(f"{PREFIX}/capital/deposit/address", self.deposit_address)
         r.add_post(f"{PREFIX}/order", self.place)
         r.add_post(f"{PREFIX}/order/test", self.place_test)
         r.add_delete(f"{PREFIX}/order", self.cancel)
@@ -359,11 +382,153 @@ class MexcServer(VenueServer):
         return json_response(out[:limit])
 
     async def coins(self, request: web.Request) -> web.Response:
-        """``capital/config/getall`` (signed): the assets of the served symbols, with no
-        network (no deposits or withdrawals here); client libraries load it at start."""
+        """``capital/config/getall`` (signed): the assets of the served symbols and of the
+        transfer routes, each route a ``networkList`` entry (fee, minimum, step);
+        client libraries load it at start."""
         await self._signed(request)
+        network = self._network()
+        assets = sorted(set(self.exchange.assets()) | {a for a, _ in network.routes})
         return json_response(
-            [{"coin": a, "name": a, "networkList": []} for a in self.exchange.assets()]
+            [
+                {
+                    "coin": a,
+                    "name": a,
+                    "networkList": [
+                        {
+                            "coin": a,
+                            "depositDesc": None,
+                            "depositEnable": True,
+                            "minConfirm": 0,
+                            "name": a,
+                            "network": r.network,
+                            "withdrawEnable": True,
+                            "withdrawFee": decimal_text(r.fee),
+                            "withdrawIntegerMultiple": decimal_text(r.step),
+                            "withdrawMax": WITHDRAW_MAX,
+                            "withdrawMin": decimal_text(r.minimum),
+                            "sameAddress": False,
+                            "contract": "",
+                            "withdrawTips": None,
+                            "depositTips": None,
+                            "netWork": r.network,
+                        }
+                        for r in network.networks(a)
+                    ],
+                }
+                for a in assets
+            ]
+        )
+
+    # ------------------------------------------------------------------ wallet
+    def _network(self) -> TransferNetwork:
+        network = self.exchange.transfers
+        if network is None:
+            raise SimReject(SimError.UNKNOWN_ASSET, "no transfer network")
+        return network
+
+    async def withdraw(self, request: web.Request) -> web.Response:
+        """``POST capital/withdraw`` (``netWork``) and the older ``capital/withdraw/apply``
+        (``network``): ``coin, withdrawOrderId, netWork|network, address, memo, amount,
+        remark`` -> ``{"id": ...}``. ``amount`` includes the fee."""
+        api_key, params = await self._signed(request)
+        network = self._network()
+        coin = params.get("coin", "").upper()
+        if not coin:
+            raise SimReject(SimError.MISSING_PARAM, "coin")
+        chain = params.get("netWork") or params.get("network") or network.default_network(coin)
+        amount = decimal_param(params.get("amount"), "amount")
+        w = network.withdraw(
+            VENUE,
+            api_key,
+            asset=coin,
+            network=chain,
+            address=params.get("address", ""),
+            amount=amount,
+            memo=params.get("memo", ""),
+            client_id=params.get("withdrawOrderId") or None,
+            remark=params.get("remark", ""),
+        )
+        return json_response({"id": str(w.wid)})
+
+    async def cancel_withdraw(self, request: web.Request) -> web.Response:
+        """``DELETE capital/withdraw?id=`` -> ``{"id": ...}`` (only before it left)."""
+        api_key, params = await self._signed(request)
+        wid = params.get("id", "")
+        if not wid:
+            raise SimReject(SimError.MISSING_PARAM, "id")
+        if not wid.isdigit():
+            raise SimReject(SimError.WITHDRAWAL_NOT_FOUND, wid)
+        w = self._network().cancel(VENUE, api_key, int(wid))
+        return json_response({"id": str(w.wid)})
+
+    def _window(self, params: dict[str, str]) -> tuple[int, int, int]:
+        now_ms = self.now_ns() // 1_000_000
+        start = int_param(params, "startTime", now_ms - 90 * _DAY_MS)
+        end = int_param(params, "endTime", now_ms + 1)
+        limit = min(int_param(params, "limit", 1000, minimum=1), 1000)
+        return start, end, limit
+
+    async def withdraw_history(self, request: web.Request) -> web.Response:
+        """``GET capital/withdraw/history`` (``coin, status, limit, startTime, endTime``),
+        newest first; ``coin`` is answered as ``COIN-NETWORK`` (as recorded)."""
+        api_key, params = await self._signed(request)
+        start, end, limit = self._window(params)
+        coin = params.get("coin", "").upper()
+        status = params.get("status", "")
+        out = []
+        for w in reversed(self._network().of(VENUE, api_key)):
+            ms = w.ts_apply // 1_000_000
+            if coin and coin not in (w.asset, f"{w.asset}-{w.network}"):
+                continue
+            if status and status != str(WITHDRAW_STATUS[w.stage]):
+                continue
+            if start <= ms <= end:
+                out.append(_withdrawal_json(w))
+        return json_response(out[:limit])
+
+    async def deposit_history(self, request: web.Request) -> web.Response:
+        """``GET capital/deposit/hisrec`` (``coin, status, limit, startTime, endTime``),
+        newest first."""
+        api_key, params = await self._signed(request)
+        start, end, limit = self._window(params)
+        coin = params.get("coin", "").upper()
+        status = params.get("status", "")
+        out = []
+        for d in reversed(self._network().deposits_of(VENUE, api_key)):
+            ms = d.ts_seen // 1_000_000
+            if coin and coin not in (d.asset, f"{d.asset}-{d.network}"):
+                continue
+            if status and status != str(DEPOSIT_STATUS[d.credited]):
+                continue
+            if start <= ms <= end:
+                out.append(_deposit_json(d))
+        return json_response(out[:limit])
+
+    async def deposit_address(self, request: web.Request) -> web.Response:
+        """``GET capital/deposit/address`` (``coin``, optional ``network``): a list of
+        ``{coin, network, address, memo, netWork}``."""
+        api_key, params = await self._signed(request)
+        network = self._network()
+        coin = params.get("coin", "").upper()
+        if not coin:
+            raise SimReject(SimError.MISSING_PARAM, "coin")
+        routes = network.networks(coin)
+        wanted = params.get("network") or params.get("netWork")
+        if wanted:
+            routes = [r for r in routes if r.network == wanted]
+        if not routes:
+            raise SimReject(SimError.UNKNOWN_ASSET, f"{coin} {wanted or ''}".strip())
+        return json_response(
+            [
+                {
+                    "coin": coin,
+                    "network": r.network,
+                    "address": network.address(VENUE, api_key, coin, r.network),
+                    "memo": None,
+                    "netWork": r.network,
+                }
+                for r in routes
+            ]
         )
 
     def _ticker(self, symbol: str) -> dict[str, Any]:
@@ -883,6 +1048,50 @@ def _text(reply: mexc_ws.ControlReply) -> str:
 def _event_type(topic: str) -> str:
     """The body's ``eventType``: the topic without its symbol (as in the wire vector)."""
     return topic.rpartition("@")[0]
+
+
+def _withdrawal_json(w: SimWithdrawal) -> dict[str, Any]:
+    """A ``capital/withdraw/history`` element (strings as recorded from the venue)."""
+    sent = w.stage in ("sent", "arrived")
+    return {
+        "id": str(w.wid),
+        "txId": f"{w.tx_id}:0" if sent else None,
+        "coin": f"{w.asset}-{w.network}",
+        "network": w.network,
+        "address": w.address,
+        "amount": decimal_text(w.amount),
+        "transferType": "0",
+        "status": str(WITHDRAW_STATUS[w.stage]),
+        "transactionFee": decimal_text(w.fee),
+        "confirmNo": None,
+        "applyTime": str(w.ts_apply // 1_000_000),
+        "remark": w.remark,
+        "memo": w.memo or None,
+        "explorerUrl": "",
+        "transHash": w.tx_id if sent else None,
+        "updateTime": str(w.ts_updated // 1_000_000),
+        "netWork": w.network,
+        "withdrawOrderId": w.client_id,
+    }
+
+
+def _deposit_json(d: SimDeposit) -> dict[str, Any]:
+    """A ``capital/deposit/hisrec`` element."""
+    return {
+        "amount": decimal_text(d.amount),
+        "coin": f"{d.asset}-{d.network}",
+        "network": d.network,
+        "status": str(DEPOSIT_STATUS[d.credited]),
+        "address": d.address,
+        "txId": f"{d.tx_id}:0",
+        "insertTime": str(d.ts_seen // 1_000_000),
+        "unlockConfirm": "1",
+        "confirmTimes": "1" if d.credited else "0",
+        "memo": d.memo or None,
+        "transHash": d.tx_id,
+        "updateTime": str((d.ts_credit if d.credited else d.ts_seen) // 1_000_000),
+        "netWork": d.network,
+    }
 
 
 def _depth_frame(topic: str, native: str, ev: DepthUpdate) -> AggreDepth:

@@ -42,6 +42,7 @@ from exchanges.sim.faults import FaultState
 from exchanges.sim.gate_server import GateServer
 from exchanges.sim.market import MarketReplay
 from exchanges.sim.mexc_server import MexcServer
+from exchanges.sim.transfers import TransferNetwork
 
 __all__ = ["VENUE_SERVERS", "SimVenue", "Simulator", "run_simulator"]
 
@@ -136,6 +137,14 @@ class Simulator:
         self.clock = clock
         self.tasks: list[asyncio.Task[None]] = []
 
+    @property
+    def transfers(self) -> TransferNetwork:
+        """The transfer network the venues share."""
+        network = next(iter(self.venues.values())).exchange.transfers
+        if network is None:
+            raise RuntimeError("the simulator has not started its transfer network")
+        return network
+
     def step(self, n: int = 1, venue: str | None = None) -> int:
         """Apply the next ``n`` catalog messages of one venue (or each venue); returns how
         many market events were published."""
@@ -154,6 +163,14 @@ class Simulator:
                 f"api_key={v.api_key} api_secret={v.api_secret}  "
                 f"admin {v.base_url}/_sim/faults"
             )
+        network = self.transfers
+        for v in self.venues.values():
+            for (asset, chain), route in network.routes.items():
+                lines.append(
+                    f"{v.name}: deposit {asset} on {chain} to "
+                    f"{network.address(v.name, v.api_key, asset, chain)} "
+                    f"(withdrawal fee {route.fee}, minimum {route.minimum})"
+                )
         c = self.clock
         end = iso(c.end_ns) if c.end_ns is not None else "the catalog's end"
         lines.append(
@@ -249,6 +266,11 @@ async def run_simulator(
     venues: dict[str, SimVenue] = {
         cfg.venue: _build_venue(cfg, markets[cfg.venue], clock, now_ns) for cfg in config.venues
     }
+    # one transfer network for every venue: an address of one is a destination of another
+    transfers = TransferNetwork(config.transfers, clock.now_ns, seed=config.transfer_seed)
+    for v in venues.values():
+        transfers.register(v.name, {k: a.account for k, a in v.exchange.accounts.items()})
+        v.exchange.transfers = transfers
     sim = Simulator(config, venues, clock)
     try:
         for v in venues.values():

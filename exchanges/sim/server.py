@@ -93,6 +93,8 @@ class VenueServer(abc.ABC):
         # the rows of exchange.rules (exchanges/<venue>/rules.py) that count order requests
         self.limiter = RequestLimiter(exchange.rules.rate_limits, enforce=rate_limits)
         self.connections: set[Connection] = set()
+        #: venue requests received ("METHOD /path" -> count), admin routes aside
+        self.requests: dict[str, int] = {}
         self.stream_faults = StreamFaulter(faults)
         self.natives = {self.to_native(s): s for s in self.market.symbols}
         self.market.wire_listeners.append(self.on_market)
@@ -131,15 +133,25 @@ class VenueServer(abc.ABC):
         """Build the application (routes, middlewares, admin)."""
         app = web.Application(
             middlewares=[
+                self._settle,
                 *self.middlewares(),
                 fault_middleware(self.faults, self.order_paths),
                 self._errors,
             ]
         )
         self.add_routes(app.router)
-        add_admin_routes(app, self.exchange, self.market, self.faults)
+        add_admin_routes(app, self.exchange, self.market, self.faults, self.requests)
         app.on_shutdown.append(self._shutdown)
         return app
+
+    @web.middleware
+    async def _settle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Count the request and bring transfers up to now before it is handled."""
+        if not request.path.startswith("/_sim"):
+            key = f"{request.method} {request.path}"
+            self.requests[key] = self.requests.get(key, 0) + 1
+        self.exchange.settle()
+        return await handler(request)
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
