@@ -23,6 +23,7 @@ from arbsim.core.errors import (
 )
 from arbsim.core.model import ZERO, Balances, Instrument, Order, OrderRequest, Side, to_decimal
 from arbsim.core.ports import Venue
+from arbsim.core.records import TransferRecord
 from arbsim.runtime.latency import LatencyRecorder
 from arbsim.runtime.ledger import Ledger
 from arbsim.runtime.recorder import RunRecorder
@@ -117,6 +118,29 @@ class Context:
         )
         self._engine.merge_order(order)
         return order
+
+    async def transfer(
+        self,
+        source: str,
+        destination: str,
+        asset: str,
+        network: str,
+        amount: Decimal,
+        *,
+        reason: str = "",
+    ) -> TransferRecord:
+        """Withdraw ``amount`` of ``asset`` from ``source`` to ``destination`` over
+        ``network`` (both :class:`~arbsim.core.ports.TransferVenue`): recorded, applied to
+        the ledger when sent and when it arrives, followed in the background
+        (:class:`~arbsim.runtime.transfers.TransferDesk`). A refusal is the record's
+        ``failed`` status and reason, not an exception."""
+        return await self._engine.transfers.send(
+            source, destination, asset, network, amount, reason=reason
+        )
+
+    def transfers_in_flight(self) -> list[TransferRecord]:
+        """The run's transfers asked for or sent and not arrived yet."""
+        return self._engine.transfers.in_flight()
 
     async def open_orders(
         self, venue: str, symbol: str | None = None, *, record: bool = True
