@@ -184,7 +184,35 @@ class Context:
             denial = risk.check_trade(
                 now, asset=inst.base, position_after=after, exposure_after=exposure
             )
+        limits = risk.limits
+        if denial is None and (
+            req.venue in limits.max_position_by_venue or req.venue in limits.max_notional_by_venue
+        ):
+            denial = self._check_venue_limits(req, qty, inst.base, now)
         return denial
+
+    def _check_venue_limits(
+        self, req: OrderRequest, qty: Decimal, base: str, now: int
+    ) -> Denial | None:
+        """The venue's own position in ``base`` and its exposure in every base asset after
+        the order, against ``risk.max_position_by_venue`` / ``max_notional_by_venue``."""
+        ledger = self.ledger
+        bal = ledger.balances.get(req.venue, {})
+        start = ledger.start.get(req.venue, {})
+        pos = bal.get(base, ZERO) - start.get(base, ZERO)
+        after = pos + qty if req.side is Side.BUY else pos - qty
+        marks, _ = self._engine.marks()
+        notional = abs(float(after)) * marks.get(base, 0.0)
+        for asset, mark in marks.items():
+            if asset != base:
+                notional += abs(float(bal.get(asset, ZERO) - start.get(asset, ZERO))) * mark
+        return self.risk.check_venue_trade(
+            now,
+            venue=req.venue,
+            asset=base,
+            position_after=after,
+            notional_after=Decimal(repr(notional)),
+        )
 
     def _other_exposure(self, base: str) -> float:
         """The value (quote, at the marks) of the net positions in every traded base
