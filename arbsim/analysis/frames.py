@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from arbsim.core.errors import DataError
-from arbsim.core.records import ARBS, FILLS, ORDERS, RecordSchema, twin
+from arbsim.core.records import ARBS, FILLS, ORDERS, TRANSFERS, RecordSchema, twin
 from arbsim.runtime.stats import ArbResult, arb_stats, curve_stats
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "session_stats",
     "slippage_summary",
     "time_to_fill",
+    "transfers",
 ]
 
 #: The role of an order in an arb: the two planned legs, then the repair orders.
@@ -645,11 +646,14 @@ def _assets(symbol: str) -> tuple[str, str]:
 
 
 def inventory(run: Run) -> pd.DataFrame:
-    """Balances per venue and asset over time, from the start balances and the fills.
+    """Balances per venue and asset over time, from the start balances, the fills and
+    the transfers.
 
     Start balances come from the run's resolved configuration; each fill moves base and
-    quote (and its fee asset) on its venue. The result is exact to float precision; the
-    run's own ledger (``summary.json: reconciliation``) holds the exact end state.
+    quote (and its fee asset) on its venue; a transfer takes ``amount + fee`` from its
+    source when sent and gives ``amount`` to its destination when it arrived. The result
+    is exact to float precision; the run's own ledger (``summary.json: reconciliation``)
+    holds the exact end state.
 
     Returns
     -------
@@ -669,18 +673,61 @@ def inventory(run: Run) -> pd.DataFrame:
         f["ts_local"], f["venue"], f["symbol"], f["side"], f["price_f"], f["qty_f"],
         f["fee_f"], f["fee_asset"], strict=True,
     )  # fmt: skip
-    for ts, venue, symbol, side, price, qty, fee, fee_asset in cols:
+    events: list[tuple[int, int, str, dict[str, float]]] = []
+    for n, (ts, venue, symbol, side, price, qty, fee, fee_asset) in enumerate(cols):
         base, quote = _assets(str(symbol))
         moves = {base: float(side) * qty, quote: -float(side) * qty * price}
         if fee_asset:
             moves[str(fee_asset)] = moves.get(str(fee_asset), 0.0) - fee
+        events.append((int(ts), n, str(venue), moves))
+    t = transfers(run)
+    n = len(events)
+    for src, dst, asset, amount, fee, sent, arrived in zip(
+        t["venue"], t["destination"], t["asset"], t["amount_f"], t["fee_f"], t["ts_sent"],
+        t["ts_arrived"], strict=True,
+    ):  # fmt: skip
+        if sent:
+            events.append((int(sent), n, str(src), {str(asset): -(amount + fee)}))
+        if arrived:
+            events.append((int(arrived), n + 1, str(dst), {str(asset): amount}))
+        n += 2
+    events.sort(key=lambda e: (e[0], e[1]))
+    for ts, _, venue, moves in events:
         for asset, d in moves.items():
-            key = (str(venue), asset)
+            key = (venue, asset)
             bal[key] = bal.get(key, 0.0) + d
-            rows.append({"ts": int(ts), "venue": key[0], "asset": asset, "balance": bal[key]})
+            rows.append({"ts": ts, "venue": key[0], "asset": asset, "balance": bal[key]})
     out = pd.DataFrame(rows, columns=["ts", "venue", "asset", "balance"])
     out = out.astype({"ts": "int64", "venue": "str", "asset": "str", "balance": "float64"})
     out.insert(1, "time", pd.to_datetime(out["ts"], unit="ns", utc=True))
+    return out
+
+
+def transfers(run: Run) -> pd.DataFrame:
+    """The run's transfers between venues (``transfers.parquet``; written only by runs
+    that made some): one row per withdrawal with its source (``venue``), destination,
+    asset, network, ``amount`` and ``fee`` (with float twins), when it was asked for,
+    sent and arrived, ``delay_s`` and ``status``. Empty (with those columns) when the run
+    made none.
+
+    Raises
+    ------
+    DataError
+        The file is there but unreadable or lacks the columns (the file is named).
+    """
+    path = run.path / TRANSFERS.file
+    if path.exists():
+        return _read_table(path, _file_columns(TRANSFERS))
+    cols = {c: pd.Series(dtype="object") for c in TRANSFERS.names}
+    out = pd.DataFrame(cols)
+    for c in TRANSFERS.columns:
+        if c.kind.value in ("timestamp_ns", "int"):
+            out[c.name] = out[c.name].astype("int64")
+        elif c.kind.value == "float":
+            out[c.name] = out[c.name].astype("float64")
+    for name in TRANSFERS.missing_twins:
+        out[twin(name)] = pd.Series(dtype="float64")
+    out["time"] = pd.to_datetime(out[TRANSFERS.time], unit="ns", utc=True)
     return out
 
 
