@@ -149,7 +149,7 @@ class SimulatedFills(VenueConfig, frozen=True):
         non_negative_map("balances", self.balances)
         for asset, nets in self.transfers.items():
             if not asset or not nets:
-                raise ValueError(f"transfers.{asset}: must name one network or more, got none")
+                raise ValueError(f"transfers.{asset}: must be one network or more, got none")
         positive(max_open_orders=self.max_open_orders)
 
 
