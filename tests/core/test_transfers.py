@@ -84,7 +84,7 @@ def test_refusals_are_a_venues_own() -> None:
     loop, net, a, _ = _network()
     try:
         to_b = net.address("b", "BTC", "BTC")
-        cases: list[tuple[WithdrawRequest, type[Exception], str]] = [
+        cases: list[tuple[WithdrawRequest, type[InvalidOrder], str]] = [
             (_req("m", "0.0005", to_b), BelowMinimum, "withdraw_minimum"),
             (_req("s", "0.000015", to_b), PrecisionError, "withdraw_step"),
             (_req("i", "0.9999", to_b), InsufficientBalance, "withdraw_balance"),

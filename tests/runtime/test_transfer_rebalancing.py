@@ -413,3 +413,68 @@ async def test_paper_rebalancing_moves_funds_between_the_paper_venues(tmp_path: 
     ]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["transfers"]["count"] == len(rows)
+
+
+def test_a_resumed_run_takes_its_transfers_back_into_the_ledger(tmp_path: Path) -> None:
+    """What the journal holds of each transfer is what a restarted process's ledger gets:
+    the source paid amount + fee for every transfer sent, the destination has the amount
+    of those that arrived, the rest is in flight."""
+    from arbsim.core.records import TransferRecord
+    from arbsim.runtime.engine import Engine
+    from arbsim.runtime.journal import JournalRecorder
+    from arbsim.runtime.loop import VirtualTimeLoop
+    from arbsim.runtime.recorder import RunRecorder
+    from strategies.cross_exchange import CrossExchangeArb
+
+    journal = Journal(tmp_path / "journal.sqlite")
+    rec = JournalRecorder(journal)
+    a = TransferRecord(
+        client_id="xt00001", venue="mexc", destination="gateio", asset="BTC", network="BTC",
+        amount="0.5", ts_requested=T0,
+    )  # fmt: skip
+    b = TransferRecord(
+        client_id="xt00002", venue="gateio", destination="mexc", asset="USDT",
+        network="TRC20", amount="1000", ts_requested=T0 + 1,
+    )  # fmt: skip
+    rec.transfer_requested(a)
+    rec.transfer_requested(b)
+    a.status, a.fee, a.ts_sent = "sent", "0.0002", T0
+    rec.transfer_update(a)
+    b.status, b.fee, b.ts_sent = "sent", "1", T0 + 1
+    rec.transfer_update(b)
+    b.status, b.ts_arrived, b.delay_s = "arrived", T0 + 61, 60.0
+    rec.transfer_update(b)
+    state = journal.load()
+    journal.close()
+    assert [(t.client_id, t.status) for t in state.transfers] == [
+        ("xt00001", "sent"),
+        ("xt00002", "arrived"),
+    ]
+    loop = VirtualTimeLoop(T0)
+    try:
+        engine = Engine(
+            strategy=CrossExchangeArb(ArbParams()),
+            venues={},
+            symbols={},
+            loop=loop,
+            clock=loop,
+            risk_limits=RiskLimits(),
+            recorder=RunRecorder(),
+        )
+        start = {
+            "mexc": {"BTC": D("1"), "USDT": D("5000")},
+            "gateio": {"BTC": D("1"), "USDT": D("5000")},
+        }
+        for venue, held in start.items():
+            engine.ledger.start[venue] = dict(held)
+            engine.ledger.balances[venue].update(held)
+        engine.transfers.restore(state.transfers, follow=False)
+        bal = engine.ledger.balances
+        assert bal["mexc"]["BTC"] == D("0.4998") and bal["gateio"]["BTC"] == D("1")
+        assert bal["gateio"]["USDT"] == D("3999") and bal["mexc"]["USDT"] == D("6000")
+        assert engine.ledger.in_flight == {"xt00001": ("gateio", "BTC", D("0.5"))}
+        assert engine.ledger.position("BTC") == D("-0.0002")  # the fee; the rest in flight
+        assert [r.client_id for r in engine.transfers.in_flight()] == ["xt00001"]
+        assert len(engine.recorder.transfers) == 2
+    finally:
+        loop.close()
