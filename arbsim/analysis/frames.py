@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,9 @@ class Run:
         ``config.yaml`` as written by the run (the resolved configuration).
     config:
         ``config.yaml`` parsed.
+    transfers:
+        ``transfers.parquet`` (written by runs that moved funds between venues) with
+        float twins and ``time``; empty, with the same columns, otherwise.
     """
 
     path: Path
@@ -113,6 +116,8 @@ class Run:
     summary: dict[str, Any]
     config_text: str
     config: dict[str, Any]
+    #: the transfers between venues (``transfers.parquet``; empty when the run made none)
+    transfers: pd.DataFrame = field(default_factory=lambda: _no_transfers())
 
     @property
     def name(self) -> str:
@@ -171,6 +176,7 @@ class Run:
             arbs=move(self.arbs),
             latency=move(self.latency),
             equity=move(self.equity),
+            transfers=move(self.transfers),
             summary=summary,
         )
 
@@ -292,6 +298,7 @@ def load_run(path: str | Path) -> Run:
     if not isinstance(config, dict):
         raise DataError(f"{config_path}: not an arbsim run configuration (not a mapping)")
     frames = {name: _read_table(root / name, cols) for name, cols in _FILES.items()}
+    transfers_path = root / TRANSFERS.file
     return Run(
         path=root,
         orders=frames["orders.parquet"],
@@ -302,6 +309,9 @@ def load_run(path: str | Path) -> Run:
         summary=summary,
         config_text=config_text,
         config=config,
+        transfers=_read_table(transfers_path, _file_columns(TRANSFERS))
+        if transfers_path.exists()
+        else _no_transfers(),
     )
 
 
@@ -703,23 +713,9 @@ def inventory(run: Run) -> pd.DataFrame:
     return out
 
 
-def transfers(run: Run) -> pd.DataFrame:
-    """The run's transfers between venues (``transfers.parquet``; written only by runs
-    that made some): one row per withdrawal with its source (``venue``), destination,
-    asset, network, ``amount`` and ``fee`` (with float twins), when it was asked for,
-    sent and arrived, ``delay_s`` and ``status``. Empty (with those columns) when the run
-    made none.
-
-    Raises
-    ------
-    DataError
-        The file is there but unreadable or lacks the columns (the file is named).
-    """
-    path = run.path / TRANSFERS.file
-    if path.exists():
-        return _read_table(path, _file_columns(TRANSFERS))
-    cols = {c: pd.Series(dtype="object") for c in TRANSFERS.names}
-    out = pd.DataFrame(cols)
+def _no_transfers() -> pd.DataFrame:
+    """The transfers frame of a run that made none: the columns, no rows."""
+    out = pd.DataFrame({c: pd.Series(dtype="object") for c in TRANSFERS.names})
     for c in TRANSFERS.columns:
         if c.kind.value in ("timestamp_ns", "int"):
             out[c.name] = out[c.name].astype("int64")
@@ -729,6 +725,16 @@ def transfers(run: Run) -> pd.DataFrame:
         out[twin(name)] = pd.Series(dtype="float64")
     out["time"] = pd.to_datetime(out[TRANSFERS.time], unit="ns", utc=True)
     return out
+
+
+def transfers(run: Run) -> pd.DataFrame:
+    """The run's transfers between venues (``transfers.parquet``; written only by runs
+    that made some): one row per withdrawal with its source (``venue``), destination,
+    asset, network, ``amount`` and ``fee`` (with float twins), when it was asked for,
+    sent and arrived, ``delay_s`` and ``status``. Empty (with those columns) when the run
+    made none. (``load_run`` refuses a file that is unreadable or lacks the columns.)
+    """
+    return run.transfers
 
 
 def pnl_over_time(run: Run) -> pd.DataFrame:

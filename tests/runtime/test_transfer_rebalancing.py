@@ -5,6 +5,7 @@ net-profit check; per-venue risk limits."""
 from __future__ import annotations
 
 import json
+import shutil
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from arbsim.analysis.report import render_report
 from arbsim.app.backtest import bundled_sample, default_config_path, run_backtest
 from arbsim.app.config import parse_config
 from arbsim.core.book import OrderBook
-from arbsim.core.errors import ConfigError
+from arbsim.core.errors import ConfigError, DataError
 from arbsim.core.model import to_decimal
 from arbsim.runtime.arbitrage import ArbParams, find_opportunity
 from arbsim.runtime.journal import Journal
@@ -148,6 +149,12 @@ def test_transfer_rebalancing_keeps_inventory_to_trade_with(tmp_path: Path) -> N
         if r["asset"] == "BTC" and r["destination"] == "mexc" and r["status"] == "arrived":
             mexc_btc += D(r["amount"])
     assert end["mexc", "BTC"] == pytest.approx(float(mexc_btc), abs=1e-9)
+    # a transfers file that is not one is refused, naming it
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    (bad / "transfers.parquet").write_bytes(b"not parquet")
+    with pytest.raises(DataError, match="transfers.parquet: not a readable Parquet file"):
+        load_run(bad)
 
 
 def test_ledger_reconciles_with_transfers_in_flight_at_the_end(tmp_path: Path) -> None:
