@@ -153,7 +153,7 @@ def test_transfer_rebalancing_keeps_inventory_to_trade_with(tmp_path: Path) -> N
     bad = tmp_path / "bad"
     shutil.copytree(out, bad)
     (bad / "transfers.parquet").write_bytes(b"not parquet")
-    with pytest.raises(DataError, match="transfers.parquet: not a readable Parquet file"):
+    with pytest.raises(DataError, match=r"transfers\.parquet: not a readable Parquet file"):
         load_run(bad)
 
 
