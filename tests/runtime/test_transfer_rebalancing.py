@@ -420,6 +420,12 @@ async def test_paper_rebalancing_moves_funds_between_the_paper_venues(tmp_path: 
     ]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["transfers"]["count"] == len(rows)
+    # the session's log tells of each one as it happens
+    logged = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    arrivals = {
+        x["client_id"] for x in logged if x.get("event") == "transfer" and x["status"] == "arrived"
+    }
+    assert arrivals == {r["client_id"] for r in arrived}
 
 
 def test_a_resumed_run_takes_its_transfers_back_into_the_ledger(tmp_path: Path) -> None:
