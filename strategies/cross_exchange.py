@@ -19,7 +19,9 @@ from typing import Any, Literal
 import msgspec
 
 from arbsim.core.book import OrderBook
-from arbsim.core.model import ZERO, Instrument, Trade
+from arbsim.core.errors import VenueError
+from arbsim.core.model import ZERO, Instrument, Trade, floor_to
+from arbsim.core.ports import TransferVenue
 from arbsim.core.records import ArbRecord
 from arbsim.runtime.arbitrage import (
     ArbExecutor,
@@ -46,6 +48,8 @@ class _Market:
         self.executor = ArbExecutor(ctx, params, ids)
         self.busy = False
         self.cooldown_until = 0
+        #: (buy venue, sell venue) -> amortised transfer cost, bps (ArbParams.transfer_cost)
+        self.costs: dict[tuple[str, str], float] = {}
 
     def best(self, venue: str, ts: int) -> Opportunity | None:
         """The opportunity with the largest expected PnL between ``venue`` and each other
@@ -55,20 +59,24 @@ class _Market:
             if venue not in (a, b):
                 continue
             ba, bb, ia, ib = self.books[a], self.books[b], self.insts[a], self.insts[b]
-            opp = find_opportunity(ba, bb, ia, ib, self.p, ts) or find_opportunity(
-                bb, ba, ib, ia, self.p, ts
-            )
+            opp = find_opportunity(
+                ba, bb, ia, ib, self.p, ts, self.costs.get((a, b), 0.0)
+            ) or find_opportunity(bb, ba, ib, ia, self.p, ts, self.costs.get((b, a), 0.0))
             if opp is not None and (best is None or opp.exp_pnl > best.exp_pnl):
                 best = opp
         return best
 
 
 class _Rebalancer:
-    """Inventory rebalancing by trades: when a symbol's base balance on some venue drifted
-    more than the band from its start, every venue of that symbol is traded back to its
-    start (sold where long, bought where short, TWAPs at once). With ``flatten``, a net
-    position an attempt left one-sided (every venue within its band) is closed too, on
-    the venue that holds it."""
+    """Inventory rebalancing (:class:`~arbsim.runtime.arbitrage.RebalanceParams`).
+
+    By trades: when a symbol's base balance on some venue drifted more than the band from
+    its start, every venue of that symbol is traded back to its start (sold where long,
+    bought where short, TWAPs at once). By transfers: when an asset's balance on some
+    venue drifted more than the band (what is in flight to it counted), the venue that is
+    longest withdraws its excess to the one that is shortest. With ``flatten``, a net
+    position an attempt left one-sided (every venue within its band) is closed too, by
+    trades on the venue that holds it."""
 
     def __init__(self, ctx: Context, params: RebalanceParams, markets: dict[str, _Market]):
         self.ctx = ctx
@@ -77,11 +85,26 @@ class _Rebalancer:
         self.ids = itertools.count(1)
         self.running: dict[str, list[ExecAlgo]] = {}
         self.started = 0
+        #: transfers decided and not sent yet: (asset, source, destination)
+        self.pending: set[tuple[str, str, str]] = set()
+        self.transfers = 0
+        #: transfers not made, by reason (below the minimum, refused, ...)
+        self.not_sent: dict[str, int] = {}
+        venues: list[str] = []
+        assets: set[str] = set()
+        for market in markets.values():
+            venues.extend(v for v in market.venues if v not in venues)
+            for inst in market.insts.values():
+                assets.update((inst.base, inst.quote))
+        self.venues = venues
+        self.assets = sorted(assets)
 
     def check(self) -> None:
         ctx = self.ctx
         if ctx.risk.tripped:
             return
+        if self.p.method == "transfer":
+            self._check_transfers()
         band = Decimal(repr(self.p.band))
         for symbol, market in self.markets.items():
             if symbol in self.running:
@@ -89,7 +112,9 @@ class _Rebalancer:
             base = market.insts[market.venues[0]].base
             targets = {v: ctx.ledger.start.get(v, {}).get(base, ZERO) for v in market.venues}
             excess = {v: self._excess(v, base) for v in market.venues}
-            if any(abs(excess[v]) > t * band for v, t in targets.items() if t > 0):
+            if self.p.method == "trade" and any(
+                abs(excess[v]) > t * band for v, t in targets.items() if t > 0
+            ):
                 moves = excess  # every venue back to its start
             else:
                 # a residual position an attempt left one-sided: closed where it sits
@@ -113,10 +138,73 @@ class _Rebalancer:
             self.started += 1
             ctx.spawn(self._work(symbol, algos), name=f"rebalance-{symbol}-{self.started}")
 
-    def _excess(self, venue: str, base: str) -> Decimal:
+    def _excess(self, venue: str, asset: str) -> Decimal:
+        """``venue``'s balance of ``asset`` over its start, what is in flight to it
+        counted as there."""
         ledger = self.ctx.ledger
-        target = ledger.start.get(venue, {}).get(base, ZERO)
-        return ledger.balances.get(venue, {}).get(base, ZERO) - target
+        target = ledger.start.get(venue, {}).get(asset, ZERO)
+        held = ledger.balances.get(venue, {}).get(asset, ZERO) - target
+        return held + ledger.incoming(venue, asset) if ledger.in_flight else held
+
+    # ---------------------------------------------------------------- transfers
+    def _check_transfers(self) -> None:
+        ctx = self.ctx
+        names = [v for v in self.venues if isinstance(ctx.venues[v], TransferVenue)]
+        if len(names) < 2:
+            return
+        band = Decimal(repr(self.p.band))
+        busy = {(r.asset, r.venue, r.destination) for r in ctx.transfers_in_flight()}
+        busy |= self.pending
+        for asset in self.assets:
+            start = {v: ctx.ledger.start.get(v, {}).get(asset, ZERO) for v in names}
+            excess = {v: self._excess(v, asset) for v in names}
+            if not any(abs(excess[v]) > start[v] * band for v in names if start[v] > 0):
+                continue
+            src = max(names, key=lambda v: excess[v])
+            dst = min(names, key=lambda v: excess[v])
+            key = (asset, src, dst)
+            if excess[src] <= 0 or excess[dst] >= 0 or key in busy:
+                continue
+            self.pending.add(key)
+            ctx.spawn(
+                self._transfer(key, excess[src], -excess[dst]),
+                name=f"rebalance-transfer-{asset}-{src}-{dst}",
+            )
+
+    def _skip(self, reason: str) -> None:
+        self.not_sent[reason] = self.not_sent.get(reason, 0) + 1
+
+    async def _transfer(
+        self, key: tuple[str, str, str], surplus: Decimal, shortfall: Decimal
+    ) -> None:
+        asset, src, dst = key
+        ctx = self.ctx
+        network = self.p.networks.get(asset, asset)
+        venue = ctx.venues[src]
+        assert isinstance(venue, TransferVenue)
+        try:
+            try:
+                terms = await venue.withdrawal_terms(asset, network)
+                free = (await ctx.fetch_balances(src)).free(asset)
+            except VenueError as e:
+                self._skip(f"{src}:{e.code or type(e).__name__}")
+                return
+            if not terms.enabled:
+                self._skip(f"{src}:disabled")
+                return
+            amount = floor_to(min(surplus - terms.fee, shortfall, free - terms.fee), terms.step)
+            if amount <= 0 or amount < terms.minimum:
+                self._skip("below_minimum")
+                return
+            rec = await ctx.transfer(
+                src, dst, asset, network, amount, reason=f"rebalance {asset} {src} -> {dst}"
+            )
+            if rec.status == "failed":
+                self._skip(f"{src}:refused")
+            else:
+                self.transfers += 1
+        finally:
+            self.pending.discard(key)
 
     def _twap(
         self, venue: str, symbol: str, side: Literal["buy", "sell"], qty: Decimal
@@ -169,9 +257,49 @@ class CrossExchangeArb(Strategy):
                 self.p, symbol=symbol, max_qty=self.p.max_qty_by_symbol.get(symbol, self.p.max_qty)
             )
             self._markets[symbol] = _Market(ctx, params, names, ids)
+        if self.p.transfer_cost:
+            for market in self._markets.values():
+                market.costs = await self._transfer_costs(ctx, market)
         if self.p.rebalance is not None:
             self._rebalancer = _Rebalancer(ctx, self.p.rebalance, self._markets)
             ctx.every(self.p.rebalance.every_s, self._rebalancer.check)
+
+    async def _transfer_costs(self, ctx: Context, market: _Market) -> dict[tuple[str, str], float]:
+        """The amortised transfer cost of each direction of ``market``, bps of notional
+        (:attr:`ArbParams.transfer_cost`): buying on A leaves base there to move to B, and
+        selling on B leaves quote there to move to A."""
+        rebalance = self.p.rebalance
+        networks = rebalance.networks if rebalance is not None else {}
+
+        async def share(venue: str, asset: str) -> float:
+            v = ctx.venues[venue]
+            if not isinstance(v, TransferVenue):
+                return 0.0
+            try:
+                terms = await v.withdrawal_terms(asset, networks.get(asset, asset))
+            except VenueError:
+                return 0.0  # no route: this venue cannot move it
+            size = self.p.transfer_size.get(asset)
+            if size is None:
+                start = ctx.ledger.start.get(venue, {}).get(asset, ZERO)
+                band = Decimal(repr(rebalance.band)) if rebalance is not None else ZERO
+                size = start * band
+            if size <= 0:
+                raise ValueError(
+                    f"transfer_cost: no typical transfer size for {asset} on {venue} "
+                    "(set transfer_size)"
+                )
+            return float(terms.fee / size)
+
+        costs: dict[tuple[str, str], float] = {}
+        inst = market.insts[market.venues[0]]
+        for a in market.venues:
+            for b in market.venues:
+                if a != b:
+                    base = await share(a, inst.base)
+                    quote = await share(b, inst.quote)
+                    costs[a, b] = (base + quote) * 1e4
+        return costs
 
     @property
     def busy(self) -> bool:
@@ -227,4 +355,15 @@ class CrossExchangeArb(Strategy):
         out: dict[str, Any] = {"top_of_book_checks": self.checks, "opportunities": self.found}
         if self._rebalancer is not None:
             out["rebalances"] = self._rebalancer.started
+            if self._rebalancer.p.method == "transfer":
+                out["rebalance_transfers"] = self._rebalancer.transfers
+                out["rebalance_transfers_not_sent"] = dict(
+                    sorted(self._rebalancer.not_sent.items())
+                )
+        if self.p.transfer_cost:
+            out["transfer_cost_bps"] = {
+                f"{sym} {a}->{b}": round(c, 6)
+                for sym, m in self._markets.items()
+                for (a, b), c in sorted(m.costs.items())
+            }
         return out

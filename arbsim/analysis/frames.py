@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from arbsim.core.errors import DataError
-from arbsim.core.records import ARBS, FILLS, ORDERS, RecordSchema, twin
+from arbsim.core.records import ARBS, FILLS, ORDERS, TRANSFERS, RecordSchema, twin
 from arbsim.runtime.stats import ArbResult, arb_stats, curve_stats
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "session_stats",
     "slippage_summary",
     "time_to_fill",
+    "transfers",
 ]
 
 #: The role of an order in an arb: the two planned legs, then the repair orders.
@@ -101,6 +102,9 @@ class Run:
         ``config.yaml`` as written by the run (the resolved configuration).
     config:
         ``config.yaml`` parsed.
+    transfers:
+        ``transfers.parquet`` (written by runs that moved funds between venues) with
+        float twins and ``time``; empty, with the same columns, otherwise.
     """
 
     path: Path
@@ -112,6 +116,8 @@ class Run:
     summary: dict[str, Any]
     config_text: str
     config: dict[str, Any]
+    #: the transfers between venues (``transfers.parquet``; empty when the run made none)
+    transfers: pd.DataFrame = field(default_factory=lambda: _no_transfers())
 
     @property
     def name(self) -> str:
@@ -170,6 +176,7 @@ class Run:
             arbs=move(self.arbs),
             latency=move(self.latency),
             equity=move(self.equity),
+            transfers=move(self.transfers),
             summary=summary,
         )
 
@@ -291,6 +298,7 @@ def load_run(path: str | Path) -> Run:
     if not isinstance(config, dict):
         raise DataError(f"{config_path}: not an arbsim run configuration (not a mapping)")
     frames = {name: _read_table(root / name, cols) for name, cols in _FILES.items()}
+    transfers_path = root / TRANSFERS.file
     return Run(
         path=root,
         orders=frames["orders.parquet"],
@@ -301,6 +309,9 @@ def load_run(path: str | Path) -> Run:
         summary=summary,
         config_text=config_text,
         config=config,
+        transfers=_read_table(transfers_path, _file_columns(TRANSFERS))
+        if transfers_path.exists()
+        else _no_transfers(),
     )
 
 
@@ -645,11 +656,14 @@ def _assets(symbol: str) -> tuple[str, str]:
 
 
 def inventory(run: Run) -> pd.DataFrame:
-    """Balances per venue and asset over time, from the start balances and the fills.
+    """Balances per venue and asset over time, from the start balances, the fills and
+    the transfers.
 
     Start balances come from the run's resolved configuration; each fill moves base and
-    quote (and its fee asset) on its venue. The result is exact to float precision; the
-    run's own ledger (``summary.json: reconciliation``) holds the exact end state.
+    quote (and its fee asset) on its venue; a transfer takes ``amount + fee`` from its
+    source when sent and gives ``amount`` to its destination when it arrived. The result
+    is exact to float precision; the run's own ledger (``summary.json: reconciliation``)
+    holds the exact end state.
 
     Returns
     -------
@@ -669,19 +683,58 @@ def inventory(run: Run) -> pd.DataFrame:
         f["ts_local"], f["venue"], f["symbol"], f["side"], f["price_f"], f["qty_f"],
         f["fee_f"], f["fee_asset"], strict=True,
     )  # fmt: skip
-    for ts, venue, symbol, side, price, qty, fee, fee_asset in cols:
+    events: list[tuple[int, int, str, dict[str, float]]] = []
+    for n, (ts, venue, symbol, side, price, qty, fee, fee_asset) in enumerate(cols):
         base, quote = _assets(str(symbol))
         moves = {base: float(side) * qty, quote: -float(side) * qty * price}
         if fee_asset:
             moves[str(fee_asset)] = moves.get(str(fee_asset), 0.0) - fee
+        events.append((int(ts), n, str(venue), moves))
+    t = transfers(run)
+    n = len(events)
+    for src, dst, asset, amount, fee, sent, arrived in zip(
+        t["venue"], t["destination"], t["asset"], t["amount_f"], t["fee_f"], t["ts_sent"],
+        t["ts_arrived"], strict=True,
+    ):  # fmt: skip
+        if sent:
+            events.append((int(sent), n, str(src), {str(asset): -(amount + fee)}))
+        if arrived:
+            events.append((int(arrived), n + 1, str(dst), {str(asset): amount}))
+        n += 2
+    events.sort(key=lambda e: (e[0], e[1]))
+    for ts, _, venue, moves in events:
         for asset, d in moves.items():
-            key = (str(venue), asset)
+            key = (venue, asset)
             bal[key] = bal.get(key, 0.0) + d
-            rows.append({"ts": int(ts), "venue": key[0], "asset": asset, "balance": bal[key]})
+            rows.append({"ts": ts, "venue": key[0], "asset": asset, "balance": bal[key]})
     out = pd.DataFrame(rows, columns=["ts", "venue", "asset", "balance"])
     out = out.astype({"ts": "int64", "venue": "str", "asset": "str", "balance": "float64"})
     out.insert(1, "time", pd.to_datetime(out["ts"], unit="ns", utc=True))
     return out
+
+
+def _no_transfers() -> pd.DataFrame:
+    """The transfers frame of a run that made none: the columns, no rows."""
+    out = pd.DataFrame({c: pd.Series(dtype="object") for c in TRANSFERS.names})
+    for c in TRANSFERS.columns:
+        if c.kind.value in ("timestamp_ns", "int"):
+            out[c.name] = out[c.name].astype("int64")
+        elif c.kind.value == "float":
+            out[c.name] = out[c.name].astype("float64")
+    for name in TRANSFERS.missing_twins:
+        out[twin(name)] = pd.Series(dtype="float64")
+    out["time"] = pd.to_datetime(out[TRANSFERS.time], unit="ns", utc=True)
+    return out
+
+
+def transfers(run: Run) -> pd.DataFrame:
+    """The run's transfers between venues (``transfers.parquet``; written only by runs
+    that made some): one row per withdrawal with its source (``venue``), destination,
+    asset, network, ``amount`` and ``fee`` (with float twins), when it was asked for,
+    sent and arrived, ``delay_s`` and ``status``. Empty (with those columns) when the run
+    made none. (``load_run`` refuses a file that is unreadable or lacks the columns.)
+    """
+    return run.transfers
 
 
 def pnl_over_time(run: Run) -> pd.DataFrame:

@@ -50,6 +50,7 @@ _SECTIONS = (
     ("pnl", "PnL over time"),
     ("stats", "Session statistics"),
     ("inventory", "Inventory per venue"),
+    ("transfers", "Transfers between venues"),
     ("arbs", "Arbs: expected vs realised edge"),
     ("slippage", "Slippage per leg and venue"),
     ("fills", "Fill ratio and time to fill"),
@@ -347,7 +348,53 @@ def _inventory(run: Run) -> str:
     )
     return (
         '<p class="note">Start balances from the run configuration plus every fill '
-        "(fees included).</p>" + _img(fig, "Balances per venue over time") + _table(tab, digits=6)
+        "(fees included) and transfer.</p>"
+        + _img(fig, "Balances per venue over time")
+        + _table(tab, digits=6)
+    )
+
+
+def _transfers(run: Run) -> str:
+    from arbsim.analysis.frames import transfers
+
+    t = transfers(run)
+    if t.empty:
+        return _no_data("transfers between venues")
+    done = t[t["status"].isin(["sent", "arrived"])]
+    arrived = t[t["status"] == "arrived"]
+    rows: list[tuple[str, object]] = [
+        ("transfers asked for", f"{len(t):,}"),
+        (
+            "sent / arrived / failed",
+            f"{len(done):,} / {len(arrived):,} / {int((t['status'] == 'failed').sum()):,}",
+        ),
+        ("withdrawal fees (quote, at each send's mark)", f"{done['fee_quote'].sum():,.4f}"),
+    ]
+    for asset, g in done.groupby("asset", sort=True):
+        rows.append(
+            (f"{asset} moved / fees", f"{g['amount_f'].sum():,.8g} / {g['fee_f'].sum():,.8g}")
+        )
+    if len(arrived):
+        rows.append(
+            (
+                "delay in flight: mean / max (s)",
+                f"{arrived['delay_s'].mean():,.2f} / {arrived['delay_s'].max():,.2f}",
+            )
+        )
+    flight = t[t["status"] == "sent"]
+    for asset, g in flight.groupby("asset", sort=True):
+        rows.append((f"{asset} in flight at the end", f"{g['amount_f'].sum():,.8g}"))
+    cols = ["time", "venue", "destination", "asset", "network", "amount", "fee", "delay_s"]
+    cols.append("status")
+    listing = t[cols].copy()
+    listing["time"] = listing["time"].dt.strftime("%H:%M:%S.%f").str[:-3]
+    return (
+        '<p class="note">Withdrawals between the venues: the source pays amount + fee when '
+        "it is sent, the destination is credited the amount when it arrives; in between "
+        "it is in flight (counted in the run's value, in no venue's balance). Their fees "
+        "are part of the PnL outside arbitrages.</p>"
+        + _dict_table(rows, ("transfers", "value"))
+        + _table(listing.set_index("time"), digits=6)
     )
 
 
@@ -675,6 +722,7 @@ def render_report(
         "pnl": _pnl,
         "stats": _stats,
         "inventory": _inventory,
+        "transfers": _transfers,
         "arbs": _arbs,
         "slippage": _slippage,
         "fills": _fills,

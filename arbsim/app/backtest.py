@@ -33,10 +33,11 @@ from arbsim.app.rundir import check_writable
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import ConfigError, DataError, StrategyError, VenueError
 from arbsim.core.ports import Venue, VenueSetup
+from arbsim.core.transfers import TransferNetwork
 from arbsim.data.catalog import Catalog
 from arbsim.data.feed import BookCursor
 from arbsim.runtime.engine import Engine
-from arbsim.runtime.loop import VirtualTimeLoop
+from arbsim.runtime.loop import VirtualTimeLoop, scheduler
 from arbsim.runtime.recorder import RunRecorder
 from arbsim.runtime.strategy import Strategy
 
@@ -283,8 +284,15 @@ def run_backtest(
     run_end = min(end_ns, data_end + 1) if end_ns is not None else data_end + 1
 
     loop = VirtualTimeLoop(data_start)
+    # the simulated venues' withdrawals and deposits, on the run's virtual time
+    network = TransferNetwork(loop, scheduler(loop, loop))
     setup = reg.setup(
-        mode="backtest", loop=loop, clock=loop, environ=os.environ, catalog=catalog_path
+        mode="backtest",
+        loop=loop,
+        clock=loop,
+        environ=os.environ,
+        catalog=catalog_path,
+        transfers=network,
     )
     venues = build_venues(cfg, reg, setup)
     recorder = RunRecorder()
@@ -486,4 +494,6 @@ def build_summary(
         "rejections": dict(sorted(engine.recorder.rejections.items())),
         "cancelled_at_shutdown": engine.cancelled,
         "strategy": engine.strategy.summary(),
+        # transfers between the venues, when there were any
+        **({"transfers": engine.transfers.summary()} if engine.transfers.records else {}),
     }

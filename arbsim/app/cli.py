@@ -473,7 +473,19 @@ def _stats_rows(st: dict[str, Any] | None) -> list[tuple[str, str]]:
             if st.get("rebalance_orders")
             else []
         ),
+        *([("transfers", _transfer_line(st["transfers"]))] if st.get("transfers") else []),
     ]
+
+
+def _transfer_line(t: dict[str, Any]) -> str:
+    """Transfers between venues in a line: counts, fees, delays, in flight at the end."""
+    fees = ", ".join(f"{v} {a}" for a, v in t["fees"].items()) or "none"
+    flight = ", ".join(f"{v} {a}" for a, v in t["in_flight_at_end"].items()) or "nothing"
+    return (
+        f"{t['sent']:,} sent, {t['arrived']:,} arrived, {t['failed']:,} failed; fees {fees} "
+        f"({t['fees_quote']:,.4f} quote); delay mean {_num(t['mean_delay_s'], ',.1f')} s, "
+        f"max {_num(t['max_delay_s'], ',.1f')} s; in flight at the end: {flight}"
+    )
 
 
 def format_summary(s: dict[str, Any], run_dir: str) -> str:

@@ -136,7 +136,7 @@ def _validation_message(
     path, what = (match["path"], match["text"]) if match else ("$", text)
     if "[...]" in path and raw is not None and target is not None:
         path, value = _locate(raw, target, path)
-        if value is not None:
+        if value is not None and not isinstance(value, dict | list):
             what = f"{what}, got {value!r}"
     keyed = _KEYED.match(what)
     if keyed:
@@ -148,12 +148,15 @@ def _validation_message(
 
 
 def _locate(raw: object, target: object, path: str) -> tuple[str, object]:
-    """``path`` with its first ``[...]`` replaced by the key whose value ``target`` (the
-    type converted at ``$``) refuses, and that value; ``(path, None)`` if not found."""
+    """``path`` with each ``[...]`` (a map key msgspec leaves out) replaced by the key
+    whose value ``target`` (the type converted at ``$``) refuses, and that value when the
+    path ends there; ``(path, None)`` if not found."""
     node, tp = raw, target
     done = "$"
+    value: object = None
     for step in _STEP.finditer(path[1:]):
         tp = _unwrap(tp, node)
+        value = None
         if step["field"] is not None:
             name = step["field"]
             if not isinstance(node, dict) or not isinstance(tp, type):
@@ -172,14 +175,16 @@ def _locate(raw: object, target: object, path: str) -> tuple[str, object]:
             if not isinstance(node, dict):
                 return path, None
             value_type = typing.get_args(tp)[-1] if typing.get_args(tp) else object
-            for key, value in node.items():
+            for key, item in node.items():
                 try:
-                    msgspec.convert(value, type=value_type, strict=False)
+                    msgspec.convert(item, type=value_type, strict=False)
                 except msgspec.ValidationError:
-                    rest = path[1:][step.end() :]
-                    return f"{done}.{key}{rest}", value
-            return path, None
-    return path, None
+                    node, tp, value = item, value_type, item
+                    done += f".{key}"
+                    break
+            else:
+                return path, None
+    return done, value
 
 
 def _unwrap(tp: object, node: object) -> object:
@@ -295,6 +300,13 @@ def config_from_document(
     names = [v.name for v in venues]
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: `$.venues` names must be unique, got {names}")
+    for key in ("max_position_by_venue", "max_notional_by_venue"):
+        for name in getattr(doc.risk, key):
+            if name not in names:
+                raise ConfigError(
+                    f"{source}: `$.risk.{key}.{name}`: not a configured venue "
+                    f"(venues: {', '.join(names)})"
+                )
     cfg = Config(
         venues=venues, strategy=doc.strategy, risk=doc.risk, data=doc.data, run=doc.run,
         ops=doc.ops, alerts=doc.alerts,

@@ -48,10 +48,11 @@ from arbsim.app.registry import Registry
 from arbsim.app.telemetry import ObservedRecorder, Telemetry
 from arbsim.core.errors import ArbsimError, ConfigError, StrategyError, VenueError
 from arbsim.core.ports import Endpoints
+from arbsim.core.transfers import TransferNetwork
 from arbsim.data.capture import MarketCapture
 from arbsim.runtime.engine import Engine
 from arbsim.runtime.journal import Journal, JournalState
-from arbsim.runtime.loop import WallClock
+from arbsim.runtime.loop import WallClock, scheduler
 from arbsim.runtime.strategy import Strategy
 
 RealtimeMode = Literal["paper", "live"]
@@ -179,13 +180,16 @@ async def run_realtime_async(
         )
     # the market data the session receives, as received: its own backtest input
     capture = MarketCapture(out_dir / "catalog", source=f"received by an arbsim {mode} run")
+    loop = asyncio.get_running_loop()
     setup = reg.setup(
         mode=mode,
-        loop=asyncio.get_running_loop(),
+        loop=loop,
         clock=clock,
         environ=environ,
         recorder=capture,
         probe_interval_s=cfg.ops.probe_interval_s,
+        # paper venues move funds between their simulated accounts on the wall clock
+        transfers=TransferNetwork(clock, scheduler(loop, clock)) if mode == "paper" else None,
     )
     try:
         venues = build_venues(cfg, reg, setup)

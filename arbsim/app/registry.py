@@ -31,6 +31,7 @@ from arbsim.core.ports import (
     VenueSetup,
 )
 from arbsim.core.rules import GENERIC_RULES, VenueRules
+from arbsim.core.transfers import TransferNetwork
 from arbsim.runtime.strategy import Strategy
 
 if TYPE_CHECKING:
@@ -185,6 +186,7 @@ class Registry:
         catalog: Path | None = None,
         recorder: MarketRecorder | None = None,
         probe_interval_s: float = 0.0,
+        transfers: TransferNetwork | None = None,
     ) -> VenueSetup:
         """What venues of a run are built with (rules and feeds resolved here)."""
 
@@ -201,6 +203,7 @@ class Registry:
             feed=feed,
             recorder=recorder,
             probe_interval_s=probe_interval_s,
+            transfers=transfers,
         )
         return made
 

@@ -35,7 +35,7 @@ from arbsim.core.book import OrderBook
 from arbsim.core.errors import VenueError
 from arbsim.core.model import Fill, Order, OrderRequest, Trade
 from arbsim.core.ports import VenueHealth
-from arbsim.core.records import ArbRecord
+from arbsim.core.records import ArbRecord, TransferRecord
 from arbsim.runtime.journal import Journal, JournalRecorder
 from arbsim.runtime.risk import Denial
 
@@ -312,6 +312,10 @@ class Telemetry:
             "arbsim_arbs", "Arbitrage attempts by outcome (decided, then each outcome)",
             ["outcome"], registry=reg,
         )  # fmt: skip
+        self.m_transfers = PromCounter(
+            "arbsim_transfers", "Transfers between venues (requested, sent, arrived, failed)",
+            ["source", "destination", "asset", "status"], registry=reg,
+        )  # fmt: skip
         self.m_denials = PromCounter(
             "arbsim_risk_denials", "Risk gate denials by reason", ["reason"], registry=reg
         )
@@ -511,6 +515,20 @@ class Telemetry:
                        "symbol": rec.symbol, "realized_pnl": rec.realized_pnl,
                        "expected_pnl": rec.expected_pnl},
             )  # fmt: skip
+
+    def transfer(self, rec: TransferRecord, status: str) -> None:
+        """A transfer between venues was asked for, sent, arrived or failed."""
+        self.m_transfers.labels(rec.venue, rec.destination, rec.asset, status).inc()
+        self.events.publish("transfer", **msgspec.to_builtins(rec))
+        log.info(
+            f"transfer {rec.client_id} {rec.amount} {rec.asset} {rec.venue} -> "
+            f"{rec.destination} over {rec.network}: {status}"
+            + (f" after {rec.delay_s:.3f}s" if status == "arrived" else "")
+            + (f" ({rec.reason})" if status == "failed" else ""),
+            extra={"event": "transfer", "client_id": rec.client_id, "status": status,
+                   "venue": rec.venue, "destination": rec.destination, "asset": rec.asset,
+                   "amount": rec.amount, "fee": rec.fee},
+        )  # fmt: skip
 
     # ------------------------------------------------------------ heartbeat
     def book_age_ms(self) -> dict[str, float | None]:
@@ -730,3 +748,11 @@ class ObservedRecorder(JournalRecorder):
     def arb_finished(self, rec: ArbRecord) -> None:
         super().arb_finished(rec)
         self.telemetry.arb("finished", rec)
+
+    def transfer_requested(self, rec: TransferRecord) -> None:
+        super().transfer_requested(rec)
+        self.telemetry.transfer(rec, "requested")
+
+    def transfer_update(self, rec: TransferRecord) -> None:
+        super().transfer_update(rec)
+        self.telemetry.transfer(rec, rec.status)

@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 import msgspec
 
@@ -35,6 +35,9 @@ from arbsim.core.model import (
     WithdrawRequest,
 )
 from arbsim.core.rules import VenueRules
+
+if TYPE_CHECKING:
+    from arbsim.core.transfers import TransferNetwork
 
 Mode = Literal["backtest", "paper", "live"]
 """How a run executes: replayed data on virtual time, live data with simulated fills,
@@ -300,6 +303,9 @@ class VenueSetup:
         whether REST answers and how far the venue's clock is from ours
         (:class:`VenueHealth`); 0: never (paper / live runs with the operations server
         set it).
+    transfers:
+        The run's simulated transfer network (backtest and paper: the app creates one
+        and every simulated venue joins it; ``None``: no simulated transfers).
     """
 
     mode: Mode
@@ -311,6 +317,7 @@ class VenueSetup:
     feed: Callable[[str, FeedSpec], MarketFeed]
     recorder: MarketRecorder | None = None
     probe_interval_s: float = 0.0
+    transfers: TransferNetwork | None = None
 
 
 C = TypeVar("C", bound=VenueConfig)
@@ -369,6 +376,7 @@ __all__ = [
     "Mode",
     "ReplaySource",
     "ReplayVenue",
+    "TransferVenue",
     "UpdateSink",
     "Venue",
     "VenueConfig",

@@ -40,6 +40,7 @@ __all__ = [
     "ARBS",
     "FILLS",
     "ORDERS",
+    "TRANSFERS",
     "AlgoRecord",
     "ArbRecord",
     "Column",
@@ -47,6 +48,7 @@ __all__ = [
     "Kind",
     "OrderRecord",
     "RecordSchema",
+    "TransferRecord",
     "col",
     "struct_schema",
     "twin",
@@ -654,4 +656,38 @@ class AlgoRecord(msgspec.Struct, kw_only=True):
 
 ALGOS: RecordSchema[AlgoRecord] = struct_schema(
     "algos", "One row per execution-algorithm parent order, in the order they started.", AlgoRecord
+)
+
+
+class TransferRecord(msgspec.Struct, kw_only=True):
+    """One withdrawal between two venues of the run, from the request to its arrival
+    (a row of ``transfers.parquet``). The source pays ``amount + fee`` when it is sent;
+    the destination is credited ``amount`` when it arrives; in between it is in flight."""
+
+    client_id: Annotated[str, col(_STR, "our id of the withdrawal", journal=True)]
+    venue: Annotated[str, col(_STR, "the source venue (pays amount + fee)")]
+    destination: Annotated[str, col(_STR, "the venue credited with amount")]
+    asset: Annotated[str, col(_STR, "the asset moved")]
+    network: Annotated[str, col(_STR, "the network it travels on")]
+    amount: Annotated[str, col(_DEC, "the amount credited at the destination")]
+    fee: Annotated[str, col(_DEC, "the withdrawal fee the source charged, in the asset")] = "0"
+    fee_quote: Annotated[
+        float, col(_FLOAT, "the fee valued in quote at the mark when it was sent")
+    ] = 0.0
+    ts_requested: Annotated[int, col(_TS, "when it was asked for", row_time=True)] = 0
+    ts_sent: Annotated[int, col(_TS, "when the source debited it (0: not sent)")] = 0
+    ts_arrived: Annotated[int, col(_TS, "when the destination credited it (0: not yet)")] = 0
+    delay_s: Annotated[float, col(_FLOAT, "seconds in flight (arrived minus sent; 0 if not)")] = 0.0
+    status: Annotated[
+        str, col(_STR, "pending, sent (in flight), arrived or failed", journal=True)
+    ] = "pending"
+    reason: Annotated[str, col(_STR, "why it failed; what it is for otherwise")] = ""
+    address: Annotated[str, col(_STR, "the destination's deposit address", required=False)] = ""
+    tx_id: Annotated[str, col(_STR, "the transaction id the venues report", required=False)] = ""
+
+
+TRANSFERS: RecordSchema[TransferRecord] = struct_schema(
+    "transfers",
+    "One row per withdrawal between venues, in the order they were asked for.",
+    TransferRecord,
 )

@@ -15,7 +15,7 @@ import functools
 import itertools
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import msgspec
 
@@ -41,12 +41,28 @@ if TYPE_CHECKING:
 
 
 class RebalanceParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Inventory rebalancing by trades (config ``strategy.params.rebalance``): every
-    ``every_s`` each symbol's base balance on each venue is compared with its start; when
-    one drifts more than ``band`` of it, the excess is sold where it is long and bought
-    where it is short, as TWAPs of ``slices`` IOC children over ``duration_s`` (every venue
-    back to its start); ``flatten`` also closes a net one-sided position an attempt left."""
+    """Inventory rebalancing (config ``strategy.params.rebalance``), every ``every_s``.
 
+    ``method: trade``: each symbol's base balance on each venue is compared with its
+    start; when one drifts more than ``band`` of it, the excess is sold where it is long
+    and bought where it is short, as TWAPs of ``slices`` IOC children over ``duration_s``
+    (every venue back to its start).
+
+    ``method: transfer``: every asset traded (bases and quotes) on the venues that can
+    transfer (:class:`~arbsim.core.ports.TransferVenue`) is compared with its start, what
+    is in flight to a venue counted as there; when one drifts more than ``band`` of it,
+    the venue with the largest excess withdraws to the one with the largest shortfall
+    (over ``networks[asset]``, default the asset's name): the smaller of its excess less
+    the fee and the shortfall, snapped down to the route's step, at least its minimum,
+    and at most its free balance less the fee; at most one transfer per asset and
+    direction in flight.
+
+    Either way ``flatten`` also closes a net one-sided position an attempt left (by
+    trades, on the venue that holds it)."""
+
+    method: Literal["trade", "transfer"] = "trade"
+    #: the network each asset is withdrawn over (transfer); default: the asset's name
+    networks: dict[str, str] = msgspec.field(default_factory=dict)
     every_s: float = 10.0
     band: float = 0.25
     duration_s: float = 5.0
@@ -80,8 +96,17 @@ class ArbParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     hedge_slippage_bps: float = 30.0
     max_hedge_attempts: int = 2
     cooldown_s: float = 0.25
-    #: inventory rebalancing by trades (off when absent)
+    #: inventory rebalancing by trades or transfers (off when absent)
     rebalance: RebalanceParams | None = None
+    #: count the amortised transfer cost of moving the inventory back in the net-profit
+    #: check: buying on A and selling on B costs, as bps of the notional,
+    #: 1e4 * (A's withdrawal fee of the base / the typical base transfer + B's withdrawal
+    #: fee of the quote / the typical quote transfer); the typical transfer of an asset
+    #: is ``transfer_size[asset]``, else ``rebalance.band`` times the source venue's start
+    #: balance of it. Venues that cannot transfer, or have no route, add nothing.
+    transfer_cost: bool = False
+    #: the typical transfer size per asset (for ``transfer_cost``), in the asset
+    transfer_size: dict[str, Decimal] = msgspec.field(default_factory=dict)
 
     @property
     def all_symbols(self) -> list[str]:
@@ -91,6 +116,12 @@ class ArbParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     def __post_init__(self) -> None:
         positive(max_qty=self.max_qty, max_levels=self.max_levels, leg_timeout_s=self.leg_timeout_s)
         positive_map("max_qty_by_symbol", self.max_qty_by_symbol)
+        positive_map("transfer_size", self.transfer_size)
+        if self.transfer_cost and self.rebalance is None and not self.transfer_size:
+            raise ValueError(
+                "transfer_cost: needs transfer_size (the typical transfer per asset) "
+                "or rebalance (its band times the start balances)"
+            )
         if len(set(self.symbols)) != len(self.symbols):
             raise ValueError(f"symbols {self.symbols}: a symbol is named twice")
         unknown = sorted(set(self.max_qty_by_symbol) - set(self.all_symbols))
@@ -149,13 +180,16 @@ def find_opportunity(
     sell_inst: Instrument,
     p: ArbParams,
     ts_trigger: int,
+    cost_bps: float = 0.0,
 ) -> Opportunity | None:
     """Buy on ``buy_book``'s asks, sell on ``sell_book``'s bids, if it pays after fees.
 
     The quantity grows level by level while the *marginal* unit still earns
     ``min_edge_bps`` after both taker fees, up to ``max_qty``; it is then snapped to
     both venues' lot grids and checked against their minimums, the slippage cap and
-    ``min_profit_quote`` (the PnL expected after fees, in quote).
+    ``min_profit_quote`` (the PnL expected after fees, in quote). ``cost_bps``: a cost
+    per unit of notional bought (the amortised transfer cost, ``ArbParams.transfer_cost``)
+    on top of the fees: in the edge every unit must clear and in the expected PnL.
     """
     ask_t = buy_book.best_ask_tick
     bid_t = sell_book.best_bid_tick
@@ -163,7 +197,7 @@ def find_opportunity(
         return None
     fb = float(buy_inst.taker_fee)
     fs = float(sell_inst.taker_fee)
-    thr = 1.0 + p.min_edge_bps / 1e4
+    thr = 1.0 + (p.min_edge_bps + cost_bps) / 1e4
     touch_buy = buy_book.scale.price(ask_t)
     touch_sell = sell_book.scale.price(bid_t)
     if touch_sell * (1.0 - fs) < touch_buy * (1.0 + fb) * thr:
@@ -215,6 +249,8 @@ def find_opportunity(
         return None
     qf = float(q)
     pnl = qf * (sell_avg * (1.0 - fs) - buy_avg * (1.0 + fb))
+    if cost_bps:
+        pnl -= qf * buy_avg * cost_bps / 1e4
     if p.min_profit_quote > 0 and pnl < p.min_profit_quote:
         return None
     return Opportunity(
@@ -228,7 +264,7 @@ def find_opportunity(
         touch_sell=touch_sell,
         exp_buy_avg=buy_avg,
         exp_sell_avg=sell_avg,
-        edge_bps=(sell_avg * (1.0 - fs) - buy_avg * (1.0 + fb)) / buy_avg * 1e4,
+        edge_bps=(sell_avg * (1.0 - fs) - buy_avg * (1.0 + fb)) / buy_avg * 1e4 - cost_bps,
         exp_pnl=pnl,
         ts_trigger=ts_trigger,
     )

@@ -23,6 +23,7 @@ from arbsim.core.errors import (
 )
 from arbsim.core.model import ZERO, Balances, Instrument, Order, OrderRequest, Side, to_decimal
 from arbsim.core.ports import Venue
+from arbsim.core.records import TransferRecord
 from arbsim.runtime.latency import LatencyRecorder
 from arbsim.runtime.ledger import Ledger
 from arbsim.runtime.recorder import RunRecorder
@@ -118,6 +119,29 @@ class Context:
         self._engine.merge_order(order)
         return order
 
+    async def transfer(
+        self,
+        source: str,
+        destination: str,
+        asset: str,
+        network: str,
+        amount: Decimal,
+        *,
+        reason: str = "",
+    ) -> TransferRecord:
+        """Withdraw ``amount`` of ``asset`` from ``source`` to ``destination`` over
+        ``network`` (both :class:`~arbsim.core.ports.TransferVenue`): recorded, applied to
+        the ledger when sent and when it arrives, followed in the background
+        (:class:`~arbsim.runtime.transfers.TransferDesk`). A refusal is the record's
+        ``failed`` status and reason, not an exception."""
+        return await self._engine.transfers.send(
+            source, destination, asset, network, amount, reason=reason
+        )
+
+    def transfers_in_flight(self) -> list[TransferRecord]:
+        """The run's transfers asked for or sent and not arrived yet."""
+        return self._engine.transfers.in_flight()
+
     async def open_orders(
         self, venue: str, symbol: str | None = None, *, record: bool = True
     ) -> list[Order]:
@@ -160,7 +184,35 @@ class Context:
             denial = risk.check_trade(
                 now, asset=inst.base, position_after=after, exposure_after=exposure
             )
+        limits = risk.limits
+        if denial is None and (
+            req.venue in limits.max_position_by_venue or req.venue in limits.max_notional_by_venue
+        ):
+            denial = self._check_venue_limits(req, qty, inst.base, now)
         return denial
+
+    def _check_venue_limits(
+        self, req: OrderRequest, qty: Decimal, base: str, now: int
+    ) -> Denial | None:
+        """The venue's own position in ``base`` and its exposure in every base asset after
+        the order, against ``risk.max_position_by_venue`` / ``max_notional_by_venue``."""
+        ledger = self.ledger
+        bal = ledger.balances.get(req.venue, {})
+        start = ledger.start.get(req.venue, {})
+        pos = bal.get(base, ZERO) - start.get(base, ZERO)
+        after = pos + qty if req.side is Side.BUY else pos - qty
+        marks, _ = self._engine.marks()
+        notional = abs(float(after)) * marks.get(base, 0.0)
+        for asset, mark in marks.items():
+            if asset != base:
+                notional += abs(float(bal.get(asset, ZERO) - start.get(asset, ZERO))) * mark
+        return self.risk.check_venue_trade(
+            now,
+            venue=req.venue,
+            asset=base,
+            position_after=after,
+            notional_after=Decimal(repr(notional)),
+        )
 
     def _other_exposure(self, base: str) -> float:
         """The value (quote, at the marks) of the net positions in every traded base

@@ -37,6 +37,7 @@ from arbsim.runtime.observe import ObservedLatency, RunObserver
 from arbsim.runtime.recorder import RunRecorder
 from arbsim.runtime.risk import RiskLimits, RiskManager
 from arbsim.runtime.strategy import Strategy
+from arbsim.runtime.transfers import TransferDesk
 
 
 class Engine:
@@ -72,6 +73,8 @@ class Engine:
         self.recorder = recorder
         self.equity_interval_s = equity_interval_s
         self.id_prefix = id_prefix
+        #: transfers between the venues (sent, followed and recorded)
+        self.transfers = TransferDesk(self)
         self.ctx = Context(self)
         self.ready = False
         self.stopping = False
@@ -261,12 +264,15 @@ class Engine:
                 self._fills_seen.add(key)
                 self.ledger.apply(self.venues[fill.venue].instrument(fill.symbol), fill)
         self.recorder.restore(state.orders, state.fills, state.arbs, state.equity)
+        self.transfers.restore(state.transfers, follow=True)
         self.risk.restore(state.risk)
         self._risk_state = self.risk.state()
         report: dict[str, Any] = {
             "orders_in_journal": len(state.orders),
             "fills_in_journal": len(state.fills),
         }
+        if state.transfers:
+            report["transfers_in_journal"] = len(state.transfers)
         fills_before = len(self.recorder.fills)
         read_back: list[str] = []
         not_placed: list[str] = []
@@ -336,6 +342,10 @@ class Engine:
         for per_asset in self.ledger.fees.values():
             for asset, fee in per_asset.items():
                 fees += float(fee) * (1.0 if asset == quote else marks.get(asset, 0.0))
+        # withdrawal fees are fees too
+        for per_asset in self.ledger.transfer_fees.values():
+            for asset, fee in per_asset.items():
+                fees += float(fee) * (1.0 if asset == quote else marks.get(asset, 0.0))
         return net, fees, net + fees
 
     def pnl_exact(self) -> tuple[Decimal, Decimal]:
@@ -351,6 +361,8 @@ class Engine:
             for asset in set(bal) | set(start):
                 delta = bal.get(asset, ZERO) - start.get(asset, ZERO)
                 net += delta * dec.get(asset, ZERO)
+        for _, asset, amount in self.ledger.in_flight.values():
+            net += amount * dec.get(asset, ZERO)  # still the run's, between two venues
         arbs = ZERO
         for rec in self.recorder.arbs:
             base = rec.symbol.partition("/")[0]
@@ -405,10 +417,19 @@ class Engine:
             "rebalance_orders": sum(
                 1 for o in self.recorder.orders() if o.tag.startswith("rebalance-")
             ),
+            **self._transfer_stats(),
             "positions": [p.as_dict() for p in held],
             "marks": {"start": dict(self.first_marks), "end": marks},
             "positions_pnl": float(sum((p.realized + p.unrealized for p in held), ZERO)),
         }
+
+    def _transfer_stats(self) -> dict[str, Any]:
+        """The transfers' figures (none without transfers): count, fees (also in quote),
+        delays, what is in flight at the end. Their fees are part of ``other_pnl``, the
+        cost of rebalancing, with the rebalancing trades."""
+        if not self.transfers.records:
+            return {}
+        return {"transfers": self.transfers.summary()}
 
     def sample_equity(self) -> None:
         if not self.ledger.start:
@@ -442,6 +463,7 @@ class Engine:
                 t.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+            await self.transfers.stop()
             for task in list(self._resolvers):
                 task.cancel()
             await asyncio.gather(*self._resolvers, return_exceptions=True)
@@ -526,15 +548,25 @@ class Engine:
             await venue.stop()
 
     async def reconcile(self) -> dict[str, dict[str, str]]:
-        """Ledger minus fresh venue balances, per venue (empty dicts when exact)."""
+        """Ledger minus fresh venue balances, per venue (empty dicts when exact).
+
+        Transfers still in flight are asked about before and after the balances are
+        read (again while one arrived meanwhile), so the ledger and the venues agree on
+        what arrived."""
+        await self.transfers.stop()
         out: dict[str, dict[str, str]] = {}
-        for name in self.venues:
-            try:
-                fresh = await self.ctx.fetch_balances(name, record=False)
-            except VenueError as e:
-                self.shutdown_errors.append(f"{name}: final balances: {e}")
-                continue
-            out[name] = self.ledger.reconcile(fresh)
+        for _ in range(5):
+            await self.transfers.refresh()
+            out = {}
+            for name in self.venues:
+                try:
+                    fresh = await self.ctx.fetch_balances(name, record=False)
+                except VenueError as e:
+                    self.shutdown_errors.append(f"{name}: final balances: {e}")
+                    continue
+                out[name] = self.ledger.reconcile(fresh)
+            if not self.ledger.in_flight or not await self.transfers.refresh():
+                break
         return out
 
     async def run_backtest(

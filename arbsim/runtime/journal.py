@@ -16,10 +16,12 @@ from arbsim.core.records import (
     ARBS,
     FILLS,
     ORDERS,
+    TRANSFERS,
     ArbRecord,
     Kind,
     OrderRecord,
     RecordSchema,
+    TransferRecord,
 )
 from arbsim.runtime.recorder import RunRecorder
 from arbsim.runtime.risk import RiskState
@@ -90,6 +92,11 @@ FILLS_TABLE = JournalTable(FILLS)
 ARBS_TABLE = JournalTable(
     ARBS, head=(("event", "TEXT NOT NULL"),), tail=(("record", "TEXT NOT NULL"),)
 )
+TRANSFERS_TABLE = JournalTable(
+    TRANSFERS,
+    head=(("ts", "INTEGER NOT NULL"), ("event", "TEXT NOT NULL")),
+    tail=(("record", "TEXT NOT NULL"),),
+)
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
@@ -98,6 +105,7 @@ _SCHEMA = (
     + ORDERS_TABLE.ddl
     + FILLS_TABLE.ddl
     + ARBS_TABLE.ddl
+    + TRANSFERS_TABLE.ddl
 )
 
 
@@ -118,6 +126,8 @@ class JournalState(msgspec.Struct, kw_only=True):
     risk: RiskState = msgspec.field(default_factory=RiskState)
     prefixes: list[str] = msgspec.field(default_factory=list)
     equity: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    #: every transfer in its latest journalled state, in the order asked for
+    transfers: list[TransferRecord] = msgspec.field(default_factory=list)
 
 
 class Journal:
@@ -130,8 +140,8 @@ class Journal:
     by the disk); an OS crash or power loss may lose the last few transactions.
     Exact quantities are decimal strings. The tables' record columns are those
     :mod:`arbsim.core.records` marks ``journal`` (:data:`ORDERS_TABLE`,
-    :data:`FILLS_TABLE`, :data:`ARBS_TABLE`); an arb's full record is kept as JSON, an
-    order's as the ``detail`` of each event.
+    :data:`FILLS_TABLE`, :data:`ARBS_TABLE`, :data:`TRANSFERS_TABLE`); an arb's and a
+    transfer's full record is kept as JSON with each event, an order's as its ``detail``.
     """
 
     def __init__(self, path: Path):
@@ -219,6 +229,11 @@ class Journal:
             if event == "finished":
                 state.finished.add(arb_id)
         state.arbs = list(arbs.values())
+        transfers: dict[str, TransferRecord] = {}
+        for (record,) in db.execute("SELECT record FROM transfers ORDER BY seq"):
+            rec = msgspec.json.decode(record, type=TransferRecord)
+            transfers[rec.client_id] = rec
+        state.transfers = list(transfers.values())
         state.equity = [
             msgspec.json.decode(sample)
             for (sample,) in db.execute("SELECT sample FROM equity ORDER BY seq")
@@ -237,6 +252,12 @@ class Journal:
 
     def fill(self, f: Fill) -> None:
         self._db.execute(FILLS_TABLE.insert, FILLS_TABLE.values(f))
+
+    def transfer(self, event: str, rec: TransferRecord, ts: int) -> None:
+        record = msgspec.json.encode(rec).decode()
+        self._db.execute(
+            TRANSFERS_TABLE.insert, TRANSFERS_TABLE.values(rec, (ts, event), (record,))
+        )
 
     def close(self) -> None:
         self._db.close()
@@ -279,6 +300,15 @@ class JournalRecorder(RunRecorder):
     def fill(self, fill: Fill) -> None:
         super().fill(fill)
         self.journal.fill(fill)
+
+    def transfer_requested(self, rec: TransferRecord) -> None:
+        super().transfer_requested(rec)
+        self.journal.transfer("requested", rec, rec.ts_requested)
+
+    def transfer_update(self, rec: TransferRecord) -> None:
+        super().transfer_update(rec)
+        ts = rec.ts_arrived or rec.ts_sent or rec.ts_requested
+        self.journal.transfer(rec.status, rec, ts)
 
     def start_balances(self, start: dict[str, dict[str, Decimal]]) -> None:
         super().start_balances(start)

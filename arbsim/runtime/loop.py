@@ -15,7 +15,10 @@ from __future__ import annotations
 import asyncio
 import selectors
 import time
+from collections.abc import Callable
 from typing import Any
+
+from arbsim.core.ports import Clock
 
 
 class WallClock:
@@ -129,3 +132,22 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 def _resolve(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
+
+
+def scheduler(
+    loop: asyncio.AbstractEventLoop, clock: Clock
+) -> Callable[[int, Callable[[], None]], asyncio.TimerHandle]:
+    """``schedule(ts_ns, fn)``: run ``fn`` at ``ts_ns`` on the run's clock (to the ns on
+    a virtual-time loop; after the remaining wall time otherwise)."""
+    if isinstance(loop, VirtualTimeLoop):
+        vloop = loop
+
+        def at_virtual(ts_ns: int, fn: Callable[[], None]) -> asyncio.TimerHandle:
+            return vloop.call_at(vloop.to_loop_time(max(ts_ns, vloop.now_ns())), fn)
+
+        return at_virtual
+
+    def at_wall(ts_ns: int, fn: Callable[[], None]) -> asyncio.TimerHandle:
+        return loop.call_later(max(0.0, (ts_ns - clock.now_ns()) / 1e9), fn)
+
+    return at_wall

@@ -1,4 +1,5 @@
-"""Run outputs (DESIGN §8): orders, fills, arbs, latency, equity and the summary.
+"""Run outputs (DESIGN §8): orders, fills, arbs, latency, equity, the summary, and the
+execution algorithms and transfers when there are any.
 
 The columns of orders, fills and arbs are those of :mod:`arbsim.core.records` (exact
 quantities as decimal strings, with float twins where analysis needs arithmetic); this
@@ -22,10 +23,12 @@ from arbsim.core.records import (
     ARBS,
     FILLS,
     ORDERS,
+    TRANSFERS,
     AlgoRecord,
     Kind,
     OrderRecord,
     RecordSchema,
+    TransferRecord,
 )
 from arbsim.core.records import ArbRecord as ArbRecord  # re-exported: it was defined here
 from arbsim.runtime.risk import RiskState
@@ -67,6 +70,8 @@ class RunRecorder:
         self.arbs: list[ArbRecord] = []
         #: execution-algorithm parents (``algos.parquet``, written when there are any)
         self.algos: list[AlgoRecord] = []
+        #: transfers between venues (``transfers.parquet``, written when there are any)
+        self.transfers: list[TransferRecord] = []
         self._equity: list[dict[str, Any]] = []
         self.rejections: dict[str, int] = {}
 
@@ -113,6 +118,13 @@ class RunRecorder:
 
     def fill(self, fill: Fill) -> None:
         self._fills.append(fill)
+
+    def transfer_requested(self, rec: TransferRecord) -> None:
+        """A transfer was asked for (the record is updated as it proceeds)."""
+        self.transfers.append(rec)
+
+    def transfer_update(self, rec: TransferRecord) -> None:
+        """A transfer was sent, arrived or failed (a journaling recorder persists it)."""
 
     def start_balances(self, start: dict[str, dict[str, Decimal]]) -> None:
         """The run's start balances per venue (a journaling recorder keeps them)."""
@@ -217,6 +229,10 @@ class RunRecorder:
             rows = [ALGOS.row(a) for a in self.algos]
             table = pa.Table.from_pylist(rows, schema=arrow_schema(ALGOS))
             pq.write_table(table, out / "algos.parquet")
+        if self.transfers:
+            rows = [TRANSFERS.row(t) for t in self.transfers]
+            table = pa.Table.from_pylist(rows, schema=arrow_schema(TRANSFERS))
+            pq.write_table(table, out / "transfers.parquet")
         pq.write_table(latency, out / "latency.parquet")
         pq.write_table(self.equity_table(), out / "equity.parquet")
         (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")

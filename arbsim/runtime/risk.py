@@ -1,7 +1,8 @@
 """Pre-trade risk: a gate in front of execution (a failed check is a denial, not a crash).
 
-Checks: per-asset position, total exposure, max order notional, open orders, order
-rate, daily loss (trips a circuit breaker that stays tripped), stale market data.
+Checks: per-asset position, per-venue position and exposure, total exposure, max order
+notional, open orders, order rate, daily loss (trips a circuit breaker that stays
+tripped), stale market data.
 Every denial is counted by reason and kept with its time for the run outputs.
 """
 
@@ -22,6 +23,12 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """Limits, in base units for positions and quote units for money."""
 
     max_position: dict[str, Decimal] = msgspec.field(default_factory=dict)
+    #: per venue and asset: the largest change of the venue's balance of a base asset
+    #: since the start, either way (base units)
+    max_position_by_venue: dict[str, dict[str, Decimal]] = msgspec.field(default_factory=dict)
+    #: per venue: the largest value (quote, at the marks) of the venue's changes of every
+    #: base asset since the start, summed as absolute values
+    max_notional_by_venue: dict[str, Decimal] = msgspec.field(default_factory=dict)
     max_total_exposure: Decimal = Decimal(100_000)
     max_order_notional: Decimal = Decimal(50_000)
     max_open_orders: int = 10
@@ -40,6 +47,9 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     def __post_init__(self) -> None:
         non_negative_map("max_position", self.max_position)
+        for venue, caps in self.max_position_by_venue.items():
+            non_negative_map(f"max_position_by_venue.{venue}", caps)
+        non_negative_map("max_notional_by_venue", self.max_notional_by_venue)
         non_negative(
             max_total_exposure=self.max_total_exposure,
             max_order_notional=self.max_order_notional,
@@ -196,6 +206,29 @@ class RiskManager:
         if exposure_after > self.limits.max_total_exposure:
             return self.deny(
                 ts, "exposure", f"exposure {exposure_after:.2f} > {self.limits.max_total_exposure}"
+            )
+        return None
+
+    def check_venue_trade(
+        self,
+        ts: int,
+        *,
+        venue: str,
+        asset: str,
+        position_after: Decimal,
+        notional_after: Decimal,
+    ) -> Denial | None:
+        """The per-venue limits: ``venue``'s change of ``asset`` since the start, and the
+        value of all its changes, after the order."""
+        cap = self.limits.max_position_by_venue.get(venue, {}).get(asset)
+        if cap is not None and abs(position_after) > cap:
+            return self.deny(
+                ts, "venue_position", f"{venue} {asset} position {position_after} > {cap}"
+            )
+        limit = self.limits.max_notional_by_venue.get(venue)
+        if limit is not None and notional_after > limit:
+            return self.deny(
+                ts, "venue_exposure", f"{venue} exposure {notional_after:.2f} > {limit}"
             )
         return None
 

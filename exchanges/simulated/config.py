@@ -15,6 +15,7 @@ import msgspec
 
 from arbsim.core.checks import at_least, at_most, non_negative, non_negative_map, positive
 from arbsim.core.ports import VenueConfig
+from arbsim.core.transfers import TransferRoute
 from arbsim.runtime.latency import REQUEST_KINDS, LatencyConfig
 
 
@@ -140,9 +141,15 @@ class SimulatedFills(VenueConfig, frozen=True):
     impact: ImpactConfig = ImpactConfig()
     #: unknown outcomes (lost answers, timeouts) to exercise their resolution
     faults: FaultConfig = FaultConfig()
+    #: withdrawal routes on the run's simulated transfer network: asset -> network ->
+    #: fee, minimum, step, enabled, delay (none: this venue sends no withdrawals)
+    transfers: dict[str, dict[str, TransferRoute]] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         non_negative_map("balances", self.balances)
+        for asset, nets in self.transfers.items():
+            if not asset or not nets:
+                raise ValueError(f"transfers.{asset}: must be one network or more, got none")
         positive(max_open_orders=self.max_open_orders)
 
 

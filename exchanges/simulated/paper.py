@@ -44,6 +44,7 @@ from arbsim.runtime.loop import WallClock
 from exchanges.simulated.fills import FillModel
 from exchanges.simulated.matching import MatchingEngine
 from exchanges.simulated.order_entry import NullSink, SimulatedOrderEntry
+from exchanges.simulated.transfers import SimulatedTransfers
 
 __all__ = ["PaperVenue"]
 
@@ -154,7 +155,7 @@ class _FeedSink:
         return None
 
 
-class PaperVenue(SimulatedOrderEntry):
+class PaperVenue(SimulatedOrderEntry, SimulatedTransfers):
     """Simulated fills on live market data, with latency applied in real time.
 
     Parameters
@@ -249,6 +250,7 @@ class PaperVenue(SimulatedOrderEntry):
             "kind": "paper",
             **self.fills.describe(),
             "feed_offset_ms": self.fills.feed_offset_ns / 1e6,
+            **self.describe_transfers(),
         }
 
     def instrument(self, symbol: str) -> Instrument:

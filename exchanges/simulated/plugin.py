@@ -16,14 +16,20 @@ def build_replay(cfg: ReplayConfig, setup: VenueSetup) -> Venue:
     if setup.catalog is None or not isinstance(setup.loop, VirtualTimeLoop):
         raise ConfigError(f"venue {cfg.name}: a replay venue runs only in a backtest")
     fills = FillModel.from_config(cfg, setup.rules(cfg.rules, cfg.name))
-    return ReplayVenue(cfg.name, Catalog(setup.catalog), loop=setup.loop, fills=fills)
+    venue = ReplayVenue(cfg.name, Catalog(setup.catalog), loop=setup.loop, fills=fills)
+    if setup.transfers is not None:
+        venue.join_network(setup.transfers, cfg.transfers)
+    return venue
 
 
 def build_paper(cfg: PaperConfig, setup: VenueSetup) -> Venue:
     exchange = cfg.exchange or cfg.name
     feed = setup.feed(exchange, FeedSpec(cfg.name, cfg.rest_url, cfg.ws_url))
     fills = FillModel.from_config(cfg, setup.rules(cfg.rules, exchange))
-    return PaperVenue(feed, fills=fills, name=cfg.name, clock=setup.clock)
+    venue = PaperVenue(feed, fills=fills, name=cfg.name, clock=setup.clock)
+    if setup.transfers is not None:
+        venue.join_network(setup.transfers, cfg.transfers)
+    return venue
 
 
 def replay() -> VenuePlugin[ReplayConfig]:

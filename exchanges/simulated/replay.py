@@ -24,6 +24,7 @@ from arbsim.runtime.loop import VirtualTimeLoop
 from exchanges.simulated.fills import FillModel
 from exchanges.simulated.matching import MatchingEngine
 from exchanges.simulated.order_entry import NullSink, SimulatedOrderEntry
+from exchanges.simulated.transfers import SimulatedTransfers
 
 
 class _LocalBook(BookCursor):
@@ -88,7 +89,7 @@ class _ExchangeTrades(TradeCursor):
                 self.venue_obj.push(evs, self.ts)
 
 
-class ReplayVenue(SimulatedOrderEntry):
+class ReplayVenue(SimulatedOrderEntry, SimulatedTransfers):
     """A venue replayed from a catalog with simulated matching and modelled latency.
 
     The constructor does no I/O; :meth:`start` opens the started symbols' instruments and
@@ -145,7 +146,11 @@ class ReplayVenue(SimulatedOrderEntry):
         return VenueHealth()
 
     def describe(self) -> dict[str, str | float]:
-        return {**self.fills.describe(), "feed_offset_ms": self.feed_offset_ns / 1e6}
+        return {
+            **self.fills.describe(),
+            "feed_offset_ms": self.feed_offset_ns / 1e6,
+            **self.describe_transfers(),
+        }
 
     def instrument(self, symbol: str) -> Instrument:
         try:
