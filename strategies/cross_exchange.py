@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any, Literal
@@ -19,7 +20,7 @@ from typing import Any, Literal
 import msgspec
 
 from arbsim.core.book import OrderBook
-from arbsim.core.errors import VenueError
+from arbsim.core.errors import InvalidOrder, VenueError
 from arbsim.core.model import ZERO, Instrument, Trade, floor_to
 from arbsim.core.ports import TransferVenue
 from arbsim.core.records import ArbRecord
@@ -33,6 +34,8 @@ from arbsim.runtime.arbitrage import (
 from arbsim.runtime.context import Context
 from arbsim.runtime.execution import AlgoParams, ExecAlgo
 from arbsim.runtime.strategy import Strategy
+
+log = logging.getLogger("arbsim.strategy")
 
 
 class _Market:
@@ -76,7 +79,13 @@ class _Rebalancer:
     venue drifted more than the band (what is in flight to it counted), the venue that is
     longest withdraws its excess to the one that is shortest. With ``flatten``, a net
     position an attempt left one-sided (every venue within its band) is closed too, by
-    trades on the venue that holds it."""
+    trades on the venue that holds it.
+
+    A venue that may not withdraw an asset at all (refused locally: a live venue without
+    ``allow_withdrawals``, or whose allow-list lacks the destination's address) is no
+    source of that asset for the rest of the session, said once in the log; the session
+    trades on. A transfer the venue refused is not tried again in that direction for
+    ``retry_s``."""
 
     def __init__(self, ctx: Context, params: RebalanceParams, markets: dict[str, _Market]):
         self.ctx = ctx
@@ -90,6 +99,10 @@ class _Rebalancer:
         self.transfers = 0
         #: transfers not made, by reason (below the minimum, refused, ...)
         self.not_sent: dict[str, int] = {}
+        #: (venue, asset) -> why that venue may not withdraw it this session
+        self.barred: dict[tuple[str, str], str] = {}
+        #: (asset, source, destination) -> clock time before which it is not tried again
+        self.hold_until: dict[tuple[str, str, str], int] = {}
         venues: list[str] = []
         assets: set[str] = set()
         for market in markets.values():
@@ -155,15 +168,21 @@ class _Rebalancer:
         band = Decimal(repr(self.p.band))
         busy = {(r.asset, r.venue, r.destination) for r in ctx.transfers_in_flight()}
         busy |= self.pending
+        now = ctx.now_ns()
         for asset in self.assets:
             start = {v: ctx.ledger.start.get(v, {}).get(asset, ZERO) for v in names}
             excess = {v: self._excess(v, asset) for v in names}
             if not any(abs(excess[v]) > start[v] * band for v in names if start[v] > 0):
                 continue
-            src = max(names, key=lambda v: excess[v])
+            sources = [v for v in names if self._may_withdraw(v, asset)]
+            if not sources:
+                continue
+            src = max(sources, key=lambda v: excess[v])
             dst = min(names, key=lambda v: excess[v])
             key = (asset, src, dst)
             if excess[src] <= 0 or excess[dst] >= 0 or key in busy:
+                continue
+            if self.hold_until.get(key, 0) > now:
                 continue
             self.pending.add(key)
             ctx.spawn(
@@ -173,6 +192,26 @@ class _Rebalancer:
 
     def _skip(self, reason: str) -> None:
         self.not_sent[reason] = self.not_sent.get(reason, 0) + 1
+
+    def _may_withdraw(self, venue: str, asset: str, address: str | None = None) -> bool:
+        """Whether ``venue`` may withdraw ``asset`` (to ``address``) at all, by its own
+        local policy (no request); a refusal bars it for the session, logged once."""
+        if (venue, asset) in self.barred:
+            return False
+        v = self.ctx.venues[venue]
+        assert isinstance(v, TransferVenue)
+        try:
+            v.check_withdrawal(asset, self.p.networks.get(asset, asset), address)
+        except InvalidOrder as e:
+            self.barred[venue, asset] = str(e)
+            self._skip(f"{venue}:{e.code or 'refused'}")
+            log.warning(
+                "rebalancing by transfer: %s will not withdraw %s this session (%s); "
+                "the session trades on without moving it from there",
+                venue, asset, e, extra={"venue": venue, "event": "rebalance"},
+            )  # fmt: skip
+            return False
+        return True
 
     async def _transfer(
         self, key: tuple[str, str, str], surplus: Decimal, shortfall: Decimal
@@ -199,10 +238,19 @@ class _Rebalancer:
             rec = await ctx.transfer(
                 src, dst, asset, network, amount, reason=f"rebalance {asset} {src} -> {dst}"
             )
-            if rec.status == "failed":
-                self._skip(f"{src}:refused")
-            else:
+            if rec.status != "failed":
                 self.transfers += 1
+            elif rec.address and not self._may_withdraw(src, asset, rec.address):
+                return  # not allowed to that address: barred for the session
+            else:
+                self._skip(f"{src}:refused")
+                self.hold_until[key] = ctx.now_ns() + int(self.p.retry_s * 1e9)
+                log.warning(
+                    "rebalancing by transfer: %s -> %s of %s %s failed (%s); "
+                    "not tried again in that direction for %g s",
+                    src, dst, amount, asset, rec.reason, self.p.retry_s,
+                    extra={"venue": src, "event": "rebalance"},
+                )  # fmt: skip
         finally:
             self.pending.discard(key)
 

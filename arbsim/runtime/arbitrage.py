@@ -55,7 +55,10 @@ class RebalanceParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     (over ``networks[asset]``, default the asset's name): the smaller of its excess less
     the fee and the shortfall, snapped down to the route's step, at least its minimum,
     and at most its free balance less the fee; at most one transfer per asset and
-    direction in flight.
+    direction in flight. A transfer the source venue refused (or that failed) is not
+    tried again in that direction for ``retry_s``; a venue that may not withdraw at all
+    (a live venue without ``allow_withdrawals``, or whose allow-list lacks the
+    destination's address) is not asked again for the session.
 
     Either way ``flatten`` also closes a net one-sided position an attempt left (by
     trades, on the venue that holds it)."""
@@ -70,9 +73,12 @@ class RebalanceParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     limit_offset_bps: float = 10.0
     #: also close a net position of a lot or more that an attempt left one-sided
     flatten: bool = True
+    #: seconds before an asset and direction is tried again after a refused transfer
+    retry_s: float = 30.0
 
     def __post_init__(self) -> None:
         positive(every_s=self.every_s, band=self.band, slices=self.slices)
+        non_negative(retry_s=self.retry_s)
         non_negative(duration_s=self.duration_s, limit_offset_bps=self.limit_offset_bps)
 
 
