@@ -112,6 +112,14 @@ class _Rebalancer:
         self.venues = venues
         self.assets = sorted(assets)
 
+    def screen(self) -> None:
+        """At the start (``method: transfer``): say at once which venue may not withdraw
+        which asset, rather than when it first drifts."""
+        for venue in self.venues:
+            if isinstance(self.ctx.venues[venue], TransferVenue):
+                for asset in self.assets:
+                    self._may_withdraw(venue, asset)
+
     def check(self) -> None:
         ctx = self.ctx
         if ctx.risk.tripped:
@@ -310,6 +318,8 @@ class CrossExchangeArb(Strategy):
                 market.costs = await self._transfer_costs(ctx, market)
         if self.p.rebalance is not None:
             self._rebalancer = _Rebalancer(ctx, self.p.rebalance, self._markets)
+            if self.p.rebalance.method == "transfer":
+                self._rebalancer.screen()
             ctx.every(self.p.rebalance.every_s, self._rebalancer.check)
 
     async def _transfer_costs(self, ctx: Context, market: _Market) -> dict[tuple[str, str], float]:

@@ -310,3 +310,82 @@ async def test_live_rebalancing_with_wallet_faults_sends_nothing_twice_and_loses
     moved = [r for r in rows if r["status"] in ("sent", "arrived")]
     assert {r["venue"] for r in moved} == {"mexc", "gateio"} and len(moved) >= 4, rows
     assert summary["transfers"]["arrived"] >= 2
+
+
+def logged(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+
+
+def wallet_requests(counts: dict[str, int], venue: str) -> dict[str, int]:
+    prefixes = WALLET[venue]
+    return {k: n for k, n in counts.items() if k.split(" ", 1)[1].startswith(prefixes)}
+
+
+async def test_live_without_allow_withdrawals_trades_on_and_sends_no_wallet_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``method: transfer`` on live venues whose config does not allow withdrawals: the
+    rebalancer's withdrawals are refused locally, said once per venue and asset in the
+    log naming ``allow_withdrawals``; the session trades on, and no request reaches
+    either venue's wallet routes."""
+    async with run_simulator(sim_config()) as sim:
+        out = tmp_path / "run"
+        summary = await session(sim, live_config(sim, allow=False), out, 15.0, monkeypatch)
+        counts = {v: await get(sim, v, "/_sim/requests") for v in sim.venues}
+        ledgers = {
+            v: (await get(sim, v, "/_sim/ledger"))[sim.venues[v].api_key] for v in sim.venues
+        }
+    assert summary["status"] == "ok" and summary["reconciled_exactly"] is True
+    assert summary["arbs"]["attempted"] > 0 and summary["fills"] > 0  # it traded on
+    assert not (out / "transfers.parquet").exists() and "transfers" not in summary
+    not_sent = summary["strategy"]["rebalance_transfers_not_sent"]
+    assert not_sent == {"gateio:withdrawals_disabled": 2, "mexc:withdrawals_disabled": 2}
+    for venue in ("mexc", "gateio"):
+        assert wallet_requests(counts[venue], venue) == {}, counts[venue]
+        assert ledgers[venue]["withdrawals"] == [] and ledgers[venue]["deposits"] == []
+        # some order request did reach it: the routes are counted
+        assert sum(counts[venue].values()) > 0
+    warnings = [
+        x["message"]
+        for x in logged(out)
+        if x["level"] == "WARNING" and x.get("event") == "rebalance"
+    ]
+    assert len(warnings) == 4, warnings  # once per venue and asset, at the start
+    assert max(x["time"] for x in logged(out) if x.get("event") == "rebalance") < min(
+        x["time"] for x in logged(out) if x["component"] == "arbsim.orders"
+    )
+    assert all("allow_withdrawals" in w and "trades on" in w for w in warnings)
+
+
+async def test_live_address_not_allow_listed_is_refused_before_any_withdrawal_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Withdrawals allowed, but the allow-list lacks the destination's BTC address: no
+    BTC withdrawal request reaches the venues (the deposit address and the terms are
+    read), the refusal is recorded and logged once per venue, USDT still moves."""
+    async with run_simulator(sim_config()) as sim:
+        out = tmp_path / "run"
+        text = live_config(sim, listed=False)
+        summary = await session(sim, text, out, 25.0, monkeypatch)
+        rows = await judge(sim, out, summary)
+        counts = {v: await get(sim, v, "/_sim/requests") for v in sim.venues}
+        ledgers = {
+            v: (await get(sim, v, "/_sim/ledger"))[sim.venues[v].api_key] for v in sim.venues
+        }
+    btc = [r for r in rows if r["asset"] == "BTC"]
+    assert btc and all(r["status"] == "failed" for r in btc), btc
+    assert all("address_not_allowed" in r["reason"] for r in btc)
+    # one refusal per source: then that venue is no source of BTC for the session
+    assert len(btc) == len({r["venue"] for r in btc})
+    usdt = [r for r in rows if r["asset"] == "USDT" and r["status"] != "failed"]
+    assert usdt, rows
+    for venue in ("mexc", "gateio"):
+        assert all(w["asset"] == "USDT" for w in ledgers[venue]["withdrawals"])
+        mine = sum(1 for r in usdt if r["venue"] == venue)
+        assert counts[venue].get(f"POST {WITHDRAW_POST[venue]}", 0) == mine
+    warnings = [
+        x["message"]
+        for x in logged(out)
+        if x["level"] == "WARNING" and x.get("event") == "rebalance"
+    ]
+    assert len(warnings) == len(btc) and all("withdraw_addresses" in w for w in warnings)
