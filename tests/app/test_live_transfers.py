@@ -46,8 +46,8 @@ CREDENTIALS = {
     "mexc": (mexc_plugin.API_KEY_ENV, mexc_plugin.API_SECRET_ENV),
     "gateio": (gate_plugin.API_KEY_ENV, gate_plugin.API_SECRET_ENV),
 }
-WALLET = {
-    "mexc": "/api/v3/capital/",
+WALLET: dict[str, tuple[str, ...]] = {
+    "mexc": ("/api/v3/capital/",),
     "gateio": ("/api/v4/withdrawals", "/api/v4/wallet/"),
 }
 WITHDRAW_POST = {"mexc": "/api/v3/capital/withdraw", "gateio": "/api/v4/withdrawals"}
