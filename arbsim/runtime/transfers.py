@@ -15,6 +15,7 @@ with transfers still in flight.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -38,7 +39,7 @@ class TransferDesk:
         self._ids = itertools.count(1)
         self._followers: set[asyncio.Task[None]] = set()
         #: client id -> when a withdrawal request without an answer was sent (the venue
-        #: may or may not have it: see :meth:`_unanswered_check`)
+        #: may or may not have it: see :meth:`_not_found` and :meth:`settle`)
         self._unanswered: dict[str, int] = {}
 
     # ---------------------------------------------------------------- helpers
@@ -128,6 +129,10 @@ class TransferDesk:
         except OutcomeUnknown:
             tr = None  # the source's record tells (followed below)
             self._unanswered[rec.client_id] = asked
+        except asyncio.CancelledError:
+            # stopped while the request may be on its way: the end of the run finds out
+            self._unanswered[rec.client_id] = asked
+            raise
         except VenueError as e:
             rec.status, rec.reason = "failed", f"{e.code or type(e).__name__}: {e}"
             self._update(rec)
@@ -233,6 +238,25 @@ class TransferDesk:
         for task in list(self._followers):
             task.cancel()
         await asyncio.gather(*self._followers, return_exceptions=True)
+
+    async def settle(self, deadline: float) -> None:
+        """No transfer is left with an unknown outcome at the end: every withdrawal
+        whose request went unanswered is looked up until the source lists it or it is
+        known never received, until ``deadline`` (loop time)."""
+        loop = self._engine.loop
+        for cid in list(self._unanswered):
+            rec = self.records.get(cid)
+            while rec is not None and rec.status == "pending" and cid in self._unanswered:
+                with contextlib.suppress(VenueError):  # asked again, until the deadline
+                    await self._check(rec)
+                if rec.status != "pending" or cid not in self._unanswered:
+                    break
+                if loop.time() >= deadline:
+                    self._engine.shutdown_errors.append(
+                        f"transfer {cid}: outcome still unknown (not in {rec.venue}'s history)"
+                    )
+                    break
+                await asyncio.sleep(self.poll_s)
 
     async def refresh(self) -> int:
         """Ask the venues about every transfer in flight; returns how many changed."""
