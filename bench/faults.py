@@ -71,7 +71,7 @@ transfer_seed: 7
 transfers:
   - {asset: BTC, network: BTC, fee: "0.0002", minimum: "0.001",
      delay: {kind: uniform, low_s: 2, high_s: 8}}
-  - {asset: USDT, network: TRC20, fee: "1", minimum: "10",
+  - {asset: USDT, network: TRC20, fee: "1", minimum: "10", step: "0.000001",
      delay: {kind: uniform, low_s: 2, high_s: 8}}
 """
 REBALANCE = (

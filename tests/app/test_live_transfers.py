@@ -37,7 +37,7 @@ ROUTES = [
         delay=DelayConfig(kind="uniform", low_s=2.0, high_s=8.0),
     ),
     TransferRoute(
-        asset="USDT", network="TRC20", fee=D("1"), minimum=D("10"),
+        asset="USDT", network="TRC20", fee=D("1"), minimum=D("10"), step=D("0.000001"),
         delay=DelayConfig(kind="uniform", low_s=2.0, high_s=8.0),
     ),
 ]  # fmt: skip
