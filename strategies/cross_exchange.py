@@ -98,6 +98,9 @@ class _Rebalancer:
         self.pending: set[tuple[str, str, str]] = set()
         #: the transfers it asked for (the desk keeps each record up to date)
         self.records: list[TransferRecord] = []
+        #: transfers being decided and asked for (awaited at the end: see :meth:`stop`)
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.stopping = False
         #: transfers not made, by reason (below the minimum, refused, ...)
         self.not_sent: dict[str, int] = {}
         #: (venue, asset) -> why that venue may not withdraw it this session
@@ -123,7 +126,7 @@ class _Rebalancer:
 
     def check(self) -> None:
         ctx = self.ctx
-        if ctx.risk.tripped:
+        if ctx.risk.tripped or self.stopping:
             return
         if self.p.method == "transfer":
             self._check_transfers()
@@ -194,16 +197,25 @@ class _Rebalancer:
             if self.hold_until.get(key, 0) > now:
                 continue
             self.pending.add(key)
-            ctx.spawn(
+            task = ctx.spawn(
                 self._transfer(key, excess[src], -excess[dst]),
                 name=f"rebalance-transfer-{asset}-{src}-{dst}",
             )
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
 
     @property
     def transfers(self) -> int:
         """Transfers made: asked for and not failed (one whose request went unanswered
         and that never reached the venue is not one)."""
         return sum(1 for r in self.records if r.status != "failed")
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """The end of the run: no new transfer, and those being asked for are awaited
+        (up to ``timeout_s``) rather than cancelled with a withdrawal on its way."""
+        self.stopping = True
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=timeout_s)
 
     def _skip(self, reason: str) -> None:
         self.not_sent[reason] = self.not_sent.get(reason, 0) + 1
@@ -328,6 +340,10 @@ class CrossExchangeArb(Strategy):
             if self.p.rebalance.method == "transfer":
                 self._rebalancer.screen()
             ctx.every(self.p.rebalance.every_s, self._rebalancer.check)
+
+    async def on_stop(self, ctx: Context) -> None:
+        if self._rebalancer is not None:
+            await self._rebalancer.stop()
 
     async def _transfer_costs(self, ctx: Context, market: _Market) -> dict[tuple[str, str], float]:
         """The amortised transfer cost of each direction of ``market``, bps of notional

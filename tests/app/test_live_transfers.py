@@ -29,6 +29,9 @@ from exchanges.sim import SimConfig, Simulator, run_simulator
 from exchanges.sim import VenueConfig as SimVenueConfig
 from exchanges.sim.config import DEFAULT_BALANCES, DelayConfig, FaultRule, TransferRoute
 
+# live sessions of 15-40 s each
+pytestmark = pytest.mark.slow
+
 # delays on the exchange clock, which runs SPEED times as fast as the wall clock
 SPEED = 5.0
 ROUTES = [
