@@ -28,6 +28,9 @@ from arbsim.core.records import TransferRecord
 if TYPE_CHECKING:
     from arbsim.runtime.engine import Engine
 
+DEPOSIT_LOOKBACK_NS = 3_600 * 1_000_000_000
+"""How long before a transfer's request its deposit is looked for (clock differences)."""
+
 
 class TransferDesk:
     """Sends, follows and records the run's transfers (see the module docstring)."""
@@ -179,7 +182,10 @@ class TransferDesk:
             self._unanswered.pop(rec.client_id, None)
             changed = self._apply(rec, tr)
         if rec.status == "sent" and rec.tx_id:
-            deposits = await self.venue(rec.destination).fetch_deposits(rec.asset, rec.ts_requested)
+            # the destination dates deposits on its own clock, which may be behind ours:
+            # asked from well before the request (matched by transaction id anyway)
+            since = rec.ts_requested - DEPOSIT_LOOKBACK_NS
+            deposits = await self.venue(rec.destination).fetch_deposits(rec.asset, since)
             for d in deposits:
                 if d.credited and d.tx_id == rec.tx_id:
                     # a venue's deposit time may be when it first saw the deposit (MEXC

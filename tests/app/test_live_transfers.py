@@ -393,3 +393,24 @@ async def test_live_address_not_allow_listed_is_refused_before_any_withdrawal_re
         if x["level"] == "WARNING" and x.get("event") == "rebalance"
     ]
     assert len(warnings) == len(btc) and all("withdraw_addresses" in w for w in warnings)
+
+
+async def test_live_rebalancing_when_the_venues_clock_is_behind_ours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The venues' wallet stamps ten minutes behind the run's clock (the simulator's
+    transfer network on a clock 600 s late): each deposit is dated before the run asked
+    for its transfer, and the run still finds it by transaction id and sees it arrive."""
+    async with run_simulator(sim_config()) as sim:
+        network = sim.transfers
+        exchange_ns = network.now_ns
+        network.now_ns = lambda: exchange_ns() - 600_000_000_000
+        out = tmp_path / "run"
+        summary = await session(sim, live_config(sim), out, 20.0, monkeypatch)
+        rows = await judge(sim, out, summary)
+        ledger = (await get(sim, "mexc", "/_sim/ledger"))[sim.venues["mexc"].api_key]
+    arrived = [r for r in rows if r["status"] == "arrived"]
+    assert arrived and all(r["status"] != "failed" for r in rows), rows
+    mine = {r["client_id"]: r for r in rows}
+    for w in ledger["withdrawals"]:  # dated before the run asked for it
+        assert w["ts_send"] < mine[w["client_id"]]["ts_requested"]
