@@ -238,6 +238,7 @@ def run_backtest(
     should_stop: Callable[[], str | None] | None = None,
     on_total: Callable[[int], None] | None = None,
     config_source: str | None = None,
+    seek: bool = True,
 ) -> BacktestResult:
     """Run one backtest and write its run directory; raises ConfigError / DataError for
     bad input (nothing written, checked before the replay: the data's time range, that
@@ -247,7 +248,9 @@ def run_backtest(
     the replay stops there and the run so far is written, ``status: interrupted`` in
     ``summary.json``. ``on_total`` is told the estimated number of events to replay
     (what ``progress`` fractions are of); ``config_source`` names the config in the
-    summary."""
+    summary. ``seek=False`` replays every message before ``start`` to build the books
+    instead of starting each stream at its latest snapshot before it (same outputs,
+    slower: for checking)."""
     reg = registry or Registry.from_entry_points()
     catalog = Catalog(catalog_path)
     info = catalog.info()
@@ -323,6 +326,7 @@ def run_backtest(
                 end_ns=run_end,
                 drain_ns=int(cfg.run.drain_s * 1e9),
                 progress=on_progress,
+                seek=seek,
             )
         )
         reconciled = loop.run_until_complete(engine.reconcile())

@@ -207,6 +207,12 @@ def _say_ops(url: str) -> None:
     help="A paper or live run directory: replay its measured order latencies in order "
     "(every venue's latency becomes `model: session`).",
 )
+@click.option(
+    "--full-warmup",
+    is_flag=True,
+    help="Build the books at --start from all the data before it, not from each "
+    "stream's latest snapshot before it (the same outputs, slower: for checking).",
+)
 def backtest(
     config_path: Path | None,
     data_path: Path | None,
@@ -214,6 +220,7 @@ def backtest(
     start: str | None,
     end: str | None,
     latency_run: Path | None,
+    full_warmup: bool,
 ) -> None:
     """Replay a catalog through the strategy with simulated matching.
 
@@ -265,6 +272,7 @@ def backtest(
                 on_total=lambda n: progress.update(0, n),
                 should_stop=signals.poll,
                 config_source=source,
+                seek=not full_warmup,
             )
     except (ConfigError, DataError) as e:
         if created is not None:
@@ -952,12 +960,23 @@ def data() -> None:
     help="Venue to write (repeatable, two or more): mexc, gateio (the default pair), third "
     "(a synthetic venue of its own).",
 )
+@click.option(
+    "--snapshot-every",
+    "snapshot_every_s",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Seconds between periodic book snapshots (the whole book in the first message "
+    "of each period, as some venues push); a backtest's --start builds its books from "
+    "the latest one. 0: only the first message.",
+)
 def synth(
     catalog_path: Path,
     seed: int,
     duration_s: float,
     symbols: tuple[str, ...],
     venues: tuple[str, ...],
+    snapshot_every_s: float,
 ) -> None:
     """Write a synthetic catalog: BTC/USDT on mexc and gateio unless --symbol / --venue say."""
     from arbsim.data.synth import SYMBOL, SYMBOLS, VENUE_SPECS, VENUES, generate_synthetic
@@ -988,6 +1007,7 @@ def synth(
                 progress=progress.update,
                 symbols=list(dict.fromkeys(symbols)) or [SYMBOL],
                 venues=names,
+                snapshot_every_s=snapshot_every_s,
             )
     except (ArbsimError, ValueError, FileExistsError) as e:
         _fail(str(e))

@@ -190,8 +190,12 @@ class ReplaySource(Protocol):
 class ReplayVenue(Venue, Protocol):
     """A venue that can run in a backtest: it hands the driver its data streams."""
 
-    def sources(self, end_ns: int | None) -> list[ReplaySource]:
-        """Timestamp-ordered streams up to ``end_ns`` (exclusive), exchange side first."""
+    def sources(self, end_ns: int | None, start_ns: int | None = None) -> list[ReplaySource]:
+        """Timestamp-ordered streams up to ``end_ns`` (exclusive), exchange side first.
+
+        ``start_ns``: the window's start; a venue may then skip what cannot change its
+        state at that time (earlier history before a book snapshot, earlier trades). The
+        messages it still gives before ``start_ns`` are the warm-up."""
         ...
 
 

@@ -24,10 +24,11 @@ import datetime as dt
 import itertools
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -285,17 +286,209 @@ class Catalog:
         return out
 
     def batches(
-        self, venue: str, symbol: str, kind: Kind, batch_size: int = 65_536
+        self,
+        venue: str,
+        symbol: str,
+        kind: Kind,
+        batch_size: int = 65_536,
+        seek: Seek | None = None,
     ) -> Iterator[tuple[Path, pa.RecordBatch]]:
-        """Record batches of a stream in file order, each checked against the schema."""
+        """Record batches of a stream in file order, each checked against the schema.
+
+        With ``seek`` (see :meth:`seek`) reading starts at its row of its file; earlier
+        files are not opened. Batches start at the same rows as without it: files are
+        read in batches of ``batch_size`` rows counted from each file's first row."""
         files = self.files(venue, symbol, kind)
-        for path in files:
+        first, row = (0, 0) if seek is None else (seek.file, seek.row)
+        for i in range(first, len(files)):
+            path = files[i]
             pf = open_parquet(path, kind)
             try:
+                if i == first and row:
+                    yield from ((path, b) for b in _batches_from(pf, row, batch_size))
+                    continue
                 for batch in pf.iter_batches(batch_size=batch_size, use_threads=False):
                     yield path, batch
             except (OSError, pa.ArrowException) as e:
                 raise DataError(f"{path}: corrupt Parquet data ({e})") from e
+
+    def seek(self, venue: str, symbol: str, kind: Kind, before_ns: int, batch_size: int) -> Seek:
+        """Where reading a stream may start when only its state at ``before_ns`` matters
+        (the warm-up of a window: DESIGN §6 "fast windows").
+
+        Book: the latest message flagged ``FLAG_SNAPSHOT_BEGIN`` received before
+        ``before_ns`` (a snapshot message replaces the whole book, so what came before it
+        cannot change the book after it); with none, the stream's first row. Trades: the
+        first trade received at or after ``before_ns`` (earlier trades change no state).
+        The row is moved back to a multiple of ``batch_size`` so that the batches read from
+        there are the very batches a read from the file's start would give. Only the footers
+        of the files around ``before_ns`` and the ``ts_local`` / ``seq`` / ``flags`` columns
+        of the row groups searched are read; files of later dates are not opened."""
+        files = self.files(venue, symbol, kind)
+        day = f"date={_date_of(before_ns)}"
+        # the date directories bound the rows of their files: files of a later date are
+        # never needed by the search, files of an earlier date hold no row at or after it
+        if kind == "trades":
+            found = self._first_trade_at(files, day, before_ns)
+            if found is None:  # every trade is earlier: nothing to read
+                return Seek(len(files), 0)
+        else:
+            earlier = [i for i, p in enumerate(files) if p.parent.name <= day]
+            found = self._last_snapshot_before(files, earlier, before_ns)
+            if found is None:
+                return Seek(0, 0)
+        file, row = found
+        return Seek(file, row - row % batch_size)
+
+    def _first_trade_at(
+        self, files: list[Path], day: str, before_ns: int
+    ) -> tuple[int, int] | None:
+        for i, path in enumerate(files):
+            if path.parent.name < day:
+                continue
+            if path.parent.name > day:
+                return i, 0
+            pf = open_parquet(path, "trades")
+            meta = pf.metadata
+            col = meta.schema.names.index("ts_local")
+            offset = 0
+            for rg in range(meta.num_row_groups):
+                n = meta.row_group(rg).num_rows
+                span = _span(meta, rg, col)
+                if span is not None and span[1] < before_ns:
+                    offset += n
+                    continue
+                tsl = _read_columns(path, pf, rg, ("ts_local",))["ts_local"]
+                j = int(np.searchsorted(tsl, before_ns, side="left"))
+                if j < n:
+                    return i, offset + j
+                offset += n
+        return None
+
+    def _last_snapshot_before(
+        self, files: list[Path], candidates: list[int], before_ns: int
+    ) -> tuple[int, int] | None:
+        for i in reversed(candidates):
+            pf = open_parquet(files[i], "book")
+            meta = pf.metadata
+            names = meta.schema.names
+            tcol, fcol = names.index("ts_local"), names.index("flags")
+            starts = np.cumsum(
+                [0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+            )
+            for rg in reversed(range(meta.num_row_groups)):
+                span = _span(meta, rg, tcol)
+                if span is not None and span[0] >= before_ns:
+                    continue
+                flagged = _span(meta, rg, fcol)
+                if flagged is not None and flagged[1] == 0:
+                    continue  # no flagged row at all
+                cols = _read_columns(files[i], pf, rg, ("ts_local", "seq", "flags"))
+                hit = np.flatnonzero(
+                    (cols["flags"] & FLAG_SNAPSHOT_BEGIN).astype(bool)
+                    & (cols["ts_local"] < before_ns)
+                )
+                if not len(hit):
+                    continue
+                g, j = _message_start(files[i], pf, rg, int(hit[-1]), cols)
+                if (
+                    g == 0
+                    and j == 0
+                    and i > 0
+                    and _ends_at(files[i - 1], int(cols["ts_local"][hit[-1]]))
+                ):
+                    continue  # the message may have begun in the previous part: look further back
+                return i, int(starts[g]) + j
+        return None
+
+
+class Seek(NamedTuple):
+    """Where a stream's reading starts: the index of its file in
+    :meth:`Catalog.files` and a row of that file."""
+
+    file: int
+    row: int
+
+
+def _read_columns(
+    path: Path, pf: pq.ParquetFile, rg: int, names: tuple[str, ...]
+) -> dict[str, npt.NDArray[Any]]:
+    try:
+        table = pf.read_row_group(rg, columns=list(names), use_threads=False)
+    except (OSError, pa.ArrowException) as e:
+        raise DataError(f"{path}: corrupt Parquet data ({e})") from e
+    return {n: table.column(n).to_numpy() for n in names}
+
+
+def _message_start(
+    path: Path, pf: pq.ParquetFile, rg: int, row: int, cols: dict[str, npt.NDArray[Any]]
+) -> tuple[int, int]:
+    """The row group and row where the message holding ``row`` of row group ``rg``
+    begins (its rows share ``ts_local`` and ``seq``), going back across row groups."""
+    tsl, seq = int(cols["ts_local"][row]), int(cols["seq"][row])
+    while True:
+        same = (cols["ts_local"][: row + 1] == tsl) & (cols["seq"][: row + 1] == seq)
+        other = np.flatnonzero(~same)
+        if len(other):
+            return rg, int(other[-1]) + 1
+        if rg == 0:
+            return 0, 0
+        rg -= 1
+        cols = _read_columns(path, pf, rg, ("ts_local", "seq"))
+        row = len(cols["ts_local"]) - 1
+
+
+def _ends_at(path: Path, ts_local: int) -> bool:
+    """Whether the last row of a book file may have been received at ``ts_local`` (then
+    the next file's first message may continue its last one)."""
+    meta = open_parquet(path, "book").metadata
+    if not meta.num_row_groups:
+        return False
+    span = _span(meta, meta.num_row_groups - 1, meta.schema.names.index("ts_local"))
+    return span is None or span[1] >= ts_local
+
+
+def _span(meta: pq.FileMetaData, rg: int, col: int) -> tuple[int, int] | None:
+    """A row group's minimum and maximum of an integer column from its statistics
+    (``None`` when the file has none)."""
+    st = meta.row_group(rg).column(col).statistics
+    if st is None or not st.has_min_max or st.min is None or st.max is None:
+        return None
+    return int(st.min), int(st.max)
+
+
+def _batches_from(pf: pq.ParquetFile, row: int, batch_size: int) -> Iterator[pa.RecordBatch]:
+    """The file's rows from ``row`` (a multiple of ``batch_size``) in batches of
+    ``batch_size`` rows: the batches ``iter_batches`` gives for the whole file, from that
+    row on (it batches across row groups, so the row groups read are re-cut)."""
+    meta = pf.metadata
+    first = 0
+    skip = row
+    while first < meta.num_row_groups and skip >= meta.row_group(first).num_rows:
+        skip -= meta.row_group(first).num_rows
+        first += 1
+    if first == meta.num_row_groups:
+        return
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    groups = list(range(first, meta.num_row_groups))
+    for batch in pf.iter_batches(batch_size=batch_size, row_groups=groups, use_threads=False):
+        if skip:
+            if skip >= batch.num_rows:
+                skip -= batch.num_rows
+                continue
+            batch = batch.slice(skip)
+            skip = 0
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= batch_size:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, batch_size).combine_chunks().to_batches()[0]
+            rest = table.slice(batch_size)
+            pending = rest.combine_chunks().to_batches() if rest.num_rows else []
+            held -= batch_size
+    if held:
+        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
 def open_parquet(path: Path, kind: Kind) -> pq.ParquetFile:
