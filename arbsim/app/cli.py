@@ -187,10 +187,10 @@ def _say_ops(url: str) -> None:
 @click.option(
     "--data",
     "data_path",
-    type=click.Path(path_type=Path),
-    help="Catalog directory  [default: the config's data.catalog, else the bundled "
-    "sample]. Without --config: the default config's strategy, risk and latency on "
-    "this catalog's two venues.",
+    help="Catalog directory or URL (s3://bucket/prefix, file:///dir; S3 endpoint and "
+    "credentials from the AWS_* environment)  [default: the config's data.catalog, else "
+    "the bundled sample]. Without --config: the default config's strategy, risk and "
+    "latency on this catalog's two venues.",
 )
 @click.option(
     "--out",
@@ -215,7 +215,7 @@ def _say_ops(url: str) -> None:
 )
 def backtest(
     config_path: Path | None,
-    data_path: Path | None,
+    data_path: str | None,
     out_path: Path | None,
     start: str | None,
     end: str | None,
@@ -236,16 +236,17 @@ def backtest(
     )
     from arbsim.app.config import load_config
     from arbsim.core.errors import StrategyError
-    from arbsim.data.catalog import Catalog
+    from arbsim.data.catalog import Catalog, catalog_location
 
     created: Path | None = None
     signals = _Signals(stop=True)
+    data = None if data_path is None else catalog_location(data_path)
     try:
         if config_path is not None:
             cfg = load_config(config_path)
             source = str(config_path)
-        elif data_path is not None:
-            cfg, note = catalog_config(Catalog(data_path), load_config(default_config_path()))
+        elif data is not None:
+            cfg, note = catalog_config(Catalog(data), load_config(default_config_path()))
             click.echo(note, err=True)
             source = f"{default_config_path()} (strategy, risk, latency) + {data_path}'s venues"
         else:
@@ -254,7 +255,9 @@ def backtest(
         if latency_run is not None:
             cfg = session_latency(cfg, latency_run)
             source += f" + latencies of {latency_run}"
-        catalog = data_path or (Path(cfg.data.catalog) if cfg.data.catalog else bundled_sample())
+        catalog = data or (
+            catalog_location(cfg.data.catalog) if cfg.data.catalog else bundled_sample()
+        )
         if out_path is None:
             out = created = new_run_dir("bt")
         else:
@@ -319,9 +322,8 @@ def backtest(
 @click.option(
     "--data",
     "data_path",
-    type=click.Path(path_type=Path),
-    help="Catalog, when the grid names no `catalogs`  [default: the config's "
-    "data.catalog, else the bundled sample]",
+    help="Catalog (directory or URL such as s3://bucket/prefix), when the grid names no "
+    "`catalogs`  [default: the config's data.catalog, else the bundled sample]",
 )
 @click.option(
     "--out",
@@ -352,7 +354,7 @@ def backtest(
 def sweep(
     config_path: Path,
     grid_path: Path,
-    data_path: Path | None,
+    data_path: str | None,
     out_path: Path | None,
     workers: int | None,
     scheduler: str | None,
@@ -1304,16 +1306,17 @@ def _duration(seconds: float) -> str:
 
 
 @data.command("info")
-@click.argument("catalog_path", type=click.Path(path_type=Path))
+@click.argument("catalog_path")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print JSON (times in ns and ISO-8601) instead."
 )
-def info(catalog_path: Path, as_json: bool) -> None:
-    """Print a catalog's instruments, row counts and time ranges (a table, or JSON)."""
-    from arbsim.data.catalog import Catalog, catalog_summary
+def info(catalog_path: str, as_json: bool) -> None:
+    """Print a catalog's instruments, row counts and time ranges (a table, or JSON); the
+    catalog is a directory or a URL (s3://bucket/prefix, file:///dir)."""
+    from arbsim.data.catalog import Catalog, catalog_location, catalog_summary
 
     try:
-        summary = catalog_summary(Catalog(catalog_path))
+        summary = catalog_summary(Catalog(catalog_location(catalog_path)))
     except ArbsimError as e:
         _fail(str(e))
         return

@@ -291,7 +291,7 @@ class VenueSetup:
     environ:
         Where credentials come from (the process environment; tests pass their own).
     catalog:
-        The Parquet catalog of a backtest (``None`` otherwise).
+        The Parquet catalog of a backtest, a directory or a URL (``None`` otherwise).
     rules:
         Order rules by name (``None``: the venue's own when a plug-in of that name has
         rules, else generic) for simulated venues.
@@ -310,7 +310,7 @@ class VenueSetup:
     loop: asyncio.AbstractEventLoop
     clock: Clock
     environ: Mapping[str, str]
-    catalog: Path | None
+    catalog: str | Path | None
     rules: Callable[[str | None, str], VenueRules]
     feed: Callable[[str, FeedSpec], MarketFeed]
     recorder: MarketRecorder | None = None

@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
+import re
 from collections.abc import Iterator, Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Literal, NamedTuple
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from arbsim.core.errors import DataError
@@ -185,39 +188,164 @@ class PartitionWriter:
         self.close()
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_url(location: str | PurePath) -> bool:
+    """Whether a catalog location is a URL (``s3://bucket/prefix``, ``file:///data``)."""
+    return isinstance(location, str) and bool(_URL.match(location))
+
+
+def catalog_location(value: str | PurePath) -> str | Path:
+    """A catalog named on the command line or in a config: a URL as it is, else a local
+    path (a URL must not go through ``Path``, which would fold its ``//``)."""
+    return value if isinstance(value, str) and is_url(value) else Path(value)
+
+
+def _filesystem(url: str) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow filesystem of a catalog URL and the root's path in it.
+
+    ``s3://bucket/prefix``: pyarrow's own S3 filesystem; the endpoint of an S3-compatible
+    store from ``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``, the region from
+    ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, credentials the AWS way (environment,
+    config files, instance role); none of them is ever logged. Other schemes pyarrow
+    knows (``file``, ``gs``, ``hdfs``, ``abfs``) through ``FileSystem.from_uri``; any
+    other through fsspec (when installed) wrapped in ``FSSpecHandler``."""
+    scheme = url.split("://", 1)[0].lower()
+    try:
+        if scheme in ("s3", "s3a"):
+            rest = url.split("://", 1)[1]
+            if "?" in rest:
+                return pafs.FileSystem.from_uri("s3://" + rest)
+            env = os.environ
+            endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None
+            region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+            fs = pafs.S3FileSystem(endpoint_override=endpoint, region=region)
+            return fs, rest.strip("/")
+        try:
+            return pafs.FileSystem.from_uri(url)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        try:
+            import fsspec  # type: ignore[import-untyped]
+        except ImportError:
+            raise DataError(
+                f"catalog {url}: pyarrow has no filesystem for {scheme}:// and fsspec is not "
+                "installed (pip install fsspec and the package of that scheme)"
+            ) from None
+        ffs, path = fsspec.core.url_to_fs(url)
+        handler = pafs.FSSpecHandler(ffs)  # type: ignore[abstract]
+        return pafs.PyFileSystem(handler), str(path).rstrip("/")
+    except DataError:
+        raise
+    except (OSError, ValueError, ImportError, pa.ArrowException) as e:
+        raise DataError(f"catalog {url}: cannot open its filesystem ({e})") from None
+
+
 class Catalog:
-    """A catalog root: read instruments, list streams, stream record batches."""
+    """A catalog root: read instruments, list streams, stream record batches.
+
+    ``root`` is a local directory or a URL (``s3://bucket/prefix``, ``file:///dir``, any
+    scheme pyarrow or fsspec can open, see :func:`_filesystem`). A remote catalog is
+    read-only; its files are listed once, when first needed (a catalog being written
+    while read is a local one). For a remote catalog :meth:`files` gives paths in its
+    filesystem, opened by :meth:`parquet`; ``location`` is the URL."""
 
     def __init__(self, root: str | Path):
-        self.root = Path(root)
+        self.fs: pafs.FileSystem | None = None
+        self._listing: list[str] | None = None
+        if isinstance(root, str) and is_url(root):
+            fs, base = _filesystem(root)
+            if isinstance(fs, pafs.LocalFileSystem):
+                self.root = Path(base)
+                self.location = str(self.root)
+            else:
+                self.fs = fs
+                self.root = Path(base)
+                self.location = root.rstrip("/")
+                self._scheme = root.split("://", 1)[0]
+        else:
+            self.root = Path(root)
+            self.location = str(self.root)
+
+    def _read_only(self, what: str) -> None:
+        if self.fs is not None:
+            raise DataError(f"catalog {self.location}: a remote catalog is read-only ({what})")
+
+    def _name(self, path: PurePath) -> str:
+        """How errors name a file of the catalog (with the URL scheme when remote)."""
+        return str(path) if self.fs is None else f"{self._scheme}://{path}"
+
+    def _remote_files(self) -> list[str]:
+        assert self.fs is not None
+        if self._listing is None:
+            base = str(self.root)
+            try:
+                infos = self.fs.get_file_info(pafs.FileSelector(base, recursive=True))
+            except FileNotFoundError:
+                raise DataError(f"catalog {self.location} does not exist") from None
+            except (OSError, pa.ArrowException) as e:
+                raise DataError(f"catalog {self.location}: cannot list it ({e})") from None
+            self._listing = sorted(i.path for i in infos if i.type == pafs.FileType.File)
+        return self._listing
+
+    def _read_bytes(self, path: Path) -> bytes:
+        if self.fs is None:
+            return path.read_bytes()
+        try:
+            with self.fs.open_input_stream(str(path)) as f:
+                data: bytes = f.read()
+                return data
+        except (OSError, pa.ArrowException) as e:
+            raise DataError(f"{self._name(path)}: cannot read it ({e})") from None
+
+    def _is_file(self, path: Path) -> bool:
+        if self.fs is None:
+            return path.is_file()
+        return str(path) in self._remote_files()
+
+    def parquet(self, path: Path, kind: Kind) -> pq.ParquetFile:
+        """Open one of the catalog's files (:func:`open_parquet`'s checks)."""
+        if self.fs is None:
+            return open_parquet(path, kind)
+        try:
+            source = self.fs.open_input_file(str(path))
+        except (OSError, pa.ArrowException) as e:
+            raise DataError(f"{self._name(path)}: cannot open it ({e})") from None
+        return open_parquet(path, kind, source, self._name(path))
 
     # -------------------------------------------------------------- writing
     def create(self, info: CatalogInfo) -> None:
+        self._read_only("create")
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "catalog.json").write_bytes(msgspec.json.format(msgspec.json.encode(info)))
 
     def write_instrument(self, inst: Instrument) -> None:
+        self._read_only("write_instrument")
         d = self.root / inst.venue / symbol_dir(inst.symbol)
         d.mkdir(parents=True, exist_ok=True)
         (d / "instrument.json").write_bytes(msgspec.json.format(msgspec.json.encode(inst)))
 
     def writer(self, venue: str, symbol: str, kind: Kind) -> PartitionWriter:
+        self._read_only("writer")
         return PartitionWriter(self.root / venue / symbol_dir(symbol) / kind, kind, venue, symbol)
 
     # -------------------------------------------------------------- reading
     def info(self) -> CatalogInfo:
         path = self.root / "catalog.json"
-        if not self.root.is_dir():
+        if self.fs is None and not self.root.is_dir():
             raise DataError(f"catalog {self.root} does not exist")
-        if not path.is_file():
-            raise DataError(f"{path}: missing; {self.root} is not an arbsim catalog")
+        if not self._is_file(path):
+            raise DataError(
+                f"{self._name(path)}: missing; {self.location} is not an arbsim catalog"
+            )
         try:
-            info = msgspec.json.decode(path.read_bytes(), type=CatalogInfo)
+            info = msgspec.json.decode(self._read_bytes(path), type=CatalogInfo)
         except msgspec.DecodeError as e:
-            raise DataError(f"{path}: {e}") from e
+            raise DataError(f"{self._name(path)}: {e}") from e
         if info.schema_version not in SUPPORTED_VERSIONS:
             raise DataError(
-                f"{path}: schema_version {info.schema_version} is not supported "
+                f"{self._name(path)}: schema_version {info.schema_version} is not supported "
                 f"(this arbsim reads {sorted(SUPPORTED_VERSIONS)})"
             )
         return info
@@ -225,35 +353,49 @@ class Catalog:
     def instruments(self) -> list[Instrument]:
         """Every instrument in the catalog, sorted by venue then symbol."""
         self.info()
-        out = []
-        for path in sorted(self.root.glob("*/*/instrument.json")):
-            out.append(self._load_instrument(path))
-        return out
+        if self.fs is None:
+            paths = sorted(self.root.glob("*/*/instrument.json"))
+        else:
+            depth = len(self.root.parts) + 3
+            paths = [
+                Path(p)
+                for p in self._remote_files()
+                if p.endswith("/instrument.json") and len(Path(p).parts) == depth
+            ]
+        return [self._load_instrument(path) for path in paths]
 
     def instrument(self, venue: str, symbol: str) -> Instrument:
         path = self.root / venue / symbol_dir(symbol) / "instrument.json"
-        if not path.is_file():
+        if not self._is_file(path):
             known = ", ".join(i.key for i in self.instruments()) or "none"
-            raise DataError(f"{self.root}: no instrument {venue}:{symbol} (catalog has: {known})")
+            raise DataError(
+                f"{self.location}: no instrument {venue}:{symbol} (catalog has: {known})"
+            )
         return self._load_instrument(path)
 
-    @staticmethod
-    def _load_instrument(path: Path) -> Instrument:
+    def _load_instrument(self, path: Path) -> Instrument:
         try:
-            return msgspec.json.decode(path.read_bytes(), type=Instrument)
+            return msgspec.json.decode(self._read_bytes(path), type=Instrument)
         except msgspec.DecodeError as e:
-            raise DataError(f"{path}: {e}") from e
+            raise DataError(f"{self._name(path)}: {e}") from e
 
     def files(self, venue: str, symbol: str, kind: Kind) -> list[Path]:
         d = self.root / venue / symbol_dir(symbol) / kind
-        return sorted(d.glob("date=*/*.parquet"))
+        if self.fs is None:
+            return sorted(d.glob("date=*/*.parquet"))
+        depth = len(d.parts) + 2
+        return [
+            Path(p)
+            for p in self._remote_files()
+            if p.startswith(f"{d}/date=") and p.endswith(".parquet") and len(Path(p).parts) == depth
+        ]
 
     def time_range(self, venue: str, symbol: str) -> tuple[int, int] | None:
         """First and last ``ts_local`` of a venue's book stream (from Parquet statistics)."""
         lo: int | None = None
         hi: int | None = None
         for path in self.files(venue, symbol, "book"):
-            meta = open_parquet(path, "book").metadata
+            meta = self.parquet(path, "book").metadata
             col = meta.schema.names.index("ts_local")
             for rg in range(meta.num_row_groups):
                 st = meta.row_group(rg).column(col).statistics
@@ -270,7 +412,7 @@ class Catalog:
         spans: list[tuple[int, int]] = []
         for kind in KINDS:
             for path in self.files(venue, symbol, kind):
-                meta = open_parquet(path, kind).metadata
+                meta = self.parquet(path, kind).metadata
                 col = meta.schema.names.index("ts_local")
                 for rg in range(meta.num_row_groups):
                     st = meta.row_group(rg).column(col).statistics
@@ -302,7 +444,7 @@ class Catalog:
         first, row = (0, 0) if seek is None else (seek.file, seek.row)
         for i in range(first, len(files)):
             path = files[i]
-            pf = open_parquet(path, kind)
+            pf = self.parquet(path, kind)
             try:
                 if i == first and row:
                     yield from ((path, b) for b in _batches_from(pf, row, batch_size))
@@ -310,7 +452,7 @@ class Catalog:
                 for batch in pf.iter_batches(batch_size=batch_size, use_threads=False):
                     yield path, batch
             except (OSError, pa.ArrowException) as e:
-                raise DataError(f"{path}: corrupt Parquet data ({e})") from e
+                raise DataError(f"{self._name(path)}: corrupt Parquet data ({e})") from e
 
     def seek(self, venue: str, symbol: str, kind: Kind, before_ns: int, batch_size: int) -> Seek:
         """Where reading a stream may start when only its state at ``before_ns`` matters
@@ -348,7 +490,7 @@ class Catalog:
                 continue
             if path.parent.name > day:
                 return i, 0
-            pf = open_parquet(path, "trades")
+            pf = self.parquet(path, "trades")
             meta = pf.metadata
             col = meta.schema.names.index("ts_local")
             offset = 0
@@ -369,7 +511,7 @@ class Catalog:
         self, files: list[Path], candidates: list[int], before_ns: int
     ) -> tuple[int, int] | None:
         for i in reversed(candidates):
-            pf = open_parquet(files[i], "book")
+            pf = self.parquet(files[i], "book")
             meta = pf.metadata
             names = meta.schema.names
             tcol, fcol = names.index("ts_local"), names.index("flags")
@@ -395,11 +537,20 @@ class Catalog:
                     g == 0
                     and j == 0
                     and i > 0
-                    and _ends_at(files[i - 1], int(cols["ts_local"][hit[-1]]))
+                    and self._ends_at(files[i - 1], int(cols["ts_local"][hit[-1]]))
                 ):
                     continue  # the message may have begun in the previous part: look further back
                 return i, int(starts[g]) + j
         return None
+
+    def _ends_at(self, path: Path, ts_local: int) -> bool:
+        """Whether the last row of a book file may have been received at ``ts_local``
+        (then the next file's first message may continue its last one)."""
+        meta = self.parquet(path, "book").metadata
+        if not meta.num_row_groups:
+            return False
+        span = _span(meta, meta.num_row_groups - 1, meta.schema.names.index("ts_local"))
+        return span is None or span[1] >= ts_local
 
 
 class Seek(NamedTuple):
@@ -436,16 +587,6 @@ def _message_start(
         rg -= 1
         cols = _read_columns(path, pf, rg, ("ts_local", "seq"))
         row = len(cols["ts_local"]) - 1
-
-
-def _ends_at(path: Path, ts_local: int) -> bool:
-    """Whether the last row of a book file may have been received at ``ts_local`` (then
-    the next file's first message may continue its last one)."""
-    meta = open_parquet(path, "book").metadata
-    if not meta.num_row_groups:
-        return False
-    span = _span(meta, meta.num_row_groups - 1, meta.schema.names.index("ts_local"))
-    return span is None or span[1] >= ts_local
 
 
 def _span(meta: pq.FileMetaData, rg: int, col: int) -> tuple[int, int] | None:
@@ -491,36 +632,40 @@ def _batches_from(pf: pq.ParquetFile, row: int, batch_size: int) -> Iterator[pa.
         yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
-def open_parquet(path: Path, kind: Kind) -> pq.ParquetFile:
-    """Open a catalog file, refusing foreign, corrupt or mis-schema files with a clear error."""
+def open_parquet(
+    path: Path, kind: Kind, source: pa.NativeFile | None = None, name: str | None = None
+) -> pq.ParquetFile:
+    """Open a catalog file, refusing foreign, corrupt or mis-schema files with a clear error
+    (``source``: the file already opened on a remote filesystem, ``name`` its URL)."""
+    shown = name or str(path)
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path if source is None else source)
     except (OSError, pa.ArrowException) as e:
-        raise DataError(f"{path}: not a readable Parquet file ({e})") from e
+        raise DataError(f"{shown}: not a readable Parquet file ({e})") from e
     meta = pf.schema_arrow.metadata or {}
     version = meta.get(b"arbsim.schema_version")
     if version is None:
         raise DataError(
-            f"{path}: no arbsim.schema_version in the file metadata; "
+            f"{shown}: no arbsim.schema_version in the file metadata; "
             "this is not a file written by arbsim's catalog writer"
         )
     if not version.isdigit() or int(version) not in SUPPORTED_VERSIONS:
         raise DataError(
-            f"{path}: arbsim.schema_version {version.decode(errors='replace')!r} is not "
+            f"{shown}: arbsim.schema_version {version.decode(errors='replace')!r} is not "
             f"supported (expected one of {sorted(SUPPORTED_VERSIONS)})"
         )
     file_kind = meta.get(b"arbsim.kind", b"").decode(errors="replace")
     if file_kind != kind:
-        raise DataError(f"{path}: holds {file_kind!r} rows where {kind!r} rows were expected")
+        raise DataError(f"{shown}: holds {file_kind!r} rows where {kind!r} rows were expected")
     expected = SCHEMAS[kind]
     got = pf.schema_arrow
     for field in expected:
         idx = got.get_field_index(field.name)
         if idx < 0:
-            raise DataError(f"{path}: column {field.name!r} ({field.type}) is missing")
+            raise DataError(f"{shown}: column {field.name!r} ({field.type}) is missing")
         if got.field(idx).type != field.type:
             raise DataError(
-                f"{path}: column {field.name!r} has type {got.field(idx).type}, "
+                f"{shown}: column {field.name!r} has type {got.field(idx).type}, "
                 f"expected {field.type}"
             )
     return pf
@@ -540,7 +685,7 @@ def catalog_summary(catalog: Catalog) -> dict[str, Any]:
     an interrupted write leaves), so it is not taken for a usable one."""
     info = catalog.info()
     out: dict[str, Any] = {
-        "root": str(catalog.root),
+        "root": catalog.location,
         "synthetic": info.synthetic,
         "description": info.description,
         "streams": [],
@@ -548,13 +693,13 @@ def catalog_summary(catalog: Catalog) -> dict[str, Any]:
     instruments = catalog.instruments()
     if not instruments:
         raise DataError(
-            f"{catalog.root}: holds no data, only catalog.json (an interrupted write?); "
+            f"{catalog.location}: holds no data, only catalog.json (an interrupted write?); "
             "remove it and write the catalog again"
         )
     for inst in instruments:
         rows = {
             kind: sum(
-                open_parquet(p, kind).metadata.num_rows
+                catalog.parquet(p, kind).metadata.num_rows
                 for p in catalog.files(inst.venue, inst.symbol, kind)
             )
             for kind in KINDS
