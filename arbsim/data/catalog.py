@@ -247,13 +247,15 @@ class Catalog:
 
     ``root`` is a local directory or a URL (``s3://bucket/prefix``, ``file:///dir``, any
     scheme pyarrow or fsspec can open, see :func:`_filesystem`). A remote catalog is
-    read-only; its files are listed once, when first needed (a catalog being written
-    while read is a local one). For a remote catalog :meth:`files` gives paths in its
-    filesystem, opened by :meth:`parquet`; ``location`` is the URL."""
+    read-only; its files are listed once, when first needed, and each is opened once (a
+    catalog being written while read is a local one). For a remote catalog
+    :meth:`files` gives paths in its filesystem, opened by :meth:`parquet`;
+    ``location`` is the URL."""
 
     def __init__(self, root: str | Path):
         self.fs: pafs.FileSystem | None = None
         self._listing: list[str] | None = None
+        self._opened: dict[tuple[str, str], pq.ParquetFile] = {}
         if isinstance(root, str) and is_url(root):
             fs, base = _filesystem(root)
             if isinstance(fs, pafs.LocalFileSystem):
@@ -308,11 +310,17 @@ class Catalog:
         """Open one of the catalog's files (:func:`open_parquet`'s checks)."""
         if self.fs is None:
             return open_parquet(path, kind)
-        try:
-            source = self.fs.open_input_file(str(path))
-        except (OSError, pa.ArrowException) as e:
-            raise DataError(f"{self._name(path)}: cannot open it ({e})") from None
-        return open_parquet(path, kind, source, self._name(path))
+        # a remote file is opened once per catalog: each open costs requests (its size,
+        # its footer) and a run opens a file to frame the window, to seek and to read
+        key = (str(path), kind)
+        pf = self._opened.get(key)
+        if pf is None:
+            try:
+                source = self.fs.open_input_file(str(path))
+            except (OSError, pa.ArrowException) as e:
+                raise DataError(f"{self._name(path)}: cannot open it ({e})") from None
+            pf = self._opened[key] = open_parquet(path, kind, source, self._name(path))
+        return pf
 
     # -------------------------------------------------------------- writing
     def create(self, info: CatalogInfo) -> None:
