@@ -1,7 +1,7 @@
 """Catalogs on S3: a real S3-compatible server (moto's server mode) on 127.0.0.1 holding
 a copy of the bundled sample, read by `arbsim data info`, `arbsim backtest` (the same
 outputs as from the local copy, with and without seek) and a sweep on a 2-worker
-LocalCluster; errors name the URL and never show a credential. Also file:// URLs."""
+LocalCluster; errors name the URL and never show a credential."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from arbsim.app.backtest import bundled_sample, catalog_config, default_config_p
 from arbsim.app.cli import main
 from arbsim.app.config import load_config
 from arbsim.core.errors import DataError
-from arbsim.data.catalog import Catalog, catalog_location, catalog_summary
+from arbsim.data.catalog import Catalog, catalog_summary
 
 moto_server = pytest.importorskip(
     "moto.server", reason="moto[server] (a dev dependency: the S3 server of these tests)"
@@ -80,11 +80,6 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         mp.undo()
         server.stop()
-
-
-def test_catalog_location_keeps_urls_whole() -> None:
-    assert catalog_location("s3://bucket/a/b") == "s3://bucket/a/b"
-    assert catalog_location("data/sample") == Path("data/sample")
 
 
 def test_data_info_reads_an_s3_catalog(s3_endpoint: str) -> None:
@@ -201,13 +196,3 @@ def test_a_sweep_on_two_workers_reads_the_s3_catalog(s3_endpoint: str, tmp_path:
         assert local.summary["arbs"] == json.loads((cell / "summary.json").read_text())["arbs"]
         for f in ("fills.parquet", "arbs.parquet"):
             assert filecmp.cmp(cell / f, tmp_path / f"local-{row.cell}" / f, shallow=False)
-
-
-def test_file_urls_are_local_catalogs(tmp_path: Path) -> None:
-    url = f"file://{bundled_sample()}"
-    cat = Catalog(url)
-    assert cat.fs is None and cat.root == bundled_sample()
-    assert [i.key for i in cat.instruments()] == ["gateio:BTC/USDT", "mexc:BTC/USDT"]
-    got = CliRunner().invoke(main, ["data", "info", "--json", url])
-    assert got.exit_code == 0, got.output
-    assert json.loads(got.stdout)["root"] == str(bundled_sample())
