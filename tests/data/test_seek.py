@@ -303,3 +303,29 @@ def test_periodic_snapshots_carry_the_book_the_changes_build(tmp_path: Path) -> 
         assert checked == 4 and not pending
         for side in (Side.BUY, Side.SELL):
             assert bb.levels(side, 10_000) == ba.levels(side, 10_000)
+
+
+def test_a_snapshot_heading_a_part_is_used_unless_it_may_continue_the_previous_one(
+    tmp_path: Path,
+) -> None:
+    cat = _catalog(tmp_path)
+    with cat.writer("a", SYM, "book") as w:  # part-0000
+        w.write(_book_rows([_snapshot(T0 + 10 * MS, 100.0)], seq0=0))
+        w.write(_book_rows([_delta(T0 + 20 * MS, 99.9, 1.0)], seq0=1))
+    with cat.writer("a", SYM, "book") as w:  # part-0001, appended later the same day
+        w.write(_book_rows([_snapshot(T0 + 30 * MS, 100.0)], seq0=2))
+        w.write(_book_rows([_delta(T0 + 40 * MS, 99.9, 2.0)], seq0=3))
+    names = [p.name for p in cat.files("a", SYM, "book")]
+    assert names == ["part-0000.parquet", "part-0001.parquet"]
+    assert cat.seek("a", SYM, "book", T0 + 35 * MS, 1) == Seek(1, 0)
+    # a part whose first message has the previous part's last receive time may be the
+    # rest of that message: its snapshot is passed over for the one before
+    cat2 = Catalog(tmp_path / "cat2")
+    cat2.create(CatalogInfo(synthetic=True, description="seek test"))
+    cat2.write_instrument(instrument("a"))
+    with cat2.writer("a", SYM, "book") as w:
+        w.write(_book_rows([_snapshot(T0 + 10 * MS, 100.0)], seq0=0))
+        w.write(_book_rows([_delta(T0 + 30 * MS, 99.9, 1.0)], seq0=1))
+    with cat2.writer("a", SYM, "book") as w:
+        w.write(_book_rows([_snapshot(T0 + 30 * MS, 100.0)], seq0=2))
+    assert cat2.seek("a", SYM, "book", T0 + 35 * MS, 1) == Seek(0, 0)
