@@ -464,7 +464,7 @@ class Catalog:
 
     def seek(self, venue: str, symbol: str, kind: Kind, before_ns: int, batch_size: int) -> Seek:
         """Where reading a stream may start when only its state at ``before_ns`` matters
-        (the warm-up of a window: DESIGN §6 "fast windows").
+        (the warm-up of a backtest window: fast windows).
 
         Book: the latest message flagged ``FLAG_SNAPSHOT_BEGIN`` received before
         ``before_ns`` (a snapshot message replaces the whole book, so what came before it
@@ -547,7 +547,7 @@ class Catalog:
                     and i > 0
                     and self._ends_at(files[i - 1], int(cols["ts_local"][hit[-1]]))
                 ):
-                    continue  # the message may have begun in the previous part: look further back
+                    continue  # it may have begun in the previous part: look further back
                 return i, int(starts[g]) + j
         return None
 
