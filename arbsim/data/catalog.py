@@ -16,6 +16,10 @@ All rows of one venue message share ``ts_local`` and ``seq``.
 
 trades rows: ts_exchange, ts_local, trade_id (int64), side (int8 aggressor: 1 buy,
 -1 sell), price, size.
+
+A catalog is read from a directory or a URL (``s3://bucket/prefix``: read-only, see
+:class:`Catalog`). :meth:`Catalog.seek` says where a stream's reading may start for a
+window (fast windows: a book from its latest snapshot before the window).
 """
 
 from __future__ import annotations
