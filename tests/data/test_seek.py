@@ -329,3 +329,29 @@ def test_a_snapshot_heading_a_part_is_used_unless_it_may_continue_the_previous_o
     with cat2.writer("a", SYM, "book") as w:
         w.write(_book_rows([_snapshot(T0 + 30 * MS, 100.0)], seq0=2))
     assert cat2.seek("a", SYM, "book", T0 + 35 * MS, 1) == Seek(0, 0)
+
+
+def test_the_commands_take_snapshot_every_and_full_warmup(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from arbsim.app.cli import main
+
+    cat = tmp_path / "cat"
+    synth = ["data", "synth", "--catalog", str(cat), "--seed", "4", "--duration", "90"]
+    bad = CliRunner().invoke(main, [*synth, "--snapshot-every", "-1"])
+    assert bad.exit_code == 2 and "snapshot_every_s" in bad.output
+    assert not cat.exists()
+    got = CliRunner().invoke(main, [*synth, "--snapshot-every", "20"])
+    assert got.exit_code == 0, got.output
+    assert "--snapshot-every 20" in Catalog(cat).info().created_by
+    window = ["--start", "2026-01-05T00:01:05Z", "--end", "2026-01-05T00:01:25Z"]
+    sums = {}
+    for name, extra in (("seek", []), ("full", ["--full-warmup"])):
+        out = tmp_path / name
+        run = ["backtest", "--data", str(cat), "--out", str(out), *window, *extra]
+        got = CliRunner().invoke(main, run)
+        assert got.exit_code == 0, got.output
+        sums[name] = json.loads((out / "summary.json").read_text())
+    assert sums["seek"]["events"] < sums["full"]["events"]
+    for f in ("orders.parquet", "fills.parquet", "arbs.parquet", "equity.parquet"):
+        assert filecmp.cmp(tmp_path / "seek" / f, tmp_path / "full" / f, shallow=False), f
