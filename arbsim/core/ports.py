@@ -193,8 +193,12 @@ class ReplaySource(Protocol):
 class ReplayVenue(Venue, Protocol):
     """A venue that can run in a backtest: it hands the driver its data streams."""
 
-    def sources(self, end_ns: int | None) -> list[ReplaySource]:
-        """Timestamp-ordered streams up to ``end_ns`` (exclusive), exchange side first."""
+    def sources(self, end_ns: int | None, start_ns: int | None = None) -> list[ReplaySource]:
+        """Timestamp-ordered streams up to ``end_ns`` (exclusive), exchange side first.
+
+        ``start_ns``: the window's start; a venue may then skip what cannot change its
+        state at that time (earlier history before a book snapshot, earlier trades). The
+        messages it still gives before ``start_ns`` are the warm-up."""
         ...
 
 
@@ -290,7 +294,7 @@ class VenueSetup:
     environ:
         Where credentials come from (the process environment; tests pass their own).
     catalog:
-        The Parquet catalog of a backtest (``None`` otherwise).
+        The Parquet catalog of a backtest, a directory or a URL (``None`` otherwise).
     rules:
         Order rules by name (``None``: the venue's own when a plug-in of that name has
         rules, else generic) for simulated venues.
@@ -312,7 +316,7 @@ class VenueSetup:
     loop: asyncio.AbstractEventLoop
     clock: Clock
     environ: Mapping[str, str]
-    catalog: Path | None
+    catalog: str | Path | None
     rules: Callable[[str | None, str], VenueRules]
     feed: Callable[[str, FeedSpec], MarketFeed]
     recorder: MarketRecorder | None = None

@@ -56,6 +56,7 @@ class _BatchSource:
         kind: Kind,
         scale: TickScale,
         batch_size: int,
+        seek_ns: int | None = None,
     ):
         self.label = f"{venue} {symbol} {kind}"
         self.files = catalog.files(venue, symbol, kind)
@@ -64,7 +65,10 @@ class _BatchSource:
                 f"{catalog.root}: no {kind} files for {venue} {symbol} "
                 f"(looked in {catalog.root / venue})"
             )
-        self._it = catalog.batches(venue, symbol, kind, batch_size)
+        seek = None
+        if seek_ns is not None:
+            seek = catalog.seek(venue, symbol, kind, seek_ns, batch_size)
+        self._it = catalog.batches(venue, symbol, kind, batch_size, seek)
         self.scale = scale
         self.kind = kind
         self._last_ts = -(2**63)
@@ -121,7 +125,10 @@ Batch = tuple[Path, dict[str, npt.NDArray[np.generic]]]
 class SharedBatches:
     """One stream's validated batches read once and served to several cursors (the
     exchange-side and the local-side cursor of a replay walk the same file a few
-    messages apart). A batch is dropped once every reader has passed it."""
+    messages apart). A batch is dropped once every reader has passed it.
+
+    ``seek_ns``: only the stream's state from this ``ts_local`` on matters (a window's
+    warm-up): reading starts where :meth:`Catalog.seek` says, not at the first file."""
 
     def __init__(
         self,
@@ -131,8 +138,9 @@ class SharedBatches:
         kind: Kind,
         scale: TickScale,
         batch_size: int = 16_384,
+        seek_ns: int | None = None,
     ):
-        self._src = _BatchSource(catalog, venue, symbol, kind, scale, batch_size)
+        self._src = _BatchSource(catalog, venue, symbol, kind, scale, batch_size, seek_ns)
         self._cache: dict[int, Batch | None] = {}
         self._pos: list[int] = []
 

@@ -574,11 +574,13 @@ def _diff(old_k: I64, old_s: I64, new_k: I64, new_s: I64) -> tuple[I64, I64]:
 
 @dataclass
 class _BookStream:
-    """Generated book messages of one venue (message 0 is the snapshot)."""
+    """Generated book messages of one venue (message 0 is a snapshot, and so is the first
+    message of every period with periodic snapshots)."""
 
     t_ms: I64  # per message
     seq: I64
     n_rows: I64
+    snapshot: npt.NDArray[np.bool_]
     row_side: npt.NDArray[np.int8]
     row_ticks: I64
     row_units: I64
@@ -595,9 +597,16 @@ def _simulate_book(
     me: int,
     market: _Market,
     duration_ms: int,
+    snapshot_ms: int = 0,
 ) -> _BookStream:
     times = np.concatenate([[0], _schedule(rng, spec, me, market, duration_ms)]).astype(np.int64)
     n = len(times)
+    # the full book instead of the changes: message 0, and with ``snapshot_ms`` the first
+    # message sent in each period (a venue's periodic snapshot; it draws nothing at
+    # random and sends no message that would not be sent anyway)
+    snap = np.zeros(n, bool)
+    snap[0] = True
+    period = 0
     # the engine lag wanders slowly (1 s knots): a per-message draw would make the
     # venue's mid jitter back and forth in time, churning the book for nothing
     knots = rng.uniform(spec.lag_ms[0], spec.lag_ms[1], duration_ms // 1_000 + 2)
@@ -621,6 +630,7 @@ def _simulate_book(
     ticks: list[I64] = []
     units: list[I64] = []
     n_rows = np.zeros(n, np.int64)
+    changes = np.zeros(n, np.int64)
     bid_units = np.zeros(n, np.int64)
     ask_units = np.zeros(n, np.int64)
     for i in range(n):
@@ -629,6 +639,12 @@ def _simulate_book(
         # a crossed book would be a generator bug: refuse to write it
         if -int(bids.keys[0]) >= int(asks.keys[0]):
             raise AssertionError(f"{spec.name}: generated a crossed book at message {i}")
+        changes[i] = len(bk) + len(ak)
+        if snapshot_ms > 0 and changes[i] and times[i] // snapshot_ms != period:
+            snap[i] = True
+            period = int(times[i]) // snapshot_ms
+        if snap[i]:
+            bk, bs, ak, as_ = bids.keys, bids.sizes, asks.keys, asks.sizes
         sides.append(np.concatenate([np.ones(len(bk), np.int8), -np.ones(len(ak), np.int8)]))
         ticks.append(np.concatenate([-bk, ak]))
         units.append(np.concatenate([bs, as_]))
@@ -637,11 +653,12 @@ def _simulate_book(
         ask_units[i] = asks.sizes[0]
     # a message with no net change is not sent (the venue only pushes changes)
     sent = n_rows > 0
-    seq = spec.seq0 + np.cumsum(n_rows) - n_rows[0]
+    seq = spec.seq0 + np.cumsum(changes) - changes[0]
     return _BookStream(
         t_ms=times[sent],
         seq=seq[sent],
         n_rows=n_rows[sent],
+        snapshot=snap[sent],
         row_side=np.concatenate(sides),
         row_ticks=np.concatenate(ticks),
         row_units=np.concatenate(units),
@@ -746,6 +763,7 @@ def generate_synthetic(
     progress: Callable[[int, int], None] | None = None,
     symbols: Sequence[str] = (SYMBOL,),
     venues: Sequence[str] = ("mexc", "gateio"),
+    snapshot_every_s: float = 0.0,
 ) -> SynthReport:
     """Write a synthetic catalog (``BTC/USDT`` on mexc and gateio by default) at ``root``.
 
@@ -770,6 +788,12 @@ def generate_synthetic(
         Venues to write every symbol on, two or more (keys of :data:`VENUE_SPECS`:
         ``mexc``, ``gateio`` and ``third``, a venue of its own). Each symbol's
         dislocations fall on one of these venues at a time.
+    snapshot_every_s:
+        With a positive period, the first book message of each period of that many
+        seconds (exchange time) carries the whole book, flagged as a snapshot, as venues
+        that push periodic snapshots do (the book after it is the same; a replay with
+        ``--start`` builds its books from the latest one instead of from the start).
+        0: only the first message is a snapshot. The other rows are the same either way.
 
     The catalog is written in a hidden directory beside ``root`` and renamed to
     ``root`` once complete: an interrupted run leaves no half-written catalog.
@@ -806,11 +830,25 @@ def generate_synthetic(
         (root / "catalog.json").unlink()
     if duration_s < 5.0:
         raise ValueError(f"duration_s must be at least 5 seconds, got {duration_s}")
+    if not snapshot_every_s >= 0.0 or (0.0 < snapshot_every_s < 0.001):
+        raise ValueError(
+            f"snapshot_every_s must be 0 (none) or at least 0.001 s, got {snapshot_every_s}"
+        )
     root.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
     try:
         specs = [VENUE_SPECS[x] for x in venues]
-        report = _generate(work, root, seed, duration_s, start_ns, progress, list(symbols), specs)
+        report = _generate(
+            work,
+            root,
+            seed,
+            duration_s,
+            start_ns,
+            progress,
+            list(symbols),
+            specs,
+            round(snapshot_every_s * 1_000),
+        )
         if root.exists():
             root.rmdir()  # empty (checked above)
         work.rename(root)
@@ -832,6 +870,7 @@ def _generate(
     progress: Callable[[int, int], None] | None,
     symbols: list[str],
     specs: list[VenueSpec],
+    snapshot_ms: int = 0,
 ) -> SynthReport:
     t0 = time.perf_counter()
     per_symbol = 1 + 3 * len(specs)
@@ -843,6 +882,8 @@ def _generate(
     option = "".join(f" --symbol {x}" for x in symbols) if symbols != [SYMBOL] else ""
     if specs != list(VENUES):
         option += "".join(f" --venue {v.name}" for v in specs)
+    if snapshot_ms:
+        option += f" --snapshot-every {snapshot_ms / 1_000:g}"
     on = " and ".join([", ".join(v.name for v in specs[:-1]), specs[-1].name])
     catalog = Catalog(work)
     catalog.create(
@@ -883,7 +924,7 @@ def _generate(
             rng_book, rng_trades, rng_net = (
                 np.random.default_rng(s) for s in streams[1 + 3 * v : 4 + 3 * v]
             )
-            book = _simulate_book(rng_book, spec, v, market, duration_ms)
+            book = _simulate_book(rng_book, spec, v, market, duration_ms, snapshot_ms)
             step(2 + 3 * v)
             trades = _simulate_trades(rng_trades, spec, v, market, book, duration_ms)
             step(3 + 3 * v)
@@ -946,8 +987,10 @@ def _write_venue(
     book_tsx, book_tsl = tsx_all[:nb], tsl_all[:nb]
     trade_tsx, trade_tsl = tsx_all[nb:], tsl_all[nb:]
 
-    flags = np.zeros(int(book.n_rows.sum()), np.uint8)
-    flags[: book.n_rows[0]] = FLAG_SNAPSHOT_BEGIN | FLAG_SNAPSHOT_END
+    flags = np.repeat(
+        np.where(book.snapshot, FLAG_SNAPSHOT_BEGIN | FLAG_SNAPSHOT_END, 0).astype(np.uint8),
+        book.n_rows,
+    )
     catalog.write_instrument(spec.instrument)
     with catalog.writer(spec.name, symbol, "book") as w:
         w.write(

@@ -576,13 +576,18 @@ class Engine:
         end_ns: int | None,
         drain_ns: int,
         progress: Callable[[int], None] | None = None,
+        seek: bool = True,
     ) -> None:
         """Replay every venue's sources up to ``end_ns`` in timestamp order on the
         virtual-time loop.
 
-        Messages before ``start_ns`` only build books (warm-up). Afterwards every
-        message is delivered at its timestamp; the loop's scheduler is entered only
-        when a callback or timer is due before the next message.
+        Messages before ``start_ns`` only build books (warm-up; their feed latencies are
+        not the window's and are dropped). With ``seek`` the venues are told the window's
+        start and skip the history that cannot change the books at that time (without
+        it, the warm-up replays everything from the data's start: the same books, the
+        same outputs, more time). Afterwards every message is delivered at its
+        timestamp; the loop's scheduler is entered only when a callback or timer is due
+        before the next message.
         """
         loop = self.loop
         if not isinstance(loop, VirtualTimeLoop):
@@ -592,7 +597,7 @@ class Engine:
             if not isinstance(venue, ReplayVenue):
                 raise ConfigError(f"venue {name} cannot replay data: it cannot run in a backtest")
             await venue.start(self.symbols[name], self)
-            sources.extend(venue.sources(end_ns))
+            sources.extend(venue.sources(end_ns, start_ns if seek else None))
         # the k-way merge of arbsim.data.feed.merge, inlined: this loop runs once per message
         heap = [(s.ts, i, s) for i, s in enumerate(sources) if s.next()]
         heapq.heapify(heap)
@@ -604,6 +609,7 @@ class Engine:
                 heapq.heapreplace(heap, (src.ts, i, src))
             else:
                 heapq.heappop(heap)
+        self.latency.forget_feed()
         last_ts = loop.now_ns()
         if heap:
             loop.set_now(heap[0][0])

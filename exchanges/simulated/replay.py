@@ -164,8 +164,14 @@ class ReplayVenue(SimulatedOrderEntry, SimulatedTransfers):
         except KeyError:
             raise InvalidSymbol(f"unknown symbol {symbol}", venue=self.name) from None
 
-    def sources(self, end_ns: int | None) -> list[ReplaySource]:
-        """Exchange-side sources first: on equal timestamps the exchange sees data first."""
+    def sources(self, end_ns: int | None, start_ns: int | None = None) -> list[ReplaySource]:
+        """Exchange-side sources first: on equal timestamps the exchange sees data first.
+
+        With ``start_ns`` each stream is read from where its state at the window's start
+        can be built (:meth:`Catalog.seek`: a book from its latest snapshot received
+        before it, trades from the first one received at it), moved earlier by a positive
+        feed offset (the strategy's side sees a message that much later)."""
+        seek_ns = None if start_ns is None else start_ns - max(0, self.feed_offset_ns)
         xs: list[ReplaySource] = []
         ls: list[ReplaySource] = []
         for sym in self._instruments:
@@ -194,7 +200,7 @@ class ReplayVenue(SimulatedOrderEntry, SimulatedTransfers):
 
             # both timelines walk the same files: read and validate each batch once
             book_batches = SharedBatches(
-                self.catalog, self.name, sym, "book", scale, self._batch_size
+                self.catalog, self.name, sym, "book", scale, self._batch_size, seek_ns
             )
             xb = open_(_ExchangeBook, "exchange", book_batches)
             xb.bind(self, self._xbooks[sym], eng)
@@ -204,7 +210,7 @@ class ReplayVenue(SimulatedOrderEntry, SimulatedTransfers):
             ls.append(lb)
             if self.catalog.files(self.name, sym, "trades"):
                 trade_batches = SharedBatches(
-                    self.catalog, self.name, sym, "trades", scale, self._batch_size
+                    self.catalog, self.name, sym, "trades", scale, self._batch_size, seek_ns
                 )
                 xt = open_(_ExchangeTrades, "exchange", trade_batches)
                 xt.bind(self, eng)
