@@ -1022,6 +1022,7 @@ def synth(
                 symbols=list(dict.fromkeys(symbols)) or [SYMBOL],
                 venues=names,
                 snapshot_every_s=snapshot_every_s,
+                stop_requested=lambda: signals.signum is not None,
             )
     except (ArbsimError, ValueError, FileExistsError) as e:
         _fail(str(e))
@@ -1141,7 +1142,14 @@ def _import(what: str, run: Callable[[Progress], Any], interrupted: str) -> None
     signals = _Signals(stop=False)
     try:
         with signals, _progress(what, "MB read") as progress:
-            report = run(lambda done, total: progress.update(done / 1e6, total / 1e6))
+
+            def told(done: int, total: int) -> None:
+                # the handler's KeyboardInterrupt can be lost inside NumPy / Arrow calls
+                if signals.signum is not None:
+                    raise KeyboardInterrupt
+                progress.update(done / 1e6, total / 1e6)
+
+            report = run(told)
     except ArbsimError as e:
         _fail(str(e))
         return

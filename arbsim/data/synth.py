@@ -598,6 +598,7 @@ def _simulate_book(
     market: _Market,
     duration_ms: int,
     snapshot_ms: int = 0,
+    stop_requested: Callable[[], bool] | None = None,
 ) -> _BookStream:
     times = np.concatenate([[0], _schedule(rng, spec, me, market, duration_ms)]).astype(np.int64)
     n = len(times)
@@ -634,6 +635,8 @@ def _simulate_book(
     bid_units = np.zeros(n, np.int64)
     ask_units = np.zeros(n, np.int64)
     for i in range(n):
+        if stop_requested is not None and not i & 4095 and stop_requested():
+            raise KeyboardInterrupt
         bk, bs = bids.step(-int(bid[i]))
         ak, as_ = asks.step(int(ask[i]))
         # a crossed book would be a generator bug: refuse to write it
@@ -764,6 +767,7 @@ def generate_synthetic(
     symbols: Sequence[str] = (SYMBOL,),
     venues: Sequence[str] = ("mexc", "gateio"),
     snapshot_every_s: float = 0.0,
+    stop_requested: Callable[[], bool] | None = None,
 ) -> SynthReport:
     """Write a synthetic catalog (``BTC/USDT`` on mexc and gateio by default) at ``root``.
 
@@ -794,6 +798,11 @@ def generate_synthetic(
         that push periodic snapshots do (the book after it is the same; a replay with
         ``--start`` builds its books from the latest one instead of from the start).
         0: only the first message is a snapshot. The other rows are the same either way.
+    stop_requested:
+        Asked every few thousand generated messages; once it says yes, the run raises
+        :class:`KeyboardInterrupt` (and writes nothing). A stop signal's handler raises
+        that too, but an exception raised inside a handler can be lost in the NumPy
+        calls this generator spends its time in; the flag cannot.
 
     The catalog is written in a hidden directory beside ``root`` and renamed to
     ``root`` once complete: an interrupted run leaves no half-written catalog.
@@ -848,6 +857,7 @@ def generate_synthetic(
             list(symbols),
             specs,
             round(snapshot_every_s * 1_000),
+            stop_requested,
         )
         if root.exists():
             root.rmdir()  # empty (checked above)
@@ -871,6 +881,7 @@ def _generate(
     symbols: list[str],
     specs: list[VenueSpec],
     snapshot_ms: int = 0,
+    stop_requested: Callable[[], bool] | None = None,
 ) -> SynthReport:
     t0 = time.perf_counter()
     per_symbol = 1 + 3 * len(specs)
@@ -912,6 +923,8 @@ def _generate(
         done = k * per_symbol
 
         def step(n: int, done: int = done) -> None:
+            if stop_requested is not None and stop_requested():
+                raise KeyboardInterrupt
             if progress is not None:
                 progress(done + n, steps)
 
@@ -924,7 +937,9 @@ def _generate(
             rng_book, rng_trades, rng_net = (
                 np.random.default_rng(s) for s in streams[1 + 3 * v : 4 + 3 * v]
             )
-            book = _simulate_book(rng_book, spec, v, market, duration_ms, snapshot_ms)
+            book = _simulate_book(
+                rng_book, spec, v, market, duration_ms, snapshot_ms, stop_requested
+            )
             step(2 + 3 * v)
             trades = _simulate_trades(rng_trades, spec, v, market, book, duration_ms)
             step(3 + 3 * v)
