@@ -484,3 +484,16 @@ def test_the_cli_refuses_bad_drain_options(tmp_path: Path, args: list[str], matc
     r = CliRunner().invoke(main, ["data", "synth", "--catalog", str(target), "--seed", "1", *args])
     assert r.exit_code == 2 and match in r.output, r.output
     assert not target.exists()
+
+
+def test_a_drain_sample_is_deterministic(tmp_path: Path) -> None:
+    kw: dict[str, Any] = {"duration_s": 15.0, "premium_bps": {"gateio": -8.0}}
+    a = generate_synthetic(tmp_path / "a", seed=6, dislocations_per_min=12, **kw)
+    b = generate_synthetic(tmp_path / "b", seed=6, dislocations_per_min=12, **kw)
+    c = generate_synthetic(tmp_path / "c", seed=7, dislocations_per_min=12, **kw)
+    assert a.windows == b.windows and a.windows and a.windows != c.windows
+    for venue in VENUES:
+        for kind in ("book", "trades"):
+            assert _table(tmp_path / "a", venue, kind).equals(_table(tmp_path / "b", venue, kind))
+    # gateio cheap: its windows jump down, mexc's up
+    assert all((w.bps > 0) == (w.venue == "mexc") for w in a.windows + c.windows)
