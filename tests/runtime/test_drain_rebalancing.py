@@ -154,6 +154,7 @@ def test_transfers_keep_a_one_sided_flow_funded(drain: Path, tmp_path: Path) -> 
     html = render_report(load_run(out))
     assert "Transfers between venues" in html and "delay in flight" in html
     assert f"{len(rows):,}" in html
+    assert f"{sum(r['fee_quote'] for r in sent):,.4f}" in html
 
 
 def test_targets_pre_position_the_inventory(drain: Path, tmp_path: Path) -> None:
