@@ -497,3 +497,19 @@ def test_a_drain_sample_is_deterministic(tmp_path: Path) -> None:
             assert _table(tmp_path / "a", venue, kind).equals(_table(tmp_path / "b", venue, kind))
     # gateio cheap: its windows jump down, mexc's up
     assert all((w.bps > 0) == (w.venue == "mexc") for w in a.windows + c.windows)
+
+
+def test_the_cli_writes_a_drain_sample(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from arbsim.app.cli import main
+
+    target = tmp_path / "c"
+    args = ["data", "synth", "--catalog", str(target), "--seed", "4", "--duration", "20"]
+    args += ["--premium-bps", "gateio=-7.5", "--dislocations-per-min", "9"]
+    r = CliRunner().invoke(main, ["--progress", "off", *args])
+    assert r.exit_code == 0, r.output
+    info = Catalog(target).info()
+    assert info.created_by.endswith("--premium-bps gateio=-7.5 --dislocations-per-min 9")
+    assert "~9/min dislocations" in info.description
+    assert "persistent premium gateio -7.5 bps" in info.description
