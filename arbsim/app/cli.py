@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 the strategy failed during the run (outputs still written),
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
 from collections.abc import Callable
@@ -984,6 +985,23 @@ def data() -> None:
     "of each period, as some venues push); a backtest's --start builds its books from "
     "the latest one. 0: only the first message.",
 )
+@click.option(
+    "--premium-bps",
+    "premiums",
+    multiple=True,
+    metavar="VENUE=BPS",
+    help="A persistent premium of VENUE's quotes over the common mid (negative: a "
+    "discount), within +-100 bps; every dislocation then leans its way, so arbitrages "
+    "drain one side (repeatable, one per venue).",
+)
+@click.option(
+    "--dislocations-per-min",
+    "per_min",
+    default=3.0,
+    show_default=True,
+    type=float,
+    help="Mean rate of dislocation windows (above 0, at most 20).",
+)
 def synth(
     catalog_path: Path,
     seed: int,
@@ -991,6 +1009,8 @@ def synth(
     symbols: tuple[str, ...],
     venues: tuple[str, ...],
     snapshot_every_s: float,
+    premiums: tuple[str, ...],
+    per_min: float,
 ) -> None:
     """Write a synthetic catalog: BTC/USDT on mexc and gateio unless --symbol / --venue say."""
     from arbsim.data.synth import SYMBOL, SYMBOLS, VENUE_SPECS, VENUES, generate_synthetic
@@ -1009,6 +1029,34 @@ def synth(
     if len(names) < 2:
         raise click.BadParameter(f"{names}: name two or more venues", param_hint="--venue")
 
+    premium: dict[str, float] = {}
+    for x in premiums:
+        venue, sep, value = x.partition("=")
+        try:
+            bps = float(value) if sep and venue else math.nan
+        except ValueError:
+            bps = math.nan
+        if not math.isfinite(bps) or abs(bps) > 100:
+            raise click.BadParameter(
+                f"{x!r}: expected VENUE=BPS with BPS a number within +-100",
+                param_hint="--premium-bps",
+            )
+        if venue not in names:
+            raise click.BadParameter(
+                f"{x!r}: venue {venue!r} is not written (venues: {', '.join(names)})",
+                param_hint="--premium-bps",
+            )
+        if venue in premium:
+            raise click.BadParameter(
+                f"{x!r}: {venue} has a premium already", param_hint="--premium-bps"
+            )
+        premium[venue] = bps
+    if not 0 < per_min <= 20:
+        raise click.BadParameter(
+            f"{per_min:g}: expected a rate above 0 and at most 20 a minute",
+            param_hint="--dislocations-per-min",
+        )
+
     if duration_s <= 0:
         _fail(f"--duration must be > 0, got {duration_s}")
     signals = _Signals(stop=False)
@@ -1023,6 +1071,8 @@ def synth(
                 venues=names,
                 snapshot_every_s=snapshot_every_s,
                 stop_requested=lambda: signals.signum is not None,
+                premium_bps=premium,
+                dislocations_per_min=per_min,
             )
     except (ArbsimError, ValueError, FileExistsError) as e:
         _fail(str(e))
