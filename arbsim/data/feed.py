@@ -14,6 +14,7 @@ number of cursors by key, which is how the backtest engine replays several venue
 from __future__ import annotations
 
 import abc
+import bisect
 import heapq
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -25,6 +26,18 @@ import pyarrow as pa
 
 from arbsim.core.book import MAX_SPAN, NO_ASK, NO_BID, OrderBook, TickScale
 from arbsim.core.errors import DataError
+from arbsim.core.kernels import (
+    M_ASK_FAR,
+    M_ASK_TOP,
+    M_BID_FAR,
+    M_BID_LO,
+    M_END,
+    M_FLAGS,
+    M_SPLIT,
+    M_START,
+    META_COLS,
+    apply_messages,
+)
 from arbsim.core.model import Side, Trade
 from arbsim.data.catalog import Catalog, Kind
 
@@ -33,6 +46,13 @@ Key = Literal["local", "exchange"]
 #: few, and a vectorised scatter over them would force the book's slow path)
 FAR_TICKS = MAX_SPAN // 2
 _NEVER = 2**63 - 1
+# where the kernel hands back the rows it sends to a book's overflow dicts (one process,
+# one thread: the replay is single-threaded)
+_OVER = np.zeros((4096, 2), np.int64)
+_OVER_SIZES = np.zeros(4096)
+# the kernel's undo log of one message (a longer message takes the Python path)
+_UNDO = np.zeros(1 << 16, np.int64)
+_UNDO_SIZES = np.zeros(1 << 16)
 
 
 class Cursor(Protocol):
@@ -187,6 +207,9 @@ class _StreamCursor(abc.ABC):
         self._i = 0
         self._n = 0
         self._key_floor = -(2**63)
+        #: called after each batch this cursor loads (a replay venue catches up the
+        #: streams it holds back, so shared batches are not kept for them)
+        self.on_batch: Callable[[], None] | None = None
         self.ts = 0
         self.ts_exchange = 0
         self.ts_local = 0
@@ -218,6 +241,7 @@ class BookCursor(_StreamCursor):
         self._flg: list[int] = []
         self._keys: list[int] = []
         self._hints: list[tuple[int, int, int, int, int, int]] = []
+        self._meta: npt.NDArray[np.int64] = np.empty((0, META_COLS), np.int64)
         self._s = self._m = self._e = 0
 
     def _load(self) -> bool:
@@ -256,6 +280,8 @@ class BookCursor(_StreamCursor):
                 tsl = tsl[:tail]
             self._set_batch(cols, starts)
             if self._n:
+                if self.on_batch is not None:
+                    self.on_batch()
                 return True
         return False
 
@@ -321,7 +347,16 @@ class BookCursor(_StreamCursor):
         ask_far = ends - nafar
         self._bid_far = bid_far.tolist()
         self._ask_far = ask_far.tolist()
-        self._hints = _hints(ticks, sizes, starts, bid_far, splits, ask_far)
+        hints = _hint_rows(ticks, sizes, starts, bid_far, splits, ask_far)
+        self._hints = [tuple(r) for r in hints.tolist()]
+        self._meta = np.empty((len(starts), META_COLS), np.int64)
+        self._meta[:, M_START] = starts
+        self._meta[:, M_BID_FAR] = bid_far
+        self._meta[:, M_SPLIT] = splits
+        self._meta[:, M_ASK_FAR] = ask_far
+        self._meta[:, M_END] = ends
+        self._meta[:, M_BID_LO : M_ASK_TOP + 1] = hints
+        self._meta[:, M_FLAGS] = flags
         self._n = len(self._starts)
         self._i = 0
 
@@ -344,31 +379,101 @@ class BookCursor(_StreamCursor):
 
     def apply(self, book: OrderBook, snapshot_flag: int = 1) -> None:
         """Apply the current message to ``book`` (a snapshot-begin message replaces it)."""
-        s, m, e = self._s, self._m, self._e
+        self._apply_at(book, self._i - 1, snapshot_flag)
+
+    def _apply_at(self, book: OrderBook, i: int, snapshot_flag: int) -> None:
+        """Apply message ``i`` of the loaded batch with the Python book."""
+        s, m, e = self._starts[i], self._splits[i], self._ends[i]
         t, z = self._ticks, self._sizes
-        i = self._i - 1
-        snapshot = bool(self.flags & snapshot_flag)
-        if snapshot:
-            book.apply_ticks(
-                t[s:m], z[s:m], t[m:e], z[m:e], self.ts_exchange, self.ts_local, self.seq, True
-            )
+        tsx, tsl, seq = self._tsx[i], self._tsl[i], self._seqs[i]
+        if self._flg[i] & snapshot_flag:
+            book.apply_ticks(t[s:m], z[s:m], t[m:e], z[m:e], tsx, tsl, seq, True)
             return
         bf, af = self._bid_far[i], self._ask_far[i]
         far = None
         if bf != m or af != e:
             far = (t[bf:m].tolist(), z[bf:m].tolist(), t[af:e].tolist(), z[af:e].tolist())
         book.apply_hinted(
-            t[s:bf],
-            z[s:bf],
-            t[m:af],
-            z[m:af],
-            self._hints[i],
-            self.ts_exchange,
-            self.ts_local,
-            self.seq,
-            False,
-            far,
+            t[s:bf], z[s:bf], t[m:af], z[m:af], self._hints[i], tsx, tsl, seq, False, far
         )
+
+    def apply_fast(self, book: OrderBook, snapshot_flag: int = 1) -> None:
+        """:meth:`apply` through the compiled kernel (same result, see
+        :mod:`arbsim.core.kernels`)."""
+        i = self._i - 1
+        self._apply_run(book, i, i + 1, snapshot_flag)
+
+    def _apply_run(self, book: OrderBook, i: int, j: int, snapshot_flag: int) -> None:
+        """Apply messages ``i .. j-1`` of the loaded batch: runs the kernel handles in
+        compiled code, any other message with the Python book, in order."""
+        over, over_sizes = _OVER, _OVER_SIZES
+        while i < j:
+            if not book._initialised:
+                self._apply_at(book, i, snapshot_flag)
+                i += 1
+                continue
+            k, crossed, bb, ba, n_over, open_ = apply_messages(
+                book._bids,
+                book._asks,
+                self._ticks,
+                self._sizes,
+                self._meta,
+                i,
+                j,
+                book._base,
+                book._bb,
+                book._ba,
+                snapshot_flag,
+                over,
+                over_sizes,
+                _UNDO,
+                _UNDO_SIZES,
+            )
+            if k > i:
+                book._bb = bb
+                book._ba = ba
+                if n_over:
+                    ob, oa = book._over_bids, book._over_asks
+                    for (side, t), sz in zip(
+                        over[:n_over].tolist(), over_sizes[:n_over].tolist(), strict=True
+                    ):
+                        d = ob if side > 0 else oa
+                        if sz > 0.0:
+                            d[t] = sz
+                        else:
+                            d.pop(t, None)
+                if open_ and book.is_crossed:
+                    crossed += 1
+                book.updates += k - i
+                book.crossed_updates += crossed
+                last = k - 1
+                book.ts_exchange = self._tsx[last]
+                book.ts_local = self._tsl[last]
+                book.seq = self._seqs[last]
+            if k < j and not open_:
+                self._apply_at(book, k, snapshot_flag)
+                k += 1
+            i = k
+
+    def catch_up(
+        self, book: OrderBook, bound: int, inclusive: bool, snapshot_flag: int = 1
+    ) -> bool:
+        """Apply the current message and every later one whose key is before ``bound``
+        (``inclusive``: at or before it), leaving the first later message current.
+        Returns False when the stream ended (no current message left)."""
+        while True:
+            i = self._i - 1
+            keys = self._keys
+            find = bisect.bisect_right if inclusive else bisect.bisect_left
+            j = find(keys, bound, i)
+            if j > i:
+                self._apply_run(book, i, j, snapshot_flag)
+            if j < self._n:
+                self._i = j
+                return BookCursor.next(self)
+            self._i = self._n
+            if not BookCursor.next(self):
+                return False
 
     def touched(self, snapshot_flag: int = 1) -> tuple[int, int, int, int] | None:
         """The tick range the current message sets on each side, ``(bid_lo, bid_hi, ask_lo,
@@ -407,14 +512,14 @@ class BookCursor(_StreamCursor):
         return self._ticks[s:m], self._sizes[s:m], self._ticks[m:e], self._sizes[m:e]
 
 
-def _hints(
+def _hint_rows(
     ticks: npt.NDArray[np.int64],
     sizes: npt.NDArray[np.float64],
     bid_start: npt.NDArray[np.int64],
     bid_end: npt.NDArray[np.int64],
     ask_start: npt.NDArray[np.int64],
     ask_end: npt.NDArray[np.int64],
-) -> list[tuple[int, int, int, int, int, int]]:
+) -> npt.NDArray[np.int64]:
     """Per message: tick range and best live tick of each side (see OrderBook.apply_hinted).
 
     Bid rows of message k are ``[bid_start[k], bid_end[k])``, ask rows
@@ -422,7 +527,7 @@ def _hints(
     """
     n = len(bid_start)
     if n == 0:
-        return []
+        return np.empty((0, 6), np.int64)
     # reduceat over [bid | gap | ask | gap] segments; a sentinel row keeps indices valid
     bounds = np.empty(4 * n, np.int64)
     bounds[0::4] = bid_start
@@ -439,10 +544,9 @@ def _hints(
     top_ask = np.minimum.reduceat(lo_t, bounds)[2::4]
     top_bid = np.where(bid_end > bid_start, top_bid, NO_BID)
     top_ask = np.where(ask_end > ask_start, top_ask, NO_ASK)
-    out = np.stack(
+    return np.stack(
         [seg_min[0::4], seg_max[0::4], top_bid, seg_min[2::4], seg_max[2::4], top_ask], axis=1
-    )
-    return [tuple(r) for r in out.tolist()]
+    ).astype(np.int64)
 
 
 class TradeCursor(_StreamCursor):
@@ -502,6 +606,8 @@ class TradeCursor(_StreamCursor):
             )
             self._n = k
             self._i = 0
+            if self.on_batch is not None:
+                self.on_batch()
             return True
         return False
 
@@ -520,6 +626,24 @@ class TradeCursor(_StreamCursor):
         self.side = side[i]
         self.tick = tick[i]
         return True
+
+    def skip_until(self, bound: int, inclusive: bool) -> tuple[int, bool]:
+        """Pass over the current trade and every later one whose key is before ``bound``
+        (``inclusive``: at or before it), leaving the first later trade current. Returns
+        how many were passed and whether a current trade is left."""
+        passed = 0
+        while True:
+            i = self._i - 1
+            keys = self._cols[0]
+            find = bisect.bisect_right if inclusive else bisect.bisect_left
+            j = find(keys, bound, i)
+            passed += j - i
+            if j < self._n:
+                self._i = j
+                return passed, TradeCursor.next(self)
+            self._i = self._n
+            if not TradeCursor.next(self):
+                return passed, False
 
     def trade(self) -> Trade:
         return Trade(

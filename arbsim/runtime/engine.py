@@ -26,7 +26,7 @@ from arbsim.core.errors import (
     VenueError,
 )
 from arbsim.core.model import ZERO, Order, OrderRequest, Trade, to_decimal
-from arbsim.core.ports import Clock, ReplaySource, ReplayVenue, Venue
+from arbsim.core.ports import END, Clock, ReplaySource, ReplayVenue, Venue
 from arbsim.runtime import stats
 from arbsim.runtime.context import Context
 from arbsim.runtime.journal import JournalState
@@ -58,6 +58,7 @@ class Engine:
         resume_open_orders: Literal["cancel", "adopt"] = "cancel",
         shutdown_s: float = 90.0,
         observer: RunObserver | None = None,
+        reference_replay: bool = False,
     ):
         self.strategy = strategy
         self.venues = venues
@@ -66,6 +67,10 @@ class Engine:
         self.clock = clock
         #: the operations layer of a real-time run (None in a backtest: no work for it)
         self.observer = observer
+        #: a backtest replays on the straightforward path (every source in the merge,
+        #: message by message, books updated by the Python book): the reference the fast
+        #: path is tested against, byte for byte
+        self.reference_replay = reference_replay
         self.risk = RiskManager(risk_limits, listener=observer)
         self.ledger = Ledger()
         self.latency = LatencyRecorder() if observer is None else ObservedLatency(observer)
@@ -551,6 +556,12 @@ class Engine:
         Messages before ``start_ns`` only build books (warm-up). Afterwards every
         message is delivered at its timestamp; the loop's scheduler is entered only
         when a callback or timer is due before the next message.
+
+        Sources that can (``attach``, :class:`~arbsim.core.ports.ReplayDriver`) take the
+        fast path: they may leave the merge while their messages change nothing anyone
+        looks at, and catch up in bulk when something does. ``reference_replay``
+        (the engine's attribute) keeps every source in the merge, one message at a
+        time: the straightforward path the fast one is tested against.
         """
         loop = self.loop
         if not isinstance(loop, VirtualTimeLoop):
@@ -562,10 +573,18 @@ class Engine:
             await venue.start(self.symbols[name], self)
             sources.extend(venue.sources(end_ns))
         # the k-way merge of arbsim.data.feed.merge, inlined: this loop runs once per message
-        heap = [(s.ts, i, s) for i, s in enumerate(sources) if s.next()]
+        heap: list[tuple[int, int, ReplaySource]] = []
+        driver = _Driver(heap, self.strategy.wants_trades())
+        if not self.reference_replay:
+            for i, s in enumerate(sources):
+                attach = getattr(s, "attach", None)
+                if attach is not None:
+                    attach(driver, i)
+        heap.extend((s.ts, i, s) for i, s in enumerate(sources) if s.next())
         heapq.heapify(heap)
         while heap and heap[0][0] < start_ns:
-            _, i, src = heap[0]
+            head = driver.head = heap[0]
+            _, i, src = head
             loop.set_now(src.ts)
             src.dispatch()
             if src.next():
@@ -580,7 +599,8 @@ class Engine:
             epoch = loop.epoch_ns
             n = 0
             while heap:
-                ts, i, src = heap[0]
+                head = driver.head = heap[0]
+                ts, i, src = head
                 if ready or (sched and round(sched[0].when() * 1e9) < ts - epoch):
                     await loop.sleep_until(ts)
                     if self.failure is not None:
@@ -596,6 +616,11 @@ class Engine:
                 if progress is not None and not n & 0xFFF:
                     progress(ts)
             last_ts = loop.now_ns()
+        driver.head = END
+        for s in sources:
+            finish = getattr(s, "finish", None)
+            if finish is not None:
+                finish()
         self.messages = sum(s.messages for s in sources)
         self.events = sum(s.events for s in sources)
         await self._shutdown(last_ts + drain_ns)
@@ -650,6 +675,20 @@ class Engine:
             # a live message is one event here (no per-level count as in a replay)
             self.messages = self.events = sink.messages
         self._check_failure()
+
+
+class _Driver:
+    """The merge as the fast path's sources see it (:class:`arbsim.core.ports.ReplayDriver`)."""
+
+    def __init__(self, heap: list[tuple[int, int, ReplaySource]], trades_wanted: bool):
+        self.heap = heap
+        self.trades_wanted = trades_wanted
+        self.head: tuple[int, int, Any] = (-(2**63), -1, None)
+
+    def wake(self, index: int, source: ReplaySource) -> None:
+        if self.head is END:
+            raise RuntimeError("a replay source woke after the replay ended")
+        heapq.heappush(self.heap, (source.ts, index, source))
 
 
 class _GuardedSink:
