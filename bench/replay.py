@@ -262,6 +262,11 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="also split the time by component (cProfile)"
     )
     ap.add_argument("--out", type=Path, help="keep the run directory here")
+    ap.add_argument(
+        "--reference",
+        action="store_true",
+        help="replay on the straightforward (reference) path, for comparison",
+    )
     args = ap.parse_args(argv)
 
     catalog = Catalog(args.data)
@@ -285,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             out_dir=args.out or Path(tmp) / "run",
             end=args.end,
             strategy=strategy,
+            reference_replay=args.reference,
         )
         total = time.perf_counter() - t0
         profile: dict[str, float] | None = None
@@ -297,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
                 out_dir=Path(tmp) / "profiled",
                 end=args.end,
                 strategy=None if strategy is None else type(strategy)(),
+                reference_replay=args.reference,
             )
             prof.disable()
             profile = profile_split(prof)

@@ -238,6 +238,7 @@ def run_backtest(
     should_stop: Callable[[], str | None] | None = None,
     on_total: Callable[[int], None] | None = None,
     config_source: str | None = None,
+    reference_replay: bool = False,
 ) -> BacktestResult:
     """Run one backtest and write its run directory; raises ConfigError / DataError for
     bad input (nothing written, checked before the replay: the data's time range, that
@@ -247,7 +248,9 @@ def run_backtest(
     the replay stops there and the run so far is written, ``status: interrupted`` in
     ``summary.json``. ``on_total`` is told the estimated number of events to replay
     (what ``progress`` fractions are of); ``config_source`` names the config in the
-    summary."""
+    summary. ``reference_replay`` replays on the straightforward path (every message
+    through the merge and the Python book; see ``Engine.run_backtest``): same outputs,
+    slower — the reference the fast path is tested against."""
     reg = registry or Registry.from_entry_points()
     catalog = Catalog(catalog_path)
     info = catalog.info()
@@ -299,6 +302,7 @@ def run_backtest(
         equity_interval_s=cfg.run.equity_interval_s,
         id_prefix=cfg.run.id_prefix,
         shutdown_s=cfg.run.shutdown_s,
+        reference_replay=reference_replay,
     )
     span = max(1, run_end - run_start)
     if on_total is not None:

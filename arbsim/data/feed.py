@@ -210,6 +210,8 @@ class _StreamCursor(abc.ABC):
         #: called after each batch this cursor loads (a replay venue catches up the
         #: streams it holds back, so shared batches are not kept for them)
         self.on_batch: Callable[[], None] | None = None
+        #: the key of the last message passed by :meth:`catch_up` / :meth:`skip_until`
+        self.passed_key = -(2**63)
         self.ts = 0
         self.ts_exchange = 0
         self.ts_local = 0
@@ -468,6 +470,7 @@ class BookCursor(_StreamCursor):
             j = find(keys, bound, i)
             if j > i:
                 self._apply_run(book, i, j, snapshot_flag)
+                self.passed_key = keys[j - 1]
             if j < self._n:
                 self._i = j
                 return BookCursor.next(self)
@@ -638,6 +641,8 @@ class TradeCursor(_StreamCursor):
             find = bisect.bisect_right if inclusive else bisect.bisect_left
             j = find(keys, bound, i)
             passed += j - i
+            if j > i:
+                self.passed_key = keys[j - 1]
             if j < self._n:
                 self._i = j
                 return passed, TradeCursor.next(self)

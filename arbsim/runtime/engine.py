@@ -582,6 +582,7 @@ class Engine:
                     attach(driver, i)
         heap.extend((s.ts, i, s) for i, s in enumerate(sources) if s.next())
         heapq.heapify(heap)
+        driver.held = [s for s in sources if hasattr(s, "sync")]
         while heap and heap[0][0] < start_ns:
             head = driver.head = heap[0]
             _, i, src = head
@@ -591,17 +592,36 @@ class Engine:
                 heapq.heapreplace(heap, (src.ts, i, src))
             else:
                 heapq.heappop(heap)
+        # held-back streams pass the warm-up too; the clock is where the last message
+        # before the start left it, and the run starts at the first message after it
+        driver.head = (start_ns, -1, None)
+        loop.set_now(driver.sync_held())
         last_ts = loop.now_ns()
-        if heap:
-            loop.set_now(heap[0][0])
+        first = driver.first_pending(heap[0][0] if heap else None)
+        if first is not None:
+            loop.set_now(first)
             self.spawn(self._startup(), name="startup")
             ready, sched = loop.queues()
             epoch = loop.epoch_ns
             n = 0
-            while heap:
-                head = driver.head = heap[0]
+            while heap or driver.held:
+                head = heap[0] if heap else END
                 ts, i, src = head
-                if ready or (sched and round(sched[0].when() * 1e9) < ts - epoch):
+                due = ready or (sched and round(sched[0].when() * 1e9) < ts - epoch)
+                if driver.held and (due or not heap):
+                    if await self._held_sleeps(driver, head):
+                        # the stream slept for woke up: its message goes next, as it would
+                        head = heap[0]
+                        ts, i, src = head
+                        due = False
+                    elif not heap:
+                        break
+                    elif heap[0] is not head:
+                        continue  # a stream woke up with a message before the head
+                    else:
+                        due = ready or (sched and round(sched[0].when() * 1e9) < ts - epoch)
+                driver.head = head
+                if due:
                     await loop.sleep_until(ts)
                     if self.failure is not None:
                         self._check_failure()
@@ -625,6 +645,45 @@ class Engine:
         self.events = sum(s.events for s in sources)
         await self._shutdown(last_ts + drain_ns)
         self._check_failure()
+
+    async def _held_sleeps(self, driver: _Driver, head: tuple[int, int, Any]) -> bool:
+        """What the messages held back before ``head`` would have caused had they been
+        dispatched one by one: the scheduler entered before each one a callback or timer
+        was due before (with the clock where the messages before it left it, and the
+        exchange-side books as of it); between such points they pass in bulk. Returns
+        True when the stream of the message slept for rejoined the merge meanwhile (its
+        message is the merge's head and goes next); False when none is left before
+        ``head`` or another stream rejoined the merge (the caller looks again)."""
+        ts, i, _ = head
+        heap = driver.heap
+        loop = self.loop
+        assert isinstance(loop, VirtualTimeLoop)
+        ready, sched = loop.queues()
+        epoch = loop.epoch_ns
+        while True:
+            h = driver.first_held_before(ts, i)
+            if h is None:
+                return False
+            hk, _, hsrc = h
+            if ready or (sched and round(sched[0].when() * 1e9) < hk - epoch):
+                driver.head = h
+                loop.set_now(driver.sync_held())
+                await loop.sleep_until(hk)
+                if self.failure is not None:
+                    self._check_failure()
+                if hsrc.pending_ts() != hk:
+                    return True
+                hsrc.pass_one()
+                loop.set_now(hk)
+                if (heap[0] if heap else END) is not head:
+                    return False
+            else:
+                bound = (ts, i)
+                if sched:
+                    due = round(sched[0].when() * 1e9) + epoch
+                    bound = min(bound, (due + 1, -1))
+                driver.head = (bound[0], bound[1], None)
+                loop.set_now(driver.sync_held())
 
     async def run_realtime(
         self,
@@ -684,6 +743,36 @@ class _Driver:
         self.heap = heap
         self.trades_wanted = trades_wanted
         self.head: tuple[int, int, Any] = (-(2**63), -1, None)
+        #: sources that may hold messages back (they have ``sync`` and ``pending_ts``)
+        self.held: list[Any] = []
+
+    def sync_held(self) -> int:
+        """Let every held-back source pass what comes before :attr:`head`; the largest
+        key they passed (the clock would be there had they been dispatched)."""
+        last = -(2**63)
+        for s in self.held:
+            k = s.sync()
+            if k > last:
+                last = k
+        return last
+
+    def first_held_before(self, ts: int, i: int) -> tuple[int, int, Any] | None:
+        """``(key, index, source)`` of the first held-back message ordered before
+        ``(ts, i)``, or None."""
+        best: tuple[int, int, Any] | None = None
+        for s in self.held:
+            k = s.pending_ts()
+            if k is not None and (k, s.index) < (ts, i):
+                if best is None or (k, s.index) < (best[0], best[1]):
+                    best = (k, s.index, s)
+        return best
+
+    def first_pending(self, heap_ts: int | None) -> int | None:
+        """The key of the first message left, in the merge or held back (None: none)."""
+        keys = [k for k in (s.pending_ts() for s in self.held) if k is not None]
+        if heap_ts is not None:
+            keys.append(heap_ts)
+        return min(keys) if keys else None
 
     def wake(self, index: int, source: ReplaySource) -> None:
         if self.head is END:

@@ -60,30 +60,43 @@ class _LocalTrades(TradeCursor):
     def attach(self, driver: ReplayDriver, index: int) -> None:
         """A strategy that wants no trades gets none: the stream stays out of the merge
         and is only counted, batch by batch."""
+        self.driver = driver
+        self.index = index
         if driver.trades_wanted:
             return
         self.quiet = True
-        self.driver = driver
-        self.index = index
         self.ended = not TradeCursor.next(self)
         self.venue_obj._held.append(self)
 
     def next(self) -> bool:
         return False if self.quiet else TradeCursor.next(self)
 
-    def sync(self) -> None:
+    def sync(self) -> int:
+        """Count the trades the driver has passed; the key of the last one."""
         if self.quiet and not self.ended:
             ts, idx, _ = self.driver.head
             passed, left = self.skip_until(ts, self.index < idx)
             self.events += passed
             self.messages += passed
             self.ended = not left
+        return self.passed_key
 
     def resume(self) -> None:
         return None
 
+    def pass_one(self) -> None:
+        """Count the current trade and move on."""
+        self.events += 1
+        self.messages += 1
+        self.passed_key = self.ts
+        self.ended = not TradeCursor.next(self)
+
     def finish(self) -> None:
         self.sync()
+
+    def pending_ts(self) -> int | None:
+        """The key of the next trade not counted yet (None: none left)."""
+        return None if not self.quiet or self.ended else self.ts
 
     def dispatch(self) -> None:
         self.events += 1
@@ -129,13 +142,28 @@ class _ExchangeBook(BookCursor):
         self.held = False
         return True
 
-    def sync(self) -> None:
-        """Apply the held-back messages the driver has passed."""
+    def sync(self) -> int:
+        """Apply the held-back messages the driver has passed; the key of the last one
+        (the driver's clock would have been there)."""
         if self.held and not self.ended:
             ts, idx, _ = self.driver.head
             if not self.catch_up(self.book, ts, self.index < idx):
                 self.ended = True
                 self.held = False
+        return self.passed_key
+
+    def pending_ts(self) -> int | None:
+        """The key of the next held-back message (None: not held, or none left)."""
+        return self.ts if self.held and not self.ended else None
+
+    def pass_one(self) -> None:
+        """Apply the current held-back message and move on."""
+        i = self._i - 1
+        self._apply_run(self.book, i, i + 1, 1)
+        self.passed_key = self.ts
+        if not BookCursor.next(self):
+            self.ended = True
+            self.held = False
 
     def resume(self) -> None:
         """Rejoin the merge when an order rests."""
@@ -179,13 +207,24 @@ class _ExchangeTrades(TradeCursor):
         self.held = False
         return True
 
-    def sync(self) -> None:
+    def sync(self) -> int:
         if self.held and not self.ended:
             ts, idx, _ = self.driver.head
             _, left = self.skip_until(ts, self.index < idx)
             if not left:
                 self.ended = True
                 self.held = False
+        return self.passed_key
+
+    def pending_ts(self) -> int | None:
+        return self.ts if self.held and not self.ended else None
+
+    def pass_one(self) -> None:
+        """Pass the current held-back trade (nothing rests: it changes nothing)."""
+        self.passed_key = self.ts
+        if not TradeCursor.next(self):
+            self.ended = True
+            self.held = False
 
     def resume(self) -> None:
         if self.held and not self.ended and self.engine.resting:
