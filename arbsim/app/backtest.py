@@ -30,6 +30,7 @@ from arbsim.app.config import (
 )
 from arbsim.app.registry import Registry
 from arbsim.app.rundir import check_writable
+from arbsim.core import kernels
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import ConfigError, DataError, StrategyError, VenueError
 from arbsim.core.ports import Venue, VenueSetup
@@ -319,6 +320,8 @@ def run_backtest(
     error: BaseException | None = None
     interrupted: str | None = None
     reconciled: dict[str, dict[str, str]] = {}
+    if not reference_replay:
+        kernels.warm_up()  # compiled once per machine, then loaded from numba's cache
     t0 = time.perf_counter()
     try:
         loop.run_until_complete(

@@ -573,7 +573,7 @@ class Engine:
             await venue.start(self.symbols[name], self)
             sources.extend(venue.sources(end_ns))
         # the k-way merge of arbsim.data.feed.merge, inlined: this loop runs once per message
-        heap: list[tuple[int, int, ReplaySource]] = []
+        heap: list[tuple[int, int, Any]] = []
         driver = _Driver(heap, self.strategy.wants_trades())
         if not self.reference_replay:
             for i, s in enumerate(sources):
@@ -739,7 +739,7 @@ class Engine:
 class _Driver:
     """The merge as the fast path's sources see it (:class:`arbsim.core.ports.ReplayDriver`)."""
 
-    def __init__(self, heap: list[tuple[int, int, ReplaySource]], trades_wanted: bool):
+    def __init__(self, heap: list[tuple[int, int, Any]], trades_wanted: bool):
         self.heap = heap
         self.trades_wanted = trades_wanted
         self.head: tuple[int, int, Any] = (-(2**63), -1, None)
@@ -762,9 +762,12 @@ class _Driver:
         best: tuple[int, int, Any] | None = None
         for s in self.held:
             k = s.pending_ts()
-            if k is not None and (k, s.index) < (ts, i):
-                if best is None or (k, s.index) < (best[0], best[1]):
-                    best = (k, s.index, s)
+            if (
+                k is not None
+                and (k, s.index) < (ts, i)
+                and (best is None or (k, s.index) < (best[0], best[1]))
+            ):
+                best = (k, s.index, s)
         return best
 
     def first_pending(self, heap_ts: int | None) -> int | None:
