@@ -61,17 +61,20 @@ class Cursor(Protocol):
     def next(self) -> bool: ...
 
 
-_NUMERIC = {
-    pa.int8(): np.int8,
-    pa.int16(): np.int16,
-    pa.int32(): np.int32,
-    pa.int64(): np.int64,
-    pa.uint8(): np.uint8,
-    pa.uint16(): np.uint16,
-    pa.uint32(): np.uint32,
-    pa.uint64(): np.uint64,
-    pa.float32(): np.float32,
-    pa.float64(): np.float64,
+_NUMERIC: dict[pa.DataType, np.dtype[np.generic]] = {
+    t: np.dtype(d)
+    for t, d in (
+        (pa.int8(), np.int8),
+        (pa.int16(), np.int16),
+        (pa.int32(), np.int32),
+        (pa.int64(), np.int64),
+        (pa.uint8(), np.uint8),
+        (pa.uint16(), np.uint16),
+        (pa.uint32(), np.uint32),
+        (pa.uint64(), np.uint64),
+        (pa.float32(), np.float32),
+        (pa.float64(), np.float64),
+    )
 }
 
 
@@ -84,10 +87,12 @@ def _col(batch: pa.RecordBatch, name: str) -> npt.NDArray[np.generic]:
     if dtype is not None and arr.null_count == 0:
         buf = arr.buffers()[1]
         if buf is not None:
+            view = memoryview(buf)
             return np.frombuffer(
-                buf, dtype=dtype, count=len(arr), offset=arr.offset * dtype().itemsize
+                view, dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize
             )
-    return arr.to_numpy(zero_copy_only=False)
+    out: npt.NDArray[np.generic] = arr.to_numpy(zero_copy_only=False)
+    return out
 
 
 class _BatchSource:
