@@ -548,6 +548,19 @@ class BookCursor(_StreamCursor):
         return self._ticks[s:m], self._sizes[s:m], self._ticks[m:e], self._sizes[m:e]
 
 
+def _hints(
+    ticks: npt.NDArray[np.int64],
+    sizes: npt.NDArray[np.float64],
+    bid_start: npt.NDArray[np.int64],
+    bid_end: npt.NDArray[np.int64],
+    ask_start: npt.NDArray[np.int64],
+    ask_end: npt.NDArray[np.int64],
+) -> list[tuple[int, int, int, int, int, int]]:
+    """:func:`_hint_rows` as one tuple per message (what ``OrderBook.apply_hinted`` takes)."""
+    rows = _hint_rows(ticks, sizes, bid_start, bid_end, ask_start, ask_end)
+    return [tuple(r) for r in rows.tolist()]
+
+
 def _hint_rows(
     ticks: npt.NDArray[np.int64],
     sizes: npt.NDArray[np.float64],
