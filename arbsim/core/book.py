@@ -671,7 +671,11 @@ class OrderBook:
             arr[t - base] = v
         self._bids, self._asks, self._cap, self._base = bids, asks, cap, base
         self._initialised = True
-        self._recompute_best()
+        # every level placed is non-empty: the best ones are the extreme ticks placed
+        # (no scan of the new grid)
+        (_, tb, _), (_, ta, _) = live
+        self._bb = int(tb.max()) - base if len(tb) else -1
+        self._ba = int(ta.min()) - base if len(ta) else -1
 
     def _recompute_best(self) -> None:
         nzb = self._bids.nonzero()[0]

@@ -275,7 +275,7 @@ class BookCursor(_StreamCursor):
         self._seqs: list[int] = []
         self._flg: list[int] = []
         self._keys: list[int] = []
-        self._hints: list[tuple[int, int, int, int, int, int]] = []
+        self._hint_rows: npt.NDArray[np.int64] = np.empty((0, 6), np.int64)
         self._meta: npt.NDArray[np.int64] = np.empty((0, META_COLS), np.int64)
         self._s = self._m = self._e = 0
 
@@ -383,7 +383,7 @@ class BookCursor(_StreamCursor):
         self._bid_far = bid_far.tolist()
         self._ask_far = ask_far.tolist()
         hints = _hint_rows(ticks, sizes, starts, bid_far, splits, ask_far)
-        self._hints = [tuple(r) for r in hints.tolist()]
+        self._hint_rows = hints
         self._meta = np.empty((len(starts), META_COLS), np.int64)
         self._meta[:, M_START] = starts
         self._meta[:, M_BID_FAR] = bid_far
@@ -412,6 +412,11 @@ class BookCursor(_StreamCursor):
         self.levels = self._e - self._s
         return True
 
+    def _hint(self, i: int) -> tuple[int, int, int, int, int, int]:
+        """Message ``i``'s hints (see ``OrderBook.apply_hinted``)."""
+        blo, bhi, btop, alo, ahi, atop = self._hint_rows[i].tolist()
+        return blo, bhi, btop, alo, ahi, atop
+
     def apply(self, book: OrderBook, snapshot_flag: int = 1) -> None:
         """Apply the current message to ``book`` (a snapshot-begin message replaces it)."""
         self._apply_at(book, self._i - 1, snapshot_flag)
@@ -429,7 +434,7 @@ class BookCursor(_StreamCursor):
         if bf != m or af != e:
             far = (t[bf:m].tolist(), z[bf:m].tolist(), t[af:e].tolist(), z[af:e].tolist())
         book.apply_hinted(
-            t[s:bf], z[s:bf], t[m:af], z[m:af], self._hints[i], tsx, tsl, seq, False, far
+            t[s:bf], z[s:bf], t[m:af], z[m:af], self._hint(i), tsx, tsl, seq, False, far
         )
 
     def apply_fast(self, book: OrderBook, snapshot_flag: int = 1) -> None:
@@ -519,7 +524,7 @@ class BookCursor(_StreamCursor):
             return None
         s, m, e = self._s, self._m, self._e
         i = self._i - 1
-        blo, bhi, _, alo, ahi, _ = self._hints[i]
+        blo, bhi, _, alo, ahi, _ = self._hint(i)
         bf, af = self._bid_far[i], self._ask_far[i]
         if bf == s:  # no near bid rows: the hint is not theirs
             blo, bhi = NO_ASK, NO_BID
