@@ -18,7 +18,7 @@ import bisect
 import heapq
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -614,16 +614,9 @@ class TradeCursor(_StreamCursor):
         self.price = 0.0
         self.size = 0.0
         self.tick = 0
-        self._cols: tuple[
-            list[int],
-            list[int],
-            list[int],
-            list[int],
-            list[float],
-            list[float],
-            list[int],
-            list[int],
-        ] = ([], [], [], [], [], [], [], [])
+        # the batch's columns as arrays; as lists (what ``next`` reads) once needed
+        self._arrs: tuple[npt.NDArray[np.int64 | np.float64], ...] = ()
+        self._cols: tuple[list[Any], ...] | None = None
 
     def _load(self) -> bool:
         while not self._done:
@@ -648,16 +641,17 @@ class TradeCursor(_StreamCursor):
                 self._key_floor = int(keys[-1])
             else:
                 keys = tsl[:k]
-            self._cols = (
-                keys.tolist(),
-                tsx.tolist(),
-                tsl[:k].tolist(),
-                c["trade_id"].astype(np.int64)[:k].tolist(),
-                c["price"].astype(np.float64)[:k].tolist(),
-                c["size"].astype(np.float64)[:k].tolist(),
-                c["side"].astype(np.int64)[:k].tolist(),
-                c["ticks"].astype(np.int64)[:k].tolist(),
+            self._arrs = (
+                keys,
+                tsx,
+                tsl[:k],
+                c["trade_id"].astype(np.int64)[:k],
+                c["price"].astype(np.float64)[:k],
+                c["size"].astype(np.float64)[:k],
+                c["side"].astype(np.int64)[:k],
+                c["ticks"].astype(np.int64)[:k],
             )
+            self._cols = None
             self._n = k
             self._i = 0
             if self.on_batch is not None:
@@ -670,7 +664,10 @@ class TradeCursor(_StreamCursor):
             return False
         i = self._i
         self._i = i + 1
-        keys, tsx, tsl, tid, price, size, side, tick = self._cols
+        cols = self._cols
+        if cols is None:
+            cols = self._cols = tuple(a.tolist() for a in self._arrs)
+        keys, tsx, tsl, tid, price, size, side, tick = cols
         self.ts = keys[i]
         self.ts_exchange = tsx[i]
         self.ts_local = tsl[i]
@@ -686,20 +683,38 @@ class TradeCursor(_StreamCursor):
         (``inclusive``: at or before it), leaving the first later trade current. Returns
         how many were passed and whether a current trade is left."""
         passed = 0
+        side: Literal["left", "right"] = "right" if inclusive else "left"
         while True:
             i = self._i - 1
-            keys = self._cols[0]
-            find = bisect.bisect_right if inclusive else bisect.bisect_left
-            j = find(keys, bound, i)
+            keys = self._arrs[0]
+            j = i + int(np.searchsorted(keys[i:], bound, side))
             passed += j - i
             if j > i:
-                self.passed_key = keys[j - 1]
+                self.passed_key = int(keys[j - 1])
             if j < self._n:
                 self._i = j
-                return passed, TradeCursor.next(self)
+                return passed, self.step()
             self._i = self._n
-            if not TradeCursor.next(self):
+            if not self.step():
                 return passed, False
+
+    def step(self) -> bool:
+        """:meth:`next` read from the batch's arrays: for a cursor that passes trades
+        without delivering them (no per-trade lists are made)."""
+        if self._i >= self._n and not self._load():
+            return False
+        i = self._i
+        self._i = i + 1
+        keys, tsx, tsl, tid, price, size, side, tick = self._arrs
+        self.ts = int(keys[i])
+        self.ts_exchange = int(tsx[i])
+        self.ts_local = int(tsl[i])
+        self.trade_id = int(tid[i])
+        self.price = float(price[i])
+        self.size = float(size[i])
+        self.side = int(side[i])
+        self.tick = int(tick[i])
+        return True
 
     def trade(self) -> Trade:
         return Trade(

@@ -65,7 +65,7 @@ class _LocalTrades(TradeCursor):
         if driver.trades_wanted:
             return
         self.quiet = True
-        self.ended = not TradeCursor.next(self)
+        self.ended = not self.step()
         self.venue_obj._held.append(self)
 
     def next(self) -> bool:
@@ -89,7 +89,7 @@ class _LocalTrades(TradeCursor):
         self.events += 1
         self.messages += 1
         self.passed_key = self.ts
-        self.ended = not TradeCursor.next(self)
+        self.ended = not self.step()
 
     def finish(self) -> None:
         self.sync()
@@ -222,7 +222,7 @@ class _ExchangeTrades(TradeCursor):
     def pass_one(self) -> None:
         """Pass the current held-back trade (nothing rests: it changes nothing)."""
         self.passed_key = self.ts
-        if not TradeCursor.next(self):
+        if not self.step():
             self.ended = True
             self.held = False
 
