@@ -244,6 +244,18 @@ class OrderBook:
         self._over_bids.clear()
         self._over_asks.clear()
 
+    def release(self) -> None:
+        """Give the grid's memory back: the book is empty and new afterwards (a replay
+        drops its exchange-side books this way once it stops)."""
+        self._cap = INITIAL_CAP
+        self._base = 0
+        self._bids = np.zeros(self._cap)
+        self._asks = np.zeros(self._cap)
+        self._bb = self._ba = -1
+        self._over_bids.clear()
+        self._over_asks.clear()
+        self._initialised = False
+
     def apply(
         self,
         bid_prices: F64 | list[float],

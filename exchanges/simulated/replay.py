@@ -291,7 +291,12 @@ class ReplayVenue(SimulatedOrderEntry):
         self.sink = sink
 
     async def stop(self) -> None:
+        """Stop delivering; the exchange-side books are no longer needed (no request can
+        reach the exchange any more): their memory goes back before the run's outputs
+        are written."""
         self.sink = NullSink()
+        for book in self._xbooks.values():
+            book.release()
 
     def health(self) -> VenueHealth:
         return VenueHealth()
