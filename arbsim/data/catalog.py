@@ -299,9 +299,13 @@ class Catalog:
 
 
 def open_parquet(path: Path, kind: Kind) -> pq.ParquetFile:
-    """Open a catalog file, refusing foreign, corrupt or mis-schema files with a clear error."""
+    """Open a catalog file, refusing foreign, corrupt or mis-schema files with a clear error.
+
+    Batches are read row group by row group (``pre_buffer=False``): Arrow's default reads
+    the whole file into memory at the first batch, which would make a replay's memory
+    grow with the size of the files it reads."""
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path, pre_buffer=False)
     except (OSError, pa.ArrowException) as e:
         raise DataError(f"{path}: not a readable Parquet file ({e})") from e
     meta = pf.schema_arrow.metadata or {}
