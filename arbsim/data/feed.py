@@ -188,6 +188,8 @@ class SharedBatches:
         self._src = _BatchSource(catalog, venue, symbol, kind, scale, batch_size)
         self._cache: dict[int, Batch | None] = {}
         self._pos: list[int] = []
+        #: batches split into messages, shared by the book cursors (see BookCursor._load)
+        self.prepared: dict[tuple[int, int], tuple[object, _Split]] = {}
 
     def reader(self) -> Callable[[], Batch | None]:
         me = len(self._pos)
@@ -204,6 +206,8 @@ class SharedBatches:
                 del self._cache[k]
             return item
 
+        # book cursors reading the same batches split them into messages once
+        read.prepared = self.prepared  # type: ignore[attr-defined]
         return read
 
 
@@ -234,6 +238,9 @@ class _StreamCursor(abc.ABC):
         self.offset_ns = offset_ns
         self._read = (
             source or _BatchSource(catalog, venue, symbol, self.kind, scale, batch_size).read
+        )
+        self._memo: dict[tuple[int, int], tuple[object, _Split]] | None = getattr(
+            source, "prepared", None
         )
         self._end = _NEVER if end_ns is None else end_ns
         self._done = False
@@ -288,111 +295,91 @@ class BookCursor(_StreamCursor):
                 self._done = True
                 if cols is None:
                     return False
-                last = True
+                split = _split(cols, last=True)
             else:
                 _, new = got
-                if self._carry is not None:
-                    cols = {k: np.concatenate([self._carry[k], new[k]]) for k in new}
-                    self._carry = None
+                carry = self._carry
+                key = (id(new), 0 if carry is None else len(carry["ts_local"]))
+                hit = self._memo.get(key) if self._memo is not None else None
+                if hit is not None and hit[0] is new:
+                    split = hit[1]
                 else:
-                    cols = new
-                last = False
-            tsl = cols["ts_local"].astype(np.int64)
-            seq = cols["seq"].astype(np.int64)
-            n = len(tsl)
-            if n == 0:
-                continue
-            change = np.flatnonzero((tsl[1:] != tsl[:-1]) | (seq[1:] != seq[:-1])) + 1
-            starts = np.concatenate([[0], change]).astype(np.int64)
-            if not last:
-                # the final message may continue in the next batch: hold it back
-                tail = int(starts[-1])
-                self._carry = {k: v[tail:] for k, v in cols.items()}
-                starts = starts[:-1]
-                if not len(starts):
-                    continue
-                cols = {k: v[:tail] for k, v in cols.items()}
-                tsl = tsl[:tail]
-            self._set_batch(cols, starts)
-            if self._n:
-                if self.on_batch is not None:
-                    self.on_batch()
-                return True
+                    if carry is not None:
+                        cols = {k: np.concatenate([carry[k], new[k]]) for k in new}
+                    else:
+                        cols = new
+                    split = _split(cols, last=False)
+                    if self._memo is not None:
+                        self._memo[key] = (new, split)
+                        while len(self._memo) > 2:
+                            del self._memo[next(iter(self._memo))]
+                self._carry = split.carry
+            if split.n:
+                self._set_batch(split)
+                if self._n:
+                    if self.on_batch is not None:
+                        self.on_batch()
+                    return True
         return False
 
-    def _set_batch(
-        self, cols: dict[str, npt.NDArray[np.generic]], starts: npt.NDArray[np.int64]
-    ) -> None:
-        n = len(cols["ts_local"])
-        side = cols["side"].astype(np.int8)
-        msg_id = np.zeros(n, np.int64)
-        msg_id[starts[1:]] = 1
-        msg_id = np.cumsum(msg_id)
-        # Inside each message: bids before asks, and on each side the rows near the
-        # batch's prices before the few far-away ones (real venues update levels at
-        # silly prices too); row order is kept within each group. Near rows go to the
-        # book as one vectorised scatter, far rows one by one.
-        raw_ticks = cols["ticks"].astype(np.int64)
-        far = np.abs(raw_ticks - int(np.median(raw_ticks))) > FAR_TICKS
-        order = np.lexsort((far, -side, msg_id))
-        ticks = raw_ticks[order]
-        sizes = cols["size"].astype(np.float64)[order]
-        ends = np.concatenate([starts[1:], [n]])
-        is_bid = side == 1
-        nbids = np.add.reduceat(is_bid.astype(np.int64), starts)
-        nbfar = np.add.reduceat((is_bid & far).astype(np.int64), starts)
-        nafar = np.add.reduceat((~is_bid & far).astype(np.int64), starts)
-        tsl = cols["ts_local"].astype(np.int64)[starts]
+    def _set_batch(self, p: _Split) -> None:
+        """Take a split batch as the current one: local times shifted by the feed
+        offset, messages from the window end on cut, keys."""
+        n = p.n
+        tsl = p.tsl
+        tsl_list = p.tsl_list
         if self.offset_ns:
-            tsl = _shift(tsl, cols["ts_exchange"].astype(np.int64)[starts], self.offset_ns)
+            tsl = _shift(tsl, p.tsx, self.offset_ns)
+            tsl_list = tsl.tolist()
         keep = tsl < self._end
+        k = n
+        flags, flg_list, meta = p.flags, p.flg_list, p.meta
         if not keep.all():
             self._done = True
             self._carry = None
             k = int(np.argmin(keep))
-            starts, ends, nbids, tsl = starts[:k], ends[:k], nbids[:k], tsl[:k]
-            nbfar, nafar = nbfar[:k], nafar[:k]
-            if not len(starts):
+            if not k:
                 self._n = 0
                 self._i = 0
                 return
-        tsx = cols["ts_exchange"].astype(np.int64)[starts]
-        flags = (
-            np.bitwise_or.reduceat(cols["flags"].astype(np.uint8), starts)
-            if len(starts)
-            else starts
-        )
+            # the last message kept takes the flags of every row after it in the batch
+            flags = p.flags[:k].copy()
+            flags[k - 1] = np.bitwise_or.reduce(p.flag_rows[p.starts[k - 1] :])
+            flg_list = flags.tolist()
+            meta = p.meta[:k].copy()
+            meta[:, M_FLAGS] = flags
+        tsx = p.tsx[:k]
         if self.key == "exchange":
             keys = np.maximum.accumulate(np.maximum(tsx, self._key_floor))
             self._key_floor = int(keys[-1])
         else:
-            keys = tsl
-        self._ticks = ticks
-        self._sizes = sizes
-        self._starts = starts.tolist()
-        self._splits = (starts + nbids).tolist()
-        self._ends = ends.tolist()
-        self._tsx = tsx.tolist()
-        self._tsl = tsl.tolist()
-        self._seqs = cols["seq"].astype(np.int64)[starts].tolist()
-        self._flg = flags.tolist()
+            keys = tsl[:k]
+        self._ticks = p.ticks
+        self._sizes = p.sizes
+        if k < n:
+            self._starts = p.starts_list[:k]
+            self._splits = p.splits_list[:k]
+            self._ends = p.ends_list[:k]
+            self._tsx = p.tsx_list[:k]
+            self._tsl = tsl_list[:k]
+            self._seqs = p.seqs_list[:k]
+            self._bid_far = p.bid_far_list[:k]
+            self._ask_far = p.ask_far_list[:k]
+            self._hint_rows = p.hints[:k]
+        else:
+            self._starts = p.starts_list
+            self._splits = p.splits_list
+            self._ends = p.ends_list
+            self._tsx = p.tsx_list
+            self._tsl = tsl_list
+            self._seqs = p.seqs_list
+            self._bid_far = p.bid_far_list
+            self._ask_far = p.ask_far_list
+            self._hint_rows = p.hints
+        self._flg = flg_list[:k] if k < len(flg_list) else flg_list
         self._keys = keys.tolist()
-        splits = starts + nbids
-        bid_far = splits - nbfar
-        ask_far = ends - nafar
-        self._bid_far = bid_far.tolist()
-        self._ask_far = ask_far.tolist()
-        hints = _hint_rows(ticks, sizes, starts, bid_far, splits, ask_far)
-        self._hint_rows = hints
-        self._meta = np.empty((len(starts), META_COLS), np.int64)
-        self._meta[:, M_START] = starts
-        self._meta[:, M_BID_FAR] = bid_far
-        self._meta[:, M_SPLIT] = splits
-        self._meta[:, M_ASK_FAR] = ask_far
-        self._meta[:, M_END] = ends
-        self._meta[:, M_BID_LO : M_ASK_TOP + 1] = hints
-        self._meta[:, M_FLAGS] = flags
-        self._n = len(self._starts)
+        self._meta = meta
+        self._n = k
         self._i = 0
 
     def next(self) -> bool:
@@ -551,6 +538,128 @@ class BookCursor(_StreamCursor):
         """The current message as ``(bid_ticks, bid_sizes, ask_ticks, ask_sizes)``."""
         s, m, e = self._s, self._m, self._e
         return self._ticks[s:m], self._sizes[s:m], self._ticks[m:e], self._sizes[m:e]
+
+
+class _Split:
+    """One batch split into venue messages, ready for any cursor of the stream: what
+    does not depend on a cursor's key, feed offset or window end (see ``_split``)."""
+
+    __slots__ = (
+        "ask_far_list",
+        "bid_far_list",
+        "carry",
+        "ends_list",
+        "flag_rows",
+        "flags",
+        "flg_list",
+        "hints",
+        "meta",
+        "n",
+        "seqs_list",
+        "sizes",
+        "splits_list",
+        "starts",
+        "starts_list",
+        "ticks",
+        "tsl",
+        "tsl_list",
+        "tsx",
+        "tsx_list",
+    )
+    ticks: npt.NDArray[np.int64]
+    sizes: npt.NDArray[np.float64]
+    starts: npt.NDArray[np.int64]
+    tsl: npt.NDArray[np.int64]
+    tsx: npt.NDArray[np.int64]
+    flags: npt.NDArray[np.uint8]
+    flag_rows: npt.NDArray[np.uint8]
+    hints: npt.NDArray[np.int64]
+    meta: npt.NDArray[np.int64]
+    starts_list: list[int]
+    splits_list: list[int]
+    ends_list: list[int]
+    tsx_list: list[int]
+    tsl_list: list[int]
+    seqs_list: list[int]
+    flg_list: list[int]
+    bid_far_list: list[int]
+    ask_far_list: list[int]
+
+    def __init__(self, carry: dict[str, npt.NDArray[np.generic]] | None) -> None:
+        self.carry = carry
+        self.n = 0
+
+
+def _split(cols: dict[str, npt.NDArray[np.generic]], last: bool) -> _Split:
+    """Split a batch into venue messages (rows sharing ``ts_local`` and ``seq``). Unless
+    ``last``, the final message may continue in the next batch: it is held back as the
+    carry. Inside each message: bids before asks, and on each side the rows near the
+    batch's prices before the few far-away ones (real venues update levels at silly
+    prices too); row order is kept within each group. Near rows go to the book as one
+    vectorised scatter, far rows one by one."""
+    tsl_rows = cols["ts_local"].astype(np.int64)
+    seq_rows = cols["seq"].astype(np.int64)
+    if not len(tsl_rows):
+        return _Split(None)
+    change = np.flatnonzero((tsl_rows[1:] != tsl_rows[:-1]) | (seq_rows[1:] != seq_rows[:-1])) + 1
+    starts = np.concatenate([[0], change]).astype(np.int64)
+    carry = None
+    if not last:
+        tail = int(starts[-1])
+        carry = {k: v[tail:] for k, v in cols.items()}
+        starts = starts[:-1]
+        if not len(starts):
+            return _Split(carry)
+        cols = {k: v[:tail] for k, v in cols.items()}
+    p = _Split(carry)
+    n = len(cols["ts_local"])
+    side = cols["side"].astype(np.int8)
+    msg_id = np.zeros(n, np.int64)
+    msg_id[starts[1:]] = 1
+    msg_id = np.cumsum(msg_id)
+    raw_ticks = cols["ticks"].astype(np.int64)
+    far = np.abs(raw_ticks - int(np.median(raw_ticks))) > FAR_TICKS
+    order = np.lexsort((far, -side, msg_id))
+    ticks = raw_ticks[order]
+    sizes = cols["size"].astype(np.float64)[order]
+    ends = np.concatenate([starts[1:], [n]])
+    is_bid = side == 1
+    nbids = np.add.reduceat(is_bid.astype(np.int64), starts)
+    nbfar = np.add.reduceat((is_bid & far).astype(np.int64), starts)
+    nafar = np.add.reduceat((~is_bid & far).astype(np.int64), starts)
+    p.flag_rows = cols["flags"].astype(np.uint8)
+    flags = np.bitwise_or.reduceat(p.flag_rows, starts)
+    splits = starts + nbids
+    bid_far = splits - nbfar
+    ask_far = ends - nafar
+    hints = _hint_rows(ticks, sizes, starts, bid_far, splits, ask_far)
+    meta = np.empty((len(starts), META_COLS), np.int64)
+    meta[:, M_START] = starts
+    meta[:, M_BID_FAR] = bid_far
+    meta[:, M_SPLIT] = splits
+    meta[:, M_ASK_FAR] = ask_far
+    meta[:, M_END] = ends
+    meta[:, M_BID_LO : M_ASK_TOP + 1] = hints
+    meta[:, M_FLAGS] = flags
+    p.n = len(starts)
+    p.ticks = ticks
+    p.sizes = sizes
+    p.starts = starts
+    p.tsl = tsl_rows[starts]
+    p.tsx = cols["ts_exchange"].astype(np.int64)[starts]
+    p.flags = flags
+    p.hints = hints
+    p.meta = meta
+    p.starts_list = starts.tolist()
+    p.splits_list = splits.tolist()
+    p.ends_list = ends.tolist()
+    p.tsx_list = p.tsx.tolist()
+    p.tsl_list = p.tsl.tolist()
+    p.seqs_list = seq_rows[starts].tolist()
+    p.flg_list = flags.tolist()
+    p.bid_far_list = bid_far.tolist()
+    p.ask_far_list = ask_far.tolist()
+    return p
 
 
 def _hints(
