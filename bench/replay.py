@@ -284,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     strategy = strategies[args.strategy]
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
+        c0 = time.process_time()
         result = run_backtest(
             cfg,
             catalog_path=args.data,
@@ -293,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
             reference_replay=args.reference,
         )
         total = time.perf_counter() - t0
+        cpu = time.process_time() - c0
         profile: dict[str, float] | None = None
         if args.profile:
             prof = cProfile.Profile()
@@ -316,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "strategy": args.strategy,
         "total_seconds_incl_setup_and_outputs": round(total, 3),
+        # CPU time of the same (steadier than wall time on a shared machine)
+        "cpu_seconds_incl_setup_and_outputs": round(cpu, 3),
         "arbs": s["arbs"],
         "strategy_summary": s["strategy"],
     }

@@ -428,12 +428,42 @@ class BookCursor(_StreamCursor):
         """:meth:`apply` through the compiled kernel (same result, see
         :mod:`arbsim.core.kernels`)."""
         i = self._i - 1
-        self._apply_run(book, i, i + 1, snapshot_flag)
+        if book._initialised:
+            k, crossed, bb, ba, n_over, open_ = apply_messages(
+                book._bids,
+                book._asks,
+                self._ticks,
+                self._sizes,
+                self._meta,
+                i,
+                i + 1,
+                book._base,
+                book._bb,
+                book._ba,
+                snapshot_flag,
+                _OVER,
+                _OVER_SIZES,
+                _UNDO,
+                _UNDO_SIZES,
+            )
+            if k > i:
+                if n_over or open_:
+                    self._settle(book, i, k, crossed, bb, ba, n_over, open_)
+                    return
+                # the common case, inlined: one message on the grid
+                book._bb = bb
+                book._ba = ba
+                book.updates += 1
+                book.crossed_updates += crossed
+                book.ts_exchange = self.ts_exchange
+                book.ts_local = self.ts_local
+                book.seq = self.seq
+                return
+        self._apply_at(book, i, snapshot_flag)
 
     def _apply_run(self, book: OrderBook, i: int, j: int, snapshot_flag: int) -> None:
         """Apply messages ``i .. j-1`` of the loaded batch: runs the kernel handles in
         compiled code, any other message with the Python book, in order."""
-        over, over_sizes = _OVER, _OVER_SIZES
         while i < j:
             if not book._initialised:
                 self._apply_at(book, i, snapshot_flag)
@@ -451,36 +481,51 @@ class BookCursor(_StreamCursor):
                 book._bb,
                 book._ba,
                 snapshot_flag,
-                over,
-                over_sizes,
+                _OVER,
+                _OVER_SIZES,
                 _UNDO,
                 _UNDO_SIZES,
             )
             if k > i:
-                book._bb = bb
-                book._ba = ba
-                if n_over:
-                    ob, oa = book._over_bids, book._over_asks
-                    for (side, t), sz in zip(
-                        over[:n_over].tolist(), over_sizes[:n_over].tolist(), strict=True
-                    ):
-                        d = ob if side > 0 else oa
-                        if sz > 0.0:
-                            d[t] = sz
-                        else:
-                            d.pop(t, None)
-                if open_ and book.is_crossed:
-                    crossed += 1
-                book.updates += k - i
-                book.crossed_updates += crossed
-                last = k - 1
-                book.ts_exchange = self._tsx[last]
-                book.ts_local = self._tsl[last]
-                book.seq = self._seqs[last]
+                self._settle(book, i, k, crossed, bb, ba, n_over, open_)
             if k < j and not open_:
                 self._apply_at(book, k, snapshot_flag)
                 k += 1
             i = k
+
+    def _settle(
+        self,
+        book: OrderBook,
+        i: int,
+        k: int,
+        crossed: int,
+        bb: int,
+        ba: int,
+        n_over: int,
+        open_: int,
+    ) -> None:
+        """Bring ``book`` up to date with a kernel run that applied messages ``i ..
+        k-1``: best indices, overflow rows, counters, the last message's stamps."""
+        book._bb = bb
+        book._ba = ba
+        if n_over:
+            ob, oa = book._over_bids, book._over_asks
+            for (side, t), sz in zip(
+                _OVER[:n_over].tolist(), _OVER_SIZES[:n_over].tolist(), strict=True
+            ):
+                d = ob if side > 0 else oa
+                if sz > 0.0:
+                    d[t] = sz
+                else:
+                    d.pop(t, None)
+        if open_ and book.is_crossed:
+            crossed += 1
+        book.updates += k - i
+        book.crossed_updates += crossed
+        last = k - 1
+        book.ts_exchange = self._tsx[last]
+        book.ts_local = self._tsl[last]
+        book.seq = self._seqs[last]
 
     def catch_up(
         self, book: OrderBook, bound: int, inclusive: bool, snapshot_flag: int = 1
