@@ -3,9 +3,15 @@
     python bench/replay.py --data CATALOG [--strategy noop|cross_exchange|maker] [--baseline]
         [--profile] [--out RUN_DIR] [--json]
 
-Events are L2 level changes plus trades. Every venue message is applied to the
-exchange-side book (at ts_exchange, where the matching engine works) and to the local
-book (at ts_local), and the strategy is called once per message. ``--baseline`` also
+Events are L2 level changes plus trades. Every venue message reaches the local book (at
+ts_local) and the exchange-side book (at ts_exchange, where the matching engine works:
+held back and applied in bulk while nothing rests there), and the strategy is called once
+per book message (and per trade when it wants trades). ``--strategy maker`` rests
+post-only quotes on every venue and re-quotes on top-of-book moves, so the exchange-side
+books, queues and matching stay live; ``--reference`` runs the straightforward path (every
+message through the merge and the Python book), which writes the same outputs.
+``cpu_seconds_incl_setup_and_outputs`` is the process CPU time of the timed run,
+steadier than wall time on a shared machine. ``--baseline`` also
 times a bare dict book with a Python callback per message over the same events, in the
 same process, so the ratio holds on a noisy machine: once with the callback per venue
 message (as arbsim calls the strategy) and once per level change (as a strategy called
