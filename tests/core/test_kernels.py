@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from builders import MS, T0, VenueData, instrument, write_catalog
 
 from arbsim.core.book import OrderBook
 from arbsim.core.kernels import apply_messages
 from arbsim.data.feed import BookCursor
-from tests.builders import MS, T0, VenueData, instrument, write_catalog
 
 
 def state(book: OrderBook) -> dict[str, Any]:
