@@ -652,11 +652,13 @@ class OrderBook:
         Levels further than ``MAX_SPAN / 2`` from the touch move to the overflow dicts,
         overflow levels that are near again come back. Costs a scan of the grid, which
         only happens when the market has moved out of the window."""
+        from arbsim.core.kernels import nonzero_indices  # compiled; imports this module
+
         ref = self._ref_tick((min(ticks) + max(ticks)) // 2)
         half = MAX_SPAN // 2
         live: list[tuple[dict[int, float], I64, F64]] = []
         for arr, over in ((self._bids, self._over_bids), (self._asks, self._over_asks)):
-            idx = arr.nonzero()[0]
+            idx = nonzero_indices(arr)
             t = idx + self._base
             vals = arr[idx]
             if over:

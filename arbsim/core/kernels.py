@@ -206,6 +206,23 @@ def apply_messages(  # pragma: no cover - compiled; tested against the Python bo
     return k, crossed, bb, ba, n_over, 0
 
 
+@njit(cache=True, nogil=True)
+def nonzero_indices(arr: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:  # pragma: no cover
+    """``arr.nonzero()[0]`` (indices of the non-zero elements, ascending), in one pass
+    over a sparse grid without NumPy's temporaries (a book's regrid scans its grid)."""
+    n = 0
+    for x in arr:
+        if x != 0.0:
+            n += 1
+    out = np.empty(n, np.int64)
+    j = 0
+    for i in range(arr.shape[0]):
+        if arr[i] != 0.0:
+            out[j] = i
+            j += 1
+    return out
+
+
 def warm_up() -> None:
     """Compile (or load from the cache) every kernel now, not in the first message."""
     z = np.zeros(4)
@@ -214,3 +231,4 @@ def warm_up() -> None:
         0, 0, 0, -1, -1, 1, np.zeros((1, 2), np.int64), np.zeros(1),
         np.zeros(1, np.int64), np.zeros(1),
     )  # fmt: skip
+    nonzero_indices(z)

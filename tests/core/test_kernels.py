@@ -18,7 +18,7 @@ import pytest
 from builders import MS, T0, VenueData, instrument, write_catalog
 
 from arbsim.core.book import OrderBook
-from arbsim.core.kernels import apply_messages
+from arbsim.core.kernels import apply_messages, nonzero_indices
 from arbsim.data.feed import BookCursor
 
 
@@ -158,3 +158,10 @@ def test_kernel_stops_before_what_it_does_not_handle() -> None:
     )  # fmt: skip
     assert (k, crossed, bb, ba, n_over, open_) == (1, 0, 10, 20, 0, 0)
     assert bids[10] == 1.0 and asks[20] == 2.0
+
+
+def test_nonzero_indices_match_numpy() -> None:
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 17, 5000):
+        arr = np.where(rng.random(n) < 0.1, rng.choice([0.5, 2.0, -0.0], n), 0.0)
+        assert np.array_equal(nonzero_indices(arr), arr.nonzero()[0]), n
