@@ -16,6 +16,7 @@ integers, converted to float or Decimal on the way out.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
@@ -36,6 +37,20 @@ NO_ASK = 2**62
 # converting them to arrays costs more than the loop
 _LISTS = 64
 _SMALL = 6  # messages with at most this many levels per side take the pure-Python path
+
+# The message table of a record batch, one int64 row per venue message, as the compiled
+# kernel takes it (arbsim.core.kernels.apply_messages): the row bounds of near bids
+# [start, bid_far), far bids [bid_far, split), near asks [split, ask_far), far asks
+# [ask_far, end); the near rows' hints (see OrderBook.apply_hinted); the message's flags.
+M_START, M_BID_FAR, M_SPLIT, M_ASK_FAR, M_END = 0, 1, 2, 3, 4
+M_BID_LO, M_BID_HI, M_BID_TOP, M_ASK_LO, M_ASK_HI, M_ASK_TOP = 5, 6, 7, 8, 9, 10
+M_FLAGS = 11
+META_COLS = 12
+
+
+def _nonzero(arr: F64) -> I64:
+    out: I64 = arr.nonzero()[0]
+    return out
 
 
 class TickScale:
@@ -652,13 +667,15 @@ class OrderBook:
         Levels further than ``MAX_SPAN / 2`` from the touch move to the overflow dicts,
         overflow levels that are near again come back. Costs a scan of the grid, which
         only happens when the market has moved out of the window."""
-        from arbsim.core.kernels import nonzero_indices  # compiled; imports this module
-
+        # the compiled scan when the replay has loaded the kernels (same indices; numba is
+        # not imported for it elsewhere: live feeds, the exchange simulator, importers)
+        kernels = sys.modules.get("arbsim.core.kernels")
+        nonzero = kernels.nonzero_indices if kernels is not None else _nonzero
         ref = self._ref_tick((min(ticks) + max(ticks)) // 2)
         half = MAX_SPAN // 2
         live: list[tuple[dict[int, float], I64, F64]] = []
         for arr, over in ((self._bids, self._over_bids), (self._asks, self._over_asks)):
-            idx = nonzero_indices(arr)
+            idx = nonzero(arr)
             t = idx + self._base
             vals = arr[idx]
             if over:

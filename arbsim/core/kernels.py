@@ -9,7 +9,8 @@ row outside the grid (a regrid or an overflow level) — which the caller then a
 the Python book, so both paths leave the book in the same state, message for message
 (``tests/core/test_kernels.py`` compares them on random message sequences).
 
-Messages are described by one int64 row each (``meta``), columns ``M_*``: the row
+Messages are described by one int64 row each (``meta``), columns ``M_*`` (defined
+with the book, so that reading a catalog does not import numba): the row
 bounds of near bids ``[start, bid_far)``, far bids ``[bid_far, split)``, near asks
 ``[split, ask_far)`` and far asks ``[ask_far, end)`` in the batch's ``ticks`` / ``sizes``
 (ordered as :class:`arbsim.data.feed.BookCursor` orders them), the near rows' hints
@@ -22,14 +23,26 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from arbsim.core.book import MAX_SPAN, NO_ASK, NO_BID
+from arbsim.core.book import (
+    M_ASK_FAR,
+    M_ASK_HI,
+    M_ASK_LO,
+    M_ASK_TOP,
+    M_BID_FAR,
+    M_BID_HI,
+    M_BID_LO,
+    M_BID_TOP,
+    M_END,
+    M_FLAGS,
+    M_SPLIT,
+    M_START,
+    MAX_SPAN,
+    META_COLS,
+    NO_ASK,
+    NO_BID,
+)
 
 HALF_SPAN = MAX_SPAN // 2
-
-M_START, M_BID_FAR, M_SPLIT, M_ASK_FAR, M_END = 0, 1, 2, 3, 4
-M_BID_LO, M_BID_HI, M_BID_TOP, M_ASK_LO, M_ASK_HI, M_ASK_TOP = 5, 6, 7, 8, 9, 10
-M_FLAGS = 11
-META_COLS = 12
 
 
 @njit(cache=True, nogil=True)

@@ -24,9 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from arbsim.core.book import MAX_SPAN, NO_ASK, NO_BID, OrderBook, TickScale
-from arbsim.core.errors import DataError
-from arbsim.core.kernels import (
+from arbsim.core.book import (
     M_ASK_FAR,
     M_ASK_TOP,
     M_BID_FAR,
@@ -35,9 +33,14 @@ from arbsim.core.kernels import (
     M_FLAGS,
     M_SPLIT,
     M_START,
+    MAX_SPAN,
     META_COLS,
-    apply_messages,
+    NO_ASK,
+    NO_BID,
+    OrderBook,
+    TickScale,
 )
+from arbsim.core.errors import DataError
 from arbsim.core.model import Side, Trade
 from arbsim.data.catalog import Catalog, Kind
 
@@ -53,6 +56,20 @@ _OVER_SIZES = np.zeros(4096)
 # the kernel's undo log of one message (a longer message takes the Python path)
 _UNDO = np.zeros(1 << 16, np.int64)
 _UNDO_SIZES = np.zeros(1 << 16)
+
+
+def _kernel() -> Callable[..., tuple[int, int, int, int, int, int]]:
+    """The compiled book kernel, imported on first use: numba is heavy to import and
+    only the replay's fast path needs it (not the importers, not the exchange
+    simulator's feed)."""
+    global _apply_messages
+    from arbsim.core.kernels import apply_messages
+
+    _apply_messages = apply_messages
+    return apply_messages
+
+
+_apply_messages: Callable[..., tuple[int, int, int, int, int, int]] | None = None
 
 
 class Cursor(Protocol):
@@ -429,7 +446,7 @@ class BookCursor(_StreamCursor):
         :mod:`arbsim.core.kernels`)."""
         i = self._i - 1
         if book._initialised:
-            k, crossed, bb, ba, n_over, open_ = apply_messages(
+            k, crossed, bb, ba, n_over, open_ = (_apply_messages or _kernel())(
                 book._bids,
                 book._asks,
                 self._ticks,
@@ -464,12 +481,13 @@ class BookCursor(_StreamCursor):
     def _apply_run(self, book: OrderBook, i: int, j: int, snapshot_flag: int) -> None:
         """Apply messages ``i .. j-1`` of the loaded batch: runs the kernel handles in
         compiled code, any other message with the Python book, in order."""
+        kernel = _apply_messages or _kernel()
         while i < j:
             if not book._initialised:
                 self._apply_at(book, i, snapshot_flag)
                 i += 1
                 continue
-            k, crossed, bb, ba, n_over, open_ = apply_messages(
+            k, crossed, bb, ba, n_over, open_ = kernel(
                 book._bids,
                 book._asks,
                 self._ticks,
