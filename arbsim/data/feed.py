@@ -551,6 +551,8 @@ class BookCursor(_StreamCursor):
         """Apply the current message and every later one whose key is before ``bound``
         (``inclusive``: at or before it), leaving the first later message current.
         Returns False when the stream ended (no current message left)."""
+        if self.ts > bound or (self.ts == bound and not inclusive):
+            return True  # nothing to pass
         while True:
             i = self._i - 1
             keys = self._keys
@@ -854,6 +856,8 @@ class TradeCursor(_StreamCursor):
         """Pass over the current trade and every later one whose key is before ``bound``
         (``inclusive``: at or before it), leaving the first later trade current. Returns
         how many were passed and whether a current trade is left."""
+        if self.ts > bound or (self.ts == bound and not inclusive):
+            return 0, True  # nothing to pass
         passed = 0
         side: Literal["left", "right"] = "right" if inclusive else "left"
         while True:
