@@ -49,13 +49,10 @@ Key = Literal["local", "exchange"]
 #: few, and a vectorised scatter over them would force the book's slow path)
 FAR_TICKS = MAX_SPAN // 2
 _NEVER = 2**63 - 1
-# where the kernel hands back the rows it sends to a book's overflow dicts (one process,
-# one thread: the replay is single-threaded)
-_OVER = np.zeros((4096, 2), np.int64)
-_OVER_SIZES = np.zeros(4096)
-# the kernel's undo log of one message (a longer message takes the Python path)
-_UNDO = np.zeros(1 << 16, np.int64)
-_UNDO_SIZES = np.zeros(1 << 16)
+#: rows of one kernel call's overflow buffer, and of its undo log (a longer message
+#: takes the Python book); the buffers are the cursor's own (see BookCursor._buffers)
+_OVER_ROWS = 4096
+_UNDO_ROWS = 4096
 
 
 def _kernel() -> Callable[..., tuple[int, int, int, int, int, int]]:
@@ -301,6 +298,13 @@ class BookCursor(_StreamCursor):
         self._keys: list[int] = []
         self._hint_rows: npt.NDArray[np.int64] = np.empty((0, 6), np.int64)
         self._meta: npt.NDArray[np.int64] = np.empty((0, META_COLS), np.int64)
+        # the kernel's scratch: overflow rows (side, tick) and sizes, undo log and sizes
+        self._bufs = (
+            np.zeros((_OVER_ROWS, 2), np.int64),
+            np.zeros(_OVER_ROWS),
+            np.zeros(_UNDO_ROWS, np.int64),
+            np.zeros(_UNDO_ROWS),
+        )
         self._s = self._m = self._e = 0
 
     def _load(self) -> bool:
@@ -458,10 +462,7 @@ class BookCursor(_StreamCursor):
                 book._bb,
                 book._ba,
                 snapshot_flag,
-                _OVER,
-                _OVER_SIZES,
-                _UNDO,
-                _UNDO_SIZES,
+                *self._bufs,
             )
             if k > i:
                 if n_over or open_:
@@ -499,10 +500,7 @@ class BookCursor(_StreamCursor):
                 book._bb,
                 book._ba,
                 snapshot_flag,
-                _OVER,
-                _OVER_SIZES,
-                _UNDO,
-                _UNDO_SIZES,
+                *self._bufs,
             )
             if k > i:
                 self._settle(book, i, k, crossed, bb, ba, n_over, open_)
@@ -529,7 +527,7 @@ class BookCursor(_StreamCursor):
         if n_over:
             ob, oa = book._over_bids, book._over_asks
             for (side, t), sz in zip(
-                _OVER[:n_over].tolist(), _OVER_SIZES[:n_over].tolist(), strict=True
+                self._bufs[0][:n_over].tolist(), self._bufs[1][:n_over].tolist(), strict=True
             ):
                 d = ob if side > 0 else oa
                 if sz > 0.0:
