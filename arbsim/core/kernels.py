@@ -19,6 +19,9 @@ bounds of near bids ``[start, bid_far)``, far bids ``[bid_far, split)``, near as
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
 import numpy as np
 import numpy.typing as npt
 from numba import njit
@@ -43,9 +46,19 @@ from arbsim.core.book import (
 )
 
 HALF_SPAN = MAX_SPAN // 2
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-@njit(cache=True, nogil=True)
+def _jit(fn: F) -> F:
+    """``numba.njit``, cached on disk (next to this file, or numba's user-wide cache
+    directory); where neither can be written the kernel is compiled in each process."""
+    try:
+        return cast(F, njit(cache=True, nogil=True)(fn))
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return cast(F, njit(nogil=True)(fn))
+
+
+@_jit
 def _scan_bid(arr: npt.NDArray[np.float64], i: int) -> int:  # pragma: no cover - compiled
     """Highest non-empty index strictly below ``i`` (or -1)."""
     j = i - 1
@@ -56,7 +69,7 @@ def _scan_bid(arr: npt.NDArray[np.float64], i: int) -> int:  # pragma: no cover 
     return -1
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def _scan_ask(arr: npt.NDArray[np.float64], i: int) -> int:  # pragma: no cover - compiled
     """Lowest non-empty index strictly above ``i`` (or -1)."""
     j = i + 1
@@ -68,7 +81,7 @@ def _scan_ask(arr: npt.NDArray[np.float64], i: int) -> int:  # pragma: no cover 
     return -1
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def apply_messages(  # pragma: no cover - compiled; tested against the Python book
     bids: npt.NDArray[np.float64],
     asks: npt.NDArray[np.float64],
@@ -219,7 +232,7 @@ def apply_messages(  # pragma: no cover - compiled; tested against the Python bo
     return k, crossed, bb, ba, n_over, 0
 
 
-@njit(cache=True, nogil=True)
+@_jit
 def nonzero_indices(arr: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:  # pragma: no cover
     """``arr.nonzero()[0]`` (indices of the non-zero elements, ascending), in one pass
     over a sparse grid without NumPy's temporaries (a book's regrid scans its grid)."""
