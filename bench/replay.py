@@ -27,7 +27,8 @@ venue's dispatch, the virtual-time loop and asyncio, latency records), plus othe
 built-in (a NumPy or list method, a compiled kernel) or a book query takes the category
 of its callers, shared in proportion to the time each caller spent in it. cProfile adds a
 fixed cost per Python call, so the profiled run is slower than the timed one and the
-split favours call-heavy code; the timed figures above it are from the unprofiled run.
+split favours call-heavy code; the timed figures are from the unprofiled run (the peak RSS
+then includes the profiled run).
 ``--out`` keeps the timed run's directory.
 """
 
