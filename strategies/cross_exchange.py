@@ -372,6 +372,9 @@ class CrossExchangeArb(Strategy):
         if self._rebalancer is not None:
             self._rebalancer.on_trade(venue, trade)
 
+    def wants_trades(self) -> bool:
+        return self.p.rebalance is not None  # only the rebalancer counts traded volume
+
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"top_of_book_checks": self.checks, "opportunities": self.found}
         if self._rebalancer is not None:

@@ -30,6 +30,7 @@ from arbsim.app.config import (
 )
 from arbsim.app.registry import Registry
 from arbsim.app.rundir import check_writable
+from arbsim.core import kernels
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import ConfigError, DataError, StrategyError, VenueError
 from arbsim.core.ports import Venue, VenueSetup
@@ -240,6 +241,7 @@ def run_backtest(
     on_total: Callable[[int], None] | None = None,
     config_source: str | None = None,
     seek: bool = True,
+    reference_replay: bool = False,
 ) -> BacktestResult:
     """Run one backtest and write its run directory; raises ConfigError / DataError for
     bad input (nothing written, checked before the replay: the data's time range, that
@@ -251,7 +253,9 @@ def run_backtest(
     (what ``progress`` fractions are of); ``config_source`` names the config in the
     summary. ``seek=False`` replays every message before ``start`` to build the books
     instead of starting each stream at its latest snapshot before it (same outputs,
-    slower: for checking)."""
+    slower: for checking). ``reference_replay`` replays on the straightforward path
+    (every message through the merge and the Python book; see ``Engine.run_backtest``):
+    same outputs, slower — the reference the fast path is tested against."""
     reg = registry or Registry.from_entry_points()
     catalog = Catalog(catalog_path)
     info = catalog.info()
@@ -310,6 +314,7 @@ def run_backtest(
         equity_interval_s=cfg.run.equity_interval_s,
         id_prefix=cfg.run.id_prefix,
         shutdown_s=cfg.run.shutdown_s,
+        reference_replay=reference_replay,
     )
     span = max(1, run_end - run_start)
     if on_total is not None:
@@ -326,6 +331,8 @@ def run_backtest(
     error: BaseException | None = None
     interrupted: str | None = None
     reconciled: dict[str, dict[str, str]] = {}
+    if not reference_replay:
+        kernels.warm_up()  # compiled once per machine, then loaded from numba's cache
     t0 = time.perf_counter()
     try:
         loop.run_until_complete(

@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 import msgspec
 
@@ -187,6 +187,31 @@ class ReplaySource(Protocol):
     def next(self) -> bool: ...
 
     def dispatch(self) -> None: ...
+
+
+class ReplayDriver(Protocol):
+    """What the backtest driver's fast path offers a source that implements
+    ``attach(driver, index)`` (and optionally ``finish()``, called after the replay).
+
+    An attached source may leave the merge while it has messages left (its ``next()``
+    returns False) and come back with :meth:`wake`; until then it applies its pending
+    messages itself, up to :attr:`head`, when something needs their effect."""
+
+    #: ``(ts, index, source)`` of the message the driver is dispatching, or will dispatch
+    #: once the callbacks now running are done: every message ordered before it by
+    #: ``(ts, index)`` has been delivered (``END`` after the last message)
+    head: tuple[int, int, Any]
+    #: whether the strategy wants public trades (``Strategy.wants_trades``)
+    trades_wanted: bool
+
+    def wake(self, index: int, source: ReplaySource) -> None:
+        """Put ``source`` (attached as ``index``) back into the merge at its current
+        message, which must come after :attr:`head`."""
+        ...
+
+
+#: the driver's head after the last message
+END = (2**63 - 1, 2**31, None)
 
 
 @runtime_checkable
@@ -369,6 +394,7 @@ class VenuePlugin(Generic[C]):
 
 
 __all__ = [
+    "END",
     "MODES",
     "BookUpdate",
     "Clock",
@@ -378,6 +404,7 @@ __all__ = [
     "MarketRecorder",
     "MarketSink",
     "Mode",
+    "ReplayDriver",
     "ReplaySource",
     "ReplayVenue",
     "TransferVenue",

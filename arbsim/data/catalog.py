@@ -651,7 +651,10 @@ def open_parquet(
     (``source``: the file already opened on a remote filesystem, ``name`` its URL)."""
     shown = name or str(path)
     try:
-        pf = pq.ParquetFile(path if source is None else source)
+        # row group by row group (``pre_buffer=False``): Arrow's default reads the whole
+        # file into memory at the first batch, so a replay's memory would grow with the
+        # size of the files it reads
+        pf = pq.ParquetFile(path if source is None else source, pre_buffer=False)
     except (OSError, pa.ArrowException) as e:
         raise DataError(f"{shown}: not a readable Parquet file ({e})") from e
     meta = pf.schema_arrow.metadata or {}
