@@ -573,6 +573,40 @@ class Seek(NamedTuple):
     row: int
 
 
+_NUMERIC: dict[pa.DataType, np.dtype[np.generic]] = {
+    t: np.dtype(d)
+    for t, d in (
+        (pa.int8(), np.int8),
+        (pa.int16(), np.int16),
+        (pa.int32(), np.int32),
+        (pa.int64(), np.int64),
+        (pa.uint8(), np.uint8),
+        (pa.uint16(), np.uint16),
+        (pa.uint32(), np.uint32),
+        (pa.uint64(), np.uint64),
+        (pa.float32(), np.float32),
+        (pa.float64(), np.float64),
+    )
+}
+
+
+def numpy_column(batch: pa.RecordBatch, name: str) -> npt.NDArray[np.generic]:
+    """A column as a NumPy array. A numeric column without nulls is read straight from
+    its Arrow buffer (``Array.to_numpy`` would load pandas into the process, on the
+    first batch of a replay: half a second and tens of megabytes); others convert."""
+    arr = batch.column(batch.schema.get_field_index(name))
+    dtype = _NUMERIC.get(arr.type)
+    if dtype is not None and arr.null_count == 0:
+        buf = arr.buffers()[1]
+        if buf is not None:
+            view = memoryview(buf)
+            return np.frombuffer(
+                view, dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize
+            )
+    out: npt.NDArray[np.generic] = arr.to_numpy(zero_copy_only=False)
+    return out
+
+
 def _read_columns(
     path: Path, pf: pq.ParquetFile, rg: int, names: tuple[str, ...]
 ) -> dict[str, npt.NDArray[Any]]:
@@ -580,7 +614,10 @@ def _read_columns(
         table = pf.read_row_group(rg, columns=list(names), use_threads=False)
     except (OSError, pa.ArrowException) as e:
         raise DataError(f"{path}: corrupt Parquet data ({e})") from e
-    return {n: table.column(n).to_numpy() for n in names}
+    batch = table.combine_chunks().to_batches()
+    if not batch:
+        return {n: np.empty(0, np.int64) for n in names}
+    return {n: numpy_column(batch[0], n) for n in names}
 
 
 def _message_start(

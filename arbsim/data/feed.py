@@ -42,7 +42,7 @@ from arbsim.core.book import (
 )
 from arbsim.core.errors import DataError
 from arbsim.core.model import Side, Trade
-from arbsim.data.catalog import Catalog, Kind
+from arbsim.data.catalog import Catalog, Kind, numpy_column
 
 Key = Literal["local", "exchange"]
 #: rows further than this from a batch's median tick are applied one by one (they are
@@ -73,40 +73,6 @@ class Cursor(Protocol):
     ts: int
 
     def next(self) -> bool: ...
-
-
-_NUMERIC: dict[pa.DataType, np.dtype[np.generic]] = {
-    t: np.dtype(d)
-    for t, d in (
-        (pa.int8(), np.int8),
-        (pa.int16(), np.int16),
-        (pa.int32(), np.int32),
-        (pa.int64(), np.int64),
-        (pa.uint8(), np.uint8),
-        (pa.uint16(), np.uint16),
-        (pa.uint32(), np.uint32),
-        (pa.uint64(), np.uint64),
-        (pa.float32(), np.float32),
-        (pa.float64(), np.float64),
-    )
-}
-
-
-def _col(batch: pa.RecordBatch, name: str) -> npt.NDArray[np.generic]:
-    """A column as a NumPy array. A numeric column without nulls is read straight from
-    its Arrow buffer (``Array.to_numpy`` would load pandas into the process, on the
-    first batch of a replay: half a second and tens of megabytes); others convert."""
-    arr = batch.column(batch.schema.get_field_index(name))
-    dtype = _NUMERIC.get(arr.type)
-    if dtype is not None and arr.null_count == 0:
-        buf = arr.buffers()[1]
-        if buf is not None:
-            view = memoryview(buf)
-            return np.frombuffer(
-                view, dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize
-            )
-    out: npt.NDArray[np.generic] = arr.to_numpy(zero_copy_only=False)
-    return out
 
 
 class _BatchSource:
@@ -142,7 +108,7 @@ class _BatchSource:
         if item is None:
             return None
         path, batch = item
-        cols = {name: _col(batch, name) for name in batch.schema.names}
+        cols = {name: numpy_column(batch, name) for name in batch.schema.names}
         # the Parquet reader's scratch memory goes back to the system once the batch is
         # read (Arrow's allocator would keep it: a replay's peak memory, tens of MB)
         pa.default_memory_pool().release_unused()
