@@ -135,9 +135,16 @@ class _Rebalancer:
                 moves = {where: net}
             algos = []
             for v, move in moves.items():
-                lot = market.insts[v].lot
-                qty = (abs(move) // lot) * lot
-                if qty <= 0:
+                inst = market.insts[v]
+                qty = (abs(move) // inst.lot) * inst.lot
+                mid = market.books[v].mid
+                # below the venue's minimums no child could be placed: the algo would
+                # only fail, again at every check
+                if (
+                    qty <= 0
+                    or qty < inst.min_qty
+                    or (mid is not None and qty * Decimal(repr(mid)) < inst.min_notional)
+                ):
                     continue
                 params = self._twap(v, symbol, "sell" if move > 0 else "buy", qty)
                 algos.append(ExecAlgo(ctx, params, next(self.ids), "rebalance"))
