@@ -76,10 +76,11 @@ class _Rebalancer:
     By trades: when a symbol's base balance on some venue drifted more than the band from
     its start, every venue of that symbol is traded back to its start (sold where long,
     bought where short, TWAPs at once). By transfers: when an asset's balance on some
-    venue drifted more than the band (what is in flight to it counted), the venue that is
-    longest withdraws its excess to the one that is shortest. With ``flatten``, a net
-    position an attempt left one-sided (every venue within its band) is closed too, by
-    trades on the venue that holds it.
+    venue is more than the band away from its target (its start unless ``targets`` says;
+    what is in flight to it counted), the venue that is longest withdraws its excess to
+    the one that is shortest, up to ``max_in_flight`` transfers per asset and direction
+    at once. With ``flatten``, a net position an attempt left one-sided (every venue
+    within its band) is closed too, by trades on the venue that holds it.
 
     A venue that may not withdraw an asset at all (refused locally: a live venue without
     ``allow_withdrawals``, or whose allow-list lacks the destination's address) is no
@@ -115,6 +116,14 @@ class _Rebalancer:
                 assets.update((inst.base, inst.quote))
         self.venues = venues
         self.assets = sorted(assets)
+        for venue, amounts in params.targets.items():
+            if venue not in venues:
+                raise ValueError(f"rebalance.targets: {venue!r} is not a venue traded {venues}")
+            stray = sorted(set(amounts) - assets)
+            if stray:
+                raise ValueError(
+                    f"rebalance.targets.{venue}: {stray} not among the assets traded {self.assets}"
+                )
 
     def screen(self) -> None:
         """At the start (``method: transfer``): say at once which venue may not withdraw
@@ -151,9 +160,16 @@ class _Rebalancer:
                 moves = {where: net}
             algos = []
             for v, move in moves.items():
-                lot = market.insts[v].lot
-                qty = (abs(move) // lot) * lot
-                if qty <= 0:
+                inst = market.insts[v]
+                qty = (abs(move) // inst.lot) * inst.lot
+                mid = market.books[v].mid
+                # below the venue's minimums no child could be placed: the algo would
+                # only fail, again at every check
+                if (
+                    qty <= 0
+                    or qty < inst.min_qty
+                    or (mid is not None and qty * Decimal(repr(mid)) < inst.min_notional)
+                ):
                     continue
                 params = self._twap(v, symbol, "sell" if move > 0 else "buy", qty)
                 algos.append(ExecAlgo(ctx, params, next(self.ids), "rebalance"))
@@ -163,13 +179,21 @@ class _Rebalancer:
             self.started += 1
             ctx.spawn(self._work(symbol, algos), name=f"rebalance-{symbol}-{self.started}")
 
-    def _excess(self, venue: str, asset: str) -> Decimal:
-        """``venue``'s balance of ``asset`` over its start, what is in flight to it
-        counted as there."""
+    def _excess(self, venue: str, asset: str, target: Decimal | None = None) -> Decimal:
+        """``venue``'s balance of ``asset`` over ``target`` (default: its start), what is
+        in flight to it counted as there."""
         ledger = self.ctx.ledger
-        target = ledger.start.get(venue, {}).get(asset, ZERO)
+        if target is None:
+            target = ledger.start.get(venue, {}).get(asset, ZERO)
         held = ledger.balances.get(venue, {}).get(asset, ZERO) - target
         return held + ledger.incoming(venue, asset) if ledger.in_flight else held
+
+    def _target(self, venue: str, asset: str) -> Decimal:
+        """The balance of ``asset`` that transfers keep on ``venue``."""
+        target = self.p.targets.get(venue, {}).get(asset)
+        if target is None:
+            return self.ctx.ledger.start.get(venue, {}).get(asset, ZERO)
+        return target
 
     # ---------------------------------------------------------------- transfers
     def _check_transfers(self) -> None:
@@ -178,12 +202,14 @@ class _Rebalancer:
         if len(names) < 2:
             return
         band = Decimal(repr(self.p.band))
-        busy = {(r.asset, r.venue, r.destination) for r in ctx.transfers_in_flight()}
-        busy |= self.pending
+        busy: dict[tuple[str, str, str], int] = {}
+        for r in ctx.transfers_in_flight():
+            key = (r.asset, r.venue, r.destination)
+            busy[key] = busy.get(key, 0) + 1
         now = ctx.now_ns()
         for asset in self.assets:
             start = {v: ctx.ledger.start.get(v, {}).get(asset, ZERO) for v in names}
-            excess = {v: self._excess(v, asset) for v in names}
+            excess = {v: self._excess(v, asset, self._target(v, asset)) for v in names}
             if not any(abs(excess[v]) > start[v] * band for v in names if start[v] > 0):
                 continue
             sources = [v for v in names if self._may_withdraw(v, asset)]
@@ -192,7 +218,9 @@ class _Rebalancer:
             src = max(sources, key=lambda v: excess[v])
             dst = min(names, key=lambda v: excess[v])
             key = (asset, src, dst)
-            if excess[src] <= 0 or excess[dst] >= 0 or key in busy:
+            if excess[src] <= 0 or excess[dst] >= 0 or key in self.pending:
+                continue
+            if busy.get(key, 0) >= self.p.max_in_flight:
                 continue
             if self.hold_until.get(key, 0) > now:
                 continue
@@ -431,6 +459,9 @@ class CrossExchangeArb(Strategy):
     def on_trade(self, ctx: Context, venue: str, trade: Trade) -> None:
         if self._rebalancer is not None:
             self._rebalancer.on_trade(venue, trade)
+
+    def wants_trades(self) -> bool:
+        return self.p.rebalance is not None  # only the rebalancer counts traded volume
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"top_of_book_checks": self.checks, "opportunities": self.found}

@@ -56,3 +56,16 @@ def test_import_tardis_bench_runs(realdata: Path) -> None:
     assert two["rows"] == 2 * one["rows"] and one["rows_per_s"] > 0 and one["peak_rss_mb"] > 0
     # the second copy starts with its own snapshot, after the first copy's deltas
     assert (one["resyncs"], two["resyncs"], two["crossed_states"]) == (0, 1, 0)
+
+
+def test_seek_bench_runs(tmp_path: Path) -> None:
+    out = bench(
+        "bench/seek.py", "--make", str(tmp_path / "cat"), "--hours", "0.05",
+        "--snapshot-every", "20", "--window-s", "30", "--json",
+    )  # fmt: skip
+    result = json.loads(out)
+    seek, full = result["runs"]
+    assert all(result["identical"].values()), result["identical"]
+    # the last 30 s plus the warm-up since the latest snapshot (and one read batch)
+    assert seek["events"] <= result["window_events"] + result["warmup_events"]
+    assert seek["events"] < full["events"] == result["events_to_end"]

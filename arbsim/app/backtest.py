@@ -30,6 +30,7 @@ from arbsim.app.config import (
 )
 from arbsim.app.registry import Registry
 from arbsim.app.rundir import check_writable
+from arbsim.core import kernels
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import ConfigError, DataError, StrategyError, VenueError
 from arbsim.core.ports import Venue, VenueSetup
@@ -73,7 +74,7 @@ def _first_mid(catalog: Catalog, venue: str, symbol: str) -> float:
         cur.apply(book)
         if book.mid is not None:
             return book.mid
-    raise DataError(f"{catalog.root}: {venue} {symbol} has no two-sided book to price from")
+    raise DataError(f"{catalog.location}: {venue} {symbol} has no two-sided book to price from")
 
 
 def catalog_pair(catalog: Catalog) -> tuple[str, list[str]]:
@@ -86,13 +87,13 @@ def catalog_pair(catalog: Catalog) -> tuple[str, list[str]]:
     if not pairs:
         listing = ", ".join(f"{s}: {v}" for s, v in sorted(by_symbol.items())) or "nothing"
         raise DataError(
-            f"{catalog.root}: no symbol is held by two venues (catalog has {listing}); "
+            f"{catalog.location}: no symbol is held by two venues (catalog has {listing}); "
             "a cross-exchange backtest needs two"
         )
     if len(pairs) > 1 or any(len(v) > 2 for v in pairs.values()):
         choices = "\n".join(f"  {s}: {', '.join(v)}" for s, v in sorted(pairs.items()))
         raise DataError(
-            f"{catalog.root}: more than one venue pair is possible; write a config "
+            f"{catalog.location}: more than one venue pair is possible; write a config "
             f"(--config) naming the venues and strategy.params.symbol. Choices:\n{choices}"
         )
     symbol, names = next(iter(pairs.items()))
@@ -142,13 +143,13 @@ def catalog_config(
             name=base.strategy.name, class_=base.strategy.class_, params=params
         ),
         risk=base.risk,
-        data=DataConfig(catalog=str(catalog.root)),
+        data=DataConfig(catalog=catalog.location),
         run=base.run,
     )
-    cfg = config_from_document(doc, f"{catalog.root} (default config)", "backtest", registry)
+    cfg = config_from_document(doc, f"{catalog.location} (default config)", "backtest", registry)
     note = (
         f"no --config: the default config's strategy, risk and latency "
-        f"({default_config_path()}) on {catalog.root}: venues {', '.join(mapping)}, "
+        f"({default_config_path()}) on {catalog.location}: venues {', '.join(mapping)}, "
         f"symbol {symbol}"
     )
     return cfg, note
@@ -202,14 +203,14 @@ def estimate_events(catalog: Catalog, symbols: dict[str, list[str]], start: int,
     """Rows (book level changes + trades) of the streams between ``start`` and ``end``,
     from the Parquet row groups' statistics (a row group partly inside counts pro rata):
     the total a progress bar counts towards."""
-    from arbsim.data.catalog import KINDS, open_parquet
+    from arbsim.data.catalog import KINDS
 
     total = 0.0
     for name, syms in symbols.items():
         for sym in syms:
             for kind in KINDS:
                 for path in catalog.files(name, sym, kind):
-                    meta = open_parquet(path, kind).metadata
+                    meta = catalog.parquet(path, kind).metadata
                     col = meta.schema.names.index("ts_local")
                     for rg in range(meta.num_row_groups):
                         group = meta.row_group(rg)
@@ -229,7 +230,7 @@ def estimate_events(catalog: Catalog, symbols: dict[str, list[str]], start: int,
 def run_backtest(
     cfg: Config,
     *,
-    catalog_path: Path,
+    catalog_path: str | Path,
     out_dir: Path,
     start: str | None = None,
     end: str | None = None,
@@ -239,6 +240,8 @@ def run_backtest(
     should_stop: Callable[[], str | None] | None = None,
     on_total: Callable[[int], None] | None = None,
     config_source: str | None = None,
+    seek: bool = True,
+    reference_replay: bool = False,
 ) -> BacktestResult:
     """Run one backtest and write its run directory; raises ConfigError / DataError for
     bad input (nothing written, checked before the replay: the data's time range, that
@@ -248,7 +251,11 @@ def run_backtest(
     the replay stops there and the run so far is written, ``status: interrupted`` in
     ``summary.json``. ``on_total`` is told the estimated number of events to replay
     (what ``progress`` fractions are of); ``config_source`` names the config in the
-    summary."""
+    summary. ``seek=False`` replays every message before ``start`` to build the books
+    instead of starting each stream at its latest snapshot before it (same outputs,
+    slower: for checking). ``reference_replay`` replays on the straightforward path
+    (every message through the merge and the Python book; see ``Engine.run_backtest``):
+    same outputs, slower — the reference the fast path is tested against."""
     reg = registry or Registry.from_entry_points()
     catalog = Catalog(catalog_path)
     info = catalog.info()
@@ -266,7 +273,7 @@ def run_backtest(
             catalog.instrument(name, s)
             r = catalog.time_range(name, s)
             if r is None:
-                raise DataError(f"{catalog.root}: {name} {s} has no book data")
+                raise DataError(f"{catalog.location}: {name} {s} has no book data")
             ranges.append(r)
     data_start = min(r[0] for r in ranges)
     data_end = max(r[1] for r in ranges)
@@ -307,6 +314,7 @@ def run_backtest(
         equity_interval_s=cfg.run.equity_interval_s,
         id_prefix=cfg.run.id_prefix,
         shutdown_s=cfg.run.shutdown_s,
+        reference_replay=reference_replay,
     )
     span = max(1, run_end - run_start)
     if on_total is not None:
@@ -323,6 +331,8 @@ def run_backtest(
     error: BaseException | None = None
     interrupted: str | None = None
     reconciled: dict[str, dict[str, str]] = {}
+    if not reference_replay:
+        kernels.warm_up()  # compiled once per machine, then loaded from numba's cache
     t0 = time.perf_counter()
     try:
         loop.run_until_complete(
@@ -331,6 +341,7 @@ def run_backtest(
                 end_ns=run_end,
                 drain_ns=int(cfg.run.drain_s * 1e9),
                 progress=on_progress,
+                seek=seek,
             )
         )
         reconciled = loop.run_until_complete(engine.reconcile())
@@ -419,7 +430,7 @@ def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
 def build_summary(
     engine: Engine,
     synthetic: bool,
-    catalog_path: Path | None,
+    catalog_path: str | Path | None,
     run_start: int,
     run_end: int,
     wall: float,

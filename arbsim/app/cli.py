@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 the strategy failed during the run (outputs still written),
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
 from collections.abc import Callable
@@ -187,10 +188,10 @@ def _say_ops(url: str) -> None:
 @click.option(
     "--data",
     "data_path",
-    type=click.Path(path_type=Path),
-    help="Catalog directory  [default: the config's data.catalog, else the bundled "
-    "sample]. Without --config: the default config's strategy, risk and latency on "
-    "this catalog's two venues.",
+    help="Catalog directory or URL (s3://bucket/prefix, file:///dir; S3 endpoint and "
+    "credentials from the AWS_* environment)  [default: the config's data.catalog, else "
+    "the bundled sample]. Without --config: the default config's strategy, risk and "
+    "latency on this catalog's two venues.",
 )
 @click.option(
     "--out",
@@ -207,13 +208,20 @@ def _say_ops(url: str) -> None:
     help="A paper or live run directory: replay its measured order latencies in order "
     "(every venue's latency becomes `model: session`).",
 )
+@click.option(
+    "--full-warmup",
+    is_flag=True,
+    help="Build the books at --start from all the data before it, not from each "
+    "stream's latest snapshot before it (the same outputs, slower: for checking).",
+)
 def backtest(
     config_path: Path | None,
-    data_path: Path | None,
+    data_path: str | None,
     out_path: Path | None,
     start: str | None,
     end: str | None,
     latency_run: Path | None,
+    full_warmup: bool,
 ) -> None:
     """Replay a catalog through the strategy with simulated matching.
 
@@ -229,16 +237,17 @@ def backtest(
     )
     from arbsim.app.config import load_config
     from arbsim.core.errors import StrategyError
-    from arbsim.data.catalog import Catalog
+    from arbsim.data.catalog import Catalog, catalog_location
 
     created: Path | None = None
     signals = _Signals(stop=True)
+    data = None if data_path is None else catalog_location(data_path)
     try:
         if config_path is not None:
             cfg = load_config(config_path)
             source = str(config_path)
-        elif data_path is not None:
-            cfg, note = catalog_config(Catalog(data_path), load_config(default_config_path()))
+        elif data is not None:
+            cfg, note = catalog_config(Catalog(data), load_config(default_config_path()))
             click.echo(note, err=True)
             source = f"{default_config_path()} (strategy, risk, latency) + {data_path}'s venues"
         else:
@@ -247,7 +256,9 @@ def backtest(
         if latency_run is not None:
             cfg = session_latency(cfg, latency_run)
             source += f" + latencies of {latency_run}"
-        catalog = data_path or (Path(cfg.data.catalog) if cfg.data.catalog else bundled_sample())
+        catalog = data or (
+            catalog_location(cfg.data.catalog) if cfg.data.catalog else bundled_sample()
+        )
         if out_path is None:
             out = created = new_run_dir("bt")
         else:
@@ -265,6 +276,7 @@ def backtest(
                 on_total=lambda n: progress.update(0, n),
                 should_stop=signals.poll,
                 config_source=source,
+                seek=not full_warmup,
             )
     except (ConfigError, DataError) as e:
         if created is not None:
@@ -311,9 +323,8 @@ def backtest(
 @click.option(
     "--data",
     "data_path",
-    type=click.Path(path_type=Path),
-    help="Catalog, when the grid names no `catalogs`  [default: the config's "
-    "data.catalog, else the bundled sample]",
+    help="Catalog (directory or URL such as s3://bucket/prefix), when the grid names no "
+    "`catalogs`  [default: the config's data.catalog, else the bundled sample]",
 )
 @click.option(
     "--out",
@@ -344,7 +355,7 @@ def backtest(
 def sweep(
     config_path: Path,
     grid_path: Path,
-    data_path: Path | None,
+    data_path: str | None,
     out_path: Path | None,
     workers: int | None,
     scheduler: str | None,
@@ -964,12 +975,42 @@ def data() -> None:
     help="Venue to write (repeatable, two or more): mexc, gateio (the default pair), third "
     "(a synthetic venue of its own).",
 )
+@click.option(
+    "--snapshot-every",
+    "snapshot_every_s",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Seconds between periodic book snapshots (the whole book in the first message "
+    "of each period, as some venues push); a backtest's --start builds its books from "
+    "the latest one. 0: only the first message.",
+)
+@click.option(
+    "--premium-bps",
+    "premiums",
+    multiple=True,
+    metavar="VENUE=BPS",
+    help="A persistent premium of VENUE's quotes over the common mid (negative: a "
+    "discount), within +-100 bps; every dislocation then leans its way, so arbitrages "
+    "drain one side (repeatable, one per venue).",
+)
+@click.option(
+    "--dislocations-per-min",
+    "per_min",
+    default=3.0,
+    show_default=True,
+    type=float,
+    help="Mean rate of dislocation windows (above 0, at most 20).",
+)
 def synth(
     catalog_path: Path,
     seed: int,
     duration_s: float,
     symbols: tuple[str, ...],
     venues: tuple[str, ...],
+    snapshot_every_s: float,
+    premiums: tuple[str, ...],
+    per_min: float,
 ) -> None:
     """Write a synthetic catalog: BTC/USDT on mexc and gateio unless --symbol / --venue say."""
     from arbsim.data.synth import SYMBOL, SYMBOLS, VENUE_SPECS, VENUES, generate_synthetic
@@ -988,6 +1029,34 @@ def synth(
     if len(names) < 2:
         raise click.BadParameter(f"{names}: name two or more venues", param_hint="--venue")
 
+    premium: dict[str, float] = {}
+    for x in premiums:
+        venue, sep, value = x.partition("=")
+        try:
+            bps = float(value) if sep and venue else math.nan
+        except ValueError:
+            bps = math.nan
+        if not math.isfinite(bps) or abs(bps) > 100:
+            raise click.BadParameter(
+                f"{x!r}: expected VENUE=BPS with BPS a number within +-100",
+                param_hint="--premium-bps",
+            )
+        if venue not in names:
+            raise click.BadParameter(
+                f"{x!r}: venue {venue!r} is not written (venues: {', '.join(names)})",
+                param_hint="--premium-bps",
+            )
+        if venue in premium:
+            raise click.BadParameter(
+                f"{x!r}: {venue} has a premium already", param_hint="--premium-bps"
+            )
+        premium[venue] = bps
+    if not 0 < per_min <= 20:
+        raise click.BadParameter(
+            f"{per_min:g}: expected a rate above 0 and at most 20 a minute",
+            param_hint="--dislocations-per-min",
+        )
+
     if duration_s <= 0:
         _fail(f"--duration must be > 0, got {duration_s}")
     signals = _Signals(stop=False)
@@ -1000,6 +1069,10 @@ def synth(
                 progress=progress.update,
                 symbols=list(dict.fromkeys(symbols)) or [SYMBOL],
                 venues=names,
+                snapshot_every_s=snapshot_every_s,
+                stop_requested=lambda: signals.signum is not None,
+                premium_bps=premium,
+                dislocations_per_min=per_min,
             )
     except (ArbsimError, ValueError, FileExistsError) as e:
         _fail(str(e))
@@ -1119,7 +1192,14 @@ def _import(what: str, run: Callable[[Progress], Any], interrupted: str) -> None
     signals = _Signals(stop=False)
     try:
         with signals, _progress(what, "MB read") as progress:
-            report = run(lambda done, total: progress.update(done / 1e6, total / 1e6))
+
+            def told(done: int, total: int) -> None:
+                # the handler's KeyboardInterrupt can be lost inside NumPy / Arrow calls
+                if signals.signum is not None:
+                    raise KeyboardInterrupt
+                progress.update(done / 1e6, total / 1e6)
+
+            report = run(told)
     except ArbsimError as e:
         _fail(str(e))
         return
@@ -1296,16 +1376,17 @@ def _duration(seconds: float) -> str:
 
 
 @data.command("info")
-@click.argument("catalog_path", type=click.Path(path_type=Path))
+@click.argument("catalog_path")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print JSON (times in ns and ISO-8601) instead."
 )
-def info(catalog_path: Path, as_json: bool) -> None:
-    """Print a catalog's instruments, row counts and time ranges (a table, or JSON)."""
-    from arbsim.data.catalog import Catalog, catalog_summary
+def info(catalog_path: str, as_json: bool) -> None:
+    """Print a catalog's instruments, row counts and time ranges (a table, or JSON); the
+    catalog is a directory or a URL (s3://bucket/prefix, file:///dir)."""
+    from arbsim.data.catalog import Catalog, catalog_location, catalog_summary
 
     try:
-        summary = catalog_summary(Catalog(catalog_path))
+        summary = catalog_summary(Catalog(catalog_location(catalog_path)))
     except ArbsimError as e:
         _fail(str(e))
         return

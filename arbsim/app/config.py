@@ -223,6 +223,8 @@ def resolve_paths(obj: T, base: Path) -> T:
         for attr in type(obj).__struct_fields__:
             value = getattr(obj, attr)
             if isinstance(value, str) and _is_path(hints.get(attr)):
+                if _URL.match(value):  # a catalog URL (s3://bucket/prefix): not a file path
+                    continue
                 p = Path(value).expanduser()
                 if not p.is_absolute():
                     changes[attr] = str(base / p)
@@ -239,6 +241,10 @@ def resolve_paths(obj: T, base: Path) -> T:
         changed = any(values[k] is not obj[k] for k in obj)
         return cast(T, values) if changed else obj
     return obj
+
+
+#: a URL (``s3://bucket/prefix``, ``file:///dir``) where a path may be given
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _is_path(tp: object) -> bool:

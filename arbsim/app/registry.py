@@ -183,7 +183,7 @@ class Registry:
         loop: asyncio.AbstractEventLoop,
         clock: Clock,
         environ: Mapping[str, str],
-        catalog: Path | None = None,
+        catalog: str | Path | None = None,
         recorder: MarketRecorder | None = None,
         probe_interval_s: float = 0.0,
         transfers: TransferNetwork | None = None,

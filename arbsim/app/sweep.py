@@ -33,6 +33,7 @@ from arbsim.app.rundir import check_writable, new_run_dir
 from arbsim.app.sweep_cell import METRICS, CellTask, run_cell
 from arbsim.app.sweep_grid import Cell, Choices, Distribution, Param, Range, Sweep, load_sweep
 from arbsim.core.errors import ConfigError
+from arbsim.data.catalog import catalog_location
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -166,7 +167,7 @@ def run_sweep(
 
     Raises ConfigError / DataError naming the entry before any work starts.
     """
-    sweep = load_sweep(Path(config), Path(grid), None if data is None else Path(data))
+    sweep = load_sweep(Path(config), Path(grid), None if data is None else catalog_location(data))
     cells: list[Cell] = []
     if sweep.mode == "optuna":
         sweep.check_space()

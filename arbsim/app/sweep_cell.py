@@ -92,6 +92,7 @@ def run_cell(task: bytes) -> dict[str, Any]:
     with the error's text, never an exception: the sweep goes on."""
     from arbsim.app.backtest import run_backtest
     from arbsim.app.config import parse_config
+    from arbsim.data.catalog import catalog_location
 
     cell = msgspec.msgpack.decode(task, type=CellTask)
     out: dict[str, Any] = {"key": cell.key, "status": "error", "error": None, "metrics": {}}
@@ -106,7 +107,7 @@ def run_cell(task: bytes) -> dict[str, Any]:
             raise ValueError("the cell's config names no data.catalog")
         result = run_backtest(
             cfg,
-            catalog_path=Path(cfg.data.catalog),
+            catalog_path=catalog_location(cfg.data.catalog),
             out_dir=run_dir,
             config_source=f"sweep cell {cell.key}",
             registry=_registry(),

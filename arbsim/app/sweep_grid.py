@@ -40,7 +40,7 @@ from arbsim.app.config import dump_config, parse_config, resolve_paths
 from arbsim.app.registry import Registry
 from arbsim.app.sweep_cell import METRICS
 from arbsim.core.errors import ArbsimError, ConfigError
-from arbsim.data.catalog import Catalog
+from arbsim.data.catalog import Catalog, catalog_location, is_url
 
 SweepMode = Literal["grid", "random", "optuna"]
 Direction = Literal["maximize", "minimize"]
@@ -414,7 +414,7 @@ class Sweep:
     grid: GridFile
     params: list[Param]
     objective: Objective
-    catalogs: list[Path]
+    catalogs: list[str | Path]
     windows: list[tuple[str | None, str | None]]
     seeds: list[int | None]
     base_doc: dict[str, Any]
@@ -481,7 +481,7 @@ class Sweep:
     def config_text(
         self,
         values: Mapping[str, Any],
-        catalog: Path,
+        catalog: str | Path,
         start: str | None,
         end: str | None,
         seed: int | None,
@@ -549,7 +549,7 @@ def _draw(d: Domain, rng: random.Random) -> Any:
 def load_sweep(
     base_path: Path,
     grid_path: Path,
-    data: Path | None = None,
+    data: str | Path | None = None,
     registry: Registry | None = None,
 ) -> Sweep:
     """Read the grid file and the base config; check the grid's entries, windows and
@@ -608,11 +608,14 @@ def load_sweep(
     if grid.catalogs and data is not None:
         raise ConfigError(f"{grid_path}: `catalogs` and --data {data}: give one or the other")
     if grid.catalogs:
-        catalogs = [(grid_path.resolve().parent / Path(c).expanduser()) for c in grid.catalogs]
+        catalogs: list[str | Path] = [
+            c if is_url(c) else grid_path.resolve().parent / Path(c).expanduser()
+            for c in grid.catalogs
+        ]
     elif data is not None:
-        catalogs = [data.resolve()]
+        catalogs = [data if isinstance(data, str) else data.resolve()]
     elif base_cfg.data.catalog:
-        catalogs = [Path(base_cfg.data.catalog)]
+        catalogs = [catalog_location(base_cfg.data.catalog)]
     else:
         catalogs = [bundled_sample().resolve()]
     if grid.windows:
@@ -639,7 +642,7 @@ def load_sweep(
 
 def _check_data(
     grid_path: Path,
-    catalogs: Sequence[Path],
+    catalogs: Sequence[str | Path],
     windows: Sequence[tuple[str | None, str | None]],
     from_grid: bool,
 ) -> None:

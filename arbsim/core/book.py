@@ -16,6 +16,7 @@ integers, converted to float or Decimal on the way out.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
@@ -36,6 +37,20 @@ NO_ASK = 2**62
 # converting them to arrays costs more than the loop
 _LISTS = 64
 _SMALL = 6  # messages with at most this many levels per side take the pure-Python path
+
+# The message table of a record batch, one int64 row per venue message, as the compiled
+# kernel takes it (arbsim.core.kernels.apply_messages): the row bounds of near bids
+# [start, bid_far), far bids [bid_far, split), near asks [split, ask_far), far asks
+# [ask_far, end); the near rows' hints (see OrderBook.apply_hinted); the message's flags.
+M_START, M_BID_FAR, M_SPLIT, M_ASK_FAR, M_END = 0, 1, 2, 3, 4
+M_BID_LO, M_BID_HI, M_BID_TOP, M_ASK_LO, M_ASK_HI, M_ASK_TOP = 5, 6, 7, 8, 9, 10
+M_FLAGS = 11
+META_COLS = 12
+
+
+def _nonzero(arr: F64) -> I64:
+    out: I64 = arr.nonzero()[0]
+    return out
 
 
 class TickScale:
@@ -243,6 +258,18 @@ class OrderBook:
         self._bb = self._ba = -1
         self._over_bids.clear()
         self._over_asks.clear()
+
+    def release(self) -> None:
+        """Give the grid's memory back: the book is empty and new afterwards (a replay
+        drops its exchange-side books this way once it stops)."""
+        self._cap = INITIAL_CAP
+        self._base = 0
+        self._bids = np.zeros(self._cap)
+        self._asks = np.zeros(self._cap)
+        self._bb = self._ba = -1
+        self._over_bids.clear()
+        self._over_asks.clear()
+        self._initialised = False
 
     def apply(
         self,
@@ -640,11 +667,15 @@ class OrderBook:
         Levels further than ``MAX_SPAN / 2`` from the touch move to the overflow dicts,
         overflow levels that are near again come back. Costs a scan of the grid, which
         only happens when the market has moved out of the window."""
+        # the compiled scan when the replay has loaded the kernels (same indices; numba is
+        # not imported for it elsewhere: live feeds, the exchange simulator, importers)
+        kernels = sys.modules.get("arbsim.core.kernels")
+        nonzero = kernels.nonzero_indices if kernels is not None else _nonzero
         ref = self._ref_tick((min(ticks) + max(ticks)) // 2)
         half = MAX_SPAN // 2
         live: list[tuple[dict[int, float], I64, F64]] = []
         for arr, over in ((self._bids, self._over_bids), (self._asks, self._over_asks)):
-            idx = arr.nonzero()[0]
+            idx = nonzero(arr)
             t = idx + self._base
             vals = arr[idx]
             if over:
@@ -671,7 +702,11 @@ class OrderBook:
             arr[t - base] = v
         self._bids, self._asks, self._cap, self._base = bids, asks, cap, base
         self._initialised = True
-        self._recompute_best()
+        # every level placed is non-empty: the best ones are the extreme ticks placed
+        # (no scan of the new grid)
+        (_, tb, _), (_, ta, _) = live
+        self._bb = int(tb.max()) - base if len(tb) else -1
+        self._ba = int(ta.min()) - base if len(ta) else -1
 
     def _recompute_best(self) -> None:
         nzb = self._bids.nonzero()[0]

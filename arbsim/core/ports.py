@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 import msgspec
 
@@ -196,12 +196,41 @@ class ReplaySource(Protocol):
     def dispatch(self) -> None: ...
 
 
+class ReplayDriver(Protocol):
+    """What the backtest driver's fast path offers a source that implements
+    ``attach(driver, index)`` (and optionally ``finish()``, called after the replay).
+
+    An attached source may leave the merge while it has messages left (its ``next()``
+    returns False) and come back with :meth:`wake`; until then it applies its pending
+    messages itself, up to :attr:`head`, when something needs their effect."""
+
+    #: ``(ts, index, source)`` of the message the driver is dispatching, or will dispatch
+    #: once the callbacks now running are done: every message ordered before it by
+    #: ``(ts, index)`` has been delivered (``END`` after the last message)
+    head: tuple[int, int, Any]
+    #: whether the strategy wants public trades (``Strategy.wants_trades``)
+    trades_wanted: bool
+
+    def wake(self, index: int, source: ReplaySource) -> None:
+        """Put ``source`` (attached as ``index``) back into the merge at its current
+        message, which must come after :attr:`head`."""
+        ...
+
+
+#: the driver's head after the last message
+END = (2**63 - 1, 2**31, None)
+
+
 @runtime_checkable
 class ReplayVenue(Venue, Protocol):
     """A venue that can run in a backtest: it hands the driver its data streams."""
 
-    def sources(self, end_ns: int | None) -> list[ReplaySource]:
-        """Timestamp-ordered streams up to ``end_ns`` (exclusive), exchange side first."""
+    def sources(self, end_ns: int | None, start_ns: int | None = None) -> list[ReplaySource]:
+        """Timestamp-ordered streams up to ``end_ns`` (exclusive), exchange side first.
+
+        ``start_ns``: the window's start; a venue may then skip what cannot change its
+        state at that time (earlier history before a book snapshot, earlier trades). The
+        messages it still gives before ``start_ns`` are the warm-up."""
         ...
 
 
@@ -297,7 +326,7 @@ class VenueSetup:
     environ:
         Where credentials come from (the process environment; tests pass their own).
     catalog:
-        The Parquet catalog of a backtest (``None`` otherwise).
+        The Parquet catalog of a backtest, a directory or a URL (``None`` otherwise).
     rules:
         Order rules by name (``None``: the venue's own when a plug-in of that name has
         rules, else generic) for simulated venues.
@@ -319,7 +348,7 @@ class VenueSetup:
     loop: asyncio.AbstractEventLoop
     clock: Clock
     environ: Mapping[str, str]
-    catalog: Path | None
+    catalog: str | Path | None
     rules: Callable[[str | None, str], VenueRules]
     feed: Callable[[str, FeedSpec], MarketFeed]
     recorder: MarketRecorder | None = None
@@ -372,6 +401,7 @@ class VenuePlugin(Generic[C]):
 
 
 __all__ = [
+    "END",
     "MODES",
     "BookUpdate",
     "Clock",
@@ -381,6 +411,7 @@ __all__ = [
     "MarketRecorder",
     "MarketSink",
     "Mode",
+    "ReplayDriver",
     "ReplaySource",
     "ReplayVenue",
     "TransferVenue",

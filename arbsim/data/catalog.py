@@ -16,19 +16,27 @@ All rows of one venue message share ``ts_local`` and ``seq``.
 
 trades rows: ts_exchange, ts_local, trade_id (int64), side (int8 aggressor: 1 buy,
 -1 sell), price, size.
+
+A catalog is read from a directory or a URL (``s3://bucket/prefix``: read-only, see
+:class:`Catalog`). :meth:`Catalog.seek` says where a stream's reading may start for a
+window (fast windows: a book from its latest snapshot before the window).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
+import re
 from collections.abc import Iterator, Mapping
-from pathlib import Path
-from typing import Any, Literal
+from pathlib import Path, PurePath
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from arbsim.core.errors import DataError
@@ -184,39 +192,172 @@ class PartitionWriter:
         self.close()
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_url(location: str | PurePath) -> bool:
+    """Whether a catalog location is a URL (``s3://bucket/prefix``, ``file:///data``)."""
+    return isinstance(location, str) and bool(_URL.match(location))
+
+
+def catalog_location(value: str | PurePath) -> str | Path:
+    """A catalog named on the command line or in a config: a URL as it is, else a local
+    path (a URL must not go through ``Path``, which would fold its ``//``)."""
+    return value if isinstance(value, str) and is_url(value) else Path(value)
+
+
+def _filesystem(url: str) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow filesystem of a catalog URL and the root's path in it.
+
+    ``s3://bucket/prefix``: pyarrow's own S3 filesystem; the endpoint of an S3-compatible
+    store from ``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``, the region from
+    ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, credentials the AWS way (environment,
+    config files, instance role); none of them is ever logged. Other schemes pyarrow
+    knows (``file``, ``gs``, ``hdfs``, ``abfs``) through ``FileSystem.from_uri``; any
+    other through fsspec (when installed) wrapped in ``FSSpecHandler``."""
+    scheme = url.split("://", 1)[0].lower()
+    try:
+        if scheme in ("s3", "s3a"):
+            rest = url.split("://", 1)[1]
+            if "?" in rest:
+                return pafs.FileSystem.from_uri("s3://" + rest)
+            env = os.environ
+            endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None
+            region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+            fs = pafs.S3FileSystem(endpoint_override=endpoint, region=region)
+            return fs, rest.strip("/")
+        try:
+            return pafs.FileSystem.from_uri(url)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        try:
+            import fsspec  # type: ignore[import-untyped]
+        except ImportError:
+            raise DataError(
+                f"catalog {url}: pyarrow has no filesystem for {scheme}:// and fsspec is not "
+                "installed (pip install fsspec and the package of that scheme)"
+            ) from None
+        ffs, path = fsspec.core.url_to_fs(url)
+        handler = pafs.FSSpecHandler(ffs)  # type: ignore[abstract]
+        return pafs.PyFileSystem(handler), str(path).rstrip("/")
+    except DataError:
+        raise
+    except (OSError, ValueError, ImportError, pa.ArrowException) as e:
+        raise DataError(f"catalog {url}: cannot open its filesystem ({e})") from None
+
+
 class Catalog:
-    """A catalog root: read instruments, list streams, stream record batches."""
+    """A catalog root: read instruments, list streams, stream record batches.
+
+    ``root`` is a local directory or a URL (``s3://bucket/prefix``, ``file:///dir``, any
+    scheme pyarrow or fsspec can open, see :func:`_filesystem`). A remote catalog is
+    read-only; its files are listed once, when first needed, and each is opened once (a
+    catalog being written while read is a local one). For a remote catalog
+    :meth:`files` gives paths in its filesystem, opened by :meth:`parquet`;
+    ``location`` is the URL."""
 
     def __init__(self, root: str | Path):
-        self.root = Path(root)
+        self.fs: pafs.FileSystem | None = None
+        self._listing: list[str] | None = None
+        self._opened: dict[tuple[str, str], pq.ParquetFile] = {}
+        if isinstance(root, str) and is_url(root):
+            fs, base = _filesystem(root)
+            if isinstance(fs, pafs.LocalFileSystem):
+                self.root = Path(base)
+                self.location = str(self.root)
+            else:
+                self.fs = fs
+                self.root = Path(base)
+                self.location = root.rstrip("/")
+                self._scheme = root.split("://", 1)[0]
+        else:
+            self.root = Path(root)
+            self.location = str(self.root)
+
+    def _read_only(self, what: str) -> None:
+        if self.fs is not None:
+            raise DataError(f"catalog {self.location}: a remote catalog is read-only ({what})")
+
+    def _name(self, path: PurePath) -> str:
+        """How errors name a file of the catalog (with the URL scheme when remote)."""
+        return str(path) if self.fs is None else f"{self._scheme}://{path}"
+
+    def _remote_files(self) -> list[str]:
+        assert self.fs is not None
+        if self._listing is None:
+            base = str(self.root)
+            try:
+                infos = self.fs.get_file_info(pafs.FileSelector(base, recursive=True))
+            except FileNotFoundError:
+                raise DataError(f"catalog {self.location} does not exist") from None
+            except (OSError, pa.ArrowException) as e:
+                raise DataError(f"catalog {self.location}: cannot list it ({e})") from None
+            self._listing = sorted(i.path for i in infos if i.type == pafs.FileType.File)
+        return self._listing
+
+    def _read_bytes(self, path: Path) -> bytes:
+        if self.fs is None:
+            return path.read_bytes()
+        try:
+            with self.fs.open_input_stream(str(path)) as f:
+                data: bytes = f.read()
+                return data
+        except (OSError, pa.ArrowException) as e:
+            raise DataError(f"{self._name(path)}: cannot read it ({e})") from None
+
+    def _is_file(self, path: Path) -> bool:
+        if self.fs is None:
+            return path.is_file()
+        return str(path) in self._remote_files()
+
+    def parquet(self, path: Path, kind: Kind) -> pq.ParquetFile:
+        """Open one of the catalog's files (:func:`open_parquet`'s checks)."""
+        if self.fs is None:
+            return open_parquet(path, kind)
+        # a remote file is opened once per catalog: each open costs requests (its size,
+        # its footer) and a run opens a file to frame the window, to seek and to read
+        key = (str(path), kind)
+        pf = self._opened.get(key)
+        if pf is None:
+            try:
+                source = self.fs.open_input_file(str(path))
+            except (OSError, pa.ArrowException) as e:
+                raise DataError(f"{self._name(path)}: cannot open it ({e})") from None
+            pf = self._opened[key] = open_parquet(path, kind, source, self._name(path))
+        return pf
 
     # -------------------------------------------------------------- writing
     def create(self, info: CatalogInfo) -> None:
+        self._read_only("create")
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "catalog.json").write_bytes(msgspec.json.format(msgspec.json.encode(info)))
 
     def write_instrument(self, inst: Instrument) -> None:
+        self._read_only("write_instrument")
         d = self.root / inst.venue / symbol_dir(inst.symbol)
         d.mkdir(parents=True, exist_ok=True)
         (d / "instrument.json").write_bytes(msgspec.json.format(msgspec.json.encode(inst)))
 
     def writer(self, venue: str, symbol: str, kind: Kind) -> PartitionWriter:
+        self._read_only("writer")
         return PartitionWriter(self.root / venue / symbol_dir(symbol) / kind, kind, venue, symbol)
 
     # -------------------------------------------------------------- reading
     def info(self) -> CatalogInfo:
         path = self.root / "catalog.json"
-        if not self.root.is_dir():
+        if self.fs is None and not self.root.is_dir():
             raise DataError(f"catalog {self.root} does not exist")
-        if not path.is_file():
-            raise DataError(f"{path}: missing; {self.root} is not an arbsim catalog")
+        if not self._is_file(path):
+            raise DataError(
+                f"{self._name(path)}: missing; {self.location} is not an arbsim catalog"
+            )
         try:
-            info = msgspec.json.decode(path.read_bytes(), type=CatalogInfo)
+            info = msgspec.json.decode(self._read_bytes(path), type=CatalogInfo)
         except msgspec.DecodeError as e:
-            raise DataError(f"{path}: {e}") from e
+            raise DataError(f"{self._name(path)}: {e}") from e
         if info.schema_version not in SUPPORTED_VERSIONS:
             raise DataError(
-                f"{path}: schema_version {info.schema_version} is not supported "
+                f"{self._name(path)}: schema_version {info.schema_version} is not supported "
                 f"(this arbsim reads {sorted(SUPPORTED_VERSIONS)})"
             )
         return info
@@ -224,35 +365,49 @@ class Catalog:
     def instruments(self) -> list[Instrument]:
         """Every instrument in the catalog, sorted by venue then symbol."""
         self.info()
-        out = []
-        for path in sorted(self.root.glob("*/*/instrument.json")):
-            out.append(self._load_instrument(path))
-        return out
+        if self.fs is None:
+            paths = sorted(self.root.glob("*/*/instrument.json"))
+        else:
+            depth = len(self.root.parts) + 3
+            paths = [
+                Path(p)
+                for p in self._remote_files()
+                if p.endswith("/instrument.json") and len(Path(p).parts) == depth
+            ]
+        return [self._load_instrument(path) for path in paths]
 
     def instrument(self, venue: str, symbol: str) -> Instrument:
         path = self.root / venue / symbol_dir(symbol) / "instrument.json"
-        if not path.is_file():
+        if not self._is_file(path):
             known = ", ".join(i.key for i in self.instruments()) or "none"
-            raise DataError(f"{self.root}: no instrument {venue}:{symbol} (catalog has: {known})")
+            raise DataError(
+                f"{self.location}: no instrument {venue}:{symbol} (catalog has: {known})"
+            )
         return self._load_instrument(path)
 
-    @staticmethod
-    def _load_instrument(path: Path) -> Instrument:
+    def _load_instrument(self, path: Path) -> Instrument:
         try:
-            return msgspec.json.decode(path.read_bytes(), type=Instrument)
+            return msgspec.json.decode(self._read_bytes(path), type=Instrument)
         except msgspec.DecodeError as e:
-            raise DataError(f"{path}: {e}") from e
+            raise DataError(f"{self._name(path)}: {e}") from e
 
     def files(self, venue: str, symbol: str, kind: Kind) -> list[Path]:
         d = self.root / venue / symbol_dir(symbol) / kind
-        return sorted(d.glob("date=*/*.parquet"))
+        if self.fs is None:
+            return sorted(d.glob("date=*/*.parquet"))
+        depth = len(d.parts) + 2
+        return [
+            Path(p)
+            for p in self._remote_files()
+            if p.startswith(f"{d}/date=") and p.endswith(".parquet") and len(Path(p).parts) == depth
+        ]
 
     def time_range(self, venue: str, symbol: str) -> tuple[int, int] | None:
         """First and last ``ts_local`` of a venue's book stream (from Parquet statistics)."""
         lo: int | None = None
         hi: int | None = None
         for path in self.files(venue, symbol, "book"):
-            meta = open_parquet(path, "book").metadata
+            meta = self.parquet(path, "book").metadata
             col = meta.schema.names.index("ts_local")
             for rg in range(meta.num_row_groups):
                 st = meta.row_group(rg).column(col).statistics
@@ -269,7 +424,7 @@ class Catalog:
         spans: list[tuple[int, int]] = []
         for kind in KINDS:
             for path in self.files(venue, symbol, kind):
-                meta = open_parquet(path, kind).metadata
+                meta = self.parquet(path, kind).metadata
                 col = meta.schema.names.index("ts_local")
                 for rg in range(meta.num_row_groups):
                     st = meta.row_group(rg).column(col).statistics
@@ -285,49 +440,284 @@ class Catalog:
         return out
 
     def batches(
-        self, venue: str, symbol: str, kind: Kind, batch_size: int = 65_536
+        self,
+        venue: str,
+        symbol: str,
+        kind: Kind,
+        batch_size: int = 65_536,
+        seek: Seek | None = None,
     ) -> Iterator[tuple[Path, pa.RecordBatch]]:
-        """Record batches of a stream in file order, each checked against the schema."""
+        """Record batches of a stream in file order, each checked against the schema.
+
+        With ``seek`` (see :meth:`seek`) reading starts at its row of its file; earlier
+        files are not opened. Batches start at the same rows as without it: files are
+        read in batches of ``batch_size`` rows counted from each file's first row."""
         files = self.files(venue, symbol, kind)
-        for path in files:
-            pf = open_parquet(path, kind)
+        first, row = (0, 0) if seek is None else (seek.file, seek.row)
+        for i in range(first, len(files)):
+            path = files[i]
+            pf = self.parquet(path, kind)
             try:
+                if i == first and row:
+                    yield from ((path, b) for b in _batches_from(pf, row, batch_size))
+                    continue
                 for batch in pf.iter_batches(batch_size=batch_size, use_threads=False):
                     yield path, batch
             except (OSError, pa.ArrowException) as e:
-                raise DataError(f"{path}: corrupt Parquet data ({e})") from e
+                raise DataError(f"{self._name(path)}: corrupt Parquet data ({e})") from e
+
+    def seek(self, venue: str, symbol: str, kind: Kind, before_ns: int, batch_size: int) -> Seek:
+        """Where reading a stream may start when only its state at ``before_ns`` matters
+        (the warm-up of a backtest window: fast windows).
+
+        Book: the latest message flagged ``FLAG_SNAPSHOT_BEGIN`` received before
+        ``before_ns`` (a snapshot message replaces the whole book, so what came before it
+        cannot change the book after it); with none, the stream's first row. Trades: the
+        first trade received at or after ``before_ns`` (earlier trades change no state).
+        The row is moved back to a multiple of ``batch_size`` so that the batches read from
+        there are the very batches a read from the file's start would give. Only the footers
+        of the files around ``before_ns`` and the ``ts_local`` / ``seq`` / ``flags`` columns
+        of the row groups searched are read; files of later dates are not opened."""
+        files = self.files(venue, symbol, kind)
+        day = f"date={_date_of(before_ns)}"
+        # the date directories bound the rows of their files: files of a later date are
+        # never needed by the search, files of an earlier date hold no row at or after it
+        if kind == "trades":
+            found = self._first_trade_at(files, day, before_ns)
+            if found is None:  # every trade is earlier: nothing to read
+                return Seek(len(files), 0)
+        else:
+            earlier = [i for i, p in enumerate(files) if p.parent.name <= day]
+            found = self._last_snapshot_before(files, earlier, before_ns)
+            if found is None:
+                return Seek(0, 0)
+        file, row = found
+        return Seek(file, row - row % batch_size)
+
+    def _first_trade_at(
+        self, files: list[Path], day: str, before_ns: int
+    ) -> tuple[int, int] | None:
+        for i, path in enumerate(files):
+            if path.parent.name < day:
+                continue
+            if path.parent.name > day:
+                return i, 0
+            pf = self.parquet(path, "trades")
+            meta = pf.metadata
+            col = meta.schema.names.index("ts_local")
+            offset = 0
+            for rg in range(meta.num_row_groups):
+                n = meta.row_group(rg).num_rows
+                span = _span(meta, rg, col)
+                if span is not None and span[1] < before_ns:
+                    offset += n
+                    continue
+                tsl = _read_columns(path, pf, rg, ("ts_local",))["ts_local"]
+                j = int(np.searchsorted(tsl, before_ns, side="left"))
+                if j < n:
+                    return i, offset + j
+                offset += n
+        return None
+
+    def _last_snapshot_before(
+        self, files: list[Path], candidates: list[int], before_ns: int
+    ) -> tuple[int, int] | None:
+        for i in reversed(candidates):
+            pf = self.parquet(files[i], "book")
+            meta = pf.metadata
+            names = meta.schema.names
+            tcol, fcol = names.index("ts_local"), names.index("flags")
+            starts = np.cumsum(
+                [0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+            )
+            for rg in reversed(range(meta.num_row_groups)):
+                span = _span(meta, rg, tcol)
+                if span is not None and span[0] >= before_ns:
+                    continue
+                flagged = _span(meta, rg, fcol)
+                if flagged is not None and flagged[1] == 0:
+                    continue  # no flagged row at all
+                cols = _read_columns(files[i], pf, rg, ("ts_local", "seq", "flags"))
+                hit = np.flatnonzero(
+                    (cols["flags"] & FLAG_SNAPSHOT_BEGIN).astype(bool)
+                    & (cols["ts_local"] < before_ns)
+                )
+                if not len(hit):
+                    continue
+                g, j = _message_start(files[i], pf, rg, int(hit[-1]), cols)
+                if (
+                    g == 0
+                    and j == 0
+                    and i > 0
+                    and self._ends_at(files[i - 1], int(cols["ts_local"][hit[-1]]))
+                ):
+                    continue  # it may have begun in the previous part: look further back
+                return i, int(starts[g]) + j
+        return None
+
+    def _ends_at(self, path: Path, ts_local: int) -> bool:
+        """Whether the last row of a book file may have been received at ``ts_local``
+        (then the next file's first message may continue its last one)."""
+        meta = self.parquet(path, "book").metadata
+        if not meta.num_row_groups:
+            return False
+        span = _span(meta, meta.num_row_groups - 1, meta.schema.names.index("ts_local"))
+        return span is None or span[1] >= ts_local
 
 
-def open_parquet(path: Path, kind: Kind) -> pq.ParquetFile:
-    """Open a catalog file, refusing foreign, corrupt or mis-schema files with a clear error."""
+class Seek(NamedTuple):
+    """Where a stream's reading starts: the index of its file in
+    :meth:`Catalog.files` and a row of that file."""
+
+    file: int
+    row: int
+
+
+_NUMERIC: dict[pa.DataType, np.dtype[np.generic]] = {
+    t: np.dtype(d)
+    for t, d in (
+        (pa.int8(), np.int8),
+        (pa.int16(), np.int16),
+        (pa.int32(), np.int32),
+        (pa.int64(), np.int64),
+        (pa.uint8(), np.uint8),
+        (pa.uint16(), np.uint16),
+        (pa.uint32(), np.uint32),
+        (pa.uint64(), np.uint64),
+        (pa.float32(), np.float32),
+        (pa.float64(), np.float64),
+    )
+}
+
+
+def numpy_column(batch: pa.RecordBatch, name: str) -> npt.NDArray[np.generic]:
+    """A column as a NumPy array. A numeric column without nulls is read straight from
+    its Arrow buffer (``Array.to_numpy`` would load pandas into the process, on the
+    first batch of a replay: half a second and tens of megabytes); others convert."""
+    arr = batch.column(batch.schema.get_field_index(name))
+    dtype = _NUMERIC.get(arr.type)
+    if dtype is not None and arr.null_count == 0:
+        buf = arr.buffers()[1]
+        if buf is not None:
+            view = memoryview(buf)
+            return np.frombuffer(
+                view, dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize
+            )
+    out: npt.NDArray[np.generic] = arr.to_numpy(zero_copy_only=False)
+    return out
+
+
+def _read_columns(
+    path: Path, pf: pq.ParquetFile, rg: int, names: tuple[str, ...]
+) -> dict[str, npt.NDArray[Any]]:
     try:
-        pf = pq.ParquetFile(path)
+        table = pf.read_row_group(rg, columns=list(names), use_threads=False)
     except (OSError, pa.ArrowException) as e:
-        raise DataError(f"{path}: not a readable Parquet file ({e})") from e
+        raise DataError(f"{path}: corrupt Parquet data ({e})") from e
+    batch = table.combine_chunks().to_batches()
+    if not batch:
+        return {n: np.empty(0, np.int64) for n in names}
+    return {n: numpy_column(batch[0], n) for n in names}
+
+
+def _message_start(
+    path: Path, pf: pq.ParquetFile, rg: int, row: int, cols: dict[str, npt.NDArray[Any]]
+) -> tuple[int, int]:
+    """The row group and row where the message holding ``row`` of row group ``rg``
+    begins (its rows share ``ts_local`` and ``seq``), going back across row groups."""
+    tsl, seq = int(cols["ts_local"][row]), int(cols["seq"][row])
+    while True:
+        same = (cols["ts_local"][: row + 1] == tsl) & (cols["seq"][: row + 1] == seq)
+        other = np.flatnonzero(~same)
+        if len(other):
+            return rg, int(other[-1]) + 1
+        if rg == 0:
+            return 0, 0
+        rg -= 1
+        cols = _read_columns(path, pf, rg, ("ts_local", "seq"))
+        row = len(cols["ts_local"]) - 1
+
+
+def _span(meta: pq.FileMetaData, rg: int, col: int) -> tuple[int, int] | None:
+    """A row group's minimum and maximum of an integer column from its statistics
+    (``None`` when the file has none)."""
+    st = meta.row_group(rg).column(col).statistics
+    if st is None or not st.has_min_max or st.min is None or st.max is None:
+        return None
+    return int(st.min), int(st.max)
+
+
+def _batches_from(pf: pq.ParquetFile, row: int, batch_size: int) -> Iterator[pa.RecordBatch]:
+    """The file's rows from ``row`` (a multiple of ``batch_size``) in batches of
+    ``batch_size`` rows: the batches ``iter_batches`` gives for the whole file, from that
+    row on (it batches across row groups, so the row groups read are re-cut)."""
+    meta = pf.metadata
+    first = 0
+    skip = row
+    while first < meta.num_row_groups and skip >= meta.row_group(first).num_rows:
+        skip -= meta.row_group(first).num_rows
+        first += 1
+    if first == meta.num_row_groups:
+        return
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    groups = list(range(first, meta.num_row_groups))
+    for batch in pf.iter_batches(batch_size=batch_size, row_groups=groups, use_threads=False):
+        if skip:
+            if skip >= batch.num_rows:
+                skip -= batch.num_rows
+                continue
+            batch = batch.slice(skip)
+            skip = 0
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= batch_size:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, batch_size).combine_chunks().to_batches()[0]
+            rest = table.slice(batch_size)
+            pending = rest.combine_chunks().to_batches() if rest.num_rows else []
+            held -= batch_size
+    if held:
+        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+
+
+def open_parquet(
+    path: Path, kind: Kind, source: pa.NativeFile | None = None, name: str | None = None
+) -> pq.ParquetFile:
+    """Open a catalog file, refusing foreign, corrupt or mis-schema files with a clear error
+    (``source``: the file already opened on a remote filesystem, ``name`` its URL)."""
+    shown = name or str(path)
+    try:
+        # row group by row group (``pre_buffer=False``): Arrow's default reads the whole
+        # file into memory at the first batch, so a replay's memory would grow with the
+        # size of the files it reads
+        pf = pq.ParquetFile(path if source is None else source, pre_buffer=False)
+    except (OSError, pa.ArrowException) as e:
+        raise DataError(f"{shown}: not a readable Parquet file ({e})") from e
     meta = pf.schema_arrow.metadata or {}
     version = meta.get(b"arbsim.schema_version")
     if version is None:
         raise DataError(
-            f"{path}: no arbsim.schema_version in the file metadata; "
+            f"{shown}: no arbsim.schema_version in the file metadata; "
             "this is not a file written by arbsim's catalog writer"
         )
     if not version.isdigit() or int(version) not in SUPPORTED_VERSIONS:
         raise DataError(
-            f"{path}: arbsim.schema_version {version.decode(errors='replace')!r} is not "
+            f"{shown}: arbsim.schema_version {version.decode(errors='replace')!r} is not "
             f"supported (expected one of {sorted(SUPPORTED_VERSIONS)})"
         )
     file_kind = meta.get(b"arbsim.kind", b"").decode(errors="replace")
     if file_kind != kind:
-        raise DataError(f"{path}: holds {file_kind!r} rows where {kind!r} rows were expected")
+        raise DataError(f"{shown}: holds {file_kind!r} rows where {kind!r} rows were expected")
     expected = SCHEMAS[kind]
     got = pf.schema_arrow
     for field in expected:
         idx = got.get_field_index(field.name)
         if idx < 0:
-            raise DataError(f"{path}: column {field.name!r} ({field.type}) is missing")
+            raise DataError(f"{shown}: column {field.name!r} ({field.type}) is missing")
         if got.field(idx).type != field.type:
             raise DataError(
-                f"{path}: column {field.name!r} has type {got.field(idx).type}, "
+                f"{shown}: column {field.name!r} has type {got.field(idx).type}, "
                 f"expected {field.type}"
             )
     return pf
@@ -347,7 +737,7 @@ def catalog_summary(catalog: Catalog) -> dict[str, Any]:
     an interrupted write leaves), so it is not taken for a usable one."""
     info = catalog.info()
     out: dict[str, Any] = {
-        "root": str(catalog.root),
+        "root": catalog.location,
         "synthetic": info.synthetic,
         "description": info.description,
         "streams": [],
@@ -355,13 +745,13 @@ def catalog_summary(catalog: Catalog) -> dict[str, Any]:
     instruments = catalog.instruments()
     if not instruments:
         raise DataError(
-            f"{catalog.root}: holds no data, only catalog.json (an interrupted write?); "
+            f"{catalog.location}: holds no data, only catalog.json (an interrupted write?); "
             "remove it and write the catalog again"
         )
     for inst in instruments:
         rows = {
             kind: sum(
-                open_parquet(p, kind).metadata.num_rows
+                catalog.parquet(p, kind).metadata.num_rows
                 for p in catalog.files(inst.venue, inst.symbol, kind)
             )
             for kind in KINDS

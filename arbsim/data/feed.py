@@ -14,35 +14,65 @@ number of cursors by key, which is how the backtest engine replays several venue
 from __future__ import annotations
 
 import abc
+import bisect
 import heapq
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from arbsim.core.book import MAX_SPAN, NO_ASK, NO_BID, OrderBook, TickScale
+from arbsim.core.book import (
+    M_ASK_FAR,
+    M_ASK_TOP,
+    M_BID_FAR,
+    M_BID_LO,
+    M_END,
+    M_FLAGS,
+    M_SPLIT,
+    M_START,
+    MAX_SPAN,
+    META_COLS,
+    NO_ASK,
+    NO_BID,
+    OrderBook,
+    TickScale,
+)
 from arbsim.core.errors import DataError
 from arbsim.core.model import Side, Trade
-from arbsim.data.catalog import Catalog, Kind
+from arbsim.data.catalog import Catalog, Kind, numpy_column
 
 Key = Literal["local", "exchange"]
 #: rows further than this from a batch's median tick are applied one by one (they are
 #: few, and a vectorised scatter over them would force the book's slow path)
 FAR_TICKS = MAX_SPAN // 2
 _NEVER = 2**63 - 1
+#: rows of one kernel call's overflow buffer, and of its undo log (a longer message
+#: takes the Python book); the buffers are the cursor's own (see BookCursor._buffers)
+_OVER_ROWS = 4096
+_UNDO_ROWS = 4096
+
+
+def _kernel() -> Callable[..., tuple[int, int, int, int, int, int]]:
+    """The compiled book kernel, imported on first use: numba is heavy to import and
+    only the replay's fast path needs it (not the importers, not the exchange
+    simulator's feed)."""
+    global _apply_messages
+    from arbsim.core.kernels import apply_messages
+
+    _apply_messages = apply_messages
+    return apply_messages
+
+
+_apply_messages: Callable[..., tuple[int, int, int, int, int, int]] | None = None
 
 
 class Cursor(Protocol):
     ts: int
 
     def next(self) -> bool: ...
-
-
-def _col(batch: pa.RecordBatch, name: str) -> npt.NDArray[np.generic]:
-    return batch.column(batch.schema.get_field_index(name)).to_numpy(zero_copy_only=False)
 
 
 class _BatchSource:
@@ -56,6 +86,7 @@ class _BatchSource:
         kind: Kind,
         scale: TickScale,
         batch_size: int,
+        seek_ns: int | None = None,
     ):
         self.label = f"{venue} {symbol} {kind}"
         self.files = catalog.files(venue, symbol, kind)
@@ -64,7 +95,10 @@ class _BatchSource:
                 f"{catalog.root}: no {kind} files for {venue} {symbol} "
                 f"(looked in {catalog.root / venue})"
             )
-        self._it = catalog.batches(venue, symbol, kind, batch_size)
+        seek = None
+        if seek_ns is not None:
+            seek = catalog.seek(venue, symbol, kind, seek_ns, batch_size)
+        self._it = catalog.batches(venue, symbol, kind, batch_size, seek)
         self.scale = scale
         self.kind = kind
         self._last_ts = -(2**63)
@@ -74,7 +108,10 @@ class _BatchSource:
         if item is None:
             return None
         path, batch = item
-        cols = {name: _col(batch, name) for name in batch.schema.names}
+        cols = {name: numpy_column(batch, name) for name in batch.schema.names}
+        # the Parquet reader's scratch memory goes back to the system once the batch is
+        # read (Arrow's allocator would keep it: a replay's peak memory, tens of MB)
+        pa.default_memory_pool().release_unused()
         self._validate(path, cols)
         return path, cols
 
@@ -121,7 +158,10 @@ Batch = tuple[Path, dict[str, npt.NDArray[np.generic]]]
 class SharedBatches:
     """One stream's validated batches read once and served to several cursors (the
     exchange-side and the local-side cursor of a replay walk the same file a few
-    messages apart). A batch is dropped once every reader has passed it."""
+    messages apart). A batch is dropped once every reader has passed it.
+
+    ``seek_ns``: only the stream's state from this ``ts_local`` on matters (a window's
+    warm-up): reading starts where :meth:`Catalog.seek` says, not at the first file."""
 
     def __init__(
         self,
@@ -131,10 +171,13 @@ class SharedBatches:
         kind: Kind,
         scale: TickScale,
         batch_size: int = 16_384,
+        seek_ns: int | None = None,
     ):
-        self._src = _BatchSource(catalog, venue, symbol, kind, scale, batch_size)
+        self._src = _BatchSource(catalog, venue, symbol, kind, scale, batch_size, seek_ns)
         self._cache: dict[int, Batch | None] = {}
         self._pos: list[int] = []
+        #: batches split into messages, shared by the book cursors (see BookCursor._load)
+        self.prepared: dict[tuple[int, int], tuple[object, _Split]] = {}
 
     def reader(self) -> Callable[[], Batch | None]:
         me = len(self._pos)
@@ -151,6 +194,8 @@ class SharedBatches:
                 del self._cache[k]
             return item
 
+        # book cursors reading the same batches split them into messages once
+        read.prepared = self.prepared  # type: ignore[attr-defined]
         return read
 
 
@@ -182,11 +227,19 @@ class _StreamCursor(abc.ABC):
         self._read = (
             source or _BatchSource(catalog, venue, symbol, self.kind, scale, batch_size).read
         )
+        self._memo: dict[tuple[int, int], tuple[object, _Split]] | None = getattr(
+            source, "prepared", None
+        )
         self._end = _NEVER if end_ns is None else end_ns
         self._done = False
         self._i = 0
         self._n = 0
         self._key_floor = -(2**63)
+        #: called after each batch this cursor loads (a replay venue catches up the
+        #: streams it holds back, so shared batches are not kept for them)
+        self.on_batch: Callable[[], None] | None = None
+        #: the key of the last message passed by :meth:`catch_up` / :meth:`skip_until`
+        self.passed_key = -(2**63)
         self.ts = 0
         self.ts_exchange = 0
         self.ts_local = 0
@@ -217,7 +270,15 @@ class BookCursor(_StreamCursor):
         self._seqs: list[int] = []
         self._flg: list[int] = []
         self._keys: list[int] = []
-        self._hints: list[tuple[int, int, int, int, int, int]] = []
+        self._hint_rows: npt.NDArray[np.int64] = np.empty((0, 6), np.int64)
+        self._meta: npt.NDArray[np.int64] = np.empty((0, META_COLS), np.int64)
+        # the kernel's scratch: overflow rows (side, tick) and sizes, undo log and sizes
+        self._bufs = (
+            np.zeros((_OVER_ROWS, 2), np.int64),
+            np.zeros(_OVER_ROWS),
+            np.zeros(_UNDO_ROWS, np.int64),
+            np.zeros(_UNDO_ROWS),
+        )
         self._s = self._m = self._e = 0
 
     def _load(self) -> bool:
@@ -229,100 +290,91 @@ class BookCursor(_StreamCursor):
                 self._done = True
                 if cols is None:
                     return False
-                last = True
+                split = _split(cols, last=True)
             else:
                 _, new = got
-                if self._carry is not None:
-                    cols = {k: np.concatenate([self._carry[k], new[k]]) for k in new}
-                    self._carry = None
+                carry = self._carry
+                key = (id(new), 0 if carry is None else len(carry["ts_local"]))
+                hit = self._memo.get(key) if self._memo is not None else None
+                if hit is not None and hit[0] is new:
+                    split = hit[1]
                 else:
-                    cols = new
-                last = False
-            tsl = cols["ts_local"].astype(np.int64)
-            seq = cols["seq"].astype(np.int64)
-            n = len(tsl)
-            if n == 0:
-                continue
-            change = np.flatnonzero((tsl[1:] != tsl[:-1]) | (seq[1:] != seq[:-1])) + 1
-            starts = np.concatenate([[0], change]).astype(np.int64)
-            if not last:
-                # the final message may continue in the next batch: hold it back
-                tail = int(starts[-1])
-                self._carry = {k: v[tail:] for k, v in cols.items()}
-                starts = starts[:-1]
-                if not len(starts):
-                    continue
-                cols = {k: v[:tail] for k, v in cols.items()}
-                tsl = tsl[:tail]
-            self._set_batch(cols, starts)
-            if self._n:
-                return True
+                    if carry is not None:
+                        cols = {k: np.concatenate([carry[k], new[k]]) for k in new}
+                    else:
+                        cols = new
+                    split = _split(cols, last=False)
+                    if self._memo is not None:
+                        self._memo[key] = (new, split)
+                        while len(self._memo) > 2:
+                            del self._memo[next(iter(self._memo))]
+                self._carry = split.carry
+            if split.n:
+                self._set_batch(split)
+                if self._n:
+                    if self.on_batch is not None:
+                        self.on_batch()
+                    return True
         return False
 
-    def _set_batch(
-        self, cols: dict[str, npt.NDArray[np.generic]], starts: npt.NDArray[np.int64]
-    ) -> None:
-        n = len(cols["ts_local"])
-        side = cols["side"].astype(np.int8)
-        msg_id = np.zeros(n, np.int64)
-        msg_id[starts[1:]] = 1
-        msg_id = np.cumsum(msg_id)
-        # Inside each message: bids before asks, and on each side the rows near the
-        # batch's prices before the few far-away ones (real venues update levels at
-        # silly prices too); row order is kept within each group. Near rows go to the
-        # book as one vectorised scatter, far rows one by one.
-        raw_ticks = cols["ticks"].astype(np.int64)
-        far = np.abs(raw_ticks - int(np.median(raw_ticks))) > FAR_TICKS
-        order = np.lexsort((far, -side, msg_id))
-        ticks = raw_ticks[order]
-        sizes = cols["size"].astype(np.float64)[order]
-        ends = np.concatenate([starts[1:], [n]])
-        is_bid = side == 1
-        nbids = np.add.reduceat(is_bid.astype(np.int64), starts)
-        nbfar = np.add.reduceat((is_bid & far).astype(np.int64), starts)
-        nafar = np.add.reduceat((~is_bid & far).astype(np.int64), starts)
-        tsl = cols["ts_local"].astype(np.int64)[starts]
+    def _set_batch(self, p: _Split) -> None:
+        """Take a split batch as the current one: local times shifted by the feed
+        offset, messages from the window end on cut, keys."""
+        n = p.n
+        tsl = p.tsl
+        tsl_list = p.tsl_list
         if self.offset_ns:
-            tsl = _shift(tsl, cols["ts_exchange"].astype(np.int64)[starts], self.offset_ns)
+            tsl = _shift(tsl, p.tsx, self.offset_ns)
+            tsl_list = tsl.tolist()
         keep = tsl < self._end
+        k = n
+        flags, flg_list, meta = p.flags, p.flg_list, p.meta
         if not keep.all():
             self._done = True
             self._carry = None
             k = int(np.argmin(keep))
-            starts, ends, nbids, tsl = starts[:k], ends[:k], nbids[:k], tsl[:k]
-            nbfar, nafar = nbfar[:k], nafar[:k]
-            if not len(starts):
+            if not k:
                 self._n = 0
                 self._i = 0
                 return
-        tsx = cols["ts_exchange"].astype(np.int64)[starts]
-        flags = (
-            np.bitwise_or.reduceat(cols["flags"].astype(np.uint8), starts)
-            if len(starts)
-            else starts
-        )
+            # the last message kept takes the flags of every row after it in the batch
+            flags = p.flags[:k].copy()
+            flags[k - 1] = np.bitwise_or.reduce(p.flag_rows[p.starts[k - 1] :])
+            flg_list = flags.tolist()
+            meta = p.meta[:k].copy()
+            meta[:, M_FLAGS] = flags
+        tsx = p.tsx[:k]
         if self.key == "exchange":
             keys = np.maximum.accumulate(np.maximum(tsx, self._key_floor))
             self._key_floor = int(keys[-1])
         else:
-            keys = tsl
-        self._ticks = ticks
-        self._sizes = sizes
-        self._starts = starts.tolist()
-        self._splits = (starts + nbids).tolist()
-        self._ends = ends.tolist()
-        self._tsx = tsx.tolist()
-        self._tsl = tsl.tolist()
-        self._seqs = cols["seq"].astype(np.int64)[starts].tolist()
-        self._flg = flags.tolist()
+            keys = tsl[:k]
+        self._ticks = p.ticks
+        self._sizes = p.sizes
+        if k < n:
+            self._starts = p.starts_list[:k]
+            self._splits = p.splits_list[:k]
+            self._ends = p.ends_list[:k]
+            self._tsx = p.tsx_list[:k]
+            self._tsl = tsl_list[:k]
+            self._seqs = p.seqs_list[:k]
+            self._bid_far = p.bid_far_list[:k]
+            self._ask_far = p.ask_far_list[:k]
+            self._hint_rows = p.hints[:k]
+        else:
+            self._starts = p.starts_list
+            self._splits = p.splits_list
+            self._ends = p.ends_list
+            self._tsx = p.tsx_list
+            self._tsl = tsl_list
+            self._seqs = p.seqs_list
+            self._bid_far = p.bid_far_list
+            self._ask_far = p.ask_far_list
+            self._hint_rows = p.hints
+        self._flg = flg_list[:k] if k < len(flg_list) else flg_list
         self._keys = keys.tolist()
-        splits = starts + nbids
-        bid_far = splits - nbfar
-        ask_far = ends - nafar
-        self._bid_far = bid_far.tolist()
-        self._ask_far = ask_far.tolist()
-        self._hints = _hints(ticks, sizes, starts, bid_far, splits, ask_far)
-        self._n = len(self._starts)
+        self._meta = meta
+        self._n = k
         self._i = 0
 
     def next(self) -> bool:
@@ -342,33 +394,151 @@ class BookCursor(_StreamCursor):
         self.levels = self._e - self._s
         return True
 
+    def _hint(self, i: int) -> tuple[int, int, int, int, int, int]:
+        """Message ``i``'s hints (see ``OrderBook.apply_hinted``)."""
+        blo, bhi, btop, alo, ahi, atop = self._hint_rows[i].tolist()
+        return blo, bhi, btop, alo, ahi, atop
+
     def apply(self, book: OrderBook, snapshot_flag: int = 1) -> None:
         """Apply the current message to ``book`` (a snapshot-begin message replaces it)."""
-        s, m, e = self._s, self._m, self._e
+        self._apply_at(book, self._i - 1, snapshot_flag)
+
+    def _apply_at(self, book: OrderBook, i: int, snapshot_flag: int) -> None:
+        """Apply message ``i`` of the loaded batch with the Python book."""
+        s, m, e = self._starts[i], self._splits[i], self._ends[i]
         t, z = self._ticks, self._sizes
-        i = self._i - 1
-        snapshot = bool(self.flags & snapshot_flag)
-        if snapshot:
-            book.apply_ticks(
-                t[s:m], z[s:m], t[m:e], z[m:e], self.ts_exchange, self.ts_local, self.seq, True
-            )
+        tsx, tsl, seq = self._tsx[i], self._tsl[i], self._seqs[i]
+        if self._flg[i] & snapshot_flag:
+            book.apply_ticks(t[s:m], z[s:m], t[m:e], z[m:e], tsx, tsl, seq, True)
             return
         bf, af = self._bid_far[i], self._ask_far[i]
         far = None
         if bf != m or af != e:
             far = (t[bf:m].tolist(), z[bf:m].tolist(), t[af:e].tolist(), z[af:e].tolist())
         book.apply_hinted(
-            t[s:bf],
-            z[s:bf],
-            t[m:af],
-            z[m:af],
-            self._hints[i],
-            self.ts_exchange,
-            self.ts_local,
-            self.seq,
-            False,
-            far,
+            t[s:bf], z[s:bf], t[m:af], z[m:af], self._hint(i), tsx, tsl, seq, False, far
         )
+
+    def apply_fast(self, book: OrderBook, snapshot_flag: int = 1) -> None:
+        """:meth:`apply` through the compiled kernel (same result, see
+        :mod:`arbsim.core.kernels`)."""
+        i = self._i - 1
+        if book._initialised:
+            k, crossed, bb, ba, n_over, open_ = (_apply_messages or _kernel())(
+                book._bids,
+                book._asks,
+                self._ticks,
+                self._sizes,
+                self._meta,
+                i,
+                i + 1,
+                book._base,
+                book._bb,
+                book._ba,
+                snapshot_flag,
+                *self._bufs,
+            )
+            if k > i:
+                if n_over or open_:
+                    self._settle(book, i, k, crossed, bb, ba, n_over, open_)
+                    return
+                # the common case, inlined: one message on the grid
+                book._bb = bb
+                book._ba = ba
+                book.updates += 1
+                book.crossed_updates += crossed
+                book.ts_exchange = self.ts_exchange
+                book.ts_local = self.ts_local
+                book.seq = self.seq
+                return
+        self._apply_at(book, i, snapshot_flag)
+
+    def _apply_run(self, book: OrderBook, i: int, j: int, snapshot_flag: int) -> None:
+        """Apply messages ``i .. j-1`` of the loaded batch: runs the kernel handles in
+        compiled code, any other message with the Python book, in order."""
+        kernel = _apply_messages or _kernel()
+        while i < j:
+            if not book._initialised:
+                self._apply_at(book, i, snapshot_flag)
+                i += 1
+                continue
+            k, crossed, bb, ba, n_over, open_ = kernel(
+                book._bids,
+                book._asks,
+                self._ticks,
+                self._sizes,
+                self._meta,
+                i,
+                j,
+                book._base,
+                book._bb,
+                book._ba,
+                snapshot_flag,
+                *self._bufs,
+            )
+            if k > i:
+                self._settle(book, i, k, crossed, bb, ba, n_over, open_)
+            if k < j and not open_:
+                self._apply_at(book, k, snapshot_flag)
+                k += 1
+            i = k
+
+    def _settle(
+        self,
+        book: OrderBook,
+        i: int,
+        k: int,
+        crossed: int,
+        bb: int,
+        ba: int,
+        n_over: int,
+        open_: int,
+    ) -> None:
+        """Bring ``book`` up to date with a kernel run that applied messages ``i ..
+        k-1``: best indices, overflow rows, counters, the last message's stamps."""
+        book._bb = bb
+        book._ba = ba
+        if n_over:
+            ob, oa = book._over_bids, book._over_asks
+            for (side, t), sz in zip(
+                self._bufs[0][:n_over].tolist(), self._bufs[1][:n_over].tolist(), strict=True
+            ):
+                d = ob if side > 0 else oa
+                if sz > 0.0:
+                    d[t] = sz
+                else:
+                    d.pop(t, None)
+        if open_ and book.is_crossed:
+            crossed += 1
+        book.updates += k - i
+        book.crossed_updates += crossed
+        last = k - 1
+        book.ts_exchange = self._tsx[last]
+        book.ts_local = self._tsl[last]
+        book.seq = self._seqs[last]
+
+    def catch_up(
+        self, book: OrderBook, bound: int, inclusive: bool, snapshot_flag: int = 1
+    ) -> bool:
+        """Apply the current message and every later one whose key is before ``bound``
+        (``inclusive``: at or before it), leaving the first later message current.
+        Returns False when the stream ended (no current message left)."""
+        if self.ts > bound or (self.ts == bound and not inclusive):
+            return True  # nothing to pass
+        while True:
+            i = self._i - 1
+            keys = self._keys
+            find = bisect.bisect_right if inclusive else bisect.bisect_left
+            j = find(keys, bound, i)
+            if j > i:
+                self._apply_run(book, i, j, snapshot_flag)
+                self.passed_key = keys[j - 1]
+            if j < self._n:
+                self._i = j
+                return BookCursor.next(self)
+            self._i = self._n
+            if not BookCursor.next(self):
+                return False
 
     def touched(self, snapshot_flag: int = 1) -> tuple[int, int, int, int] | None:
         """The tick range the current message sets on each side, ``(bid_lo, bid_hi, ask_lo,
@@ -378,7 +548,7 @@ class BookCursor(_StreamCursor):
             return None
         s, m, e = self._s, self._m, self._e
         i = self._i - 1
-        blo, bhi, _, alo, ahi, _ = self._hints[i]
+        blo, bhi, _, alo, ahi, _ = self._hint(i)
         bf, af = self._bid_far[i], self._ask_far[i]
         if bf == s:  # no near bid rows: the hint is not theirs
             blo, bhi = NO_ASK, NO_BID
@@ -407,6 +577,128 @@ class BookCursor(_StreamCursor):
         return self._ticks[s:m], self._sizes[s:m], self._ticks[m:e], self._sizes[m:e]
 
 
+class _Split:
+    """One batch split into venue messages, ready for any cursor of the stream: what
+    does not depend on a cursor's key, feed offset or window end (see ``_split``)."""
+
+    __slots__ = (
+        "ask_far_list",
+        "bid_far_list",
+        "carry",
+        "ends_list",
+        "flag_rows",
+        "flags",
+        "flg_list",
+        "hints",
+        "meta",
+        "n",
+        "seqs_list",
+        "sizes",
+        "splits_list",
+        "starts",
+        "starts_list",
+        "ticks",
+        "tsl",
+        "tsl_list",
+        "tsx",
+        "tsx_list",
+    )
+    ticks: npt.NDArray[np.int64]
+    sizes: npt.NDArray[np.float64]
+    starts: npt.NDArray[np.int64]
+    tsl: npt.NDArray[np.int64]
+    tsx: npt.NDArray[np.int64]
+    flags: npt.NDArray[np.uint8]
+    flag_rows: npt.NDArray[np.uint8]
+    hints: npt.NDArray[np.int64]
+    meta: npt.NDArray[np.int64]
+    starts_list: list[int]
+    splits_list: list[int]
+    ends_list: list[int]
+    tsx_list: list[int]
+    tsl_list: list[int]
+    seqs_list: list[int]
+    flg_list: list[int]
+    bid_far_list: list[int]
+    ask_far_list: list[int]
+
+    def __init__(self, carry: dict[str, npt.NDArray[np.generic]] | None) -> None:
+        self.carry = carry
+        self.n = 0
+
+
+def _split(cols: dict[str, npt.NDArray[np.generic]], last: bool) -> _Split:
+    """Split a batch into venue messages (rows sharing ``ts_local`` and ``seq``). Unless
+    ``last``, the final message may continue in the next batch: it is held back as the
+    carry. Inside each message: bids before asks, and on each side the rows near the
+    batch's prices before the few far-away ones (real venues update levels at silly
+    prices too); row order is kept within each group. Near rows go to the book as one
+    vectorised scatter, far rows one by one."""
+    tsl_rows = cols["ts_local"].astype(np.int64)
+    seq_rows = cols["seq"].astype(np.int64)
+    if not len(tsl_rows):
+        return _Split(None)
+    change = np.flatnonzero((tsl_rows[1:] != tsl_rows[:-1]) | (seq_rows[1:] != seq_rows[:-1])) + 1
+    starts = np.concatenate([[0], change]).astype(np.int64)
+    carry = None
+    if not last:
+        tail = int(starts[-1])
+        carry = {k: v[tail:] for k, v in cols.items()}
+        starts = starts[:-1]
+        if not len(starts):
+            return _Split(carry)
+        cols = {k: v[:tail] for k, v in cols.items()}
+    p = _Split(carry)
+    n = len(cols["ts_local"])
+    side = cols["side"].astype(np.int8)
+    msg_id = np.zeros(n, np.int64)
+    msg_id[starts[1:]] = 1
+    msg_id = np.cumsum(msg_id)
+    raw_ticks = cols["ticks"].astype(np.int64)
+    far = np.abs(raw_ticks - int(np.median(raw_ticks))) > FAR_TICKS
+    order = np.lexsort((far, -side, msg_id))
+    ticks = raw_ticks[order]
+    sizes = cols["size"].astype(np.float64)[order]
+    ends = np.concatenate([starts[1:], [n]])
+    is_bid = side == 1
+    nbids = np.add.reduceat(is_bid.astype(np.int64), starts)
+    nbfar = np.add.reduceat((is_bid & far).astype(np.int64), starts)
+    nafar = np.add.reduceat((~is_bid & far).astype(np.int64), starts)
+    p.flag_rows = cols["flags"].astype(np.uint8)
+    flags = np.bitwise_or.reduceat(p.flag_rows, starts)
+    splits = starts + nbids
+    bid_far = splits - nbfar
+    ask_far = ends - nafar
+    hints = _hint_rows(ticks, sizes, starts, bid_far, splits, ask_far)
+    meta = np.empty((len(starts), META_COLS), np.int64)
+    meta[:, M_START] = starts
+    meta[:, M_BID_FAR] = bid_far
+    meta[:, M_SPLIT] = splits
+    meta[:, M_ASK_FAR] = ask_far
+    meta[:, M_END] = ends
+    meta[:, M_BID_LO : M_ASK_TOP + 1] = hints
+    meta[:, M_FLAGS] = flags
+    p.n = len(starts)
+    p.ticks = ticks
+    p.sizes = sizes
+    p.starts = starts
+    p.tsl = tsl_rows[starts]
+    p.tsx = cols["ts_exchange"].astype(np.int64)[starts]
+    p.flags = flags
+    p.hints = hints
+    p.meta = meta
+    p.starts_list = starts.tolist()
+    p.splits_list = splits.tolist()
+    p.ends_list = ends.tolist()
+    p.tsx_list = p.tsx.tolist()
+    p.tsl_list = p.tsl.tolist()
+    p.seqs_list = seq_rows[starts].tolist()
+    p.flg_list = flags.tolist()
+    p.bid_far_list = bid_far.tolist()
+    p.ask_far_list = ask_far.tolist()
+    return p
+
+
 def _hints(
     ticks: npt.NDArray[np.int64],
     sizes: npt.NDArray[np.float64],
@@ -415,6 +707,19 @@ def _hints(
     ask_start: npt.NDArray[np.int64],
     ask_end: npt.NDArray[np.int64],
 ) -> list[tuple[int, int, int, int, int, int]]:
+    """:func:`_hint_rows` as one tuple per message (what ``OrderBook.apply_hinted`` takes)."""
+    rows = _hint_rows(ticks, sizes, bid_start, bid_end, ask_start, ask_end)
+    return [tuple(r) for r in rows.tolist()]
+
+
+def _hint_rows(
+    ticks: npt.NDArray[np.int64],
+    sizes: npt.NDArray[np.float64],
+    bid_start: npt.NDArray[np.int64],
+    bid_end: npt.NDArray[np.int64],
+    ask_start: npt.NDArray[np.int64],
+    ask_end: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]:
     """Per message: tick range and best live tick of each side (see OrderBook.apply_hinted).
 
     Bid rows of message k are ``[bid_start[k], bid_end[k])``, ask rows
@@ -422,7 +727,7 @@ def _hints(
     """
     n = len(bid_start)
     if n == 0:
-        return []
+        return np.empty((0, 6), np.int64)
     # reduceat over [bid | gap | ask | gap] segments; a sentinel row keeps indices valid
     bounds = np.empty(4 * n, np.int64)
     bounds[0::4] = bid_start
@@ -439,10 +744,9 @@ def _hints(
     top_ask = np.minimum.reduceat(lo_t, bounds)[2::4]
     top_bid = np.where(bid_end > bid_start, top_bid, NO_BID)
     top_ask = np.where(ask_end > ask_start, top_ask, NO_ASK)
-    out = np.stack(
+    return np.stack(
         [seg_min[0::4], seg_max[0::4], top_bid, seg_min[2::4], seg_max[2::4], top_ask], axis=1
-    )
-    return [tuple(r) for r in out.tolist()]
+    ).astype(np.int64)
 
 
 class TradeCursor(_StreamCursor):
@@ -456,16 +760,9 @@ class TradeCursor(_StreamCursor):
         self.price = 0.0
         self.size = 0.0
         self.tick = 0
-        self._cols: tuple[
-            list[int],
-            list[int],
-            list[int],
-            list[int],
-            list[float],
-            list[float],
-            list[int],
-            list[int],
-        ] = ([], [], [], [], [], [], [], [])
+        # the batch's columns as arrays; as lists (what ``next`` reads) once needed
+        self._arrs: tuple[npt.NDArray[np.int64 | np.float64], ...] = ()
+        self._cols: tuple[list[Any], ...] | None = None
 
     def _load(self) -> bool:
         while not self._done:
@@ -490,18 +787,21 @@ class TradeCursor(_StreamCursor):
                 self._key_floor = int(keys[-1])
             else:
                 keys = tsl[:k]
-            self._cols = (
-                keys.tolist(),
-                tsx.tolist(),
-                tsl[:k].tolist(),
-                c["trade_id"].astype(np.int64)[:k].tolist(),
-                c["price"].astype(np.float64)[:k].tolist(),
-                c["size"].astype(np.float64)[:k].tolist(),
-                c["side"].astype(np.int64)[:k].tolist(),
-                c["ticks"].astype(np.int64)[:k].tolist(),
+            self._arrs = (
+                keys,
+                tsx,
+                tsl[:k],
+                c["trade_id"].astype(np.int64)[:k],
+                c["price"].astype(np.float64)[:k],
+                c["size"].astype(np.float64)[:k],
+                c["side"].astype(np.int64)[:k],
+                c["ticks"].astype(np.int64)[:k],
             )
+            self._cols = None
             self._n = k
             self._i = 0
+            if self.on_batch is not None:
+                self.on_batch()
             return True
         return False
 
@@ -510,7 +810,10 @@ class TradeCursor(_StreamCursor):
             return False
         i = self._i
         self._i = i + 1
-        keys, tsx, tsl, tid, price, size, side, tick = self._cols
+        cols = self._cols
+        if cols is None:
+            cols = self._cols = tuple(a.tolist() for a in self._arrs)
+        keys, tsx, tsl, tid, price, size, side, tick = cols
         self.ts = keys[i]
         self.ts_exchange = tsx[i]
         self.ts_local = tsl[i]
@@ -519,6 +822,46 @@ class TradeCursor(_StreamCursor):
         self.size = size[i]
         self.side = side[i]
         self.tick = tick[i]
+        return True
+
+    def skip_until(self, bound: int, inclusive: bool) -> tuple[int, bool]:
+        """Pass over the current trade and every later one whose key is before ``bound``
+        (``inclusive``: at or before it), leaving the first later trade current. Returns
+        how many were passed and whether a current trade is left."""
+        if self.ts > bound or (self.ts == bound and not inclusive):
+            return 0, True  # nothing to pass
+        passed = 0
+        side: Literal["left", "right"] = "right" if inclusive else "left"
+        while True:
+            i = self._i - 1
+            keys = self._arrs[0]
+            j = i + int(np.searchsorted(keys[i:], bound, side))
+            passed += j - i
+            if j > i:
+                self.passed_key = int(keys[j - 1])
+            if j < self._n:
+                self._i = j
+                return passed, self.step()
+            self._i = self._n
+            if not self.step():
+                return passed, False
+
+    def step(self) -> bool:
+        """:meth:`next` read from the batch's arrays: for a cursor that passes trades
+        without delivering them (no per-trade lists are made)."""
+        if self._i >= self._n and not self._load():
+            return False
+        i = self._i
+        self._i = i + 1
+        keys, tsx, tsl, tid, price, size, side, tick = self._arrs
+        self.ts = int(keys[i])
+        self.ts_exchange = int(tsx[i])
+        self.ts_local = int(tsl[i])
+        self.trade_id = int(tid[i])
+        self.price = float(price[i])
+        self.size = float(size[i])
+        self.side = int(side[i])
+        self.tick = int(tick[i])
         return True
 
     def trade(self) -> Trade:

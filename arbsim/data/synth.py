@@ -14,6 +14,9 @@ The model, in exchange time (integer milliseconds from ``start_ns``):
 * Dislocations (~3 a minute): one venue's quotes jump 30-80 bps away from the common
   mid for 0.2-3 s, then snap back. These are the only times a taker-taker arbitrage
   pays; :attr:`SynthReport.windows` lists them.
+* Optionally (``premium_bps``) a venue carries a persistent premium over the common mid
+  and every dislocation leans its way: arbitrages then keep selling on the rich venue
+  and buying on the cheap one, draining one side of each venue's inventory.
 * Each venue keeps a book of integer ticks (dense near the touch, sparser deeper, sizes
   growing away from the touch). Every message moves the touch to the venue's mid,
   removes the levels it crosses, fills in new ones, changes, deletes and adds a few
@@ -35,7 +38,7 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -70,6 +73,8 @@ _DISLOC_PER_MIN = 3.0
 _DISLOC_BPS = (30.0, 80.0)
 _DISLOC_MS = (200.0, 3_000.0)
 _DISLOC_DECAY = 0.2  # a window loses up to this fraction of its offset before snapping back
+_MAX_PREMIUM_BPS = 100.0
+_MAX_DISLOC_PER_MIN = 20.0  # the windows are at least 2 s apart
 _FIFO_STEP_NS = 1_000  # two messages read from one socket are at least 1 µs apart
 
 
@@ -367,7 +372,12 @@ class _Market:
 
 
 def _market(
-    rng: np.random.Generator, duration_ms: int, price: float, n_venues: int = len(VENUES)
+    rng: np.random.Generator,
+    duration_ms: int,
+    price: float,
+    n_venues: int = len(VENUES),
+    premium_bps: Sequence[float] = (),
+    per_min: float = _DISLOC_PER_MIN,
 ) -> _Market:
     n = duration_ms + _PRE_MS + 1
     # volatility regimes: exponential durations, multipliers normalised to unit RMS
@@ -387,13 +397,18 @@ def _market(
 
     # dislocations: a renewal process with at least 2 s between windows, so that one
     # window's snap-back is over on both feeds before the next one starts
-    mean_gap_ms = 60_000.0 / _DISLOC_PER_MIN
+    mean_gap_ms = 60_000.0 / per_min
     m = int(duration_ms / 2_000) + 4
     gaps = 2_000.0 + rng.exponential(mean_gap_ms - 2_000.0, m)
     lo, hi = math.log(_DISLOC_MS[0]), math.log(_DISLOC_MS[1])
     durs = np.exp(rng.uniform(lo, hi, m))
     bps = rng.uniform(*_DISLOC_BPS, m) * rng.choice(np.array([-1.0, 1.0]), m)
     venue = rng.integers(0, n_venues, m)
+    if any(premium_bps):
+        # a persistent premium leans every dislocation the same way: a venue richer than
+        # the venues' average jumps up, a cheaper one down (at the average: either way)
+        lean = np.sign(np.asarray(premium_bps, np.float64) - float(np.mean(premium_bps)))
+        bps = np.where(lean[venue] != 0, np.abs(bps) * lean[venue], bps)
     starts = np.cumsum(gaps + np.concatenate([[0.0], durs[:-1]]))
     ends = starts + durs
     keep = ends < duration_ms - 1_000
@@ -574,11 +589,13 @@ def _diff(old_k: I64, old_s: I64, new_k: I64, new_s: I64) -> tuple[I64, I64]:
 
 @dataclass
 class _BookStream:
-    """Generated book messages of one venue (message 0 is the snapshot)."""
+    """Generated book messages of one venue (message 0 is a snapshot, and so is the first
+    message of every period with periodic snapshots)."""
 
     t_ms: I64  # per message
     seq: I64
     n_rows: I64
+    snapshot: npt.NDArray[np.bool_]
     row_side: npt.NDArray[np.int8]
     row_ticks: I64
     row_units: I64
@@ -595,9 +612,18 @@ def _simulate_book(
     me: int,
     market: _Market,
     duration_ms: int,
+    snapshot_ms: int = 0,
+    stop_requested: Callable[[], bool] | None = None,
+    premium_bps: float = 0.0,
 ) -> _BookStream:
     times = np.concatenate([[0], _schedule(rng, spec, me, market, duration_ms)]).astype(np.int64)
     n = len(times)
+    # the full book instead of the changes: message 0, and with ``snapshot_ms`` the first
+    # message sent in each period (a venue's periodic snapshot; it draws nothing at
+    # random and sends no message that would not be sent anyway)
+    snap = np.zeros(n, bool)
+    snap[0] = True
+    period = 0
     # the engine lag wanders slowly (1 s knots): a per-message draw would make the
     # venue's mid jitter back and forth in time, churning the book for nothing
     knots = rng.uniform(spec.lag_ms[0], spec.lag_ms[1], duration_ms // 1_000 + 2)
@@ -605,6 +631,8 @@ def _simulate_book(
     lag = lag.astype(np.int64)
     mid = np.exp(market.log_mid[times - lag + _PRE_MS])
     mid = mid * (1.0 + _basis(rng, duration_ms, spec.basis_bps, times))
+    if premium_bps:
+        mid = mid * (1.0 + premium_bps * 1e-4)
     w = market.window_at(times)
     mine = (w >= 0) & (market.w_venue[np.maximum(w, 0)] == me)
     wi = np.maximum(w, 0)
@@ -621,14 +649,23 @@ def _simulate_book(
     ticks: list[I64] = []
     units: list[I64] = []
     n_rows = np.zeros(n, np.int64)
+    changes = np.zeros(n, np.int64)
     bid_units = np.zeros(n, np.int64)
     ask_units = np.zeros(n, np.int64)
     for i in range(n):
+        if stop_requested is not None and not i & 4095 and stop_requested():
+            raise KeyboardInterrupt
         bk, bs = bids.step(-int(bid[i]))
         ak, as_ = asks.step(int(ask[i]))
         # a crossed book would be a generator bug: refuse to write it
         if -int(bids.keys[0]) >= int(asks.keys[0]):
             raise AssertionError(f"{spec.name}: generated a crossed book at message {i}")
+        changes[i] = len(bk) + len(ak)
+        if snapshot_ms > 0 and changes[i] and times[i] // snapshot_ms != period:
+            snap[i] = True
+            period = int(times[i]) // snapshot_ms
+        if snap[i]:
+            bk, bs, ak, as_ = bids.keys, bids.sizes, asks.keys, asks.sizes
         sides.append(np.concatenate([np.ones(len(bk), np.int8), -np.ones(len(ak), np.int8)]))
         ticks.append(np.concatenate([-bk, ak]))
         units.append(np.concatenate([bs, as_]))
@@ -637,11 +674,12 @@ def _simulate_book(
         ask_units[i] = asks.sizes[0]
     # a message with no net change is not sent (the venue only pushes changes)
     sent = n_rows > 0
-    seq = spec.seq0 + np.cumsum(n_rows) - n_rows[0]
+    seq = spec.seq0 + np.cumsum(changes) - changes[0]
     return _BookStream(
         t_ms=times[sent],
         seq=seq[sent],
         n_rows=n_rows[sent],
+        snapshot=snap[sent],
         row_side=np.concatenate(sides),
         row_ticks=np.concatenate(ticks),
         row_units=np.concatenate(units),
@@ -746,6 +784,10 @@ def generate_synthetic(
     progress: Callable[[int, int], None] | None = None,
     symbols: Sequence[str] = (SYMBOL,),
     venues: Sequence[str] = ("mexc", "gateio"),
+    snapshot_every_s: float = 0.0,
+    stop_requested: Callable[[], bool] | None = None,
+    premium_bps: Mapping[str, float] | None = None,
+    dislocations_per_min: float = _DISLOC_PER_MIN,
 ) -> SynthReport:
     """Write a synthetic catalog (``BTC/USDT`` on mexc and gateio by default) at ``root``.
 
@@ -770,6 +812,28 @@ def generate_synthetic(
         Venues to write every symbol on, two or more (keys of :data:`VENUE_SPECS`:
         ``mexc``, ``gateio`` and ``third``, a venue of its own). Each symbol's
         dislocations fall on one of these venues at a time.
+    snapshot_every_s:
+        With a positive period, the first book message of each period of that many
+        seconds (exchange time) carries the whole book, flagged as a snapshot, as venues
+        that push periodic snapshots do (the book after it is the same; a replay with
+        ``--start`` builds its books from the latest one instead of from the start).
+        0: only the first message is a snapshot. The other rows are the same either way.
+    stop_requested:
+        Asked every few thousand generated messages; once it says yes, the run raises
+        :class:`KeyboardInterrupt` (and writes nothing). A stop signal's handler raises
+        that too, but an exception raised inside a handler can be lost in the NumPy
+        calls this generator spends its time in; the flag cannot.
+    premium_bps:
+        A persistent premium per venue, bps of the common mid (negative: a discount), for
+        a sample that drains one side: the venue's quotes sit that far from the common
+        mid for the whole sample, and every dislocation leans the same way (on a venue
+        richer than the venues' average premium it jumps up, on a cheaper one down), so
+        every arbitrage sells on the rich venue and buys on the cheap one. Each value
+        within +-100 bps; venues not named have none. Without it (or all zero) the rows
+        are those of the same seed without the option.
+    dislocations_per_min:
+        Mean rate of dislocation windows (a renewal process with at least 2 s between
+        windows), above 0 and at most 20.
 
     The catalog is written in a hidden directory beside ``root`` and renamed to
     ``root`` once complete: an interrupted run leaves no half-written catalog.
@@ -785,7 +849,8 @@ def generate_synthetic(
         When ``root`` exists and is not an empty directory.
     ValueError
         When ``duration_s`` is below 5 seconds, a symbol or venue is unknown or
-        repeated, or fewer than two venues are named.
+        repeated, fewer than two venues are named, a premium names a venue not written
+        or is not a number within +-100 bps, or ``dislocations_per_min`` is out of range.
     """
     root = Path(root)
     unknown = [x for x in symbols if x not in SYMBOLS]
@@ -799,6 +864,28 @@ def generate_synthetic(
             f"venues {list(venues)!r}: expected two or more distinct venues out of "
             f"{', '.join(VENUE_SPECS)}"
         )
+    premium = dict(premium_bps or {})
+    for name, value in premium.items():
+        if name not in venues:
+            raise ValueError(
+                f"premium_bps: venue {name!r} is not written; expected one of {', '.join(venues)}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"premium_bps[{name!r}]: expected a number of bps, got {value!r}")
+        if not math.isfinite(value) or abs(value) > _MAX_PREMIUM_BPS:
+            raise ValueError(
+                f"premium_bps[{name!r}]: expected a number of bps within "
+                f"+-{_MAX_PREMIUM_BPS:g}, got {value!r}"
+            )
+    if (
+        isinstance(dislocations_per_min, bool)
+        or not isinstance(dislocations_per_min, int | float)
+        or not 0 < dislocations_per_min <= _MAX_DISLOC_PER_MIN
+    ):
+        raise ValueError(
+            f"dislocations_per_min: expected a rate above 0 and at most "
+            f"{_MAX_DISLOC_PER_MIN:g} a minute, got {dislocations_per_min!r}"
+        )
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         if not _only_catalog_json(root):
             raise FileExistsError(f"{root}: exists and is not empty; synth writes a new catalog")
@@ -806,11 +893,28 @@ def generate_synthetic(
         (root / "catalog.json").unlink()
     if duration_s < 5.0:
         raise ValueError(f"duration_s must be at least 5 seconds, got {duration_s}")
+    if not snapshot_every_s >= 0.0 or (0.0 < snapshot_every_s < 0.001):
+        raise ValueError(
+            f"snapshot_every_s must be 0 (none) or at least 0.001 s, got {snapshot_every_s}"
+        )
     root.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
     try:
         specs = [VENUE_SPECS[x] for x in venues]
-        report = _generate(work, root, seed, duration_s, start_ns, progress, list(symbols), specs)
+        report = _generate(
+            work,
+            root,
+            seed,
+            duration_s,
+            start_ns,
+            progress,
+            list(symbols),
+            specs,
+            snapshot_ms=round(snapshot_every_s * 1_000),
+            stop_requested=stop_requested,
+            premium={v: float(x) for v, x in premium.items()},
+            per_min=float(dislocations_per_min),
+        )
         if root.exists():
             root.rmdir()  # empty (checked above)
         work.rename(root)
@@ -832,6 +936,11 @@ def _generate(
     progress: Callable[[int, int], None] | None,
     symbols: list[str],
     specs: list[VenueSpec],
+    *,
+    snapshot_ms: int = 0,
+    stop_requested: Callable[[], bool] | None = None,
+    premium: dict[str, float],
+    per_min: float,
 ) -> SynthReport:
     t0 = time.perf_counter()
     per_symbol = 1 + 3 * len(specs)
@@ -843,6 +952,19 @@ def _generate(
     option = "".join(f" --symbol {x}" for x in symbols) if symbols != [SYMBOL] else ""
     if specs != list(VENUES):
         option += "".join(f" --venue {v.name}" for v in specs)
+    if snapshot_ms:
+        option += f" --snapshot-every {snapshot_ms / 1_000:g}"
+    option += "".join(f" --premium-bps {v}={x:g}" for v, x in premium.items() if x)
+    if per_min != _DISLOC_PER_MIN:
+        option += f" --dislocations-per-min {per_min:g}"
+    premiums = [premium.get(v.name, 0.0) for v in specs] if any(premium.values()) else []
+    leaning = (
+        "; persistent premium "
+        + ", ".join(f"{v} {x:+g} bps" for v, x in premium.items() if x)
+        + " (every dislocation leans its way)"
+        if premiums
+        else ""
+    )
     on = " and ".join([", ".join(v.name for v in specs[:-1]), specs[-1].name])
     catalog = Catalog(work)
     catalog.create(
@@ -851,9 +973,9 @@ def _generate(
             description=(
                 f"synthetic {names} on {on}, {duration_s:g} s from "
                 f"{_iso(start_ns)}: geometric random walk (~{_ANNUAL_VOL:.0%} annualised, "
-                f"volatility regimes), per-venue lag, ~{_DISLOC_PER_MIN:g}/min dislocations "
+                f"volatility regimes), per-venue lag, ~{per_min:g}/min dislocations "
                 f"of {_DISLOC_BPS[0]:g}-{_DISLOC_BPS[1]:g} bps for "
-                f"{_DISLOC_MS[0] / 1e3:g}-{_DISLOC_MS[1] / 1e3:g} s"
+                f"{_DISLOC_MS[0] / 1e3:g}-{_DISLOC_MS[1] / 1e3:g} s{leaning}"
             ),
             created_by=f"arbsim data synth --catalog {root} --seed {seed}{option}",
             notes=[
@@ -871,19 +993,37 @@ def _generate(
         done = k * per_symbol
 
         def step(n: int, done: int = done) -> None:
+            if stop_requested is not None and stop_requested():
+                raise KeyboardInterrupt
             if progress is not None:
                 progress(done + n, steps)
 
         # BTC/USDT keeps the streams it has always had: adding symbols changes no row of it
         entropy: int | list[int] = seed if index == 0 else [seed, index]
         streams = np.random.SeedSequence(entropy).spawn(1 + 3 * len(specs))
-        market = _market(np.random.default_rng(streams[0]), duration_ms, sym.price, len(specs))
+        market = _market(
+            np.random.default_rng(streams[0]),
+            duration_ms,
+            sym.price,
+            len(specs),
+            premiums,
+            per_min,
+        )
         step(1)
         for v, spec in enumerate(_venue_specs(sym, index, specs)):
             rng_book, rng_trades, rng_net = (
                 np.random.default_rng(s) for s in streams[1 + 3 * v : 4 + 3 * v]
             )
-            book = _simulate_book(rng_book, spec, v, market, duration_ms)
+            book = _simulate_book(
+                rng_book,
+                spec,
+                v,
+                market,
+                duration_ms,
+                snapshot_ms=snapshot_ms,
+                stop_requested=stop_requested,
+                premium_bps=premium.get(spec.name, 0.0),
+            )
             step(2 + 3 * v)
             trades = _simulate_trades(rng_trades, spec, v, market, book, duration_ms)
             step(3 + 3 * v)
@@ -946,8 +1086,10 @@ def _write_venue(
     book_tsx, book_tsl = tsx_all[:nb], tsl_all[:nb]
     trade_tsx, trade_tsl = tsx_all[nb:], tsl_all[nb:]
 
-    flags = np.zeros(int(book.n_rows.sum()), np.uint8)
-    flags[: book.n_rows[0]] = FLAG_SNAPSHOT_BEGIN | FLAG_SNAPSHOT_END
+    flags = np.repeat(
+        np.where(book.snapshot, FLAG_SNAPSHOT_BEGIN | FLAG_SNAPSHOT_END, 0).astype(np.uint8),
+        book.n_rows,
+    )
     catalog.write_instrument(spec.instrument)
     with catalog.writer(spec.name, symbol, "book") as w:
         w.write(

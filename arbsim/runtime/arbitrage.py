@@ -60,6 +60,13 @@ class RebalanceParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     (a live venue without ``allow_withdrawals``, or whose allow-list lacks the
     destination's address) is not asked again for the session.
 
+    For a flow that keeps draining one side, transfers can pre-position the inventory:
+    ``targets`` (venue -> asset -> amount) replaces the start as the balance a venue is
+    filled or emptied to (the band stays a fraction of the start balance; a venue
+    without a target keeps its start), and ``max_in_flight`` lets that many transfers of
+    one asset in one direction be on their way at once, so a venue is refilled while
+    earlier transfers are still in flight.
+
     Either way ``flatten`` also closes a net one-sided position an attempt left (by
     trades, on the venue that holds it)."""
 
@@ -75,11 +82,26 @@ class RebalanceParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     flatten: bool = True
     #: seconds before an asset and direction is tried again after a refused transfer
     retry_s: float = 30.0
+    #: transfer: the balance to keep per venue and asset instead of its start
+    targets: dict[str, dict[str, Decimal]] = msgspec.field(default_factory=dict)
+    #: transfer: transfers of one asset in one direction on their way at once
+    max_in_flight: int = 1
 
     def __post_init__(self) -> None:
-        positive(every_s=self.every_s, band=self.band, slices=self.slices)
+        positive(
+            every_s=self.every_s,
+            band=self.band,
+            slices=self.slices,
+            max_in_flight=self.max_in_flight,
+        )
         non_negative(retry_s=self.retry_s)
         non_negative(duration_s=self.duration_s, limit_offset_bps=self.limit_offset_bps)
+        if self.method != "transfer" and (self.targets or self.max_in_flight != 1):
+            raise ValueError("targets and max_in_flight: only with method: transfer")
+        for venue, amounts in self.targets.items():
+            for asset, amount in amounts.items():
+                if amount < 0:
+                    raise ValueError(f"targets.{venue}.{asset}: must be >= 0, got {amount}")
 
 
 class ArbParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -128,6 +150,12 @@ class ArbParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
                 "transfer_cost: needs transfer_size (the typical transfer per asset) "
                 "or rebalance (its band times the start balances)"
             )
+        if self.rebalance is not None and self.venues:
+            stray = sorted(set(self.rebalance.targets) - set(self.venues))
+            if stray:
+                raise ValueError(
+                    f"rebalance.targets names {stray}, not among the venues {self.venues}"
+                )
         if len(set(self.symbols)) != len(self.symbols):
             raise ValueError(f"symbols {self.symbols}: a symbol is named twice")
         unknown = sorted(set(self.max_qty_by_symbol) - set(self.all_symbols))

@@ -26,7 +26,7 @@ from arbsim.core.errors import (
     VenueError,
 )
 from arbsim.core.model import ZERO, Order, OrderRequest, Trade, to_decimal
-from arbsim.core.ports import Clock, ReplaySource, ReplayVenue, Venue
+from arbsim.core.ports import END, Clock, ReplaySource, ReplayVenue, Venue
 from arbsim.runtime import stats
 from arbsim.runtime.context import Context
 from arbsim.runtime.journal import JournalState
@@ -59,6 +59,7 @@ class Engine:
         resume_open_orders: Literal["cancel", "adopt"] = "cancel",
         shutdown_s: float = 90.0,
         observer: RunObserver | None = None,
+        reference_replay: bool = False,
     ):
         self.strategy = strategy
         self.venues = venues
@@ -67,6 +68,10 @@ class Engine:
         self.clock = clock
         #: the operations layer of a real-time run (None in a backtest: no work for it)
         self.observer = observer
+        #: a backtest replays on the straightforward path (every source in the merge,
+        #: message by message, books updated by the Python book): the reference the fast
+        #: path is tested against, byte for byte
+        self.reference_replay = reference_replay
         self.risk = RiskManager(risk_limits, listener=observer)
         self.ledger = Ledger()
         self.latency = LatencyRecorder() if observer is None else ObservedLatency(observer)
@@ -577,13 +582,24 @@ class Engine:
         end_ns: int | None,
         drain_ns: int,
         progress: Callable[[int], None] | None = None,
+        seek: bool = True,
     ) -> None:
         """Replay every venue's sources up to ``end_ns`` in timestamp order on the
         virtual-time loop.
 
-        Messages before ``start_ns`` only build books (warm-up). Afterwards every
-        message is delivered at its timestamp; the loop's scheduler is entered only
-        when a callback or timer is due before the next message.
+        Messages before ``start_ns`` only build books (warm-up; their feed latencies are
+        not the window's and are dropped). With ``seek`` the venues are told the window's
+        start and skip the history that cannot change the books at that time (without
+        it, the warm-up replays everything from the data's start: the same books, the
+        same outputs, more time). Afterwards every message is delivered at its
+        timestamp; the loop's scheduler is entered only when a callback or timer is due
+        before the next message.
+
+        Sources that can (``attach``, :class:`~arbsim.core.ports.ReplayDriver`) take the
+        fast path: they may leave the merge while their messages change nothing anyone
+        looks at, and catch up in bulk when something does. ``reference_replay``
+        (the engine's attribute) keeps every source in the merge, one message at a
+        time: the straightforward path the fast one is tested against.
         """
         loop = self.loop
         if not isinstance(loop, VirtualTimeLoop):
@@ -593,28 +609,59 @@ class Engine:
             if not isinstance(venue, ReplayVenue):
                 raise ConfigError(f"venue {name} cannot replay data: it cannot run in a backtest")
             await venue.start(self.symbols[name], self)
-            sources.extend(venue.sources(end_ns))
+            sources.extend(venue.sources(end_ns, start_ns if seek else None))
         # the k-way merge of arbsim.data.feed.merge, inlined: this loop runs once per message
-        heap = [(s.ts, i, s) for i, s in enumerate(sources) if s.next()]
+        heap: list[tuple[int, int, Any]] = []
+        driver = _Driver(heap, self.strategy.wants_trades())
+        if not self.reference_replay:
+            for i, s in enumerate(sources):
+                attach = getattr(s, "attach", None)
+                if attach is not None:
+                    attach(driver, i)
+        heap.extend((s.ts, i, s) for i, s in enumerate(sources) if s.next())
         heapq.heapify(heap)
+        driver.held = [s for s in sources if hasattr(s, "sync")]
         while heap and heap[0][0] < start_ns:
-            _, i, src = heap[0]
+            head = driver.head = heap[0]
+            _, i, src = head
             loop.set_now(src.ts)
             src.dispatch()
             if src.next():
                 heapq.heapreplace(heap, (src.ts, i, src))
             else:
                 heapq.heappop(heap)
+        # held-back streams pass the warm-up too; the clock is where the last message
+        # before the start left it, and the run starts at the first message after it
+        driver.head = (start_ns, -1, None)
+        loop.set_now(driver.sync_held())
+        # what the warm-up's messages measured is not the window's
+        self.latency.forget_feed()
         last_ts = loop.now_ns()
-        if heap:
-            loop.set_now(heap[0][0])
+        first = driver.first_pending(heap[0][0] if heap else None)
+        if first is not None:
+            loop.set_now(first)
             self.spawn(self._startup(), name="startup")
             ready, sched = loop.queues()
             epoch = loop.epoch_ns
             n = 0
-            while heap:
-                ts, i, src = heap[0]
-                if ready or (sched and round(sched[0].when() * 1e9) < ts - epoch):
+            while heap or driver.held:
+                head = heap[0] if heap else END
+                ts, i, src = head
+                due = ready or (sched and round(sched[0].when() * 1e9) < ts - epoch)
+                if driver.held and (due or not heap):
+                    if await self._held_sleeps(driver, head):
+                        # the stream slept for woke up: its message goes next, as it would
+                        head = heap[0]
+                        ts, i, src = head
+                        due = False
+                    elif not heap:
+                        break
+                    elif heap[0] is not head:
+                        continue  # a stream woke up with a message before the head
+                    else:
+                        due = ready or (sched and round(sched[0].when() * 1e9) < ts - epoch)
+                driver.head = head
+                if due:
                     await loop.sleep_until(ts)
                     if self.failure is not None:
                         self._check_failure()
@@ -629,10 +676,54 @@ class Engine:
                 if progress is not None and not n & 0xFFF:
                     progress(ts)
             last_ts = loop.now_ns()
+        driver.head = END
+        for s in sources:
+            finish = getattr(s, "finish", None)
+            if finish is not None:
+                finish()
         self.messages = sum(s.messages for s in sources)
         self.events = sum(s.events for s in sources)
         await self._shutdown(last_ts + drain_ns)
         self._check_failure()
+
+    async def _held_sleeps(self, driver: _Driver, head: tuple[int, int, Any]) -> bool:
+        """What the messages held back before ``head`` would have caused had they been
+        dispatched one by one: the scheduler entered before each one a callback or timer
+        was due before (with the clock where the messages before it left it, and the
+        exchange-side books as of it); between such points they pass in bulk. Returns
+        True when the stream of the message slept for rejoined the merge meanwhile (its
+        message is the merge's head and goes next); False when none is left before
+        ``head`` or another stream rejoined the merge (the caller looks again)."""
+        ts, i, _ = head
+        heap = driver.heap
+        loop = self.loop
+        assert isinstance(loop, VirtualTimeLoop)
+        ready, sched = loop.queues()
+        epoch = loop.epoch_ns
+        while True:
+            h = driver.first_held_before(ts, i)
+            if h is None:
+                return False
+            hk, _, hsrc = h
+            if ready or (sched and round(sched[0].when() * 1e9) < hk - epoch):
+                driver.head = h
+                loop.set_now(driver.sync_held())
+                await loop.sleep_until(hk)
+                if self.failure is not None:
+                    self._check_failure()
+                if hsrc.pending_ts() != hk:
+                    return True
+                hsrc.pass_one()
+                loop.set_now(hk)
+                if (heap[0] if heap else END) is not head:
+                    return False
+            else:
+                bound = (ts, i)
+                if sched:
+                    due = round(sched[0].when() * 1e9) + epoch
+                    bound = min(bound, (due + 1, -1))
+                driver.head = (bound[0], bound[1], None)
+                loop.set_now(driver.sync_held())
 
     async def run_realtime(
         self,
@@ -683,6 +774,53 @@ class Engine:
             # a live message is one event here (no per-level count as in a replay)
             self.messages = self.events = sink.messages
         self._check_failure()
+
+
+class _Driver:
+    """The merge as the fast path's sources see it (:class:`arbsim.core.ports.ReplayDriver`)."""
+
+    def __init__(self, heap: list[tuple[int, int, Any]], trades_wanted: bool):
+        self.heap = heap
+        self.trades_wanted = trades_wanted
+        self.head: tuple[int, int, Any] = (-(2**63), -1, None)
+        #: sources that may hold messages back (they have ``sync`` and ``pending_ts``)
+        self.held: list[Any] = []
+
+    def sync_held(self) -> int:
+        """Let every held-back source pass what comes before :attr:`head`; the largest
+        key they passed (the clock would be there had they been dispatched)."""
+        last = -(2**63)
+        for s in self.held:
+            k = s.sync()
+            if k > last:
+                last = k
+        return last
+
+    def first_held_before(self, ts: int, i: int) -> tuple[int, int, Any] | None:
+        """``(key, index, source)`` of the first held-back message ordered before
+        ``(ts, i)``, or None."""
+        best: tuple[int, int, Any] | None = None
+        for s in self.held:
+            k = s.pending_ts()
+            if (
+                k is not None
+                and (k, s.index) < (ts, i)
+                and (best is None or (k, s.index) < (best[0], best[1]))
+            ):
+                best = (k, s.index, s)
+        return best
+
+    def first_pending(self, heap_ts: int | None) -> int | None:
+        """The key of the first message left, in the merge or held back (None: none)."""
+        keys = [k for k in (s.pending_ts() for s in self.held) if k is not None]
+        if heap_ts is not None:
+            keys.append(heap_ts)
+        return min(keys) if keys else None
+
+    def wake(self, index: int, source: ReplaySource) -> None:
+        if self.head is END:
+            raise RuntimeError("a replay source woke after the replay ended")
+        heapq.heappush(self.heap, (source.ts, index, source))
 
 
 class _GuardedSink:

@@ -121,6 +121,10 @@ class LatencyRecorder:
             d = self._feed[venue] = _Decimated()
         d.add(ts_local - ts_exchange)
 
+    def forget_feed(self) -> None:
+        """Drop the feed latencies seen so far (a backtest's warm-up is not its window)."""
+        self._feed.clear()
+
     def record(self, kind: str, venue: str, ts: int, latency_ns: int) -> None:
         """One measured latency of ``kind`` (``place``, ``cancel``, ``tick_to_trade``...)."""
         self._rows_ts.append(ts)

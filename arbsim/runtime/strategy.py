@@ -51,6 +51,12 @@ class Strategy:
     def on_trade(self, ctx: Context, venue: str, trade: Trade) -> None:
         """A public trade."""
 
+    def wants_trades(self) -> bool:
+        """Whether :meth:`on_trade` does anything; asked once, before the run starts. A
+        backtest delivers no public trades to a strategy that says no (it skips them in
+        bulk). Default: whether the class overrides :meth:`on_trade`."""
+        return type(self).on_trade is not Strategy.on_trade
+
     def on_order(self, ctx: Context, order: Order) -> None:
         """One of our orders changed state or filled."""
 

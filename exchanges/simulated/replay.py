@@ -17,7 +17,7 @@ from typing import Any
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import InvalidSymbol
 from arbsim.core.model import Instrument
-from arbsim.core.ports import MarketSink, ReplaySource, VenueHealth
+from arbsim.core.ports import MarketSink, ReplayDriver, ReplaySource, VenueHealth
 from arbsim.data.catalog import Catalog
 from arbsim.data.feed import BookCursor, SharedBatches, TradeCursor
 from arbsim.runtime.loop import VirtualTimeLoop
@@ -35,9 +35,16 @@ class _LocalBook(BookCursor):
         self.book = book
         self.events = 0
         self.messages = 0
+        self._put = self.apply
+
+    def attach(self, driver: ReplayDriver, index: int) -> None:
+        """Fast path: the compiled kernel applies each message; each batch this cursor
+        loads lets the venue's held-back streams catch up (bounded memory)."""
+        self._put = self.apply_fast
+        self.on_batch = self.venue_obj._sync_held
 
     def dispatch(self) -> None:
-        self.apply(self.book)
+        self._put(self.book)
         self.events += self.levels
         self.messages += 1
         self.venue_obj.sink.on_book(self.venue, self.book)
@@ -48,6 +55,49 @@ class _LocalTrades(TradeCursor):
         self.venue_obj = venue
         self.events = 0
         self.messages = 0
+        self.quiet = False
+        self.ended = False
+
+    def attach(self, driver: ReplayDriver, index: int) -> None:
+        """A strategy that wants no trades gets none: the stream stays out of the merge
+        and is only counted, batch by batch."""
+        self.driver = driver
+        self.index = index
+        if driver.trades_wanted:
+            return
+        self.quiet = True
+        self.ended = not self.step()
+        self.venue_obj._held.append(self)
+
+    def next(self) -> bool:
+        return False if self.quiet else TradeCursor.next(self)
+
+    def sync(self) -> int:
+        """Count the trades the driver has passed; the key of the last one."""
+        if self.quiet and not self.ended:
+            ts, idx, _ = self.driver.head
+            passed, left = self.skip_until(ts, self.index < idx)
+            self.events += passed
+            self.messages += passed
+            self.ended = not left
+        return self.passed_key
+
+    def resume(self) -> None:
+        return None
+
+    def pass_one(self) -> None:
+        """Count the current trade and move on."""
+        self.events += 1
+        self.messages += 1
+        self.passed_key = self.ts
+        self.ended = not self.step()
+
+    def finish(self) -> None:
+        self.sync()
+
+    def pending_ts(self) -> int | None:
+        """The key of the next trade not counted yet (None: none left)."""
+        return None if not self.quiet or self.ended else self.ts
 
     def dispatch(self) -> None:
         self.events += 1
@@ -56,7 +106,12 @@ class _LocalTrades(TradeCursor):
 
 
 class _ExchangeBook(BookCursor):
-    """Applies each message to the exchange-side book at its ``ts_exchange``."""
+    """Applies each message to the exchange-side book at its ``ts_exchange``.
+
+    On the fast path it leaves the merge while its matching engine has no resting order
+    (nothing can fill, nobody looks at the book): the book catches up in bulk when a
+    request reaches the exchange or the venue's local stream loads a batch, and the
+    cursor rejoins the merge once an order rests."""
 
     def bind(self, venue: ReplayVenue, book: OrderBook, engine: MatchingEngine) -> None:
         self.venue_obj = venue
@@ -65,9 +120,60 @@ class _ExchangeBook(BookCursor):
         # the exchange side counts nothing: events and messages are the strategy's
         self.events = 0
         self.messages = 0
+        self.lazy = False
+        self.held = False
+        self.ended = False
+        self._put = self.apply
+
+    def attach(self, driver: ReplayDriver, index: int) -> None:
+        self.driver = driver
+        self.index = index
+        self.lazy = True
+        self._put = self.apply_fast
+        self.venue_obj._held.append(self)
+
+    def next(self) -> bool:
+        if not BookCursor.next(self):
+            self.ended = True
+            self.held = False
+            return False
+        if self.lazy and not self.engine.resting:
+            self.held = True
+            return False
+        self.held = False
+        return True
+
+    def sync(self) -> int:
+        """Apply the held-back messages the driver has passed; the key of the last one
+        (the driver's clock would have been there)."""
+        if self.held and not self.ended:
+            ts, idx, _ = self.driver.head
+            if not self.catch_up(self.book, ts, self.index < idx):
+                self.ended = True
+                self.held = False
+        return self.passed_key
+
+    def pending_ts(self) -> int | None:
+        """The key of the next held-back message (None: not held, or none left)."""
+        return self.ts if self.held and not self.ended else None
+
+    def pass_one(self) -> None:
+        """Apply the current held-back message and move on."""
+        i = self._i - 1
+        self._apply_run(self.book, i, i + 1, 1)
+        self.passed_key = self.ts
+        if not BookCursor.next(self):
+            self.ended = True
+            self.held = False
+
+    def resume(self) -> None:
+        """Rejoin the merge when an order rests."""
+        if self.held and not self.ended and self.engine.resting:
+            self.held = False
+            self.driver.wake(self.index, self)
 
     def dispatch(self) -> None:
-        self.apply(self.book)
+        self._put(self.book)
         if self.engine.resting:
             evs = self.engine.on_book(self.ts, self.touched())
             if evs:
@@ -81,6 +187,50 @@ class _ExchangeTrades(TradeCursor):
         # the exchange side counts nothing: events and messages are the strategy's
         self.events = 0
         self.messages = 0
+        self.lazy = False
+        self.held = False
+        self.ended = False
+
+    def attach(self, driver: ReplayDriver, index: int) -> None:
+        self.driver = driver
+        self.index = index
+        self.lazy = True
+        self.venue_obj._held.append(self)
+
+    def next(self) -> bool:
+        if not TradeCursor.next(self):
+            self.ended = True
+            self.held = False
+            return False
+        if self.lazy and not self.engine.resting:
+            self.held = True
+            return False
+        self.held = False
+        return True
+
+    def sync(self) -> int:
+        if self.held and not self.ended:
+            ts, idx, _ = self.driver.head
+            _, left = self.skip_until(ts, self.index < idx)
+            if not left:
+                self.ended = True
+                self.held = False
+        return self.passed_key
+
+    def pending_ts(self) -> int | None:
+        return self.ts if self.held and not self.ended else None
+
+    def pass_one(self) -> None:
+        """Pass the current held-back trade (nothing rests: it changes nothing)."""
+        self.passed_key = self.ts
+        if not self.step():
+            self.ended = True
+            self.held = False
+
+    def resume(self) -> None:
+        if self.held and not self.ended and self.engine.resting:
+            self.held = False
+            self.driver.wake(self.index, self)
 
     def dispatch(self) -> None:
         if self.engine.resting:
@@ -119,6 +269,8 @@ class ReplayVenue(SimulatedOrderEntry, SimulatedTransfers):
         self._instruments: dict[str, Instrument] = {}
         self._books: dict[str, OrderBook] = {}
         self._xbooks: dict[str, OrderBook] = {}
+        #: streams of the fast path that may be held out of the merge
+        self._held: list[_ExchangeBook | _ExchangeTrades | _LocalTrades] = []
         self._init_order_entry()
 
     # ---------------------------------------------------------------- Venue: data
@@ -140,7 +292,12 @@ class ReplayVenue(SimulatedOrderEntry, SimulatedTransfers):
         self.sink = sink
 
     async def stop(self) -> None:
+        """Stop delivering; the exchange-side books are no longer needed (no request can
+        reach the exchange any more): their memory goes back before the run's outputs
+        are written."""
         self.sink = NullSink()
+        for book in self._xbooks.values():
+            book.release()
 
     def health(self) -> VenueHealth:
         return VenueHealth()
@@ -164,8 +321,14 @@ class ReplayVenue(SimulatedOrderEntry, SimulatedTransfers):
         except KeyError:
             raise InvalidSymbol(f"unknown symbol {symbol}", venue=self.name) from None
 
-    def sources(self, end_ns: int | None) -> list[ReplaySource]:
-        """Exchange-side sources first: on equal timestamps the exchange sees data first."""
+    def sources(self, end_ns: int | None, start_ns: int | None = None) -> list[ReplaySource]:
+        """Exchange-side sources first: on equal timestamps the exchange sees data first.
+
+        With ``start_ns`` each stream is read from where its state at the window's start
+        can be built (:meth:`Catalog.seek`: a book from its latest snapshot received
+        before it, trades from the first one received at it), moved earlier by a positive
+        feed offset (the strategy's side sees a message that much later)."""
+        seek_ns = None if start_ns is None else start_ns - max(0, self.feed_offset_ns)
         xs: list[ReplaySource] = []
         ls: list[ReplaySource] = []
         for sym in self._instruments:
@@ -194,7 +357,7 @@ class ReplayVenue(SimulatedOrderEntry, SimulatedTransfers):
 
             # both timelines walk the same files: read and validate each batch once
             book_batches = SharedBatches(
-                self.catalog, self.name, sym, "book", scale, self._batch_size
+                self.catalog, self.name, sym, "book", scale, self._batch_size, seek_ns
             )
             xb = open_(_ExchangeBook, "exchange", book_batches)
             xb.bind(self, self._xbooks[sym], eng)
@@ -204,7 +367,7 @@ class ReplayVenue(SimulatedOrderEntry, SimulatedTransfers):
             ls.append(lb)
             if self.catalog.files(self.name, sym, "trades"):
                 trade_batches = SharedBatches(
-                    self.catalog, self.name, sym, "trades", scale, self._batch_size
+                    self.catalog, self.name, sym, "trades", scale, self._batch_size, seek_ns
                 )
                 xt = open_(_ExchangeTrades, "exchange", trade_batches)
                 xt.bind(self, eng)
@@ -219,6 +382,23 @@ class ReplayVenue(SimulatedOrderEntry, SimulatedTransfers):
         return self.loop.now_ns()
 
     def _at_exchange(self, ts: int, fn: Callable[..., None], *args: Any) -> None:
+        if self._held:
+            self.loop.call_at(self.loop.to_loop_time(ts), self._exchange_step, fn, args)
+        else:
+            self.loop.call_at(self.loop.to_loop_time(ts), fn, *args)
+
+    def _at_client(self, ts: int, fn: Callable[..., None], *args: Any) -> None:
         self.loop.call_at(self.loop.to_loop_time(ts), fn, *args)
 
-    _at_client = _at_exchange
+    def _exchange_step(self, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+        """A request at the exchange: held-back books catch up first, and streams whose
+        engine now has a resting order rejoin the merge."""
+        for src in self._held:
+            src.sync()
+        fn(*args)
+        for src in self._held:
+            src.resume()
+
+    def _sync_held(self) -> None:
+        for src in self._held:
+            src.sync()

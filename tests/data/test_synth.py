@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -354,3 +355,161 @@ def test_venues_are_two_or_more_known_ones(tmp_path: Path, venues: list[str]) ->
     with pytest.raises(ValueError, match="two or more distinct venues"):
         generate_synthetic(tmp_path / "d", seed=1, duration_s=10.0, venues=venues)
     assert not (tmp_path / "d").exists()
+
+
+# ------------------------------------------------------------------ a sample that drains
+def _mids(cat: Catalog, every_ms: int = 500) -> dict[str, list[tuple[int, float]]]:
+    """Each venue's mid, sampled as its book stood every ``every_ms`` of exchange time."""
+    books, cursors = _books(cat)
+    out: dict[str, list[tuple[int, float]]] = {v: [] for v in VENUES}
+    nxt = {v: 0 for v in VENUES}
+    for cur in merge(cursors):
+        assert isinstance(cur, BookCursor)
+        cur.apply(books[cur.venue])
+        book = books[cur.venue]
+        t = cur.ts_exchange // 1_000_000
+        if t >= nxt[cur.venue] and book.best_bid is not None and book.best_ask is not None:
+            out[cur.venue].append((t, (book.best_bid + book.best_ask) / 2))
+            nxt[cur.venue] = t + every_ms
+    return out
+
+
+def test_a_premium_leans_every_dislocation_and_lifts_the_venue(tmp_path: Path) -> None:
+    """``premium_bps``: the windows fall where they would without it, with the same sizes,
+    but every window on the rich venue jumps up and every one on the other venue down;
+    outside the windows the rich venue's mid sits the premium above the other's."""
+    kw: dict[str, Any] = {"seed": 3, "duration_s": 90.0, "dislocations_per_min": 10}
+    plain = generate_synthetic(tmp_path / "p", **kw)
+    rich = generate_synthetic(tmp_path / "r", premium_bps={"mexc": 12}, **kw)
+    assert len(rich.windows) == len(plain.windows) > 10
+    signs = {"mexc": 0, "gateio": 0}
+    for a, b in zip(plain.windows, rich.windows, strict=True):
+        assert (a.venue, a.start_ns, a.end_ns, abs(a.bps)) == (
+            b.venue,
+            b.start_ns,
+            b.end_ns,
+            abs(b.bps),
+        )
+        assert (b.bps > 0) == (b.venue == "mexc"), b
+        signs[b.venue] += 1
+    assert signs["mexc"] and signs["gateio"]  # windows on both venues, both leaning
+    # plain: a few windows went the other way
+    assert any((a.bps > 0) != (a.venue == "mexc") for a in plain.windows)
+
+    def gap_bps(root: Path, report: SynthReport) -> float:
+        mids = _mids(Catalog(root))
+        quiet = [
+            (t, m) for t, m in mids["mexc"]
+            if not any(w.start_ns - 1e9 <= t * 1_000_000 <= w.end_ns + 1e9
+                       for w in report.windows)
+        ]  # fmt: skip
+        gate = dict(mids["gateio"])
+        times = np.array(sorted(gate))
+        diffs = []
+        for t, m in quiet:
+            j = int(np.searchsorted(times, t, side="right")) - 1
+            if j >= 0:
+                diffs.append((m / gate[int(times[j])] - 1) * 1e4)
+        assert len(diffs) > 50
+        return float(np.median(diffs))
+
+    lift = gap_bps(tmp_path / "r", rich) - gap_bps(tmp_path / "p", plain)
+    assert 10.0 < lift < 14.0, lift
+    info = Catalog(tmp_path / "r").info()
+    assert "--premium-bps mexc=12" in info.created_by
+    assert "persistent premium mexc +12 bps" in info.description
+
+
+def test_without_a_premium_the_rows_are_the_same(tmp_path: Path) -> None:
+    """A zero premium and the default dislocation rate write the plain rows."""
+    generate_synthetic(tmp_path / "a", seed=2, duration_s=20.0)
+    generate_synthetic(
+        tmp_path / "b", seed=2, duration_s=20.0, premium_bps={"gateio": 0.0},
+        dislocations_per_min=3.0,
+    )  # fmt: skip
+    for venue in VENUES:
+        for kind in ("book", "trades"):
+            assert _table(tmp_path / "a", venue, kind).equals(_table(tmp_path / "b", venue, kind))
+    assert Catalog(tmp_path / "a").info().created_by.endswith("--seed 2")
+    assert Catalog(tmp_path / "b").info().created_by.endswith("--seed 2")
+
+
+def test_the_dislocation_rate_is_an_option(tmp_path: Path) -> None:
+    few = generate_synthetic(tmp_path / "f", seed=5, duration_s=600.0, dislocations_per_min=0.5)
+    many = generate_synthetic(tmp_path / "m", seed=5, duration_s=600.0, dislocations_per_min=6)
+    assert 1 <= len(few.windows) <= 12 < 40 <= len(many.windows), (
+        len(few.windows),
+        len(many.windows),
+    )
+    assert "--dislocations-per-min 0.5" in Catalog(tmp_path / "f").info().created_by
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"premium_bps": {"kraken": 5.0}}, r"premium_bps: venue 'kraken' is not written"),
+        ({"premium_bps": {"mexc": 150.0}}, r"premium_bps\['mexc'\]: .* within \+-100, got 150"),
+        ({"premium_bps": {"mexc": float("nan")}}, r"premium_bps\['mexc'\]: .* got nan"),
+        ({"premium_bps": {"mexc": "10"}}, r"premium_bps\['mexc'\]: expected a number"),
+        ({"dislocations_per_min": 0.0}, r"dislocations_per_min: .* above 0 .* got 0.0"),
+        ({"dislocations_per_min": 25}, r"dislocations_per_min: .* at most 20 a minute, got 25"),
+    ],
+    ids=["venue", "range", "nan", "type", "zero-rate", "high-rate"],
+)
+def test_drain_options_are_validated_before_writing(
+    tmp_path: Path, kwargs: dict[str, object], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        generate_synthetic(tmp_path / "d", seed=1, duration_s=10.0, **kwargs)  # type: ignore[arg-type]
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--premium-bps", "mexc"], "expected VENUE=BPS"),
+        (["--premium-bps", "mexc=ten"], "expected VENUE=BPS"),
+        (["--premium-bps", "mexc=101"], "within +-100"),
+        (["--premium-bps", "third=5"], "venue 'third' is not written"),
+        (["--premium-bps", "mexc=5", "--premium-bps", "mexc=6"], "has a premium already"),
+        (["--dislocations-per-min", "-1"], "above 0 and at most 20"),
+    ],
+)
+def test_the_cli_refuses_bad_drain_options(tmp_path: Path, args: list[str], match: str) -> None:
+    from click.testing import CliRunner
+
+    from arbsim.app.cli import main
+
+    target = tmp_path / "c"
+    r = CliRunner().invoke(main, ["data", "synth", "--catalog", str(target), "--seed", "1", *args])
+    assert r.exit_code == 2 and match in r.output, r.output
+    assert not target.exists()
+
+
+def test_a_drain_sample_is_deterministic(tmp_path: Path) -> None:
+    kw: dict[str, Any] = {"duration_s": 15.0, "premium_bps": {"gateio": -8.0}}
+    a = generate_synthetic(tmp_path / "a", seed=6, dislocations_per_min=12, **kw)
+    b = generate_synthetic(tmp_path / "b", seed=6, dislocations_per_min=12, **kw)
+    c = generate_synthetic(tmp_path / "c", seed=7, dislocations_per_min=12, **kw)
+    assert a.windows == b.windows and a.windows and a.windows != c.windows
+    for venue in VENUES:
+        for kind in ("book", "trades"):
+            assert _table(tmp_path / "a", venue, kind).equals(_table(tmp_path / "b", venue, kind))
+    # gateio cheap: its windows jump down, mexc's up
+    assert all((w.bps > 0) == (w.venue == "mexc") for w in a.windows + c.windows)
+
+
+def test_the_cli_writes_a_drain_sample(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from arbsim.app.cli import main
+
+    target = tmp_path / "c"
+    args = ["data", "synth", "--catalog", str(target), "--seed", "4", "--duration", "20"]
+    args += ["--premium-bps", "gateio=-7.5", "--dislocations-per-min", "9"]
+    r = CliRunner().invoke(main, ["--progress", "off", *args])
+    assert r.exit_code == 0, r.output
+    info = Catalog(target).info()
+    assert info.created_by.endswith("--premium-bps gateio=-7.5 --dislocations-per-min 9")
+    assert "~9/min dislocations" in info.description
+    assert "persistent premium gateio -7.5 bps" in info.description
