@@ -1,6 +1,8 @@
-"""Rebalancing by transfer in live trading: ``arbsim live`` (the engine and the real
-cross-exchange strategy with ``rebalance.method: transfer``) against the exchange
-simulator on 127.0.0.1, whose two venues share a transfer network. The judge is the
+"""Rebalancing by transfer in live trading: the runner of ``arbsim live``
+(``run_realtime_async`` in mode live, in this process; ``bench/faults.py --only wallet``
+runs the two commands as processes) with the real cross-exchange strategy and
+``rebalance.method: transfer`` against the exchange simulator on 127.0.0.1, whose two
+venues share a transfer network. The judge is the
 simulator's own record of the accounts (``GET /_sim/ledger``: withdrawals, deposits,
 balances, fills) and of the requests it received (``GET /_sim/requests``), against the
 run's ``transfers.parquet``, fills, journal and summary: every withdrawal the venues hold
