@@ -101,9 +101,15 @@ class Sim:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         self.venues: dict[str, dict[str, str]] = {}
+        #: (venue, asset, network) -> the deposit address of the venue's account
+        self.addresses: dict[tuple[str, str, str], str] = {}
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             m = re.match(r"(\w+): REST (\S+)\s+WS (\S+)\s+api_key=(\S+) api_secret=(\S+)", line)
+            deposit = re.match(r"(\w+): deposit (\S+) on (\S+) to (\S+) ", line)
+            if deposit:
+                venue, asset, network, address = deposit.groups()
+                self.addresses[venue, asset, network] = address
             if m:
                 name, rest, ws, key, secret = m.groups()
                 base = rest.removesuffix("/api/v3") if name == "mexc" else rest

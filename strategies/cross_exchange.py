@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any, Literal
@@ -19,10 +20,10 @@ from typing import Any, Literal
 import msgspec
 
 from arbsim.core.book import OrderBook
-from arbsim.core.errors import VenueError
+from arbsim.core.errors import InvalidOrder, VenueError
 from arbsim.core.model import ZERO, Instrument, Trade, floor_to
 from arbsim.core.ports import TransferVenue
-from arbsim.core.records import ArbRecord
+from arbsim.core.records import ArbRecord, TransferRecord
 from arbsim.runtime.arbitrage import (
     ArbExecutor,
     ArbParams,
@@ -33,6 +34,8 @@ from arbsim.runtime.arbitrage import (
 from arbsim.runtime.context import Context
 from arbsim.runtime.execution import AlgoParams, ExecAlgo
 from arbsim.runtime.strategy import Strategy
+
+log = logging.getLogger("arbsim.strategy")
 
 
 class _Market:
@@ -77,7 +80,13 @@ class _Rebalancer:
     what is in flight to it counted), the venue that is longest withdraws its excess to
     the one that is shortest, up to ``max_in_flight`` transfers per asset and direction
     at once. With ``flatten``, a net position an attempt left one-sided (every venue
-    within its band) is closed too, by trades on the venue that holds it."""
+    within its band) is closed too, by trades on the venue that holds it.
+
+    A venue that may not withdraw an asset at all (refused locally: a live venue without
+    ``allow_withdrawals``, or whose allow-list lacks the destination's address) is no
+    source of that asset for the rest of the session, said once in the log; the session
+    trades on. A transfer the venue refused is not tried again in that direction for
+    ``retry_s``."""
 
     def __init__(self, ctx: Context, params: RebalanceParams, markets: dict[str, _Market]):
         self.ctx = ctx
@@ -88,9 +97,17 @@ class _Rebalancer:
         self.started = 0
         #: transfers decided and not sent yet: (asset, source, destination)
         self.pending: set[tuple[str, str, str]] = set()
-        self.transfers = 0
+        #: the transfers it asked for (the desk keeps each record up to date)
+        self.records: list[TransferRecord] = []
+        #: transfers being decided and asked for (awaited at the end: see :meth:`stop`)
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.stopping = False
         #: transfers not made, by reason (below the minimum, refused, ...)
         self.not_sent: dict[str, int] = {}
+        #: (venue, asset) -> why that venue may not withdraw it this session
+        self.barred: dict[tuple[str, str], str] = {}
+        #: (asset, source, destination) -> clock time before which it is not tried again
+        self.hold_until: dict[tuple[str, str, str], int] = {}
         venues: list[str] = []
         assets: set[str] = set()
         for market in markets.values():
@@ -108,9 +125,17 @@ class _Rebalancer:
                     f"rebalance.targets.{venue}: {stray} not among the assets traded {self.assets}"
                 )
 
+    def screen(self) -> None:
+        """At the start (``method: transfer``): say at once which venue may not withdraw
+        which asset, rather than when it first drifts."""
+        for venue in self.venues:
+            if isinstance(self.ctx.venues[venue], TransferVenue):
+                for asset in self.assets:
+                    self._may_withdraw(venue, asset)
+
     def check(self) -> None:
         ctx = self.ctx
-        if ctx.risk.tripped:
+        if ctx.risk.tripped or self.stopping:
             return
         if self.p.method == "transfer":
             self._check_transfers()
@@ -181,26 +206,67 @@ class _Rebalancer:
         for r in ctx.transfers_in_flight():
             key = (r.asset, r.venue, r.destination)
             busy[key] = busy.get(key, 0) + 1
+        now = ctx.now_ns()
         for asset in self.assets:
             start = {v: ctx.ledger.start.get(v, {}).get(asset, ZERO) for v in names}
             excess = {v: self._excess(v, asset, self._target(v, asset)) for v in names}
             if not any(abs(excess[v]) > start[v] * band for v in names if start[v] > 0):
                 continue
-            src = max(names, key=lambda v: excess[v])
+            sources = [v for v in names if self._may_withdraw(v, asset)]
+            if not sources:
+                continue
+            src = max(sources, key=lambda v: excess[v])
             dst = min(names, key=lambda v: excess[v])
             key = (asset, src, dst)
             if excess[src] <= 0 or excess[dst] >= 0 or key in self.pending:
                 continue
             if busy.get(key, 0) >= self.p.max_in_flight:
                 continue
+            if self.hold_until.get(key, 0) > now:
+                continue
             self.pending.add(key)
-            ctx.spawn(
+            task = ctx.spawn(
                 self._transfer(key, excess[src], -excess[dst]),
                 name=f"rebalance-transfer-{asset}-{src}-{dst}",
             )
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    @property
+    def transfers(self) -> int:
+        """Transfers made: asked for and not failed (one whose request went unanswered
+        and that never reached the venue is not one)."""
+        return sum(1 for r in self.records if r.status != "failed")
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """The end of the run: no new transfer, and those being asked for are awaited
+        (up to ``timeout_s``) rather than cancelled with a withdrawal on its way."""
+        self.stopping = True
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=timeout_s)
 
     def _skip(self, reason: str) -> None:
         self.not_sent[reason] = self.not_sent.get(reason, 0) + 1
+
+    def _may_withdraw(self, venue: str, asset: str, address: str | None = None) -> bool:
+        """Whether ``venue`` may withdraw ``asset`` (to ``address``) at all, by its own
+        local policy (no request); a refusal bars it for the session, logged once."""
+        if (venue, asset) in self.barred:
+            return False
+        v = self.ctx.venues[venue]
+        assert isinstance(v, TransferVenue)
+        try:
+            v.check_withdrawal(asset, self.p.networks.get(asset, asset), address)
+        except InvalidOrder as e:
+            self.barred[venue, asset] = str(e)
+            self._skip(f"{venue}:{e.code or 'refused'}")
+            log.warning(
+                "rebalancing by transfer: %s will not withdraw %s this session (%s); "
+                "the session trades on without moving it from there",
+                venue, asset, e, extra={"venue": venue, "event": "rebalance"},
+            )  # fmt: skip
+            return False
+        return True
 
     async def _transfer(
         self, key: tuple[str, str, str], surplus: Decimal, shortfall: Decimal
@@ -227,10 +293,19 @@ class _Rebalancer:
             rec = await ctx.transfer(
                 src, dst, asset, network, amount, reason=f"rebalance {asset} {src} -> {dst}"
             )
-            if rec.status == "failed":
-                self._skip(f"{src}:refused")
+            if rec.status != "failed":
+                self.records.append(rec)
+            elif rec.address and not self._may_withdraw(src, asset, rec.address):
+                return  # not allowed to that address: barred for the session
             else:
-                self.transfers += 1
+                self._skip(f"{src}:refused")
+                self.hold_until[key] = ctx.now_ns() + int(self.p.retry_s * 1e9)
+                log.warning(
+                    "rebalancing by transfer: %s -> %s of %s %s failed (%s); "
+                    "not tried again in that direction for %g s",
+                    src, dst, amount, asset, rec.reason, self.p.retry_s,
+                    extra={"venue": src, "event": "rebalance"},
+                )  # fmt: skip
         finally:
             self.pending.discard(key)
 
@@ -290,7 +365,13 @@ class CrossExchangeArb(Strategy):
                 market.costs = await self._transfer_costs(ctx, market)
         if self.p.rebalance is not None:
             self._rebalancer = _Rebalancer(ctx, self.p.rebalance, self._markets)
+            if self.p.rebalance.method == "transfer":
+                self._rebalancer.screen()
             ctx.every(self.p.rebalance.every_s, self._rebalancer.check)
+
+    async def on_stop(self, ctx: Context) -> None:
+        if self._rebalancer is not None:
+            await self._rebalancer.stop()
 
     async def _transfer_costs(self, ctx: Context, market: _Market) -> dict[tuple[str, str], float]:
         """The amortised transfer cost of each direction of ``market``, bps of notional

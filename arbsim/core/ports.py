@@ -159,6 +159,13 @@ class TransferVenue(Venue, Protocol):
         """This account's deposit address for ``asset`` on ``network``."""
         ...
 
+    def check_withdrawal(self, asset: str, network: str, address: str | None = None) -> None:
+        """Refuse locally, without any request (:class:`~arbsim.core.errors.InvalidOrder`
+        naming the reason), a withdrawal this venue may not send at all: a live venue
+        whose config does not allow withdrawals, or (given ``address``) does not list the
+        address for ``asset`` on ``network``."""
+        ...
+
     async def withdraw(self, req: WithdrawRequest) -> Transfer:
         """Ask for a withdrawal; returns it as the venue acknowledged it.
 

@@ -55,7 +55,10 @@ class RebalanceParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     (over ``networks[asset]``, default the asset's name): the smaller of its excess less
     the fee and the shortfall, snapped down to the route's step, at least its minimum,
     and at most its free balance less the fee; at most one transfer per asset and
-    direction in flight.
+    direction in flight. A transfer the source venue refused (or that failed) is not
+    tried again in that direction for ``retry_s``; a venue that may not withdraw at all
+    (a live venue without ``allow_withdrawals``, or whose allow-list lacks the
+    destination's address) is not asked again for the session.
 
     For a flow that keeps draining one side, transfers can pre-position the inventory:
     ``targets`` (venue -> asset -> amount) replaces the start as the balance a venue is
@@ -77,6 +80,8 @@ class RebalanceParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     limit_offset_bps: float = 10.0
     #: also close a net position of a lot or more that an attempt left one-sided
     flatten: bool = True
+    #: seconds before an asset and direction is tried again after a refused transfer
+    retry_s: float = 30.0
     #: transfer: the balance to keep per venue and asset instead of its start
     targets: dict[str, dict[str, Decimal]] = msgspec.field(default_factory=dict)
     #: transfer: transfers of one asset in one direction on their way at once
@@ -89,6 +94,7 @@ class RebalanceParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
             slices=self.slices,
             max_in_flight=self.max_in_flight,
         )
+        non_negative(retry_s=self.retry_s)
         non_negative(duration_s=self.duration_s, limit_offset_bps=self.limit_offset_bps)
         if self.method != "transfer" and (self.targets or self.max_in_flight != 1):
             raise ValueError("targets and max_in_flight: only with method: transfer")

@@ -474,6 +474,7 @@ class Engine:
             await asyncio.gather(*self._resolvers, return_exceptions=True)
             deadline = loop.time() + self.shutdown_s
             await self._learn_unknown_outcomes(deadline)
+            await self.transfers.settle(deadline)
             await self._cancel_own_orders(deadline)
 
     async def _learn_unknown_outcomes(self, deadline: float) -> None:

@@ -15,17 +15,21 @@ with transfers still in flight.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from arbsim.core.errors import InvalidOrder, OutcomeUnknown, VenueError
+from arbsim.core.errors import InvalidOrder, OrderNotFound, OutcomeUnknown, VenueError
 from arbsim.core.model import Transfer, TransferStatus, WithdrawRequest
 from arbsim.core.ports import TransferVenue
 from arbsim.core.records import TransferRecord
 
 if TYPE_CHECKING:
     from arbsim.runtime.engine import Engine
+
+DEPOSIT_LOOKBACK_NS = 3_600 * 1_000_000_000
+"""How long before a transfer's request its deposit is looked for (clock differences)."""
 
 
 class TransferDesk:
@@ -37,6 +41,9 @@ class TransferDesk:
         self.records: dict[str, TransferRecord] = {}
         self._ids = itertools.count(1)
         self._followers: set[asyncio.Task[None]] = set()
+        #: client id -> when a withdrawal request without an answer was sent (the venue
+        #: may or may not have it: see :meth:`_not_found` and :meth:`settle`)
+        self._unanswered: dict[str, int] = {}
 
     # ---------------------------------------------------------------- helpers
     def venue(self, name: str) -> TransferVenue:
@@ -80,6 +87,13 @@ class TransferDesk:
         src = self.venue(source)
         dst = self.venue(destination)
         now = engine.clock.now_ns()
+        try:
+            # what the source may not send at all is refused before any request
+            src.check_withdrawal(asset, network)
+        except VenueError as e:
+            refused: VenueError | None = e
+        else:
+            refused = None
         rec = TransferRecord(
             client_id=f"{engine.id_prefix}t{next(self._ids):05d}",
             venue=source,
@@ -90,6 +104,12 @@ class TransferDesk:
             ts_requested=now,
             reason=reason,
         )
+        if refused is not None:
+            why = refused.code or type(refused).__name__
+            rec.status, rec.reason = "failed", f"{why}: {refused}"
+            self.records[rec.client_id] = rec
+            engine.recorder.transfer_requested(rec)
+            return rec
         try:
             rec.address = await dst.deposit_address(asset, network)
         except VenueError as e:
@@ -106,10 +126,16 @@ class TransferDesk:
             network=network,
             address=rec.address,
         )
+        asked = engine.clock.now_ns()
         try:
             tr = await src.withdraw(req)
         except OutcomeUnknown:
             tr = None  # the source's record tells (followed below)
+            self._unanswered[rec.client_id] = asked
+        except asyncio.CancelledError:
+            # stopped while the request may be on its way: the end of the run finds out
+            self._unanswered[rec.client_id] = asked
+            raise
         except VenueError as e:
             rec.status, rec.reason = "failed", f"{e.code or type(e).__name__}: {e}"
             self._update(rec)
@@ -148,14 +174,44 @@ class TransferDesk:
         """Ask the venues about one transfer; True when it changed."""
         changed = False
         if rec.status == "pending" or (rec.status == "sent" and not rec.tx_id):
-            changed = self._apply(rec, await self.venue(rec.venue).fetch_withdrawal(rec.client_id))
+            source = self.venue(rec.venue)
+            try:
+                tr = await source.fetch_withdrawal(rec.client_id)
+            except OrderNotFound:
+                return self._not_found(rec, source.order_expiry_ns)
+            self._unanswered.pop(rec.client_id, None)
+            changed = self._apply(rec, tr)
         if rec.status == "sent" and rec.tx_id:
-            deposits = await self.venue(rec.destination).fetch_deposits(rec.asset, rec.ts_requested)
+            # the destination dates deposits on its own clock, which may be behind ours:
+            # asked from well before the request (matched by transaction id anyway)
+            since = rec.ts_requested - DEPOSIT_LOOKBACK_NS
+            deposits = await self.venue(rec.destination).fetch_deposits(rec.asset, since)
             for d in deposits:
                 if d.credited and d.tx_id == rec.tx_id:
-                    self._arrived(rec, d.ts)
+                    # a venue's deposit time may be when it first saw the deposit (MEXC
+                    # insertTime), to the second (Gate): never before it was sent
+                    self._arrived(rec, max(d.ts, rec.ts_sent))
                     return True
         return changed
+
+    def _not_found(self, rec: TransferRecord, expiry_ns: int) -> bool:
+        """The source does not list the withdrawal. One whose request went unanswered
+        and that is still not listed once the venue could no longer accept that request
+        (``order_expiry_ns`` after it was sent: MEXC's recvWindow, Gate's signature
+        window) never reached it: failed, nothing was debited. Otherwise the venue's
+        history may not show it yet: asked again later. Returns whether it changed."""
+        asked = self._unanswered.get(rec.client_id)
+        if asked is None or self._engine.clock.now_ns() - asked < expiry_ns:
+            return False
+        del self._unanswered[rec.client_id]
+        waited = (self._engine.clock.now_ns() - asked) / 1e9
+        rec.status = "failed"
+        rec.reason = (
+            f"never received: the request went unanswered and {rec.venue} does not list "
+            f"it {waited:.1f} s later"
+        )
+        self._update(rec)
+        return True
 
     def _arrived(self, rec: TransferRecord, ts: int) -> None:
         self._engine.ledger.arrived(rec.client_id)
@@ -178,8 +234,13 @@ class TransferDesk:
                 rec.reason = f"no longer followed: {e}"
                 self._update(rec)
                 return
-            except VenueError as e:
-                self._engine.api_failure(rec.venue, self._engine.clock.now_ns(), e)
+            except VenueError as e:  # asked again at the next poll
+                # reported (metrics, alerts) against the venue that failed, but not to the
+                # risk gate: a wallet route failing does not stop the trading routes
+                observer = self._engine.observer
+                if observer is not None:
+                    venue = e.venue if e.venue in self._engine.venues else rec.venue
+                    observer.api_failure(venue, e)
 
     # ---------------------------------------------------------------- end and restart
     async def stop(self) -> None:
@@ -187,6 +248,25 @@ class TransferDesk:
         for task in list(self._followers):
             task.cancel()
         await asyncio.gather(*self._followers, return_exceptions=True)
+
+    async def settle(self, deadline: float) -> None:
+        """No transfer is left with an unknown outcome at the end: every withdrawal
+        whose request went unanswered is looked up until the source lists it or it is
+        known never received, until ``deadline`` (loop time)."""
+        loop = self._engine.loop
+        for cid in list(self._unanswered):
+            rec = self.records.get(cid)
+            while rec is not None and rec.status == "pending" and cid in self._unanswered:
+                with contextlib.suppress(VenueError):  # asked again, until the deadline
+                    await self._check(rec)
+                if rec.status != "pending" or cid not in self._unanswered:
+                    break
+                if loop.time() >= deadline:
+                    self._engine.shutdown_errors.append(
+                        f"transfer {cid}: outcome still unknown (not in {rec.venue}'s history)"
+                    )
+                    break
+                await asyncio.sleep(self.poll_s)
 
     async def refresh(self) -> int:
         """Ask the venues about every transfer in flight; returns how many changed."""
@@ -216,6 +296,9 @@ class TransferDesk:
                 )
             if rec.status == "arrived":
                 ledger.arrived(rec.client_id)
+            if rec.status == "pending":
+                # its request's answer, if any, died with the earlier process
+                self._unanswered[rec.client_id] = rec.ts_requested
             if follow and rec.status in ("pending", "sent"):
                 self._follow(rec)
         n = len(records)

@@ -127,6 +127,9 @@ ENDPOINTS: dict[str, Endpoint] = {
     "withdraw_status": Endpoint(
         method="GET", path="/wallet/withdraw_status", costs=(("private", 1),), signed=True
     ),
+    "currency_chains": Endpoint(
+        method="GET", path="/wallet/currency_chains", costs=(("public", 1),)
+    ),
 }
 """Endpoint table (B2), paths below ``/api/v4``; ``costs`` name families of
 :data:`GATEIO_RULES`."""
@@ -273,11 +276,22 @@ class GateWithdrawStatus(msgspec.Struct, frozen=True, kw_only=True):
     withdraw_percent_on_chains: dict[str, str] = {}
 
 
+class GateCurrencyChain(msgspec.Struct, frozen=True, kw_only=True):
+    """One ``/wallet/currency_chains`` element: a chain of a currency, whether it may be
+    withdrawn over, and the withdrawal precision (``decimal``: decimal places)."""
+
+    chain: str
+    is_disabled: int = 0
+    is_withdraw_disabled: int = 0
+    decimal: str = ""
+
+
 _withdrawal_decoder = msgspec.json.Decoder(GateWithdrawal, strict=False)
 _withdrawals_decoder = msgspec.json.Decoder(list[GateWithdrawal], strict=False)
 _deposits_decoder = msgspec.json.Decoder(list[GateDeposit], strict=False)
 _address_decoder = msgspec.json.Decoder(GateDepositAddress, strict=False)
 _withdraw_status_decoder = msgspec.json.Decoder(list[GateWithdrawStatus], strict=False)
+_currency_chains_decoder = msgspec.json.Decoder(list[GateCurrencyChain], strict=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -452,12 +466,27 @@ def _seconds_ns(value: str | int | float, name: str) -> int:
 
 @parser(VENUE, "wallet/withdraw_status")
 def to_terms(
-    raws: Sequence[GateWithdrawStatus], asset: str, network: str, venue: str = VENUE
+    raws: Sequence[GateWithdrawStatus],
+    asset: str,
+    network: str,
+    venue: str = VENUE,
+    chains: Sequence[GateCurrencyChain] = (),
 ) -> WithdrawalTerms:
     """``withdraw_status`` of ``asset`` as :class:`WithdrawalTerms` on ``network`` (the
     chain's fixed fee; ``withdraw_amount_mini`` bounds the amount with the fee, so the
     minimum received is ``withdraw_amount_mini - fee``). A percentage fee cannot be told
-    exactly in advance: refused (:class:`InvalidOrder`), as an unknown currency is."""
+    exactly in advance: refused (:class:`InvalidOrder`), as an unknown currency is.
+    ``chains`` (``wallet/currency_chains``) give the step (``decimal``: a withdrawal of
+    more decimal places is refused with ``INVALID_PRECISION``) and whether the chain is
+    open to withdrawals."""
+    step: Decimal | None = None
+    enabled = True
+    for chain in chains:
+        if chain.chain == network:
+            if chain.decimal not in ("", None):
+                places = int(number(chain.decimal, "decimal"))
+                step = Decimal(1).scaleb(-places)
+            enabled = not (chain.is_disabled or chain.is_withdraw_disabled)
     for raw in raws:
         if raw.currency != asset:
             continue
@@ -470,13 +499,15 @@ def to_terms(
                 venue=venue,
             )
         fee = number(raw.withdraw_fix_on_chains.get(network, raw.withdraw_fix), "withdraw_fix")
-        return WithdrawalTerms(
+        terms = WithdrawalTerms(
             venue=venue,
             asset=asset,
             network=network,
             fee=fee,
             minimum=net_minimum(number(raw.withdraw_amount_mini, "withdraw_amount_mini"), fee),
+            enabled=enabled,
         )
+        return terms if step is None else msgspec.structs.replace(terms, step=step)
     raise InvalidOrder(
         f"the venue offers no withdrawal of {asset}", code="unknown_network", venue=venue
     )
@@ -757,3 +788,9 @@ class GateRestClient:
         """``GET /wallet/withdraw_status`` (one currency, or all)."""
         params = [("currency", currency)] if currency else []
         return await self._fetch("withdraw_status", _withdraw_status_decoder, params)
+
+    async def currency_chains(self, currency: str) -> list[GateCurrencyChain]:
+        """``GET /wallet/currency_chains?currency=`` (public): a currency's chains."""
+        return await self._fetch(
+            "currency_chains", _currency_chains_decoder, [("currency", currency)]
+        )

@@ -255,7 +255,9 @@ class GateVenue(LiveVenue[rest.GateOrder, rest.GateTrade]):
 
     # ---------------------------------------------------------------- transfers
     async def withdrawal_terms(self, asset: str, network: str) -> WithdrawalTerms:
-        return rest.to_terms(await self.rest.withdraw_status(asset), asset, network, self.name)
+        status = await self.rest.withdraw_status(asset)
+        chains = await self.rest.currency_chains(asset)
+        return rest.to_terms(status, asset, network, self.name, chains)
 
     async def deposit_address(self, asset: str, network: str) -> str:
         answer = await self.rest.deposit_address(asset)

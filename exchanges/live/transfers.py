@@ -71,10 +71,10 @@ class WithdrawPolicy:
     allowed: bool = False
     addresses: AddressBook = field(default_factory=dict)
 
-    def check(self, req: WithdrawRequest, venue: str) -> None:
-        """Refuse ``req`` locally (:class:`InvalidOrder`, naming the config field) unless
-        withdrawals are allowed and its address is on the list; also a non-positive
-        amount or an empty client id."""
+    def permit(self, venue: str, asset: str, network: str, address: str | None = None) -> None:
+        """Refuse locally (:class:`InvalidOrder`, naming the config field) unless
+        withdrawals are allowed, and (given ``address``) the address is on the list for
+        ``asset`` on ``network``."""
         if not self.allowed:
             raise InvalidOrder(
                 f"withdrawals are off for venue {venue}: set venues[{venue}].allow_withdrawals"
@@ -82,14 +82,22 @@ class WithdrawPolicy:
                 code="withdrawals_disabled",
                 venue=venue,
             )
-        listed = self.addresses.get(req.asset, {}).get(req.network, [])
-        if req.address not in listed:
+        if address is None:
+            return
+        listed = self.addresses.get(asset, {}).get(network, [])
+        if address not in listed:
             raise InvalidOrder(
-                f"address {req.address} is not on venues[{venue}].withdraw_addresses"
-                f"[{req.asset}][{req.network}]: withdrawal refused",
+                f"address {address} is not on venues[{venue}].withdraw_addresses"
+                f"[{asset}][{network}]: withdrawal refused",
                 code="address_not_allowed",
                 venue=venue,
             )
+
+    def check(self, req: WithdrawRequest, venue: str) -> None:
+        """Refuse ``req`` locally (:class:`InvalidOrder`, naming the config field) unless
+        withdrawals are allowed and its address is on the list; also a non-positive
+        amount or an empty client id."""
+        self.permit(venue, req.asset, req.network, req.address)
         if not req.client_id:
             raise InvalidOrder("a withdrawal needs a client_id", code="client", venue=venue)
         if not req.amount.is_finite() or req.amount <= 0:

@@ -499,6 +499,11 @@ class LiveVenue(abc.ABC, Generic[RawOrder, RawTrade]):
         return await reconcile_remote(self.tracker, remote, client_order_id, fills)
 
     # ---------------------------------------------------------------- transfers
+    def check_withdrawal(self, asset: str, network: str, address: str | None = None) -> None:
+        """Refuse locally, before any request, what the config does not allow
+        (:class:`~exchanges.live.transfers.WithdrawPolicy`)."""
+        self.withdraw_policy.permit(self.name, asset, network, address)
+
     async def withdraw(self, req: WithdrawRequest) -> Transfer:
         """Withdraw ``req.amount`` to ``req.address`` (the account pays ``amount + fee``).
 

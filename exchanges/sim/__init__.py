@@ -184,7 +184,9 @@ Transfers (both venues; ``exchanges/sim/transfers.py``)
     capital/withdraw/history``, ``capital/deposit/hisrec``, ``capital/deposit/address``,
     ``capital/config/getall``; Gate ``POST /withdrawals``, ``DELETE
     /withdrawals/{id}``, ``GET /wallet/withdrawals``, ``/wallet/deposits``,
-    ``/wallet/deposit_address``, ``/wallet/withdraw_status``. Not served: MEXC deposit
+    ``/wallet/deposit_address``, ``/wallet/withdraw_status``, ``/wallet/currency_chains``
+    (public; ``decimal`` is the number of decimal places of the route's step, so a step
+    that is not a power of ten is not told exactly). Not served: MEXC deposit
     address generation (``POST capital/deposit/address``), internal transfers, withdraw
     address lists; Gate ``withdrawals/push``, ``wallet/transfers``, sub-accounts, saved
     addresses; ``spot/currencies`` still shows no chains.

@@ -234,6 +234,7 @@ class GateServer(VenueServer):
         r.add_get(f"{PREFIX}/wallet/deposits", self.deposits)
         r.add_get(f"{PREFIX}/wallet/deposit_address", self.deposit_address)
         r.add_get(f"{PREFIX}/wallet/withdraw_status", self.withdraw_status)
+        r.add_get(f"{PREFIX}/wallet/currency_chains", self.currency_chains)
         r.add_get("/ws/v4/", self.websocket)
 
     @web.middleware
@@ -776,6 +777,31 @@ class GateServer(VenueServer):
                     "withdraw_eachtime_limit": WITHDRAW_LIMIT,
                     "withdraw_fix_on_chains": {r.network: decimal_text(r.fee) for r in routes},
                     "withdraw_percent_on_chains": {r.network: "0%" for r in routes},
+                }
+            )
+        return json_response(out)
+
+    async def currency_chains(self, request: web.Request) -> web.Response:
+        """``GET /wallet/currency_chains?currency=`` (public): the currency's routes as
+        chains, ``decimal`` the decimal places of the route's step."""
+        network = self._network()
+        wanted = request.query.get("currency", "").upper()
+        if not wanted:
+            raise SimReject(SimError.MISSING_PARAM, "currency")
+        out = []
+        for r in network.networks(wanted):
+            exponent = r.step.normalize().as_tuple().exponent
+            places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+            out.append(
+                {
+                    "chain": r.network,
+                    "name_cn": r.network,
+                    "name_en": r.network,
+                    "contract_address": "",
+                    "is_disabled": 0,
+                    "is_deposit_disabled": 0,
+                    "is_withdraw_disabled": 0,
+                    "decimal": str(places),
                 }
             )
         return json_response(out)

@@ -46,6 +46,10 @@ class SimulatedTransfers:
     async def deposit_address(self, asset: str, network: str) -> str:
         return self._network().address(self.name, asset, network)
 
+    def check_withdrawal(self, asset: str, network: str, address: str | None = None) -> None:
+        # no local policy: the run's transfer network refuses what its routes do not allow
+        self._network()
+
     async def withdraw(self, req: WithdrawRequest) -> Transfer:
         return self._network().withdraw(self.name, req)
 

@@ -227,6 +227,15 @@ async def test_refused_locally_without_a_request(world: World, name: str) -> Non
     assert unlisted.value.code == "address_not_allowed"
     with pytest.raises(InvalidOrder, match=r"withdraw_addresses\[USDT\]\[TRX\]"):
         await on.withdraw(request("x-3", "1", world.address(OTHER[name], "USDT", "TRX"), "USDT"))
+    # the same policy asked alone, as a strategy does before it plans a transfer
+    with pytest.raises(InvalidOrder, match="allow_withdrawals") as asked:
+        off.check_withdrawal("BTC", "BTC")
+    assert asked.value.code == "withdrawals_disabled"
+    on.check_withdrawal("BTC", "BTC")
+    on.check_withdrawal("BTC", "BTC", address)
+    with pytest.raises(InvalidOrder) as other:
+        on.check_withdrawal("BTC", "BTC", "bc1qsomebodyelse")
+    assert other.value.code == "address_not_allowed"
     # nothing reached the simulator: no request at all, no withdrawal in its ledger
     assert await world.requests(name) == {}
     assert (await world.ledger(name))["withdrawals"] == []

@@ -88,6 +88,23 @@ def test_terms_and_percentage_fees() -> None:
         rest.to_terms(raws, "BTC", "BTC")
 
 
+def test_terms_take_the_step_and_state_from_the_currency_chains() -> None:
+    raws = msgspec.json.decode(STATUS, type=list[rest.GateWithdrawStatus], strict=False)
+    chains = msgspec.json.decode(
+        b'[{"chain":"ETH","name_cn":"ETH","name_en":"ETH","contract_address":"0x1",'
+        b'"is_disabled":0,"is_deposit_disabled":0,"is_withdraw_disabled":0,"decimal":"6"},'
+        b'{"chain":"TRX","is_disabled":0,"is_withdraw_disabled":1,"decimal":"2"}]',
+        type=list[rest.GateCurrencyChain],
+        strict=False,
+    )
+    terms = rest.to_terms(raws, "MTN", "ETH", chains=chains)
+    assert (terms.step, terms.enabled) == (Decimal("0.000001"), True)
+    # without the chain's precision the step is the model's default
+    assert rest.to_terms(raws, "MTN", "ETH").step == Decimal("1e-8")
+    shut = [msgspec.structs.replace(chains[0], is_withdraw_disabled=1)]
+    assert rest.to_terms(raws, "MTN", "ETH", chains=shut).enabled is False
+
+
 def test_withdraw_body_sends_the_amount_with_the_fee() -> None:
     req = WithdrawRequest(client_id="c-1", asset="BTC", amount=Decimal("0.5"), network="BTC",
                           address="bc1qx")  # fmt: skip
