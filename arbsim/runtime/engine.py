@@ -676,6 +676,8 @@ class Engine:
                 if progress is not None and not n & 0xFFF:
                     progress(ts)
             last_ts = loop.now_ns()
+            if progress is not None:  # the fast path may merge fewer than 4096 messages
+                progress(last_ts)
         driver.head = END
         for s in sources:
             finish = getattr(s, "finish", None)
