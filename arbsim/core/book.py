@@ -16,8 +16,7 @@ integers, converted to float or Decimal on the way out.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 
 import numpy as np
@@ -51,6 +50,19 @@ META_COLS = 12
 def _nonzero(arr: F64) -> I64:
     out: I64 = arr.nonzero()[0]
     return out
+
+
+#: how a regrid finds a grid's levels: NumPy's scan, or the compiled one once the replay
+#: has loaded the kernels (:func:`use_scan`; numba is not imported for it elsewhere:
+#: live feeds, the exchange simulator, importers)
+_scan: Callable[[F64], I64] = _nonzero
+
+
+def use_scan(scan: Callable[[F64], I64]) -> None:
+    """Make every book's regrid find its levels with ``scan`` (same indices as
+    ``arr.nonzero()[0]``)."""
+    global _scan
+    _scan = scan
 
 
 class TickScale:
@@ -667,10 +679,7 @@ class OrderBook:
         Levels further than ``MAX_SPAN / 2`` from the touch move to the overflow dicts,
         overflow levels that are near again come back. Costs a scan of the grid, which
         only happens when the market has moved out of the window."""
-        # the compiled scan when the replay has loaded the kernels (same indices; numba is
-        # not imported for it elsewhere: live feeds, the exchange simulator, importers)
-        kernels = sys.modules.get("arbsim.core.kernels")
-        nonzero = kernels.nonzero_indices if kernels is not None else _nonzero
+        nonzero = _scan
         ref = self._ref_tick((min(ticks) + max(ticks)) // 2)
         half = MAX_SPAN // 2
         live: list[tuple[dict[int, float], I64, F64]] = []

@@ -43,6 +43,7 @@ from arbsim.core.book import (
     META_COLS,
     NO_ASK,
     NO_BID,
+    use_scan,
 )
 
 HALF_SPAN = MAX_SPAN // 2
@@ -247,6 +248,10 @@ def nonzero_indices(arr: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:  # p
             out[j] = i
             j += 1
     return out
+
+
+# a book's regrid scans its grid with it from now on in this process
+use_scan(nonzero_indices)
 
 
 def warm_up() -> None:
