@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from arbsim.core import columns
 from arbsim.core.checks import ConfigPath, at_least, at_most, non_negative
 from arbsim.core.errors import DataError
 
@@ -163,12 +164,12 @@ class LatencyRecorder:
             venues += [venue] * len(d.values)
             ts += [0] * len(d.values)
             ns += d.values
-        return pa.table(
+        return columns.table(
             {
-                "ts": pa.array(ts, pa.int64()),
-                "kind": pa.array(kinds, pa.string()),
-                "venue": pa.array(venues, pa.string()),
-                "latency_ns": pa.array(ns, pa.int64()),
+                "ts": columns.array(ts, pa.int64()),
+                "kind": columns.array(kinds, pa.string()),
+                "venue": columns.array(venues, pa.string()),
+                "latency_ns": columns.array(ns, pa.int64()),
             }
         )
 
