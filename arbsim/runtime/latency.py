@@ -23,9 +23,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from arbsim.core import columns
 from arbsim.core.checks import ConfigPath, at_least, at_most, non_negative
 from arbsim.core.errors import DataError
+from arbsim.runtime import columns
 
 #: request kinds a venue distinguishes; ``push`` is an unsolicited private update
 REQUEST_KINDS = ("place", "cancel", "fetch_order", "fetch_balances", "open_orders", "push")

@@ -16,7 +16,6 @@ from typing import Any, assert_never
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from arbsim.core import columns
 from arbsim.core.errors import VenueError
 from arbsim.core.model import Fill, Order, OrderRequest, OrderStatus
 from arbsim.core.records import (
@@ -32,6 +31,7 @@ from arbsim.core.records import (
     TransferRecord,
 )
 from arbsim.core.records import ArbRecord as ArbRecord  # re-exported: it was defined here
+from arbsim.runtime import columns
 from arbsim.runtime.risk import RiskState
 
 

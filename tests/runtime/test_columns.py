@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from arbsim.core import columns
+from arbsim.runtime import columns
 
 CASES: list[tuple[list[Any], pa.DataType]] = [
     ([1, -2, 3, 2**62], pa.int64()),
@@ -93,7 +93,7 @@ def test_builders_do_not_load_pandas() -> None:
     code = """
 import sys
 import pyarrow as pa
-from arbsim.core import columns
+from arbsim.runtime import columns
 schema = pa.schema([pa.field("a", pa.int64()), pa.field("b", pa.string())])
 columns.from_rows([{"a": 1, "b": "x"}, {"a": None, "b": None}], schema)
 columns.array([["x"], None], pa.list_(pa.string()))
