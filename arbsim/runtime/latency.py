@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from arbsim.core.checks import ConfigPath, at_least, at_most, non_negative
 from arbsim.core.errors import DataError
+from arbsim.runtime import columns
 
 #: request kinds a venue distinguishes; ``push`` is an unsolicited private update
 REQUEST_KINDS = ("place", "cancel", "fetch_order", "fetch_balances", "open_orders", "push")
@@ -163,12 +164,12 @@ class LatencyRecorder:
             venues += [venue] * len(d.values)
             ts += [0] * len(d.values)
             ns += d.values
-        return pa.table(
+        return columns.table(
             {
-                "ts": pa.array(ts, pa.int64()),
-                "kind": pa.array(kinds, pa.string()),
-                "venue": pa.array(venues, pa.string()),
-                "latency_ns": pa.array(ns, pa.int64()),
+                "ts": columns.array(ts, pa.int64()),
+                "kind": columns.array(kinds, pa.string()),
+                "venue": columns.array(venues, pa.string()),
+                "latency_ns": columns.array(ns, pa.int64()),
             }
         )
 

@@ -31,6 +31,7 @@ from arbsim.core.records import (
     TransferRecord,
 )
 from arbsim.core.records import ArbRecord as ArbRecord  # re-exported: it was defined here
+from arbsim.runtime import columns
 from arbsim.runtime.risk import RiskState
 
 
@@ -188,15 +189,15 @@ class RunRecorder:
     # ------------------------------------------------------------ writing
     def orders_table(self) -> pa.Table:
         rows = [ORDERS.row(r) for r in self._orders.values()]
-        return pa.Table.from_pylist(rows, schema=arrow_schema(ORDERS))
+        return columns.from_rows(rows, schema=arrow_schema(ORDERS))
 
     def fills_table(self) -> pa.Table:
         rows = [FILLS.row(f) for f in self._fills]
-        return pa.Table.from_pylist(rows, schema=arrow_schema(FILLS))
+        return columns.from_rows(rows, schema=arrow_schema(FILLS))
 
     def arbs_table(self) -> pa.Table:
         rows = [ARBS.row(a) for a in self.arbs]
-        return pa.Table.from_pylist(rows, schema=arrow_schema(ARBS))
+        return columns.from_rows(rows, schema=arrow_schema(ARBS))
 
     def equity_samples(self) -> list[dict[str, Any]]:
         """The equity samples so far (ts, equity, net_pnl, gross_pnl, fees, positions)."""
@@ -215,7 +216,7 @@ class RunRecorder:
                 ]
             )
         )
-        return pa.Table.from_pylist(self._equity, schema=schema)
+        return columns.from_rows(self._equity, schema=schema)
 
     def write(
         self, out: Path, latency: pa.Table, summary: dict[str, Any], config_yaml: bytes
@@ -227,11 +228,11 @@ class RunRecorder:
         pq.write_table(self.arbs_table(), out / "arbs.parquet")
         if self.algos:
             rows = [ALGOS.row(a) for a in self.algos]
-            table = pa.Table.from_pylist(rows, schema=arrow_schema(ALGOS))
+            table = columns.from_rows(rows, schema=arrow_schema(ALGOS))
             pq.write_table(table, out / "algos.parquet")
         if self.transfers:
             rows = [TRANSFERS.row(t) for t in self.transfers]
-            table = pa.Table.from_pylist(rows, schema=arrow_schema(TRANSFERS))
+            table = columns.from_rows(rows, schema=arrow_schema(TRANSFERS))
             pq.write_table(table, out / "transfers.parquet")
         pq.write_table(latency, out / "latency.parquet")
         pq.write_table(self.equity_table(), out / "equity.parquet")

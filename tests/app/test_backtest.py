@@ -350,3 +350,22 @@ def test_shutdown_cancels_what_is_in_flight_and_records_it(tmp_path: Path) -> No
     assert out.summary["cancelled_at_shutdown"] == ["forever", "order x:rest1"]
     orders = pq.read_table(tmp_path / "r" / "orders.parquet").to_pylist()
     assert [(o["client_order_id"], o["status"]) for o in orders] == [("rest1", "canceled")]
+
+
+def test_a_backtest_never_imports_pandas(tmp_path: Path) -> None:
+    """pandas costs ~40 MB of resident memory; reading the catalog, replaying and writing
+    every output go through Arrow buffers and the column builders, never through it."""
+    code = f"""
+import sys
+from click.testing import CliRunner
+from arbsim.app.cli import main
+r = CliRunner().invoke(main, ["backtest", "--out", {str(tmp_path / "bt")!r},
+                              "--end", "2026-01-05T00:04:00Z"])
+assert r.exit_code == 0, r.output
+print(sorted(m for m in sys.modules if m.split(".")[0] == "pandas")[:3])
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+    assert (tmp_path / "bt" / "fills.parquet").exists()
+    assert pq.read_table(tmp_path / "bt" / "fills.parquet").num_rows > 0
