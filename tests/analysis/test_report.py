@@ -27,6 +27,7 @@ SECTIONS = (
     "pnl",
     "stats",
     "inventory",
+    "transfers",
     "arbs",
     "slippage",
     "fills",
