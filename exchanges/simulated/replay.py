@@ -105,35 +105,40 @@ class _LocalTrades(TradeCursor):
         self.venue_obj.sink.on_trade(self.venue, self.trade())
 
 
-class _ExchangeBook(BookCursor):
-    """Applies each message to the exchange-side book at its ``ts_exchange``.
+class _HeldBack:
+    """What both exchange-side cursors do on the fast path: while their matching engine
+    has no resting order they leave the merge (``held``), pass their messages in bulk when
+    the driver's head moves past them, and rejoin the merge once an order rests."""
 
-    On the fast path it leaves the merge while its matching engine has no resting order
-    (nothing can fill, nobody looks at the book): the book catches up in bulk when a
-    request reaches the exchange or the venue's local stream loads a batch, and the
-    cursor rejoins the merge once an order rests."""
+    venue_obj: ReplayVenue
+    engine: MatchingEngine
+    driver: ReplayDriver
+    index: int
+    ts: int
+    passed_key: int
+    #: the cursor's own step to its next message (``BookCursor.next`` / ``TradeCursor.next``)
+    _step_cursor: Callable[[], bool]
+    dispatch: Callable[[], None]
+    sync: Callable[[], int]
+    events: int
+    messages: int
 
-    def bind(self, venue: ReplayVenue, book: OrderBook, engine: MatchingEngine) -> None:
-        self.venue_obj = venue
-        self.book = book
-        self.engine = engine
+    def _bind_held(self) -> None:
         # the exchange side counts nothing: events and messages are the strategy's
         self.events = 0
         self.messages = 0
         self.lazy = False
         self.held = False
         self.ended = False
-        self._put = self.apply
 
     def attach(self, driver: ReplayDriver, index: int) -> None:
         self.driver = driver
         self.index = index
         self.lazy = True
-        self._put = self.apply_fast
         self.venue_obj._held.append(self)
 
     def next(self) -> bool:
-        if not BookCursor.next(self):
+        if not self._step_cursor():
             self.ended = True
             self.held = False
             return False
@@ -142,6 +147,39 @@ class _ExchangeBook(BookCursor):
             return False
         self.held = False
         return True
+
+    def pending_ts(self) -> int | None:
+        """The key of the next held-back message (None: not held, or none left)."""
+        return self.ts if self.held and not self.ended else None
+
+    def resume(self) -> None:
+        """Rejoin the merge when an order rests."""
+        if self.held and not self.ended and self.engine.resting:
+            self.held = False
+            self.driver.wake(self.index, self)
+
+
+class _ExchangeBook(_HeldBack, BookCursor):
+    """Applies each message to the exchange-side book at its ``ts_exchange``.
+
+    On the fast path it leaves the merge while its matching engine has no resting order
+    (nothing can fill, nobody looks at the book): the book catches up in bulk when a
+    request reaches the exchange or the venue's local stream loads a batch, and the
+    cursor rejoins the merge once an order rests."""
+
+    def _step_cursor(self) -> bool:
+        return BookCursor.next(self)
+
+    def bind(self, venue: ReplayVenue, book: OrderBook, engine: MatchingEngine) -> None:
+        self.venue_obj = venue
+        self.book = book
+        self.engine = engine
+        self._bind_held()
+        self._put = self.apply
+
+    def attach(self, driver: ReplayDriver, index: int) -> None:
+        _HeldBack.attach(self, driver, index)
+        self._put = self.apply_fast
 
     def sync(self) -> int:
         """Apply the held-back messages the driver has passed; the key of the last one
@@ -153,10 +191,6 @@ class _ExchangeBook(BookCursor):
                 self.held = False
         return self.passed_key
 
-    def pending_ts(self) -> int | None:
-        """The key of the next held-back message (None: not held, or none left)."""
-        return self.ts if self.held and not self.ended else None
-
     def pass_one(self) -> None:
         """Apply the current held-back message and move on."""
         i = self._i - 1
@@ -166,12 +200,6 @@ class _ExchangeBook(BookCursor):
             self.ended = True
             self.held = False
 
-    def resume(self) -> None:
-        """Rejoin the merge when an order rests."""
-        if self.held and not self.ended and self.engine.resting:
-            self.held = False
-            self.driver.wake(self.index, self)
-
     def dispatch(self) -> None:
         self._put(self.book)
         if self.engine.resting:
@@ -180,33 +208,14 @@ class _ExchangeBook(BookCursor):
                 self.venue_obj.push(evs, self.ts)
 
 
-class _ExchangeTrades(TradeCursor):
+class _ExchangeTrades(_HeldBack, TradeCursor):
+    def _step_cursor(self) -> bool:
+        return TradeCursor.next(self)
+
     def bind(self, venue: ReplayVenue, engine: MatchingEngine) -> None:
         self.venue_obj = venue
         self.engine = engine
-        # the exchange side counts nothing: events and messages are the strategy's
-        self.events = 0
-        self.messages = 0
-        self.lazy = False
-        self.held = False
-        self.ended = False
-
-    def attach(self, driver: ReplayDriver, index: int) -> None:
-        self.driver = driver
-        self.index = index
-        self.lazy = True
-        self.venue_obj._held.append(self)
-
-    def next(self) -> bool:
-        if not TradeCursor.next(self):
-            self.ended = True
-            self.held = False
-            return False
-        if self.lazy and not self.engine.resting:
-            self.held = True
-            return False
-        self.held = False
-        return True
+        self._bind_held()
 
     def sync(self) -> int:
         if self.held and not self.ended:
@@ -217,20 +226,12 @@ class _ExchangeTrades(TradeCursor):
                 self.held = False
         return self.passed_key
 
-    def pending_ts(self) -> int | None:
-        return self.ts if self.held and not self.ended else None
-
     def pass_one(self) -> None:
         """Pass the current held-back trade (nothing rests: it changes nothing)."""
         self.passed_key = self.ts
         if not self.step():
             self.ended = True
             self.held = False
-
-    def resume(self) -> None:
-        if self.held and not self.ended and self.engine.resting:
-            self.held = False
-            self.driver.wake(self.index, self)
 
     def dispatch(self) -> None:
         if self.engine.resting:
@@ -270,7 +271,7 @@ class ReplayVenue(SimulatedOrderEntry, SimulatedTransfers):
         self._books: dict[str, OrderBook] = {}
         self._xbooks: dict[str, OrderBook] = {}
         #: streams of the fast path that may be held out of the merge
-        self._held: list[_ExchangeBook | _ExchangeTrades | _LocalTrades] = []
+        self._held: list[_HeldBack | _LocalTrades] = []
         self._init_order_entry()
 
     # ---------------------------------------------------------------- Venue: data
