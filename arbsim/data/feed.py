@@ -60,10 +60,10 @@ def _kernel() -> Callable[..., tuple[int, int, int, int, int, int]]:
     only the replay's fast path needs it (not the importers, not the exchange
     simulator's feed)."""
     global _apply_messages
-    from arbsim.core.kernels import apply_messages
+    from arbsim.core.kernels import warm_up
 
-    _apply_messages = apply_messages
-    return apply_messages
+    _apply_messages = warm_up()
+    return _apply_messages
 
 
 _apply_messages: Callable[..., tuple[int, int, int, int, int, int]] | None = None
