@@ -29,7 +29,9 @@ from arbsim.runtime.arbitrage import (
     ArbParams,
     Opportunity,
     RebalanceParams,
+    edge_threshold,
     find_opportunity,
+    touch_pays,
 )
 from arbsim.runtime.context import Context
 from arbsim.runtime.execution import AlgoParams, ExecAlgo
@@ -53,18 +55,29 @@ class _Market:
         self.cooldown_until = 0
         #: (buy venue, sell venue) -> amortised transfer cost, bps (ArbParams.transfer_cost)
         self.costs: dict[tuple[str, str], float] = {}
+        #: each venue's pairs with the others, in config order
+        self.pairs = {
+            v: [(a, b) for a, b in itertools.combinations(self.venues, 2) if v in (a, b)]
+            for v in self.venues
+        }
+        self.fees = {v: float(i.taker_fee) for v, i in self.insts.items()}
 
     def best(self, venue: str, ts: int) -> Opportunity | None:
         """The opportunity with the largest expected PnL between ``venue`` and each other
-        venue (each pair in config order: buy on the first, else on the second)."""
+        venue (each pair in config order: buy on the first, else on the second). A
+        direction whose touch does not pay (most top-of-book changes) is not walked."""
         best: Opportunity | None = None
-        for a, b in itertools.combinations(self.venues, 2):
-            if venue not in (a, b):
-                continue
-            ba, bb, ia, ib = self.books[a], self.books[b], self.insts[a], self.insts[b]
-            opp = find_opportunity(
-                ba, bb, ia, ib, self.p, ts, self.costs.get((a, b), 0.0)
-            ) or find_opportunity(bb, ba, ib, ia, self.p, ts, self.costs.get((b, a), 0.0))
+        books, fees, costs, p = self.books, self.fees, self.costs, self.p
+        for a, b in self.pairs[venue]:
+            ba, bb = books[a], books[b]
+            opp = None
+            cost = costs.get((a, b), 0.0)
+            if touch_pays(ba, bb, fees[a], fees[b], edge_threshold(p, cost)) is not None:
+                opp = find_opportunity(ba, bb, self.insts[a], self.insts[b], p, ts, cost)
+            if opp is None:
+                cost = costs.get((b, a), 0.0)
+                if touch_pays(bb, ba, fees[b], fees[a], edge_threshold(p, cost)) is not None:
+                    opp = find_opportunity(bb, ba, self.insts[b], self.insts[a], p, ts, cost)
             if opp is not None and (best is None or opp.exp_pnl > best.exp_pnl):
                 best = opp
         return best
@@ -431,7 +444,7 @@ class CrossExchangeArb(Strategy):
         market = self._markets.get(book.symbol)
         if market is None or venue not in market.books:
             return
-        top = (book.best_bid_tick, book.best_ask_tick, book.best_bid_size, book.best_ask_size)
+        top = book.top
         key = (venue, book.symbol)
         if self._last_top.get(key) == top:
             return

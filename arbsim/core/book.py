@@ -171,6 +171,15 @@ class OrderBook:
         return self._over_asks[t] if t is not None else 0.0
 
     @property
+    def top(self) -> tuple[int | None, int | None, float, float]:
+        """``(best_bid_tick, best_ask_tick, best_bid_size, best_ask_size)`` in one call."""
+        bb, ba = self._bb, self._ba
+        if bb >= 0 and ba >= 0:
+            base = self._base
+            return base + bb, base + ba, float(self._bids[bb]), float(self._asks[ba])
+        return self.best_bid_tick, self.best_ask_tick, self.best_bid_size, self.best_ask_size
+
+    @property
     def mid(self) -> float | None:
         b, a = self.best_bid, self.best_ask
         return None if b is None or a is None else (a + b) / 2.0

@@ -237,6 +237,98 @@ def apply_messages(  # pragma: no cover - compiled; tested against the Python bo
 
 
 @_jit
+def partition_messages(  # pragma: no cover - compiled; tested against the NumPy split
+    starts: npt.NDArray[np.int64],
+    n: int,
+    side: npt.NDArray[np.int8],
+    ticks: npt.NDArray[np.int64],
+    sizes: npt.NDArray[np.float64],
+    flag_rows: npt.NDArray[np.uint8],
+    median: int,
+    far_ticks: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Order a batch's rows ``0 .. n-1`` message by message (message ``k`` is rows
+    ``starts[k] ..`` up to the next start) as :func:`arbsim.data.feed._split` does with
+    NumPy: near bids, far bids, near asks, far asks, each in row order (a row is far
+    when its tick is more than ``far_ticks`` from ``median``). Returns the ordered
+    ticks and sizes and one ``meta`` row per message (the ``M_*`` columns: row bounds,
+    the near rows' tick range and best live tick per side, the flags of all its rows
+    or-ed); a side with no near row has the range ``(NO_ASK, NO_BID)``."""
+    m = starts.shape[0]
+    out_t = np.empty(n, np.int64)
+    out_s = np.empty(n, np.float64)
+    meta = np.empty((m, META_COLS), np.int64)
+    for k in range(m):
+        s = starts[k]
+        e = starts[k + 1] if k + 1 < m else n
+        nb = 0
+        nbf = 0
+        naf = 0
+        fl = 0
+        for r in range(s, e):
+            far = abs(ticks[r] - median) > far_ticks
+            if side[r] == 1:
+                nb += 1
+                if far:
+                    nbf += 1
+            elif far:
+                naf += 1
+            fl |= flag_rows[r]
+        split = s + nb
+        bid_far = split - nbf
+        ask_far = e - naf
+        q_bn = s
+        q_bf = bid_far
+        q_an = split
+        q_af = ask_far
+        blo = NO_ASK
+        bhi = NO_BID
+        btop = NO_BID
+        alo = NO_ASK
+        ahi = NO_BID
+        atop = NO_ASK
+        for r in range(s, e):
+            t = ticks[r]
+            far = abs(t - median) > far_ticks
+            if side[r] == 1:
+                if far:
+                    q = q_bf
+                    q_bf += 1
+                else:
+                    q = q_bn
+                    q_bn += 1
+                    blo = min(blo, t)
+                    bhi = max(bhi, t)
+                    if sizes[r] > 0.0 and t > btop:
+                        btop = t
+            elif far:
+                q = q_af
+                q_af += 1
+            else:
+                q = q_an
+                q_an += 1
+                alo = min(alo, t)
+                ahi = max(ahi, t)
+                if sizes[r] > 0.0 and t < atop:
+                    atop = t
+            out_t[q] = t
+            out_s[q] = sizes[r]
+        meta[k, M_START] = s
+        meta[k, M_BID_FAR] = bid_far
+        meta[k, M_SPLIT] = split
+        meta[k, M_ASK_FAR] = ask_far
+        meta[k, M_END] = e
+        meta[k, M_BID_LO] = blo
+        meta[k, M_BID_HI] = bhi
+        meta[k, M_BID_TOP] = btop
+        meta[k, M_ASK_LO] = alo
+        meta[k, M_ASK_HI] = ahi
+        meta[k, M_ASK_TOP] = atop
+        meta[k, M_FLAGS] = fl
+    return out_t, out_s, meta
+
+
+@_jit
 def nonzero_indices(arr: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:  # pragma: no cover
     """``arr.nonzero()[0]`` (indices of the non-zero elements, ascending), in one pass
     over a sparse grid without NumPy's temporaries (a book's regrid scans its grid)."""
@@ -292,4 +384,6 @@ def warm_up() -> Callable[..., tuple[int, int, int, int, int, int]]:
     if apply_direct is None:
         apply_direct = _compile()
         nonzero_indices(np.zeros(4))
+        e = np.zeros(0, np.int64)
+        partition_messages(e, 0, np.zeros(0, np.int8), e, np.zeros(0), np.zeros(0, np.uint8), 0, 1)
     return apply_direct

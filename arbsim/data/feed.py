@@ -280,6 +280,8 @@ class BookCursor(_StreamCursor):
             np.zeros(_UNDO_ROWS),
         )
         self._s = self._m = self._e = 0
+        #: batches are split by the compiled kernel (the replay's fast path)
+        self.compiled = False
 
     def _load(self) -> bool:
         while not self._done:
@@ -290,7 +292,7 @@ class BookCursor(_StreamCursor):
                 self._done = True
                 if cols is None:
                     return False
-                split = _split(cols, last=True)
+                split = _split(cols, last=True, compiled=self.compiled)
             else:
                 _, new = got
                 carry = self._carry
@@ -303,7 +305,7 @@ class BookCursor(_StreamCursor):
                         cols = {k: np.concatenate([carry[k], new[k]]) for k in new}
                     else:
                         cols = new
-                    split = _split(cols, last=False)
+                    split = _split(cols, last=False, compiled=self.compiled)
                     if self._memo is not None:
                         self._memo[key] = (new, split)
                         while len(self._memo) > 2:
@@ -627,15 +629,16 @@ class _Split:
         self.n = 0
 
 
-def _split(cols: dict[str, npt.NDArray[np.generic]], last: bool) -> _Split:
+def _split(cols: dict[str, npt.NDArray[np.generic]], last: bool, compiled: bool = False) -> _Split:
     """Split a batch into venue messages (rows sharing ``ts_local`` and ``seq``). Unless
     ``last``, the final message may continue in the next batch: it is held back as the
     carry. Inside each message: bids before asks, and on each side the rows near the
     batch's prices before the few far-away ones (real venues update levels at silly
     prices too); row order is kept within each group. Near rows go to the book as one
-    vectorised scatter, far rows one by one."""
-    tsl_rows = cols["ts_local"].astype(np.int64)
-    seq_rows = cols["seq"].astype(np.int64)
+    vectorised scatter, far rows one by one. ``compiled``: the rows are ordered by the
+    compiled kernel (the replay's fast path) instead of NumPy, with the same result."""
+    tsl_rows = np.asarray(cols["ts_local"], np.int64)
+    seq_rows = np.asarray(cols["seq"], np.int64)
     if not len(tsl_rows):
         return _Split(None)
     change = np.flatnonzero((tsl_rows[1:] != tsl_rows[:-1]) | (seq_rows[1:] != seq_rows[:-1])) + 1
@@ -648,68 +651,79 @@ def _split(cols: dict[str, npt.NDArray[np.generic]], last: bool) -> _Split:
         if not len(starts):
             return _Split(carry)
         cols = {k: v[:tail] for k, v in cols.items()}
+        tsl_rows = tsl_rows[:tail]
+        seq_rows = seq_rows[:tail]
     p = _Split(carry)
-    n = len(cols["ts_local"])
-    side = cols["side"].astype(np.int8)
+    n = len(tsl_rows)
+    side = np.asarray(cols["side"], np.int8)
+    raw_ticks = np.asarray(cols["ticks"], np.int64)
+    raw_sizes = np.asarray(cols["size"], np.float64)
+    p.flag_rows = np.asarray(cols["flags"], np.uint8)
+    median = int(np.median(raw_ticks))
+    if compiled:
+        from arbsim.core.kernels import partition_messages
+
+        ticks, sizes, meta = partition_messages(
+            starts, n, side, raw_ticks, raw_sizes, p.flag_rows, median, FAR_TICKS
+        )
+    else:
+        ticks, sizes, meta = _partition(starts, n, side, raw_ticks, raw_sizes, p.flag_rows, median)
+    p.n = len(starts)
+    p.ticks = ticks
+    p.sizes = sizes
+    p.starts = starts
+    p.tsl = tsl_rows[starts]
+    p.tsx = np.asarray(cols["ts_exchange"], np.int64)[starts]
+    p.flags = meta[:, M_FLAGS].astype(np.uint8)
+    p.hints = np.ascontiguousarray(meta[:, M_BID_LO : M_ASK_TOP + 1])
+    p.meta = meta
+    p.starts_list = starts.tolist()
+    p.splits_list = meta[:, M_SPLIT].tolist()
+    p.ends_list = meta[:, M_END].tolist()
+    p.tsx_list = p.tsx.tolist()
+    p.tsl_list = p.tsl.tolist()
+    p.seqs_list = seq_rows[starts].tolist()
+    p.flg_list = p.flags.tolist()
+    p.bid_far_list = meta[:, M_BID_FAR].tolist()
+    p.ask_far_list = meta[:, M_ASK_FAR].tolist()
+    return p
+
+
+def _partition(
+    starts: npt.NDArray[np.int64],
+    n: int,
+    side: npt.NDArray[np.int8],
+    raw_ticks: npt.NDArray[np.int64],
+    raw_sizes: npt.NDArray[np.float64],
+    flag_rows: npt.NDArray[np.uint8],
+    median: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """The rows ordered within each message and one ``meta`` row per message (see
+    :func:`arbsim.core.kernels.partition_messages`, which does the same compiled)."""
     msg_id = np.zeros(n, np.int64)
     msg_id[starts[1:]] = 1
     msg_id = np.cumsum(msg_id)
-    raw_ticks = cols["ticks"].astype(np.int64)
-    far = np.abs(raw_ticks - int(np.median(raw_ticks))) > FAR_TICKS
+    far = np.abs(raw_ticks - median) > FAR_TICKS
     order = np.lexsort((far, -side, msg_id))
     ticks = raw_ticks[order]
-    sizes = cols["size"].astype(np.float64)[order]
+    sizes = raw_sizes[order]
     ends = np.concatenate([starts[1:], [n]])
     is_bid = side == 1
     nbids = np.add.reduceat(is_bid.astype(np.int64), starts)
     nbfar = np.add.reduceat((is_bid & far).astype(np.int64), starts)
     nafar = np.add.reduceat((~is_bid & far).astype(np.int64), starts)
-    p.flag_rows = cols["flags"].astype(np.uint8)
-    flags = np.bitwise_or.reduceat(p.flag_rows, starts)
     splits = starts + nbids
     bid_far = splits - nbfar
     ask_far = ends - nafar
-    hints = _hint_rows(ticks, sizes, starts, bid_far, splits, ask_far)
     meta = np.empty((len(starts), META_COLS), np.int64)
     meta[:, M_START] = starts
     meta[:, M_BID_FAR] = bid_far
     meta[:, M_SPLIT] = splits
     meta[:, M_ASK_FAR] = ask_far
     meta[:, M_END] = ends
-    meta[:, M_BID_LO : M_ASK_TOP + 1] = hints
-    meta[:, M_FLAGS] = flags
-    p.n = len(starts)
-    p.ticks = ticks
-    p.sizes = sizes
-    p.starts = starts
-    p.tsl = tsl_rows[starts]
-    p.tsx = cols["ts_exchange"].astype(np.int64)[starts]
-    p.flags = flags
-    p.hints = hints
-    p.meta = meta
-    p.starts_list = starts.tolist()
-    p.splits_list = splits.tolist()
-    p.ends_list = ends.tolist()
-    p.tsx_list = p.tsx.tolist()
-    p.tsl_list = p.tsl.tolist()
-    p.seqs_list = seq_rows[starts].tolist()
-    p.flg_list = flags.tolist()
-    p.bid_far_list = bid_far.tolist()
-    p.ask_far_list = ask_far.tolist()
-    return p
-
-
-def _hints(
-    ticks: npt.NDArray[np.int64],
-    sizes: npt.NDArray[np.float64],
-    bid_start: npt.NDArray[np.int64],
-    bid_end: npt.NDArray[np.int64],
-    ask_start: npt.NDArray[np.int64],
-    ask_end: npt.NDArray[np.int64],
-) -> list[tuple[int, int, int, int, int, int]]:
-    """:func:`_hint_rows` as one tuple per message (what ``OrderBook.apply_hinted`` takes)."""
-    rows = _hint_rows(ticks, sizes, bid_start, bid_end, ask_start, ask_end)
-    return [tuple(r) for r in rows.tolist()]
+    meta[:, M_BID_LO : M_ASK_TOP + 1] = _hint_rows(ticks, sizes, starts, bid_far, splits, ask_far)
+    meta[:, M_FLAGS] = np.bitwise_or.reduceat(flag_rows, starts)
+    return ticks, sizes, meta
 
 
 def _hint_rows(
@@ -720,7 +734,8 @@ def _hint_rows(
     ask_start: npt.NDArray[np.int64],
     ask_end: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.int64]:
-    """Per message: tick range and best live tick of each side (see OrderBook.apply_hinted).
+    """Per message: tick range and best live tick of each side (see OrderBook.apply_hinted);
+    a side with no rows has the range ``(NO_ASK, NO_BID)`` and no best tick.
 
     Bid rows of message k are ``[bid_start[k], bid_end[k])``, ask rows
     ``[ask_start[k], ask_end[k])``; the four bounds are non-decreasing across messages.
@@ -742,10 +757,17 @@ def _hint_rows(
     seg_max = np.maximum.reduceat(np.append(ticks, NO_BID), bounds)
     top_bid = np.maximum.reduceat(hi_t, bounds)[0::4]
     top_ask = np.minimum.reduceat(lo_t, bounds)[2::4]
-    top_bid = np.where(bid_end > bid_start, top_bid, NO_BID)
-    top_ask = np.where(ask_end > ask_start, top_ask, NO_ASK)
+    bids, asks = bid_end > bid_start, ask_end > ask_start
     return np.stack(
-        [seg_min[0::4], seg_max[0::4], top_bid, seg_min[2::4], seg_max[2::4], top_ask], axis=1
+        [
+            np.where(bids, seg_min[0::4], NO_ASK),
+            np.where(bids, seg_max[0::4], NO_BID),
+            np.where(bids, top_bid, NO_BID),
+            np.where(asks, seg_min[2::4], NO_ASK),
+            np.where(asks, seg_max[2::4], NO_BID),
+            np.where(asks, top_ask, NO_ASK),
+        ],
+        axis=1,
     ).astype(np.int64)
 
 

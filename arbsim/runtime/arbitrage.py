@@ -207,6 +207,30 @@ class Opportunity(msgspec.Struct, frozen=True, kw_only=True):
     ts_trigger: int
 
 
+def edge_threshold(p: ArbParams, cost_bps: float = 0.0) -> float:
+    """What selling must beat buying by, after fees, as a factor (``min_edge_bps`` and
+    the cost per unit bought)."""
+    return 1.0 + (p.min_edge_bps + cost_bps) / 1e4
+
+
+def touch_pays(
+    buy_book: OrderBook, sell_book: OrderBook, fee_buy: float, fee_sell: float, thr: float
+) -> tuple[float, float] | None:
+    """The touch prices ``(buy, sell)`` when buying one unit at ``buy_book``'s best ask and
+    selling it at ``sell_book``'s best bid clears ``thr`` after both taker fees; None
+    when it does not or a side is empty. The first test of :func:`find_opportunity`,
+    cheap enough to run on every top-of-book change before the depth walk."""
+    ask_t = buy_book.best_ask_tick
+    bid_t = sell_book.best_bid_tick
+    if ask_t is None or bid_t is None:
+        return None
+    touch_buy = buy_book.scale.price(ask_t)
+    touch_sell = sell_book.scale.price(bid_t)
+    if touch_sell * (1.0 - fee_sell) < touch_buy * (1.0 + fee_buy) * thr:
+        return None
+    return touch_buy, touch_sell
+
+
 def find_opportunity(
     buy_book: OrderBook,
     sell_book: OrderBook,
@@ -225,17 +249,13 @@ def find_opportunity(
     per unit of notional bought (the amortised transfer cost, ``ArbParams.transfer_cost``)
     on top of the fees: in the edge every unit must clear and in the expected PnL.
     """
-    ask_t = buy_book.best_ask_tick
-    bid_t = sell_book.best_bid_tick
-    if ask_t is None or bid_t is None:
-        return None
     fb = float(buy_inst.taker_fee)
     fs = float(sell_inst.taker_fee)
-    thr = 1.0 + (p.min_edge_bps + cost_bps) / 1e4
-    touch_buy = buy_book.scale.price(ask_t)
-    touch_sell = sell_book.scale.price(bid_t)
-    if touch_sell * (1.0 - fs) < touch_buy * (1.0 + fb) * thr:
+    thr = edge_threshold(p, cost_bps)
+    touches = touch_pays(buy_book, sell_book, fb, fs, thr)
+    if touches is None:
         return None
+    touch_buy, touch_sell = touches
     asks = buy_book.levels(Side.SELL, p.max_levels)
     bids = sell_book.levels(Side.BUY, p.max_levels)
     # the walk counts whole units of the finer of the two lots (each level snapped once by

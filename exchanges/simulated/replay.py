@@ -41,6 +41,7 @@ class _LocalBook(BookCursor):
         """Fast path: the compiled kernel applies each message; each batch this cursor
         loads lets the venue's held-back streams catch up (bounded memory)."""
         self._put = self.apply_fast
+        self.compiled = True
         self.on_batch = self.venue_obj._sync_held
 
     def dispatch(self) -> None:
@@ -180,6 +181,7 @@ class _ExchangeBook(_HeldBack, BookCursor):
     def attach(self, driver: ReplayDriver, index: int) -> None:
         _HeldBack.attach(self, driver, index)
         self._put = self.apply_fast
+        self.compiled = True
 
     def sync(self) -> int:
         """Apply the held-back messages the driver has passed; the key of the last one

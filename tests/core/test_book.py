@@ -136,6 +136,7 @@ def test_random_deltas_match_reference_including_far_levels(seed: int) -> None:
         )
         assert b.best_bid_tick == (max(ref.bids) if ref.bids else None)
         assert b.best_ask_tick == (min(ref.asks) if ref.asks else None)
+        assert b.top == (b.best_bid_tick, b.best_ask_tick, b.best_bid_size, b.best_ask_size)
         if step % 250 == 0:
             top = sorted(ref.bids.items(), reverse=True)[:20]
             assert b.levels(Side.BUY, 20) == top
@@ -180,7 +181,7 @@ def test_hinted_path_equals_general_path() -> None:
 
 def test_batch_hints_match_a_direct_computation() -> None:
     from arbsim.core.book import NO_ASK, NO_BID
-    from arbsim.data.feed import _hints
+    from arbsim.data.feed import _hint_rows
 
     # three messages: bids+asks, bids only (all deletions), asks only running to the batch
     # end, where a sentinel must not leak into the range
@@ -189,10 +190,10 @@ def test_batch_hints_match_a_direct_computation() -> None:
     starts = np.array([0, 4, 6], np.int64)
     splits = np.array([2, 6, 6], np.int64)
     ends = np.array([4, 6, 8], np.int64)
-    got = _hints(ticks, sizes, starts, splits, splits, ends)
+    got = [tuple(r) for r in _hint_rows(ticks, sizes, starts, splits, splits, ends).tolist()]
     assert got[0] == (10, 12, 10, 20, 21, 20)
-    assert got[1][:3] == (9, 11, NO_BID) and got[1][5] == NO_ASK
-    assert got[2][2] == NO_BID and got[2][3:] == (30, 31, 31)
+    assert got[1] == (9, 11, NO_BID, NO_ASK, NO_BID, NO_ASK)  # no ask rows: an empty range
+    assert got[2] == (NO_ASK, NO_BID, NO_BID, 30, 31, 31)
 
 
 def test_apply_pairs_equals_apply() -> None:
