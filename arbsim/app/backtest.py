@@ -30,13 +30,12 @@ from arbsim.app.config import (
 )
 from arbsim.app.registry import Registry
 from arbsim.app.rundir import check_writable
-from arbsim.core import kernels
 from arbsim.core.book import OrderBook
 from arbsim.core.errors import ConfigError, DataError, StrategyError, VenueError
 from arbsim.core.ports import Venue, VenueSetup
 from arbsim.core.transfers import TransferNetwork
 from arbsim.data.catalog import Catalog
-from arbsim.data.feed import BookCursor
+from arbsim.data.feed import BookCursor, use_kernels
 from arbsim.runtime.engine import Engine
 from arbsim.runtime.loop import VirtualTimeLoop, scheduler
 from arbsim.runtime.recorder import RunRecorder
@@ -332,7 +331,7 @@ def run_backtest(
     interrupted: str | None = None
     reconciled: dict[str, dict[str, str]] = {}
     if not reference_replay:
-        kernels.warm_up()  # compiled once per machine, then loaded from numba's cache
+        use_kernels()  # compiled once per machine, then loaded from numba's cache
     t0 = time.perf_counter()
     try:
         loop.run_until_complete(

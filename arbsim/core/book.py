@@ -710,8 +710,14 @@ class OrderBook:
         his = [int(t.max()) for _, t, _ in live if len(t)] + [max(ticks)]
         lo, hi = min(los), max(his)
         span = hi - lo + 1
+        # room for the book to widen: a grid that has to grow grows to three times the
+        # levels' span (up to twice MAX_SPAN), so a deep book that keeps filling in
+        # takes a few regrids, not one per doubling (each scans and copies the grid)
         cap = INITIAL_CAP
-        while cap < span + span // 2 + 64:
+        target = span + span // 2 + 64
+        if span + span // 2 + 64 > self._cap:
+            target = max(target, min(3 * span, 2 * MAX_SPAN))
+        while cap < target:
             cap *= 2
         base = lo - (cap - span) // 2
         bids = np.zeros(cap)

@@ -67,6 +67,18 @@ def _kernel() -> Callable[..., tuple[int, int, int, int, int, int]]:
 
 
 _apply_messages: Callable[..., tuple[int, int, int, int, int, int]] | None = None
+#: :func:`arbsim.core.kernels.check_rows` once the kernels are in use (see use_kernels)
+_check_rows: Callable[..., tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] | None = None
+
+
+def use_kernels() -> None:
+    """Compile (or load from numba's cache) the replay's kernels, and check every batch
+    read from now on in this process with the compiled pass (the same errors)."""
+    global _check_rows
+    from arbsim.core.kernels import check_rows
+
+    _kernel()
+    _check_rows = check_rows
 
 
 class Cursor(Protocol):
@@ -116,33 +128,27 @@ class _BatchSource:
         return path, cols
 
     def _validate(self, path: Path, cols: dict[str, npt.NDArray[np.generic]]) -> None:
-        tsl = cols["ts_local"].astype(np.int64)
-        tsx = cols["ts_exchange"].astype(np.int64)
-        price = cols["price"].astype(np.float64)
-        size = cols["size"].astype(np.float64)
-        side = cols["side"]
-
-        def fail(mask: npt.NDArray[np.bool_], what: str) -> None:
-            row = int(np.flatnonzero(mask)[0])
-            raise DataError(f"{path}: {what} (first bad row in batch: {row})")
-
+        tsl = np.asarray(cols["ts_local"], np.int64)
         if len(tsl) and tsl[0] < self._last_ts:
             raise DataError(f"{path}: ts_local goes backwards across batches/files")
-        if len(tsl) > 1 and (d := np.diff(tsl) < 0).any():
-            fail(np.concatenate([[False], d]), "ts_local is not non-decreasing")
-        if (m := tsx > tsl).any():
-            fail(m, "ts_exchange is after ts_local (negative feed latency)")
-        if (m := (side != 1) & (side != -1)).any():
-            fail(m, "side must be 1 (bid/buy) or -1 (ask/sell)")
-        if (m := ~np.isfinite(price) | (price <= 0)).any():
-            fail(m, "price must be finite and > 0")
-        if (m := ~np.isfinite(size) | (size < 0)).any():
-            fail(m, "size must be finite and >= 0")
-        if self.kind == "trades" and (m := size == 0).any():
-            fail(m, "trade size must be > 0")
-        ticks = self.scale.to_ticks(price)
-        if (m := self.scale.off_grid(price, ticks)).any():
-            row = int(np.flatnonzero(m)[0])
+        tsx = np.asarray(cols["ts_exchange"], np.int64)
+        price = np.asarray(cols["price"], np.float64)
+        size = np.asarray(cols["size"], np.float64)
+        side = cols["side"]
+        trades = self.kind == "trades"
+        if _check_rows is not None and side.dtype == np.int8:
+            sc = self.scale
+            ticks, bad_rows = _check_rows(
+                tsl, tsx, side, price, size, sc.inv, sc.per_unit or 0, sc.tick_f, trades
+            )
+            bad = bad_rows.tolist()
+        else:
+            ticks, bad = _checks(tsl, tsx, side, price, size, self.scale, trades)
+        for row, what in zip(bad[:-1], _CHECK_ERRORS, strict=True):
+            if row >= 0:
+                raise DataError(f"{path}: {what} (first bad row in batch: {row})")
+        if bad[-1] >= 0:
+            row = bad[-1]
             raise DataError(
                 f"{path}: price {price[row]!r} is not on the instrument tick "
                 f"{self.scale.tick} (row {row} of a batch)"
@@ -150,6 +156,50 @@ class _BatchSource:
         cols["ticks"] = ticks
         if len(tsl):
             self._last_ts = int(tsl[-1])
+
+
+#: what each check of :func:`_checks` reports (the last, off-grid, names the price)
+_CHECK_ERRORS = (
+    "ts_local is not non-decreasing",
+    "ts_exchange is after ts_local (negative feed latency)",
+    "side must be 1 (bid/buy) or -1 (ask/sell)",
+    "price must be finite and > 0",
+    "size must be finite and >= 0",
+    "trade size must be > 0",
+)
+
+
+def _checks(
+    tsl: npt.NDArray[np.int64],
+    tsx: npt.NDArray[np.int64],
+    side: npt.NDArray[np.generic],
+    price: npt.NDArray[np.float64],
+    size: npt.NDArray[np.float64],
+    scale: TickScale,
+    trades: bool,
+) -> tuple[npt.NDArray[np.int64], list[int]]:
+    """A batch's ticks and, per check (those of ``_CHECK_ERRORS``, then off-grid), the
+    first row that fails it (-1: none), with NumPy; checks after a failed one are not
+    run (only the first failure is reported). :func:`arbsim.core.kernels.check_rows`
+    does the same in one compiled pass."""
+
+    def first(mask: npt.NDArray[np.bool_]) -> int:
+        return int(np.argmax(mask)) if mask.any() else -1
+
+    bad = [-1] * (len(_CHECK_ERRORS) + 1)
+    ticks = np.zeros(len(tsl), np.int64)
+    if len(tsl) > 1:
+        bad[0] = first(np.concatenate([[False], np.diff(tsl) < 0]))
+    bad[1] = first(tsx > tsl)
+    bad[2] = first((side != 1) & (side != -1))
+    bad[3] = first(~np.isfinite(price) | (price <= 0))
+    bad[4] = first(~np.isfinite(size) | (size < 0))
+    if trades:
+        bad[5] = first(size == 0)
+    if max(bad) < 0:
+        ticks = scale.to_ticks(price)
+        bad[6] = first(scale.off_grid(price, ticks))
+    return ticks, bad
 
 
 Batch = tuple[Path, dict[str, npt.NDArray[np.generic]]]

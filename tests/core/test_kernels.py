@@ -203,3 +203,56 @@ def test_compiled_split_matches_numpy(seed: int) -> None:
             assert a.carry is not None and b.carry is not None
             assert all(np.array_equal(a.carry[k], b.carry[k]) for k in cols)
     assert stray.any()
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_compiled_row_checks_match_numpy(seed: int) -> None:
+    """Batches are checked by one compiled pass on the fast path: the same ticks, and the
+    same first failure (check and row) as the NumPy checks, for each kind of bad row."""
+    from decimal import Decimal
+
+    from arbsim.core.book import TickScale
+    from arbsim.core.kernels import check_rows
+    from arbsim.data.feed import _checks
+
+    rng = np.random.default_rng(seed)
+    n = 500
+    for tick in (Decimal("0.01"), Decimal("0.25")):
+        scale = TickScale(tick)
+        for fault in ("none", "order", "latency", "side", "nan", "zero", "size", "gone", "grid"):
+            tsl = np.cumsum(rng.integers(0, 5, n)).astype(np.int64) + 10**18
+            tsx = tsl - rng.integers(0, 1000, n)
+            side = rng.choice(np.array([1, -1], np.int8), n)
+            price = ((60_000 + rng.integers(-500, 500, n)) * float(tick)).astype(np.float64)
+            size = rng.random(n) + 0.1
+            at = int(rng.integers(1, n))
+            later = min(n - 1, at + int(rng.integers(0, 40)))
+            if fault == "order":
+                tsl[at:] -= 10
+            elif fault == "latency":
+                tsx[at] = tsl[at] + 1
+            elif fault == "side":
+                side[at] = 0
+            elif fault == "nan":
+                price[at] = np.nan
+                size[later] = -1.0  # reported after the price
+            elif fault == "zero":
+                price[at] = 0.0
+            elif fault == "size":
+                size[at] = np.inf
+            elif fault == "gone":
+                size[at] = 0.0  # a trade of nothing (a book row may delete a level)
+            elif fault == "grid":
+                price[at] += float(tick) / 3
+            for trades in (False, True):
+                want_ticks, want = _checks(tsl, tsx, side, price, size, scale, trades)
+                got_ticks, got = check_rows(
+                    tsl, tsx, side, price, size, scale.inv, scale.per_unit or 0,
+                    scale.tick_f, trades,
+                )  # fmt: skip
+                failed = [(c, r) for c, r in enumerate(want) if r >= 0][:1]
+                assert failed == [(c, r) for c, r in enumerate(got.tolist()) if r >= 0][:1]
+                if not failed:
+                    assert np.array_equal(want_ticks, got_ticks)
+                should_fail = fault != "none" and not (fault == "gone" and not trades)
+                assert bool(failed) == should_fail, (fault, trades)
