@@ -233,6 +233,11 @@ class ReplayVenue(Venue, Protocol):
         messages it still gives before ``start_ns`` are the warm-up."""
         ...
 
+    def close_sources(self) -> None:
+        """Release what reading the sources holds (read-ahead threads); the driver calls
+        it once the replay is over, whether it ended or failed."""
+        ...
+
 
 class BookUpdate(msgspec.Struct, frozen=True, kw_only=True):
     """One venue message's level changes (absolute sizes, 0 deletes), as a feed applies it

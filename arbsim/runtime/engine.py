@@ -601,14 +601,33 @@ class Engine:
         (the engine's attribute) keeps every source in the merge, one message at a
         time: the straightforward path the fast one is tested against.
         """
-        loop = self.loop
-        if not isinstance(loop, VirtualTimeLoop):
+        if not isinstance(self.loop, VirtualTimeLoop):
             raise TypeError("run_backtest needs a VirtualTimeLoop")
+        replayed: list[ReplayVenue] = []
+        try:
+            await self._replay(replayed, start_ns, end_ns, drain_ns, progress, seek)
+        finally:
+            for venue in replayed:
+                venue.close_sources()
+
+    async def _replay(
+        self,
+        replayed: list[ReplayVenue],
+        start_ns: int,
+        end_ns: int | None,
+        drain_ns: int,
+        progress: Callable[[int], None] | None,
+        seek: bool,
+    ) -> None:
+        """:meth:`run_backtest`'s work; ``replayed`` gets each venue whose sources it opened."""
+        loop = self.loop
+        assert isinstance(loop, VirtualTimeLoop)
         sources: list[ReplaySource] = []
         for name, venue in self.venues.items():
             if not isinstance(venue, ReplayVenue):
                 raise ConfigError(f"venue {name} cannot replay data: it cannot run in a backtest")
             await venue.start(self.symbols[name], self)
+            replayed.append(venue)
             sources.extend(venue.sources(end_ns, start_ns if seek else None))
         # the k-way merge of arbsim.data.feed.merge, inlined: this loop runs once per message
         heap: list[tuple[int, int, Any]] = []

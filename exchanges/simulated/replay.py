@@ -274,6 +274,8 @@ class ReplayVenue(SimulatedOrderEntry, SimulatedTransfers):
         self._xbooks: dict[str, OrderBook] = {}
         #: streams of the fast path that may be held out of the merge
         self._held: list[_HeldBack | _LocalTrades] = []
+        #: the streams' batch sources (each reads ahead in a thread until closed)
+        self._shared: list[SharedBatches] = []
         self._init_order_entry()
 
     # ---------------------------------------------------------------- Venue: data
@@ -299,8 +301,14 @@ class ReplayVenue(SimulatedOrderEntry, SimulatedTransfers):
         reach the exchange any more): their memory goes back before the run's outputs
         are written."""
         self.sink = NullSink()
+        self.close_sources()
         for book in self._xbooks.values():
             book.release()
+
+    def close_sources(self) -> None:
+        """End the streams' read-ahead threads."""
+        for shared in self._shared:
+            shared.close()
 
     def health(self) -> VenueHealth:
         return VenueHealth()
@@ -360,8 +368,9 @@ class ReplayVenue(SimulatedOrderEntry, SimulatedTransfers):
 
             # both timelines walk the same files: read and validate each batch once
             book_batches = SharedBatches(
-                self.catalog, self.name, sym, "book", scale, self._batch_size, seek_ns
+                self.catalog, self.name, sym, "book", scale, self._batch_size, seek_ns, True
             )
+            self._shared.append(book_batches)
             xb = open_(_ExchangeBook, "exchange", book_batches)
             xb.bind(self, self._xbooks[sym], eng)
             lb = open_(_LocalBook, "local", book_batches)
@@ -370,8 +379,9 @@ class ReplayVenue(SimulatedOrderEntry, SimulatedTransfers):
             ls.append(lb)
             if self.catalog.files(self.name, sym, "trades"):
                 trade_batches = SharedBatches(
-                    self.catalog, self.name, sym, "trades", scale, self._batch_size, seek_ns
+                    self.catalog, self.name, sym, "trades", scale, self._batch_size, seek_ns, True
                 )
+                self._shared.append(trade_batches)
                 xt = open_(_ExchangeTrades, "exchange", trade_batches)
                 xt.bind(self, eng)
                 lt = open_(_LocalTrades, "local", trade_batches)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -131,6 +132,12 @@ def test_window_flags_limit_the_replay(tmp_path: Path) -> None:
     s = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert s["window"]["start"].startswith("2026-01-05T00:01:00")
     assert s["window"]["end"] < "2026-01-05T00:04:00.001"
+    assert not readers()  # the streams read ahead stopped with the window, mid-file
+
+
+def readers() -> list[str]:
+    """Threads reading a stream ahead that are still alive."""
+    return [t.name for t in threading.enumerate() if t.name.startswith("read ")]
 
 
 @pytest.mark.parametrize(
@@ -241,6 +248,7 @@ def test_strategy_exception_exits_1_and_keeps_outputs(tmp_path: Path) -> None:
     s = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert s["status"] == "error" and "ZeroDivisionError" in s["error"]
     assert (tmp_path / "r" / "fills.parquet").exists()
+    assert not readers()  # a failed run ends its read-ahead threads too
 
 
 def test_progress_bar_when_stderr_is_a_terminal(tmp_path: Path) -> None:

@@ -298,3 +298,59 @@ def test_shared_batches_are_read_once_and_dropped_when_passed(tmp_path: Path) ->
         seen[cur.key].append(cur.seq)
     assert seen["local"] == seen["exchange"] and len(seen["local"]) == 50
     assert not both._cache
+
+
+def _readers() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name.startswith("read ")]
+
+
+def test_read_ahead_serves_the_same_batches_and_the_error_where_it_is(tmp_path: Path) -> None:
+    """A stream read ahead in a thread gives its readers the same batches, in order; a bad
+    row in a later batch is raised when the readers reach that batch (the batches before
+    it were served), and the thread is gone after the error, at the end, and on close."""
+    import gc
+    import time
+
+    from arbsim.data.feed import SharedBatches
+
+    cat = two_venues(tmp_path)
+    scale = _scale(cat).scale
+    plain = SharedBatches(cat, "a", "BTC/USDT", "book", scale, batch_size=7)
+    ahead = SharedBatches(cat, "a", "BTC/USDT", "book", scale, batch_size=7, read_ahead=True)
+    p, a = plain.reader(), ahead.reader()
+    n = 0
+    while (x := p()) is not None:
+        y = a()
+        assert y is not None and x[0] == y[0]
+        assert all(np.array_equal(x[1][k], y[1][k]) for k in x[1])
+        n += 1
+    assert a() is None and n > 3
+    deadline = time.monotonic() + 5
+    while _readers() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not _readers()
+
+    [path] = cat.files("a", "BTC/USDT", "book")
+    values = pq.read_table(path).column("size").to_numpy()
+    _rewrite(path, "size", np.where(np.arange(len(values)) == 30, -1.0, values))
+    bad = SharedBatches(cat, "a", "BTC/USDT", "book", scale, batch_size=7, read_ahead=True)
+    read = bad.reader()
+    served = 0
+    with pytest.raises(DataError, match="size must be finite") as err:
+        while read() is not None:
+            served += 1
+    assert served == 30 // 7 and path.name in str(err.value)  # every batch before row 30
+    bad.close()
+    assert not _readers()
+
+    # a stream dropped half-read (a failed run) ends its thread too
+    dropped = SharedBatches(cat, "b", "BTC/USDT", "book", scale, batch_size=2, read_ahead=True)
+    assert dropped.reader()() is not None and _readers()
+    del dropped
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while _readers() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not _readers()
