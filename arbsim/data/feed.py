@@ -278,6 +278,20 @@ def _read_ahead(
             return
 
 
+def _joined(
+    carry: dict[str, npt.NDArray[np.generic]] | None, new: dict[str, npt.NDArray[np.generic]]
+) -> dict[str, npt.NDArray[np.generic]]:
+    """A batch's columns after the rows carried over from the batch before."""
+    return new if carry is None else {k: np.concatenate([carry[k], new[k]]) for k in new}
+
+
+def _trim(memo: dict[tuple[int, int], tuple[object, _Split]]) -> None:
+    """Keep the four newest splits of a stream (a read-ahead thread may add one while a
+    cursor trims: the keys are copied first, in one step)."""
+    for key in list(memo)[:-4]:
+        memo.pop(key, None)
+
+
 class SharedBatches:
     """One stream's validated batches read once and served to several cursors (the
     exchange-side and the local-side cursor of a replay walk the same file a few
@@ -330,8 +344,33 @@ class SharedBatches:
         if not self._read_ahead:
             return self._src.read()
         if self._ahead is None:
-            self._ahead = _ReadAhead(self._src.read, self._src.label)
+            read = self._src.read
+            if self._src.kind == "book":
+                read = self._splitting(read)
+            self._ahead = _ReadAhead(read, self._src.label)
         return self._ahead.read()
+
+    def _splitting(self, read: Callable[[], Batch | None]) -> Callable[[], Batch | None]:
+        """``read``, and each batch read split into messages (after the carry of the
+        batch before) into :attr:`prepared` too: in the read-ahead thread, so that the
+        book cursors find it done. With the kernels in use (:func:`use_kernels`), the
+        compiled split."""
+        carry: dict[str, npt.NDArray[np.generic]] | None = None
+        memo = self.prepared
+
+        def read_and_split() -> Batch | None:
+            nonlocal carry
+            got = read()
+            if got is not None:
+                new = got[1]
+                cols = _joined(carry, new)
+                split = _split(cols, last=False, compiled=_check_rows is not None)
+                memo[id(new), 0 if carry is None else len(carry["ts_local"])] = (new, split)
+                _trim(memo)
+                carry = split.carry
+            return got
+
+        return read_and_split
 
     def close(self) -> None:
         """End the read-ahead thread, if any (the run no longer reads this stream)."""
@@ -441,15 +480,11 @@ class BookCursor(_StreamCursor):
                 if hit is not None and hit[0] is new:
                     split = hit[1]
                 else:
-                    if carry is not None:
-                        cols = {k: np.concatenate([carry[k], new[k]]) for k in new}
-                    else:
-                        cols = new
+                    cols = _joined(carry, new)
                     split = _split(cols, last=False, compiled=self.compiled)
                     if self._memo is not None:
                         self._memo[key] = (new, split)
-                        while len(self._memo) > 2:
-                            del self._memo[next(iter(self._memo))]
+                        _trim(self._memo)
                 self._carry = split.carry
             if split.n:
                 self._set_batch(split)

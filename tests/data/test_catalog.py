@@ -354,3 +354,42 @@ def test_read_ahead_serves_the_same_batches_and_the_error_where_it_is(tmp_path: 
     while _readers() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not _readers()
+
+
+def test_read_ahead_splits_book_batches_in_its_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Book batches read ahead are split into messages in the reading thread: the two
+    cursors of the stream find every split done (but the last, held-back rows') and walk
+    the same messages as without read-ahead."""
+    import threading
+
+    from arbsim.data import feed
+    from arbsim.data.feed import SharedBatches
+
+    where: list[tuple[str, bool]] = []
+    split = feed._split
+
+    def spy(cols: dict[str, np.ndarray], last: bool, compiled: bool = False) -> object:
+        where.append((threading.current_thread().name, last))
+        return split(cols, last, compiled)
+
+    monkeypatch.setattr(feed, "_split", spy)
+    cat = two_venues(tmp_path)
+    scale = _scale(cat).scale
+    seqs: dict[bool, list[list[int]]] = {}
+    for ahead in (False, True):
+        where.clear()
+        shared = SharedBatches(cat, "a", "BTC/USDT", "book", scale, 6, read_ahead=ahead)
+        local = BookCursor(cat, "a", "BTC/USDT", scale, source=shared.reader())
+        exch = BookCursor(cat, "a", "BTC/USDT", scale, key="exchange", source=shared.reader())
+        seqs[ahead] = [[], []]
+        for cur in merge([exch, local]):
+            assert isinstance(cur, BookCursor)
+            seqs[ahead][cur.key == "local"].append(cur.seq)
+        shared.close()
+    assert seqs[True] == seqs[False] and len(seqs[True][0]) == 50
+    threaded = [w for w in where if w[0].startswith("read ")]
+    in_main = [w for w in where if not w[0].startswith("read ")]
+    assert len(threaded) > 5 and all(not last for _, last in threaded)
+    assert all(last for _, last in in_main)  # only the stream's last rows, by each cursor
