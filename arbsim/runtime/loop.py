@@ -31,9 +31,15 @@ class WallClock:
 class _VirtualSelector(selectors.BaseSelector):
     """A selector that never sleeps: a wait for ``timeout`` advances the virtual clock."""
 
+    #: with only the loop's own wake-up pipe registered, the real selector is polled on
+    #: one wait in this many (it only drains that pipe; a backtest waits tens of
+    #: thousands of times, and a poll is a system call)
+    POLL_EVERY = 64
+
     def __init__(self, loop_ref: VirtualTimeLoop):
         self._real = selectors.DefaultSelector()
         self._loop = loop_ref
+        self._waits = 0
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._real.register(fileobj, events, data)
@@ -45,9 +51,11 @@ class _VirtualSelector(selectors.BaseSelector):
         return self._real.modify(fileobj, events, data)
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        events = self._real.select(0)
-        if events:
-            return events
+        self._waits += 1
+        if len(self._real.get_map()) > 1 or not self._waits % self.POLL_EVERY:
+            events = self._real.select(0)
+            if events:
+                return events
         if timeout is None:
             raise RuntimeError(
                 "virtual-time loop deadlock: nothing is ready and no timer is scheduled "

@@ -70,3 +70,31 @@ def test_deadlock_is_reported_instead_of_hanging() -> None:
 
     with pytest.raises(RuntimeError, match="deadlock"):
         run(main)
+
+
+def test_a_registered_socket_is_polled_at_every_wait() -> None:
+    """The real selector is skipped on most waits only while nothing but the loop's own
+    wake-up pipe is registered: data on a registered socket is seen at the next wait,
+    before the virtual clock jumps to a later timer."""
+    import socket
+
+    async def main(loop: VirtualTimeLoop) -> tuple[float, float]:
+        a, b = socket.socketpair()
+        got: asyncio.Future[float] = loop.create_future()
+
+        def readable() -> None:
+            if not got.done():
+                got.set_result(loop.time())
+
+        loop.add_reader(a, readable)
+        b.send(b"x")
+        sleeper = asyncio.ensure_future(asyncio.sleep(30.0))
+        at = await got
+        loop.remove_reader(a)
+        await sleeper
+        a.close()
+        b.close()
+        return at, loop.time()
+
+    _, (seen_at, end) = run(main)
+    assert seen_at == 0.0 and end == 30.0
