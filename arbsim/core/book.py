@@ -40,11 +40,13 @@ _SMALL = 6  # messages with at most this many levels per side take the pure-Pyth
 # The message table of a record batch, one int64 row per venue message, as the compiled
 # kernel takes it (arbsim.core.kernels.apply_messages): the row bounds of near bids
 # [start, bid_far), far bids [bid_far, split), near asks [split, ask_far), far asks
-# [ask_far, end); the near rows' hints (see OrderBook.apply_hinted); the message's flags.
+# [ask_far, end); the near rows' hints (see OrderBook.apply_hinted); the message's flags;
+# the tick range of all its rows on each side, far ones too (NO_ASK, NO_BID: none).
 M_START, M_BID_FAR, M_SPLIT, M_ASK_FAR, M_END = 0, 1, 2, 3, 4
 M_BID_LO, M_BID_HI, M_BID_TOP, M_ASK_LO, M_ASK_HI, M_ASK_TOP = 5, 6, 7, 8, 9, 10
 M_FLAGS = 11
-META_COLS = 12
+M_BID_MIN, M_BID_MAX, M_ASK_MIN, M_ASK_MAX = 12, 13, 14, 15
+META_COLS = 16
 
 
 def _nonzero(arr: F64) -> I64:

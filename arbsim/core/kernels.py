@@ -31,10 +31,14 @@ from arbsim.core.book import (
     M_ASK_FAR,
     M_ASK_HI,
     M_ASK_LO,
+    M_ASK_MAX,
+    M_ASK_MIN,
     M_ASK_TOP,
     M_BID_FAR,
     M_BID_HI,
     M_BID_LO,
+    M_BID_MAX,
+    M_BID_MIN,
     M_BID_TOP,
     M_END,
     M_FLAGS,
@@ -266,7 +270,8 @@ def partition_messages(  # pragma: no cover - compiled; tested against the NumPy
     when its tick is more than ``far_ticks`` from ``median``). Returns the ordered
     ticks and sizes and one ``meta`` row per message (the ``M_*`` columns: row bounds,
     the near rows' tick range and best live tick per side, the flags of all its rows
-    or-ed); a side with no near row has the range ``(NO_ASK, NO_BID)``."""
+    or-ed, the tick range of all its rows per side); a side without rows has the range
+    ``(NO_ASK, NO_BID)``."""
     m = starts.shape[0]
     out_t = np.empty(n, np.int64)
     out_s = np.empty(n, np.float64)
@@ -278,14 +283,24 @@ def partition_messages(  # pragma: no cover - compiled; tested against the NumPy
         nbf = 0
         naf = 0
         fl = 0
+        bmin = NO_ASK
+        bmax = NO_BID
+        amin = NO_ASK
+        amax = NO_BID
         for r in range(s, e):
-            far = abs(ticks[r] - median) > far_ticks
+            t = ticks[r]
+            far = abs(t - median) > far_ticks
             if side[r] == 1:
                 nb += 1
                 if far:
                     nbf += 1
-            elif far:
-                naf += 1
+                bmin = min(bmin, t)
+                bmax = max(bmax, t)
+            else:
+                if far:
+                    naf += 1
+                amin = min(amin, t)
+                amax = max(amax, t)
             fl |= flag_rows[r]
         split = s + nb
         bid_far = split - nbf
@@ -338,6 +353,10 @@ def partition_messages(  # pragma: no cover - compiled; tested against the NumPy
         meta[k, M_ASK_HI] = ahi
         meta[k, M_ASK_TOP] = atop
         meta[k, M_FLAGS] = fl
+        meta[k, M_BID_MIN] = bmin
+        meta[k, M_BID_MAX] = bmax
+        meta[k, M_ASK_MIN] = amin
+        meta[k, M_ASK_MAX] = amax
     return out_t, out_s, meta
 
 

@@ -30,9 +30,13 @@ import pyarrow as pa
 
 from arbsim.core.book import (
     M_ASK_FAR,
+    M_ASK_MAX,
+    M_ASK_MIN,
     M_ASK_TOP,
     M_BID_FAR,
     M_BID_LO,
+    M_BID_MAX,
+    M_BID_MIN,
     M_END,
     M_FLAGS,
     M_SPLIT,
@@ -450,6 +454,7 @@ class BookCursor(_StreamCursor):
         self._flg: list[int] = []
         self._keys: list[int] = []
         self._hint_rows: npt.NDArray[np.int64] = np.empty((0, 6), np.int64)
+        self._ranges: list[tuple[int, int, int, int]] = []
         self._meta: npt.NDArray[np.int64] = np.empty((0, META_COLS), np.int64)
         # the kernel's scratch: overflow rows (side, tick) and sizes, undo log and sizes
         self._bufs = (
@@ -538,6 +543,7 @@ class BookCursor(_StreamCursor):
             self._bid_far = p.bid_far_list[:k]
             self._ask_far = p.ask_far_list[:k]
             self._hint_rows = p.hints[:k]
+            self._ranges = p.ranges_list[:k]
         else:
             self._starts = p.starts_list
             self._splits = p.splits_list
@@ -548,6 +554,7 @@ class BookCursor(_StreamCursor):
             self._bid_far = p.bid_far_list
             self._ask_far = p.ask_far_list
             self._hint_rows = p.hints
+            self._ranges = p.ranges_list
         self._flg = flg_list[:k] if k < len(flg_list) else flg_list
         self._keys = keys.tolist()
         self._meta = meta
@@ -723,23 +730,7 @@ class BookCursor(_StreamCursor):
         the book (any level may have changed)."""
         if self.flags & snapshot_flag:
             return None
-        s, m, e = self._s, self._m, self._e
-        i = self._i - 1
-        blo, bhi, _, alo, ahi, _ = self._hint(i)
-        bf, af = self._bid_far[i], self._ask_far[i]
-        if bf == s:  # no near bid rows: the hint is not theirs
-            blo, bhi = NO_ASK, NO_BID
-        if af == m:
-            alo, ahi = NO_ASK, NO_BID
-        if bf != m or af != e:
-            t = self._ticks
-            if bf != m:
-                blo = min(blo, int(t[bf:m].min()))
-                bhi = max(bhi, int(t[bf:m].max()))
-            if af != e:
-                alo = min(alo, int(t[af:e].min()))
-                ahi = max(ahi, int(t[af:e].max()))
-        return blo, bhi, alo, ahi
+        return self._ranges[self._i - 1]
 
     def current_levels(
         self,
@@ -769,6 +760,7 @@ class _Split:
         "hints",
         "meta",
         "n",
+        "ranges_list",
         "seqs_list",
         "sizes",
         "splits_list",
@@ -798,6 +790,7 @@ class _Split:
     flg_list: list[int]
     bid_far_list: list[int]
     ask_far_list: list[int]
+    ranges_list: list[tuple[int, int, int, int]]
 
     def __init__(self, carry: dict[str, npt.NDArray[np.generic]] | None) -> None:
         self.carry = carry
@@ -861,6 +854,7 @@ def _split(cols: dict[str, npt.NDArray[np.generic]], last: bool, compiled: bool 
     p.flg_list = p.flags.tolist()
     p.bid_far_list = meta[:, M_BID_FAR].tolist()
     p.ask_far_list = meta[:, M_ASK_FAR].tolist()
+    p.ranges_list = list(map(tuple, meta[:, M_BID_MIN:].tolist()))
     return p
 
 
@@ -898,6 +892,8 @@ def _partition(
     meta[:, M_END] = ends
     meta[:, M_BID_LO : M_ASK_TOP + 1] = _hint_rows(ticks, sizes, starts, bid_far, splits, ask_far)
     meta[:, M_FLAGS] = np.bitwise_or.reduceat(flag_rows, starts)
+    every = _hint_rows(ticks, sizes, starts, splits, splits, ends)
+    meta[:, [M_BID_MIN, M_BID_MAX, M_ASK_MIN, M_ASK_MAX]] = every[:, [0, 1, 3, 4]]
     return ticks, sizes, meta
 
 

@@ -256,3 +256,33 @@ def test_compiled_row_checks_match_numpy(seed: int) -> None:
                     assert np.array_equal(want_ticks, got_ticks)
                 should_fail = fault != "none" and not (fault == "gone" and not trades)
                 assert bool(failed) == should_fail, (fault, trades)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_touched_ranges_cover_every_row_of_each_side(tmp_path: Path, compiled: bool) -> None:
+    """``touched`` (what the matching engine looks at after a message) is the tick range of
+    all the message's rows per side, far rows included, from either split."""
+    from arbsim.core.book import NO_ASK, NO_BID
+
+    cat = write_catalog(tmp_path / "cat", [random_stream(300, 500)])
+    inst = cat.instrument("k", "BTC/USDT")
+    cur = BookCursor(
+        cat, "k", inst.symbol, OrderBook("k", inst.symbol, inst.tick).scale, batch_size=61
+    )
+    cur.compiled = compiled
+    seen = 0
+    while cur.next():
+        got = cur.touched()
+        if cur.flags & 1:
+            assert got is None
+            continue
+        bt, _, at, _ = cur.current_levels()
+        want = (
+            int(bt.min()) if len(bt) else NO_ASK,
+            int(bt.max()) if len(bt) else NO_BID,
+            int(at.min()) if len(at) else NO_ASK,
+            int(at.max()) if len(at) else NO_BID,
+        )
+        assert got == want
+        seen += 1
+    assert seen > 300
